@@ -1,0 +1,72 @@
+// sandboxd: the SandboxLifecycle gRPC server.
+//
+//   sandboxd --listen_address=127.0.0.1:50051 --kubeconfig=path [--config=sandboxd.yaml]
+//
+// Runs until SIGTERM or SIGINT, then drains: health NOT_SERVING, calls in flight get
+// --shutdown_grace to finish, the rest are cancelled. Exit code 0 after a clean drain,
+// 1 if the server could not start.
+#include <curl/curl.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "server/sandboxd_server.h"
+#include "server/server_config.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, port_file, "",
+          "If set, write the port the server listens on to this file once it serves "
+          "(useful with port 0 in tests and scripts).");
+
+namespace {
+
+// Blocks SIGTERM and SIGINT in this thread and, by inheritance, in every thread started
+// after it; WaitForSignal() then receives them synchronously.
+sigset_t BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("sandboxd: persistent development sandboxes on Kubernetes");
+  absl::ParseCommandLine(argc, argv);
+  const sigset_t signals = BlockShutdownSignals();
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+  absl::StatusOr<sandboxd::server::ServerConfig> config = sandboxd::server::LoadServerConfig();
+  if (!config.ok()) {
+    spdlog::critical("invalid configuration: {}", config.status().ToString());
+    return 1;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  auto server = sandboxd::server::SandboxdServer::Start(*config);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+    std::ofstream(port_file) << (*server)->port() << "\n";
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("received {}; shutting down (grace {})", strsignal(signal_number),
+               absl::FormatDuration(config->shutdown_grace));
+  (*server)->Shutdown(config->shutdown_grace);
+  server->reset();
+  curl_global_cleanup();
+  return 0;
+}

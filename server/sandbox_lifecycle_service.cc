@@ -1,0 +1,217 @@
+#include "server/sandbox_lifecycle_service.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "server/proto_convert.h"
+#include "server/status_mapping.h"
+#include "spdlog/spdlog.h"
+#include "src/domain/errors.h"
+
+namespace sandboxd::server {
+namespace {
+
+namespace pb = sandbox::v1;
+
+std::string NewRequestId() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t boot = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  return absl::StrCat(absl::Hex(boot), "-", counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+// One unary RPC in flight. Owns the cancellation token shared with the Kubernetes
+// requests of the call; deletes itself when gRPC is done with it.
+// Thread-safe: FinishWith() is called once, from any thread; OnCancel() may run
+// concurrently with it.
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method)
+      : method_(method), start_(absl::Now()), cancel_(std::make_shared<kube::CancellationToken>()) {
+    const auto& metadata = ctx->client_metadata();
+    auto id = metadata.find("x-request-id");
+    request_id_ = id != metadata.end() ? std::string(id->second.data(), id->second.size())
+                                       : NewRequestId();
+    absl::Time deadline = absl::FromChrono(ctx->deadline());
+    const absl::Time now = absl::Now();
+    if (deadline == absl::InfiniteFuture() ||
+        ctx->deadline() == std::chrono::system_clock::time_point::max()) {
+      deadline = now + SandboxLifecycleService::kDefaultDeadline;
+    }
+    deadline_ = std::min(deadline, now + SandboxLifecycleService::kMaxDeadline);
+  }
+
+  // Names the sandbox in the call's log line.
+  void set_sandbox(std::string ns, std::string name) { sandbox_ = absl::StrCat(ns, "/", name); }
+
+  kube::CallOptions options() const {
+    kube::CallOptions opts;
+    opts.deadline = deadline_;
+    opts.cancel = cancel_;
+    opts.request_id = request_id_;
+    return opts;
+  }
+
+  void FinishWith(const absl::Status& status) {
+    grpc::Status mapped = ToGrpcStatus(status, method_);
+    spdlog::info("rpc={} sandbox={} request_id={} code={} latency_ms={:.1f}{}{}", method_,
+                 sandbox_.empty() ? "-" : sandbox_, request_id_, absl::StatusCodeToString(status.code()),
+                 absl::ToDoubleMilliseconds(absl::Now() - start_), status.ok() ? "" : " error=",
+                 status.ok() ? "" : std::string(status.message()));
+    Finish(mapped);
+  }
+
+  void OnCancel() override { cancel_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::string method_;
+  const absl::Time start_;
+  const std::shared_ptr<kube::CancellationToken> cancel_;
+  std::string request_id_;
+  std::string sandbox_;
+  absl::Time deadline_;
+};
+
+// A callback that stores the sandbox in `response->mutable_sandbox()` and finishes `call`.
+template <typename Response>
+service::Done<domain::Sandbox> ReplySandbox(UnaryCall* call, Response* response) {
+  return [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
+    if (sandbox.ok()) *response->mutable_sandbox() = SandboxToProto(*sandbox);
+    call->FinishWith(sandbox.status());
+  };
+}
+
+// Domain validation names fields relative to the spec; CreateSandboxRequest nests the
+// spec under "spec", so its field paths get that prefix.
+absl::Status UnderSpec(const absl::Status& status) {
+  domain::ErrorDetail detail = domain::GetErrorDetail(status);
+  auto field = detail.metadata.find("field");
+  if (detail.reason != "INVALID_FIELD" || field == detail.metadata.end() ||
+      absl::StartsWith(field->second, "spec")) {
+    return status;
+  }
+  return domain::InvalidField(absl::StrCat("spec.", field->second), detail.metadata["why"]);
+}
+
+// Start and Stop: the same call shape.
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* ScaleCall(grpc::CallbackServerContext* ctx, absl::string_view method,
+                                    const Request* request, Response* response,
+                                    void (service::SandboxService::*op)(
+                                        const std::string&, const std::string&,
+                                        const kube::CallOptions&, service::Done<domain::Sandbox>),
+                                    service::SandboxService* service) {
+  auto* call = new UnaryCall(ctx, method);
+  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
+  if (!ref.ok()) {
+    call->FinishWith(ref.status());
+    return call;
+  }
+  call->set_sandbox(ref->ns, ref->name);
+  (service->*op)(ref->ns, ref->name, call->options(), ReplySandbox(call, response));
+  return call;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::CreateSandbox(
+    grpc::CallbackServerContext* ctx, const pb::CreateSandboxRequest* request,
+    pb::CreateSandboxResponse* response) {
+  auto* call = new UnaryCall(ctx, "CreateSandbox");
+  absl::StatusOr<domain::SandboxSpec> spec = SpecFromCreateRequest(*request);
+  if (!spec.ok()) {
+    call->FinishWith(spec.status());
+    return call;
+  }
+  call->set_sandbox(spec->ns, spec->name);
+  service_->Create(std::move(*spec), call->options(),
+                   [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
+                     if (sandbox.ok()) *response->mutable_sandbox() = SandboxToProto(*sandbox);
+                     call->FinishWith(UnderSpec(sandbox.status()));
+                   });
+  return call;
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::GetSandbox(grpc::CallbackServerContext* ctx,
+                                                              const pb::GetSandboxRequest* request,
+                                                              pb::GetSandboxResponse* response) {
+  auto* call = new UnaryCall(ctx, "GetSandbox");
+  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
+  if (!ref.ok()) {
+    call->FinishWith(ref.status());
+    return call;
+  }
+  call->set_sandbox(ref->ns, ref->name);
+  service_->Get(ref->ns, ref->name, call->options(), ReplySandbox(call, response));
+  return call;
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
+    grpc::CallbackServerContext* ctx, const pb::ListSandboxesRequest* request,
+    pb::ListSandboxesResponse* response) {
+  auto* call = new UnaryCall(ctx, "ListSandboxes");
+  absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request);
+  if (!query.ok()) {
+    call->FinishWith(query.status());
+    return call;
+  }
+  call->set_sandbox(query->ns, "*");
+  service_->List(std::move(*query), call->options(),
+                 [call, response](absl::StatusOr<domain::ListResult> result) {
+                   if (result.ok()) *response = ListResultToProto(*result);
+                   call->FinishWith(result.status());
+                 });
+  return call;
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::StartSandbox(
+    grpc::CallbackServerContext* ctx, const pb::StartSandboxRequest* request,
+    pb::StartSandboxResponse* response) {
+  return ScaleCall(ctx, "StartSandbox", request, response, &service::SandboxService::Start,
+                   service_);
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::StopSandbox(
+    grpc::CallbackServerContext* ctx, const pb::StopSandboxRequest* request,
+    pb::StopSandboxResponse* response) {
+  return ScaleCall(ctx, "StopSandbox", request, response, &service::SandboxService::Stop,
+                   service_);
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::UpdateSandboxEnv(
+    grpc::CallbackServerContext* ctx, const pb::UpdateSandboxEnvRequest* request,
+    pb::UpdateSandboxEnvResponse* response) {
+  auto* call = new UnaryCall(ctx, "UpdateSandboxEnv");
+  absl::StatusOr<EnvUpdateCall> update = EnvUpdateFromRequest(*request);
+  if (!update.ok()) {
+    call->FinishWith(update.status());
+    return call;
+  }
+  call->set_sandbox(update->ref.ns, update->ref.name);
+  service_->UpdateEnv(update->ref.ns, update->ref.name, std::move(update->update),
+                      call->options(), ReplySandbox(call, response));
+  return call;
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
+    grpc::CallbackServerContext* ctx, const pb::DeleteSandboxRequest* request,
+    pb::DeleteSandboxResponse* /*response*/) {
+  auto* call = new UnaryCall(ctx, "DeleteSandbox");
+  absl::StatusOr<domain::DeleteRequest> del = DeleteRequestFromRequest(*request);
+  if (!del.ok()) {
+    call->FinishWith(del.status());
+    return call;
+  }
+  call->set_sandbox(del->ns, del->name);
+  service_->Delete(std::move(*del), call->options(),
+                   [call](absl::Status status) { call->FinishWith(status); });
+  return call;
+}
+
+}  // namespace sandboxd::server

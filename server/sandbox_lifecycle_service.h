@@ -1,0 +1,56 @@
+// SandboxLifecycleService: the gRPC callback-API adapter of sandbox.v1.SandboxLifecycle.
+// Each RPC converts its request (proto_convert.h), calls SandboxService, and finishes with
+// the one absl -> gRPC status mapping (status_mapping.h). No handler blocks: the service
+// completes on the Kubernetes client's I/O thread, which finishes the RPC.
+//
+// Per call: the RPC deadline (default kDefaultDeadline when the client sent none, at most
+// kMaxDeadline) bounds all Kubernetes requests of the call; a cancelled RPC cancels them;
+// one log line per call names the method, the sandbox, the request id (client metadata
+// "x-request-id", else generated), the code and the latency.
+//
+// Thread-safe. `service` must outlive this object and every call in flight.
+#ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
+#define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
+
+#include "absl/time/time.h"
+#include "sandbox/v1/sandbox.grpc.pb.h"
+#include "src/service/sandbox_service.h"
+
+namespace sandboxd::server {
+
+class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::CallbackService {
+ public:
+  static constexpr absl::Duration kDefaultDeadline = absl::Seconds(30);
+  static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
+
+  explicit SandboxLifecycleService(service::SandboxService* service) : service_(service) {}
+
+  grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
+                                          const sandbox::v1::CreateSandboxRequest* request,
+                                          sandbox::v1::CreateSandboxResponse* response) override;
+  grpc::ServerUnaryReactor* GetSandbox(grpc::CallbackServerContext* ctx,
+                                       const sandbox::v1::GetSandboxRequest* request,
+                                       sandbox::v1::GetSandboxResponse* response) override;
+  grpc::ServerUnaryReactor* ListSandboxes(grpc::CallbackServerContext* ctx,
+                                          const sandbox::v1::ListSandboxesRequest* request,
+                                          sandbox::v1::ListSandboxesResponse* response) override;
+  grpc::ServerUnaryReactor* StartSandbox(grpc::CallbackServerContext* ctx,
+                                         const sandbox::v1::StartSandboxRequest* request,
+                                         sandbox::v1::StartSandboxResponse* response) override;
+  grpc::ServerUnaryReactor* StopSandbox(grpc::CallbackServerContext* ctx,
+                                        const sandbox::v1::StopSandboxRequest* request,
+                                        sandbox::v1::StopSandboxResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateSandboxEnv(
+      grpc::CallbackServerContext* ctx, const sandbox::v1::UpdateSandboxEnvRequest* request,
+      sandbox::v1::UpdateSandboxEnvResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSandbox(grpc::CallbackServerContext* ctx,
+                                          const sandbox::v1::DeleteSandboxRequest* request,
+                                          sandbox::v1::DeleteSandboxResponse* response) override;
+
+ private:
+  service::SandboxService* const service_;  // not owned
+};
+
+}  // namespace sandboxd::server
+
+#endif  // SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_

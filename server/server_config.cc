@@ -1,0 +1,418 @@
+#include "server/server_config.h"
+
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "src/domain/errors.h"
+#include "yaml-cpp/yaml.h"
+
+// Every flag is optional: it overrides the config file only when given.
+ABSL_FLAG(std::optional<std::string>, config, std::nullopt,
+          "Path of a YAML config file; flags given explicitly override its values");
+ABSL_FLAG(std::optional<std::string>, listen_address, std::nullopt,
+          "gRPC listen address, host:port (default 0.0.0.0:50051)");
+ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
+          "trace|debug|info|warn|error|critical|off (default info)");
+ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
+          "How long shutdown waits for calls and streams before cancelling them (default 15s)");
+ABSL_FLAG(std::optional<std::string>, kubeconfig, std::nullopt,
+          "Kubeconfig path (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)");
+ABSL_FLAG(std::optional<std::string>, kube_context, std::nullopt,
+          "Kubeconfig context (default: the current context)");
+ABSL_FLAG(std::optional<double>, kube_qps, std::nullopt,
+          "Sustained Kubernetes API requests per second (default 50)");
+ABSL_FLAG(std::optional<int32_t>, kube_burst, std::nullopt,
+          "Kubernetes API request burst above kube_qps (default 100)");
+ABSL_FLAG(std::optional<absl::Duration>, keepalive_time, std::nullopt,
+          "Interval of server keepalive pings (default 60s)");
+ABSL_FLAG(std::optional<absl::Duration>, keepalive_timeout, std::nullopt,
+          "How long a keepalive ping may go unanswered (default 20s)");
+ABSL_FLAG(std::optional<absl::Duration>, keepalive_min_ping_interval, std::nullopt,
+          "Smallest interval at which clients may send pings (default 30s)");
+ABSL_FLAG(std::optional<std::string>, default_image, std::nullopt,
+          "Image of sandboxes that name none");
+ABSL_FLAG(std::optional<std::string>, default_cpu_request, std::nullopt,
+          "CPU request of sandboxes that name none");
+ABSL_FLAG(std::optional<std::string>, default_memory_request, std::nullopt,
+          "Memory request of sandboxes that name none");
+ABSL_FLAG(std::optional<std::string>, default_cpu_limit, std::nullopt,
+          "CPU limit of sandboxes that name none");
+ABSL_FLAG(std::optional<std::string>, default_memory_limit, std::nullopt,
+          "Memory limit of sandboxes that name none");
+ABSL_FLAG(std::optional<std::string>, default_storage_size, std::nullopt,
+          "Home volume size of sandboxes that name none (default 5Gi)");
+ABSL_FLAG(std::optional<std::string>, default_storage_class, std::nullopt,
+          "StorageClass of sandboxes that name none (default: the cluster's)");
+ABSL_FLAG(std::optional<std::string>, default_mount_path, std::nullopt,
+          "Home volume mount path (default /home/agent)");
+ABSL_FLAG(std::optional<int32_t>, default_app_port, std::nullopt,
+          "Application port (default 3000)");
+ABSL_FLAG(std::optional<int32_t>, default_terminal_port, std::nullopt,
+          "Terminal (ttyd) port (default 7681)");
+ABSL_FLAG(std::optional<std::string>, ingress_class, std::nullopt,
+          "ingressClassName of sandbox Ingresses (default nginx)");
+ABSL_FLAG(std::optional<std::string>, tls_secret, std::nullopt,
+          "TLS secret of sandbox Ingresses (default: none, no TLS)");
+ABSL_FLAG(std::optional<int64_t>, run_as_user, std::nullopt,
+          "runAsUser of sandbox pods (default 1000)");
+ABSL_FLAG(std::optional<int64_t>, fs_group, std::nullopt,
+          "fsGroup of sandbox pods (default 1000)");
+ABSL_FLAG(std::optional<absl::Duration>, claim_bind_timeout, std::nullopt,
+          "How long a home volume claim may stay unbound before the sandbox is in "
+          "ERROR (default 2m)");
+
+namespace sandboxd::server {
+namespace {
+
+constexpr std::string_view kConfigReason = "INVALID_CONFIG";
+
+absl::Status ConfigError(absl::string_view source, absl::string_view key, absl::string_view why) {
+  return domain::MakeError(absl::StatusCode::kInvalidArgument, kConfigReason,
+                           absl::StrCat(source, ": ", key, ": ", why),
+                           {{"source", std::string(source)}, {"key", std::string(key)}});
+}
+
+// A setting whose final value (from any source) is out of range.
+absl::Status SettingError(absl::string_view key, absl::string_view why) {
+  return domain::MakeError(absl::StatusCode::kInvalidArgument, kConfigReason,
+                           absl::StrCat("setting ", key, ": ", why),
+                           {{"key", std::string(key)}});
+}
+
+std::string Join(absl::string_view path, absl::string_view key) {
+  return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+}
+
+// Walks one YAML document. Not thread-safe; lives for one ApplyConfigYaml() call.
+class YamlReader {
+ public:
+  using Handler = std::function<absl::Status(const YAML::Node&, const std::string& path)>;
+
+  explicit YamlReader(absl::string_view source) : source_(source) {}
+
+  // Calls the handler of every key of the mapping `node`; an unknown key is an error.
+  // A null node (a key with no value) is an empty mapping.
+  absl::Status Map(const YAML::Node& node, const std::string& path,
+                   const std::map<std::string, Handler, std::less<>>& handlers) const {
+    if (node.IsNull()) return absl::OkStatus();
+    if (!node.IsMap()) {
+      return ConfigError(source_, path.empty() ? "<document>" : path, "expected a mapping");
+    }
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) {
+        return ConfigError(source_, path.empty() ? "<document>" : path,
+                           "keys must be strings");
+      }
+      const std::string key_path = Join(path, entry.first.Scalar());
+      auto it = handlers.find(entry.first.Scalar());
+      if (it == handlers.end()) {
+        return domain::MakeError(
+            absl::StatusCode::kInvalidArgument, kConfigReason,
+            absl::StrCat(source_, ": unknown key \"", key_path, "\""),
+            {{"source", std::string(source_)}, {"key", key_path}});
+      }
+      SANDBOXD_RETURN_IF_ERROR(it->second(entry.second, key_path));
+    }
+    return absl::OkStatus();
+  }
+
+  Handler String(std::string* out) const {
+    return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      if (node.IsNull()) {
+        out->clear();
+        return absl::OkStatus();
+      }
+      if (!node.IsScalar()) return ConfigError(source_, path, "expected a string");
+      *out = node.Scalar();
+      return absl::OkStatus();
+    };
+  }
+
+  template <typename Int>
+  Handler Integer(Int* out) const {
+    return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      int64_t value = 0;
+      if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, value) ||
+          value < std::numeric_limits<Int>::min() || value > std::numeric_limits<Int>::max()) {
+        return ConfigError(source_, path, Describe("expected an integer", node));
+      }
+      *out = static_cast<Int>(value);
+      return absl::OkStatus();
+    };
+  }
+
+  Handler Double(double* out) const {
+    return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      if (!node.IsScalar() || !YAML::convert<double>::decode(node, *out)) {
+        return ConfigError(source_, path, Describe("expected a number", node));
+      }
+      return absl::OkStatus();
+    };
+  }
+
+  Handler Duration(absl::Duration* out) const {
+    return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      if (!node.IsScalar() || !absl::ParseDuration(node.Scalar(), out)) {
+        return ConfigError(source_, path,
+                           Describe("expected a duration such as \"30s\" or \"2m\"", node));
+      }
+      return absl::OkStatus();
+    };
+  }
+
+  Handler Nested(std::map<std::string, Handler, std::less<>> handlers) const {
+    return [this, handlers = std::move(handlers)](const YAML::Node& node,
+                                                  const std::string& path) {
+      return Map(node, path, handlers);
+    };
+  }
+
+ private:
+  static std::string Describe(absl::string_view expected, const YAML::Node& node) {
+    if (node.IsScalar()) return absl::StrCat(expected, ", got \"", node.Scalar(), "\"");
+    return absl::StrCat(expected, ", got a ", node.IsMap() ? "mapping" : "sequence");
+  }
+
+  absl::string_view source_;
+};
+
+absl::Status CheckPort(absl::string_view key, int32_t port) {
+  if (port < 1 || port > 65535) {
+    return SettingError(key, absl::StrCat("must be between 1 and 65535, got ", port));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+void Override(const std::optional<T>& value, T* out) {
+  if (value.has_value()) *out = *value;
+}
+
+}  // namespace
+
+absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
+                             ServerConfig* config) {
+  const absl::string_view source(source_std.data(), source_std.size());
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return domain::MakeError(
+        absl::StatusCode::kInvalidArgument, kConfigReason,
+        absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+                     ": syntax error: ", e.msg),
+        {{"source", std::string(source)}});
+  }
+
+  YamlReader r(source);
+  domain::SandboxDefaults& d = config->sandbox_defaults;
+  const std::map<std::string, YamlReader::Handler, std::less<>> top = {
+      {"listen_address", r.String(&config->listen_address)},
+      {"log_level", r.String(&config->log_level)},
+      {"shutdown_grace", r.Duration(&config->shutdown_grace)},
+      {"kube", r.Nested({
+                   {"kubeconfig", r.String(&config->kube.kubeconfig)},
+                   {"context", r.String(&config->kube.context)},
+                   {"qps", r.Double(&config->kube.qps)},
+                   {"burst", r.Integer(&config->kube.burst)},
+               })},
+      {"keepalive", r.Nested({
+                        {"time", r.Duration(&config->keepalive.time)},
+                        {"timeout", r.Duration(&config->keepalive.timeout)},
+                        {"min_ping_interval", r.Duration(&config->keepalive.min_ping_interval)},
+                    })},
+      {"sandbox_defaults",
+       r.Nested({
+           {"image", r.String(&d.image)},
+           {"resources", r.Nested({
+                             {"requests", r.Nested({
+                                              {"cpu", r.String(&d.resources.requests.cpu)},
+                                              {"memory", r.String(&d.resources.requests.memory)},
+                                          })},
+                             {"limits", r.Nested({
+                                            {"cpu", r.String(&d.resources.limits.cpu)},
+                                            {"memory", r.String(&d.resources.limits.memory)},
+                                        })},
+                         })},
+           {"storage", r.Nested({
+                           {"size", r.String(&d.storage_size)},
+                           {"class", r.String(&d.storage_class)},
+                           {"mount_path", r.String(&d.mount_path)},
+                       })},
+           {"ports", r.Nested({
+                         {"app", r.Integer(&d.app_port)},
+                         {"terminal", r.Integer(&d.terminal_port)},
+                     })},
+           {"ingress", r.Nested({
+                           {"class", r.String(&d.ingress_class)},
+                           {"tls_secret", r.String(&d.tls_secret)},
+                       })},
+           {"security_context", r.Nested({
+                                    {"run_as_user", r.Integer(&d.run_as_user)},
+                                    {"fs_group", r.Integer(&d.fs_group)},
+                                })},
+           {"claim_bind_timeout", r.Duration(&d.claim_bind_timeout)},
+       })},
+  };
+  try {
+    return r.Map(root, "", top);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp reports some malformed documents only when they are traversed.
+    return domain::MakeError(absl::StatusCode::kInvalidArgument, kConfigReason,
+                             absl::StrCat(source, ": ", e.what()),
+                             {{"source", std::string(source)}});
+  }
+}
+
+void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
+  Override(o.listen_address, &config->listen_address);
+  Override(o.log_level, &config->log_level);
+  Override(o.shutdown_grace, &config->shutdown_grace);
+  Override(o.kubeconfig, &config->kube.kubeconfig);
+  Override(o.kube_context, &config->kube.context);
+  Override(o.kube_qps, &config->kube.qps);
+  Override(o.kube_burst, &config->kube.burst);
+  Override(o.keepalive_time, &config->keepalive.time);
+  Override(o.keepalive_timeout, &config->keepalive.timeout);
+  Override(o.keepalive_min_ping_interval, &config->keepalive.min_ping_interval);
+  domain::SandboxDefaults& d = config->sandbox_defaults;
+  Override(o.default_image, &d.image);
+  Override(o.default_cpu_request, &d.resources.requests.cpu);
+  Override(o.default_memory_request, &d.resources.requests.memory);
+  Override(o.default_cpu_limit, &d.resources.limits.cpu);
+  Override(o.default_memory_limit, &d.resources.limits.memory);
+  Override(o.default_storage_size, &d.storage_size);
+  Override(o.default_storage_class, &d.storage_class);
+  Override(o.default_mount_path, &d.mount_path);
+  Override(o.default_app_port, &d.app_port);
+  Override(o.default_terminal_port, &d.terminal_port);
+  Override(o.ingress_class, &d.ingress_class);
+  Override(o.tls_secret, &d.tls_secret);
+  Override(o.run_as_user, &d.run_as_user);
+  Override(o.fs_group, &d.fs_group);
+  Override(o.claim_bind_timeout, &d.claim_bind_timeout);
+}
+
+absl::Status ValidateServerConfig(const ServerConfig& c) {
+  if (c.listen_address.empty()) {
+    return SettingError("listen_address", "must not be empty");
+  }
+  static const char* const kLevels[] = {"trace", "debug",    "info", "warn",
+                                        "error", "critical", "off"};
+  bool level_ok = false;
+  for (const char* level : kLevels) level_ok = level_ok || c.log_level == level;
+  if (!level_ok) {
+    return SettingError("log_level",
+                       absl::StrCat("must be one of trace, debug, info, warn, error, "
+                                    "critical, off; got \"",
+                                    c.log_level, "\""));
+  }
+  if (c.shutdown_grace < absl::ZeroDuration()) {
+    return SettingError("shutdown_grace", "must not be negative");
+  }
+  if (!(c.kube.qps > 0)) return SettingError("kube.qps", "must be positive");
+  if (c.kube.burst < 1) return SettingError("kube.burst", "must be at least 1");
+  if (c.keepalive.time <= absl::ZeroDuration()) {
+    return SettingError("keepalive.time", "must be positive");
+  }
+  if (c.keepalive.timeout <= absl::ZeroDuration()) {
+    return SettingError("keepalive.timeout", "must be positive");
+  }
+  if (c.keepalive.min_ping_interval < absl::ZeroDuration()) {
+    return SettingError("keepalive.min_ping_interval", "must not be negative");
+  }
+  const domain::SandboxDefaults& d = c.sandbox_defaults;
+  if (d.storage_size.empty()) {
+    return SettingError("sandbox_defaults.storage.size", "must not be empty");
+  }
+  if (d.mount_path.empty() || d.mount_path.front() != '/') {
+    return SettingError("sandbox_defaults.storage.mount_path",
+                       absl::StrCat("must be an absolute path, got \"", d.mount_path, "\""));
+  }
+  SANDBOXD_RETURN_IF_ERROR(CheckPort("sandbox_defaults.ports.app", d.app_port));
+  SANDBOXD_RETURN_IF_ERROR(CheckPort("sandbox_defaults.ports.terminal", d.terminal_port));
+  if (d.app_port == d.terminal_port) {
+    return SettingError("sandbox_defaults.ports.terminal",
+                       absl::StrCat("must differ from the app port ", d.app_port));
+  }
+  if (d.ingress_class.empty()) {
+    return SettingError("sandbox_defaults.ingress.class", "must not be empty");
+  }
+  if (d.run_as_user < 0) {
+    return SettingError("sandbox_defaults.security_context.run_as_user",
+                       "must not be negative");
+  }
+  if (d.fs_group < 0) {
+    return SettingError("sandbox_defaults.security_context.fs_group",
+                       "must not be negative");
+  }
+  if (d.claim_bind_timeout <= absl::ZeroDuration()) {
+    return SettingError("sandbox_defaults.claim_bind_timeout", "must be positive");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServerConfig> ResolveServerConfig(const std::optional<std::string>& yaml,
+                                                 std::string_view source,
+                                                 const ServerConfigOverrides& overrides) {
+  ServerConfig config;
+  if (yaml.has_value()) SANDBOXD_RETURN_IF_ERROR(ApplyConfigYaml(*yaml, source, &config));
+  ApplyOverrides(overrides, &config);
+  SANDBOXD_RETURN_IF_ERROR(ValidateServerConfig(config));
+  return config;
+}
+
+ServerConfigOverrides OverridesFromFlags() {
+  ServerConfigOverrides o;
+  o.listen_address = absl::GetFlag(FLAGS_listen_address);
+  o.log_level = absl::GetFlag(FLAGS_log_level);
+  o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
+  o.kube_context = absl::GetFlag(FLAGS_kube_context);
+  o.kube_qps = absl::GetFlag(FLAGS_kube_qps);
+  o.kube_burst = absl::GetFlag(FLAGS_kube_burst);
+  o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  o.keepalive_min_ping_interval = absl::GetFlag(FLAGS_keepalive_min_ping_interval);
+  o.default_image = absl::GetFlag(FLAGS_default_image);
+  o.default_cpu_request = absl::GetFlag(FLAGS_default_cpu_request);
+  o.default_memory_request = absl::GetFlag(FLAGS_default_memory_request);
+  o.default_cpu_limit = absl::GetFlag(FLAGS_default_cpu_limit);
+  o.default_memory_limit = absl::GetFlag(FLAGS_default_memory_limit);
+  o.default_storage_size = absl::GetFlag(FLAGS_default_storage_size);
+  o.default_storage_class = absl::GetFlag(FLAGS_default_storage_class);
+  o.default_mount_path = absl::GetFlag(FLAGS_default_mount_path);
+  o.default_app_port = absl::GetFlag(FLAGS_default_app_port);
+  o.default_terminal_port = absl::GetFlag(FLAGS_default_terminal_port);
+  o.ingress_class = absl::GetFlag(FLAGS_ingress_class);
+  o.tls_secret = absl::GetFlag(FLAGS_tls_secret);
+  o.run_as_user = absl::GetFlag(FLAGS_run_as_user);
+  o.fs_group = absl::GetFlag(FLAGS_fs_group);
+  o.claim_bind_timeout = absl::GetFlag(FLAGS_claim_bind_timeout);
+  return o;
+}
+
+absl::StatusOr<ServerConfig> LoadServerConfig() {
+  const std::optional<std::string> path = absl::GetFlag(FLAGS_config);
+  std::optional<std::string> yaml;
+  if (path.has_value()) {
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) {
+      return domain::MakeError(absl::StatusCode::kNotFound, "CONFIG_FILE_UNREADABLE",
+                               absl::StrCat("cannot read config file \"", *path, "\""),
+                               {{"path", *path}});
+    }
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    yaml = contents.str();
+  }
+  return ResolveServerConfig(yaml, path.value_or("<no config file>"), OverridesFromFlags());
+}
+
+}  // namespace sandboxd::server

@@ -1,0 +1,152 @@
+// Settings of the sandboxd server: where it listens, the defaults of new sandboxes,
+// how it reaches Kubernetes, connection keepalive, shutdown and logging.
+//
+// Sources, highest precedence first: a command-line flag that was given explicitly,
+// the YAML config file (--config), the built-in default (the member initializers of
+// ServerConfig). The config file has the layout below; every key is optional, and an
+// unknown key is INVALID_ARGUMENT naming its path. Durations are strings in Abseil
+// syntax ("30s", "1m30s").
+//
+//   listen_address: "0.0.0.0:50051"   # --listen_address
+//   log_level: info                    # --log_level: trace|debug|info|warn|error|critical|off
+//   shutdown_grace: 15s                # --shutdown_grace
+//   kube:
+//     kubeconfig: /path/to/kubeconfig  # --kubeconfig (empty: in-cluster / $KUBECONFIG)
+//     context: my-context              # --kube_context (empty: the current context)
+//     qps: 50                          # --kube_qps
+//     burst: 100                       # --kube_burst
+//   keepalive:
+//     time: 60s                        # --keepalive_time
+//     timeout: 20s                     # --keepalive_timeout
+//     min_ping_interval: 30s           # --keepalive_min_ping_interval
+//   sandbox_defaults:
+//     image: registry/sandbox:tag      # --default_image
+//     resources:
+//       requests: {cpu: 500m, memory: 1Gi}  # --default_cpu_request, --default_memory_request
+//       limits: {cpu: "2", memory: 4Gi}     # --default_cpu_limit, --default_memory_limit
+//     storage:
+//       size: 5Gi                      # --default_storage_size
+//       class: fast-ssd                # --default_storage_class
+//       mount_path: /home/agent        # --default_mount_path
+//     ports: {app: 3000, terminal: 7681}    # --default_app_port, --default_terminal_port
+//     ingress:
+//       class: nginx                   # --ingress_class
+//       tls_secret: wildcard-tls       # --tls_secret
+//     security_context:
+//       run_as_user: 1000              # --run_as_user
+//       fs_group: 1000                 # --fs_group
+//     claim_bind_timeout: 2m           # --claim_bind_timeout
+//
+// Flags are std::optional: "given explicitly" means the flag holds a value. Passing an
+// empty value (--flag=) leaves an optional flag unset, so a flag cannot override a
+// config file string with an empty string.
+//
+// ServerConfig and ServerConfigOverrides are plain values: thread-compatible.
+// LoadServerConfig() reads global flags: call it after absl::ParseCommandLine() and not
+// concurrently with flag writes.
+#ifndef SANDBOXD_SERVER_SERVER_CONFIG_H_
+#define SANDBOXD_SERVER_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/flags/declare.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/domain/sandbox.h"
+
+ABSL_DECLARE_FLAG(std::optional<std::string>, config);
+
+namespace sandboxd::server {
+
+struct KubeSettings {
+  std::string kubeconfig;  // empty: in-cluster config, else $KUBECONFIG / ~/.kube/config
+  std::string context;     // empty: the kubeconfig's current context
+  double qps = 50;         // sustained requests per second to the API server, > 0
+  int32_t burst = 100;     // requests above qps allowed in a burst, >= 1
+};
+
+struct KeepaliveSettings {
+  absl::Duration time = absl::Seconds(60);     // GRPC_ARG_KEEPALIVE_TIME_MS
+  absl::Duration timeout = absl::Seconds(20);  // GRPC_ARG_KEEPALIVE_TIMEOUT_MS
+  // GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS: the smallest interval at
+  // which clients may ping; must not exceed what clients send.
+  absl::Duration min_ping_interval = absl::Seconds(30);
+};
+
+struct ServerConfig {
+  std::string listen_address = "0.0.0.0:50051";
+  domain::SandboxDefaults sandbox_defaults;
+  KubeSettings kube;
+  KeepaliveSettings keepalive;
+  // How long Shutdown waits for calls and streams to finish before cancelling them.
+  absl::Duration shutdown_grace = absl::Seconds(15);
+  std::string log_level = "info";  // spdlog level name
+};
+
+// The explicitly given flags; unset members do not override anything.
+struct ServerConfigOverrides {
+  std::optional<std::string> listen_address;
+  std::optional<std::string> log_level;
+  std::optional<absl::Duration> shutdown_grace;
+  std::optional<std::string> kubeconfig;
+  std::optional<std::string> kube_context;
+  std::optional<double> kube_qps;
+  std::optional<int32_t> kube_burst;
+  std::optional<absl::Duration> keepalive_time;
+  std::optional<absl::Duration> keepalive_timeout;
+  std::optional<absl::Duration> keepalive_min_ping_interval;
+  std::optional<std::string> default_image;
+  std::optional<std::string> default_cpu_request;
+  std::optional<std::string> default_memory_request;
+  std::optional<std::string> default_cpu_limit;
+  std::optional<std::string> default_memory_limit;
+  std::optional<std::string> default_storage_size;
+  std::optional<std::string> default_storage_class;
+  std::optional<std::string> default_mount_path;
+  std::optional<int32_t> default_app_port;
+  std::optional<int32_t> default_terminal_port;
+  std::optional<std::string> ingress_class;
+  std::optional<std::string> tls_secret;
+  std::optional<int64_t> run_as_user;
+  std::optional<int64_t> fs_group;
+  std::optional<absl::Duration> claim_bind_timeout;
+};
+
+// Applies the YAML document `yaml` on top of `*config`. `source` names the document in
+// error messages (e.g. the file path). INVALID_ARGUMENT: syntax error (with line and
+// column), the document is not a mapping, an unknown key (message names its dotted
+// path, e.g. "kube.qsp"), a value of the wrong type. On error `*config` may be
+// partly updated.
+absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source,
+                             ServerConfig* config);
+
+// Applies the set members of `overrides` on top of `*config`.
+void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config);
+
+// Checks the value ranges of a complete config. INVALID_ARGUMENT naming the setting
+// (its config file path) when a value is out of range: empty listen_address, unknown
+// log_level, negative shutdown_grace / keepalive.min_ping_interval, non-positive
+// keepalive.time / keepalive.timeout / claim_bind_timeout / qps, burst < 1, ports
+// outside 1..65535 or equal, an empty storage size or ingress class, a relative mount
+// path, negative run_as_user / fs_group.
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+// Built-in defaults, then the YAML document `yaml` if given, then `overrides`;
+// validated. Errors as ApplyConfigYaml() and ValidateServerConfig().
+absl::StatusOr<ServerConfig> ResolveServerConfig(const std::optional<std::string>& yaml,
+                                                 std::string_view source,
+                                                 const ServerConfigOverrides& overrides);
+
+// The explicitly given values of the process's sandboxd flags.
+ServerConfigOverrides OverridesFromFlags();
+
+// ResolveServerConfig() from the process's flags and the file named by --config (if
+// set). NOT_FOUND if the file cannot be read; other errors as ResolveServerConfig().
+absl::StatusOr<ServerConfig> LoadServerConfig();
+
+}  // namespace sandboxd::server
+
+#endif  // SANDBOXD_SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,88 @@
+// The one place where an internal absl::Status becomes the grpc::Status a caller sees.
+//
+// Every non-OK result carries a serialized google.rpc.Status in the grpc::Status binary
+// details (the `grpc-status-details-bin` trailer) with:
+//   - exactly one google.rpc.ErrorInfo: reason from domain::GetErrorDetail(), or the
+//     per-code default of DefaultReason(); domain domain::kErrorDomain; metadata from
+//     the status, keys converted to lowerCamelCase;
+//   - for INVALID_ARGUMENT with a "field" metadata key: a google.rpc.BadRequest with one
+//     field violation (field = metadata "field", description = metadata "why", else the
+//     message);
+//   - for NOT_FOUND and ALREADY_EXISTS with a "name" metadata key: a
+//     google.rpc.ResourceInfo (type kSandboxResourceType unless metadata "resourceType"
+//     says otherwise; name "<namespace>/<name>" or "<name>");
+//   - for UNAVAILABLE, RESOURCE_EXHAUSTED and ABORTED with a valid kRetryDelayMsKey
+//     metadata value: a google.rpc.RetryInfo.
+//
+// Codes map one to one (absl and gRPC share the numbering; the table is explicit).
+//
+// Redaction: the caller must not see internals. For INTERNAL, UNKNOWN and DATA_LOSS,
+// and for PERMISSION_DENIED / UNAUTHENTICATED caused by our own Kubernetes credentials
+// (reason empty, kReasonKubeForbidden or kReasonKubeUnauthenticated), the message is
+// replaced by a fixed text and the metadata is dropped; the code and reason are kept.
+// ToGrpcStatus() logs the original status of a redacted error.
+//
+// Conventions for the layers below (they attach these with domain::MakeError):
+//   - kRetryDelayMsKey: metadata key, decimal milliseconds > 0, e.g. from a Kubernetes
+//     429 Retry-After header or API Priority and Fairness.
+//   - kReasonKubeForbidden / kReasonKubeUnauthenticated: reasons of Kubernetes 403 / 401.
+//
+// Thread-safe: MapStatus() is pure; ToGrpcStatus() also writes to spdlog's default
+// logger, which is thread-safe. MappedStatus is a plain value: thread-compatible.
+#ifndef SANDBOXD_SERVER_STATUS_MAPPING_H_
+#define SANDBOXD_SERVER_STATUS_MAPPING_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/support/status.h"
+
+namespace sandboxd::server {
+
+// ErrorInfo metadata key carrying a retry delay in decimal milliseconds.
+inline constexpr std::string_view kRetryDelayMsKey = "retryDelayMs";
+// Reason of a Kubernetes 403: our service account lacks RBAC rights.
+inline constexpr std::string_view kReasonKubeForbidden = "KUBERNETES_FORBIDDEN";
+// Reason of a Kubernetes 401: our credentials were rejected.
+inline constexpr std::string_view kReasonKubeUnauthenticated = "KUBERNETES_UNAUTHENTICATED";
+// ResourceInfo.resource_type of sandboxes.
+inline constexpr std::string_view kSandboxResourceType = "sandbox.v1.Sandbox";
+
+// Message of redacted INTERNAL / UNKNOWN / DATA_LOSS errors.
+inline constexpr std::string_view kInternalErrorMessage =
+    "internal error; the details are in the server log";
+// Message of redacted PERMISSION_DENIED / UNAUTHENTICATED errors.
+inline constexpr std::string_view kServerCredentialsMessage =
+    "the server's Kubernetes credentials do not allow this operation; the details are in "
+    "the server log";
+
+// The gRPC code of an absl code. Values outside the canonical range map to UNKNOWN.
+grpc::StatusCode ToGrpcCode(absl::StatusCode code);
+
+// The ErrorInfo reason used when a status carries none, e.g. NOT_FOUND ->
+// "RESOURCE_NOT_FOUND". Empty for OK.
+std::string_view DefaultReason(absl::StatusCode code);
+
+// "field_name" -> "fieldName"; keys already in lowerCamelCase are returned unchanged.
+std::string ToLowerCamel(std::string_view key);
+
+// The result of mapping, before serialization.
+struct MappedStatus {
+  google::rpc::Status rpc_status;  // code, caller-facing message and details
+  bool redacted = false;           // message and metadata were withheld: log the original
+};
+
+// Maps a non-OK `status`. For an OK status: code 0, no details, redacted false.
+MappedStatus MapStatus(const absl::Status& status);
+
+// The grpc::Status for `status`: OK for OK; otherwise code and message of MapStatus()
+// and its google.rpc.Status serialized as binary details. Logs redacted errors at error
+// level with the original message and payloads; `method` (e.g. "CreateSandbox") is
+// added to the log line when non-empty.
+grpc::Status ToGrpcStatus(const absl::Status& status, std::string_view method = {});
+
+}  // namespace sandboxd::server
+
+#endif  // SANDBOXD_SERVER_STATUS_MAPPING_H_

@@ -1,0 +1,29 @@
+// Env updates: the merge rule of UpdateSandboxEnv (docs/design.md): keys in `set` are
+// added or overwritten, keys in `remove` dropped, all others kept; "no change" is
+// reported so that the caller writes nothing and restarts nothing.
+//
+// Pure functions. Thread-safe.
+#ifndef SANDBOXD_DOMAIN_ENV_H_
+#define SANDBOXD_DOMAIN_ENV_H_
+
+#include <map>
+#include <string>
+
+#include "src/domain/sandbox.h"
+
+namespace sandboxd::domain {
+
+struct EnvUpdateResult {
+  std::map<std::string, std::string> env;  // the environment after the update
+  bool changed = false;                    // env != current
+};
+
+// Applies `update` (already checked by ValidateEnvUpdate) to `current`. Setting a key to
+// its current value or removing an absent key is not a change. `expected_version` is
+// not looked at: preconditions are the caller's job.
+EnvUpdateResult ApplyEnvUpdate(const std::map<std::string, std::string>& current,
+                               const EnvUpdate& update);
+
+}  // namespace sandboxd::domain
+
+#endif  // SANDBOXD_DOMAIN_ENV_H_

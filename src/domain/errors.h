@@ -1,0 +1,57 @@
+// Structured errors: an absl::Status that also carries an AIP-193 style reason
+// (UPPER_SNAKE) and metadata (lowerCamel keys), so the gRPC edge can attach one
+// google.rpc.ErrorInfo without knowing where the error came from.
+//
+// Pure functions. Thread-safe.
+#ifndef SANDBOXD_DOMAIN_ERRORS_H_
+#define SANDBOXD_DOMAIN_ERRORS_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace sandboxd::domain {
+
+// The ErrorInfo domain of every error sandboxd reports.
+inline constexpr std::string_view kErrorDomain = "sandboxd.dev";
+
+struct ErrorDetail {
+  std::string reason;                          // e.g. "SANDBOX_NOT_FOUND"; empty if none
+  std::map<std::string, std::string> metadata;  // e.g. {"field": "spec.image"}
+};
+
+// Returns a status with `code` and `message` that carries `reason` and `metadata`.
+absl::Status MakeError(absl::StatusCode code, std::string_view reason, std::string_view message,
+                       std::map<std::string, std::string> metadata = {});
+
+// INVALID_ARGUMENT, reason INVALID_FIELD, metadata {field, why}; message "<field>: <why>".
+absl::Status InvalidField(std::string_view field, std::string_view why);
+
+// The reason and metadata attached by MakeError; an empty reason if there is none.
+ErrorDetail GetErrorDetail(const absl::Status& status);
+
+// Returns `status` with "<context>: " prepended to its message; payloads are kept.
+absl::Status WithContext(const absl::Status& status, std::string_view context);
+
+}  // namespace sandboxd::domain
+
+// Early-return helpers (the Abseil on Debian bookworm has none).
+#define SANDBOXD_RETURN_IF_ERROR(expr)            \
+  do {                                            \
+    if (absl::Status _st = (expr); !_st.ok()) {   \
+      return _st;                                 \
+    }                                             \
+  } while (0)
+
+#define SANDBOXD_CONCAT_INNER(a, b) a##b
+#define SANDBOXD_CONCAT(a, b) SANDBOXD_CONCAT_INNER(a, b)
+#define SANDBOXD_ASSIGN_OR_RETURN(lhs, rexpr) \
+  SANDBOXD_ASSIGN_OR_RETURN_IMPL(SANDBOXD_CONCAT(_statusor_, __LINE__), lhs, rexpr)
+#define SANDBOXD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \
+  auto tmp = (rexpr);                                   \
+  if (!tmp.ok()) return tmp.status();                   \
+  lhs = std::move(tmp).value()
+
+#endif  // SANDBOXD_DOMAIN_ERRORS_H_

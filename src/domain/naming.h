@@ -1,0 +1,89 @@
+// Naming: the names, hosts, labels and annotations of the Kubernetes objects of one
+// sandbox, derived from its name. These keep the platform's (Sealos) conventions and are
+// read by the platform's own tools: do not change a value without a migration.
+//
+// Objects of sandbox <name> in namespace <ns>:
+//   StatefulSet <name>, Service <name>-service, Ingresses <name>-app-ingress and
+//   <name>-ttyd-ingress, claim template "home" => PVC home-<name>-0, pod <name>-0,
+//   pod DNS <name>-0.<name>-service.<ns>.svc.cluster.local,
+//   hosts <name>-app.<domain> and <name>-ttyd.<domain>.
+//
+// Pure functions and constants. Thread-safe.
+#ifndef SANDBOXD_DOMAIN_NAMING_H_
+#define SANDBOXD_DOMAIN_NAMING_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sandboxd::domain {
+
+// ---- Labels -------------------------------------------------------------------------
+inline constexpr char kLabelApp[] = "app";  // = <name>; the StatefulSet selector
+inline constexpr char kLabelDeployManager[] = "cloud.sealos.io/app-deploy-manager";  // <name>
+// On Ingresses: the first DNS label of the host (<name>-app / <name>-ttyd).
+inline constexpr char kLabelDeployManagerDomain[] = "cloud.sealos.io/app-deploy-manager-domain";
+inline constexpr char kLabelProject[] = "sandboxd.dev/project";
+inline constexpr char kLabelManagedBy[] = "app.kubernetes.io/managed-by";
+inline constexpr char kManagedByValue[] = "sandboxd";
+
+// ---- Annotations --------------------------------------------------------------------
+inline constexpr char kAnnotationOriginImageName[] = "originImageName";
+inline constexpr char kAnnotationMinReplicas[] = "deploy.cloud.sealos.io/minReplicas";
+inline constexpr char kAnnotationMaxReplicas[] = "deploy.cloud.sealos.io/maxReplicas";
+inline constexpr char kAnnotationResize[] = "deploy.cloud.sealos.io/resize";  // storage size
+// SpecHash() of the normalized spec the StatefulSet was created from.
+inline constexpr char kAnnotationSpecHash[] = "sandboxd.dev/spec-hash";
+// The ingress domain the sandbox was created with (absent: no Ingresses), so that
+// SpecFromStatefulSet() can return it.
+inline constexpr char kAnnotationIngressDomain[] = "sandboxd.dev/ingress-domain";
+
+// Label-key prefixes a caller may not use in SandboxSpec::labels (ours, the platform's,
+// Kubernetes'); a key is reserved if its prefix equals one of these or ends with
+// "." + one of these.
+inline constexpr const char* kReservedLabelPrefixes[] = {"sandboxd.dev", "cloud.sealos.io",
+                                                          "kubernetes.io", "k8s.io"};
+
+// True if `key` is a label key sandboxd sets itself or that belongs to the platform or
+// Kubernetes: "app", or a prefix in kReservedLabelPrefixes (or a subdomain of one).
+bool IsReservedLabelKey(std::string_view key);
+
+// ---- Fixed object parts -------------------------------------------------------------
+inline constexpr char kClaimTemplateName[] = "home";  // volumeClaimTemplates[0] and the mount
+inline constexpr char kAppPortName[] = "app";
+inline constexpr char kTerminalPortName[] = "ttyd";
+
+// ---- Name budget --------------------------------------------------------------------
+// Longest suffix appended to a sandbox name in any derived DNS-1123 label:
+//   "-ttyd-ingress" (13); also covers "home-" + "-0" (7), "-service" (8), and the pod's
+//   controller-revision-hash label value "<name>-<10 chars>" (11).
+inline constexpr size_t kMaxDerivedSuffix = 13;
+inline constexpr size_t kMaxDnsLabel = 63;
+inline constexpr size_t kMaxSandboxNameLength = kMaxDnsLabel - kMaxDerivedSuffix;  // 50
+
+std::string StatefulSetName(std::string_view name);   // <name>
+std::string ServiceName(std::string_view name);       // <name>-service
+std::string AppIngressName(std::string_view name);    // <name>-app-ingress
+std::string TtydIngressName(std::string_view name);   // <name>-ttyd-ingress
+std::string ClaimName(std::string_view name);         // home-<name>-0
+std::string PodName(std::string_view name);           // <name>-0
+// <name>-0.<name>-service.<ns>.svc.cluster.local
+std::string PodDnsName(std::string_view name, std::string_view ns);
+std::string AppHost(std::string_view name, std::string_view domain);       // <name>-app.<domain>
+std::string TerminalHost(std::string_view name, std::string_view domain);  // <name>-ttyd.<domain>
+// First DNS label of AppHost / TerminalHost: the value of kLabelDeployManagerDomain.
+std::string AppHostLabel(std::string_view name);       // <name>-app
+std::string TerminalHostLabel(std::string_view name);  // <name>-ttyd
+
+// All derived DNS-1123 label names of `name` (for validation of the name budget).
+// Each must be a valid label of at most 63 characters.
+struct DerivedName {
+  const char* what;  // e.g. "PVC"
+  std::string value;
+};
+std::vector<DerivedName> DerivedLabelNames(std::string_view name);
+
+}  // namespace sandboxd::domain
+
+#endif  // SANDBOXD_DOMAIN_NAMING_H_

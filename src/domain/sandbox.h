@@ -1,0 +1,150 @@
+// Value types of the sandbox domain: what a caller asks for (SandboxSpec), the
+// deployment-wide defaults that fill its gaps (SandboxDefaults), and the observed view of
+// a sandbox (Sandbox) derived from its Kubernetes objects.
+//
+// Plain values, no I/O. Thread-compatible.
+#ifndef SANDBOXD_DOMAIN_SANDBOX_H_
+#define SANDBOXD_DOMAIN_SANDBOX_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace sandboxd::domain {
+
+// Kubernetes quantities as the caller wrote them ("500m", "1Gi"); empty means unset.
+struct ResourceQuantities {
+  std::string cpu;
+  std::string memory;
+};
+
+struct Resources {
+  ResourceQuantities requests;
+  ResourceQuantities limits;
+};
+
+struct StorageSpec {
+  std::string size;           // quantity, e.g. "5Gi"
+  std::string storage_class;  // empty: the cluster's default StorageClass
+  std::string mount_path;     // absolute path in the main container
+};
+
+struct PortsSpec {
+  int32_t app = 0;       // application port (default 3000)
+  int32_t terminal = 0;  // ttyd terminal port (default 7681)
+};
+
+// What a caller asks for. After ApplyDefaults() every field that has a default is set.
+struct SandboxSpec {
+  std::string name;
+  std::string ns;  // namespace
+  std::string project;
+  std::string image;
+  std::map<std::string, std::string> env;  // ordered by name: deterministic objects
+  Resources resources;
+  StorageSpec storage;
+  PortsSpec ports;
+  std::string ingress_domain;  // empty: no Ingresses
+  std::map<std::string, std::string> labels;
+};
+
+// Deployment-wide defaults and settings (server flags / config file).
+struct SandboxDefaults {
+  std::string image;
+  Resources resources;
+  std::string storage_size = "5Gi";
+  std::string storage_class;  // empty: the cluster's default
+  std::string mount_path = "/home/agent";
+  int32_t app_port = 3000;
+  int32_t terminal_port = 7681;
+  std::string ingress_domain;  // used when the spec leaves it empty; empty: no Ingresses
+  std::string ingress_class = "nginx";
+  std::string tls_secret;  // empty: Ingresses without TLS
+  int64_t run_as_user = 1000;
+  int64_t fs_group = 1000;
+  // How long a claim may stay Pending before the sandbox is ERROR(CLAIM_NOT_BOUND).
+  absl::Duration claim_bind_timeout = absl::Minutes(2);
+};
+
+enum class Phase {
+  kUnspecified,
+  kStarting,  // wants 1 replica, pod not ready yet
+  kRunning,   // pod ready and the controller observed the latest generation
+  kStopping,  // wants 0 replicas, pod still there
+  kStopped,   // wants 0 replicas, no pod
+  kDeleting,  // deletion timestamp set
+  kError,     // see ErrorReason
+};
+
+enum class ErrorReason {
+  kNone,
+  kImagePullFailure,  // ErrImagePull / ImagePullBackOff / InvalidImageName
+  kCrashLoop,         // CrashLoopBackOff
+  kUnschedulable,     // PodScheduled=False reason Unschedulable
+  kClaimNotBound,     // claim Pending longer than SandboxDefaults::claim_bind_timeout
+  kContainerConfig,   // CreateContainerConfigError / CreateContainerError
+};
+
+struct Endpoints {
+  std::string pod_dns;       // <name>-0.<name>-service.<ns>.svc.cluster.local
+  std::string app_url;       // https://<name>-app.<domain>, empty without ingress domain
+  std::string terminal_url;  // https://<name>-ttyd.<domain>, empty without ingress domain
+};
+
+struct StorageStatus {
+  std::string claim_name;  // <claim>-<name>-0
+  std::string phase;       // PVC phase: Pending, Bound, Lost; empty if no claim yet
+  std::string capacity;    // status.capacity.storage once bound
+  std::string uid;         // PVC UID: the same claim is re-bound across stop/start
+};
+
+// The observed view of one sandbox.
+struct Sandbox {
+  SandboxSpec spec;
+  Phase phase = Phase::kUnspecified;
+  ErrorReason error_reason = ErrorReason::kNone;
+  std::string message;  // human-readable detail for ERROR and transitional phases
+  int32_t desired_replicas = 0;
+  int32_t ready_replicas = 0;
+  Endpoints endpoints;
+  StorageStatus storage;
+  absl::Time created = absl::InfinitePast();
+  std::string version;  // StatefulSet resourceVersion: an etag for preconditions
+  std::string uid;      // StatefulSet UID
+};
+
+// UpdateSandboxEnv: keys in `set` are added or overwritten, keys in `remove` are
+// dropped, every other key is kept. A key may not be in both.
+struct EnvUpdate {
+  std::map<std::string, std::string> set;
+  std::vector<std::string> remove;
+  std::string expected_version;  // non-empty: FAILED_PRECONDITION unless it matches
+};
+
+struct ListQuery {
+  std::string ns;              // required
+  std::string project;         // empty: any project
+  std::string label_selector;  // Kubernetes selector syntax, ANDed with the above
+  int32_t page_size = 0;       // 0: server default
+  std::string page_token;      // from a previous ListResult
+};
+
+struct ListResult {
+  std::vector<Sandbox> sandboxes;
+  std::string next_page_token;  // empty: last page
+};
+
+struct DeleteRequest {
+  std::string ns;
+  std::string name;
+  bool keep_storage = false;   // keep the PVC (the home volume)
+  bool allow_missing = false;  // OK instead of NOT_FOUND when there is no such sandbox
+};
+
+}  // namespace sandboxd::domain
+
+#endif  // SANDBOXD_DOMAIN_SANDBOX_H_

@@ -1,0 +1,590 @@
+#include "src/kube/curl_kube_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "spdlog/spdlog.h"
+#include "src/kube/kube_errors.h"
+#include "src/kube/rate_limiter.h"
+
+namespace sandboxd::kube {
+namespace {
+
+constexpr absl::Duration kLongThrottle = absl::Milliseconds(50);
+// How often the loop wakes while calls are pending, to observe cancellation and deadlines
+// of calls waiting for a token or a retry.
+constexpr absl::Duration kPendingTick = absl::Milliseconds(50);
+constexpr absl::Duration kIdleTick = absl::Seconds(1);
+constexpr size_t kMaxIdleHandles = 16;
+
+// One KubeClient call, across all its attempts. Owned by the loop.
+struct Call {
+  HttpRequest req;
+  CallOptions opts;
+  ResponseCallback done;
+  uint64_t id = 0;  // local sequence number, logged next to opts.request_id
+
+  int tries = 0;  // attempts started
+  bool refreshed_auth = false;
+  bool token_reserved = false;
+  absl::Time start_at = absl::InfinitePast();
+
+  // Current attempt.
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  std::string response;
+  absl::Time attempt_start;
+  char error[CURL_ERROR_SIZE] = {};
+  std::atomic<bool>* stopping = nullptr;
+
+  bool Cancelled() const { return opts.cancel && opts.cancel->IsCancelled(); }
+};
+
+size_t WriteBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<Call*>(user)->response.append(data, size * n);
+  return size * n;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const Call* call = static_cast<const Call*>(user);
+  return (call->Cancelled() || call->stopping->load(std::memory_order_relaxed)) ? 1 : 0;
+}
+
+std::string HeaderValue(CURL* easy, const char* name) {
+  curl_header* h = nullptr;
+  if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == nullptr) {
+    return "";
+  }
+  return h->value;
+}
+
+}  // namespace
+
+// Owns the multi handle, the I/O thread and every in-flight call.
+// Thread-safe entry points: Submit() and the destructor; everything else runs on the
+// I/O thread only (the "loop state" below is touched by no other thread).
+class CurlKubeClient::IoLoop {
+ public:
+  IoLoop(KubeConfig config, CurlKubeClientOptions options, CURLM* multi)
+      : config_(std::move(config)),
+        options_(std::move(options)),
+        credentials_(options_.credentials ? options_.credentials
+                                          : std::shared_ptr<CredentialSource>(
+                                                MakeCredentialSource(config_))),
+        multi_(multi),
+        limiter_(options_.qps, options_.burst, absl::Now()),
+        backoff_(options_.backoff, options_.jitter) {
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~IoLoop() {
+    Stop();
+    for (CURL* e : idle_) curl_easy_cleanup(e);
+    curl_multi_cleanup(multi_);
+  }
+
+  // Fails every pending call with CANCELLED and joins the I/O thread. Idempotent; must not
+  // be called from the I/O thread.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_requested_ = true;
+    }
+    stopping_.store(true, std::memory_order_relaxed);
+    curl_multi_wakeup(multi_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Submit(std::unique_ptr<Call> call) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!closed_) {
+        call->id = ++next_id_;
+        incoming_.push_back(std::move(call));
+      }
+    }
+    if (call) {  // the loop is gone: only possible from callbacks run during shutdown
+      call->done(StatusFromTransport(TransportFailure::kCancelled, "kube client is shut down"));
+      return;
+    }
+    curl_multi_wakeup(multi_);
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      TakeIncoming();
+      {
+        absl::MutexLock lock(&mu_);
+        if (stop_requested_) break;
+      }
+      StartReady(absl::Now());
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+      ReapFinished();
+      int timeout_ms = NextTimeoutMs(absl::Now());
+      curl_multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
+      curl_multi_perform(multi_, &running);
+      ReapFinished();
+    }
+    Shutdown();
+  }
+
+  void TakeIncoming() {
+    std::vector<std::unique_ptr<Call>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      batch.swap(incoming_);
+    }
+    for (auto& c : batch) waiting_.push_back(std::move(c));
+  }
+
+  // Fails every call with CANCELLED, including calls issued by those callbacks.
+  void Shutdown() {
+    while (true) {
+      for (auto& [easy, call] : active_) {
+        curl_multi_remove_handle(multi_, easy);
+        ReleaseEasy(*call);
+        waiting_.push_back(std::move(call));
+      }
+      active_.clear();
+      std::vector<std::unique_ptr<Call>> calls;
+      calls.swap(waiting_);
+      for (auto& c : calls) {
+        Finish(std::move(c),
+               StatusFromTransport(TransportFailure::kCancelled, "kube client is shut down"));
+      }
+      absl::MutexLock lock(&mu_);
+      if (incoming_.empty()) {
+        closed_ = true;
+        return;
+      }
+      waiting_.swap(incoming_);
+    }
+  }
+
+  void StartReady(absl::Time now) {
+    std::vector<std::unique_ptr<Call>> still_waiting;
+    std::vector<std::unique_ptr<Call>> calls;
+    calls.swap(waiting_);
+    for (auto& call : calls) {
+      if (call->Cancelled()) {
+        Finish(std::move(call), StatusFromTransport(TransportFailure::kCancelled,
+                                                    "cancelled before the request was sent"));
+        continue;
+      }
+      if (now >= call->opts.deadline) {
+        Finish(std::move(call), StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                                    "deadline passed before the request was sent"));
+        continue;
+      }
+      if (now < call->start_at) {
+        still_waiting.push_back(std::move(call));
+        continue;
+      }
+      if (!call->token_reserved) {
+        call->token_reserved = true;
+        absl::Duration wait = limiter_.Reserve(now);
+        if (wait > absl::ZeroDuration()) {
+          if (wait > kLongThrottle) {
+            spdlog::info("kube request_id={} #{} {} {}: client-side throttling, waiting {}",
+                         call->opts.request_id, call->id, call->req.method, call->req.path,
+                         absl::FormatDuration(wait));
+          }
+          call->start_at = now + wait;
+          still_waiting.push_back(std::move(call));
+          continue;
+        }
+      }
+      StartAttempt(std::move(call), now);
+    }
+    // Calls may have been added by callbacks run above (via Submit -> incoming_), never
+    // directly to waiting_, so the swap-back loses nothing.
+    for (auto& c : still_waiting) waiting_.push_back(std::move(c));
+  }
+
+  void StartAttempt(std::unique_ptr<Call> call, absl::Time now) {
+    absl::StatusOr<Credentials> creds = credentials_->Get(now);
+    if (!creds.ok()) {
+      Finish(std::move(call), creds.status());
+      return;
+    }
+    CURL* easy = TakeEasy();
+    if (easy == nullptr) {
+      Finish(std::move(call), absl::InternalError("curl_easy_init failed"));
+      return;
+    }
+    Call* c = call.get();
+    c->easy = easy;
+    c->response.clear();
+    c->error[0] = '\0';
+    c->attempt_start = now;
+    c->stopping = &stopping_;
+    ++c->tries;
+
+    std::string url = config_.server + c->req.path;
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, c->error);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &WriteBody);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
+    long keepalive = static_cast<long>(absl::ToInt64Seconds(options_.tcp_keepalive));
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, keepalive);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, keepalive);
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    if (c->opts.deadline != absl::InfiniteFuture()) {
+      int64_t left = std::max<int64_t>(1, absl::ToInt64Milliseconds(c->opts.deadline - now));
+      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
+    }
+
+    // TLS: certificates stay in memory (blobs are copied by libcurl).
+    if (!config_.ca_pem.empty()) {
+      curl_blob ca{const_cast<char*>(config_.ca_pem.data()), config_.ca_pem.size(),
+                   CURL_BLOB_COPY};
+      curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &ca);
+    }
+    if (config_.insecure_skip_tls_verify) {
+      curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    // A changed client certificate never matches a cached connection (libcurl compares
+    // the TLS config, blobs included), so rotation opens new connections.
+    if (!creds->client_cert_pem.empty()) {
+      curl_blob cert{const_cast<char*>(creds->client_cert_pem.data()),
+                     creds->client_cert_pem.size(), CURL_BLOB_COPY};
+      curl_blob key{const_cast<char*>(creds->client_key_pem.data()), creds->client_key_pem.size(),
+                    CURL_BLOB_COPY};
+      curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &cert);
+      curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+      curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key);
+      curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+
+    c->headers = curl_slist_append(c->headers, "Accept: application/json");
+    c->headers = curl_slist_append(c->headers, "Expect:");
+    if (!creds->bearer_token.empty()) {
+      std::string auth = absl::StrCat("Authorization: Bearer ", creds->bearer_token);
+      c->headers = curl_slist_append(c->headers, auth.c_str());
+    }
+    if (!c->req.content_type.empty()) {
+      std::string ct = absl::StrCat("Content-Type: ", c->req.content_type);
+      c->headers = curl_slist_append(c->headers, ct.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, c->headers);
+
+    if (c->req.method == "GET") {
+      curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else {
+      if (c->req.method != "POST") {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->req.method.c_str());
+      }
+      if (c->req.method == "POST" || !c->req.body.empty()) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, c->req.body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(c->req.body.size()));
+      }
+    }
+
+    CURLMcode mc = curl_multi_add_handle(multi_, easy);
+    if (mc != CURLM_OK) {
+      ReleaseEasy(*c);
+      Finish(std::move(call), absl::InternalError(absl::StrCat("curl_multi_add_handle: ",
+                                                               curl_multi_strerror(mc))));
+      return;
+    }
+    active_.emplace(easy, std::move(call));
+  }
+
+  void ReapFinished() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* easy = msg->easy_handle;
+      CURLcode result = msg->data.result;
+      auto it = active_.find(easy);
+      if (it == active_.end()) continue;
+      std::unique_ptr<Call> call = std::move(it->second);
+      active_.erase(it);
+      curl_multi_remove_handle(multi_, easy);
+      OnAttemptDone(std::move(call), result);
+    }
+    // Cancellation observed on the loop too, so idle transfers stop promptly.
+    std::vector<CURL*> cancelled;
+    for (auto& [easy, call] : active_) {
+      if (call->Cancelled()) cancelled.push_back(easy);
+    }
+    for (CURL* easy : cancelled) {
+      auto it = active_.find(easy);
+      std::unique_ptr<Call> call = std::move(it->second);
+      active_.erase(it);
+      curl_multi_remove_handle(multi_, easy);
+      LogAttempt(*call, 0, "cancelled");
+      ReleaseEasy(*call);
+      Finish(std::move(call),
+             StatusFromTransport(TransportFailure::kCancelled, "cancelled by the caller"));
+    }
+  }
+
+  void OnAttemptDone(std::unique_ptr<Call> call, CURLcode result) {
+    absl::Time now = absl::Now();
+    long http = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &http);
+    std::string retry_after = HeaderValue(call->easy, "Retry-After");
+    std::string flow_schema = HeaderValue(call->easy, "X-Kubernetes-PF-FlowSchema-UID");
+    std::string curl_error = call->error[0] != '\0' ? call->error : curl_easy_strerror(result);
+    ReleaseEasy(*call);
+
+    if (result != CURLE_OK) {
+      LogAttempt(*call, 0, curl_error);
+      if (result == CURLE_ABORTED_BY_CALLBACK) {
+        Finish(std::move(call),
+               StatusFromTransport(TransportFailure::kCancelled,
+                                   stopping_.load() ? "kube client is shut down"
+                                                    : "cancelled by the caller"));
+        return;
+      }
+      if (result == CURLE_OPERATION_TIMEDOUT &&
+          now + absl::Milliseconds(5) >= call->opts.deadline) {
+        Finish(std::move(call),
+               StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                   absl::StrCat(call->req.method, " ", call->req.path,
+                                                ": deadline exceeded: ", curl_error)));
+        return;
+      }
+      absl::Status status = StatusFromTransport(
+          TransportFailure::kConnection,
+          absl::StrCat(call->req.method, " ", call->req.path, ": transport: ", curl_error));
+      // Writes are never retried after a transport error: the server may have applied them.
+      if (call->req.method == "GET") {
+        MaybeRetry(std::move(call), std::move(status), std::nullopt, now);
+      } else {
+        Finish(std::move(call), std::move(status));
+      }
+      return;
+    }
+
+    LogAttempt(*call, http, "");
+    if (http >= 200 && http < 300) {
+      std::string body = std::move(call->response);
+      Finish(std::move(call), std::move(body));
+      return;
+    }
+    absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);
+    if (http == 401 && !call->refreshed_auth && credentials_->Invalidate()) {
+      call->refreshed_auth = true;
+      call->token_reserved = false;
+      call->start_at = now;
+      spdlog::info("kube request_id={} #{}: 401, refreshing credentials and retrying",
+                   call->opts.request_id, call->id);
+      waiting_.push_back(std::move(call));
+      return;
+    }
+    if (http == 429 || (http >= 500 && http <= 599)) {
+      if (http == 429 || !flow_schema.empty()) {
+        spdlog::warn("kube request_id={} #{} {} {}: HTTP {} (flow schema uid '{}')",
+                     call->opts.request_id, call->id, call->req.method, call->req.path, http,
+                     flow_schema);
+      }
+      MaybeRetry(std::move(call), std::move(status), ParseRetryAfter(retry_after), now);
+      return;
+    }
+    Finish(std::move(call), std::move(status));
+  }
+
+  void MaybeRetry(std::unique_ptr<Call> call, absl::Status status,
+                  std::optional<absl::Duration> retry_after, absl::Time now) {
+    if (call->tries >= options_.max_tries) {
+      spdlog::warn("kube request_id={} #{}: giving up after {} tries: {}", call->opts.request_id,
+                   call->id, call->tries, status.ToString());
+      Finish(std::move(call), std::move(status));
+      return;
+    }
+    absl::Duration wait = RetryWait(backoff_.Delay(call->tries - 1), retry_after);
+    if (now + wait >= call->opts.deadline) {
+      spdlog::warn("kube request_id={} #{}: not retrying, next try in {} is past the deadline: {}",
+                   call->opts.request_id, call->id, absl::FormatDuration(wait), status.ToString());
+      Finish(std::move(call), std::move(status));
+      return;
+    }
+    spdlog::info("kube request_id={} #{} {} {}: retry {} in {} after: {}", call->opts.request_id,
+                 call->id, call->req.method, call->req.path, call->tries,
+                 absl::FormatDuration(wait), status.ToString());
+    call->start_at = now + wait;
+    call->token_reserved = false;
+    waiting_.push_back(std::move(call));
+  }
+
+  void LogAttempt(const Call& call, long http, const std::string& error) {
+    int64_t ms = absl::ToInt64Milliseconds(absl::Now() - call.attempt_start);
+    if (error.empty()) {
+      spdlog::debug("kube request_id={} #{} {} {} -> {} in {} ms (try {})", call.opts.request_id,
+                    call.id, call.req.method, call.req.path, http, ms, call.tries);
+    } else {
+      spdlog::info("kube request_id={} #{} {} {} -> error after {} ms (try {}): {}",
+                   call.opts.request_id, call.id, call.req.method, call.req.path, ms, call.tries,
+                   error);
+    }
+  }
+
+  void Finish(std::unique_ptr<Call> call, absl::StatusOr<std::string> result) {
+    ResponseCallback done = std::move(call->done);
+    call.reset();
+    done(std::move(result));
+  }
+
+  int NextTimeoutMs(absl::Time now) {
+    absl::Duration timeout = (waiting_.empty() && active_.empty()) ? kIdleTick : kPendingTick;
+    for (const auto& c : waiting_) {
+      timeout = std::min(timeout, c->start_at - now);
+      timeout = std::min(timeout, c->opts.deadline - now);
+    }
+    long curl_ms = -1;
+    curl_multi_timeout(multi_, &curl_ms);
+    int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(
+                                          std::max(timeout, absl::ZeroDuration()),
+                                          absl::Milliseconds(1))));
+    if (curl_ms >= 0) ms = std::min<int64_t>(ms, curl_ms);
+    return static_cast<int>(ms);
+  }
+
+  CURL* TakeEasy() {
+    if (idle_.empty()) return curl_easy_init();
+    CURL* e = idle_.back();
+    idle_.pop_back();
+    curl_easy_reset(e);
+    return e;
+  }
+
+  void ReleaseEasy(Call& call) {
+    if (call.easy != nullptr) {
+      if (idle_.size() < kMaxIdleHandles) {
+        idle_.push_back(call.easy);
+      } else {
+        curl_easy_cleanup(call.easy);
+      }
+      call.easy = nullptr;
+    }
+    curl_slist_free_all(call.headers);
+    call.headers = nullptr;
+  }
+
+  const KubeConfig config_;
+  const CurlKubeClientOptions options_;
+  const std::shared_ptr<CredentialSource> credentials_;  // shared: may be injected
+  CURLM* const multi_;
+  std::atomic<bool> stopping_{false};
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Call>> incoming_ ABSL_GUARDED_BY(mu_);
+  bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Loop state: I/O thread only.
+  TokenBucket limiter_;
+  Backoff backoff_;
+  std::vector<std::unique_ptr<Call>> waiting_;  // throttled or backing off
+  std::unordered_map<CURL*, std::unique_ptr<Call>> active_;
+  std::vector<CURL*> idle_;
+
+  std::thread thread_;  // last: started once everything above is initialised
+};
+
+absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(
+    KubeConfig config, CurlKubeClientOptions options) {
+  if (config.server.empty()) return absl::InvalidArgumentError("kube config has no server");
+  CURLM* multi = curl_multi_init();
+  if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
+  std::string ns = config.ns;
+  std::string field_manager = options.field_manager;
+  spdlog::info("kube client: server {} (from {}), namespace {}, qps {}, burst {}", config.server,
+               config.source, ns, options.qps, options.burst);
+  auto loop = std::make_unique<IoLoop>(std::move(config), std::move(options), multi);
+  return std::unique_ptr<CurlKubeClient>(
+      new CurlKubeClient(std::move(loop), std::move(ns), std::move(field_manager)));
+}
+
+CurlKubeClient::CurlKubeClient(std::unique_ptr<IoLoop> loop, std::string ns,
+                               std::string field_manager)
+    : loop_(std::move(loop)),
+      default_namespace_(std::move(ns)),
+      field_manager_(std::move(field_manager)) {}
+
+// Stops the loop while this object is still whole, so callbacks run during shutdown may
+// still call its methods (they fail with CANCELLED).
+CurlKubeClient::~CurlKubeClient() { loop_->Stop(); }
+
+void CurlKubeClient::Submit(absl::StatusOr<HttpRequest> request, const CallOptions& opts,
+                            ResponseCallback done) {
+  auto call = std::make_unique<Call>();
+  call->opts = opts;
+  call->done = std::move(done);
+  if (request.ok()) {
+    call->req = *std::move(request);
+  } else {
+    // Invalid arguments still fail on the I/O thread, never on the caller's stack.
+    absl::Status error = request.status();
+    call->req.method = "INVALID";
+    call->done = [error, done = std::move(call->done)](absl::StatusOr<std::string>) {
+      done(error);
+    };
+    call->opts.deadline = absl::InfinitePast();  // fails at once in StartReady
+  }
+  loop_->Submit(std::move(call));
+}
+
+void CurlKubeClient::Get(const ObjectRef& ref, const std::string& subresource,
+                         const CallOptions& opts, ResponseCallback done) {
+  Submit(BuildGet(ref, subresource), opts, std::move(done));
+}
+
+void CurlKubeClient::List(Kind kind, const std::string& ns, const ListOptions& list,
+                          const CallOptions& opts, ResponseCallback done) {
+  Submit(BuildList(kind, ns, list), opts, std::move(done));
+}
+
+void CurlKubeClient::Create(Kind kind, const std::string& ns, std::string body,
+                            const CallOptions& opts, ResponseCallback done) {
+  Submit(BuildCreate(kind, ns, std::move(body), field_manager_, opts.dry_run), opts,
+         std::move(done));
+}
+
+void CurlKubeClient::Patch(const ObjectRef& ref, const std::string& subresource, PatchType type,
+                           std::string body, const CallOptions& opts, ResponseCallback done) {
+  Submit(BuildPatch(ref, subresource, type, std::move(body), field_manager_, opts.dry_run), opts,
+         std::move(done));
+}
+
+void CurlKubeClient::Delete(const ObjectRef& ref, const DeleteOptions& del,
+                            const CallOptions& opts, ResponseCallback done) {
+  Submit(BuildDelete(ref, del, opts.dry_run), opts, std::move(done));
+}
+
+void CurlKubeClient::Replace(const ObjectRef& ref, const std::string& subresource,
+                             std::string body, const CallOptions& opts, ResponseCallback done) {
+  Submit(BuildReplace(ref, subresource, std::move(body), field_manager_, opts.dry_run), opts,
+         std::move(done));
+}
+
+}  // namespace sandboxd::kube

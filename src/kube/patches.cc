@@ -1,0 +1,115 @@
+#include "src/kube/patches.h"
+
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace sandboxd::kube {
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void Key(JsonWriter& w, const std::string& key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+void Str(JsonWriter& w, const std::string& value) {
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+}  // namespace
+
+std::string ScalePatch(int32_t replicas) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("spec");
+  w.StartObject();
+  w.Key("replicas");
+  w.Int(replicas);
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string EnvPatch(const std::string& container, const std::string& resource_version,
+                     const std::map<std::string, std::string>& annotations,
+                     const std::map<std::string, std::string>& set,
+                     const std::vector<std::string>& remove) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("metadata");
+  w.StartObject();
+  if (!resource_version.empty()) {
+    w.Key("resourceVersion");
+    Str(w, resource_version);
+  }
+  if (!annotations.empty()) {
+    w.Key("annotations");
+    w.StartObject();
+    for (const auto& [key, value] : annotations) {
+      Key(w, key);
+      Str(w, value);
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  w.Key("spec");
+  w.StartObject();
+  w.Key("template");
+  w.StartObject();
+  w.Key("spec");
+  w.StartObject();
+  w.Key("containers");
+  w.StartArray();
+  w.StartObject();
+  w.Key("name");
+  Str(w, container);
+  w.Key("env");
+  w.StartArray();
+  for (const auto& [name, value] : set) {
+    w.StartObject();
+    w.Key("name");
+    Str(w, name);
+    w.Key("value");
+    Str(w, value);
+    w.EndObject();
+  }
+  for (const std::string& name : remove) {
+    w.StartObject();
+    w.Key("name");
+    Str(w, name);
+    w.Key("$patch");
+    w.String("delete");
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string RetentionPolicyPatch(const std::string& when_deleted, const std::string& when_scaled) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("spec");
+  w.StartObject();
+  w.Key("persistentVolumeClaimRetentionPolicy");
+  w.StartObject();
+  w.Key("whenDeleted");
+  Str(w, when_deleted);
+  w.Key("whenScaled");
+  Str(w, when_scaled);
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string ClearOwnerReferencesPatch() { return R"({"metadata":{"ownerReferences":null}})"; }
+
+}  // namespace sandboxd::kube

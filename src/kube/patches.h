@@ -1,0 +1,37 @@
+// Patch documents for the changes sandboxd makes to existing objects. Each function
+// returns the JSON body of one PATCH request; the PatchType to send it with is named in
+// its comment.
+//
+// Pure functions. Thread-safe.
+#ifndef SANDBOXD_KUBE_PATCHES_H_
+#define SANDBOXD_KUBE_PATCHES_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sandboxd::kube {
+
+// PatchType::kMerge on the scale subresource: {"spec":{"replicas":N}}.
+std::string ScalePatch(int32_t replicas);
+
+// PatchType::kStrategicMerge on a StatefulSet: in the pod template's container named
+// `container`, sets each variable of `set` (name -> value) and deletes each of `remove`;
+// other variables are kept. Also sets `annotations` on the StatefulSet. When
+// `resource_version` is non-empty the patch carries it, and the API server refuses it
+// with 409 Conflict if the object changed since.
+std::string EnvPatch(const std::string& container, const std::string& resource_version,
+                     const std::map<std::string, std::string>& annotations,
+                     const std::map<std::string, std::string>& set,
+                     const std::vector<std::string>& remove);
+
+// PatchType::kMerge on a StatefulSet: spec.persistentVolumeClaimRetentionPolicy.
+std::string RetentionPolicyPatch(const std::string& when_deleted, const std::string& when_scaled);
+
+// PatchType::kMerge: removes every ownerReference of an object (e.g. a PVC to keep).
+std::string ClearOwnerReferencesPatch();
+
+}  // namespace sandboxd::kube
+
+#endif  // SANDBOXD_KUBE_PATCHES_H_

@@ -1,0 +1,560 @@
+#include "src/service/sandbox_service.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "src/domain/builders.h"
+#include "src/domain/env.h"
+#include "src/domain/errors.h"
+#include "src/domain/naming.h"
+#include "src/domain/status.h"
+#include "src/domain/validation.h"
+#include "src/kube/objects.h"
+#include "src/kube/objects_json.h"
+#include "src/kube/patches.h"
+
+namespace sandboxd::service {
+namespace {
+
+using domain::Sandbox;
+using kube::Kind;
+using kube::ObjectRef;
+
+absl::Status SandboxNotFound(const std::string& ns, const std::string& name) {
+  return domain::MakeError(absl::StatusCode::kNotFound, "SANDBOX_NOT_FOUND",
+                           absl::StrCat("sandbox ", ns, "/", name, " not found"),
+                           {{"namespace", ns}, {"name", name}});
+}
+
+bool IsManaged(const kube::ObjectMeta& meta) {
+  auto it = meta.labels.find(domain::kLabelManagedBy);
+  return it != meta.labels.end() && it->second == domain::kManagedByValue;
+}
+
+// Runs `then` after `count` calls of Arrive(), on the thread of the last one.
+// Thread-safe.
+class Barrier {
+ public:
+  Barrier(int count, std::function<void()> then) : remaining_(count), then_(std::move(then)) {}
+  void Arrive() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--remaining_ > 0) return;
+    }
+    then_();
+  }
+
+ private:
+  std::mutex mu_;
+  int remaining_;  // guarded by mu_
+  std::function<void()> then_;
+};
+
+// Result of a GET that may legitimately be missing: the body, nullopt for 404, or error.
+using MaybeBody = absl::StatusOr<std::optional<std::string>>;
+MaybeBody AllowNotFound(absl::StatusOr<std::string> body) {
+  if (body.ok()) return std::optional<std::string>(std::move(*body));
+  if (absl::IsNotFound(body.status())) return std::optional<std::string>();
+  return body.status();
+}
+
+template <typename T>
+absl::StatusOr<std::optional<T>> DecodeMaybe(const MaybeBody& body) {
+  if (!body.ok()) return body.status();
+  if (!body->has_value()) return std::optional<T>();
+  absl::StatusOr<T> decoded = kube::Decode<T>(**body);
+  if (!decoded.ok()) return decoded.status();
+  return std::optional<T>(std::move(*decoded));
+}
+
+// The metadata of an object of `kind` (one of the kinds a sandbox consists of).
+absl::StatusOr<kube::ObjectMeta> MetadataOf(Kind kind, const std::string& body) {
+  auto meta = [](auto decoded) -> absl::StatusOr<kube::ObjectMeta> {
+    if (!decoded.ok()) return decoded.status();
+    return std::move(decoded->metadata);
+  };
+  switch (kind) {
+    case Kind::kService:
+      return meta(kube::Decode<kube::Service>(body));
+    case Kind::kIngress:
+      return meta(kube::Decode<kube::Ingress>(body));
+    case Kind::kPersistentVolumeClaim:
+      return meta(kube::Decode<kube::PersistentVolumeClaim>(body));
+    default:
+      return meta(kube::Decode<kube::StatefulSet>(body));
+  }
+}
+
+std::string ManagedSelector(const std::string& project, const std::string& extra) {
+  std::vector<std::string> terms = {
+      absl::StrCat(domain::kLabelManagedBy, "=", domain::kManagedByValue)};
+  if (!project.empty()) terms.push_back(absl::StrCat(domain::kLabelProject, "=", project));
+  if (!extra.empty()) terms.push_back(extra);
+  return absl::StrJoin(terms, ",");
+}
+
+}  // namespace
+
+SandboxService::SandboxService(kube::KubeClient* kube, domain::SandboxDefaults defaults,
+                               std::function<absl::Time()> clock)
+    : kube_(kube), defaults_(std::move(defaults)), clock_(std::move(clock)) {}
+
+// ---- reads --------------------------------------------------------------------------
+
+void SandboxService::LoadStatefulSet(const std::string& ns, const std::string& name,
+                                     const kube::CallOptions& opts, Done<std::string> done) {
+  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", opts,
+             [ns, name, done = std::move(done)](absl::StatusOr<std::string> body) {
+               if (absl::IsNotFound(body.status())) return done(SandboxNotFound(ns, name));
+               done(std::move(body));
+             });
+}
+
+void SandboxService::Load(const std::string& ns, const std::string& name,
+                          const kube::CallOptions& opts, Done<Sandbox> done) {
+  LoadStatefulSet(ns, name, opts, [this, ns, name, opts, done](absl::StatusOr<std::string> body) {
+    if (!body.ok()) return done(body.status());
+    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
+    if (!sts.ok()) return done(domain::WithContext(sts.status(), "decode StatefulSet"));
+    if (!IsManaged(sts->metadata)) return done(SandboxNotFound(ns, name));
+
+    // The pod and the claim in parallel; either may be missing.
+    struct Pending {
+      kube::StatefulSet sts;
+      MaybeBody pod, claim;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->sts = std::move(*sts);
+    auto barrier = std::make_shared<Barrier>(2, [this, pending, done]() {
+      auto pod = DecodeMaybe<kube::Pod>(pending->pod);
+      auto claim = DecodeMaybe<kube::PersistentVolumeClaim>(pending->claim);
+      if (!pod.ok()) return done(domain::WithContext(pod.status(), "read pod"));
+      if (!claim.ok()) return done(domain::WithContext(claim.status(), "read claim"));
+      done(domain::DeriveSandbox(pending->sts, pod->has_value() ? &**pod : nullptr,
+                                 claim->has_value() ? &**claim : nullptr, clock_(), defaults_));
+    });
+    kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", opts,
+               [pending, barrier](absl::StatusOr<std::string> b) {
+                 pending->pod = AllowNotFound(std::move(b));
+                 barrier->Arrive();
+               });
+    kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)}, "", opts,
+               [pending, barrier](absl::StatusOr<std::string> b) {
+                 pending->claim = AllowNotFound(std::move(b));
+                 barrier->Arrive();
+               });
+  });
+}
+
+void SandboxService::Get(const std::string& ns, const std::string& name,
+                         const kube::CallOptions& opts, Done<Sandbox> done) {
+  if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
+  Load(ns, name, opts, std::move(done));
+}
+
+void SandboxService::List(domain::ListQuery query, const kube::CallOptions& opts,
+                          Done<domain::ListResult> done) {
+  if (absl::Status s = domain::ValidateNamespace(query.ns); !s.ok()) return done(s);
+  if (query.page_size < 0) return done(domain::InvalidField("page_size", "must not be negative"));
+  kube::ListOptions list;
+  list.label_selector = ManagedSelector(query.project, query.label_selector);
+  list.limit = query.page_size == 0 ? kDefaultPageSize : std::min(query.page_size, kMaxPageSize);
+  list.continue_token = query.page_token;
+  const std::string ns = query.ns;
+  kube_->List(Kind::kStatefulSet, ns, list, opts, [this, ns, query, opts, done](
+                                                      absl::StatusOr<std::string> body) {
+    if (!body.ok()) {
+      if (absl::IsOutOfRange(body.status()) && !query.page_token.empty()) {
+        return done(domain::InvalidField("page_token", "expired; list again from the start"));
+      }
+      if (absl::IsInvalidArgument(body.status())) {
+        return done(domain::InvalidField(query.page_token.empty() ? "label_selector" : "page_token",
+                                         std::string(body.status().message())));
+      }
+      return done(body.status());
+    }
+    absl::StatusOr<kube::StatefulSetList> sets = kube::Decode<kube::StatefulSetList>(*body);
+    if (!sets.ok()) return done(domain::WithContext(sets.status(), "decode StatefulSet list"));
+    if (sets->items.empty()) {
+      return done(domain::ListResult{{}, sets->metadata.continue_token});
+    }
+    // Pods and claims of exactly this page's sandboxes, by their `app` label.
+    std::vector<std::string> names;
+    for (const kube::StatefulSet& s : sets->items) names.push_back(s.metadata.name);
+    kube::ListOptions children;
+    children.label_selector = absl::StrCat(domain::kLabelApp, " in (", absl::StrJoin(names, ","), ")");
+    struct Pending {
+      kube::StatefulSetList sets;
+      absl::StatusOr<std::string> pods, claims;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->sets = std::move(*sets);
+    auto barrier = std::make_shared<Barrier>(2, [this, pending, done]() {
+      if (!pending->pods.ok()) return done(pending->pods.status());
+      if (!pending->claims.ok()) return done(pending->claims.status());
+      auto pods = kube::Decode<kube::PodList>(*pending->pods);
+      auto claims = kube::Decode<kube::PersistentVolumeClaimList>(*pending->claims);
+      if (!pods.ok()) return done(pods.status());
+      if (!claims.ok()) return done(claims.status());
+      std::map<std::string, const kube::Pod*> pod_by_name;
+      for (const kube::Pod& p : pods->items) pod_by_name[p.metadata.name] = &p;
+      std::map<std::string, const kube::PersistentVolumeClaim*> claim_by_name;
+      for (const kube::PersistentVolumeClaim& c : claims->items) claim_by_name[c.metadata.name] = &c;
+      domain::ListResult result;
+      result.next_page_token = pending->sets.metadata.continue_token;
+      const absl::Time now = clock_();
+      for (const kube::StatefulSet& s : pending->sets.items) {
+        auto pod = pod_by_name.find(domain::PodName(s.metadata.name));
+        auto claim = claim_by_name.find(domain::ClaimName(s.metadata.name));
+        result.sandboxes.push_back(domain::DeriveSandbox(
+            s, pod == pod_by_name.end() ? nullptr : pod->second,
+            claim == claim_by_name.end() ? nullptr : claim->second, now, defaults_));
+      }
+      done(std::move(result));
+    });
+    kube_->List(Kind::kPod, ns, children, opts, [pending, barrier](absl::StatusOr<std::string> b) {
+      pending->pods = std::move(b);
+      barrier->Arrive();
+    });
+    kube_->List(Kind::kPersistentVolumeClaim, ns, children, opts,
+                [pending, barrier](absl::StatusOr<std::string> b) {
+                  pending->claims = std::move(b);
+                  barrier->Arrive();
+                });
+  });
+}
+
+// ---- create -------------------------------------------------------------------------
+
+void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& opts,
+                            Done<Sandbox> done) {
+  spec = domain::ApplyDefaults(std::move(spec), defaults_);
+  if (absl::Status s = domain::ValidateSpec(spec); !s.ok()) return done(s);
+  kube::StatefulSet desired = domain::BuildStatefulSet(spec, defaults_);
+  const std::string ns = spec.ns;
+  const std::string name = spec.name;
+  kube_->Create(Kind::kStatefulSet, ns, kube::ToJson(desired), opts,
+                [this, spec, ns, name, opts, done](absl::StatusOr<std::string> created) {
+    if (created.ok()) return EnsureChildren(*created, spec, /*fresh=*/true, opts, done);
+    if (!absl::IsAlreadyExists(created.status())) {
+      return done(domain::WithContext(created.status(), "create StatefulSet"));
+    }
+    // The name is taken: the same spec is a retry (repair children, no write to the
+    // StatefulSet); anything else is a conflict with another sandbox.
+    LoadStatefulSet(ns, name, opts, [this, spec, ns, name, opts, done](
+                                        absl::StatusOr<std::string> body) {
+      if (absl::IsNotFound(body.status())) {
+        return done(domain::MakeError(absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",
+                                      "sandbox was deleted while being created; retry",
+                                      {{"namespace", ns}, {"name", name}}));
+      }
+      if (!body.ok()) return done(body.status());
+      absl::StatusOr<kube::StatefulSet> existing = kube::Decode<kube::StatefulSet>(*body);
+      if (!existing.ok()) return done(existing.status());
+      const auto& annotations = existing->metadata.annotations;
+      auto hash = annotations.find(domain::kAnnotationSpecHash);
+      const bool same = IsManaged(existing->metadata) && hash != annotations.end() &&
+                        hash->second == domain::SpecHash(spec);
+      if (!same) {
+        return done(domain::MakeError(
+            absl::StatusCode::kAlreadyExists, "SANDBOX_ALREADY_EXISTS",
+            absl::StrCat("sandbox ", ns, "/", name, " already exists with a different spec"),
+            {{"namespace", ns}, {"name", name}}));
+      }
+      if (existing->metadata.deletion_timestamp.has_value()) {
+        return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
+                                      absl::StrCat("sandbox ", ns, "/", name,
+                                                   " is being deleted; create it again once it is gone"),
+                                      {{"namespace", ns}, {"name", name}}));
+      }
+      EnsureChildren(*body, spec, /*fresh=*/false, opts, done);
+    });
+  });
+}
+
+// Creates the Service and Ingresses owned by the StatefulSet in `sts_json`. When the
+// StatefulSet already existed (`fresh` false) each child is read first and created only
+// if missing, so that a retry writes nothing that is already there.
+void SandboxService::EnsureChildren(const std::string& sts_json, const domain::SandboxSpec& spec,
+                                    bool fresh, const kube::CallOptions& opts,
+                                    Done<Sandbox> done) {
+  absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(sts_json);
+  if (!sts.ok()) return done(sts.status());
+  const kube::OwnerReference owner =
+      domain::StatefulSetOwnerReference(spec.name, sts->metadata.uid);
+
+  struct Child {
+    Kind kind;
+    std::string name;
+    std::string body;
+  };
+  std::vector<Child> children;
+  kube::Service service = domain::BuildService(spec, defaults_);
+  domain::SetOwnerReference(owner, &service.metadata);
+  children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service)});
+  for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
+    domain::SetOwnerReference(owner, &ingress.metadata);
+    children.push_back({Kind::kIngress, ingress.metadata.name, kube::ToJson(ingress)});
+  }
+
+  auto first_error = std::make_shared<std::pair<std::mutex, absl::Status>>();
+  auto record = [first_error](absl::Status s) {
+    std::lock_guard<std::mutex> lock(first_error->first);
+    if (first_error->second.ok()) first_error->second = std::move(s);
+  };
+  const std::string ns = spec.ns;
+  const std::string name = spec.name;
+  auto barrier = std::make_shared<Barrier>(
+      static_cast<int>(children.size()), [this, ns, name, opts, done, first_error]() {
+        if (!first_error->second.ok()) return done(first_error->second);
+        Load(ns, name, opts, done);
+      });
+  for (Child& child : children) {
+    auto create = [this, ns, opts, record, barrier, kind = child.kind, body = child.body,
+                   what = child.name]() {
+      kube_->Create(kind, ns, body, opts, [record, barrier, what](absl::StatusOr<std::string> r) {
+        // Already there (a concurrent create of the same sandbox): fine.
+        if (!r.ok() && !absl::IsAlreadyExists(r.status())) {
+          record(domain::WithContext(r.status(), absl::StrCat("create ", what)));
+        }
+        barrier->Arrive();
+      });
+    };
+    if (fresh) {
+      create();
+      continue;
+    }
+    kube_->Get(ObjectRef{child.kind, ns, child.name}, "", opts,
+               [record, barrier, create, what = child.name](absl::StatusOr<std::string> r) {
+                 if (absl::IsNotFound(r.status())) return create();
+                 if (!r.ok()) record(domain::WithContext(r.status(), absl::StrCat("read ", what)));
+                 barrier->Arrive();
+               });
+  }
+}
+
+// ---- start / stop -------------------------------------------------------------------
+
+void SandboxService::Start(const std::string& ns, const std::string& name,
+                           const kube::CallOptions& opts, Done<Sandbox> done) {
+  Scale(ns, name, 1, opts, std::move(done));
+}
+
+void SandboxService::Stop(const std::string& ns, const std::string& name,
+                          const kube::CallOptions& opts, Done<Sandbox> done) {
+  Scale(ns, name, 0, opts, std::move(done));
+}
+
+void SandboxService::Scale(const std::string& ns, const std::string& name, int32_t replicas,
+                           const kube::CallOptions& opts, Done<Sandbox> done) {
+  if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
+  LoadStatefulSet(ns, name, opts, [this, ns, name, replicas, opts, done](
+                                      absl::StatusOr<std::string> body) {
+    if (!body.ok()) return done(body.status());
+    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
+    if (!sts.ok()) return done(sts.status());
+    if (!IsManaged(sts->metadata)) return done(SandboxNotFound(ns, name));
+    if (sts->metadata.deletion_timestamp.has_value()) {
+      return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
+                                    absl::StrCat("sandbox ", ns, "/", name, " is being deleted"),
+                                    {{"namespace", ns}, {"name", name}}));
+    }
+    if (sts->spec.replicas.value_or(1) == replicas) return Load(ns, name, opts, done);
+    kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale", kube::PatchType::kMerge,
+                 kube::ScalePatch(replicas), opts,
+                 [this, ns, name, opts, done](absl::StatusOr<std::string> r) {
+                   if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
+                   if (!r.ok()) return done(domain::WithContext(r.status(), "scale StatefulSet"));
+                   Load(ns, name, opts, done);
+                 });
+  });
+}
+
+// ---- update env ---------------------------------------------------------------------
+
+void SandboxService::UpdateEnv(const std::string& ns, const std::string& name,
+                               domain::EnvUpdate update, const kube::CallOptions& opts,
+                               Done<Sandbox> done) {
+  if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateEnvUpdate(update); !s.ok()) return done(s);
+  UpdateEnvAttempt(ns, name, std::move(update), 1, opts, std::move(done));
+}
+
+void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& name,
+                                      domain::EnvUpdate update, int attempt,
+                                      const kube::CallOptions& opts, Done<Sandbox> done) {
+  LoadStatefulSet(ns, name, opts, [this, ns, name, update, attempt, opts, done](
+                                      absl::StatusOr<std::string> body) {
+    if (!body.ok()) return done(body.status());
+    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
+    if (!sts.ok()) return done(sts.status());
+    if (!IsManaged(sts->metadata)) return done(SandboxNotFound(ns, name));
+    const std::string& version = sts->metadata.resource_version;
+    auto version_mismatch = [&]() {
+      return domain::MakeError(
+          absl::StatusCode::kFailedPrecondition, "VERSION_MISMATCH",
+          absl::StrCat("sandbox ", ns, "/", name, " is at version ", version, ", not ",
+                       update.expected_version),
+          {{"namespace", ns}, {"name", name}, {"expectedVersion", update.expected_version},
+           {"currentVersion", version}});
+    };
+    if (!update.expected_version.empty() && update.expected_version != version) {
+      return done(version_mismatch());
+    }
+    domain::SandboxSpec spec = domain::SpecFromStatefulSet(*sts);
+    domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
+    if (!result.changed) return Load(ns, name, opts, done);  // no write, no restart
+
+    std::vector<std::string> removed;
+    for (const std::string& key : update.remove) {
+      if (spec.env.count(key) > 0) removed.push_back(key);
+    }
+    std::map<std::string, std::string> set;
+    for (const auto& [key, value] : update.set) {
+      auto it = spec.env.find(key);
+      if (it == spec.env.end() || it->second != value) set[key] = value;
+    }
+    spec.env = std::move(result.env);
+    const std::string patch =
+        kube::EnvPatch(name, version, {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}},
+                       set, removed);
+    kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kStrategicMerge,
+                 patch, opts,
+                 [this, ns, name, update, attempt, opts, done,
+                  version_mismatch = version_mismatch()](absl::StatusOr<std::string> r) {
+                   if (r.ok()) return Load(ns, name, opts, done);
+                   if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
+                   if (!absl::IsAborted(r.status())) {
+                     return done(domain::WithContext(r.status(), "patch StatefulSet env"));
+                   }
+                   // 409 Conflict: someone changed the sandbox since we read it.
+                   if (!update.expected_version.empty()) return done(version_mismatch);
+                   if (attempt >= kMaxConflictRetries) {
+                     return done(domain::MakeError(
+                         absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",
+                         absl::StrCat("sandbox ", ns, "/", name, " kept changing during the update; retry"),
+                         {{"namespace", ns}, {"name", name}}));
+                   }
+                   UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
+                 });
+  });
+}
+
+// ---- delete -------------------------------------------------------------------------
+
+void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptions& opts,
+                            std::function<void(absl::Status)> done) {
+  if (absl::Status s = domain::ValidateNamespace(request.ns); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateName(request.name); !s.ok()) return done(s);
+  LoadStatefulSet(request.ns, request.name, opts, [this, request, opts, done](
+                                                      absl::StatusOr<std::string> body) {
+    if (absl::IsNotFound(body.status())) {
+      return DeleteLeftovers(request, /*found_statefulset=*/false, opts, done);
+    }
+    if (!body.ok()) return done(body.status());
+    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
+    if (!sts.ok()) return done(sts.status());
+    if (!IsManaged(sts->metadata)) {
+      return done(request.allow_missing ? absl::OkStatus()
+                                        : SandboxNotFound(request.ns, request.name));
+    }
+    const ObjectRef ref{Kind::kStatefulSet, request.ns, request.name};
+    kube::DeleteOptions del;
+    del.propagation = kube::Propagation::kForeground;  // pod, Service, Ingresses first
+    del.precondition_uid = sts->metadata.uid;          // never a recreated namesake
+    auto delete_sts = [this, request, ref, del, opts, done]() {
+      kube_->Delete(ref, del, opts, [this, request, opts, done](absl::StatusOr<std::string> r) {
+        if (!r.ok() && !absl::IsNotFound(r.status())) {
+          return done(domain::WithContext(r.status(), "delete StatefulSet"));
+        }
+        DeleteLeftovers(request, /*found_statefulset=*/true, opts, done);
+      });
+    };
+    if (!request.keep_storage) return delete_sts();
+    // Keep the claim: stop the StatefulSet controller from handing it to the garbage
+    // collector (retention policy), then drop the owner reference it may already carry.
+    auto policy = domain::RetentionPolicy(/*keep_storage_on_delete=*/true);
+    kube_->Patch(ref, "", kube::PatchType::kMerge,
+                 kube::RetentionPolicyPatch(policy.when_deleted, policy.when_scaled), opts,
+                 [this, request, opts, done, delete_sts](absl::StatusOr<std::string> r) {
+                   if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
+                   kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns,
+                                          domain::ClaimName(request.name)},
+                                "", kube::PatchType::kMerge, kube::ClearOwnerReferencesPatch(), opts,
+                                [done, delete_sts](absl::StatusOr<std::string> r2) {
+                                  if (!r2.ok() && !absl::IsNotFound(r2.status())) {
+                                    return done(domain::WithContext(r2.status(), "keep claim"));
+                                  }
+                                  delete_sts();
+                                });
+                 });
+  });
+}
+
+// Deletes what may remain of a sandbox besides its StatefulSet: the Service and Ingresses
+// (normally garbage-collected with it, but a create that failed half-way or a StatefulSet
+// deleted by hand can leave them) and, unless keep_storage, the claim. NOT_FOUND if
+// neither the StatefulSet nor anything else existed, unless allow_missing.
+void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool found_statefulset,
+                                     const kube::CallOptions& opts,
+                                     std::function<void(absl::Status)> done) {
+  std::vector<ObjectRef> refs = {
+      {Kind::kService, request.ns, domain::ServiceName(request.name)},
+      {Kind::kIngress, request.ns, domain::AppIngressName(request.name)},
+      {Kind::kIngress, request.ns, domain::TtydIngressName(request.name)},
+  };
+  if (!request.keep_storage) {
+    refs.push_back({Kind::kPersistentVolumeClaim, request.ns, domain::ClaimName(request.name)});
+  }
+  struct State {
+    std::mutex mu;
+    absl::Status error;
+    bool deleted_any = false;
+  };
+  auto state = std::make_shared<State>();
+  auto barrier = std::make_shared<Barrier>(
+      static_cast<int>(refs.size()), [request, found_statefulset, state, done]() {
+        if (!state->error.ok()) return done(state->error);
+        if (!found_statefulset && !state->deleted_any && !request.allow_missing) {
+          return done(SandboxNotFound(request.ns, request.name));
+        }
+        done(absl::OkStatus());
+      });
+  auto finish = [state, barrier](absl::Status error, bool deleted) {
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->deleted_any = state->deleted_any || deleted;
+      if (!error.ok() && state->error.ok()) state->error = std::move(error);
+    }
+    barrier->Arrive();
+  };
+  // Each object is read first and deleted only if sandboxd made it (managed-by label),
+  // with its UID as precondition: never somebody else's object of the same name.
+  for (const ObjectRef& ref : refs) {
+    kube_->Get(ref, "", opts, [this, ref, opts, finish](absl::StatusOr<std::string> body) {
+      if (absl::IsNotFound(body.status())) return finish(absl::OkStatus(), false);
+      if (!body.ok()) return finish(domain::WithContext(body.status(), "read " + ref.name), false);
+      absl::StatusOr<kube::ObjectMeta> meta = MetadataOf(ref.kind, *body);
+      if (!meta.ok()) return finish(meta.status(), false);
+      if (!IsManaged(*meta)) return finish(absl::OkStatus(), false);
+      kube::DeleteOptions del;
+      del.precondition_uid = meta->uid;
+      kube_->Delete(ref, del, opts, [ref, finish](absl::StatusOr<std::string> r) {
+        if (r.ok()) return finish(absl::OkStatus(), true);
+        if (absl::IsNotFound(r.status())) return finish(absl::OkStatus(), false);
+        finish(domain::WithContext(r.status(), "delete " + ref.name), false);
+      });
+    });
+  }
+}
+
+}  // namespace sandboxd::service

@@ -1,0 +1,102 @@
+// SandboxService: the sandbox lifecycle (create, get, list, start, stop, update env,
+// delete) orchestrated over the asynchronous KubeClient. Each operation validates its
+// input (nothing is written on INVALID_ARGUMENT), builds the desired objects with the
+// pure domain layer, issues Kubernetes requests, and derives the Sandbox view from the
+// StatefulSet, its pod and its claim.
+//
+// Asynchronous: every method returns at once and calls `done` exactly once, later, on
+// the KubeClient's I/O thread (or inline if the input is invalid). `done` must not block.
+//
+// Errors (absl codes; reason in the ErrorDetail, see domain/errors.h):
+//   INVALID_ARGUMENT   bad input (INVALID_FIELD, metadata names the field)
+//   NOT_FOUND          SANDBOX_NOT_FOUND: no sandbox of that name (or not ours)
+//   ALREADY_EXISTS     SANDBOX_ALREADY_EXISTS: Create of an existing name, different spec
+//   FAILED_PRECONDITION VERSION_MISMATCH (UpdateEnv etag) / SANDBOX_DELETING
+//   ABORTED            CONCURRENT_MODIFICATION: conflicts persisted after retries
+//   others             as mapped by the KubeClient (UNAVAILABLE, DEADLINE_EXCEEDED, ...)
+//
+// Thread-safe: methods may be called concurrently from any thread.
+#ifndef SANDBOXD_SERVICE_SANDBOX_SERVICE_H_
+#define SANDBOXD_SERVICE_SANDBOX_SERVICE_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/domain/sandbox.h"
+#include "src/kube/kube_client.h"
+
+namespace sandboxd::service {
+
+template <typename T>
+using Done = std::function<void(absl::StatusOr<T>)>;
+
+class SandboxService {
+ public:
+  // How often UpdateEnv re-reads and retries after a 409 Conflict.
+  static constexpr int kMaxConflictRetries = 5;
+  static constexpr int32_t kDefaultPageSize = 50;
+  static constexpr int32_t kMaxPageSize = 500;
+
+  // `kube` must outlive the service. `clock` returns the current time (injected for
+  // status derivation: a claim Pending for too long is an error).
+  SandboxService(kube::KubeClient* kube, domain::SandboxDefaults defaults,
+                 std::function<absl::Time()> clock = absl::Now);
+
+  // Creates the StatefulSet, then its Service and Ingresses (owned by it). Idempotent:
+  // the same spec again repairs missing children and returns the sandbox without writing
+  // the StatefulSet; a different spec under an existing name is ALREADY_EXISTS.
+  void Create(domain::SandboxSpec spec, const kube::CallOptions& opts, Done<domain::Sandbox> done);
+
+  void Get(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
+           Done<domain::Sandbox> done);
+
+  // Sandboxes managed by sandboxd in query.ns, optionally filtered by project and a label
+  // selector, one page at a time (page_token: opaque, from the previous result; an expired
+  // token is INVALID_ARGUMENT).
+  void List(domain::ListQuery query, const kube::CallOptions& opts, Done<domain::ListResult> done);
+
+  // Scale to 1 / 0 through the scale subresource. No write if already there.
+  void Start(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
+             Done<domain::Sandbox> done);
+  void Stop(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
+            Done<domain::Sandbox> done);
+
+  // Merges `update` into the main container's env. No change: no write (no pod restart).
+  // Conflicts are retried on fresh state unless update.expected_version is set, in which
+  // case a changed sandbox is FAILED_PRECONDITION.
+  void UpdateEnv(const std::string& ns, const std::string& name, domain::EnvUpdate update,
+                 const kube::CallOptions& opts, Done<domain::Sandbox> done);
+
+  // Deletes the StatefulSet (foreground: its pod, Service and Ingresses go first) and,
+  // unless keep_storage, the claim. With no StatefulSet, leftovers of a half-finished
+  // create or delete are removed; NOT_FOUND if there was nothing at all (OK with
+  // allow_missing).
+  void Delete(domain::DeleteRequest request, const kube::CallOptions& opts,
+              std::function<void(absl::Status)> done);
+
+ private:
+  struct LoadedSandbox;
+  void Load(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
+            Done<domain::Sandbox> done);
+  void LoadStatefulSet(const std::string& ns, const std::string& name,
+                       const kube::CallOptions& opts, Done<std::string> done);
+  void Scale(const std::string& ns, const std::string& name, int32_t replicas,
+             const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  void EnsureChildren(const std::string& sts_json, const domain::SandboxSpec& spec,
+                      bool fresh, const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  void UpdateEnvAttempt(const std::string& ns, const std::string& name, domain::EnvUpdate update,
+                        int attempt, const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  void DeleteLeftovers(const domain::DeleteRequest& request, bool found_statefulset,
+                       const kube::CallOptions& opts, std::function<void(absl::Status)> done);
+
+  kube::KubeClient* const kube_;  // not owned
+  const domain::SandboxDefaults defaults_;
+  const std::function<absl::Time()> clock_;
+};
+
+}  // namespace sandboxd::service
+
+#endif  // SANDBOXD_SERVICE_SANDBOX_SERVICE_H_

@@ -1,0 +1,226 @@
+#include "src/domain/builders.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "rapidjson/prettywriter.h"
+#include "rapidjson/stringbuffer.h"
+#include "src/domain/naming.h"
+#include "src/domain/validation.h"
+#include "src/kube/objects_json.h"
+
+namespace sandboxd::domain {
+namespace {
+
+// Golden files: tests/unit/domain/golden/<name>.json. Compared as parsed JSON (key order
+// and whitespace do not matter). SANDBOXD_UPDATE_GOLDEN=1 rewrites them instead.
+std::string GoldenPath(const std::string& name) {
+  return std::string(SANDBOXD_SOURCE_DIR) + "/tests/unit/domain/golden/" + name;
+}
+
+std::string Pretty(const rapidjson::Document& doc) {
+  rapidjson::StringBuffer buf;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+  w.SetIndent(' ', 2);
+  doc.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize()) + "\n";
+}
+
+void ExpectMatchesGolden(const std::string& json, const std::string& name) {
+  rapidjson::Document actual;
+  actual.Parse(json.c_str());
+  ASSERT_FALSE(actual.HasParseError()) << json;
+  const std::string path = GoldenPath(name);
+  const char* update = std::getenv("SANDBOXD_UPDATE_GOLDEN");
+  if (update != nullptr && std::string(update) == "1") {
+    std::ofstream(path) << Pretty(actual);
+    GTEST_SKIP() << "rewrote " << path;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in.good()) << "missing golden file " << path
+                         << " (run with SANDBOXD_UPDATE_GOLDEN=1 to create it)";
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document expected;
+  expected.Parse(text.str().c_str());
+  ASSERT_FALSE(expected.HasParseError()) << path;
+  EXPECT_TRUE(actual == expected) << "golden mismatch for " << path << "\nactual:\n"
+                                  << Pretty(actual) << "expected:\n"
+                                  << Pretty(expected)
+                                  << "(run with SANDBOXD_UPDATE_GOLDEN=1 to accept)";
+}
+
+SandboxDefaults Defaults() {
+  SandboxDefaults d;
+  d.image = "ghcr.io/acme/sandbox:1.2";
+  d.resources.requests = {"500m", "1Gi"};
+  d.resources.limits = {"2", "4Gi"};
+  d.tls_secret = "sandbox-wildcard-tls";
+  return d;
+}
+
+SandboxSpec Spec() {
+  SandboxSpec s;
+  s.name = "alice";
+  s.ns = "ns-alice";
+  s.project = "proj-1";
+  s.env = {{"ZED", "last"}, {"API_URL", "https://api.example.com"}, {"EMPTY", ""}};
+  s.labels = {{"team", "core"}};
+  s.storage.storage_class = "fast-ssd";
+  s.ingress_domain = "sandbox.example.com";
+  return ApplyDefaults(s, Defaults());
+}
+
+TEST(BuildersGoldenTest, StatefulSet) {
+  ASSERT_EQ(ValidateSpec(Spec()), absl::OkStatus());
+  ExpectMatchesGolden(kube::ToJson(BuildStatefulSet(Spec(), Defaults())), "statefulset.json");
+}
+
+TEST(BuildersGoldenTest, Service) {
+  kube::Service svc = BuildService(Spec(), Defaults());
+  SetOwnerReference(StatefulSetOwnerReference("alice", "0b5e7a52-1111-4c4e-9a51-2f0c1c3d4e5f"),
+                    &svc.metadata);
+  ExpectMatchesGolden(kube::ToJson(svc), "service.json");
+}
+
+TEST(BuildersGoldenTest, AppIngress) {
+  kube::Ingress ing = BuildAppIngress(Spec(), Defaults());
+  SetOwnerReference(StatefulSetOwnerReference("alice", "0b5e7a52-1111-4c4e-9a51-2f0c1c3d4e5f"),
+                    &ing.metadata);
+  ExpectMatchesGolden(kube::ToJson(ing), "ingress-app.json");
+}
+
+TEST(BuildersGoldenTest, TtydIngress) {
+  kube::Ingress ing = BuildTtydIngress(Spec(), Defaults());
+  SetOwnerReference(StatefulSetOwnerReference("alice", "0b5e7a52-1111-4c4e-9a51-2f0c1c3d4e5f"),
+                    &ing.metadata);
+  ExpectMatchesGolden(kube::ToJson(ing), "ingress-ttyd.json");
+}
+
+TEST(BuildersTest, StatefulSetEssentials) {
+  kube::StatefulSet sts = BuildStatefulSet(Spec(), Defaults());
+  EXPECT_EQ(sts.metadata.name, "alice");
+  EXPECT_EQ(sts.spec.replicas, 1);
+  EXPECT_EQ(sts.spec.service_name, "alice-service");
+  EXPECT_EQ(sts.spec.selector.match_labels, (kube::StringMap{{"app", "alice"}}));
+  ASSERT_EQ(sts.spec.volume_claim_templates.size(), 1u);
+  EXPECT_EQ(sts.spec.volume_claim_templates[0].metadata.name, "home");
+  EXPECT_EQ(sts.spec.volume_claim_templates[0].spec.storage_class_name,
+            std::optional<std::string>("fast-ssd"));
+  EXPECT_EQ(ClaimName("alice"), "home-alice-0");
+  const kube::Container& c = sts.spec.template_.spec.containers.at(0);
+  ASSERT_EQ(c.env.size(), 3u);  // sorted by name
+  EXPECT_EQ(c.env[0].name, "API_URL");
+  EXPECT_EQ(c.env[1].name, "EMPTY");
+  EXPECT_EQ(c.env[2].name, "ZED");
+}
+
+TEST(BuildersTest, NoStorageClassMeansClusterDefault) {
+  SandboxSpec s = Spec();
+  s.storage.storage_class = "";
+  kube::StatefulSet sts = BuildStatefulSet(s, Defaults());
+  EXPECT_FALSE(sts.spec.volume_claim_templates[0].spec.storage_class_name.has_value());
+  EXPECT_EQ(kube::ToJson(sts).find("storageClassName"), std::string::npos);
+}
+
+TEST(BuildersTest, NoIngressesWithoutDomain) {
+  SandboxSpec s = Spec();
+  s.ingress_domain = "";
+  EXPECT_TRUE(BuildIngresses(s, Defaults()).empty());
+  EXPECT_EQ(BuildIngresses(Spec(), Defaults()).size(), 2u);
+}
+
+TEST(BuildersTest, NoTlsWithoutSecret) {
+  SandboxDefaults d = Defaults();
+  d.tls_secret = "";
+  EXPECT_TRUE(BuildAppIngress(Spec(), d).spec.tls.empty());
+}
+
+TEST(BuildersTest, OwnerReference) {
+  kube::OwnerReference ref = StatefulSetOwnerReference("alice", "uid-1");
+  EXPECT_EQ(ref.api_version, "apps/v1");
+  EXPECT_EQ(ref.kind, "StatefulSet");
+  EXPECT_EQ(ref.name, "alice");
+  EXPECT_EQ(ref.uid, "uid-1");
+  EXPECT_EQ(ref.controller, true);
+  EXPECT_EQ(ref.block_owner_deletion, true);
+  kube::ObjectMeta meta;
+  SetOwnerReference(ref, &meta);
+  SetOwnerReference(StatefulSetOwnerReference("alice", "uid-2"), &meta);  // replaces
+  ASSERT_EQ(meta.owner_references.size(), 1u);
+  EXPECT_EQ(meta.owner_references[0].uid, "uid-2");
+}
+
+TEST(BuildersTest, RetentionPolicy) {
+  EXPECT_EQ(RetentionPolicy(false).when_deleted, "Delete");
+  EXPECT_EQ(RetentionPolicy(false).when_scaled, "Retain");
+  EXPECT_EQ(RetentionPolicy(true).when_deleted, "Retain");
+  EXPECT_EQ(RetentionPolicy(true).when_scaled, "Retain");
+}
+
+TEST(SpecHashTest, StableAndSensitive) {
+  const std::string h = SpecHash(Spec());
+  EXPECT_EQ(h.size(), 16u);
+  EXPECT_EQ(h, SpecHash(Spec()));
+  EXPECT_EQ(h, "3a99f2e71e92cf45");
+  // Pinned: the hash must not change between builds, or Create of an existing sandbox
+  // would report ALREADY_EXISTS after an upgrade.
+  EXPECT_EQ(h, BuildStatefulSet(Spec(), Defaults()).metadata.annotations.at(kAnnotationSpecHash));
+  SandboxSpec other = Spec();
+  other.env["ZED"] = "changed";
+  EXPECT_NE(SpecHash(other), h);
+  other = Spec();
+  other.labels["team"] = "cor";
+  other.labels["e"] = "";
+  EXPECT_NE(SpecHash(other), h);
+  other = Spec();
+  other.ports.app = 3001;
+  EXPECT_NE(SpecHash(other), h);
+}
+
+void ExpectSpecEq(const SandboxSpec& got, const SandboxSpec& want) {
+  EXPECT_EQ(got.name, want.name);
+  EXPECT_EQ(got.ns, want.ns);
+  EXPECT_EQ(got.project, want.project);
+  EXPECT_EQ(got.image, want.image);
+  EXPECT_EQ(got.env, want.env);
+  EXPECT_EQ(got.resources.requests.cpu, want.resources.requests.cpu);
+  EXPECT_EQ(got.resources.requests.memory, want.resources.requests.memory);
+  EXPECT_EQ(got.resources.limits.cpu, want.resources.limits.cpu);
+  EXPECT_EQ(got.resources.limits.memory, want.resources.limits.memory);
+  EXPECT_EQ(got.storage.size, want.storage.size);
+  EXPECT_EQ(got.storage.storage_class, want.storage.storage_class);
+  EXPECT_EQ(got.storage.mount_path, want.storage.mount_path);
+  EXPECT_EQ(got.ports.app, want.ports.app);
+  EXPECT_EQ(got.ports.terminal, want.ports.terminal);
+  EXPECT_EQ(got.ingress_domain, want.ingress_domain);
+  EXPECT_EQ(got.labels, want.labels);
+}
+
+TEST(SpecFromStatefulSetTest, RoundTripsThroughBuilderAndJson) {
+  SandboxSpec variants[3] = {Spec(), Spec(), Spec()};
+  variants[1].project = "";
+  variants[1].ingress_domain = "";
+  variants[1].storage.storage_class = "";
+  variants[1].labels = {};
+  variants[1].env = {};
+  variants[2].resources = {};
+  variants[2].ports = {8080, 9090};
+  variants[2].storage.mount_path = "/workspace";
+  for (const SandboxSpec& spec : variants) {
+    kube::StatefulSet sts = BuildStatefulSet(spec, Defaults());
+    ExpectSpecEq(SpecFromStatefulSet(sts), spec);
+    // ... and after a trip through the API server's JSON.
+    absl::StatusOr<kube::StatefulSet> decoded = kube::Decode<kube::StatefulSet>(kube::ToJson(sts));
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ExpectSpecEq(SpecFromStatefulSet(*decoded), spec);
+    EXPECT_EQ(SpecHash(SpecFromStatefulSet(*decoded)), SpecHash(spec));
+  }
+}
+
+}  // namespace
+}  // namespace sandboxd::domain

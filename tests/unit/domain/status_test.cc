@@ -1,0 +1,231 @@
+#include "src/domain/status.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "src/domain/builders.h"
+#include "src/domain/validation.h"
+
+namespace sandboxd::domain {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
+
+SandboxDefaults Defaults() {
+  SandboxDefaults d;
+  d.image = "ghcr.io/acme/sandbox:1.2";
+  return d;
+}
+
+kube::StatefulSet Sts() {
+  SandboxSpec s;
+  s.name = "alice";
+  s.ns = "ns-alice";
+  s.ingress_domain = "sandbox.example.com";
+  kube::StatefulSet sts = BuildStatefulSet(ApplyDefaults(s, Defaults()), Defaults());
+  sts.metadata.uid = "sts-uid";
+  sts.metadata.resource_version = "4242";
+  sts.metadata.generation = 3;
+  sts.metadata.creation_timestamp = kNow - absl::Minutes(10);
+  sts.status.observed_generation = 3;
+  sts.status.replicas = 1;
+  return sts;
+}
+
+kube::Pod Pod() {
+  kube::Pod pod;
+  pod.metadata.name = "alice-0";
+  pod.status.phase = "Pending";
+  return pod;
+}
+
+kube::PersistentVolumeClaim Claim(const std::string& phase, absl::Duration age) {
+  kube::PersistentVolumeClaim c;
+  c.metadata.name = "home-alice-0";
+  c.metadata.uid = "pvc-uid";
+  c.metadata.creation_timestamp = kNow - age;
+  c.status.phase = phase;
+  if (phase == "Bound") c.status.capacity = {{"storage", "5Gi"}};
+  return c;
+}
+
+kube::Pod Waiting(const std::string& reason, const std::string& message = "") {
+  kube::Pod pod = Pod();
+  kube::ContainerStatus cs;
+  cs.name = "alice";
+  cs.state.waiting = kube::ContainerStateWaiting{reason, message};
+  pod.status.container_statuses = {cs};
+  return pod;
+}
+
+kube::Pod Unschedulable() {
+  kube::Pod pod = Pod();
+  pod.status.conditions = {
+      {"PodScheduled", "False", "Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.",
+       std::nullopt}};
+  return pod;
+}
+
+struct Case {
+  const char* what;
+  std::function<void(kube::StatefulSet&)> sts;
+  std::optional<kube::Pod> pod;
+  std::optional<kube::PersistentVolumeClaim> claim;
+  Phase phase;
+  ErrorReason reason;
+  const char* message;
+};
+
+TEST(DeriveSandboxTest, PhaseTable) {
+  auto none = [](kube::StatefulSet&) {};
+  auto ready = [](kube::StatefulSet& s) { s.status.ready_replicas = 1; };
+  auto stopped = [](kube::StatefulSet& s) {
+    s.spec.replicas = 0;
+    s.status.replicas = 0;
+  };
+  kube::PersistentVolumeClaim bound = Claim("Bound", absl::Minutes(10));
+  kube::Pod init_pull = Pod();
+  {
+    kube::ContainerStatus cs;
+    cs.name = "init";
+    cs.state.waiting = kube::ContainerStateWaiting{"ImagePullBackOff", "back-off"};
+    init_pull.status.init_container_statuses = {cs};
+  }
+  kube::Pod crash = Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container");
+  crash.status.container_statuses[0].restart_count = 7;
+  crash.status.container_statuses[0].last_state.terminated =
+      kube::ContainerStateTerminated{1, std::nullopt, "Error", "", std::nullopt, std::nullopt};
+
+  const Case cases[] = {
+      {"deleting wins over everything",
+       [](kube::StatefulSet& s) { s.metadata.deletion_timestamp = kNow; },
+       Waiting("CrashLoopBackOff"), bound, Phase::kDeleting, ErrorReason::kNone, "deleting"},
+      {"stopping: replicas 0, pod still there", stopped, Pod(), bound, Phase::kStopping,
+       ErrorReason::kNone, "waiting for pod alice-0 to terminate"},
+      {"stopping: replicas 0, status still counts a pod",
+       [](kube::StatefulSet& s) {
+         s.spec.replicas = 0;
+         s.status.replicas = 1;
+       },
+       std::nullopt, bound, Phase::kStopping, ErrorReason::kNone,
+       "waiting for pod alice-0 to terminate"},
+      {"stopped", stopped, std::nullopt, bound, Phase::kStopped, ErrorReason::kNone, ""},
+      {"stopped ignores a pending claim", stopped, std::nullopt,
+       Claim("Pending", absl::Hours(1)), Phase::kStopped, ErrorReason::kNone, ""},
+      {"running", ready, Pod(), bound, Phase::kRunning, ErrorReason::kNone, ""},
+      {"running without pod in cache", ready, std::nullopt, std::nullopt, Phase::kRunning,
+       ErrorReason::kNone, ""},
+      {"replicas absent means 1", [](kube::StatefulSet& s) {
+         s.spec.replicas.reset();
+         s.status.ready_replicas = 1;
+       },
+       Pod(), bound, Phase::kRunning, ErrorReason::kNone, ""},
+      {"ready but generation not observed",
+       [](kube::StatefulSet& s) {
+         s.status.ready_replicas = 1;
+         s.status.observed_generation = 2;
+       },
+       Pod(), bound, Phase::kStarting, ErrorReason::kNone,
+       "waiting for the StatefulSet controller to observe generation 3"},
+      {"ready but observedGeneration absent",
+       [](kube::StatefulSet& s) {
+         s.status.ready_replicas = 1;
+         s.status.observed_generation.reset();
+       },
+       Pod(), bound, Phase::kStarting, ErrorReason::kNone,
+       "waiting for the StatefulSet controller to observe generation 3"},
+      {"starting: no pod yet", none, std::nullopt, std::nullopt, Phase::kStarting,
+       ErrorReason::kNone, "waiting for pod alice-0 to be created"},
+      {"starting: pod not ready", none, Pod(), bound, Phase::kStarting, ErrorReason::kNone,
+       "waiting for pod alice-0 to be ready (phase Pending)"},
+      {"starting: ContainerCreating is not an error", none, Waiting("ContainerCreating"), bound,
+       Phase::kStarting, ErrorReason::kNone,
+       "waiting for pod alice-0 to be ready (phase Pending)"},
+      {"starting: claim pending within timeout", none, Pod(),
+       Claim("Pending", absl::Seconds(30)), Phase::kStarting, ErrorReason::kNone,
+       "waiting for claim home-alice-0 to be bound"},
+      {"starting: unschedulable while claim binds", none, Unschedulable(),
+       Claim("Pending", absl::Seconds(30)), Phase::kStarting, ErrorReason::kNone,
+       "waiting for claim home-alice-0 to be bound"},
+      {"ErrImagePull", none, Waiting("ErrImagePull", "manifest unknown"), bound, Phase::kError,
+       ErrorReason::kImagePullFailure, "container alice: ErrImagePull: manifest unknown"},
+      {"ImagePullBackOff", none, Waiting("ImagePullBackOff", "Back-off pulling image"), bound,
+       Phase::kError, ErrorReason::kImagePullFailure,
+       "container alice: ImagePullBackOff: Back-off pulling image"},
+      {"InvalidImageName", none, Waiting("InvalidImageName"), bound, Phase::kError,
+       ErrorReason::kImagePullFailure, "container alice: InvalidImageName"},
+      {"image pull in an init container", none, init_pull, bound, Phase::kError,
+       ErrorReason::kImagePullFailure, "container init: ImagePullBackOff: back-off"},
+      {"CrashLoopBackOff", none, crash, bound, Phase::kError, ErrorReason::kCrashLoop,
+       "container alice: CrashLoopBackOff: back-off 5m0s restarting failed container "
+       "(restarts: 7); last exit code 1 (Error)"},
+      {"crash loop beats stale ready count", ready, crash, bound, Phase::kError,
+       ErrorReason::kCrashLoop,
+       "container alice: CrashLoopBackOff: back-off 5m0s restarting failed container "
+       "(restarts: 7); last exit code 1 (Error)"},
+      {"CreateContainerConfigError", none,
+       Waiting("CreateContainerConfigError", "secret \"x\" not found"), bound, Phase::kError,
+       ErrorReason::kContainerConfig,
+       "container alice: CreateContainerConfigError: secret \"x\" not found"},
+      {"CreateContainerError", none, Waiting("CreateContainerError"), bound, Phase::kError,
+       ErrorReason::kContainerConfig, "container alice: CreateContainerError"},
+      {"Unschedulable", none, Unschedulable(), bound, Phase::kError,
+       ErrorReason::kUnschedulable,
+       "pod alice-0: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."},
+      {"Unschedulable without claim", none, Unschedulable(), std::nullopt, Phase::kError,
+       ErrorReason::kUnschedulable,
+       "pod alice-0: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."},
+      {"claim not bound past timeout", none, Unschedulable(),
+       Claim("Pending", absl::Minutes(3)), Phase::kError, ErrorReason::kClaimNotBound,
+       "claim home-alice-0 has been Pending for 3m (limit 2m)"},
+      {"claim exactly at timeout is still starting", none, Pod(),
+       Claim("Pending", absl::Minutes(2)), Phase::kStarting, ErrorReason::kNone,
+       "waiting for claim home-alice-0 to be bound"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    kube::StatefulSet sts = Sts();
+    c.sts(sts);
+    Sandbox sb = DeriveSandbox(sts, c.pod ? &*c.pod : nullptr, c.claim ? &*c.claim : nullptr,
+                               kNow, Defaults());
+    EXPECT_EQ(PhaseName(sb.phase), std::string(PhaseName(c.phase)));
+    EXPECT_EQ(ErrorReasonName(sb.error_reason), std::string(ErrorReasonName(c.reason)));
+    EXPECT_EQ(sb.message, c.message);
+  }
+}
+
+TEST(DeriveSandboxTest, FillsViewFields) {
+  kube::StatefulSet sts = Sts();
+  sts.status.ready_replicas = 1;
+  kube::PersistentVolumeClaim claim = Claim("Bound", absl::Minutes(10));
+  Sandbox sb = DeriveSandbox(sts, nullptr, &claim, kNow, Defaults());
+  EXPECT_EQ(sb.spec.name, "alice");
+  EXPECT_EQ(sb.spec.image, "ghcr.io/acme/sandbox:1.2");
+  EXPECT_EQ(sb.desired_replicas, 1);
+  EXPECT_EQ(sb.ready_replicas, 1);
+  EXPECT_EQ(sb.uid, "sts-uid");
+  EXPECT_EQ(sb.version, "4242");
+  EXPECT_EQ(sb.created, kNow - absl::Minutes(10));
+  EXPECT_EQ(sb.endpoints.pod_dns, "alice-0.alice-service.ns-alice.svc.cluster.local");
+  EXPECT_EQ(sb.endpoints.app_url, "https://alice-app.sandbox.example.com");
+  EXPECT_EQ(sb.endpoints.terminal_url, "https://alice-ttyd.sandbox.example.com");
+  EXPECT_EQ(sb.storage.claim_name, "home-alice-0");
+  EXPECT_EQ(sb.storage.phase, "Bound");
+  EXPECT_EQ(sb.storage.capacity, "5Gi");
+  EXPECT_EQ(sb.storage.uid, "pvc-uid");
+
+  kube::StatefulSet plain = Sts();
+  plain.metadata.annotations.erase("sandboxd.dev/ingress-domain");
+  plain.metadata.creation_timestamp.reset();
+  Sandbox sb2 = DeriveSandbox(plain, nullptr, nullptr, kNow, Defaults());
+  EXPECT_EQ(sb2.endpoints.app_url, "");
+  EXPECT_EQ(sb2.endpoints.terminal_url, "");
+  EXPECT_EQ(sb2.storage.claim_name, "home-alice-0");
+  EXPECT_EQ(sb2.storage.phase, "");
+  EXPECT_EQ(sb2.created, absl::InfinitePast());
+}
+
+}  // namespace
+}  // namespace sandboxd::domain

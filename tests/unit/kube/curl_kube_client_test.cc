@@ -1,0 +1,455 @@
+// CurlKubeClient against a loopback HTTP/1.1 server written here (port chosen by the OS).
+#include "src/kube/curl_kube_client.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "src/kube/kube_errors.h"
+#include "tests/unit/kube/test_files.h"
+
+namespace sandboxd::kube {
+namespace {
+
+// curl_global_init is the program's job: done once for the test binary.
+class CurlEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { ASSERT_EQ(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK); }
+  void TearDown() override { curl_global_cleanup(); }
+};
+const auto* const kCurlEnv = ::testing::AddGlobalTestEnvironment(new CurlEnvironment);
+
+struct Recorded {
+  std::string method, path, body, authorization, content_type;
+};
+
+struct Reply {
+  Reply(int s = 200, std::string b = "{}", std::string h = "",
+        absl::Duration d = absl::ZeroDuration(), bool dr = false)
+      : status(s), body(std::move(b)), extra_headers(std::move(h)), delay(d), drop(dr) {}
+  int status;
+  std::string body;
+  std::string extra_headers;  // "Name: value\r\n" lines
+  absl::Duration delay;
+  bool drop;  // close the connection without answering
+};
+
+// A minimal HTTP/1.1 server: keep-alive, Content-Length bodies only. Thread-safe.
+class LoopbackServer {
+ public:
+  explicit LoopbackServer(std::function<Reply(const Recorded&, int index)> handler)
+      : handler_(std::move(handler)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(listen_fd_, 16);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+
+  ~LoopbackServer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      for (int fd : conn_fds_) shutdown(fd, SHUT_RDWR);
+    }
+    shutdown(listen_fd_, SHUT_RDWR);
+    close(listen_fd_);
+    accept_thread_.join();
+    for (auto& t : conn_threads_) t.join();
+  }
+
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+  std::vector<Recorded> requests() {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+
+  void AwaitRequests(size_t n) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](std::pair<std::vector<Recorded>*, size_t>* p) { return p->first->size() >= p->second; },
+        new_pair(n)));
+  }
+
+ private:
+  std::pair<std::vector<Recorded>*, size_t>* new_pair(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    await_arg_ = {&requests_, n};
+    return &await_arg_;
+  }
+
+  void AcceptLoop() {
+    while (true) {
+      int fd = accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) return;
+      absl::MutexLock lock(&mu_);
+      if (stopping_) {
+        close(fd);
+        return;
+      }
+      conn_fds_.push_back(fd);
+      conn_threads_.emplace_back([this, fd] { Serve(fd); });
+    }
+  }
+
+  void Serve(int fd) {
+    std::string buf;
+    char chunk[4096];
+    while (true) {
+      size_t end;
+      while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n <= 0) return;
+        buf.append(chunk, static_cast<size_t>(n));
+      }
+      Recorded req;
+      size_t content_length = 0;
+      std::vector<std::string> lines = absl::StrSplit(buf.substr(0, end), "\r\n");
+      std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
+      req.method = first[0];
+      req.path = first.size() > 1 ? first[1] : "";
+      for (size_t i = 1; i < lines.size(); ++i) {
+        size_t colon = lines[i].find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = absl::AsciiStrToLower(lines[i].substr(0, colon));
+        std::string value(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+        if (name == "content-length") (void)absl::SimpleAtoi(value, &content_length);
+        if (name == "authorization") req.authorization = value;
+        if (name == "content-type") req.content_type = value;
+      }
+      buf.erase(0, end + 4);
+      while (buf.size() < content_length) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n <= 0) return;
+        buf.append(chunk, static_cast<size_t>(n));
+      }
+      req.body = buf.substr(0, content_length);
+      buf.erase(0, content_length);
+      int index;
+      {
+        absl::MutexLock lock(&mu_);
+        index = static_cast<int>(requests_.size());
+        requests_.push_back(req);
+      }
+      Reply reply = handler_(req, index);
+      if (reply.delay > absl::ZeroDuration()) {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), reply.delay);
+        if (stopping_) return;
+      }
+      if (reply.drop) {
+        shutdown(fd, SHUT_RDWR);
+        return;
+      }
+      std::string out = absl::StrCat("HTTP/1.1 ", reply.status, " X\r\nContent-Type: application/json\r\n",
+                                     "Content-Length: ", reply.body.size(), "\r\n",
+                                     reply.extra_headers, "\r\n", reply.body);
+      if (write(fd, out.data(), out.size()) < 0) return;
+      if (absl::StrContains(reply.extra_headers, "Connection: close")) {
+        shutdown(fd, SHUT_RDWR);
+        return;
+      }
+    }
+  }
+
+  const std::function<Reply(const Recorded&, int)> handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread accept_thread_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<int> conn_fds_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> conn_threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<Recorded> requests_ ABSL_GUARDED_BY(mu_);
+  std::pair<std::vector<Recorded>*, size_t> await_arg_ ABSL_GUARDED_BY(mu_);
+};
+
+// Collects one callback result; Wait() blocks until it arrives.
+struct Result {
+  absl::Notification done;
+  absl::StatusOr<std::string> value = absl::UnknownError("unset");
+  std::thread::id thread;
+  ResponseCallback Callback() {
+    return [this](absl::StatusOr<std::string> v) {
+      value = std::move(v);
+      thread = std::this_thread::get_id();
+      done.Notify();
+    };
+  }
+  absl::StatusOr<std::string>& Wait() {
+    done.WaitForNotification();
+    return value;
+  }
+};
+
+CurlKubeClientOptions FastOptions() {
+  CurlKubeClientOptions o;
+  o.qps = 0;  // unthrottled unless a test says otherwise
+  o.backoff = {absl::Milliseconds(1), absl::Milliseconds(5), 2.0, 0.0};
+  o.jitter = [] { return 0.0; };
+  return o;
+}
+
+std::unique_ptr<CurlKubeClient> MakeClient(const LoopbackServer& server,
+                                           CurlKubeClientOptions o = FastOptions(),
+                                           KubeConfig cfg = {}) {
+  cfg.server = server.url();
+  if (cfg.token.empty() && cfg.token_file.empty()) cfg.token = "tok";
+  auto client = CurlKubeClient::Create(std::move(cfg), std::move(o));
+  EXPECT_TRUE(client.ok()) << client.status();
+  return *std::move(client);
+}
+
+std::string StatusJson(int code, const std::string& reason) {
+  return absl::StrCat(R"({"kind":"Status","apiVersion":"v1","status":"Failure","code":)", code,
+                      R"(,"reason":")", reason, R"(","message":"msg )", reason, R"("})");
+}
+
+const ObjectRef kSts{Kind::kStatefulSet, "u1", "sb"};
+
+TEST(CurlKubeClientTest, GetSendsAuthAndReturnsBodyOnIoThread) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, R"({"kind":"StatefulSet"})"}; });
+  auto client = MakeClient(server);
+  Result r;
+  client->Get(kSts, "", {}, r.Callback());
+  ASSERT_TRUE(r.Wait().ok()) << r.value.status();
+  EXPECT_EQ(*r.value, R"({"kind":"StatefulSet"})");
+  EXPECT_NE(r.thread, std::this_thread::get_id());
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "GET");
+  EXPECT_EQ(reqs[0].path, "/apis/apps/v1/namespaces/u1/statefulsets/sb");
+  EXPECT_EQ(reqs[0].authorization, "Bearer tok");
+}
+
+TEST(CurlKubeClientTest, WritesCarryMethodBodyContentTypeAndFieldManager) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{201, "{}"}; });
+  auto client = MakeClient(server);
+  Result create, patch, del, put;
+  client->Create(Kind::kService, "u1", R"({"a":1})", {}, create.Callback());
+  ASSERT_TRUE(create.Wait().ok()) << create.value.status();
+  client->Patch(kSts, "", PatchType::kStrategicMerge, R"({"b":2})", {}, patch.Callback());
+  ASSERT_TRUE(patch.Wait().ok()) << patch.value.status();
+  client->Delete(kSts, {Propagation::kForeground, "uid", ""}, {}, del.Callback());
+  ASSERT_TRUE(del.Wait().ok()) << del.value.status();
+  client->Replace(kSts, "", R"({"c":3})", {}, put.Callback());
+  ASSERT_TRUE(put.Wait().ok()) << put.value.status();
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(reqs[0].method, "POST");
+  EXPECT_EQ(reqs[0].path, "/api/v1/namespaces/u1/services?fieldManager=sandboxd");
+  EXPECT_EQ(reqs[0].body, R"({"a":1})");
+  EXPECT_EQ(reqs[0].content_type, "application/json");
+  EXPECT_EQ(reqs[1].method, "PATCH");
+  EXPECT_EQ(reqs[1].content_type, "application/strategic-merge-patch+json");
+  EXPECT_EQ(reqs[1].body, R"({"b":2})");
+  EXPECT_EQ(reqs[2].method, "DELETE");
+  EXPECT_NE(reqs[2].body.find(R"("propagationPolicy":"Foreground")"), std::string::npos);
+  EXPECT_EQ(reqs[3].method, "PUT");
+  EXPECT_EQ(reqs[3].body, R"({"c":3})");
+}
+
+TEST(CurlKubeClientTest, ErrorStatusIsMapped) {
+  LoopbackServer server([](const Recorded& req, int) {
+    if (req.method == "POST") return Reply{409, StatusJson(409, "AlreadyExists")};
+    return Reply{404, StatusJson(404, "NotFound")};
+  });
+  auto client = MakeClient(server);
+  Result get, create;
+  client->Get(kSts, "", {}, get.Callback());
+  EXPECT_EQ(get.Wait().status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(KubeReason(get.value.status()), "NotFound");
+  EXPECT_EQ(get.value.status().message(), "msg NotFound");
+  client->Create(Kind::kStatefulSet, "u1", "{}", {}, create.Callback());
+  EXPECT_EQ(create.Wait().status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(server.requests().size(), 2u);  // 4xx are not retried
+}
+
+TEST(CurlKubeClientTest, Retries503ThenSucceeds) {
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i < 2) return Reply{503, StatusJson(503, "ServiceUnavailable")};
+    return Reply{200, "ok"};
+  });
+  auto client = MakeClient(server);
+  Result r;
+  client->List(Kind::kPod, "u1", {}, {}, r.Callback());
+  ASSERT_TRUE(r.Wait().ok()) << r.value.status();
+  EXPECT_EQ(*r.value, "ok");
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(CurlKubeClientTest, HonoursRetryAfter) {
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i == 0) return Reply{429, StatusJson(429, "TooManyRequests"), "Retry-After: 1\r\n"};
+    return Reply{200, "ok"};
+  });
+  auto client = MakeClient(server);
+  Result r;
+  absl::Time start = absl::Now();
+  client->Create(Kind::kPod, "u1", "{}", {}, r.Callback());  // 429 is retried for writes too
+  ASSERT_TRUE(r.Wait().ok()) << r.value.status();
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(CurlKubeClientTest, GivesUpAfterMaxTries) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{429, StatusJson(429, "TooManyRequests")}; });
+  CurlKubeClientOptions o = FastOptions();
+  o.max_tries = 4;
+  auto client = MakeClient(server, o);
+  Result r;
+  client->Get(kSts, "", {}, r.Callback());
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(KubeReason(r.value.status()), "TooManyRequests");
+  EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST(CurlKubeClientTest, RetryAfterPastDeadlineFailsFast) {
+  LoopbackServer server([](const Recorded&, int) {
+    return Reply{503, StatusJson(503, "ServiceUnavailable"), "Retry-After: 30\r\n"};
+  });
+  auto client = MakeClient(server);
+  Result r;
+  CallOptions opts;
+  opts.deadline = absl::Now() + absl::Seconds(2);
+  client->Get(kSts, "", opts, r.Callback());
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now(), opts.deadline);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(CurlKubeClientTest, TransportErrorRetriedForGetOnly) {
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i % 2 == 0) return Reply{200, "", "", absl::ZeroDuration(), /*drop=*/true};
+    // A fresh connection per request: libcurl itself resends a request whose *reused*
+    // connection died before any response byte, which this test is not about.
+    return Reply{200, "ok", "Connection: close\r\n"};
+  });
+  auto client = MakeClient(server);
+  Result get;
+  client->Get(kSts, "", {}, get.Callback());  // request 0 dropped, request 1 ok
+  ASSERT_TRUE(get.Wait().ok()) << get.value.status();
+  EXPECT_EQ(server.requests().size(), 2u);
+  Result create;
+  client->Create(Kind::kPod, "u1", "{}", {}, create.Callback());  // request 2 dropped
+  EXPECT_EQ(create.Wait().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(CurlKubeClientTest, DeadlineExceeded) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "late", "", absl::Seconds(10)}; });
+  auto client = MakeClient(server);
+  Result r;
+  CallOptions opts;
+  opts.deadline = absl::Now() + absl::Milliseconds(300);
+  client->Get(kSts, "", opts, r.Callback());
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - opts.deadline, absl::Seconds(2));
+}
+
+TEST(CurlKubeClientTest, CancelInFlight) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "late", "", absl::Seconds(10)}; });
+  auto client = MakeClient(server);
+  auto token = std::make_shared<CancellationToken>();
+  CallOptions opts;
+  opts.cancel = token;
+  Result r;
+  client->Get(kSts, "", opts, r.Callback());
+  server.AwaitRequests(1);
+  token->Cancel();
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(CurlKubeClientTest, RefreshesTokenOnceOn401) {
+  testing::TempDir dir;
+  std::string tf = dir.Write("token", "old");
+  LoopbackServer server([&](const Recorded& req, int) {
+    if (req.authorization != "Bearer new") return Reply{401, StatusJson(401, "Unauthorized")};
+    return Reply{200, "ok"};
+  });
+  KubeConfig cfg;
+  cfg.token_file = tf;
+  auto client = MakeClient(server, FastOptions(), cfg);
+  Result first;
+  client->Get(kSts, "", {}, first.Callback());  // old -> 401 -> reread (still old) -> 401
+  EXPECT_EQ(first.Wait().status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(server.requests().size(), 2u);
+  dir.Write("token", "new");
+  Result second;
+  client->Get(kSts, "", {}, second.Callback());  // cached old -> 401 -> reread new -> 200
+  ASSERT_TRUE(second.Wait().ok()) << second.value.status();
+  EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST(CurlKubeClientTest, ThrottlesWithTokenBucket) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  CurlKubeClientOptions o = FastOptions();
+  o.qps = 10;
+  o.burst = 1;
+  auto client = MakeClient(server, o);
+  absl::Time start = absl::Now();
+  Result a, b, c;
+  client->Get(kSts, "", {}, a.Callback());
+  client->Get(kSts, "", {}, b.Callback());
+  client->Get(kSts, "", {}, c.Callback());
+  ASSERT_TRUE(a.Wait().ok());
+  ASSERT_TRUE(b.Wait().ok());
+  ASSERT_TRUE(c.Wait().ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(195));  // 2 waits of 100 ms
+}
+
+TEST(CurlKubeClientTest, InvalidArgumentsFailAsynchronously) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  auto client = MakeClient(server);
+  Result r;
+  client->Get({Kind::kPod, "u1", "a/b"}, "", {}, r.Callback());
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.thread, std::this_thread::get_id());
+  EXPECT_EQ(server.requests().size(), 0u);
+}
+
+TEST(CurlKubeClientTest, DestructionCancelsPendingCalls) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "late", "", absl::Seconds(10)}; });
+  auto client = MakeClient(server);
+  CurlKubeClient* raw = client.get();
+  Result in_flight, nested;
+  client->Get(kSts, "", {}, [&](absl::StatusOr<std::string> v) {
+    // Calls made from a callback during shutdown fail with CANCELLED too.
+    raw->Get(kSts, "", {}, nested.Callback());
+    in_flight.Callback()(std::move(v));
+  });
+  server.AwaitRequests(1);
+  client.reset();
+  EXPECT_EQ(in_flight.Wait().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(nested.Wait().status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(CurlKubeClientTest, CreateRejectsEmptyServer) {
+  EXPECT_EQ(CurlKubeClient::Create(KubeConfig{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sandboxd::kube

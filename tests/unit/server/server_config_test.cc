@@ -1,0 +1,245 @@
+#include "server/server_config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "src/domain/errors.h"
+
+ABSL_DECLARE_FLAG(std::optional<std::string>, listen_address);
+ABSL_DECLARE_FLAG(std::optional<double>, kube_qps);
+ABSL_DECLARE_FLAG(std::optional<absl::Duration>, keepalive_time);
+ABSL_DECLARE_FLAG(std::optional<int32_t>, default_app_port);
+
+namespace sandboxd::server {
+namespace {
+
+constexpr char kFullConfig[] = R"yaml(
+listen_address: "127.0.0.1:6000"
+log_level: debug
+shutdown_grace: 45s
+kube:
+  kubeconfig: /etc/kube/config
+  context: dev
+  qps: 12.5
+  burst: 30
+keepalive:
+  time: 40s
+  timeout: 10s
+  min_ping_interval: 20s
+sandbox_defaults:
+  image: registry.local/agent:2
+  resources:
+    requests: {cpu: 250m, memory: 512Mi}
+    limits: {cpu: "2", memory: 4Gi}
+  storage:
+    size: 20Gi
+    class: fast-ssd
+    mount_path: /home/dev
+  ports: {app: 8080, terminal: 8081}
+  ingress:
+    class: traefik
+    tls_secret: wildcard-tls
+  security_context:
+    run_as_user: 2000
+    fs_group: 3000
+  claim_bind_timeout: 5m
+)yaml";
+
+TEST(ServerConfigTest, BuiltInDefaults) {
+  absl::StatusOr<ServerConfig> config =
+      ResolveServerConfig(std::nullopt, "none", ServerConfigOverrides());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen_address, "0.0.0.0:50051");
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->shutdown_grace, absl::Seconds(15));
+  EXPECT_EQ(config->kube.kubeconfig, "");
+  EXPECT_EQ(config->kube.qps, 50);
+  EXPECT_EQ(config->kube.burst, 100);
+  EXPECT_EQ(config->keepalive.time, absl::Seconds(60));
+  EXPECT_EQ(config->keepalive.timeout, absl::Seconds(20));
+  EXPECT_EQ(config->keepalive.min_ping_interval, absl::Seconds(30));
+  const domain::SandboxDefaults& d = config->sandbox_defaults;
+  EXPECT_EQ(d.storage_size, "5Gi");
+  EXPECT_EQ(d.storage_class, "");
+  EXPECT_EQ(d.mount_path, "/home/agent");
+  EXPECT_EQ(d.app_port, 3000);
+  EXPECT_EQ(d.terminal_port, 7681);
+  EXPECT_EQ(d.ingress_class, "nginx");
+  EXPECT_EQ(d.run_as_user, 1000);
+  EXPECT_EQ(d.fs_group, 1000);
+  EXPECT_EQ(d.claim_bind_timeout, absl::Minutes(2));
+}
+
+TEST(ServerConfigTest, ParsesEveryKey) {
+  absl::StatusOr<ServerConfig> config =
+      ResolveServerConfig(std::string(kFullConfig), "full.yaml", ServerConfigOverrides());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen_address, "127.0.0.1:6000");
+  EXPECT_EQ(config->log_level, "debug");
+  EXPECT_EQ(config->shutdown_grace, absl::Seconds(45));
+  EXPECT_EQ(config->kube.kubeconfig, "/etc/kube/config");
+  EXPECT_EQ(config->kube.context, "dev");
+  EXPECT_EQ(config->kube.qps, 12.5);
+  EXPECT_EQ(config->kube.burst, 30);
+  EXPECT_EQ(config->keepalive.time, absl::Seconds(40));
+  EXPECT_EQ(config->keepalive.timeout, absl::Seconds(10));
+  EXPECT_EQ(config->keepalive.min_ping_interval, absl::Seconds(20));
+  const domain::SandboxDefaults& d = config->sandbox_defaults;
+  EXPECT_EQ(d.image, "registry.local/agent:2");
+  EXPECT_EQ(d.resources.requests.cpu, "250m");
+  EXPECT_EQ(d.resources.requests.memory, "512Mi");
+  EXPECT_EQ(d.resources.limits.cpu, "2");
+  EXPECT_EQ(d.resources.limits.memory, "4Gi");
+  EXPECT_EQ(d.storage_size, "20Gi");
+  EXPECT_EQ(d.storage_class, "fast-ssd");
+  EXPECT_EQ(d.mount_path, "/home/dev");
+  EXPECT_EQ(d.app_port, 8080);
+  EXPECT_EQ(d.terminal_port, 8081);
+  EXPECT_EQ(d.ingress_class, "traefik");
+  EXPECT_EQ(d.tls_secret, "wildcard-tls");
+  EXPECT_EQ(d.run_as_user, 2000);
+  EXPECT_EQ(d.fs_group, 3000);
+  EXPECT_EQ(d.claim_bind_timeout, absl::Minutes(5));
+}
+
+TEST(ServerConfigTest, FlagBeatsFileBeatsDefault) {
+  ServerConfigOverrides overrides;
+  overrides.kube_qps = 99;
+  overrides.default_storage_class = "";  // an explicit empty value overrides the file too
+  overrides.run_as_user = 0;
+  absl::StatusOr<ServerConfig> config = ResolveServerConfig(
+      std::string("kube: {qps: 5, burst: 7}\nsandbox_defaults: {storage: {class: slow}}\n"),
+      "c.yaml", overrides);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->kube.qps, 99);                      // flag
+  EXPECT_EQ(config->kube.burst, 7);                     // file
+  EXPECT_EQ(config->listen_address, "0.0.0.0:50051");  // default
+  EXPECT_EQ(config->sandbox_defaults.storage_class, "");
+  EXPECT_EQ(config->sandbox_defaults.run_as_user, 0);
+}
+
+TEST(ServerConfigTest, EmptyDocumentAndNullSectionsChangeNothing) {
+  absl::StatusOr<ServerConfig> config =
+      ResolveServerConfig(std::string("# nothing\nkube:\n"), "c.yaml", ServerConfigOverrides());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->kube.qps, 50);
+}
+
+struct BadYamlCase {
+  std::string yaml;
+  std::string message;
+};
+
+class BadYamlTest : public ::testing::TestWithParam<BadYamlCase> {};
+
+TEST_P(BadYamlTest, IsInvalidArgumentWithExactMessage) {
+  absl::StatusOr<ServerConfig> config =
+      ResolveServerConfig(GetParam().yaml, "c.yaml", ServerConfigOverrides());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(), GetParam().message);
+  EXPECT_EQ(domain::GetErrorDetail(config.status()).reason, "INVALID_CONFIG");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadYamlTest,
+    ::testing::Values(
+        BadYamlCase{"listen_adress: x\n", "c.yaml: unknown key \"listen_adress\""},
+        BadYamlCase{"kube: {qsp: 5}\n", "c.yaml: unknown key \"kube.qsp\""},
+        BadYamlCase{"sandbox_defaults:\n  storage:\n    klass: x\n",
+                    "c.yaml: unknown key \"sandbox_defaults.storage.klass\""},
+        BadYamlCase{"kube: {qps: fast}\n", "c.yaml: kube.qps: expected a number, got \"fast\""},
+        BadYamlCase{"kube: {burst: 1.5}\n",
+                    "c.yaml: kube.burst: expected an integer, got \"1.5\""},
+        BadYamlCase{"kube: {burst: 99999999999}\n",
+                    "c.yaml: kube.burst: expected an integer, got \"99999999999\""},
+        BadYamlCase{"kube: 5\n", "c.yaml: kube: expected a mapping"},
+        BadYamlCase{"- a\n- b\n", "c.yaml: <document>: expected a mapping"},
+        BadYamlCase{"listen_address: [a, b]\n",
+                    "c.yaml: listen_address: expected a string"},
+        BadYamlCase{"shutdown_grace: 10\n",
+                    "c.yaml: shutdown_grace: expected a duration such as \"30s\" or \"2m\", "
+                    "got \"10\""},
+        BadYamlCase{"keepalive: {time: {a: 1}}\n",
+                    "c.yaml: keepalive.time: expected a duration such as \"30s\" or \"2m\", "
+                    "got a mapping"},
+        BadYamlCase{"kube: {qps: [1]}\n", "c.yaml: kube.qps: expected a number, got a sequence"},
+        BadYamlCase{"kube: {qps: 1\n", "c.yaml:2:1: syntax error: end of map flow not found"},
+        BadYamlCase{"log_level: loud\n",
+                    "setting log_level: must be one of trace, debug, info, warn, error, "
+                    "critical, off; got \"loud\""},
+        BadYamlCase{"kube: {qps: 0}\n", "setting kube.qps: must be positive"},
+        BadYamlCase{"kube: {burst: 0}\n", "setting kube.burst: must be at least 1"},
+        BadYamlCase{"keepalive: {time: 0s}\n", "setting keepalive.time: must be positive"},
+        BadYamlCase{"shutdown_grace: -1s\n", "setting shutdown_grace: must not be negative"},
+        BadYamlCase{"sandbox_defaults: {ports: {app: 70000}}\n",
+                    "setting sandbox_defaults.ports.app: must be between 1 and 65535, got "
+                    "70000"},
+        BadYamlCase{"sandbox_defaults: {ports: {terminal: 3000}}\n",
+                    "setting sandbox_defaults.ports.terminal: must differ from the app port "
+                    "3000"},
+        BadYamlCase{"sandbox_defaults: {storage: {mount_path: home}}\n",
+                    "setting sandbox_defaults.storage.mount_path: must be an absolute path, "
+                    "got \"home\""},
+        BadYamlCase{"sandbox_defaults: {storage: {size: \"\"}}\n",
+                    "setting sandbox_defaults.storage.size: must not be empty"},
+        BadYamlCase{"sandbox_defaults: {security_context: {fs_group: -1}}\n",
+                    "setting sandbox_defaults.security_context.fs_group: must not be negative"},
+        BadYamlCase{"sandbox_defaults: {claim_bind_timeout: 0s}\n",
+                    "setting sandbox_defaults.claim_bind_timeout: must be positive"},
+        BadYamlCase{"listen_address: \"\"\n", "setting listen_address: must not be empty"}));
+
+TEST(ServerConfigTest, UnknownKeyMetadataNamesKey) {
+  absl::StatusOr<ServerConfig> config =
+      ResolveServerConfig(std::string("kube: {qsp: 5}\n"), "c.yaml", ServerConfigOverrides());
+  domain::ErrorDetail detail = domain::GetErrorDetail(config.status());
+  EXPECT_EQ(detail.metadata["key"], "kube.qsp");
+  EXPECT_EQ(detail.metadata["source"], "c.yaml");
+}
+
+// Flags are process-global: this test restores what it sets.
+TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
+  const std::string path = ::testing::TempDir() + "/server_config_test.yaml";
+  {
+    std::ofstream out(path);
+    out << "listen_address: \"127.0.0.1:7000\"\nkube: {qps: 5}\n";
+  }
+  absl::SetFlag(&FLAGS_config, path);
+  absl::SetFlag(&FLAGS_kube_qps, 80.0);
+  absl::SetFlag(&FLAGS_keepalive_time, absl::Seconds(45));
+  absl::StatusOr<ServerConfig> config = LoadServerConfig();
+  absl::SetFlag(&FLAGS_config, std::nullopt);
+  absl::SetFlag(&FLAGS_kube_qps, std::nullopt);
+  absl::SetFlag(&FLAGS_keepalive_time, std::nullopt);
+  std::remove(path.c_str());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen_address, "127.0.0.1:7000");  // file
+  EXPECT_EQ(config->kube.qps, 80);                      // flag over file
+  EXPECT_EQ(config->keepalive.time, absl::Seconds(45));  // flag over default
+  EXPECT_EQ(config->sandbox_defaults.app_port, 3000);    // default
+}
+
+TEST(ServerConfigTest, MissingFileIsNotFound) {
+  absl::SetFlag(&FLAGS_config, std::string("/nonexistent/sandboxd.yaml"));
+  absl::StatusOr<ServerConfig> config = LoadServerConfig();
+  absl::SetFlag(&FLAGS_config, std::nullopt);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(config.status().message(),
+            "cannot read config file \"/nonexistent/sandboxd.yaml\"");
+}
+
+TEST(ServerConfigTest, NoFlagsNoFileGivesDefaults) {
+  ServerConfigOverrides overrides = OverridesFromFlags();
+  EXPECT_FALSE(overrides.listen_address.has_value());
+  EXPECT_FALSE(overrides.default_app_port.has_value());
+  absl::StatusOr<ServerConfig> config = LoadServerConfig();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen_address, "0.0.0.0:50051");
+}
+
+}  // namespace
+}  // namespace sandboxd::server

@@ -1,0 +1,15 @@
+# Shared helpers of the top-level scripts (sourced, not run). Sets:
+#   SANDBOXD_CACHE      cache root outside the repository
+#   SANDBOXD_BUILD_DIR  CMake build tree of this checkout (keyed by the checkout's path)
+SANDBOXD_CACHE=${SANDBOXD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sandboxd}
+SANDBOXD_BUILD_DIR=${SANDBOXD_BUILD_DIR:-$SANDBOXD_CACHE/build/$(printf '%s' "$repo" | sha1sum | cut -c1-12)}
+export SANDBOXD_CACHE SANDBOXD_BUILD_DIR
+
+step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Configures and builds sandboxd into $SANDBOXD_BUILD_DIR.
+build_sandboxd() {
+  step "building sandboxd in $SANDBOXD_BUILD_DIR"
+  cmake -S "$repo" -B "$SANDBOXD_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$SANDBOXD_BUILD_DIR" -j "$(nproc)"
+}
