@@ -162,9 +162,10 @@ kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefault
   s.revision_history_limit = kRevisionHistoryLimit;
 
   // Pod template: labels stay fixed for the life of the sandbox (changing them would
-  // restart the pod), so caller labels are on the StatefulSet only.
+  // restart the pod), so caller labels are on the StatefulSet only. The managed-by label
+  // lets a delete recognise an orphaned pod as ours.
   kube::PodTemplateSpec& t = s.template_;
-  t.metadata.labels = {{kLabelApp, spec.name}, {kLabelDeployManager, spec.name}};
+  t.metadata.labels = CommonLabels(spec);
   t.spec.automount_service_account_token = false;
   kube::PodSecurityContext psc;
   psc.run_as_non_root = true;

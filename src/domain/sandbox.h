@@ -68,6 +68,9 @@ struct SandboxDefaults {
   int64_t fs_group = 1000;
   // How long a claim may stay Pending before the sandbox is ERROR(CLAIM_NOT_BOUND).
   absl::Duration claim_bind_timeout = absl::Minutes(2);
+  // How long a pod may be reported Unschedulable before the sandbox is
+  // ERROR(UNSCHEDULABLE): the scheduler retries by itself, e.g. once a claim binds.
+  absl::Duration unschedulable_grace = absl::Seconds(30);
 };
 
 enum class Phase {

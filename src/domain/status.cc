@@ -1,5 +1,7 @@
 #include "src/domain/status.h"
 
+#include <optional>
+
 #include <string>
 #include <vector>
 
@@ -57,12 +59,20 @@ PodProblem ContainerProblem(const kube::Pod& pod) {
   return {};
 }
 
-bool IsUnschedulable(const kube::Pod& pod, std::string* message) {
+// True if the scheduler has reported the pod Unschedulable for longer than `grace`
+// (since the condition's transition, else since the pod's creation; at once if neither
+// is known). The grace absorbs the scheduler's own retry after a claim binds.
+bool IsUnschedulable(const kube::Pod& pod, absl::Time now, absl::Duration grace,
+                     std::string* message) {
   const kube::PodCondition* scheduled = pod.FindCondition("PodScheduled");
   if (scheduled == nullptr || scheduled->status != "False" ||
       scheduled->reason != "Unschedulable") {
     return false;
   }
+  std::optional<absl::Time> since = scheduled->last_transition_time.has_value()
+                                        ? scheduled->last_transition_time
+                                        : pod.metadata.creation_timestamp;
+  if (since.has_value() && now - *since <= grace) return false;
   *message = Describe("pod " + pod.metadata.name, "Unschedulable", scheduled->message);
   return true;
 }
@@ -164,7 +174,7 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
       return sb;
     }
     std::string unschedulable;
-    if (IsUnschedulable(*pod, &unschedulable)) {
+    if (IsUnschedulable(*pod, now, defaults.unschedulable_grace, &unschedulable)) {
       if (claim_pending) {
         sb.phase = Phase::kStarting;
         sb.message = "waiting for claim " + sb.storage.claim_name + " to be bound";

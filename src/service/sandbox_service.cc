@@ -86,6 +86,8 @@ absl::StatusOr<kube::ObjectMeta> MetadataOf(Kind kind, const std::string& body) 
       return meta(kube::Decode<kube::Ingress>(body));
     case Kind::kPersistentVolumeClaim:
       return meta(kube::Decode<kube::PersistentVolumeClaim>(body));
+    case Kind::kPod:
+      return meta(kube::Decode<kube::Pod>(body));
     default:
       return meta(kube::Decode<kube::StatefulSet>(body));
   }
@@ -500,9 +502,9 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
   });
 }
 
-// Deletes what may remain of a sandbox besides its StatefulSet: the Service and Ingresses
-// (normally garbage-collected with it, but a create that failed half-way or a StatefulSet
-// deleted by hand can leave them) and, unless keep_storage, the claim. NOT_FOUND if
+// Deletes what may remain of a sandbox besides its StatefulSet: the Service, Ingresses and
+// pod (normally garbage-collected with it, but a StatefulSet deleted by hand with
+// orphaning leaves them) and, unless keep_storage, the claim. NOT_FOUND if
 // neither the StatefulSet nor anything else existed, unless allow_missing.
 void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool found_statefulset,
                                      const kube::CallOptions& opts,
@@ -511,6 +513,8 @@ void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool 
       {Kind::kService, request.ns, domain::ServiceName(request.name)},
       {Kind::kIngress, request.ns, domain::AppIngressName(request.name)},
       {Kind::kIngress, request.ns, domain::TtydIngressName(request.name)},
+      // An orphaned pod would hold the claim (pvc-protection) forever.
+      {Kind::kPod, request.ns, domain::PodName(request.name)},
   };
   if (!request.keep_storage) {
     refs.push_back({Kind::kPersistentVolumeClaim, request.ns, domain::ClaimName(request.name)});

@@ -35,8 +35,10 @@ using Done = std::function<void(absl::StatusOr<T>)>;
 
 class SandboxService {
  public:
-  // How often UpdateEnv re-reads and retries after a 409 Conflict.
-  static constexpr int kMaxConflictRetries = 5;
+  // How often UpdateEnv re-reads and retries after a 409 Conflict. Every round of
+  // concurrent writers lets at least one through, so this many concurrent updates of one
+  // sandbox always succeed; each retry starts with a fresh GET, which spaces them out.
+  static constexpr int kMaxConflictRetries = 10;
   static constexpr int32_t kDefaultPageSize = 50;
   static constexpr int32_t kMaxPageSize = 500;
 

@@ -60,11 +60,12 @@ kube::Pod Waiting(const std::string& reason, const std::string& message = "") {
   return pod;
 }
 
-kube::Pod Unschedulable() {
+// A pod the scheduler has reported Unschedulable since `since` (nullopt: unknown).
+kube::Pod Unschedulable(std::optional<absl::Time> since = std::nullopt) {
   kube::Pod pod = Pod();
   pod.status.conditions = {
       {"PodScheduled", "False", "Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.",
-       std::nullopt}};
+       since}};
   return pod;
 }
 
@@ -177,6 +178,12 @@ TEST(DeriveSandboxTest, PhaseTable) {
       {"Unschedulable without claim", none, Unschedulable(), std::nullopt, Phase::kError,
        ErrorReason::kUnschedulable,
        "pod alice-0: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."},
+      {"Unschedulable for longer than the grace", none, Unschedulable(kNow - absl::Seconds(31)),
+       bound, Phase::kError, ErrorReason::kUnschedulable,
+       "pod alice-0: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."},
+      {"starting: Unschedulable within the grace (scheduler retries)", none,
+       Unschedulable(kNow - absl::Seconds(30)), bound, Phase::kStarting, ErrorReason::kNone,
+       "waiting for pod alice-0 to be ready (phase Pending)"},
       {"claim not bound past timeout", none, Unschedulable(),
        Claim("Pending", absl::Minutes(3)), Phase::kError, ErrorReason::kClaimNotBound,
        "claim home-alice-0 has been Pending for 3m (limit 2m)"},

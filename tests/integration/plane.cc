@@ -1,0 +1,97 @@
+#include "tests/integration/plane.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace sandboxd::testing {
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+Plane::Plane() {
+  const char* state = std::getenv("KUBE_LOCAL_STATE_DIR");
+  if (state == nullptr) {
+    std::cerr << "KUBE_LOCAL_STATE_DIR is not set: run through ctest (kube_plane fixture)\n";
+    std::abort();
+  }
+  // env.sh holds `export KEY=VALUE` lines written by `kube-local up`.
+  std::ifstream env(absl::StrCat(state, "/env.sh"));
+  std::map<std::string, std::string> vars;
+  for (std::string line; std::getline(env, line);) {
+    absl::string_view rest = line;
+    if (!absl::ConsumePrefix(&rest, "export ")) continue;
+    std::pair<std::string, std::string> kv = absl::StrSplit(rest, absl::MaxSplits('=', 1));
+    vars.insert(std::move(kv));
+  }
+  if (vars.count("KUBE_LOCAL_BIN") == 0) {
+    std::cerr << "no control plane in " << state << " (env.sh missing)\n";
+    std::abort();
+  }
+  kubectl_ = vars["KUBE_LOCAL_BIN"] + "/kubectl";
+  admin_kubeconfig_ = vars["KUBE_LOCAL_ADMIN_KUBECONFIG"];
+  sandboxd_kubeconfig_ = vars["KUBE_LOCAL_SANDBOXD_KUBECONFIG"];
+}
+
+CommandResult Plane::Kubectl(const std::string& args) const {
+  return RunCommand(absl::StrCat(kubectl_, " --kubeconfig ", admin_kubeconfig_, " ", args));
+}
+
+std::string Plane::JsonPath(const std::string& ns, const std::string& what,
+                            const std::string& path) const {
+  CommandResult r = Kubectl(absl::StrCat("-n ", ns, " get ", what, " -o 'jsonpath=", path, "'"));
+  return r.exit_code == 0 ? r.output : "";
+}
+
+bool Plane::Exists(const std::string& ns, const std::string& what) const {
+  return Kubectl(absl::StrCat("-n ", ns, " get ", what)).exit_code == 0;
+}
+
+long Plane::RequestCount(const std::string& verb, const std::string& resource,
+                         const std::string& code) const {
+  CommandResult r = Kubectl("get --raw /metrics");
+  long total = 0;
+  for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+    if (!absl::StartsWith(line, "apiserver_request_total{")) continue;
+    if (!absl::StrContains(line, absl::StrCat("verb=\"", verb, "\"")) ||
+        !absl::StrContains(line, absl::StrCat("resource=\"", resource, "\"")) ||
+        !absl::StrContains(line, absl::StrCat("code=\"", code, "\"")) ||
+        !absl::StrContains(line, "subresource=\"\"")) {
+      continue;
+    }
+    double value = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) total += static_cast<long>(value);
+  }
+  return total;
+}
+
+std::string Plane::CreateNamespace(const std::string& prefix) const {
+  std::random_device rd;
+  std::string ns = absl::StrCat(prefix, "-", rd() % 1000000);
+  Kubectl(absl::StrCat("create namespace ", ns));
+  return ns;
+}
+
+void Plane::DeleteNamespace(const std::string& ns) const {
+  Kubectl(absl::StrCat("delete namespace ", ns, " --wait=false"));
+}
+
+}  // namespace sandboxd::testing

@@ -1,0 +1,54 @@
+// Test access to the local control plane started by the kube_plane ctest fixture
+// (tools/kube-local): its kubeconfigs, and kubectl with the admin identity as an oracle
+// that is independent of the code under test.
+//
+// Thread-compatible; functions that run kubectl are thread-safe.
+#ifndef SANDBOXD_TESTS_INTEGRATION_PLANE_H_
+#define SANDBOXD_TESTS_INTEGRATION_PLANE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sandboxd::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs a shell command and returns its exit code and output.
+CommandResult RunCommand(const std::string& command);
+
+class Plane {
+ public:
+  // Reads $KUBE_LOCAL_STATE_DIR (set by ctest); aborts the test program if it is unset.
+  Plane();
+
+  const std::string& sandboxd_kubeconfig() const { return sandboxd_kubeconfig_; }
+
+  // kubectl with the admin identity; `args` is appended verbatim (quote it yourself).
+  CommandResult Kubectl(const std::string& args) const;
+  // `kubectl -n ns get what -o jsonpath=path`; "" if the object does not exist.
+  std::string JsonPath(const std::string& ns, const std::string& what,
+                       const std::string& path) const;
+  bool Exists(const std::string& ns, const std::string& what) const;
+
+  // The API server's count of requests with `verb` on `resource` answered with `code`
+  // (apiserver_request_total, summed over its other labels).
+  long RequestCount(const std::string& verb, const std::string& resource,
+                    const std::string& code) const;
+
+  // Creates a namespace with a unique name starting with `prefix`.
+  std::string CreateNamespace(const std::string& prefix) const;
+  void DeleteNamespace(const std::string& ns) const;
+
+ private:
+  std::string kubectl_;
+  std::string admin_kubeconfig_;
+  std::string sandboxd_kubeconfig_;
+};
+
+}  // namespace sandboxd::testing
+
+#endif  // SANDBOXD_TESTS_INTEGRATION_PLANE_H_
