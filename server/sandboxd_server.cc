@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -45,6 +46,8 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(const Serv
   s->service_ = std::make_unique<service::SandboxService>(s->kube_.get(), config.sandbox_defaults);
   s->grpc_service_ = std::make_unique<SandboxLifecycleService>(s->service_.get());
 
+  // Keeps the health descriptors linked in, so that reflection can describe the service.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

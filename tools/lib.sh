@@ -13,3 +13,16 @@ build_sandboxd() {
   cmake -S "$repo" -B "$SANDBOXD_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$SANDBOXD_BUILD_DIR" -j "$(nproc)"
 }
+
+# Installs grpcurl (pinned, from the Go module proxy) into the cache; exports
+# SANDBOXD_GRPCURL with its path.
+GRPCURL_VERSION=v1.9.3
+ensure_grpcurl() {
+  SANDBOXD_GRPCURL=$SANDBOXD_CACHE/tools/grpcurl-$GRPCURL_VERSION/grpcurl
+  if [ ! -x "$SANDBOXD_GRPCURL" ]; then
+    step "installing grpcurl $GRPCURL_VERSION"
+    GOBIN=$(dirname "$SANDBOXD_GRPCURL") GOFLAGS=-mod=mod \
+      go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  fi
+  export SANDBOXD_GRPCURL
+}

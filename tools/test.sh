@@ -17,6 +17,7 @@ step "installing dependencies"
 "$repo/tools/install-deps.sh"
 step "building the local control plane binaries (cached)"
 "$repo/tools/kube-local/build.sh" >/dev/null
+ensure_grpcurl
 build_sandboxd
 step "running tests"
 ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeout 900 "$@"

@@ -191,7 +191,11 @@ INSTANTIATE_TEST_SUITE_P(
                     "setting sandbox_defaults.security_context.fs_group: must not be negative"},
         BadYamlCase{"sandbox_defaults: {claim_bind_timeout: 0s}\n",
                     "setting sandbox_defaults.claim_bind_timeout: must be positive"},
-        BadYamlCase{"listen_address: \"\"\n", "setting listen_address: must not be empty"}));
+        BadYamlCase{"listen_address: \"\"\n", "setting listen_address: must not be empty"}),
+    // Readable test names in ctest output: the case's index.
+    [](const ::testing::TestParamInfo<BadYamlCase>& info) {
+      return "case" + std::to_string(info.index);
+    });
 
 TEST(ServerConfigTest, UnknownKeyMetadataNamesKey) {
   absl::StatusOr<ServerConfig> config =
