@@ -441,27 +441,27 @@ absl::Status ValidateSpec(const SandboxSpec& spec) {
 
 absl::Status ValidateEnvUpdate(const EnvUpdate& update) {
   if (update.set.size() > kMaxEnvVars) {
-    return InvalidField("set", "must have at most " + std::to_string(kMaxEnvVars) + " entries");
+    return InvalidField("env", "must have at most " + std::to_string(kMaxEnvVars) + " entries");
   }
   if (update.remove.size() > kMaxEnvVars) {
-    return InvalidField("remove",
+    return InvalidField("remove_keys",
                         "must have at most " + std::to_string(kMaxEnvVars) + " entries");
   }
   size_t bytes = 0;
   for (const auto& [name, value] : update.set) {
-    SANDBOXD_RETURN_IF_ERROR(ValidateEnvEntry(Bracket("set", name), name, value));
+    SANDBOXD_RETURN_IF_ERROR(ValidateEnvEntry(Bracket("env", name), name, value));
     bytes += name.size() + value.size();
   }
   if (bytes > kMaxEnvTotalBytes) {
-    return InvalidField("set", "names and values must total at most " +
+    return InvalidField("env", "names and values must total at most " +
                                    std::to_string(kMaxEnvTotalBytes) + " bytes");
   }
   for (const std::string& name : update.remove) {
     if (std::string why = EnvNameProblem(name); !why.empty()) {
-      return InvalidField(Bracket("remove", name), why);
+      return InvalidField(Bracket("remove_keys", name), why);
     }
     if (update.set.count(name) > 0) {
-      return InvalidField(Bracket("remove", name), "key is also in set");
+      return InvalidField(Bracket("remove_keys", name), "key is also in env");
     }
   }
   return absl::OkStatus();

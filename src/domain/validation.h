@@ -7,8 +7,9 @@
 // request: "name", "namespace", "project", "image", "env[FOO]", "resources.limits.cpu",
 // "storage.size", "storage.storage_class", "storage.mount_path", "ports.app",
 // "ports.terminal", "ingress_domain", "labels[team]"; for a whole map that is too big,
-// the map's name ("env", "labels"). EnvUpdate fields are "set[FOO]", "remove[FOO]",
-// "set", "remove". The first problem found is reported, in the order fields are listed.
+// the map's name ("env", "labels"). EnvUpdate fields are named as in
+// UpdateSandboxEnvRequest: "env[FOO]", "remove_keys[FOO]",
+// "env", "remove_keys". The first problem found is reported, in the order fields are listed.
 //
 // Pure functions. Thread-safe.
 #ifndef SANDBOXD_DOMAIN_VALIDATION_H_

@@ -491,6 +491,42 @@ TEST_F(SandboxLifecycleTest, InvalidCreatesAreRejectedNamingTheFieldAndWriteNoth
   EXPECT_FALSE(Exists("statefulset/Bad"));
 }
 
+TEST_F(SandboxLifecycleTest, InvalidRequestsOfOtherRpcsNameTheFieldAndWriteNothing) {
+  ASSERT_TRUE(Create(CreateRequest("pi")).ok());
+  const std::string version = Json("statefulset/pi", "{.metadata.resourceVersion}");
+  auto field_of = [](const grpc::Status& s) {
+    google::rpc::ErrorInfo info = ErrorInfoOf(s);
+    auto it = info.metadata().find("field");
+    return it == info.metadata().end() ? std::string() : it->second;
+  };
+
+  grpc::Status bad_key = UpdateEnv("pi", {{"1X", "v"}}, {});
+  EXPECT_EQ(bad_key.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(field_of(bad_key), "env[1X]");
+  grpc::Status both = UpdateEnv("pi", {{"A", "v"}}, {"A"});
+  EXPECT_EQ(both.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(field_of(both), "remove_keys");
+  EXPECT_EQ(Json("statefulset/pi", "{.metadata.resourceVersion}"), version);
+
+  pb::Sandbox out;
+  grpc::Status bad_name = Get("Not_A_Name", &out);
+  EXPECT_EQ(bad_name.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(field_of(bad_name), "name");
+  grpc::Status bad_stop = Scale("Not_A_Name", /*start=*/false);
+  EXPECT_EQ(bad_stop.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status bad_delete = Delete("Not_A_Name");
+  EXPECT_EQ(bad_delete.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  pb::ListSandboxesRequest list;
+  list.set_namespace_(*ns_);
+  list.set_label_selector("tier in (gold");
+  pb::ListSandboxesResponse listed;
+  grpc::Status bad_selector = stub_->ListSandboxes(Context().get(), list, &listed);
+  EXPECT_EQ(bad_selector.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(field_of(bad_selector), "label_selector");
+  EXPECT_EQ(Json("statefulset/pi", "{.metadata.resourceVersion}"), version);
+}
+
 TEST_F(SandboxLifecycleTest, UnknownSandboxIsNotFoundForEveryOperation) {
   pb::Sandbox out;
   EXPECT_EQ(Get("nobody", &out).error_code(), grpc::StatusCode::NOT_FOUND);

@@ -242,10 +242,10 @@ TEST(ValidateEnvUpdateTest, Table) {
   const Case cases[] = {
       {"empty", {}, nullptr},
       {"set and remove", {{{"A", "1"}}, {"B"}, ""}, nullptr},
-      {"bad set name", {{{"1A", "1"}}, {}, ""}, "set[1A]"},
-      {"bad remove name", {{}, {"A B"}, ""}, "remove[A B]"},
-      {"both set and removed", {{{"A", "1"}}, {"A"}, ""}, "remove[A]"},
-      {"value too long", {{{"A", std::string(kMaxEnvValueLength + 1, 'x')}}, {}, ""}, "set[A]"},
+      {"bad set name", {{{"1A", "1"}}, {}, ""}, "env[1A]"},
+      {"bad remove name", {{}, {"A B"}, ""}, "remove_keys[A B]"},
+      {"both set and removed", {{{"A", "1"}}, {"A"}, ""}, "remove_keys[A]"},
+      {"value too long", {{{"A", std::string(kMaxEnvValueLength + 1, 'x')}}, {}, ""}, "env[A]"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
