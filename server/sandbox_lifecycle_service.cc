@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
+#include "server/watch_reactor.h"
 #include "spdlog/spdlog.h"
 #include "src/domain/errors.h"
 
@@ -99,6 +100,13 @@ absl::Status UnderSpec(const absl::Status& status) {
   return domain::InvalidField(absl::StrCat("spec.", field->second), detail.metadata["why"]);
 }
 
+// A stream refused before it starts: finishes with the given status, deletes itself.
+template <typename Response>
+class RejectedStream final : public grpc::ServerWriteReactor<Response> {
+ public:
+  void OnDone() override { delete this; }
+};
+
 // Start and Stop: the same call shape.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* ScaleCall(grpc::CallbackServerContext* ctx, absl::string_view method,
@@ -148,6 +156,10 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::GetSandbox(grpc::CallbackServ
     return call;
   }
   call->set_sandbox(ref->ns, ref->name);
+  if (!request->consistent_read() && cache_->synced()) {
+    ReplySandbox(call, response)(cache_->Get(ref->ns, ref->name));
+    return call;
+  }
   service_->Get(ref->ns, ref->name, call->options(), ReplySandbox(call, response));
   return call;
 }
@@ -162,11 +174,15 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
     return call;
   }
   call->set_sandbox(query->ns, "*");
-  service_->List(std::move(*query), call->options(),
-                 [call, response](absl::StatusOr<domain::ListResult> result) {
-                   if (result.ok()) *response = ListResultToProto(*result);
-                   call->FinishWith(result.status());
-                 });
+  auto reply = [call, response](absl::StatusOr<domain::ListResult> result) {
+    if (result.ok()) *response = ListResultToProto(*result);
+    call->FinishWith(result.status());
+  };
+  if (!request->consistent_read() && cache_->synced()) {
+    reply(cache_->List(*query));
+    return call;
+  }
+  service_->List(std::move(*query), call->options(), reply);
   return call;
 }
 
@@ -212,6 +228,31 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
   service_->Delete(std::move(*del), call->options(),
                    [call](absl::Status status) { call->FinishWith(status); });
   return call;
+}
+
+grpc::ServerWriteReactor<pb::WatchSandboxResponse>* SandboxLifecycleService::WatchSandbox(
+    grpc::CallbackServerContext* /*ctx*/, const pb::WatchSandboxRequest* request) {
+  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
+  if (!ref.ok()) {
+    auto* reactor = new RejectedStream<pb::WatchSandboxResponse>();
+    reactor->Finish(ToGrpcStatus(ref.status(), "WatchSandbox"));
+    return reactor;
+  }
+  service::WatchFilter filter;
+  filter.ns = ref->ns;
+  filter.name = ref->name;
+  return WatchReactor<pb::WatchSandboxResponse>::Start(cache_, std::move(filter),
+                                                      request->resume_token(), "WatchSandbox");
+}
+
+grpc::ServerWriteReactor<pb::WatchSandboxesResponse>* SandboxLifecycleService::WatchSandboxes(
+    grpc::CallbackServerContext* /*ctx*/, const pb::WatchSandboxesRequest* request) {
+  service::WatchFilter filter;
+  filter.ns = request->namespace_();
+  filter.project = request->project();
+  filter.label_selector = request->label_selector();
+  return WatchReactor<pb::WatchSandboxesResponse>::Start(cache_, std::move(filter),
+                                                        request->resume_token(), "WatchSandboxes");
 }
 
 }  // namespace sandboxd::server

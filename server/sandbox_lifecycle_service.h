@@ -3,17 +3,22 @@
 // the one absl -> gRPC status mapping (status_mapping.h). No handler blocks: the service
 // completes on the Kubernetes client's I/O thread, which finishes the RPC.
 //
+// Reads: GetSandbox and ListSandboxes are answered from the watch cache once it has
+// synced (no Kubernetes request), unless the request asks for consistent_read or the cache
+// is not synced yet. WatchSandbox / WatchSandboxes stream from the cache (WatchReactor).
+//
 // Per call: the RPC deadline (default kDefaultDeadline when the client sent none, at most
 // kMaxDeadline) bounds all Kubernetes requests of the call; a cancelled RPC cancels them;
 // one log line per call names the method, the sandbox, the request id (client metadata
 // "x-request-id", else generated), the code and the latency.
 //
-// Thread-safe. `service` must outlive this object and every call in flight.
+// Thread-safe. `service` and `cache` must outlive this object and every call in flight.
 #ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 
 #include "absl/time/time.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
+#include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 
 namespace sandboxd::server {
@@ -23,7 +28,8 @@ class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::Call
   static constexpr absl::Duration kDefaultDeadline = absl::Seconds(30);
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
-  explicit SandboxLifecycleService(service::SandboxService* service) : service_(service) {}
+  SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache)
+      : service_(service), cache_(cache) {}
 
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::CreateSandboxRequest* request,
@@ -46,9 +52,14 @@ class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::Call
   grpc::ServerUnaryReactor* DeleteSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::DeleteSandboxRequest* request,
                                           sandbox::v1::DeleteSandboxResponse* response) override;
+  grpc::ServerWriteReactor<sandbox::v1::WatchSandboxResponse>* WatchSandbox(
+      grpc::CallbackServerContext* ctx, const sandbox::v1::WatchSandboxRequest* request) override;
+  grpc::ServerWriteReactor<sandbox::v1::WatchSandboxesResponse>* WatchSandboxes(
+      grpc::CallbackServerContext* ctx, const sandbox::v1::WatchSandboxesRequest* request) override;
 
  private:
   service::SandboxService* const service_;  // not owned
+  service::SandboxCache* const cache_;      // not owned
 };
 
 }  // namespace sandboxd::server

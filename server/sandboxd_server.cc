@@ -43,8 +43,13 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(const Serv
       kube::CurlKubeClient::Create(*std::move(kube_config), kube_options);
   if (!client.ok()) return domain::WithContext(client.status(), "start Kubernetes client");
   s->kube_ = *std::move(client);
+  service::SandboxCache::Options cache_options;
+  cache_options.defaults = config.sandbox_defaults;
+  s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
+  s->feed_ = std::make_unique<service::CacheFeed>(s->kube_.get(), s->cache_.get());
   s->service_ = std::make_unique<service::SandboxService>(s->kube_.get(), config.sandbox_defaults);
-  s->grpc_service_ = std::make_unique<SandboxLifecycleService>(s->service_.get());
+  s->grpc_service_ =
+      std::make_unique<SandboxLifecycleService>(s->service_.get(), s->cache_.get());
 
   // Keeps the health descriptors linked in, so that reflection can describe the service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
@@ -66,19 +71,46 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(const Serv
                              {{"address", config.listen_address}});
   }
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
-  health->SetServingStatus(true);
-  health->SetServingStatus(kServiceName, true);
-  spdlog::info("sandboxd listening on {} (port {})", config.listen_address, s->port_);
+  health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
+  s->feed_->Start();
+  s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
+  spdlog::info("sandboxd listening on {} (port {}); NOT_SERVING until the watch cache syncs",
+               config.listen_address, s->port_);
   return s;
+}
+
+void SandboxdServer::Housekeeping() {
+  constexpr absl::Duration kPeriod = absl::Seconds(1);
+  constexpr int kTicksPerRederive = 5;
+  for (int tick = 0; !stopping_.WaitForNotificationWithTimeout(kPeriod); ++tick) {
+    if (!serving_.HasBeenNotified() && cache_->synced()) {
+      grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+      health->SetServingStatus(true);
+      health->SetServingStatus(kServiceName, true);
+      serving_.Notify();
+      spdlog::info("watch cache synced ({} sandboxes); SERVING", cache_->stats().sandboxes);
+    }
+    if (tick % kTicksPerRederive == 0) cache_->Tick(absl::Now());
+  }
+}
+
+bool SandboxdServer::WaitUntilServing(absl::Duration timeout) {
+  return serving_.WaitForNotificationWithTimeout(timeout);
 }
 
 void SandboxdServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  // Health first, so that load balancers stop sending new calls.
+  // Health first, so that load balancers stop sending new calls; then end the watch
+  // streams (UNAVAILABLE + resume token), which would otherwise hold Shutdown forever.
   server_->GetHealthCheckService()->Shutdown();
+  cache_->Shutdown();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  stopping_.Notify();
+  if (housekeeping_.joinable()) housekeeping_.join();
+  feed_->Stop();
   kube_.reset();  // fails the Kubernetes requests still pending with CANCELLED
   spdlog::info("sandboxd stopped");
 }

@@ -1,12 +1,16 @@
-// SandboxdServer: a running sandboxd — the Kubernetes client, the sandbox service and
-// the gRPC server (SandboxLifecycle, health, reflection) — assembled from a ServerConfig.
-// main() runs one; integration tests run one in-process on a free port.
+// SandboxdServer: a running sandboxd — the Kubernetes client, the watch cache and its
+// feed, the sandbox service and the gRPC server (SandboxLifecycle, health, reflection) —
+// assembled from a ServerConfig. main() runs one; integration tests run one in-process on
+// a free port.
+//
+// Health is NOT_SERVING until the watch cache has synced, SERVING until Shutdown().
 //
 // Thread-safe: Shutdown() may be called from any thread, once.
 #ifndef SANDBOXD_SERVER_SANDBOXD_SERVER_H_
 #define SANDBOXD_SERVER_SANDBOXD_SERVER_H_
 
 #include <memory>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -14,6 +18,9 @@
 #include "server/sandbox_lifecycle_service.h"
 #include "server/server_config.h"
 #include "src/kube/curl_kube_client.h"
+#include "absl/synchronization/notification.h"
+#include "src/service/cache_feed.h"
+#include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 
 namespace sandboxd::server {
@@ -22,8 +29,9 @@ class SandboxdServer {
  public:
   // Loads the kubeconfig (or the in-cluster config when config.kube.kubeconfig is empty
   // and KUBERNETES_SERVICE_HOST is set), starts the Kubernetes client and the gRPC server
-  // listening on config.listen_address (port 0: a free port, see port()). The health
-  // status of the server and of sandbox.v1.SandboxLifecycle is SERVING once started.
+  // listening on config.listen_address (port 0: a free port, see port()), and starts
+  // filling the watch cache. The health status of the server and of
+  // sandbox.v1.SandboxLifecycle becomes SERVING once the cache has synced.
   // Errors: those of loading the Kubernetes config; UNAVAILABLE if the address cannot be
   // bound. curl_global_init() must have been called.
   static absl::StatusOr<std::unique_ptr<SandboxdServer>> Start(const ServerConfig& config);
@@ -32,19 +40,35 @@ class SandboxdServer {
 
   int port() const { return port_; }
 
-  // Marks health NOT_SERVING, stops accepting calls, lets calls in flight finish for up
-  // to `grace`, then cancels the rest and waits for them.
+  // Waits up to `timeout` for the watch cache to sync (health SERVING). True if it did.
+  bool WaitUntilServing(absl::Duration timeout);
+
+  // Counters of the Kubernetes watches behind the cache (tests, diagnostics).
+  service::CacheFeed::Stats watch_stats() const { return feed_->stats(); }
+  service::SandboxCache::Stats cache_stats() const { return cache_->stats(); }
+
+  // Marks health NOT_SERVING, ends every watch stream with UNAVAILABLE and a resume
+  // token, stops accepting calls, lets unary calls in flight finish for up to `grace`,
+  // then cancels the rest and waits for them.
   void Shutdown(absl::Duration grace);
 
  private:
   SandboxdServer() = default;
 
+  // Marks the server SERVING once the cache syncs; re-derives time-dependent phases.
+  void Housekeeping();
+
   std::unique_ptr<kube::CurlKubeClient> kube_;
+  std::unique_ptr<service::SandboxCache> cache_;
+  std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::SandboxService> service_;
   std::unique_ptr<SandboxLifecycleService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  absl::Notification serving_;
+  absl::Notification stopping_;
+  std::thread housekeeping_;
 };
 
 }  // namespace sandboxd::server

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -16,9 +17,13 @@
 #include "spdlog/spdlog.h"
 #include "src/kube/kube_errors.h"
 #include "src/kube/rate_limiter.h"
+#include "src/kube/watch_decoder.h"
 
 namespace sandboxd::kube {
 namespace {
+
+// Idle connections kept for reuse (HTTP/1.1: one per concurrent request at peak).
+constexpr long kMaxPooledConnections = 64;
 
 constexpr absl::Duration kLongThrottle = absl::Milliseconds(50);
 // How often the loop wakes while calls are pending, to observe cancellation and deadlines
@@ -26,6 +31,49 @@ constexpr absl::Duration kLongThrottle = absl::Milliseconds(50);
 constexpr absl::Duration kPendingTick = absl::Milliseconds(50);
 constexpr absl::Duration kIdleTick = absl::Seconds(1);
 constexpr size_t kMaxIdleHandles = 16;
+// A watch whose stream carries less than 1 byte/s for timeoutSeconds plus this slack is
+// treated as dead (the server should have closed it at timeoutSeconds).
+constexpr int64_t kWatchStallSlackSeconds = 30;
+// Error bodies of watches (non-2xx) are kept up to this size.
+constexpr size_t kMaxWatchErrorBody = 64 << 10;
+
+// Wakes the loop's poll from any thread; a no-op once the loop is gone.
+// Thread-safe. Shared (shared_ptr) because watch handles may outlive the client.
+class Waker {
+ public:
+  explicit Waker(CURLM* multi) : multi_(multi) {}
+  void Wake() {
+    absl::MutexLock lock(&mu_);
+    if (multi_ != nullptr) curl_multi_wakeup(multi_);
+  }
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    multi_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  CURLM* multi_ ABSL_GUARDED_BY(mu_);
+};
+
+// State shared by a watch's Call (on the loop) and its handle (anywhere). Thread-safe.
+struct WatchControl {
+  std::atomic<bool> stopped{false};
+  std::shared_ptr<Waker> waker;
+};
+
+class CurlWatchHandle final : public WatchHandle {
+ public:
+  explicit CurlWatchHandle(std::shared_ptr<WatchControl> control)
+      : control_(std::move(control)) {}
+  ~CurlWatchHandle() override { Stop(); }
+  void Stop() override {
+    if (!control_->stopped.exchange(true)) control_->waker->Wake();
+  }
+
+ private:
+  const std::shared_ptr<WatchControl> control_;
+};
 
 // One KubeClient call, across all its attempts. Owned by the loop.
 struct Call {
@@ -47,12 +95,57 @@ struct Call {
   char error[CURL_ERROR_SIZE] = {};
   std::atomic<bool>* stopping = nullptr;
 
-  bool Cancelled() const { return opts.cancel && opts.cancel->IsCancelled(); }
+  // Watch calls only (is_watch): `done` wraps the caller's on_done.
+  bool is_watch = false;
+  std::function<void(WatchEvent)> on_event;
+  std::shared_ptr<WatchControl> control;  // shared with the CurlWatchHandle
+  int64_t low_speed_seconds = 0;          // 0: no stall cut-off
+  std::optional<WatchDecoder> decoder;    // fresh per attempt
+  std::optional<absl::Status> stream_end;  // set when the write callback ended the stream
+  int64_t events = 0;
+
+  bool Cancelled() const {
+    return (opts.cancel && opts.cancel->IsCancelled()) ||
+           (control && control->stopped.load(std::memory_order_relaxed));
+  }
 };
 
+size_t WriteWatchBody(Call* call, absl::string_view bytes) {
+  long http = 0;
+  curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &http);
+  if (http < 200 || http > 299) {  // an error body: kept for StatusFromHttpResponse
+    if (call->response.size() < kMaxWatchErrorBody) call->response.append(bytes.data(), bytes.size());
+    return bytes.size();
+  }
+  absl::Status s = call->decoder->Feed(bytes, [call](WatchEvent event) {
+    if (call->Cancelled()) return false;
+    ++call->events;
+    call->on_event(std::move(event));
+    return !call->Cancelled();  // Stop() from inside on_event: no further event
+  });
+  if (s.ok()) return bytes.size();
+  call->stream_end = std::move(s);
+  return 0;  // != bytes.size(): libcurl ends the transfer with CURLE_WRITE_ERROR
+}
+
 size_t WriteBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<Call*>(user)->response.append(data, size * n);
+  Call* call = static_cast<Call*>(user);
+  if (call->is_watch) return WriteWatchBody(call, absl::string_view(data, size * n));
+  call->response.append(data, size * n);
   return size * n;
+}
+
+// Sets call.req, or arranges for an invalid request to fail on the I/O thread.
+void SetRequest(Call& call, absl::StatusOr<HttpRequest> request) {
+  if (request.ok()) {
+    call.req = *std::move(request);
+    return;
+  }
+  // Invalid arguments still fail on the I/O thread, never on the caller's stack.
+  absl::Status error = request.status();
+  call.req.method = "INVALID";
+  call.done = [error, done = std::move(call.done)](absl::StatusOr<std::string>) { done(error); };
+  call.opts.deadline = absl::InfinitePast();  // fails at once in StartReady
 }
 
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -82,14 +175,21 @@ class CurlKubeClient::IoLoop {
                                           : std::shared_ptr<CredentialSource>(
                                                 MakeCredentialSource(config_))),
         multi_(multi),
+        waker_(std::make_shared<Waker>(multi)),
         limiter_(options_.qps, options_.burst, absl::Now()),
         backoff_(options_.backoff, options_.jitter) {
-    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    // HTTP/1.1 over a pool of kept-alive connections, one transfer per connection: with
+    // libcurl 7.88 (bookworm), multiplexed HTTP/2 transfers were seen to stall mid-body
+    // under concurrency (LIST responses stopping at ~20 KB until the deadline), and a
+    // stalled watch would silently freeze the cache. See docs/benchmarks.md.
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxPooledConnections);
     thread_ = std::thread([this] { Run(); });
   }
 
   ~IoLoop() {
     Stop();
+    waker_->Detach();
     for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
   }
@@ -121,10 +221,31 @@ class CurlKubeClient::IoLoop {
     curl_multi_wakeup(multi_);
   }
 
+  // Queues `fn` to run on the loop at now + delay. CANCELLED once the loop has shut down.
+  absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!closed_) {
+        incoming_timers_.emplace_back(absl::Now() + delay, std::move(fn));
+        fn = nullptr;
+      }
+    }
+    if (fn) return absl::CancelledError("kube client is shut down");
+    curl_multi_wakeup(multi_);
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<WatchControl> NewWatchControl() {
+    auto control = std::make_shared<WatchControl>();
+    control->waker = waker_;
+    return control;
+  }
+
  private:
   void Run() {
     while (true) {
       TakeIncoming();
+      RunDueTimers(absl::Now());
       {
         absl::MutexLock lock(&mu_);
         if (stop_requested_) break;
@@ -143,15 +264,30 @@ class CurlKubeClient::IoLoop {
 
   void TakeIncoming() {
     std::vector<std::unique_ptr<Call>> batch;
+    std::vector<std::pair<absl::Time, std::function<void()>>> timers;
     {
       absl::MutexLock lock(&mu_);
       batch.swap(incoming_);
+      timers.swap(incoming_timers_);
     }
     for (auto& c : batch) waiting_.push_back(std::move(c));
+    for (auto& t : timers) timers_.emplace(t.first, std::move(t.second));
   }
 
-  // Fails every call with CANCELLED, including calls issued by those callbacks.
+  // Runs every timer due at `now`. Timers added by them arrive via incoming_timers_.
+  void RunDueTimers(absl::Time now) {
+    std::vector<std::function<void()>> due;
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      due.push_back(std::move(timers_.begin()->second));
+      timers_.erase(timers_.begin());
+    }
+    for (auto& fn : due) fn();
+  }
+
+  // Fails every call with CANCELLED, including calls issued by those callbacks. Pending
+  // timers are destroyed without running.
   void Shutdown() {
+    timers_.clear();
     while (true) {
       for (auto& [easy, call] : active_) {
         curl_multi_remove_handle(multi_, easy);
@@ -243,8 +379,7 @@ class CurlKubeClient::IoLoop {
     curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &OnProgress);
     curl_easy_setopt(easy, CURLOPT_XFERINFODATA, c);
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
     long keepalive = static_cast<long>(absl::ToInt64Seconds(options_.tcp_keepalive));
@@ -253,7 +388,16 @@ class CurlKubeClient::IoLoop {
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, keepalive);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
-    if (c->opts.deadline != absl::InfiniteFuture()) {
+    if (c->is_watch) {
+      // No CURLOPT_TIMEOUT: the stream lives until timeoutSeconds; keepalive finds dead
+      // peers and the low-speed cut-off finds a stream the server forgot to close.
+      c->decoder.emplace();
+      c->stream_end.reset();
+      if (c->low_speed_seconds > 0) {
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, static_cast<long>(c->low_speed_seconds));
+      }
+    } else if (c->opts.deadline != absl::InfiniteFuture()) {
       int64_t left = std::max<int64_t>(1, absl::ToInt64Milliseconds(c->opts.deadline - now));
       curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
     }
@@ -354,6 +498,10 @@ class CurlKubeClient::IoLoop {
     std::string flow_schema = HeaderValue(call->easy, "X-Kubernetes-PF-FlowSchema-UID");
     std::string curl_error = call->error[0] != '\0' ? call->error : curl_easy_strerror(result);
     ReleaseEasy(*call);
+    if (call->is_watch) {
+      OnWatchAttemptDone(std::move(call), result, http, curl_error, now);
+      return;
+    }
 
     if (result != CURLE_OK) {
       LogAttempt(*call, 0, curl_error);
@@ -412,6 +560,68 @@ class CurlKubeClient::IoLoop {
     Finish(std::move(call), std::move(status));
   }
 
+  // A watch ends here: never retried, except once after a 401 with fresh credentials
+  // (no event can have been delivered then).
+  void OnWatchAttemptDone(std::unique_ptr<Call> call, CURLcode result, long http,
+                          const std::string& curl_error, absl::Time now) {
+    std::string what = absl::StrCat("watch ", call->req.path);
+    if (call->Cancelled() || result == CURLE_ABORTED_BY_CALLBACK) {
+      LogAttempt(*call, http, "cancelled");
+      FinishWatch(std::move(call),
+                  StatusFromTransport(TransportFailure::kCancelled,
+                                      absl::StrCat(what, stopping_.load()
+                                                             ? ": kube client is shut down"
+                                                             : ": stopped by the caller")));
+      return;
+    }
+    if (call->stream_end.has_value()) {
+      absl::Status end = *std::move(call->stream_end);
+      LogAttempt(*call, http, end.ToString());
+      FinishWatch(std::move(call), std::move(end));
+      return;
+    }
+    if (result != CURLE_OK) {
+      LogAttempt(*call, 0, curl_error);
+      FinishWatch(std::move(call),
+                  StatusFromTransport(TransportFailure::kConnection,
+                                      absl::StrCat(what, ": transport: ", curl_error)));
+      return;
+    }
+    LogAttempt(*call, http, "");
+    if (http >= 200 && http < 300) {
+      Call* c = call.get();
+      absl::Status end = c->decoder->Finish([c](WatchEvent event) {
+        if (c->Cancelled()) return false;
+        ++c->events;
+        c->on_event(std::move(event));
+        return true;
+      });
+      spdlog::debug("kube request_id={} #{} {}: server ended the stream after {} events",
+                    c->opts.request_id, c->id, what, c->events);
+      FinishWatch(std::move(call), std::move(end));
+      return;
+    }
+    absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);
+    if (http == 401 && !call->refreshed_auth && credentials_->Invalidate()) {
+      call->refreshed_auth = true;
+      call->token_reserved = false;
+      call->start_at = now;
+      spdlog::info("kube request_id={} #{}: 401, refreshing credentials and retrying",
+                   call->opts.request_id, call->id);
+      waiting_.push_back(std::move(call));
+      return;
+    }
+    FinishWatch(std::move(call), std::move(status));
+  }
+
+  void FinishWatch(std::unique_ptr<Call> call, absl::Status status) {
+    if (status.ok()) {
+      Finish(std::move(call), std::string());
+    } else {
+      Finish(std::move(call), std::move(status));
+    }
+  }
+
   void MaybeRetry(std::unique_ptr<Call> call, absl::Status status,
                   std::optional<absl::Duration> retry_after, absl::Time now) {
     if (call->tries >= options_.max_tries) {
@@ -454,7 +664,12 @@ class CurlKubeClient::IoLoop {
   }
 
   int NextTimeoutMs(absl::Time now) {
-    absl::Duration timeout = (waiting_.empty() && active_.empty()) ? kIdleTick : kPendingTick;
+    // Waiting calls, and transfers with a caller's CancellationToken, are polled; watch
+    // stops and shutdown wake the loop explicitly; libcurl reports its own timeouts.
+    bool poll = !waiting_.empty();
+    for (const auto& [easy, c] : active_) poll = poll || c->opts.cancel != nullptr;
+    absl::Duration timeout = poll ? kPendingTick : kIdleTick;
+    if (!timers_.empty()) timeout = std::min(timeout, timers_.begin()->first - now);
     for (const auto& c : waiting_) {
       timeout = std::min(timeout, c->start_at - now);
       timeout = std::min(timeout, c->opts.deadline - now);
@@ -493,6 +708,7 @@ class CurlKubeClient::IoLoop {
   const CurlKubeClientOptions options_;
   const std::shared_ptr<CredentialSource> credentials_;  // shared: may be injected
   CURLM* const multi_;
+  const std::shared_ptr<Waker> waker_;  // shared with watch handles
   std::atomic<bool> stopping_{false};
 
   absl::Mutex mu_;
@@ -500,12 +716,14 @@ class CurlKubeClient::IoLoop {
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<absl::Time, std::function<void()>>> incoming_timers_ ABSL_GUARDED_BY(mu_);
 
   // Loop state: I/O thread only.
   TokenBucket limiter_;
   Backoff backoff_;
   std::vector<std::unique_ptr<Call>> waiting_;  // throttled or backing off
   std::unordered_map<CURL*, std::unique_ptr<Call>> active_;
+  std::multimap<absl::Time, std::function<void()>> timers_;
   std::vector<CURL*> idle_;
 
   std::thread thread_;  // last: started once everything above is initialised
@@ -540,18 +758,33 @@ void CurlKubeClient::Submit(absl::StatusOr<HttpRequest> request, const CallOptio
   auto call = std::make_unique<Call>();
   call->opts = opts;
   call->done = std::move(done);
-  if (request.ok()) {
-    call->req = *std::move(request);
-  } else {
-    // Invalid arguments still fail on the I/O thread, never on the caller's stack.
-    absl::Status error = request.status();
-    call->req.method = "INVALID";
-    call->done = [error, done = std::move(call->done)](absl::StatusOr<std::string>) {
-      done(error);
-    };
-    call->opts.deadline = absl::InfinitePast();  // fails at once in StartReady
-  }
+  SetRequest(*call, std::move(request));
   loop_->Submit(std::move(call));
+}
+
+std::unique_ptr<WatchHandle> CurlKubeClient::Watch(Kind kind, const std::string& ns,
+                                                   const WatchOptions& opts,
+                                                   const CallOptions& call_opts,
+                                                   std::function<void(WatchEvent)> on_event,
+                                                   std::function<void(absl::Status)> on_done) {
+  auto call = std::make_unique<Call>();
+  call->opts = call_opts;
+  call->is_watch = true;
+  call->on_event = std::move(on_event);
+  call->done = [on_done = std::move(on_done)](absl::StatusOr<std::string> result) {
+    on_done(result.status());
+  };
+  call->low_speed_seconds =
+      opts.timeout_seconds > 0 ? opts.timeout_seconds + kWatchStallSlackSeconds : 0;
+  std::shared_ptr<WatchControl> control = loop_->NewWatchControl();
+  call->control = control;
+  SetRequest(*call, BuildWatch(kind, ns, opts));
+  loop_->Submit(std::move(call));
+  return std::make_unique<CurlWatchHandle>(std::move(control));
+}
+
+absl::Status CurlKubeClient::RunAfter(absl::Duration delay, std::function<void()> fn) {
+  return loop_->RunAfter(delay, std::move(fn));
 }
 
 void CurlKubeClient::Get(const ObjectRef& ref, const std::string& subresource,

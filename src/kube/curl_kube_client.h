@@ -6,7 +6,8 @@
 // TCP keepalive 30 s, connect timeout 30 s), retries 429/5xx with jittered exponential
 // backoff honouring Retry-After (up to `max_tries` attempts, never past the call's
 // deadline), retries transport errors for GET only, refreshes credentials once per call
-// on a 401, and maps failures through kube_errors. Each attempt is logged (spdlog, debug)
+// on a 401, and maps failures through kube_errors. It also carries watch streams (see
+// Watch) and timers (RunAfter) on the same loop. Each attempt is logged (spdlog, debug)
 // with the request id, method, path, HTTP status and latency; retries, throttle waits over
 // 50 ms and APF rejections (X-Kubernetes-PF-FlowSchema-UID) at info/warn.
 //
@@ -77,6 +78,16 @@ class CurlKubeClient final : public KubeClient {
               ResponseCallback done) override;
   void Replace(const ObjectRef& ref, const std::string& subresource, std::string body,
                const CallOptions& opts, ResponseCallback done) override;
+  // See KubeClient::Watch. The stream has no overall timeout: TCP keepalive, plus a
+  // low-speed cut-off (under 1 byte/s for timeoutSeconds + 30 s -> UNAVAILABLE) when
+  // opts.timeout_seconds > 0. A 401 is retried once with refreshed credentials; nothing
+  // else is retried. Stopping wakes the I/O loop at once.
+  std::unique_ptr<WatchHandle> Watch(Kind kind, const std::string& ns, const WatchOptions& opts,
+                                     const CallOptions& call,
+                                     std::function<void(WatchEvent)> on_event,
+                                     std::function<void(absl::Status)> on_done) override;
+  // See KubeClient::RunAfter: a timer on the I/O loop (never a sleeping thread).
+  absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) override;
 
   // The namespace of the loaded context (convenience for main()).
   const std::string& default_namespace() const { return default_namespace_; }

@@ -15,6 +15,8 @@
 // Callbacks must not block: they run on the I/O thread. Issuing new calls from inside a
 // callback is allowed.
 //
+// Watches (Watch) are long-lived streams with their own contract, documented at Watch.
+//
 // Thread-safe: every method may be called from any thread.
 #ifndef SANDBOXD_KUBE_KUBE_CLIENT_H_
 #define SANDBOXD_KUBE_KUBE_CLIENT_H_
@@ -92,6 +94,38 @@ struct DeleteOptions {
 
 using ResponseCallback = std::function<void(absl::StatusOr<std::string> body)>;
 
+// Parameters of a watch (GET ...?watch=1).
+struct WatchOptions {
+  std::string label_selector;    // raw selector syntax; the client URL-encodes it
+  std::string resource_version;  // start after this RV; "" = "most recent" (no replay)
+  bool allow_bookmarks = true;   // allowWatchBookmarks=true
+  int64_t timeout_seconds = 0;   // server closes the stream after this long; 0: server default
+};
+
+// One event of a watch stream. ERROR events are never delivered as events: they end the
+// watch (see KubeClient::Watch).
+struct WatchEvent {
+  enum class Type { kAdded, kModified, kDeleted, kBookmark };
+  Type type;
+  std::string object_json;  // the event's "object" member, re-serialised compactly
+};
+
+// Stops one watch. Thread-safe. The handle does not own the watch's callbacks, and may
+// be destroyed at any time, also after the client is gone; destroying it calls Stop().
+class WatchHandle {
+ public:
+  virtual ~WatchHandle() = default;
+  // Requests the end of the watch. Never blocks, never runs a callback on the caller's
+  // stack; idempotent; callable from any thread, including from the watch's own callbacks.
+  // If the watch has not ended yet, on_done(CANCELLED) follows soon on the I/O thread
+  // (possibly after Stop() returns); if it has already ended, nothing more happens.
+  // When called on the I/O thread (i.e. from any callback of the same client), no
+  // further on_event of this watch runs. When called from another thread, an on_event
+  // that is running or about to start may still run; callers needing a hard fence keep
+  // their own flag (Reflector does).
+  virtual void Stop() = 0;
+};
+
 class KubeClient {
  public:
   virtual ~KubeClient() = default;
@@ -120,7 +154,55 @@ class KubeClient {
                        const CallOptions& opts, ResponseCallback done) {
     done(absl::UnimplementedError("KubeClient::Replace is not implemented"));
   }
+
+  // Opens a watch on `kind` in `ns` ("" = all namespaces): GET <collection>?watch=1 with
+  // allowWatchBookmarks, resourceVersion, timeoutSeconds and labelSelector from `opts`.
+  // Each ADDED/MODIFIED/DELETED/BOOKMARK event runs `on_event` in stream order; then
+  // `on_done` runs exactly once (both on the I/O thread; no on_event after on_done):
+  //   OK                 the server ended the stream (normal at timeoutSeconds);
+  //   <mapped code>      an ERROR event (a Status inside HTTP 200; 410 Expired/Gone ->
+  //                      OUT_OF_RANGE) or a non-2xx response, mapped as for every call;
+  //   CANCELLED          Stop(), `call.cancel`, or client shutdown;
+  //   UNAVAILABLE        transport failure, including a stalled stream;
+  //   INTERNAL           an undecodable event line;
+  //   INVALID_ARGUMENT   bad namespace or negative timeout (before any request).
+  // The request goes through the client's throttle; events do not. There are no retries
+  // (callers such as Reflector re-watch); `call.deadline` only bounds the wait before the
+  // request is sent. Everything `on_event`/`on_done` capture must stay valid until
+  // on_done has run. The returned handle is never null.
+  // The default implementation exists for fakes that predate watches: it runs `on_done`
+  // inline with UNIMPLEMENTED and returns an inert handle.
+  virtual std::unique_ptr<WatchHandle> Watch(Kind kind, const std::string& ns,
+                                             const WatchOptions& opts, const CallOptions& call,
+                                             std::function<void(WatchEvent)> on_event,
+                                             std::function<void(absl::Status)> on_done);
+
+  // Runs `fn` once on the I/O thread, no earlier than `delay` from now: a timer for
+  // backoffs and periodic work that never blocks a thread. Returns OK when scheduled;
+  // CANCELLED when the client is shutting down (fn is dropped); UNIMPLEMENTED from the
+  // default implementation (fn is dropped). A timer still pending when the client shuts
+  // down is destroyed without running.
+  virtual absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) {
+    return absl::UnimplementedError("KubeClient::RunAfter is not implemented");
+  }
 };
+
+namespace internal {
+// The handle returned by the default KubeClient::Watch.
+class InertWatchHandle final : public WatchHandle {
+ public:
+  void Stop() override {}
+};
+}  // namespace internal
+
+inline std::unique_ptr<WatchHandle> KubeClient::Watch(Kind kind, const std::string& ns,
+                                                      const WatchOptions& opts,
+                                                      const CallOptions& call,
+                                                      std::function<void(WatchEvent)> on_event,
+                                                      std::function<void(absl::Status)> on_done) {
+  on_done(absl::UnimplementedError("KubeClient::Watch is not implemented"));
+  return std::make_unique<internal::InertWatchHandle>();
+}
 
 }  // namespace sandboxd::kube
 

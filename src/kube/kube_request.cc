@@ -140,6 +140,21 @@ absl::StatusOr<HttpRequest> BuildList(Kind kind, absl::string_view ns, const Lis
   return HttpRequest{"GET", WithQuery(CollectionPath(kind, ns), q), "", ""};
 }
 
+absl::StatusOr<HttpRequest> BuildWatch(Kind kind, absl::string_view ns,
+                                       const WatchOptions& watch) {
+  if (!ns.empty()) {
+    if (absl::Status s = CheckSegment("namespace", ns); !s.ok()) return s;
+  }
+  if (watch.timeout_seconds < 0) return absl::InvalidArgumentError("timeoutSeconds is negative");
+  Query q;
+  q.emplace_back("watch", "1");
+  if (watch.allow_bookmarks) q.emplace_back("allowWatchBookmarks", "true");
+  if (!watch.resource_version.empty()) q.emplace_back("resourceVersion", watch.resource_version);
+  if (watch.timeout_seconds > 0) q.emplace_back("timeoutSeconds", absl::StrCat(watch.timeout_seconds));
+  if (!watch.label_selector.empty()) q.emplace_back("labelSelector", watch.label_selector);
+  return HttpRequest{"GET", WithQuery(CollectionPath(kind, ns), q), "", ""};
+}
+
 absl::StatusOr<HttpRequest> BuildCreate(Kind kind, absl::string_view ns, std::string body,
                                         absl::string_view field_manager, bool dry_run) {
   if (absl::Status s = CheckSegment("namespace", ns); !s.ok()) return s;

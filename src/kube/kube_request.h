@@ -48,6 +48,10 @@ absl::string_view PatchContentType(PatchType type);
 // not empty; `dry_run` adds dryRun=All.
 absl::StatusOr<HttpRequest> BuildGet(const ObjectRef& ref, absl::string_view subresource);
 absl::StatusOr<HttpRequest> BuildList(Kind kind, absl::string_view ns, const ListOptions& list);
+// GET <collection>?watch=1[&allowWatchBookmarks=true][&resourceVersion=RV]
+// [&timeoutSeconds=T][&labelSelector=S]; INVALID_ARGUMENT for a bad namespace or a
+// negative timeout.
+absl::StatusOr<HttpRequest> BuildWatch(Kind kind, absl::string_view ns, const WatchOptions& watch);
 absl::StatusOr<HttpRequest> BuildCreate(Kind kind, absl::string_view ns, std::string body,
                                         absl::string_view field_manager, bool dry_run);
 absl::StatusOr<HttpRequest> BuildReplace(const ObjectRef& ref, absl::string_view subresource,

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 
 namespace sandboxd::testing {
 
@@ -25,6 +26,15 @@ CommandResult RunCommand(const std::string& command) {
   int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return condition();
 }
 
 Plane::Plane() {
@@ -65,22 +75,26 @@ bool Plane::Exists(const std::string& ns, const std::string& what) const {
   return Kubectl(absl::StrCat("-n ", ns, " get ", what)).exit_code == 0;
 }
 
-long Plane::RequestCount(const std::string& verb, const std::string& resource,
-                         const std::string& code) const {
+long Plane::MetricSum(const std::string& name,
+                      const std::vector<std::string>& label_matches) const {
   CommandResult r = Kubectl("get --raw /metrics");
   long total = 0;
   for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
-    if (!absl::StartsWith(line, "apiserver_request_total{")) continue;
-    if (!absl::StrContains(line, absl::StrCat("verb=\"", verb, "\"")) ||
-        !absl::StrContains(line, absl::StrCat("resource=\"", resource, "\"")) ||
-        !absl::StrContains(line, absl::StrCat("code=\"", code, "\"")) ||
-        !absl::StrContains(line, "subresource=\"\"")) {
-      continue;
-    }
+    if (!absl::StartsWith(line, absl::StrCat(name, "{"))) continue;
+    bool matches = true;
+    for (const std::string& m : label_matches) matches = matches && absl::StrContains(line, m);
+    if (!matches) continue;
     double value = 0;
     if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) total += static_cast<long>(value);
   }
   return total;
+}
+
+long Plane::RequestCount(const std::string& verb, const std::string& resource,
+                         const std::string& code) const {
+  return MetricSum("apiserver_request_total",
+                   {absl::StrCat("verb=\"", verb, "\""), absl::StrCat("resource=\"", resource, "\""),
+                    absl::StrCat("code=\"", code, "\""), "subresource=\"\""});
 }
 
 std::string Plane::CreateNamespace(const std::string& prefix) const {

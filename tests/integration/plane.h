@@ -6,9 +6,12 @@
 #ifndef SANDBOXD_TESTS_INTEGRATION_PLANE_H_
 #define SANDBOXD_TESTS_INTEGRATION_PLANE_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "absl/time/time.h"
 
 namespace sandboxd::testing {
 
@@ -19,6 +22,9 @@ struct CommandResult {
 
 // Runs a shell command and returns its exit code and output.
 CommandResult RunCommand(const std::string& command);
+
+// Polls `condition` every 200 ms until it holds (true) or `timeout` passes (false).
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout);
 
 class Plane {
  public:
@@ -34,8 +40,16 @@ class Plane {
                        const std::string& path) const;
   bool Exists(const std::string& ns, const std::string& what) const;
 
-  // The API server's count of requests with `verb` on `resource` answered with `code`
-  // (apiserver_request_total, summed over its other labels).
+  // The sum of the API server's metric `name` over the series whose labels contain every
+  // one of `label_matches` (e.g. `verb="WATCH"`).
+  long MetricSum(const std::string& name, const std::vector<std::string>& label_matches) const;
+  // Shorthand for gauges such as apiserver_longrunning_requests.
+  long GaugeSum(const std::string& name, const std::vector<std::string>& label_matches) const {
+    return MetricSum(name, label_matches);
+  }
+
+  // The API server's count of requests with `verb` on `resource` (no subresource)
+  // answered with `code` (apiserver_request_total).
   long RequestCount(const std::string& verb, const std::string& resource,
                     const std::string& code) const;
 

@@ -33,14 +33,8 @@ using ::testing::UnorderedElementsAre;
 constexpr absl::Duration kWait = absl::Seconds(90);
 constexpr char kImage[] = "registry.local/agent:1";
 
-// Polls `condition` until it holds or kWait passes.
 bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time deadline = absl::Now() + kWait;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return condition();
+  return testing::Eventually(condition, kWait);
 }
 
 google::rpc::ErrorInfo ErrorInfoOf(const grpc::Status& status) {
@@ -100,32 +94,26 @@ class SandboxLifecycleTest : public ::testing::Test {
   }
 
   grpc::Status Get(const std::string& name, pb::Sandbox* out) {
-    pb::GetSandboxRequest req;
+    return CallByName(&pb::SandboxLifecycle::Stub::GetSandbox, name, out);
+  }
+
+  // Calls a Start/Stop-shaped RPC (namespace + name in, sandbox out) on `name`.
+  template <typename Request, typename Response>
+  grpc::Status CallByName(grpc::Status (pb::SandboxLifecycle::Stub::*method)(
+                              grpc::ClientContext*, const Request&, Response*),
+                          const std::string& name, pb::Sandbox* out) {
+    Request req;
     req.set_namespace_(*ns_);
     req.set_name(name);
-    pb::GetSandboxResponse resp;
-    grpc::Status s = stub_->GetSandbox(Context().get(), req, &resp);
-    *out = resp.sandbox();
+    Response resp;
+    grpc::Status s = ((*stub_).*method)(Context().get(), req, &resp);
+    if (out != nullptr) *out = resp.sandbox();
     return s;
   }
 
   grpc::Status Scale(const std::string& name, bool start, pb::Sandbox* out = nullptr) {
-    if (start) {
-      pb::StartSandboxRequest req;
-      req.set_namespace_(*ns_);
-      req.set_name(name);
-      pb::StartSandboxResponse resp;
-      grpc::Status s = stub_->StartSandbox(Context().get(), req, &resp);
-      if (out != nullptr) *out = resp.sandbox();
-      return s;
-    }
-    pb::StopSandboxRequest req;
-    req.set_namespace_(*ns_);
-    req.set_name(name);
-    pb::StopSandboxResponse resp;
-    grpc::Status s = stub_->StopSandbox(Context().get(), req, &resp);
-    if (out != nullptr) *out = resp.sandbox();
-    return s;
+    return start ? CallByName(&pb::SandboxLifecycle::Stub::StartSandbox, name, out)
+                 : CallByName(&pb::SandboxLifecycle::Stub::StopSandbox, name, out);
   }
 
   grpc::Status UpdateEnv(const std::string& name, std::map<std::string, std::string> set,

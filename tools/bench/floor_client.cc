@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "service/sandbox_service.h"
+#include "absl/time/clock.h"
+#include "src/service/sandbox_service.h"
 #include "src/domain/builders.h"
 #include "src/domain/naming.h"
 #include "src/kube/objects.h"
@@ -44,6 +45,14 @@ class Join {
   StatusCallback done_;
 };
 
+// Each request of a floor call is bounded like the RPCs of the sandboxd side (their
+// deadline), so that a stalled request becomes a counted error instead of a hang.
+kube::CallOptions Opts() {
+  kube::CallOptions opts;
+  opts.deadline = absl::Now() + absl::Seconds(10);
+  return opts;
+}
+
 absl::Status IgnoreNotFound(const Body& body) {
   return body.ok() || absl::IsNotFound(body.status()) ? absl::OkStatus() : body.status();
 }
@@ -67,14 +76,14 @@ FloorClient::FloorClient(kube::KubeClient* kube, domain::SandboxDefaults default
     : kube_(kube), defaults_(std::move(defaults)) {}
 
 void FloorClient::Get(const std::string& ns, const std::string& name, StatusCallback done) const {
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", {},
+  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
                auto join = std::make_shared<Join>(2, done);
-               kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", {},
+               kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", Opts(),
                           [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
                kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)},
-                          "", {}, [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
+                          "", Opts(), [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
              });
 }
 
@@ -83,27 +92,27 @@ void FloorClient::List(const std::string& ns, int page_size, const std::string& 
   kube::ListOptions list;
   list.label_selector = absl::StrCat(domain::kLabelManagedBy, "=", domain::kManagedByValue);
   list.limit = page_size;
-  kube_->List(Kind::kStatefulSet, ns, list, {},
+  kube_->List(Kind::kStatefulSet, ns, list, Opts(),
               [this, ns, children_selector, done = std::move(done)](Body sets) {
                 if (!sets.ok()) return done(sets.status());
                 kube::ListOptions children;
                 children.label_selector = children_selector;
                 auto join = std::make_shared<Join>(2, done);
-                kube_->List(Kind::kPod, ns, children, {},
+                kube_->List(Kind::kPod, ns, children, Opts(),
                             [join](Body b) { join->Arrive(b.status()); });
-                kube_->List(Kind::kPersistentVolumeClaim, ns, children, {},
+                kube_->List(Kind::kPersistentVolumeClaim, ns, children, Opts(),
                             [join](Body b) { join->Arrive(b.status()); });
               });
 }
 
 void FloorClient::Scale(const std::string& ns, const std::string& name, int replicas, bool patch,
                         StatusCallback done) const {
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", {},
+  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, replicas, patch, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
                if (!patch) return Get(ns, name, done);
                kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale",
-                            kube::PatchType::kMerge, kube::ScalePatch(replicas), {},
+                            kube::PatchType::kMerge, kube::ScalePatch(replicas), Opts(),
                             [this, ns, name, done](Body r) {
                               if (!r.ok()) return done(r.status());
                               Get(ns, name, done);
@@ -113,7 +122,7 @@ void FloorClient::Scale(const std::string& ns, const std::string& name, int repl
 
 void FloorClient::UpdateEnvNoChange(const std::string& ns, const std::string& name,
                                     StatusCallback done) const {
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", {},
+  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
                Get(ns, name, done);
@@ -130,14 +139,14 @@ void FloorClient::UpdateEnvAttempt(const std::string& ns, const std::string& nam
                                    std::map<std::string, std::string> set, std::string spec_hash,
                                    int attempt, StatusCallback done) const {
   kube_->Get(
-      ObjectRef{Kind::kStatefulSet, ns, name}, "", {},
+      ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
       [this, ns, name, set, spec_hash, attempt, done = std::move(done)](Body sts) {
         if (!sts.ok()) return done(sts.status());
         const std::string patch =
             kube::EnvPatch(name, FirstStringField(*sts, "resourceVersion"),
                            {{domain::kAnnotationSpecHash, spec_hash}}, set, {});
         kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "",
-                     kube::PatchType::kStrategicMerge, patch, {},
+                     kube::PatchType::kStrategicMerge, patch, Opts(),
                      [this, ns, name, set, spec_hash, attempt, done](Body r) {
                        if (r.ok()) return Get(ns, name, done);
                        if (!absl::IsAborted(r.status()) ||
@@ -152,7 +161,7 @@ void FloorClient::UpdateEnvAttempt(const std::string& ns, const std::string& nam
 void FloorClient::Create(const domain::SandboxSpec& spec, std::string statefulset_json,
                          StatusCallback done) const {
   kube_->Create(
-      Kind::kStatefulSet, spec.ns, std::move(statefulset_json), {},
+      Kind::kStatefulSet, spec.ns, std::move(statefulset_json), Opts(),
       [this, spec, done = std::move(done)](Body created) {
         if (!created.ok()) return done(created.status());
         const kube::OwnerReference owner =
@@ -173,7 +182,7 @@ void FloorClient::Create(const domain::SandboxSpec& spec, std::string statefulse
                                              Get(ns, name, done);
                                            });
         for (auto& [kind, body] : children) {
-          kube_->Create(kind, ns, std::move(body), {}, [join](Body r) {
+          kube_->Create(kind, ns, std::move(body), Opts(), [join](Body r) {
             join->Arrive(r.ok() || absl::IsAlreadyExists(r.status()) ? absl::OkStatus()
                                                                      : r.status());
           });
@@ -193,24 +202,24 @@ void FloorClient::Delete(const std::string& ns, const std::string& name,
     };
     auto join = std::make_shared<Join>(static_cast<int>(refs.size()), std::move(finished));
     for (const ObjectRef& ref : refs) {
-      kube_->Get(ref, "", {}, [this, ref, join](Body body) {
+      kube_->Get(ref, "", Opts(), [this, ref, join](Body body) {
         if (!body.ok()) return join->Arrive(IgnoreNotFound(body));
         if (body->find(ManagedLabelText()) == std::string::npos) {
           return join->Arrive(absl::OkStatus());
         }
         kube::DeleteOptions del;
         del.precondition_uid = FirstStringField(*body, "uid");
-        kube_->Delete(ref, del, {}, [join](Body r) { join->Arrive(IgnoreNotFound(r)); });
+        kube_->Delete(ref, del, Opts(), [join](Body r) { join->Arrive(IgnoreNotFound(r)); });
       });
     }
   };
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", {},
+  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, leftovers, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
                kube::DeleteOptions del;
                del.propagation = kube::Propagation::kForeground;
                del.precondition_uid = FirstStringField(*sts, "uid");
-               kube_->Delete(ObjectRef{Kind::kStatefulSet, ns, name}, del, {},
+               kube_->Delete(ObjectRef{Kind::kStatefulSet, ns, name}, del, Opts(),
                              [leftovers, done](Body r) {
                                if (!r.ok() && !absl::IsNotFound(r.status())) {
                                  return done(r.status());

@@ -58,12 +58,16 @@ expect() {  # expect NAME COMMAND...
 
 step "reflection and health"
 lists_service() { "$grpcurl" -plaintext "$addr" list | grep -qx sandbox.v1.SandboxLifecycle; }
-serving() {
-  "$grpcurl" -plaintext -d '{"service":"sandbox.v1.SandboxLifecycle"}' "$addr" \
-    grpc.health.v1.Health/Check | grep -q '"SERVING"'
+serving() {  # SERVING once the watch cache has synced; up to 30 s
+  for _ in $(seq 150); do
+    "$grpcurl" -plaintext -d '{"service":"sandbox.v1.SandboxLifecycle"}' "$addr" \
+      grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && return 0
+    sleep 0.2
+  done
+  return 1
 }
 expect "reflection lists the service" lists_service
-expect "health is SERVING" serving
+expect "health becomes SERVING" serving
 
 step "create"
 out=$(call CreateSandbox "{\"spec\":{\"name\":\"demo\",\"namespace\":\"$ns\",\"project\":\"quickstart\",\"env\":{\"EDITOR\":\"vim\"},\"ingress_domain\":\"sandboxes.example.test\"}}")

@@ -1,0 +1,105 @@
+#include "src/service/cache_feed.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+#include "src/domain/naming.h"
+#include "src/kube/objects_json.h"
+
+namespace sandboxd::service {
+
+// Decodes the objects of one kind and applies them to the cache. Called on the kube
+// client's I/O thread only.
+class CacheFeed::Sink final : public kube::ReflectorSink {
+ public:
+  Sink(kube::Kind kind, SandboxCache* cache) : kind_(kind), cache_(cache) {}
+
+  void OnUpsert(const std::string& object_json) override {
+    switch (kind_) {
+      case kube::Kind::kStatefulSet:
+        if (auto sts = Decode<kube::StatefulSet>(object_json)) cache_->ApplyStatefulSet(*std::move(sts));
+        break;
+      case kube::Kind::kPod:
+        if (auto pod = Decode<kube::Pod>(object_json)) cache_->ApplyPod(*std::move(pod));
+        break;
+      default:
+        if (auto claim = Decode<kube::PersistentVolumeClaim>(object_json)) {
+          cache_->ApplyClaim(*std::move(claim));
+        }
+        break;
+    }
+  }
+
+  void OnDelete(const std::string& ns, const std::string& name) override {
+    switch (kind_) {
+      case kube::Kind::kStatefulSet:
+        cache_->DeleteStatefulSet(ns, name);
+        break;
+      case kube::Kind::kPod:
+        cache_->DeletePod(ns, name);
+        break;
+      default:
+        cache_->DeleteClaim(ns, name);
+        break;
+    }
+  }
+
+  void OnSynced() override {
+    cache_->MarkSynced(kind_ == kube::Kind::kStatefulSet ? SandboxCache::Source::kStatefulSets
+                       : kind_ == kube::Kind::kPod       ? SandboxCache::Source::kPods
+                                                         : SandboxCache::Source::kClaims);
+  }
+
+ private:
+  // A malformed object is logged and skipped: one bad object must not stop the feed.
+  template <typename T>
+  std::optional<T> Decode(const std::string& json) {
+    absl::StatusOr<T> decoded = kube::Decode<T>(json);
+    if (!decoded.ok()) {
+      spdlog::error("cache feed: cannot decode {}: {}", T().kind, decoded.status().ToString());
+      return std::nullopt;
+    }
+    return *std::move(decoded);
+  }
+
+  const kube::Kind kind_;
+  SandboxCache* const cache_;
+};
+
+CacheFeed::CacheFeed(kube::KubeClient* client, SandboxCache* cache) {
+  for (kube::Kind kind : {kube::Kind::kStatefulSet, kube::Kind::kPod,
+                          kube::Kind::kPersistentVolumeClaim}) {
+    sinks_.push_back(std::make_unique<Sink>(kind, cache));
+    kube::ReflectorOptions options;
+    options.kind = kind;
+    options.label_selector =
+        absl::StrCat(domain::kLabelManagedBy, "=", domain::kManagedByValue);
+    reflectors_.push_back(std::make_unique<kube::Reflector>(client, sinks_.back().get(), options));
+  }
+}
+
+CacheFeed::~CacheFeed() { Stop(); }
+
+void CacheFeed::Start() {
+  for (auto& reflector : reflectors_) reflector->Start();
+}
+
+void CacheFeed::Stop() {
+  for (auto& reflector : reflectors_) reflector->Stop();
+}
+
+CacheFeed::Stats CacheFeed::stats() const {
+  Stats total;
+  for (const auto& reflector : reflectors_) {
+    kube::ReflectorStats s = reflector->Stats();
+    total.lists += s.lists;
+    total.watches_started += s.watches_started;
+    total.relists_after_410 += s.relists_after_410;
+    total.events += s.events;
+  }
+  return total;
+}
+
+}  // namespace sandboxd::service

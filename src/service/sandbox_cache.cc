@@ -1,0 +1,904 @@
+#include "src/service/sandbox_cache.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <iterator>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "src/domain/errors.h"
+#include "src/domain/naming.h"
+#include "src/domain/status.h"
+#include "src/domain/validation.h"
+#include "src/service/sandbox_service.h"
+
+namespace sandboxd::service {
+namespace {
+
+using internal::SandboxState;
+using internal::StatePtr;
+using Type = WatchEvent::Type;
+
+constexpr char kPodSuffix[] = "-0";
+constexpr char kClaimPrefix[] = "home-";
+
+// ---- tokens ---------------------------------------------------------------------------
+
+std::string EncodeToken(uint64_t epoch, uint64_t seq) {
+  return absl::StrFormat("%016x.%d", epoch, seq);
+}
+
+struct Position {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+};
+
+std::optional<Position> DecodeToken(const std::string& token) {
+  const size_t dot = token.find('.');
+  if (dot != 16 || token.size() < 18) return std::nullopt;
+  Position p;
+  for (size_t i = 0; i < 16; ++i) {
+    const char c = token[i];
+    int digit;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+    p.epoch = (p.epoch << 4) | static_cast<uint64_t>(digit);
+  }
+  const std::string seq = token.substr(dot + 1);
+  if (!std::all_of(seq.begin(), seq.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  if (!absl::SimpleAtoi(seq, &p.seq)) return std::nullopt;
+  return p;
+}
+
+// ---- helpers --------------------------------------------------------------------------
+
+absl::Status SandboxNotFound(const std::string& ns, const std::string& name) {
+  return domain::MakeError(absl::StatusCode::kNotFound, "SANDBOX_NOT_FOUND",
+                           absl::StrCat("sandbox ", ns, "/", name, " not found"),
+                           {{"namespace", ns}, {"name", name}});
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The sandbox a pod "<name>-0" / claim "home-<name>-0" belongs to.
+std::optional<std::string> SandboxOfPod(const std::string& pod) {
+  if (pod.size() <= 2 || !EndsWith(pod, kPodSuffix)) return std::nullopt;
+  return pod.substr(0, pod.size() - 2);
+}
+
+std::optional<std::string> SandboxOfClaim(const std::string& claim) {
+  const size_t prefix = sizeof(kClaimPrefix) - 1;
+  if (claim.size() <= prefix + 2 || claim.compare(0, prefix, kClaimPrefix) != 0 ||
+      !EndsWith(claim, kPodSuffix)) {
+    return std::nullopt;
+  }
+  return claim.substr(prefix, claim.size() - prefix - 2);
+}
+
+bool SameSpec(const domain::SandboxSpec& a, const domain::SandboxSpec& b) {
+  return a.name == b.name && a.ns == b.ns && a.project == b.project && a.image == b.image &&
+         a.env == b.env && a.resources.requests.cpu == b.resources.requests.cpu &&
+         a.resources.requests.memory == b.resources.requests.memory &&
+         a.resources.limits.cpu == b.resources.limits.cpu &&
+         a.resources.limits.memory == b.resources.limits.memory &&
+         a.storage.size == b.storage.size && a.storage.storage_class == b.storage.storage_class &&
+         a.storage.mount_path == b.storage.mount_path && a.ports.app == b.ports.app &&
+         a.ports.terminal == b.ports.terminal && a.ingress_domain == b.ingress_domain &&
+         a.labels == b.labels;
+}
+
+bool SameSandbox(const domain::Sandbox& a, const domain::Sandbox& b) {
+  return SameSpec(a.spec, b.spec) && a.phase == b.phase && a.error_reason == b.error_reason &&
+         a.message == b.message && a.desired_replicas == b.desired_replicas &&
+         a.ready_replicas == b.ready_replicas && a.endpoints.pod_dns == b.endpoints.pod_dns &&
+         a.endpoints.app_url == b.endpoints.app_url &&
+         a.endpoints.terminal_url == b.endpoints.terminal_url &&
+         a.storage.claim_name == b.storage.claim_name && a.storage.phase == b.storage.phase &&
+         a.storage.capacity == b.storage.capacity && a.storage.uid == b.storage.uid &&
+         a.created == b.created && a.version == b.version && a.uid == b.uid;
+}
+
+kube::StringMap Only(const kube::StringMap& m, std::initializer_list<const char*> keys) {
+  kube::StringMap out;
+  for (const char* key : keys) {
+    auto it = m.find(key);
+    if (it != m.end()) out.emplace(it->first, it->second);
+  }
+  return out;
+}
+
+kube::ContainerStatus TrimContainerStatus(const kube::ContainerStatus& cs) {
+  kube::ContainerStatus out;
+  out.name = cs.name;
+  out.restart_count = cs.restart_count;
+  out.state.waiting = cs.state.waiting;
+  if (cs.last_state.terminated.has_value()) {
+    kube::ContainerStateTerminated t;
+    t.exit_code = cs.last_state.terminated->exit_code;
+    t.reason = cs.last_state.terminated->reason;
+    out.last_state.terminated = std::move(t);
+  }
+  return out;
+}
+
+// A phase that Tick() may change: a claim still Pending (bind timeout) or a pod reported
+// Unschedulable (grace), on a sandbox that wants a replica.
+bool TimeSensitive(const kube::StatefulSet& sts, const kube::Pod* pod,
+                   const kube::PersistentVolumeClaim* claim) {
+  if (sts.metadata.deletion_timestamp.has_value() || sts.spec.replicas.value_or(1) == 0) {
+    return false;
+  }
+  if (claim != nullptr && (claim->status.phase == "Pending" || claim->status.phase.empty())) {
+    return true;
+  }
+  if (pod != nullptr) {
+    const kube::PodCondition* c = pod->FindCondition("PodScheduled");
+    return c != nullptr && c->status == "False" && c->reason == "Unschedulable";
+  }
+  return false;
+}
+
+// ---- size estimate (libstdc++: 15-character small-string buffer, 32-byte tree nodes) --
+
+size_t Heap(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+size_t Heap(const kube::StringMap& m) {
+  size_t n = 0;
+  for (const auto& [k, v] : m) {
+    n += 32 + sizeof(std::pair<const std::string, std::string>) + Heap(k) + Heap(v);
+  }
+  return n;
+}
+
+size_t Heap(const std::vector<std::string>& v) {
+  size_t n = v.capacity() * sizeof(std::string);
+  for (const std::string& s : v) n += Heap(s);
+  return n;
+}
+
+template <typename T, typename F>
+size_t HeapVec(const std::vector<T>& v, F f) {
+  size_t n = v.capacity() * sizeof(T);
+  for (const T& e : v) n += f(e);
+  return n;
+}
+
+size_t Heap(const kube::ObjectMeta& m) {
+  return Heap(m.name) + Heap(m.generate_name) + Heap(m.ns) + Heap(m.uid) +
+         Heap(m.resource_version) + Heap(m.labels) + Heap(m.annotations) +
+         HeapVec(m.owner_references,
+                 [](const kube::OwnerReference& r) {
+                   return Heap(r.api_version) + Heap(r.kind) + Heap(r.name) + Heap(r.uid);
+                 }) +
+         Heap(m.finalizers);
+}
+
+size_t Heap(const kube::Container& c) {
+  return Heap(c.name) + Heap(c.image) + Heap(c.image_pull_policy) + Heap(c.command) +
+         Heap(c.args) + Heap(c.working_dir) +
+         HeapVec(c.env, [](const kube::EnvVar& e) { return Heap(e.name) + Heap(e.value); }) +
+         HeapVec(c.ports,
+                 [](const kube::ContainerPort& p) { return Heap(p.name) + Heap(p.protocol); }) +
+         Heap(c.resources.requests) + Heap(c.resources.limits) +
+         HeapVec(c.volume_mounts, [](const kube::VolumeMount& m) {
+           return Heap(m.name) + Heap(m.mount_path) + Heap(m.sub_path);
+         });
+}
+
+size_t Heap(const kube::PodSpec& s) {
+  auto container = [](const kube::Container& c) { return Heap(c); };
+  return HeapVec(s.init_containers, container) + HeapVec(s.containers, container) +
+         Heap(s.service_account_name) + Heap(s.node_name);
+}
+
+size_t Heap(const kube::PersistentVolumeClaim& c) {
+  return Heap(c.api_version) + Heap(c.kind) + Heap(c.metadata) + Heap(c.spec.access_modes) +
+         Heap(c.spec.resources.requests) + Heap(c.spec.resources.limits) +
+         Heap(c.spec.volume_name) + Heap(c.spec.volume_mode) + Heap(c.status.phase) +
+         Heap(c.status.access_modes) + Heap(c.status.capacity);
+}
+
+size_t Heap(const kube::ContainerStatus& cs) {
+  size_t n = Heap(cs.name) + Heap(cs.image) + Heap(cs.image_id) + Heap(cs.container_id);
+  for (const kube::ContainerState* s : {&cs.state, &cs.last_state}) {
+    if (s->waiting) n += Heap(s->waiting->reason) + Heap(s->waiting->message);
+    if (s->terminated) n += Heap(s->terminated->reason) + Heap(s->terminated->message);
+  }
+  return n;
+}
+
+}  // namespace
+
+const char* WatchEventTypeName(WatchEvent::Type type) {
+  switch (type) {
+    case Type::kAdded: return "ADDED";
+    case Type::kModified: return "MODIFIED";
+    case Type::kDeleted: return "DELETED";
+    case Type::kInitialStateComplete: return "INITIAL_STATE_COMPLETE";
+    case Type::kReset: return "RESET";
+  }
+  return "UNKNOWN";
+}
+
+// ---- trimming and sizes -----------------------------------------------------------------
+
+kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
+  kube::StatefulSet out;
+  kube::ObjectMeta& m = out.metadata;
+  m.name = std::move(sts.metadata.name);
+  m.ns = std::move(sts.metadata.ns);
+  m.uid = std::move(sts.metadata.uid);
+  m.resource_version = std::move(sts.metadata.resource_version);
+  m.generation = sts.metadata.generation;
+  m.creation_timestamp = sts.metadata.creation_timestamp;
+  m.deletion_timestamp = sts.metadata.deletion_timestamp;
+  m.labels = std::move(sts.metadata.labels);
+  m.annotations = Only(sts.metadata.annotations, {domain::kAnnotationIngressDomain});
+  out.spec.replicas = sts.spec.replicas;
+
+  // The container SpecFromStatefulSet reads: the one named like the sandbox, else the first.
+  std::vector<kube::Container>& containers = sts.spec.template_.spec.containers;
+  auto main = std::find_if(containers.begin(), containers.end(),
+                           [&](const kube::Container& c) { return c.name == m.name; });
+  if (main == containers.end() && !containers.empty()) main = containers.begin();
+  if (main != containers.end()) {
+    kube::Container c;
+    c.name = std::move(main->name);
+    c.image = std::move(main->image);
+    for (kube::EnvVar& e : main->env) {
+      if (!e.has_value_from) c.env.push_back(std::move(e));
+    }
+    c.resources.requests = Only(main->resources.requests, {"cpu", "memory"});
+    c.resources.limits = Only(main->resources.limits, {"cpu", "memory"});
+    for (const kube::ContainerPort& p : main->ports) {
+      if (p.name == domain::kAppPortName || p.name == domain::kTerminalPortName) {
+        c.ports.push_back(kube::ContainerPort{p.name, p.container_port, ""});
+      }
+    }
+    for (const kube::VolumeMount& v : main->volume_mounts) {
+      if (v.name == domain::kClaimTemplateName) {
+        kube::VolumeMount mount;
+        mount.name = v.name;
+        mount.mount_path = v.mount_path;
+        c.volume_mounts.push_back(std::move(mount));
+      }
+    }
+    out.spec.template_.spec.containers.push_back(std::move(c));
+  }
+  for (const kube::PersistentVolumeClaim& t : sts.spec.volume_claim_templates) {
+    if (t.metadata.name != domain::kClaimTemplateName) continue;
+    kube::PersistentVolumeClaim claim;
+    claim.metadata.name = t.metadata.name;
+    claim.spec.resources.requests = Only(t.spec.resources.requests, {"storage"});
+    claim.spec.storage_class_name = t.spec.storage_class_name;
+    out.spec.volume_claim_templates.push_back(std::move(claim));
+  }
+  out.status.observed_generation = sts.status.observed_generation;
+  out.status.replicas = sts.status.replicas;
+  out.status.ready_replicas = sts.status.ready_replicas;
+  return out;
+}
+
+kube::Pod TrimPod(kube::Pod pod) {
+  kube::Pod out;
+  out.metadata.name = std::move(pod.metadata.name);
+  out.metadata.ns = std::move(pod.metadata.ns);
+  out.metadata.creation_timestamp = pod.metadata.creation_timestamp;
+  out.status.phase = std::move(pod.status.phase);
+  if (const kube::PodCondition* c = pod.FindCondition("PodScheduled")) {
+    out.status.conditions.push_back(*c);
+  }
+  for (const kube::ContainerStatus& cs : pod.status.init_container_statuses) {
+    out.status.init_container_statuses.push_back(TrimContainerStatus(cs));
+  }
+  for (const kube::ContainerStatus& cs : pod.status.container_statuses) {
+    out.status.container_statuses.push_back(TrimContainerStatus(cs));
+  }
+  return out;
+}
+
+kube::PersistentVolumeClaim TrimClaim(kube::PersistentVolumeClaim claim) {
+  kube::PersistentVolumeClaim out;
+  out.metadata.name = std::move(claim.metadata.name);
+  out.metadata.ns = std::move(claim.metadata.ns);
+  out.metadata.uid = std::move(claim.metadata.uid);
+  out.metadata.creation_timestamp = claim.metadata.creation_timestamp;
+  out.status.phase = std::move(claim.status.phase);
+  out.status.capacity = Only(claim.status.capacity, {"storage"});
+  return out;
+}
+
+size_t ApproxBytes(const kube::StatefulSet& sts) {
+  const kube::StatefulSetSpec& s = sts.spec;
+  return sizeof(sts) + Heap(sts.api_version) + Heap(sts.kind) + Heap(sts.metadata) +
+         Heap(s.service_name) + Heap(s.selector.match_labels) + Heap(s.template_.metadata) +
+         Heap(s.template_.spec) + Heap(s.pod_management_policy) +
+         HeapVec(s.volume_claim_templates,
+                 [](const kube::PersistentVolumeClaim& c) { return Heap(c); }) +
+         Heap(sts.status.current_revision) + Heap(sts.status.update_revision);
+}
+
+size_t ApproxBytes(const kube::Pod& pod) {
+  const kube::PodStatus& s = pod.status;
+  auto status = [](const kube::ContainerStatus& cs) { return Heap(cs); };
+  return sizeof(pod) + Heap(pod.api_version) + Heap(pod.kind) + Heap(pod.metadata) +
+         Heap(pod.spec) + Heap(s.phase) + Heap(s.reason) + Heap(s.message) + Heap(s.pod_ip) +
+         Heap(s.host_ip) +
+         HeapVec(s.conditions,
+                 [](const kube::PodCondition& c) {
+                   return Heap(c.type) + Heap(c.status) + Heap(c.reason) + Heap(c.message);
+                 }) +
+         HeapVec(s.init_container_statuses, status) + HeapVec(s.container_statuses, status);
+}
+
+size_t ApproxBytes(const kube::PersistentVolumeClaim& claim) {
+  return sizeof(claim) + Heap(claim);
+}
+
+size_t ApproxBytes(const domain::Sandbox& sb) {
+  const domain::SandboxSpec& s = sb.spec;
+  return sizeof(sb) + Heap(s.name) + Heap(s.ns) + Heap(s.project) + Heap(s.image) +
+         Heap(s.env) + Heap(s.resources.requests.cpu) + Heap(s.resources.requests.memory) +
+         Heap(s.resources.limits.cpu) + Heap(s.resources.limits.memory) + Heap(s.storage.size) +
+         Heap(s.storage.storage_class) + Heap(s.storage.mount_path) + Heap(s.ingress_domain) +
+         Heap(s.labels) + Heap(sb.message) + Heap(sb.endpoints.pod_dns) +
+         Heap(sb.endpoints.app_url) + Heap(sb.endpoints.terminal_url) +
+         Heap(sb.storage.claim_name) + Heap(sb.storage.phase) + Heap(sb.storage.capacity) +
+         Heap(sb.storage.uid) + Heap(sb.version) + Heap(sb.uid);
+}
+
+// ---- WatchSubscription ------------------------------------------------------------------
+
+WatchSubscription::WatchSubscription(std::shared_ptr<internal::CacheLink> link, uint64_t epoch,
+                                     WatchFilter filter, domain::LabelSelector selector,
+                                     size_t capacity, std::function<void()> on_ready)
+    : link_(std::move(link)),
+      epoch_(epoch),
+      filter_(std::move(filter)),
+      selector_(std::move(selector)),
+      capacity_(capacity),
+      on_ready_(std::move(on_ready)) {}
+
+WatchSubscription::~WatchSubscription() = default;
+
+bool WatchSubscription::Matches(const SandboxState& state) const {
+  const domain::SandboxSpec& spec = state.sandbox.spec;
+  return spec.ns == filter_.ns && (filter_.name.empty() || spec.name == filter_.name) &&
+         (filter_.project.empty() || spec.project == filter_.project) &&
+         selector_.Matches(state.labels);
+}
+
+bool WatchSubscription::Offer(Type type, StatePtr state, uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return false;
+  if (!needs_snapshot_) {
+    const std::string& name = state->sandbox.spec.name;
+    auto it = index_.find(name);
+    if (it != index_.end() && it->second->type != Type::kDeleted) {
+      Item& item = *it->second;
+      if (type == Type::kDeleted && item.type == Type::kAdded) {
+        queue_.erase(it->second);  // the client never saw it
+        index_.erase(it);
+      } else {
+        if (type == Type::kDeleted) item.type = Type::kDeleted;
+        item.state = std::move(state);  // ADDED stays ADDED, MODIFIED stays MODIFIED
+      }
+    } else if (queue_.size() >= capacity_) {
+      // Collapse: the consumer gets RESET and a fresh initial state when it catches up.
+      queue_.clear();
+      index_.clear();
+      snapshot_.clear();
+      snapshot_next_ = 0;
+      needs_snapshot_ = true;
+      reset_pending_ = true;
+    } else {
+      queue_.push_back(Item{type, state, seq});
+      index_[name] = std::prev(queue_.end());
+    }
+  }
+  const bool available =
+      needs_snapshot_ || reset_pending_ || snapshot_next_ < snapshot_.size() || !queue_.empty();
+  if (armed_ && available) {
+    armed_ = false;
+    return true;
+  }
+  return false;
+}
+
+std::string WatchSubscription::TokenLocked() const {
+  // Everything before the first undelivered change has been delivered.
+  if (!queue_.empty()) return EncodeToken(epoch_, queue_.front().first_seq - 1);
+  return EncodeToken(epoch_, link_->published_seq.load(std::memory_order_acquire));
+}
+
+std::optional<WatchEvent> WatchSubscription::PopLocked() {
+  if (closed_) return std::nullopt;
+  if (!needs_snapshot_) {
+    if (reset_pending_) {
+      reset_pending_ = false;
+      last_token_.clear();
+      return WatchEvent{Type::kReset, {}, ""};
+    }
+    if (snapshot_next_ < snapshot_.size()) {
+      StatePtr state = std::move(snapshot_[snapshot_next_++]);
+      last_token_.clear();
+      return WatchEvent{Type::kAdded, state->sandbox, ""};
+    }
+    if (!queue_.empty()) {
+      Item item = std::move(queue_.front());
+      if (item.state != nullptr) {
+        auto it = index_.find(item.state->sandbox.spec.name);
+        if (it != index_.end() && it->second == queue_.begin()) index_.erase(it);
+      } else {
+        snapshot_.clear();  // the marker: the initial state is delivered
+        snapshot_next_ = 0;
+      }
+      queue_.pop_front();
+      last_token_ = TokenLocked();
+      WatchEvent event{item.type, {}, last_token_};
+      if (item.state != nullptr) event.sandbox = item.state->sandbox;
+      return event;
+    }
+  }
+  armed_ = true;
+  return std::nullopt;
+}
+
+std::optional<WatchEvent> WatchSubscription::Next() {
+  // A collapsed queue takes its fresh initial state now (cache lock, then ours). Another
+  // collapse can come in between; after a few rounds give up until on_ready.
+  for (int round = 0; round < 3; ++round) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_ || !needs_snapshot_) return PopLocked();
+    }
+    absl::ReaderMutexLock link_lock(&link_->mu);
+    if (link_->cache == nullptr) {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+      return std::nullopt;
+    }
+    link_->cache->Resnapshot(*this);
+  }
+  absl::MutexLock lock(&mu_);
+  return PopLocked();
+}
+
+void WatchSubscription::Cancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    queue_.clear();
+    index_.clear();
+    snapshot_.clear();
+    snapshot_next_ = 0;
+  }
+  absl::ReaderMutexLock link_lock(&link_->mu);
+  if (link_->cache != nullptr) link_->cache->Unsubscribe(this);
+}
+
+bool WatchSubscription::closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
+std::string WatchSubscription::last_token() const {
+  absl::MutexLock lock(&mu_);
+  return last_token_;
+}
+
+size_t WatchSubscription::pending() const {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return 0;
+  if (needs_snapshot_) return 1;
+  return (reset_pending_ ? 1 : 0) + (snapshot_.size() - snapshot_next_) + queue_.size();
+}
+
+// ---- SandboxCache -----------------------------------------------------------------------
+
+SandboxCache::SandboxCache(Options options)
+    : options_(std::move(options)),
+      epoch_(options_.epoch != 0 ? options_.epoch
+                                 : absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX)),
+      link_(std::make_shared<internal::CacheLink>()) {
+  absl::MutexLock lock(&link_->mu);
+  link_->cache = this;
+}
+
+SandboxCache::~SandboxCache() {
+  Shutdown();
+  absl::MutexLock lock(&link_->mu);  // waits for subscriptions inside Resnapshot/Unsubscribe
+  link_->cache = nullptr;
+}
+
+void SandboxCache::Wake(const Notify& notify) {
+  for (const auto& sub : notify) {
+    if (sub->on_ready_) sub->on_ready_();
+  }
+}
+
+void SandboxCache::ApplyStatefulSet(kube::StatefulSet sts) {
+  const absl::Time now = options_.clock();
+  Key key{sts.metadata.ns, sts.metadata.name};
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    entries_[key].sts = TrimStatefulSet(std::move(sts));
+    Update(key, now, /*tick=*/false, &notify);
+  }
+  Wake(notify);
+}
+
+void SandboxCache::DeleteStatefulSet(const std::string& ns, const std::string& name) {
+  const absl::Time now = options_.clock();
+  Key key{ns, name};
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    it->second.sts.reset();
+    Update(key, now, /*tick=*/false, &notify);
+  }
+  Wake(notify);
+}
+
+void SandboxCache::ApplyPod(kube::Pod pod) {
+  std::optional<std::string> name = SandboxOfPod(pod.metadata.name);
+  if (!name.has_value()) return;
+  const absl::Time now = options_.clock();
+  Key key{pod.metadata.ns, *name};
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    entries_[key].pod = TrimPod(std::move(pod));
+    Update(key, now, /*tick=*/false, &notify);
+  }
+  Wake(notify);
+}
+
+void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name) {
+  std::optional<std::string> name = SandboxOfPod(pod_name);
+  if (!name.has_value()) return;
+  const absl::Time now = options_.clock();
+  Key key{ns, *name};
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    it->second.pod.reset();
+    Update(key, now, /*tick=*/false, &notify);
+  }
+  Wake(notify);
+}
+
+void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
+  std::optional<std::string> name = SandboxOfClaim(claim.metadata.name);
+  if (!name.has_value()) return;
+  const absl::Time now = options_.clock();
+  Key key{claim.metadata.ns, *name};
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    entries_[key].claim = TrimClaim(std::move(claim));
+    Update(key, now, /*tick=*/false, &notify);
+  }
+  Wake(notify);
+}
+
+void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name) {
+  std::optional<std::string> name = SandboxOfClaim(claim_name);
+  if (!name.has_value()) return;
+  const absl::Time now = options_.clock();
+  Key key{ns, *name};
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    it->second.claim.reset();
+    Update(key, now, /*tick=*/false, &notify);
+  }
+  Wake(notify);
+}
+
+void SandboxCache::MarkSynced(Source source) {
+  absl::MutexLock lock(&mu_);
+  switch (source) {
+    case Source::kStatefulSets: synced_sts_ = true; break;
+    case Source::kPods: synced_pods_ = true; break;
+    case Source::kClaims: synced_claims_ = true; break;
+  }
+}
+
+bool SandboxCache::synced() const {
+  absl::MutexLock lock(&mu_);
+  return synced_sts_ && synced_pods_ && synced_claims_;
+}
+
+absl::Status SandboxCache::CheckSynced() const {
+  if (synced_sts_ && synced_pods_ && synced_claims_) return absl::OkStatus();
+  return domain::MakeError(absl::StatusCode::kFailedPrecondition, "CACHE_NOT_SYNCED",
+                           "cache not synced");
+}
+
+void SandboxCache::Tick(absl::Time now) {
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [key, entry] : entries_) {
+      if (!entry.sts.has_value() ||
+          !TimeSensitive(*entry.sts, entry.pod ? &*entry.pod : nullptr,
+                         entry.claim ? &*entry.claim : nullptr)) {
+        continue;
+      }
+      Update(key, now, /*tick=*/true, &notify);  // never erases: the entry has a StatefulSet
+    }
+  }
+  Wake(notify);
+}
+
+void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Notify* notify) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  Entry& e = it->second;
+  if (!e.sts.has_value()) {
+    if (e.state != nullptr) {
+      StatePtr last = std::move(e.state);
+      e.state = nullptr;
+      --sandboxes_;
+      Record(Type::kDeleted, last, last, notify);
+    }
+    if (!e.pod.has_value() && !e.claim.has_value()) entries_.erase(it);
+    return;
+  }
+  domain::Sandbox sb = domain::DeriveSandbox(*e.sts, e.pod ? &*e.pod : nullptr,
+                                             e.claim ? &*e.claim : nullptr, now,
+                                             options_.defaults);
+  if (e.state != nullptr) {
+    const domain::Sandbox& old = e.state->sandbox;
+    const bool same = tick ? (sb.phase == old.phase && sb.error_reason == old.error_reason)
+                           : (SameSandbox(sb, old) && e.sts->metadata.labels == e.state->labels);
+    if (same) return;
+  }
+  auto next = std::make_shared<const SandboxState>(SandboxState{std::move(sb), e.sts->metadata.labels});
+  StatePtr prev = std::move(e.state);
+  if (prev == nullptr) ++sandboxes_;
+  e.state = next;
+  Record(prev == nullptr ? Type::kAdded : Type::kModified, std::move(prev), std::move(next),
+         notify);
+}
+
+void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Notify* notify) {
+  history_.push_back(Change{++seq_, type, std::move(prev), std::move(state)});
+  while (history_.size() > std::max<size_t>(options_.history_capacity, 1)) history_.pop_front();
+  const Change& change = history_.back();
+  auto subs = subs_.find(change.state->sandbox.spec.ns);
+  if (subs != subs_.end()) {
+    for (const auto& sub : subs->second) {
+      if (OfferChange(*sub, change)) notify->push_back(sub);
+    }
+  }
+  link_->published_seq.store(seq_, std::memory_order_release);
+}
+
+bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
+  const bool was = change.prev != nullptr && sub.Matches(*change.prev);
+  const bool is = change.type != Type::kDeleted && sub.Matches(*change.state);
+  Type type;
+  if (change.type == Type::kDeleted) {
+    if (!was) return false;
+    type = Type::kDeleted;
+  } else if (was && is) {
+    type = Type::kModified;
+  } else if (is) {
+    type = Type::kAdded;  // new, or now matches the filter
+  } else if (was) {
+    type = Type::kDeleted;  // no longer matches the filter
+  } else {
+    return false;
+  }
+  return sub.Offer(type, change.state, change.seq);
+}
+
+void SandboxCache::SnapshotInto(WatchSubscription& sub) {
+  sub.mu_.AssertHeld();
+  sub.snapshot_.clear();
+  sub.snapshot_next_ = 0;
+  const WatchFilter& f = sub.filter_;
+  for (auto it = entries_.lower_bound(Key{f.ns, f.name});
+       it != entries_.end() && it->first.first == f.ns; ++it) {
+    if (!f.name.empty() && it->first.second != f.name) break;
+    if (it->second.state != nullptr && sub.Matches(*it->second.state)) {
+      sub.snapshot_.push_back(it->second.state);
+    }
+  }
+  sub.queue_.push_back(WatchSubscription::Item{Type::kInitialStateComplete, nullptr, seq_ + 1});
+  sub.needs_snapshot_ = false;
+}
+
+void SandboxCache::Resnapshot(WatchSubscription& sub) {
+  absl::MutexLock lock(&mu_);
+  absl::MutexLock sub_lock(&sub.mu_);
+  if (sub.closed_ || !sub.needs_snapshot_) return;
+  SnapshotInto(sub);
+}
+
+void SandboxCache::Unsubscribe(WatchSubscription* sub) {
+  absl::MutexLock lock(&mu_);
+  auto it = subs_.find(sub->filter_.ns);
+  if (it == subs_.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [sub](const std::shared_ptr<WatchSubscription>& s) {
+                              return s.get() == sub;
+                            }),
+             list.end());
+  if (list.empty()) subs_.erase(it);
+}
+
+absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
+    const WatchFilter& filter, const std::string& resume_token, std::function<void()> on_ready) {
+  SANDBOXD_RETURN_IF_ERROR(domain::ValidateNamespace(filter.ns));
+  if (!filter.name.empty()) SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(filter.name));
+  absl::StatusOr<domain::LabelSelector> selector =
+      domain::LabelSelector::Parse(filter.label_selector);
+  if (!selector.ok()) return selector.status();
+  std::optional<Position> position;
+  if (!resume_token.empty()) {
+    position = DecodeToken(resume_token);
+    if (!position.has_value()) return domain::InvalidField("resume_token", "malformed");
+  }
+  auto sub = std::shared_ptr<WatchSubscription>(
+      new WatchSubscription(link_, epoch_, filter, std::move(*selector),
+                            std::max<size_t>(options_.queue_capacity, 1), std::move(on_ready)));
+
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) {
+    return domain::MakeError(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
+                             "sandboxd is shutting down");
+  }
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  // A resumable position: same process, and every change after it is still in the history.
+  const bool resumable =
+      position.has_value() && position->epoch == epoch_ && position->seq <= seq_ &&
+      (position->seq == seq_ ||
+       (!history_.empty() && history_.front().seq <= position->seq + 1));
+  if (resumable) {
+    {
+      absl::MutexLock sub_lock(&sub->mu_);
+      sub->last_token_ = resume_token;
+    }
+    if (position->seq < seq_) {
+      for (size_t i = position->seq + 1 - history_.front().seq; i < history_.size(); ++i) {
+        OfferChange(*sub, history_[i]);
+      }
+    }
+    absl::MutexLock sub_lock(&sub->mu_);
+    if (!sub->needs_snapshot_) {  // else it overflowed: RESET and a snapshot at Next()
+      sub->queue_.push_back(
+          WatchSubscription::Item{Type::kInitialStateComplete, nullptr, seq_ + 1});
+    }
+  } else {
+    absl::MutexLock sub_lock(&sub->mu_);
+    sub->reset_pending_ = position.has_value();
+    SnapshotInto(*sub);
+  }
+  subs_[filter.ns].push_back(sub);
+  return sub;
+}
+
+void SandboxCache::Shutdown() {
+  Notify notify;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    for (auto& [ns, list] : subs_) {
+      for (auto& sub : list) {
+        absl::MutexLock sub_lock(&sub->mu_);
+        sub->closed_ = true;
+        sub->queue_.clear();
+        sub->index_.clear();
+        sub->snapshot_.clear();
+        sub->snapshot_next_ = 0;
+        if (sub->armed_) {
+          sub->armed_ = false;
+          notify.push_back(sub);
+        }
+      }
+    }
+    subs_.clear();
+  }
+  Wake(notify);
+}
+
+absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
+                                                  const std::string& name) const {
+  SANDBOXD_RETURN_IF_ERROR(domain::ValidateNamespace(ns));
+  SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(name));
+  absl::MutexLock lock(&mu_);
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  auto it = entries_.find(Key{ns, name});
+  if (it == entries_.end() || it->second.state == nullptr) return SandboxNotFound(ns, name);
+  return it->second.state->sandbox;
+}
+
+absl::StatusOr<domain::ListResult> SandboxCache::List(const domain::ListQuery& query) const {
+  SANDBOXD_RETURN_IF_ERROR(domain::ValidateNamespace(query.ns));
+  if (query.page_size < 0) return domain::InvalidField("page_size", "must not be negative");
+  absl::StatusOr<domain::LabelSelector> selector =
+      domain::LabelSelector::Parse(query.label_selector);
+  if (!selector.ok()) return selector.status();
+  std::string after;
+  if (!query.page_token.empty() &&
+      (!absl::WebSafeBase64Unescape(query.page_token, &after) || after.empty())) {
+    return domain::InvalidField("page_token", "malformed");
+  }
+  const size_t limit = query.page_size == 0
+                           ? SandboxService::kDefaultPageSize
+                           : std::min(query.page_size, SandboxService::kMaxPageSize);
+
+  absl::MutexLock lock(&mu_);
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  domain::ListResult result;
+  auto it = query.page_token.empty() ? entries_.lower_bound(Key{query.ns, ""})
+                                     : entries_.upper_bound(Key{query.ns, after});
+  for (; it != entries_.end() && it->first.first == query.ns; ++it) {
+    const StatePtr& state = it->second.state;
+    if (state == nullptr) continue;
+    if (!query.project.empty() && state->sandbox.spec.project != query.project) continue;
+    if (!selector->Matches(state->labels)) continue;
+    if (result.sandboxes.size() == limit) {  // one more exists: there is a next page
+      result.next_page_token = absl::WebSafeBase64Escape(result.sandboxes.back().spec.name);
+      break;
+    }
+    result.sandboxes.push_back(state->sandbox);
+  }
+  return result;
+}
+
+SandboxCache::Stats SandboxCache::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats s;
+  s.sandboxes = sandboxes_;
+  s.entries = entries_.size();
+  for (const auto& [ns, list] : subs_) s.subscriptions += list.size();
+  s.history = history_.size();
+  s.sequence = seq_;
+  absl::flat_hash_set<const SandboxState*> seen;
+  auto state_bytes = [&seen](const StatePtr& p) -> size_t {
+    if (p == nullptr || !seen.insert(p.get()).second) return 0;
+    return 16 /* control block */ + ApproxBytes(p->sandbox) + Heap(p->labels) -
+           sizeof(domain::Sandbox) + sizeof(SandboxState);
+  };
+  for (const auto& [key, e] : entries_) {
+    s.approx_bytes += 32 + sizeof(std::pair<const Key, Entry>) + Heap(key.first) +
+                      Heap(key.second) + state_bytes(e.state);
+    if (e.sts) s.approx_bytes += ApproxBytes(*e.sts) - sizeof(kube::StatefulSet);
+    if (e.pod) s.approx_bytes += ApproxBytes(*e.pod) - sizeof(kube::Pod);
+    if (e.claim) s.approx_bytes += ApproxBytes(*e.claim) - sizeof(kube::PersistentVolumeClaim);
+  }
+  for (const Change& c : history_) {
+    s.approx_bytes += sizeof(Change) + state_bytes(c.prev) + state_bytes(c.state);
+  }
+  return s;
+}
+
+}  // namespace sandboxd::service

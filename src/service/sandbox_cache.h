@@ -1,0 +1,334 @@
+// SandboxCache: the in-memory view of every sandbox, fed by one list+watch per Kind
+// (StatefulSets, pods, claims; all namespaces, managed-by=sandboxd), that serves Get,
+// List and any number of streaming watches without further API-server requests.
+//
+// Per sandbox the cache keeps the three objects trimmed to what DeriveSandbox and
+// SpecFromStatefulSet read, and the last derived domain::Sandbox (shared, immutable, by
+// the store, the history and the subscriber queues). Measured with ApproxBytes()
+// (tests/unit/service/sandbox_cache_test.cc, MemoryEstimate; 5 env vars, 2 caller
+// labels): ~10.5 KB per sandbox with StatefulSet, pod and claim: ~6.9 KB trimmed objects
+// (3.1 KB of it the fixed sizeof of the three kube types, mostly unused fields), ~2.2 KB
+// derived view + labels, the rest map nodes. 10,000 sandboxes: ~105 MB. The history adds
+// up to one more state (~2.2 KB) per entry it holds. A compact struct of only the
+// derivation inputs would roughly halve this (not done yet).
+//
+// Changes. Every input that changes the derived view of a sandbox (Sandbox fields or
+// StatefulSet labels; an input that leaves both equal records nothing) records one change
+// with the next sequence number: ADDED (the StatefulSet appeared), MODIFIED, or DELETED
+// (the StatefulSet is gone; carries the last known Sandbox). Changes are kept in a ring of
+// `history_capacity` entries for resuming watches. Tick() re-derives the time-dependent
+// phases (claim bind timeout, unschedulable grace) and records a change only when the
+// phase or error reason changes: a message that merely counts elapsed time is not a change.
+//
+// Ownership of pods and claims: pod "<name>-0" and claim "home-<name>-0" belong to the
+// sandbox <name> in the same namespace (by name; other names are ignored). They are kept
+// without a StatefulSet and join it when it arrives.
+//
+// Watches (Subscribe). A stream is a sequence of WatchEvents:
+//   fresh (empty token):      ADDED per matching sandbox in name order, INITIAL_STATE_COMPLETE,
+//                             then changes;
+//   resumed (token in history): the matching changes after the token, in sequence order,
+//                             then INITIAL_STATE_COMPLETE (always sent, so clients need one
+//                             code path), then changes;
+//   reset (token too old, from another process, or the queue overflowed):
+//                             RESET, then as fresh.
+// Resume tokens: "<epoch:16 hex>.<sequence>" (opaque to clients). A token is attached to
+// INITIAL_STATE_COMPLETE and to every change event; it is the position up to which the
+// client has received every matching change, so resuming from the last token received
+// never skips a change (it may repeat some: at-least-once). ADDED events of an initial
+// state and RESET carry an empty token: an incomplete initial state is not a resumable
+// position (resuming with the empty token starts over).
+// With filters (project, label selector), a sandbox that stops matching is DELETED and one
+// that starts matching is ADDED for that stream, carrying the new state.
+//
+// Ordering guarantee: for one sandbox, states are delivered in the order they were
+// recorded (intermediate states may be merged away, the latest never is, and a DELETED is
+// always delivered); across sandboxes, in the order of each sandbox's first undelivered
+// change.
+//
+// Slow consumers. Each subscription has a queue of at most `queue_capacity` distinct
+// sandboxes (the initial state is not counted: it is a list of shared pointers). A newer
+// change for a queued sandbox replaces the queued state in place:
+//   MODIFIED + MODIFIED -> MODIFIED (newer state)   ADDED + MODIFIED -> ADDED (newer state)
+//   MODIFIED + DELETED  -> DELETED                  ADDED + DELETED  -> dropped (the
+//                                                    client never knew the sandbox)
+//   DELETED + ADDED     -> both kept, in order (a recreated sandbox is a new sandbox).
+// When a change for another sandbox would exceed the capacity, the queue collapses: it is
+// dropped, the subscription stops queueing, and when the consumer next calls Next() it
+// gets RESET, a fresh initial state (taken then) and INITIAL_STATE_COMPLETE. The cache
+// never blocks on a subscriber and one subscriber never delays another.
+//
+// Thread safety: SandboxCache and WatchSubscription are thread-safe. Inputs may come from
+// several threads (one per Kind). Lock order: cache, then subscription; callbacks
+// (on_ready) run with no lock held.
+#ifndef SANDBOXD_SERVICE_SANDBOX_CACHE_H_
+#define SANDBOXD_SERVICE_SANDBOX_CACHE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "src/domain/label_selector.h"
+#include "src/domain/sandbox.h"
+#include "src/kube/objects.h"
+
+namespace sandboxd::service {
+
+class SandboxCache;
+
+struct WatchEvent {
+  enum class Type { kAdded, kModified, kDeleted, kInitialStateComplete, kReset };
+  Type type = Type::kAdded;
+  domain::Sandbox sandbox;   // empty for kInitialStateComplete and kReset
+  std::string resume_token;  // see the header comment for when it is empty
+};
+
+const char* WatchEventTypeName(WatchEvent::Type type);  // "ADDED", ..., "RESET"
+
+struct WatchFilter {
+  std::string ns;              // required
+  std::string name;            // non-empty: only this sandbox
+  std::string project;         // non-empty: only this project
+  std::string label_selector;  // Kubernetes syntax, on the StatefulSet labels
+};
+
+namespace internal {
+// One recorded state of a sandbox: the derived view and the StatefulSet labels (which
+// label selectors match). Immutable once published; shared by the store, the history and
+// subscriber queues (shared_ptr: these hold it for independent, unbounded times).
+struct SandboxState {
+  domain::Sandbox sandbox;
+  kube::StringMap labels;
+};
+using StatePtr = std::shared_ptr<const SandboxState>;
+
+// Outlives the cache for subscriptions still held by writers. Thread-safe.
+struct CacheLink {
+  absl::Mutex mu;
+  SandboxCache* cache ABSL_GUARDED_BY(mu) = nullptr;  // null once the cache is destroyed
+  std::atomic<uint64_t> published_seq{0};  // every change <= this was offered to every sub
+};
+}  // namespace internal
+
+// One watch stream's queue. Obtained from SandboxCache::Subscribe; the cache holds it
+// while it is open (shared_ptr: the writer and the cache both hold it, and either may let
+// go first). Thread-safe; Next() has a single consumer (must not run concurrently with
+// itself).
+class WatchSubscription {
+ public:
+  ~WatchSubscription();
+  WatchSubscription(const WatchSubscription&) = delete;
+  WatchSubscription& operator=(const WatchSubscription&) = delete;
+
+  // The next event, or nullopt if none is pending now or the subscription is closed.
+  // Non-blocking (it may take the cache lock briefly to take a fresh initial state after
+  // a collapse). After it returned nullopt on an open subscription, on_ready is invoked
+  // once when an event becomes available.
+  std::optional<WatchEvent> Next();
+
+  // Closes the subscription: pending events are dropped, Next() returns nullopt and the
+  // cache forgets it. Idempotent; may be called from any thread, including on_ready.
+  void Cancel();
+
+  // True after Cancel() or SandboxCache::Shutdown(); Next() then returns nullopt.
+  bool closed() const;
+  // The resume token of the last event Next() returned ("" before the first one unless
+  // the subscription resumed from a token in the history: then that token). A client
+  // resuming with it misses nothing.
+  std::string last_token() const;
+  // Events Next() would return now (0 while a collapsed queue awaits its fresh snapshot
+  // counts as 1).
+  size_t pending() const;
+
+ private:
+  friend class SandboxCache;
+  struct Item {
+    WatchEvent::Type type;
+    internal::StatePtr state;
+    uint64_t first_seq;  // the first change merged into this item
+  };
+  // ns is the filter's namespace; `selector` is the parsed filter.label_selector.
+  WatchSubscription(std::shared_ptr<internal::CacheLink> link, uint64_t epoch,
+                    WatchFilter filter, domain::LabelSelector selector, size_t capacity,
+                    std::function<void()> on_ready);
+
+  bool Matches(const internal::SandboxState& state) const;
+  // Queues a change (already translated for this filter). Returns true if on_ready must
+  // be invoked (after the caller released its locks).
+  bool Offer(WatchEvent::Type type, internal::StatePtr state, uint64_t seq);
+  std::string TokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<WatchEvent> PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::shared_ptr<internal::CacheLink> link_;
+  const uint64_t epoch_;
+  const WatchFilter filter_;
+  const domain::LabelSelector selector_;
+  const size_t capacity_;
+  const std::function<void()> on_ready_;
+
+  mutable absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool armed_ ABSL_GUARDED_BY(mu_) = false;        // Next() returned nullopt last
+  bool needs_snapshot_ ABSL_GUARDED_BY(mu_) = false;  // collapsed: snapshot at next Next()
+  bool reset_pending_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<internal::StatePtr> snapshot_ ABSL_GUARDED_BY(mu_);  // initial state
+  size_t snapshot_next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool marker_pending_ ABSL_GUARDED_BY(mu_) = false;
+  std::list<Item> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::list<Item>::iterator> index_ ABSL_GUARDED_BY(mu_);
+  std::string last_token_ ABSL_GUARDED_BY(mu_);
+};
+
+class SandboxCache {
+ public:
+  struct Options {
+    domain::SandboxDefaults defaults;  // claim_bind_timeout, unschedulable_grace
+    size_t history_capacity = 4096;    // changes kept for resuming (>= 1)
+    size_t queue_capacity = 256;       // distinct sandboxes queued per subscription (>= 1)
+    uint64_t epoch = 0;                // 0: random (tests fix it)
+    std::function<absl::Time()> clock = absl::Now;  // for status derivation of inputs
+  };
+  enum class Source { kStatefulSets, kPods, kClaims };
+
+  struct Stats {
+    size_t sandboxes = 0;      // with a StatefulSet
+    size_t entries = 0;        // incl. pods/claims waiting for their StatefulSet
+    size_t subscriptions = 0;  // open
+    size_t history = 0;        // changes in the ring
+    uint64_t sequence = 0;     // last assigned sequence number
+    size_t approx_bytes = 0;   // store + history states (estimate, see ApproxBytes)
+  };
+
+  explicit SandboxCache(Options options);
+  // Closes every subscription (as Shutdown()).
+  ~SandboxCache();
+  SandboxCache(const SandboxCache&) = delete;
+  SandboxCache& operator=(const SandboxCache&) = delete;
+
+  // ---- Inputs (from the reflectors; objects already decoded, any order across kinds).
+  void ApplyStatefulSet(kube::StatefulSet sts);
+  void DeleteStatefulSet(const std::string& ns, const std::string& name);
+  void ApplyPod(kube::Pod pod);
+  void DeletePod(const std::string& ns, const std::string& name);
+  void ApplyClaim(kube::PersistentVolumeClaim claim);
+  void DeleteClaim(const std::string& ns, const std::string& name);
+  // The initial list of `source` is complete. Idempotent.
+  void MarkSynced(Source source);
+  // True once all three sources are synced.
+  bool synced() const;
+  // Re-derives sandboxes whose phase depends on time (a claim Pending, a pod
+  // Unschedulable) at `now`.
+  void Tick(absl::Time now);
+
+  // ---- Reads. FAILED_PRECONDITION (reason CACHE_NOT_SYNCED) until synced();
+  // INVALID_ARGUMENT for an invalid namespace or name.
+  // NOT_FOUND (SANDBOX_NOT_FOUND) if there is no StatefulSet `name` in `ns`.
+  absl::StatusOr<domain::Sandbox> Get(const std::string& ns, const std::string& name) const;
+  // Sandboxes of query.ns sorted by name, filtered by project and label selector (on the
+  // StatefulSet labels), one page at a time. page_size 0: 50; capped at 500. page_token:
+  // opaque (the last name returned); INVALID_ARGUMENT if malformed, or for a bad selector.
+  absl::StatusOr<domain::ListResult> List(const domain::ListQuery& query) const;
+
+  // ---- Watches.
+  // Opens a stream (see the header comment). `on_ready` is invoked, with no lock held and
+  // never from inside Next(), when Next() has an event after it last returned nullopt; it
+  // may be invoked from any input thread, concurrently with itself and spuriously (Next()
+  // then returns nullopt), and must not block. The events present when Subscribe returns
+  // are not announced: call Next() once after subscribing.
+  // Errors: INVALID_ARGUMENT (namespace, name, label_selector, malformed resume_token);
+  // FAILED_PRECONDITION CACHE_NOT_SYNCED; UNAVAILABLE after Shutdown().
+  absl::StatusOr<std::shared_ptr<WatchSubscription>> Subscribe(
+      const WatchFilter& filter, const std::string& resume_token,
+      std::function<void()> on_ready);
+
+  // Closes every subscription (pending events dropped; Next() returns nullopt, closed()
+  // is true, last_token() is where the client resumes) and invokes on_ready of each
+  // subscription waiting for events. Later Subscribe calls are UNAVAILABLE; inputs and
+  // reads still work. Idempotent.
+  void Shutdown();
+
+  Stats stats() const;
+
+ private:
+  friend class WatchSubscription;
+  struct Entry {
+    std::optional<kube::StatefulSet> sts;  // trimmed
+    std::optional<kube::Pod> pod;          // trimmed
+    std::optional<kube::PersistentVolumeClaim> claim;  // trimmed
+    internal::StatePtr state;              // last recorded; non-null iff sts
+  };
+  struct Change {
+    uint64_t seq;
+    WatchEvent::Type type;     // kAdded, kModified or kDeleted
+    internal::StatePtr prev;   // before (null for kAdded)
+    internal::StatePtr state;  // after (for kDeleted: the last known state)
+  };
+  using Key = std::pair<std::string, std::string>;  // namespace, sandbox name
+  using Notify = std::vector<std::shared_ptr<WatchSubscription>>;
+
+  // Re-derives `key` at `now` and records a change if its view changed (`tick`: only
+  // a changed phase or error reason counts). Appends subscriptions to wake to `notify`.
+  void Update(const Key& key, absl::Time now, bool tick, Notify* notify)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Record(WatchEvent::Type type, internal::StatePtr prev, internal::StatePtr state,
+              Notify* notify) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Offers one change to `sub`, translated for its filter.
+  static bool OfferChange(WatchSubscription& sub, const Change& change);
+  // Fills `sub` with a fresh initial state at the current sequence.
+  void SnapshotInto(WatchSubscription& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Called by WatchSubscription::Next() after a collapse (no subscription lock held).
+  void Resnapshot(WatchSubscription& sub) ABSL_LOCKS_EXCLUDED(mu_);
+  void Unsubscribe(WatchSubscription* sub) ABSL_LOCKS_EXCLUDED(mu_);
+  static void Wake(const Notify& notify);
+  absl::Status CheckSynced() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  const uint64_t epoch_;
+  const std::shared_ptr<internal::CacheLink> link_;
+
+  mutable absl::Mutex mu_;
+  std::map<Key, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  size_t sandboxes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Change> history_ ABSL_GUARDED_BY(mu_);  // contiguous sequence numbers
+  bool synced_sts_ ABSL_GUARDED_BY(mu_) = false;
+  bool synced_pods_ ABSL_GUARDED_BY(mu_) = false;
+  bool synced_claims_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  // Open subscriptions by namespace.
+  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<WatchSubscription>>> subs_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// Trimming (exposed for tests): the objects reduced to what DeriveSandbox and
+// SpecFromStatefulSet read. DeriveSandbox gives the same result on trimmed objects.
+kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts);
+kube::Pod TrimPod(kube::Pod pod);
+kube::PersistentVolumeClaim TrimClaim(kube::PersistentVolumeClaim claim);
+
+// Rough heap + inline size of values (strings beyond the small-string buffer, map and
+// vector nodes), for the memory estimate in Stats.
+size_t ApproxBytes(const kube::StatefulSet& sts);
+size_t ApproxBytes(const kube::Pod& pod);
+size_t ApproxBytes(const kube::PersistentVolumeClaim& claim);
+size_t ApproxBytes(const domain::Sandbox& sandbox);
+
+}  // namespace sandboxd::service
+
+#endif  // SANDBOXD_SERVICE_SANDBOX_CACHE_H_

@@ -1,0 +1,401 @@
+// WatchSandbox / WatchSandboxes over real gRPC against the real local control plane:
+// ordering of lifecycle transitions, ERROR reasons, kube-apiserver restarts and 410
+// relists, resume tokens, slow consumers, and one API-server watch however many streams.
+#include <curl/curl.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "sandbox/v1/sandbox.grpc.pb.h"
+#include "server/sandboxd_server.h"
+#include "tests/integration/plane.h"
+
+namespace sandboxd {
+namespace {
+
+namespace pb = sandbox::v1;
+
+constexpr absl::Duration kWait = absl::Seconds(90);
+
+// A WatchSandboxes stream read by a callback reactor into a queue the test takes from.
+// Thread-safe.
+class Stream final : public grpc::ClientReadReactor<pb::WatchSandboxesResponse> {
+ public:
+  Stream(pb::SandboxLifecycle::Stub* stub, pb::WatchSandboxesRequest request, bool read = true)
+      : request_(std::move(request)) {
+    stub->async()->WatchSandboxes(&context_, &request_, this);
+    StartCall();
+    if (read) Resume();
+  }
+  ~Stream() {
+    context_.TryCancel();
+    WaitDone();
+  }
+
+  // Starts (or restarts, for a paused stream) reading.
+  void Resume() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!reading_ && !done_) {
+      reading_ = true;
+      StartRead(&incoming_);
+    }
+  }
+
+  // The next message, waiting up to kWait; nullopt on timeout or end of stream.
+  std::optional<pb::WatchSandboxesResponse> Next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoSeconds(kWait), [&] { return !queue_.empty() || done_; });
+    if (queue_.empty()) return std::nullopt;
+    pb::WatchSandboxesResponse r = std::move(queue_.front());
+    queue_.pop_front();
+    return r;
+  }
+
+  // Reads until a message satisfies `pred`; returns it (nullopt: not within kWait).
+  std::optional<pb::WatchSandboxesResponse> NextWhere(
+      const std::function<bool(const pb::WatchSandboxesResponse&)>& pred,
+      std::vector<pb::WatchSandboxesResponse>* seen = nullptr) {
+    const absl::Time deadline = absl::Now() + kWait;
+    while (absl::Now() < deadline) {
+      std::optional<pb::WatchSandboxesResponse> r = Next();
+      if (!r.has_value()) return std::nullopt;
+      if (seen != nullptr) seen->push_back(*r);
+      if (pred(*r)) return r;
+    }
+    return std::nullopt;
+  }
+
+  void Cancel() { context_.TryCancel(); }
+  grpc::Status WaitDone() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return finished_; });
+    return status_;
+  }
+  bool done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_;
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    reading_ = false;
+    if (!ok) {
+      done_ = true;
+      cv_.notify_all();
+      return;
+    }
+    queue_.push_back(incoming_);
+    cv_.notify_all();
+    reading_ = true;
+    StartRead(&incoming_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = status;
+    done_ = true;
+    finished_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  grpc::ClientContext context_;
+  pb::WatchSandboxesRequest request_;
+  pb::WatchSandboxesResponse incoming_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<pb::WatchSandboxesResponse> queue_;
+  bool reading_ = false;
+  bool done_ = false;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+bool IsMarker(const pb::WatchSandboxesResponse& r) {
+  return r.type() == pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE;
+}
+
+class WatchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    plane_ = new testing::Plane();
+    ns_ = new std::string(plane_->CreateNamespace("watch"));
+    server_ = StartServer().release();
+    stub_ = pb::SandboxLifecycle::NewStub(grpc::CreateChannel(
+                absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()))
+                .release();
+  }
+  static void TearDownTestSuite() {
+    server_->Shutdown(absl::Seconds(5));
+    delete server_;
+    plane_->DeleteNamespace(*ns_);
+  }
+
+  static std::unique_ptr<server::SandboxdServer> StartServer() {
+    server::ServerConfig config;
+    config.listen_address = "127.0.0.1:0";
+    config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
+    config.kube.qps = 500;
+    config.kube.burst = 1000;
+    config.sandbox_defaults.image = "registry.local/agent:1";
+    auto server = server::SandboxdServer::Start(config);
+    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_TRUE((*server)->WaitUntilServing(absl::Seconds(60)));
+    return *std::move(server);
+  }
+
+  static pb::WatchSandboxesRequest WatchRequest(const std::string& project = "",
+                                                const std::string& token = "") {
+    pb::WatchSandboxesRequest req;
+    req.set_namespace_(*ns_);
+    req.set_project(project);
+    req.set_resume_token(token);
+    return req;
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return ctx;
+  }
+
+  static void Create(const std::string& name, const std::string& project,
+                     const std::string& image = "") {
+    pb::CreateSandboxRequest req;
+    req.mutable_spec()->set_name(name);
+    req.mutable_spec()->set_namespace_(*ns_);
+    req.mutable_spec()->set_project(project);
+    if (!image.empty()) req.mutable_spec()->set_image(image);
+    pb::CreateSandboxResponse resp;
+    grpc::Status s = stub_->CreateSandbox(Context().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  template <typename Request, typename Response>
+  static void ByName(grpc::Status (pb::SandboxLifecycle::Stub::*method)(grpc::ClientContext*,
+                                                                        const Request&, Response*),
+                     const std::string& name) {
+    Request req;
+    req.set_namespace_(*ns_);
+    req.set_name(name);
+    Response resp;
+    grpc::Status s = (stub_->*method)(Context().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  static void Stop(const std::string& name) { ByName(&pb::SandboxLifecycle::Stub::StopSandbox, name); }
+  static void Start(const std::string& name) { ByName(&pb::SandboxLifecycle::Stub::StartSandbox, name); }
+  static void Delete(const std::string& name) { ByName(&pb::SandboxLifecycle::Stub::DeleteSandbox, name); }
+
+  static void SetEnv(const std::string& name, const std::string& key, const std::string& value) {
+    pb::UpdateSandboxEnvRequest req;
+    req.set_namespace_(*ns_);
+    req.set_name(name);
+    (*req.mutable_env())[key] = value;
+    pb::UpdateSandboxEnvResponse resp;
+    grpc::Status s = stub_->UpdateSandboxEnv(Context().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  static std::function<bool(const pb::WatchSandboxesResponse&)> PhaseOf(
+      const std::string& name, pb::SandboxPhase phase) {
+    return [name, phase](const pb::WatchSandboxesResponse& r) {
+      return r.sandbox().spec().name() == name && r.sandbox().phase() == phase &&
+             r.type() != pb::WATCH_EVENT_TYPE_DELETED;
+    };
+  }
+  static std::function<bool(const pb::WatchSandboxesResponse&)> DeletedEvent(const std::string& name) {
+    return [name](const pb::WatchSandboxesResponse& r) {
+      return r.type() == pb::WATCH_EVENT_TYPE_DELETED && r.sandbox().spec().name() == name;
+    };
+  }
+
+  static testing::Plane* plane_;
+  static std::string* ns_;
+  static server::SandboxdServer* server_;
+  static pb::SandboxLifecycle::Stub* stub_;
+};
+
+testing::Plane* WatchTest::plane_ = nullptr;
+std::string* WatchTest::ns_ = nullptr;
+server::SandboxdServer* WatchTest::server_ = nullptr;
+pb::SandboxLifecycle::Stub* WatchTest::stub_ = nullptr;
+
+TEST_F(WatchTest, AWatcherSeesEveryTransitionInOrder) {
+  Stream stream(stub_, WatchRequest("p-order"));
+  ASSERT_TRUE(stream.NextWhere(IsMarker).has_value());
+
+  Create("w-order", "p-order");
+  std::vector<pb::WatchSandboxesResponse> seen;
+  auto first = stream.Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type(), pb::WATCH_EVENT_TYPE_ADDED);
+  ASSERT_TRUE(stream.NextWhere(PhaseOf("w-order", pb::SANDBOX_PHASE_RUNNING), &seen));
+  Stop("w-order");
+  ASSERT_TRUE(stream.NextWhere(PhaseOf("w-order", pb::SANDBOX_PHASE_STOPPED), &seen));
+  Start("w-order");
+  ASSERT_TRUE(stream.NextWhere(PhaseOf("w-order", pb::SANDBOX_PHASE_RUNNING), &seen));
+  Delete("w-order");
+  ASSERT_TRUE(stream.NextWhere(DeletedEvent("w-order"), &seen));
+
+  // Everything after ADDED was MODIFIED, each a new state, until the final DELETED
+  // (which carries the last known state again).
+  for (size_t i = 0; i + 1 < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].type(), pb::WATCH_EVENT_TYPE_MODIFIED) << i;
+    EXPECT_FALSE(seen[i].resume_token().empty());
+    if (i + 2 < seen.size()) {
+      EXPECT_NE(seen[i].sandbox().SerializeAsString(), seen[i + 1].sandbox().SerializeAsString())
+          << "duplicate state at " << i;
+    }
+  }
+  EXPECT_EQ(seen.back().sandbox().SerializeAsString(),
+            seen[seen.size() - 2].sandbox().SerializeAsString());
+}
+
+TEST_F(WatchTest, AFailingImageIsReportedAsErrorWithItsReason) {
+  Stream stream(stub_, WatchRequest("p-fail"));
+  ASSERT_TRUE(stream.NextWhere(IsMarker).has_value());
+  Create("w-fail", "p-fail", "registry.local/sandboxd-fail-pull:1");
+  auto error = stream.NextWhere(PhaseOf("w-fail", pb::SANDBOX_PHASE_ERROR));
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->sandbox().error_reason(), pb::SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE);
+}
+
+TEST_F(WatchTest, ResumingWithATokenDeliversWhatWasMissed) {
+  Stream first(stub_, WatchRequest("p-resume"));
+  ASSERT_TRUE(first.NextWhere(IsMarker).has_value());
+  Create("w-resume", "p-resume");
+  auto running = first.NextWhere(PhaseOf("w-resume", pb::SANDBOX_PHASE_RUNNING));
+  ASSERT_TRUE(running.has_value());
+  first.Cancel();
+  first.WaitDone();
+
+  Stop("w-resume");  // while disconnected
+  Stream resumed(stub_, WatchRequest("p-resume", running->resume_token()));
+  std::vector<pb::WatchSandboxesResponse> seen;
+  ASSERT_TRUE(resumed.NextWhere(PhaseOf("w-resume", pb::SANDBOX_PHASE_STOPPED), &seen));
+  // The missed changes, the marker, then live changes: no RESET and no initial ADDED.
+  int markers = 0;
+  for (const auto& r : seen) {
+    markers += IsMarker(r);
+    EXPECT_TRUE(r.type() == pb::WATCH_EVENT_TYPE_MODIFIED || IsMarker(r))
+        << "unexpected " << pb::WatchEventType_Name(r.type()) << " on resume";
+  }
+  EXPECT_LE(markers, 1);
+}
+
+TEST_F(WatchTest, ATokenFromAnotherServerIsAnExplicitReset) {
+  Create("w-reset", "p-reset");
+  std::string foreign_token;
+  {
+    std::unique_ptr<server::SandboxdServer> other = StartServer();
+    auto other_stub = pb::SandboxLifecycle::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", other->port()), grpc::InsecureChannelCredentials()));
+    Stream s(other_stub.get(), WatchRequest("p-reset"));
+    auto marker = s.NextWhere(IsMarker);
+    ASSERT_TRUE(marker.has_value());
+    foreign_token = marker->resume_token();
+    s.Cancel();
+    s.WaitDone();
+    other->Shutdown(absl::Seconds(2));
+  }
+  Stream stream(stub_, WatchRequest("p-reset", foreign_token));
+  auto reset = stream.Next();
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_EQ(reset->type(), pb::WATCH_EVENT_TYPE_RESET);
+  auto added = stream.Next();
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->type(), pb::WATCH_EVENT_TYPE_ADDED);
+  EXPECT_EQ(added->sandbox().spec().name(), "w-reset");
+  auto marker = stream.Next();
+  ASSERT_TRUE(marker.has_value());
+  EXPECT_TRUE(IsMarker(*marker));
+}
+
+TEST_F(WatchTest, ASlowClientGetsTheFinalStateAndDoesNotHoldBackAFastOne) {
+  Create("w-slow", "p-slow");
+  Stream fast(stub_, WatchRequest("p-slow"));
+  Stream slow(stub_, WatchRequest("p-slow"), /*read=*/false);
+  ASSERT_TRUE(fast.NextWhere(IsMarker).has_value());
+  constexpr int kUpdates = 40;
+  for (int i = 1; i <= kUpdates; ++i) SetEnv("w-slow", "N", std::to_string(i));
+  auto last = [](const pb::WatchSandboxesResponse& r) {
+    auto it = r.sandbox().spec().env().find("N");
+    return it != r.sandbox().spec().env().end() && it->second == std::to_string(kUpdates);
+  };
+  std::vector<pb::WatchSandboxesResponse> fast_seen;
+  ASSERT_TRUE(fast.NextWhere(last, &fast_seen).has_value()) << "fast stream held back";
+
+  slow.Resume();
+  std::vector<pb::WatchSandboxesResponse> slow_seen;
+  ASSERT_TRUE(slow.NextWhere(last, &slow_seen).has_value()) << "slow stream lost the final state";
+  // Per sandbox, in order: N never goes backwards on either stream.
+  for (const auto* seen : {&fast_seen, &slow_seen}) {
+    int previous = 0;
+    for (const auto& r : *seen) {
+      auto it = r.sandbox().spec().env().find("N");
+      if (it == r.sandbox().spec().env().end()) continue;
+      int n = std::stoi(it->second);
+      EXPECT_GE(n, previous);
+      previous = n;
+    }
+  }
+}
+
+TEST_F(WatchTest, StreamsSurviveAnApiServerRestartWithoutDuplicateFinalStates) {
+  Stream stream(stub_, WatchRequest("p-restart"));
+  ASSERT_TRUE(stream.NextWhere(IsMarker).has_value());
+  Create("w-restart", "p-restart");
+  ASSERT_TRUE(stream.NextWhere(PhaseOf("w-restart", pb::SANDBOX_PHASE_RUNNING)).has_value());
+
+  const int64_t relists = server_->watch_stats().relists_after_410;
+  testing::CommandResult r = testing::RunCommand(
+      absl::StrCat(SANDBOXD_SOURCE_DIR, "/tools/kube-local/kube-local restart-apiserver --compact-etcd"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  ASSERT_TRUE(testing::Eventually([&] { return server_->watch_stats().relists_after_410 > relists; },
+                                  kWait))
+      << "no relist after a 410";
+  Stop("w-restart");
+  std::vector<pb::WatchSandboxesResponse> seen;
+  ASSERT_TRUE(stream.NextWhere(PhaseOf("w-restart", pb::SANDBOX_PHASE_STOPPED), &seen).has_value());
+  EXPECT_FALSE(stream.done()) << "the gRPC stream must stay open across the restart";
+  // No state is delivered twice.
+  for (size_t i = 0; i + 1 < seen.size(); ++i) {
+    EXPECT_NE(seen[i].sandbox().SerializeAsString(), seen[i + 1].sandbox().SerializeAsString());
+  }
+  absl::SleepFor(absl::Seconds(2));
+  Start("w-restart");
+  auto running = stream.NextWhere(PhaseOf("w-restart", pb::SANDBOX_PHASE_RUNNING), &seen);
+  ASSERT_TRUE(running.has_value());
+  int stopped_events = 0;
+  for (const auto& e : seen) stopped_events += e.sandbox().phase() == pb::SANDBOX_PHASE_STOPPED;
+  EXPECT_EQ(stopped_events, 1);
+}
+
+TEST_F(WatchTest, ApiServerWatchesDoNotGrowWithStreams) {
+  auto watches = [] {
+    return plane_->GaugeSum("apiserver_longrunning_requests", {"verb=\"WATCH\""});
+  };
+  std::vector<std::unique_ptr<Stream>> streams;
+  streams.push_back(std::make_unique<Stream>(stub_, WatchRequest("p-many")));
+  ASSERT_TRUE(streams.back()->NextWhere(IsMarker).has_value());
+  absl::SleepFor(absl::Seconds(1));
+  const long with_one = watches();
+  for (int i = 1; i < 1000; ++i) streams.push_back(std::make_unique<Stream>(stub_, WatchRequest("p-many")));
+  for (int i = 1; i < 1000; i += 111) ASSERT_TRUE(streams[i]->NextWhere(IsMarker).has_value()) << i;
+  EXPECT_EQ(watches(), with_one);
+}
+
+}  // namespace
+}  // namespace sandboxd

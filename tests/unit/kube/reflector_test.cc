@@ -1,0 +1,408 @@
+// Reflector against an in-memory FakeKubeClient that records every call and lets the test
+// complete it (on the test thread), with an injected clock and jitter.
+#include "src/kube/reflector.h"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+
+namespace sandboxd::kube {
+namespace {
+
+// Records List/Watch/RunAfter; the test pops and completes them. Thread-safe (one mutex,
+// never held while a callback runs).
+class FakeKubeClient final : public KubeClient {
+ public:
+  struct PendingList {
+    ListOptions opts;
+    CallOptions call;
+    ResponseCallback done;
+  };
+  struct PendingWatch {
+    WatchOptions opts;
+    std::function<void(WatchEvent)> on_event;
+    std::function<void(absl::Status)> on_done;
+    std::shared_ptr<std::atomic<bool>> stopped;
+  };
+  struct Timer {
+    absl::Duration delay;
+    std::function<void()> fn;
+  };
+
+  void Get(const ObjectRef&, const std::string&, const CallOptions&, ResponseCallback done) override {
+    done(absl::UnimplementedError("fake"));
+  }
+  void List(Kind kind, const std::string& ns, const ListOptions& list, const CallOptions& call,
+            ResponseCallback done) override {
+    EXPECT_EQ(kind, Kind::kStatefulSet);
+    EXPECT_EQ(ns, "");
+    absl::MutexLock lock(&mu_);
+    lists_.push_back({list, call, std::move(done)});
+  }
+  void Create(Kind, const std::string&, std::string, const CallOptions&, ResponseCallback done) override {
+    done(absl::UnimplementedError("fake"));
+  }
+  void Patch(const ObjectRef&, const std::string&, PatchType, std::string, const CallOptions&,
+             ResponseCallback done) override {
+    done(absl::UnimplementedError("fake"));
+  }
+  void Delete(const ObjectRef&, const DeleteOptions&, const CallOptions&, ResponseCallback done) override {
+    done(absl::UnimplementedError("fake"));
+  }
+  std::unique_ptr<WatchHandle> Watch(Kind kind, const std::string& ns, const WatchOptions& opts,
+                                     const CallOptions&, std::function<void(WatchEvent)> on_event,
+                                     std::function<void(absl::Status)> on_done) override {
+    EXPECT_EQ(ns, "");
+    auto stopped = std::make_shared<std::atomic<bool>>(false);
+    {
+      absl::MutexLock lock(&mu_);
+      watches_.push_back({opts, std::move(on_event), std::move(on_done), stopped});
+    }
+    class Handle final : public WatchHandle {
+     public:
+      explicit Handle(std::shared_ptr<std::atomic<bool>> s) : s_(std::move(s)) {}
+      void Stop() override { s_->store(true); }
+
+     private:
+      std::shared_ptr<std::atomic<bool>> s_;
+    };
+    return std::make_unique<Handle>(stopped);
+  }
+  absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) override {
+    absl::MutexLock lock(&mu_);
+    timers_.push_back({delay, std::move(fn)});
+    return absl::OkStatus();
+  }
+
+  PendingList PopList() {
+    absl::MutexLock lock(&mu_);
+    EXPECT_FALSE(lists_.empty());
+    PendingList p = std::move(lists_.front());
+    lists_.pop_front();
+    return p;
+  }
+  PendingWatch PopWatch() {
+    absl::MutexLock lock(&mu_);
+    EXPECT_FALSE(watches_.empty());
+    PendingWatch p = std::move(watches_.front());
+    watches_.pop_front();
+    return p;
+  }
+  Timer PopTimer() {
+    absl::MutexLock lock(&mu_);
+    EXPECT_FALSE(timers_.empty());
+    Timer t = std::move(timers_.front());
+    timers_.pop_front();
+    return t;
+  }
+  // Outstanding operations, as "L<lists> W<watches> T<timers>".
+  std::string Pending() {
+    absl::MutexLock lock(&mu_);
+    return absl::StrCat("L", lists_.size(), " W", watches_.size(), " T", timers_.size());
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<PendingList> lists_ ABSL_GUARDED_BY(mu_);
+  std::deque<PendingWatch> watches_ ABSL_GUARDED_BY(mu_);
+  std::deque<Timer> timers_ ABSL_GUARDED_BY(mu_);
+};
+
+// Records sink calls as strings. Thread-safe.
+class RecordingSink final : public ReflectorSink {
+ public:
+  void OnUpsert(const std::string& json) override {
+    Record(absl::StrCat("upsert ", json));
+    if (on_call) on_call();
+  }
+  void OnDelete(const std::string& ns, const std::string& name) override {
+    Record(absl::StrCat("delete ", ns, "/", name));
+    if (on_call) on_call();
+  }
+  void OnSynced() override {
+    Record("synced");
+    if (on_call) on_call();
+  }
+  std::vector<std::string> Take() {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    out.swap(calls_);
+    return out;
+  }
+  std::function<void()> on_call;  // set before Start
+
+ private:
+  void Record(std::string s) {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(std::move(s));
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+// A list item as the API server sends it (no kind/apiVersion) and as the sink gets it.
+std::string Item(const std::string& name, const std::string& rv) {
+  return absl::StrCat(R"({"metadata":{"name":")", name, R"(","namespace":"u1","resourceVersion":")",
+                      rv, R"("}})");
+}
+std::string Upserted(const std::string& name, const std::string& rv) {
+  return absl::StrCat("upsert ", R"({"metadata":{"name":")", name,
+                      R"(","namespace":"u1","resourceVersion":")", rv,
+                      R"("},"kind":"StatefulSet","apiVersion":"apps/v1"})");
+}
+std::string Page(const std::vector<std::string>& items, const std::string& rv,
+                 const std::string& cont = "") {
+  std::string joined;
+  for (const auto& i : items) absl::StrAppend(&joined, joined.empty() ? "" : ",", i);
+  return absl::StrCat(R"({"kind":"StatefulSetList","apiVersion":"apps/v1","metadata":{"resourceVersion":")",
+                      rv, R"(","continue":")", cont, R"("},"items":[)", joined, "]}");
+}
+std::string WatchObj(const std::string& name, const std::string& rv) {
+  return absl::StrCat(R"({"kind":"StatefulSet","apiVersion":"apps/v1","metadata":{"name":")", name,
+                      R"(","namespace":"u1","resourceVersion":")", rv, R"("}})");
+}
+std::string BookmarkObj(const std::string& rv) {
+  return absl::StrCat(R"({"kind":"StatefulSet","apiVersion":"apps/v1","metadata":{"resourceVersion":")",
+                      rv, R"("}})");
+}
+
+class ReflectorTest : public ::testing::Test {
+ protected:
+  ReflectorOptions Options() {
+    ReflectorOptions o;
+    o.kind = Kind::kStatefulSet;
+    o.label_selector = "app.kubernetes.io/managed-by=sandboxd";
+    o.uniform01 = [] { return 0.5; };
+    o.clock = [this] {
+      absl::MutexLock lock(&clock_mu_);
+      return now_;
+    };
+    return o;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&clock_mu_);
+    now_ += d;
+  }
+
+  FakeKubeClient client_;
+  RecordingSink sink_;
+  absl::Mutex clock_mu_;
+  absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::FromUnixSeconds(1000000);
+};
+
+TEST_F(ReflectorTest, ListSyncedEventsThen410RelistWithSyntheticDeletes) {
+  Reflector r(&client_, &sink_, Options());
+  r.Start();
+  r.Start();  // idempotent
+  EXPECT_EQ(client_.Pending(), "L1 W0 T0");
+
+  auto l1 = client_.PopList();
+  EXPECT_EQ(l1.opts.label_selector, "app.kubernetes.io/managed-by=sandboxd");
+  EXPECT_EQ(l1.opts.limit, 500);
+  EXPECT_EQ(l1.opts.continue_token, "");
+  EXPECT_EQ(l1.opts.resource_version, "");
+  EXPECT_EQ(l1.call.request_id, "reflector/statefulsets");
+  l1.done(Page({Item("a", "90"), Item("b", "91")}, "100", "c1"));
+  EXPECT_FALSE(r.HasSynced());
+  auto l2 = client_.PopList();
+  EXPECT_EQ(l2.opts.continue_token, "c1");
+  EXPECT_EQ(l2.opts.resource_version, "");
+  l2.done(Page({Item("c", "95")}, "100"));
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "90"), Upserted("b", "91"),
+                                                    Upserted("c", "95"), "synced"}));
+  EXPECT_TRUE(r.HasSynced());
+
+  auto w1 = client_.PopWatch();
+  EXPECT_EQ(w1.opts.resource_version, "100");
+  EXPECT_EQ(w1.opts.label_selector, "app.kubernetes.io/managed-by=sandboxd");
+  EXPECT_TRUE(w1.opts.allow_bookmarks);
+  EXPECT_EQ(w1.opts.timeout_seconds, 450);  // 300 + 300 * 0.5
+  w1.on_event({WatchEvent::Type::kAdded, WatchObj("d", "101")});
+  w1.on_event({WatchEvent::Type::kModified, WatchObj("a", "102")});
+  w1.on_event({WatchEvent::Type::kDeleted, WatchObj("b", "103")});
+  w1.on_event({WatchEvent::Type::kBookmark, BookmarkObj("110")});
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{"upsert " + WatchObj("d", "101"),
+                                                    "upsert " + WatchObj("a", "102"),
+                                                    "delete u1/b"}));
+  EXPECT_EQ(r.Stats().last_resource_version, "110");
+  EXPECT_EQ(r.Stats().events, 4);
+
+  // Server timeout: re-watch from the bookmark's RV, no list.
+  Advance(absl::Minutes(7));
+  w1.on_done(absl::OkStatus());
+  auto w2 = client_.PopWatch();
+  EXPECT_EQ(w2.opts.resource_version, "110");
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+
+  // 410 -> relist from scratch; c and d are gone, a is kept, e is new.
+  Advance(absl::Minutes(1));
+  w2.on_done(absl::OutOfRangeError("too old resource version"));
+  auto l3 = client_.PopList();
+  EXPECT_EQ(l3.opts.continue_token, "");
+  EXPECT_EQ(l3.opts.resource_version, "");
+  l3.done(Page({Item("a", "150"), Item("e", "160")}, "200"));
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "150"), Upserted("e", "160"),
+                                                    "delete u1/c", "delete u1/d", "synced"}));
+  auto w3 = client_.PopWatch();
+  EXPECT_EQ(w3.opts.resource_version, "200");
+
+  ReflectorStats s = r.Stats();
+  EXPECT_EQ(s.lists, 2);
+  EXPECT_EQ(s.list_pages, 3);
+  EXPECT_EQ(s.watches_started, 3);
+  EXPECT_EQ(s.relists_after_410, 1);
+  EXPECT_EQ(s.backoffs, 0);
+  EXPECT_EQ(s.last_resource_version, "200");
+  EXPECT_TRUE(s.synced);
+
+  r.Stop();
+  EXPECT_TRUE(w3.stopped->load());
+}
+
+TEST_F(ReflectorTest, ExpiredContinueTokenRestartsTheListAtOnce) {
+  Reflector r(&client_, &sink_, Options());
+  r.Start();
+  client_.PopList().done(Page({Item("a", "1")}, "10", "c1"));
+  client_.PopList().done(absl::OutOfRangeError("continue token expired"));
+  auto again = client_.PopList();
+  EXPECT_EQ(again.opts.continue_token, "");
+  again.done(Page({Item("b", "2")}, "20"));
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "1"), Upserted("b", "2"),
+                                                    "delete u1/a", "synced"}));
+  EXPECT_EQ(client_.PopWatch().opts.resource_version, "20");
+  EXPECT_EQ(r.Stats().lists, 2);
+  EXPECT_EQ(r.Stats().backoffs, 0);
+}
+
+TEST_F(ReflectorTest, BacksOffWithJitterCapAndReset) {
+  Reflector r(&client_, &sink_, Options());
+  r.Start();
+  // Lists keep failing: 800 ms doubling, each stretched by jitter 0.5, capped at 30 s.
+  std::vector<absl::Duration> delays;
+  for (int i = 0; i < 7; ++i) {
+    client_.PopList().done(absl::UnavailableError("apiserver down"));
+    auto t = client_.PopTimer();
+    delays.push_back(t.delay);
+    Advance(t.delay);
+    t.fn();
+  }
+  EXPECT_EQ(delays, (std::vector<absl::Duration>{
+                        absl::Milliseconds(1200), absl::Milliseconds(2400), absl::Milliseconds(4800),
+                        absl::Milliseconds(9600), absl::Milliseconds(19200), absl::Seconds(30),
+                        absl::Seconds(30)}));
+  EXPECT_EQ(r.Stats().backoffs, 7);
+  EXPECT_EQ(r.Stats().last_error.code(), absl::StatusCode::kUnavailable);
+  client_.PopList().done(Page({}, "50"));
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{"synced"}));
+
+  // Healthy for more than 2 minutes: the next failure starts again at 800 ms (x1.5).
+  auto w = client_.PopWatch();
+  Advance(absl::Minutes(3));
+  w.on_done(absl::UnavailableError("connection reset"));
+  auto t = client_.PopTimer();
+  EXPECT_EQ(t.delay, absl::Milliseconds(1200));
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  Advance(t.delay);
+  t.fn();
+  // A watch error keeps the RV: watch again, no list.
+  auto w2 = client_.PopWatch();
+  EXPECT_EQ(w2.opts.resource_version, "50");
+
+  // A watch that ends OK within 1 s without events is a failure (next backoff step).
+  Advance(absl::Milliseconds(500));
+  w2.on_done(absl::OkStatus());
+  auto t2 = client_.PopTimer();
+  EXPECT_EQ(t2.delay, absl::Milliseconds(2400));
+  Advance(t2.delay);
+  t2.fn();
+  // ...but one with an event is not, however short.
+  auto w3 = client_.PopWatch();
+  w3.on_event({WatchEvent::Type::kBookmark, BookmarkObj("60")});
+  Advance(absl::Milliseconds(100));
+  w3.on_done(absl::OkStatus());
+  EXPECT_EQ(client_.PopWatch().opts.resource_version, "60");
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  EXPECT_EQ(r.Stats().lists, 8);
+  EXPECT_EQ(r.Stats().backoffs, 9);
+}
+
+TEST_F(ReflectorTest, Immediate410AfterRelistBacksOffThenLists) {
+  Reflector r(&client_, &sink_, Options());
+  r.Start();
+  client_.PopList().done(Page({}, "10"));
+  client_.PopWatch().on_done(absl::OutOfRangeError("gone"));  // at once, no events
+  auto t = client_.PopTimer();
+  EXPECT_EQ(t.delay, absl::Milliseconds(1200));
+  t.fn();
+  EXPECT_EQ(client_.Pending(), "L1 W0 T0");
+  EXPECT_EQ(r.Stats().relists_after_410, 1);
+}
+
+TEST_F(ReflectorTest, StopFromInsideASinkCallIsTheLastCall) {
+  Reflector r(&client_, &sink_, Options());
+  int calls = 0;
+  sink_.on_call = [&] {
+    if (++calls == 2) r.Stop();
+  };
+  r.Start();
+  auto l = client_.PopList();
+  l.done(Page({Item("a", "1"), Item("b", "2"), Item("c", "3")}, "10"));
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "1"), Upserted("b", "2")}));
+  EXPECT_TRUE(l.call.cancel->IsCancelled());
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  EXPECT_FALSE(r.HasSynced());
+}
+
+TEST_F(ReflectorTest, NoSinkCallAfterStop) {
+  Reflector r(&client_, &sink_, Options());
+  r.Start();
+  client_.PopList().done(Page({Item("a", "1")}, "10"));
+  sink_.Take();
+  auto w = client_.PopWatch();
+  w.on_done(absl::UnavailableError("reset"));
+  auto t = client_.PopTimer();
+  r.Stop();
+  // Late callbacks of every kind are ignored.
+  w.on_event({WatchEvent::Type::kAdded, WatchObj("z", "11")});
+  t.fn();
+  EXPECT_TRUE(sink_.Take().empty());
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  r.Start();  // no restart after Stop
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+}
+
+TEST_F(ReflectorTest, StopStopsTheWatchAndIgnoresItsEvents) {
+  auto r = std::make_unique<Reflector>(&client_, &sink_, Options());
+  r->Start();
+  client_.PopList().done(Page({}, "10"));
+  sink_.Take();
+  auto w = client_.PopWatch();
+  r.reset();  // destructor stops
+  EXPECT_TRUE(w.stopped->load());
+  w.on_event({WatchEvent::Type::kAdded, WatchObj("z", "11")});  // core outlives the reflector
+  w.on_done(absl::CancelledError("stopped"));
+  EXPECT_TRUE(sink_.Take().empty());
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+}
+
+TEST_F(ReflectorTest, UndecodableEventStopsTheWatchAndRewatchesFromTheLastRv) {
+  Reflector r(&client_, &sink_, Options());
+  r.Start();
+  client_.PopList().done(Page({}, "10"));
+  auto w = client_.PopWatch();
+  w.on_event({WatchEvent::Type::kAdded, R"({"metadata":{}})"});
+  EXPECT_TRUE(w.stopped->load());
+  auto t = client_.PopTimer();
+  t.fn();
+  EXPECT_EQ(client_.PopWatch().opts.resource_version, "10");
+  EXPECT_EQ(r.Stats().last_error.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{"synced"}));
+}
+
+}  // namespace
+}  // namespace sandboxd::kube

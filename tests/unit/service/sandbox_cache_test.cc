@@ -1,0 +1,645 @@
+#include "src/service/sandbox_cache.h"
+
+#include <atomic>
+#include <thread>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "src/domain/builders.h"
+#include "src/domain/errors.h"
+#include "src/domain/status.h"
+#include "src/domain/validation.h"
+
+namespace sandboxd::service {
+namespace {
+
+using domain::Phase;
+using Type = WatchEvent::Type;
+
+const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+constexpr uint64_t kEpoch = 0xabcdef0123456789;
+const char kNs[] = "ns-a";
+
+std::string Token(uint64_t seq) { return absl::StrFormat("%016x.%d", kEpoch, seq); }
+
+domain::SandboxDefaults Defaults() {
+  domain::SandboxDefaults d;
+  d.image = "ghcr.io/acme/sandbox:1.2";
+  return d;
+}
+
+// A StatefulSet as BuildStatefulSet makes it, observed by the controller, not ready.
+kube::StatefulSet Sts(const std::string& name, const std::string& project = "",
+                      std::map<std::string, std::string> labels = {}) {
+  domain::SandboxSpec s;
+  s.name = name;
+  s.ns = kNs;
+  s.project = project;
+  s.labels = std::move(labels);
+  s.env = {{"A", "1"}, {"B", "2"}, {"C", "3"}, {"D", "4"}, {"E", "5"}};
+  kube::StatefulSet sts = domain::BuildStatefulSet(domain::ApplyDefaults(s, Defaults()), Defaults());
+  sts.metadata.uid = "uid-" + name;
+  sts.metadata.resource_version = "1";
+  sts.metadata.generation = 1;
+  sts.metadata.creation_timestamp = kStart - absl::Minutes(10);
+  sts.status.observed_generation = 1;
+  return sts;
+}
+
+kube::StatefulSet Ready(kube::StatefulSet sts, const std::string& rv) {
+  sts.status.replicas = 1;
+  sts.status.ready_replicas = 1;
+  sts.metadata.resource_version = rv;
+  return sts;
+}
+
+kube::Pod Pod(const std::string& name, const std::string& phase = "Running") {
+  kube::Pod pod;
+  pod.metadata.name = name + "-0";
+  pod.metadata.ns = kNs;
+  pod.metadata.labels = {{"app", name}};
+  pod.metadata.creation_timestamp = kStart - absl::Minutes(5);
+  pod.status.phase = phase;
+  pod.status.pod_ip = "10.0.0.7";
+  kube::ContainerStatus cs;
+  cs.name = name;
+  cs.image = "ghcr.io/acme/sandbox:1.2";
+  cs.container_id = "containerd://0123456789abcdef0123456789abcdef";
+  cs.state.running = kube::ContainerStateRunning{kStart - absl::Minutes(4)};
+  pod.status.container_statuses = {cs};
+  pod.status.conditions = {{"Ready", "True", "", "", kStart}, {"PodScheduled", "True", "", "", kStart}};
+  return pod;
+}
+
+kube::PersistentVolumeClaim Claim(const std::string& name, const std::string& phase = "Bound",
+                                  absl::Time created = kStart - absl::Minutes(10)) {
+  kube::PersistentVolumeClaim c;
+  c.metadata.name = "home-" + name + "-0";
+  c.metadata.ns = kNs;
+  c.metadata.uid = "pvc-" + name;
+  c.metadata.creation_timestamp = created;
+  c.spec.access_modes = {"ReadWriteOnce"};
+  c.spec.resources.requests = {{"storage", "5Gi"}};
+  c.status.phase = phase;
+  if (phase == "Bound") c.status.capacity = {{"storage", "5Gi"}};
+  return c;
+}
+
+class SandboxCacheTest : public testing::Test {
+ protected:
+  SandboxCache::Options Opts() {
+    SandboxCache::Options o;
+    o.defaults = Defaults();
+    o.epoch = kEpoch;
+    o.history_capacity = 16;
+    o.queue_capacity = 4;
+    o.clock = [this]() { return now_; };
+    return o;
+  }
+  void MakeCache(SandboxCache::Options o) { cache_ = std::make_unique<SandboxCache>(std::move(o)); }
+  void SyncAll() {
+    cache_->MarkSynced(SandboxCache::Source::kStatefulSets);
+    cache_->MarkSynced(SandboxCache::Source::kPods);
+    cache_->MarkSynced(SandboxCache::Source::kClaims);
+  }
+  void SetUp() override {
+    MakeCache(Opts());
+    SyncAll();
+  }
+  std::shared_ptr<WatchSubscription> Sub(WatchFilter f = {kNs, "", "", ""},
+                                         const std::string& token = "") {
+    auto sub = cache_->Subscribe(f, token, [this]() { ++ready_calls_; });
+    EXPECT_TRUE(sub.ok()) << sub.status();
+    return sub.ok() ? *sub : nullptr;
+  }
+  uint64_t Seq() { return cache_->stats().sequence; }
+
+  absl::Time now_ = kStart;
+  std::unique_ptr<SandboxCache> cache_;
+  std::atomic<int> ready_calls_{0};
+};
+
+// Every pending event as "TYPE name phase token".
+std::vector<std::string> Drain(WatchSubscription& sub) {
+  std::vector<std::string> out;
+  while (std::optional<WatchEvent> e = sub.Next()) {
+    std::string line = WatchEventTypeName(e->type);
+    if (!e->sandbox.spec.name.empty()) {
+      line += std::string(" ") + e->sandbox.spec.name + " " + domain::PhaseName(e->sandbox.phase);
+    }
+    line += " [" + e->resume_token + "]";
+    out.push_back(line);
+  }
+  return out;
+}
+
+domain::ListQuery Q(const std::string& ns) {
+  domain::ListQuery q;
+  q.ns = ns;
+  return q;
+}
+
+std::string T(uint64_t seq) { return "[" + Token(seq) + "]"; }
+
+// ---- store and derivation --------------------------------------------------------------
+
+TEST_F(SandboxCacheTest, JoinsPodAndClaimThatArriveBeforeTheirStatefulSet) {
+  cache_->ApplyPod(Pod("alice"));
+  cache_->ApplyClaim(Claim("alice"));
+  EXPECT_EQ(Seq(), 0u);  // no StatefulSet: no sandbox, no change
+  EXPECT_EQ(cache_->Get(kNs, "alice").status().code(), absl::StatusCode::kNotFound);
+
+  cache_->ApplyStatefulSet(Sts("alice"));
+  absl::StatusOr<domain::Sandbox> sb = cache_->Get(kNs, "alice");
+  ASSERT_TRUE(sb.ok()) << sb.status();
+  EXPECT_EQ(sb->phase, Phase::kStarting);
+  EXPECT_EQ(sb->message, "waiting for pod alice-0 to be ready (phase Running)");
+  EXPECT_EQ(sb->storage.phase, "Bound");
+  EXPECT_EQ(sb->storage.capacity, "5Gi");
+  EXPECT_EQ(sb->storage.uid, "pvc-alice");
+  EXPECT_EQ(sb->spec.env.size(), 5u);
+
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));
+  EXPECT_EQ(cache_->Get(kNs, "alice")->phase, Phase::kRunning);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->version, "2");
+  EXPECT_EQ(Seq(), 2u);
+
+  // Pod gone while the StatefulSet wants a replica, then scaled to 0: STOPPED.
+  kube::StatefulSet stopped = Sts("alice");
+  stopped.spec.replicas = 0;
+  cache_->DeletePod(kNs, "alice-0");
+  cache_->ApplyStatefulSet(stopped);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->phase, Phase::kStopped);
+
+  // Objects of other names are ignored.
+  kube::Pod stray = Pod("x");
+  stray.metadata.name = "x-1";
+  cache_->ApplyPod(stray);
+  kube::PersistentVolumeClaim other_claim = Claim("x");
+  other_claim.metadata.name = "data-x-0";
+  cache_->ApplyClaim(other_claim);
+  EXPECT_EQ(cache_->stats().entries, 1u);
+}
+
+TEST_F(SandboxCacheTest, DerivationOnTrimmedObjectsEqualsDerivationOnWholeObjects) {
+  kube::StatefulSet sts = Ready(Sts("alice", "p1", {{"team", "a"}}), "7");
+  sts.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"] =
+      std::string(2000, 'x');
+  kube::Pod pod = Pod("alice", "Pending");
+  pod.status.container_statuses[0].state = {};
+  pod.status.container_statuses[0].state.waiting =
+      kube::ContainerStateWaiting{"CrashLoopBackOff", "back-off 5m"};
+  pod.status.container_statuses[0].restart_count = 4;
+  pod.status.container_statuses[0].last_state.terminated =
+      kube::ContainerStateTerminated{137, std::nullopt, "OOMKilled", "", std::nullopt, std::nullopt};
+  kube::PersistentVolumeClaim claim = Claim("alice");
+  const kube::StatefulSet trimmed_sts = TrimStatefulSet(sts);
+  const kube::Pod trimmed_pod = TrimPod(pod);
+  const kube::PersistentVolumeClaim trimmed_claim = TrimClaim(claim);
+  for (bool with_pod : {false, true}) {
+    domain::Sandbox whole =
+        domain::DeriveSandbox(sts, with_pod ? &pod : nullptr, &claim, kStart, Defaults());
+    domain::Sandbox trimmed = domain::DeriveSandbox(
+        trimmed_sts, with_pod ? &trimmed_pod : nullptr, &trimmed_claim, kStart, Defaults());
+    EXPECT_EQ(trimmed.phase, whole.phase);
+    EXPECT_EQ(trimmed.error_reason, whole.error_reason);
+    EXPECT_EQ(trimmed.message, whole.message);
+    EXPECT_EQ(trimmed.spec.env, whole.spec.env);
+    EXPECT_EQ(trimmed.spec.labels, whole.spec.labels);
+    EXPECT_EQ(trimmed.spec.project, whole.spec.project);
+    EXPECT_EQ(trimmed.spec.image, whole.spec.image);
+    EXPECT_EQ(trimmed.spec.resources.requests.cpu, whole.spec.resources.requests.cpu);
+    EXPECT_EQ(trimmed.spec.resources.limits.memory, whole.spec.resources.limits.memory);
+    EXPECT_EQ(trimmed.spec.storage.size, whole.spec.storage.size);
+    EXPECT_EQ(trimmed.spec.storage.storage_class, whole.spec.storage.storage_class);
+    EXPECT_EQ(trimmed.spec.storage.mount_path, whole.spec.storage.mount_path);
+    EXPECT_EQ(trimmed.spec.ports.app, whole.spec.ports.app);
+    EXPECT_EQ(trimmed.spec.ports.terminal, whole.spec.ports.terminal);
+    EXPECT_EQ(trimmed.spec.ingress_domain, whole.spec.ingress_domain);
+    EXPECT_EQ(trimmed.endpoints.pod_dns, whole.endpoints.pod_dns);
+    EXPECT_EQ(trimmed.storage.capacity, whole.storage.capacity);
+    EXPECT_EQ(trimmed.storage.uid, whole.storage.uid);
+    EXPECT_EQ(trimmed.version, whole.version);
+    EXPECT_EQ(trimmed.uid, whole.uid);
+    EXPECT_EQ(trimmed.created, whole.created);
+    EXPECT_EQ(trimmed.ready_replicas, whole.ready_replicas);
+  }
+  EXPECT_EQ(domain::DeriveSandbox(sts, &pod, &claim, kStart, Defaults()).error_reason,
+            domain::ErrorReason::kCrashLoop);
+}
+
+// Prints the estimate quoted in sandbox_cache.h. The test objects are minimal (no
+// last-applied annotation, no volumes, one container): real decoded objects are larger,
+// the trimmed ones are not.
+TEST_F(SandboxCacheTest, MemoryEstimate) {
+  SandboxCache::Options o = Opts();
+  o.history_capacity = 1;
+  MakeCache(o);
+  SyncAll();
+  for (const char* name : {"alice", "bob"}) {  // the history holds bob's ADDED only
+    cache_->ApplyStatefulSet(Ready(Sts(name, "p1", {{"team", "a"}, {"tier", "web"}}), "7"));
+    cache_->ApplyPod(Pod(name));
+    cache_->ApplyClaim(Claim(name));
+  }
+  const kube::StatefulSet sts = Ready(Sts("alice", "p1", {{"team", "a"}, {"tier", "web"}}), "7");
+  const size_t whole = ApproxBytes(sts) + ApproxBytes(Pod("alice")) + ApproxBytes(Claim("alice"));
+  const size_t trimmed = ApproxBytes(TrimStatefulSet(sts)) + ApproxBytes(TrimPod(Pod("alice"))) +
+                         ApproxBytes(TrimClaim(Claim("alice")));
+  const size_t per_sandbox = cache_->stats().approx_bytes / 2;
+  const size_t view = ApproxBytes(*cache_->Get(kNs, "alice"));
+  std::cout << "per sandbox: " << per_sandbox << " bytes (trimmed objects " << trimmed
+            << ", view " << view << "); whole objects " << whole << "\n";
+  EXPECT_LT(trimmed, whole);
+  EXPECT_LT(per_sandbox, 12000u);
+}
+
+TEST_F(SandboxCacheTest, UnchangedViewRecordsNothing) {
+  cache_->ApplyStatefulSet(Sts("alice"));
+  cache_->ApplyPod(Pod("alice"));
+  const uint64_t seq = Seq();
+  cache_->ApplyStatefulSet(Sts("alice"));  // same object again (relist)
+  kube::Pod pod = Pod("alice");
+  pod.metadata.resource_version = "99";  // pod changes the view does not show
+  pod.status.pod_ip = "10.0.0.8";
+  cache_->ApplyPod(pod);
+  EXPECT_EQ(Seq(), seq);
+}
+
+TEST_F(SandboxCacheTest, DeleteRecordsDeletedWithTheLastState) {
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "5"));
+  cache_->ApplyPod(Pod("alice"));
+  std::shared_ptr<WatchSubscription> sub = Sub();
+  EXPECT_EQ(Seq(), 1u);  // the pod does not change a RUNNING view
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice RUNNING []",
+                                                "INITIAL_STATE_COMPLETE " + T(1)));
+  cache_->DeleteStatefulSet(kNs, "alice");
+  std::optional<WatchEvent> e = sub->Next();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->type, Type::kDeleted);
+  EXPECT_EQ(e->sandbox.phase, Phase::kRunning);
+  EXPECT_EQ(e->sandbox.version, "5");
+  EXPECT_EQ(e->resume_token, Token(2));
+  EXPECT_EQ(cache_->Get(kNs, "alice").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason,
+            "SANDBOX_NOT_FOUND");
+  EXPECT_EQ(cache_->stats().sandboxes, 0u);
+  EXPECT_EQ(cache_->stats().entries, 1u);  // the pod remains until it is deleted
+  cache_->DeletePod(kNs, "alice-0");
+  EXPECT_EQ(cache_->stats().entries, 0u);
+  EXPECT_EQ(Seq(), 2u);
+}
+
+TEST_F(SandboxCacheTest, TickRecordsTimeDependentPhasesOnlyWhenThePhaseChanges) {
+  cache_->ApplyClaim(Claim("alice", "Pending", kStart));
+  cache_->ApplyStatefulSet(Sts("alice"));
+  EXPECT_EQ(cache_->Get(kNs, "alice")->phase, Phase::kStarting);
+  std::shared_ptr<WatchSubscription> sub = Sub();
+  Drain(*sub);
+  cache_->Tick(kStart + absl::Minutes(1));
+  EXPECT_EQ(Seq(), 1u);
+  cache_->Tick(kStart + absl::Minutes(3));
+  EXPECT_EQ(Seq(), 2u);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->error_reason, domain::ErrorReason::kClaimNotBound);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->message,
+            "claim home-alice-0 has been Pending for 3m (limit 2m)");
+  cache_->Tick(kStart + absl::Minutes(4));  // only the elapsed time in the message changes
+  EXPECT_EQ(Seq(), 2u);
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice ERROR " + T(2)));
+}
+
+// ---- reads ------------------------------------------------------------------------------
+
+TEST_F(SandboxCacheTest, NotSyncedIsFailedPrecondition) {
+  MakeCache(Opts());
+  cache_->ApplyStatefulSet(Sts("alice"));
+  cache_->MarkSynced(SandboxCache::Source::kStatefulSets);
+  cache_->MarkSynced(SandboxCache::Source::kPods);
+  EXPECT_FALSE(cache_->synced());
+  absl::Status get = cache_->Get(kNs, "alice").status();
+  EXPECT_EQ(get.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(get.message(), "cache not synced");
+  EXPECT_EQ(domain::GetErrorDetail(get).reason, "CACHE_NOT_SYNCED");
+  EXPECT_EQ(cache_->List(Q(kNs)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  cache_->MarkSynced(SandboxCache::Source::kClaims);
+  EXPECT_TRUE(cache_->synced());
+  EXPECT_TRUE(cache_->Get(kNs, "alice").ok());
+}
+
+std::vector<std::string> Names(const domain::ListResult& r) {
+  std::vector<std::string> out;
+  for (const domain::Sandbox& s : r.sandboxes) out.push_back(s.spec.name);
+  return out;
+}
+
+TEST_F(SandboxCacheTest, ListPagesInNameOrderWithFilters) {
+  cache_->ApplyStatefulSet(Sts("e", "p1", {{"team", "a"}}));
+  cache_->ApplyStatefulSet(Sts("b", "p1", {{"team", "b"}}));
+  cache_->ApplyStatefulSet(Sts("d", "p2", {{"team", "a"}}));
+  cache_->ApplyStatefulSet(Sts("a", "p1", {{"team", "a"}}));
+  cache_->ApplyStatefulSet(Sts("c", "p1"));
+  kube::StatefulSet other = Sts("a");
+  other.metadata.ns = "ns-b";
+  cache_->ApplyStatefulSet(other);
+  cache_->ApplyPod(Pod("f"));  // no StatefulSet: not listed
+
+  domain::ListQuery q;
+  q.ns = kNs;
+  q.page_size = 2;
+  absl::StatusOr<domain::ListResult> page = cache_->List(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Names(*page), testing::ElementsAre("a", "b"));
+  ASSERT_FALSE(page->next_page_token.empty());
+  q.page_token = page->next_page_token;
+  page = cache_->List(q);
+  EXPECT_THAT(Names(*page), testing::ElementsAre("c", "d"));
+  q.page_token = page->next_page_token;
+  page = cache_->List(q);
+  EXPECT_THAT(Names(*page), testing::ElementsAre("e"));
+  EXPECT_EQ(page->next_page_token, "");
+
+  q = Q(kNs);
+  q.project = "p1";
+  EXPECT_THAT(Names(*cache_->List(q)), testing::ElementsAre("a", "b", "c", "e"));
+  q.label_selector = "team=a";
+  EXPECT_THAT(Names(*cache_->List(q)), testing::ElementsAre("a", "e"));
+  q.label_selector = "team notin (b), app.kubernetes.io/managed-by=sandboxd";
+  q.page_size = 1;
+  page = cache_->List(q);
+  EXPECT_THAT(Names(*page), testing::ElementsAre("a"));
+  q.page_token = page->next_page_token;
+  page = cache_->List(q);
+  EXPECT_THAT(Names(*page), testing::ElementsAre("c"));  // b is filtered out
+  q.page_token = page->next_page_token;
+  page = cache_->List(q);
+  EXPECT_THAT(Names(*page), testing::ElementsAre("e"));
+  EXPECT_EQ(page->next_page_token, "");
+
+  q = Q(kNs);
+  q.label_selector = "team in (";
+  EXPECT_EQ(domain::GetErrorDetail(cache_->List(q).status()).metadata["field"],
+            "label_selector");
+  q = Q(kNs);
+  q.page_token = "!!!";
+  EXPECT_EQ(domain::GetErrorDetail(cache_->List(q).status()).metadata["field"], "page_token");
+  q = Q("Bad_NS");
+  EXPECT_EQ(cache_->List(q).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- watches ----------------------------------------------------------------------------
+
+TEST_F(SandboxCacheTest, InitialStateThenMarkerThenChanges) {
+  cache_->ApplyStatefulSet(Sts("bob"));
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));
+  std::shared_ptr<WatchSubscription> sub = Sub();
+  EXPECT_EQ(sub->pending(), 3u);
+  EXPECT_THAT(Drain(*sub),
+              testing::ElementsAre("ADDED alice RUNNING []", "ADDED bob STARTING []",
+                                   "INITIAL_STATE_COMPLETE " + T(2)));
+  EXPECT_EQ(sub->last_token(), Token(2));
+  EXPECT_EQ(ready_calls_, 0);
+  cache_->ApplyStatefulSet(Ready(Sts("bob"), "3"));
+  EXPECT_EQ(ready_calls_, 1);
+  cache_->ApplyStatefulSet(Sts("carol"));
+  EXPECT_EQ(ready_calls_, 1);  // not re-armed: Next() has not returned nullopt since
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED bob RUNNING " + T(3),
+                                                "ADDED carol STARTING " + T(4)));
+
+  // A single-sandbox watch.
+  std::shared_ptr<WatchSubscription> one = Sub({kNs, "bob", "", ""});
+  EXPECT_THAT(Drain(*one), testing::ElementsAre("ADDED bob RUNNING []",
+                                                "INITIAL_STATE_COMPLETE " + T(4)));
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "9"));
+  EXPECT_THAT(Drain(*one), testing::ElementsAre());
+  EXPECT_EQ(one->last_token(), Token(4));
+}
+
+TEST_F(SandboxCacheTest, ResumeWithinHistoryDeliversExactlyTheMissedChanges) {
+  cache_->ApplyStatefulSet(Sts("alice"));
+  cache_->ApplyStatefulSet(Sts("bob"));
+  const std::string token = Token(2);
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));      // 3
+  cache_->ApplyStatefulSet(Sts("carol"));                  // 4
+  kube::StatefulSet other = Sts("zed");
+  other.metadata.ns = "ns-b";
+  cache_->ApplyStatefulSet(other);                         // 5: other namespace
+  cache_->DeleteStatefulSet(kNs, "bob");                   // 6
+  std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "", ""}, token);
+  EXPECT_EQ(sub->last_token(), token);
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice RUNNING " + T(3),
+                                                "ADDED carol STARTING " + T(5),
+                                                "DELETED bob STARTING " + T(6),
+                                                "INITIAL_STATE_COMPLETE " + T(6)));
+  // Resuming at the head: nothing missed, just the marker.
+  std::shared_ptr<WatchSubscription> head = Sub({kNs, "", "", ""}, Token(6));
+  EXPECT_THAT(Drain(*head), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(6)));
+}
+
+TEST_F(SandboxCacheTest, ResumeTooOldOrFromAnotherProcessResets) {
+  SandboxCache::Options o = Opts();
+  o.history_capacity = 2;
+  MakeCache(o);
+  SyncAll();
+  cache_->ApplyStatefulSet(Sts("alice"));              // 1
+  cache_->ApplyStatefulSet(Sts("bob"));                // 2
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));  // 3; history now holds 2..3
+  const std::vector<std::string> reset = {"RESET []", "ADDED alice RUNNING []",
+                                          "ADDED bob STARTING []",
+                                          "INITIAL_STATE_COMPLETE " + T(3)};
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(0))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(1))),
+              testing::ElementsAre("ADDED bob STARTING " + T(2),
+                                   "MODIFIED alice RUNNING " + T(3),
+                                   "INITIAL_STATE_COMPLETE " + T(3)))
+      << "token 1 is still resumable: changes 2 and 3 are in the history";
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "0000000000000001.2")),
+              testing::ElementsAreArray(reset));  // another epoch
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(7))),
+              testing::ElementsAreArray(reset));  // from the future
+}
+
+TEST_F(SandboxCacheTest, MalformedTokenIsInvalidArgument) {
+  for (const char* token : {"x", "abc.1", "ABCDEF0123456789.1", "abcdef0123456789.",
+                            "abcdef0123456789.-1", "abcdef0123456789.1x",
+                            "abcdef0123456789.99999999999999999999999"}) {
+    absl::Status s = cache_->Subscribe({kNs, "", "", ""}, token, nullptr).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_EQ(domain::GetErrorDetail(s).metadata["field"], "resume_token") << token;
+  }
+  EXPECT_EQ(cache_->Subscribe({"", "", "", ""}, "", nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(domain::GetErrorDetail(
+                cache_->Subscribe({kNs, "", "", "a in ("}, "", nullptr).status())
+                .metadata["field"],
+            "label_selector");
+}
+
+TEST_F(SandboxCacheTest, SlowSubscriberMergesPerSandbox) {
+  cache_->ApplyStatefulSet(Sts("alice"));  // 1
+  cache_->ApplyStatefulSet(Sts("bob"));    // 2
+  std::shared_ptr<WatchSubscription> sub = Sub();
+  Drain(*sub);
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));  // 3 alice MODIFIED
+  cache_->ApplyStatefulSet(Ready(Sts("bob"), "2"));    // 4 bob MODIFIED
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "3"));  // 5 merged into alice's item
+  cache_->ApplyStatefulSet(Sts("carol"));              // 6 carol ADDED
+  cache_->ApplyStatefulSet(Ready(Sts("carol"), "2"));  // 7 stays ADDED, newer state
+  cache_->ApplyStatefulSet(Sts("dave"));               // 8 dave ADDED
+  cache_->DeleteStatefulSet(kNs, "dave");              // 9 ADDED+DELETED: dropped
+  cache_->DeleteStatefulSet(kNs, "bob");               // 10 bob MODIFIED -> DELETED in place
+  cache_->ApplyStatefulSet(Sts("bob"));                // 11 recreated: a new item after
+  EXPECT_EQ(sub->pending(), 4u);
+  std::optional<WatchEvent> first = sub->Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->sandbox.version, "3");  // the latest state of alice
+  EXPECT_EQ(first->resume_token, Token(3));  // bob's change 4 is still undelivered
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED bob RUNNING " + T(5),
+                                                "ADDED carol RUNNING " + T(10),
+                                                "ADDED bob STARTING " + T(11)));
+  EXPECT_EQ(sub->last_token(), Token(11));
+}
+
+TEST_F(SandboxCacheTest, OverflowCollapsesToResetAndFreshInitialState) {
+  std::shared_ptr<WatchSubscription> slow = Sub();
+  std::shared_ptr<WatchSubscription> fast = Sub();
+  EXPECT_THAT(Drain(*slow), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(0)));
+  EXPECT_THAT(Drain(*fast), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(0)));
+  const int calls = ready_calls_;
+  std::vector<std::string> fast_events;
+  for (const char* name : {"a", "b", "c", "d", "e"}) {  // capacity 4
+    cache_->ApplyStatefulSet(Sts(name));
+    for (const std::string& e : Drain(*fast)) fast_events.push_back(e);
+  }
+  EXPECT_EQ(ready_calls_, calls + 5 + 1);  // fast after each change, slow once
+  EXPECT_EQ(fast_events.size(), 5u);
+  EXPECT_EQ(fast_events.back(), "ADDED e STARTING " + T(5));
+  cache_->ApplyStatefulSet(Sts("f"));  // ignored by the collapsed queue
+  EXPECT_EQ(slow->pending(), 1u);
+  EXPECT_THAT(Drain(*slow),
+              testing::ElementsAre("RESET []", "ADDED a STARTING []", "ADDED b STARTING []",
+                                   "ADDED c STARTING []", "ADDED d STARTING []",
+                                   "ADDED e STARTING []", "ADDED f STARTING []",
+                                   "INITIAL_STATE_COMPLETE " + T(6)));
+  cache_->ApplyStatefulSet(Ready(Sts("a"), "2"));
+  EXPECT_THAT(Drain(*slow), testing::ElementsAre("MODIFIED a RUNNING " + T(7)));
+}
+
+TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
+  cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "a"}}));
+  cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "a"}}));
+  std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "p1", "team=a"});
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice STARTING []",
+                                                "INITIAL_STATE_COMPLETE " + T(2)));
+  cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "b"}}));  // 3: leaves the selector
+  cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "b"}}));    // 4: never matched
+  cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "a"}}));  // 5: back
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED alice STARTING " + T(4),
+                                                "ADDED alice STARTING " + T(5)));
+}
+
+TEST_F(SandboxCacheTest, CancelAndShutdown) {
+  cache_->ApplyStatefulSet(Sts("alice"));
+  std::shared_ptr<WatchSubscription> cancelled = Sub();
+  std::shared_ptr<WatchSubscription> waiting = Sub();
+  std::shared_ptr<WatchSubscription> busy = Sub();
+  EXPECT_EQ(cache_->stats().subscriptions, 3u);
+  cancelled->Cancel();
+  EXPECT_TRUE(cancelled->closed());
+  EXPECT_FALSE(cancelled->Next().has_value());
+  EXPECT_EQ(cache_->stats().subscriptions, 2u);
+  Drain(*waiting);
+  ASSERT_TRUE(busy->Next().has_value());  // mid-initial-state
+  const int calls = ready_calls_;
+  cache_->Shutdown();
+  EXPECT_EQ(ready_calls_, calls + 1);  // only `waiting` was waiting for on_ready
+  for (const auto& sub : {waiting, busy}) {
+    EXPECT_TRUE(sub->closed());
+    EXPECT_FALSE(sub->Next().has_value());
+    EXPECT_EQ(sub->pending(), 0u);
+  }
+  EXPECT_EQ(waiting->last_token(), Token(1));
+  EXPECT_EQ(busy->last_token(), "");  // incomplete initial state: start over
+  EXPECT_EQ(cache_->stats().subscriptions, 0u);
+  EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(cache_->Get(kNs, "alice").ok());  // reads still work
+  // Subscriptions outlive the cache safely.
+  cache_.reset();
+  EXPECT_FALSE(busy->Next().has_value());
+  busy->Cancel();
+}
+
+TEST_F(SandboxCacheTest, SubscriptionOutlivingTheCacheAfterCollapseIsClosed) {
+  std::shared_ptr<WatchSubscription> sub = Sub();
+  Drain(*sub);
+  cache_.reset();
+  EXPECT_TRUE(sub->closed());
+  EXPECT_FALSE(sub->Next().has_value());
+}
+
+// Inputs from three threads while a consumer drains with on_ready: the consumer ends with
+// exactly the cache's final state of every sandbox (through merges and collapses).
+TEST_F(SandboxCacheTest, ConcurrentInputsConvergeForTheConsumer) {
+  std::atomic<bool> ready{false};
+  auto sub = *cache_->Subscribe({kNs, "", "", ""}, "", [&]() { ready = true; });
+  std::map<std::string, std::string> seen;  // name -> version; absent when deleted
+  auto consume = [&]() {
+    while (std::optional<WatchEvent> e = sub->Next()) {
+      if (e->type == Type::kReset) seen.clear();
+      if (e->type == Type::kAdded || e->type == Type::kModified) {
+        seen[e->sandbox.spec.name] = e->sandbox.version;
+      }
+      if (e->type == Type::kDeleted) seen.erase(e->sandbox.spec.name);
+    }
+  };
+  std::atomic<bool> done{false};
+  std::thread consumer([&]() {
+    while (!done) {
+      if (ready.exchange(false)) consume();
+      std::this_thread::yield();
+    }
+  });
+  consume();
+  std::vector<std::thread> inputs;
+  inputs.emplace_back([&]() {
+    for (int i = 0; i < 2000; ++i) {
+      std::string name = "s" + std::to_string(i % 37);
+      if (i % 11 == 0) {
+        cache_->DeleteStatefulSet(kNs, name);
+      } else {
+        cache_->ApplyStatefulSet(Ready(Sts(name), std::to_string(i)));
+      }
+    }
+  });
+  inputs.emplace_back([&]() {
+    for (int i = 0; i < 2000; ++i) cache_->ApplyPod(Pod("s" + std::to_string(i % 37)));
+  });
+  inputs.emplace_back([&]() {
+    for (int i = 0; i < 2000; ++i) {
+      cache_->ApplyClaim(Claim("s" + std::to_string(i % 37), i % 2 ? "Bound" : "Pending"));
+    }
+  });
+  for (std::thread& t : inputs) t.join();
+  done = true;
+  consumer.join();
+  consume();
+  std::map<std::string, std::string> expected;
+  domain::ListQuery q = Q(kNs);
+  q.page_size = 500;
+  absl::StatusOr<domain::ListResult> all = cache_->List(q);
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (const domain::Sandbox& s : all->sandboxes) expected[s.spec.name] = s.version;
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(sub->last_token(), Token(Seq()));
+}
+
+}  // namespace
+}  // namespace sandboxd::service
