@@ -118,40 +118,56 @@ void SandboxService::LoadStatefulSet(const std::string& ns, const std::string& n
              });
 }
 
-void SandboxService::Load(const std::string& ns, const std::string& name,
-                          const kube::CallOptions& opts, Done<Sandbox> done) {
-  LoadStatefulSet(ns, name, opts, [this, ns, name, opts, done](absl::StatusOr<std::string> body) {
+void SandboxService::LoadManagedStatefulSet(const std::string& ns, const std::string& name,
+                                            const kube::CallOptions& opts,
+                                            Done<kube::StatefulSet> done) {
+  LoadStatefulSet(ns, name, opts, [ns, name, done](absl::StatusOr<std::string> body) {
     if (!body.ok()) return done(body.status());
     absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
     if (!sts.ok()) return done(domain::WithContext(sts.status(), "decode StatefulSet"));
     if (!IsManaged(sts->metadata)) return done(SandboxNotFound(ns, name));
-
-    // The pod and the claim in parallel; either may be missing.
-    struct Pending {
-      kube::StatefulSet sts;
-      MaybeBody pod, claim;
-    };
-    auto pending = std::make_shared<Pending>();
-    pending->sts = std::move(*sts);
-    auto barrier = std::make_shared<Barrier>(2, [this, pending, done]() {
-      auto pod = DecodeMaybe<kube::Pod>(pending->pod);
-      auto claim = DecodeMaybe<kube::PersistentVolumeClaim>(pending->claim);
-      if (!pod.ok()) return done(domain::WithContext(pod.status(), "read pod"));
-      if (!claim.ok()) return done(domain::WithContext(claim.status(), "read claim"));
-      done(domain::DeriveSandbox(pending->sts, pod->has_value() ? &**pod : nullptr,
-                                 claim->has_value() ? &**claim : nullptr, clock_(), defaults_));
-    });
-    kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", opts,
-               [pending, barrier](absl::StatusOr<std::string> b) {
-                 pending->pod = AllowNotFound(std::move(b));
-                 barrier->Arrive();
-               });
-    kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)}, "", opts,
-               [pending, barrier](absl::StatusOr<std::string> b) {
-                 pending->claim = AllowNotFound(std::move(b));
-                 barrier->Arrive();
-               });
+    done(std::move(sts));
   });
+}
+
+void SandboxService::Complete(kube::StatefulSet sts, const kube::CallOptions& opts,
+                              Done<Sandbox> done) {
+  const std::string ns = sts.metadata.ns;
+  const std::string name = sts.metadata.name;
+  // The pod and the claim in parallel; either may be missing.
+  struct Pending {
+    kube::StatefulSet sts;
+    MaybeBody pod, claim;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->sts = std::move(sts);
+  auto barrier = std::make_shared<Barrier>(2, [this, pending, done]() {
+    auto pod = DecodeMaybe<kube::Pod>(pending->pod);
+    auto claim = DecodeMaybe<kube::PersistentVolumeClaim>(pending->claim);
+    if (!pod.ok()) return done(domain::WithContext(pod.status(), "read pod"));
+    if (!claim.ok()) return done(domain::WithContext(claim.status(), "read claim"));
+    done(domain::DeriveSandbox(pending->sts, pod->has_value() ? &**pod : nullptr,
+                               claim->has_value() ? &**claim : nullptr, clock_(), defaults_));
+  });
+  kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", opts,
+             [pending, barrier](absl::StatusOr<std::string> b) {
+               pending->pod = AllowNotFound(std::move(b));
+               barrier->Arrive();
+             });
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)}, "", opts,
+             [pending, barrier](absl::StatusOr<std::string> b) {
+               pending->claim = AllowNotFound(std::move(b));
+               barrier->Arrive();
+             });
+}
+
+void SandboxService::Load(const std::string& ns, const std::string& name,
+                          const kube::CallOptions& opts, Done<Sandbox> done) {
+  LoadManagedStatefulSet(ns, name, opts,
+                         [this, opts, done](absl::StatusOr<kube::StatefulSet> sts) {
+                           if (!sts.ok()) return done(sts.status());
+                           Complete(*std::move(sts), opts, done);
+                         });
 }
 
 void SandboxService::Get(const std::string& ns, const std::string& name,
@@ -358,18 +374,15 @@ void SandboxService::Scale(const std::string& ns, const std::string& name, int32
                            const kube::CallOptions& opts, Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
-  LoadStatefulSet(ns, name, opts, [this, ns, name, replicas, opts, done](
-                                      absl::StatusOr<std::string> body) {
-    if (!body.ok()) return done(body.status());
-    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
+  LoadManagedStatefulSet(ns, name, opts, [this, ns, name, replicas, opts, done](
+                                             absl::StatusOr<kube::StatefulSet> sts) {
     if (!sts.ok()) return done(sts.status());
-    if (!IsManaged(sts->metadata)) return done(SandboxNotFound(ns, name));
     if (sts->metadata.deletion_timestamp.has_value()) {
       return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
                                     absl::StrCat("sandbox ", ns, "/", name, " is being deleted"),
                                     {{"namespace", ns}, {"name", name}}));
     }
-    if (sts->spec.replicas.value_or(1) == replicas) return Load(ns, name, opts, done);
+    if (sts->spec.replicas.value_or(1) == replicas) return Complete(*std::move(sts), opts, done);
     kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale", kube::PatchType::kMerge,
                  kube::ScalePatch(replicas), opts,
                  [this, ns, name, opts, done](absl::StatusOr<std::string> r) {
@@ -394,13 +407,10 @@ void SandboxService::UpdateEnv(const std::string& ns, const std::string& name,
 void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& name,
                                       domain::EnvUpdate update, int attempt,
                                       const kube::CallOptions& opts, Done<Sandbox> done) {
-  LoadStatefulSet(ns, name, opts, [this, ns, name, update, attempt, opts, done](
-                                      absl::StatusOr<std::string> body) {
-    if (!body.ok()) return done(body.status());
-    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
+  LoadManagedStatefulSet(ns, name, opts, [this, ns, name, update, attempt, opts, done](
+                                             absl::StatusOr<kube::StatefulSet> sts) {
     if (!sts.ok()) return done(sts.status());
-    if (!IsManaged(sts->metadata)) return done(SandboxNotFound(ns, name));
-    const std::string& version = sts->metadata.resource_version;
+    const std::string version = sts->metadata.resource_version;
     auto version_mismatch = [&]() {
       return domain::MakeError(
           absl::StatusCode::kFailedPrecondition, "VERSION_MISMATCH",
@@ -414,7 +424,7 @@ void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& 
     }
     domain::SandboxSpec spec = domain::SpecFromStatefulSet(*sts);
     domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
-    if (!result.changed) return Load(ns, name, opts, done);  // no write, no restart
+    if (!result.changed) return Complete(*std::move(sts), opts, done);  // no write, no restart
 
     std::vector<std::string> removed;
     for (const std::string& key : update.remove) {
@@ -433,7 +443,11 @@ void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& 
                  patch, opts,
                  [this, ns, name, update, attempt, opts, done,
                   version_mismatch = version_mismatch()](absl::StatusOr<std::string> r) {
-                   if (r.ok()) return Load(ns, name, opts, done);
+                   if (r.ok()) {
+                     absl::StatusOr<kube::StatefulSet> patched = kube::Decode<kube::StatefulSet>(*r);
+                     if (!patched.ok()) return done(patched.status());
+                     return Complete(*std::move(patched), opts, done);
+                   }
                    if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
                    if (!absl::IsAborted(r.status())) {
                      return done(domain::WithContext(r.status(), "patch StatefulSet env"));

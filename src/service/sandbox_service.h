@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "src/domain/sandbox.h"
 #include "src/kube/kube_client.h"
+#include "src/kube/objects.h"
 
 namespace sandboxd::service {
 
@@ -80,9 +81,14 @@ class SandboxService {
               std::function<void(absl::Status)> done);
 
  private:
-  struct LoadedSandbox;
+  // GET the StatefulSet and the pod and claim, and derive the view.
   void Load(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
             Done<domain::Sandbox> done);
+  // GET + decode the StatefulSet; NOT_FOUND if missing or not made by sandboxd.
+  void LoadManagedStatefulSet(const std::string& ns, const std::string& name,
+                              const kube::CallOptions& opts, Done<kube::StatefulSet> done);
+  // The view of `sts`: GETs its pod and claim (in parallel) and derives.
+  void Complete(kube::StatefulSet sts, const kube::CallOptions& opts, Done<domain::Sandbox> done);
   void LoadStatefulSet(const std::string& ns, const std::string& name,
                        const kube::CallOptions& opts, Done<std::string> done);
   void Scale(const std::string& ns, const std::string& name, int32_t replicas,

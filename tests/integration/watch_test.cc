@@ -16,6 +16,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
@@ -320,6 +322,32 @@ TEST_F(WatchTest, ATokenFromAnotherServerIsAnExplicitReset) {
   auto marker = stream.Next();
   ASSERT_TRUE(marker.has_value());
   EXPECT_TRUE(IsMarker(*marker));
+}
+
+TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {
+  Create("w-shutdown", "p-shutdown");
+  std::unique_ptr<server::SandboxdServer> other = StartServer();
+  auto other_stub = pb::SandboxLifecycle::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", other->port()), grpc::InsecureChannelCredentials()));
+  Stream stream(other_stub.get(), WatchRequest("p-shutdown"));
+  auto marker = stream.NextWhere(IsMarker);
+  ASSERT_TRUE(marker.has_value());
+  other->Shutdown(absl::Seconds(5));
+  grpc::Status status = stream.WaitDone();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  google::rpc::ErrorInfo info;
+  ASSERT_TRUE(details.details_size() > 0 && details.details(0).UnpackTo(&info));
+  EXPECT_EQ(info.reason(), "SERVER_SHUTTING_DOWN");
+  EXPECT_EQ(info.metadata().at("resumeToken"), marker->resume_token());
+
+  // The token resumes on another server of the same process lineage only if it knows it:
+  // here the main server does not, so it answers with an explicit RESET, never a gap.
+  Stream resumed(stub_, WatchRequest("p-shutdown", info.metadata().at("resumeToken")));
+  auto first = resumed.Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type(), pb::WATCH_EVENT_TYPE_RESET);
 }
 
 TEST_F(WatchTest, ASlowClientGetsTheFinalStateAndDoesNotHoldBackAFastOne) {

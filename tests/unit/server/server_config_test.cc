@@ -135,6 +135,9 @@ struct BadYamlCase {
   std::string message;
 };
 
+// ctest prints the parameter: show the YAML, not its bytes.
+void PrintTo(const BadYamlCase& c, std::ostream* os) { *os << "yaml: " << c.yaml; }
+
 class BadYamlTest : public ::testing::TestWithParam<BadYamlCase> {};
 
 TEST_P(BadYamlTest, IsInvalidArgumentWithExactMessage) {
