@@ -532,90 +532,57 @@ void SandboxCache::Wake(const Notify& notify) {
   }
 }
 
-void SandboxCache::ApplyStatefulSet(kube::StatefulSet sts) {
+void SandboxCache::ChangeEntry(const Key& key, bool create,
+                               const std::function<void(Entry&)>& mutate) {
   const absl::Time now = options_.clock();
-  Key key{sts.metadata.ns, sts.metadata.name};
   Notify notify;
   {
     absl::MutexLock lock(&mu_);
-    entries_[key].sts = TrimStatefulSet(std::move(sts));
+    auto it = entries_.find(key);
+    if (it == entries_.end()) {
+      if (!create) return;  // deleting what was never seen
+      it = entries_.emplace(key, Entry{}).first;
+    }
+    mutate(it->second);
     Update(key, now, /*tick=*/false, &notify);
   }
   Wake(notify);
 }
 
+void SandboxCache::ApplyStatefulSet(kube::StatefulSet sts) {
+  Key key{sts.metadata.ns, sts.metadata.name};
+  ChangeEntry(key, /*create=*/true,
+              [&sts](Entry& e) { e.sts = TrimStatefulSet(std::move(sts)); });
+}
+
 void SandboxCache::DeleteStatefulSet(const std::string& ns, const std::string& name) {
-  const absl::Time now = options_.clock();
-  Key key{ns, name};
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return;
-    it->second.sts.reset();
-    Update(key, now, /*tick=*/false, &notify);
-  }
-  Wake(notify);
+  ChangeEntry(Key{ns, name}, /*create=*/false, [](Entry& e) { e.sts.reset(); });
 }
 
 void SandboxCache::ApplyPod(kube::Pod pod) {
   std::optional<std::string> name = SandboxOfPod(pod.metadata.name);
   if (!name.has_value()) return;
-  const absl::Time now = options_.clock();
-  Key key{pod.metadata.ns, *name};
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    entries_[key].pod = TrimPod(std::move(pod));
-    Update(key, now, /*tick=*/false, &notify);
-  }
-  Wake(notify);
+  ChangeEntry(Key{pod.metadata.ns, *name}, /*create=*/true,
+              [&pod](Entry& e) { e.pod = TrimPod(std::move(pod)); });
 }
 
 void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name) {
   std::optional<std::string> name = SandboxOfPod(pod_name);
   if (!name.has_value()) return;
-  const absl::Time now = options_.clock();
-  Key key{ns, *name};
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return;
-    it->second.pod.reset();
-    Update(key, now, /*tick=*/false, &notify);
-  }
-  Wake(notify);
+  ChangeEntry(Key{ns, *name}, /*create=*/false, [](Entry& e) { e.pod.reset(); });
 }
 
 void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
   std::optional<std::string> name = SandboxOfClaim(claim.metadata.name);
   if (!name.has_value()) return;
-  const absl::Time now = options_.clock();
-  Key key{claim.metadata.ns, *name};
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    entries_[key].claim = TrimClaim(std::move(claim));
-    Update(key, now, /*tick=*/false, &notify);
-  }
-  Wake(notify);
+  ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true,
+              [&claim](Entry& e) { e.claim = TrimClaim(std::move(claim)); });
 }
 
 void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name) {
   std::optional<std::string> name = SandboxOfClaim(claim_name);
   if (!name.has_value()) return;
-  const absl::Time now = options_.clock();
-  Key key{ns, *name};
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return;
-    it->second.claim.reset();
-    Update(key, now, /*tick=*/false, &notify);
-  }
-  Wake(notify);
+  ChangeEntry(Key{ns, *name}, /*create=*/false, [](Entry& e) { e.claim.reset(); });
 }
 
 void SandboxCache::MarkSynced(Source source) {

@@ -284,6 +284,10 @@ class SandboxCache {
 
   // Re-derives `key` at `now` and records a change if its view changed (`tick`: only
   // a changed phase or error reason counts). Appends subscriptions to wake to `notify`.
+  // Applies `mutate` to the entry of `key` (created first if `create`; nothing happens
+  // for a missing key otherwise), re-derives it and wakes the subscriptions it concerns.
+  void ChangeEntry(const Key& key, bool create, const std::function<void(Entry&)>& mutate)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Update(const Key& key, absl::Time now, bool tick, Notify* notify)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(WatchEvent::Type type, internal::StatePtr prev, internal::StatePtr state,

@@ -1,0 +1,906 @@
+// sandboxd_watch_bench: the watch cache under load, in one run on the local control plane
+// ($KUBE_LOCAL_STATE_DIR):
+//
+//   1. Streams. N idle WatchSandboxes streams (--streams, default 1,000 then 10,000) on
+//      one sandboxd; resident memory of the server process per stream. The streams are
+//      opened by a child process (this binary with --client_target), so the server's
+//      VmRSS holds no client state; the child reports its own VmRSS (the client's share).
+//   2. Fan-out latency. With the N streams open, --changes UpdateSandboxEnv calls on one
+//      (stopped) sandbox, one every --change_interval_ms; per (change, stream): the time
+//      from the StatefulSet watch event carrying the change reaching sandboxd (stamped by
+//      a pass-through KubeClient, StampingKubeClient, before the reflector sees it) to the
+//      message carrying it being read by the client (CLOCK_MONOTONIC in both processes).
+//   3. Cache reads. --cached_sandboxes synthetic sandboxes (StatefulSet + pod + claim
+//      built with the domain builders) fed straight into the server's SandboxCache under a
+//      namespace of their own (done first, on a fresh heap, and kept for 1 and 2); cache
+//      memory (RSS delta and stats().approx_bytes delta); last, GetSandbox throughput and latency at --concurrency calls in flight through
+//      gRPC (callback client, in-process), side by side (ABBA rounds) with GetSandbox
+//      consistent_read=true (straight to the API server) and cached GetSandbox of the
+//      real sandboxes.
+//   4. A table on stdout, CSV with --csv; deletes its namespace.
+//
+// sandboxd is assembled in-process from the same components as SandboxdServer::Start
+// (CurlKubeClient, SandboxCache, CacheFeed, SandboxService, SandboxLifecycleService, the
+// same keepalive channel arguments), with two differences: the CacheFeed and the service
+// reach Kubernetes through StampingKubeClient (which forwards every call and only
+// records a timestamp for StatefulSet watch events carrying the benchmark's env key),
+// and there is no health/reflection service and no periodic Tick. SandboxdServer does
+// not expose its cache, nor a way to interpose on its Kubernetes client.
+//
+//   eval "$(tools/kube-local/kube-local env)"
+//   sandboxd_watch_bench --csv=/tmp/watch.csv
+//
+// RSS is read after malloc_trim(0), so freed heap pages do not count. Not a test: it
+// asserts nothing.
+#include <curl/curl.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/support/client_callback.h"
+#include "sandbox/v1/sandbox.grpc.pb.h"
+#include "server/sandbox_lifecycle_service.h"
+#include "server/server_config.h"
+#include "spdlog/spdlog.h"
+#include "src/domain/builders.h"
+#include "src/domain/validation.h"
+#include "src/kube/curl_kube_client.h"
+#include "src/kube/kube_config.h"
+#include "src/service/cache_feed.h"
+#include "src/service/sandbox_cache.h"
+#include "src/service/sandbox_service.h"
+#include "tests/integration/plane.h"
+#include "tools/bench/floor_client.h"
+#include "tools/bench/latency_stats.h"
+
+ABSL_FLAG(std::string, streams, "1000,10000", "comma-separated numbers of idle streams");
+ABSL_FLAG(int, channels, 8, "client channels (TCP connections) the streams are spread over");
+ABSL_FLAG(int, changes, 50, "changes per stream count (UpdateSandboxEnv calls)");
+ABSL_FLAG(int, change_interval_ms, 200, "time between two changes");
+ABSL_FLAG(int, cached_sandboxes, 10000, "synthetic sandboxes fed into the cache");
+ABSL_FLAG(int, real_sandboxes, 16, "real sandboxes created for the consistent_read side");
+ABSL_FLAG(int, concurrency, 64, "GetSandbox calls in flight");
+ABSL_FLAG(double, round_seconds, 3, "duration of one GetSandbox round (per side)");
+ABSL_FLAG(int, rounds, 4, "GetSandbox rounds per side (ABBA order)");
+ABSL_FLAG(std::string, csv, "", "write the results as CSV to this file");
+ABSL_FLAG(std::string, sandboxd_log_level, "warn", "spdlog level while benchmarking");
+// Child (stream client) mode; set by the parent.
+ABSL_FLAG(std::string, client_target, "", "internal: run as the stream client of this address");
+ABSL_FLAG(std::string, client_ns, "", "internal: namespace to watch");
+ABSL_FLAG(std::string, client_run, "", "internal: env value prefix of this run's changes");
+ABSL_FLAG(std::string, client_out, "", "internal: file for the arrival times");
+ABSL_FLAG(int, client_streams, 0, "internal: streams to open");
+ABSL_FLAG(int, client_timeout_s, 300, "internal: give up waiting after this long");
+
+namespace sandboxd::bench {
+namespace {
+
+namespace pb = sandbox::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kImage[] = "registry.local/agent:1";
+constexpr char kEnvKey[] = "BENCH_SEQ";
+constexpr char kTarget[] = "watch-target";
+constexpr char kSyntheticNs[] = "bench-synthetic-cache";
+
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// VmRSS of a process in KiB (0 if unreadable); "self" for this one.
+int64_t RssKiB(const std::string& pid = "self") {
+  if (pid == "self") malloc_trim(0);  // free heap pages back to the OS: RSS ~ live memory
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kib = 0;
+      std::istringstream(line.substr(6)) >> kib;
+      return kib;
+    }
+  }
+  return 0;
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// The change number k of an env value "<run>-<k>", or 0 if it is not of this run.
+int ChangeOf(const std::string& value, const std::string& run) {
+  const std::string prefix = run + "-";
+  int k = 0;
+  if (value.rfind(prefix, 0) != 0 || !absl::SimpleAtoi(value.substr(prefix.size()), &k)) return 0;
+  return k;
+}
+
+// Channels that do not share a connection (a local subchannel pool each).
+std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& target, int count) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < count; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("sandboxd.bench.channel", i);
+    channels.push_back(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  }
+  return channels;
+}
+
+// ---------------------------------------------------------------------------------------
+// Child: N idle streams, arrival time of each change per stream.
+
+// One WatchSandboxes stream that records, per change k of the run, when the first
+// message carrying it arrived. Reactions are serialised by gRPC per stream; the counters
+// it bumps are shared atomics. Thread-safe in that sense; deleted only after OnDone.
+class IdleStream final : public grpc::ClientReadReactor<pb::WatchSandboxesResponse> {
+ public:
+  struct Shared {
+    std::string run;
+    int changes = 0;
+    std::atomic<int> ready{0};     // streams that got INITIAL_STATE_COMPLETE
+    std::atomic<int> complete{0};  // streams that got the last change
+    std::atomic<int> done{0};      // streams ended (OnDone)
+  };
+
+  IdleStream(pb::SandboxLifecycle::Stub* stub, const std::string& ns, Shared* shared)
+      : shared_(shared), arrivals_(static_cast<size_t>(shared->changes) + 1, 0) {
+    request_.set_namespace_(ns);
+    stub->async()->WatchSandboxes(&context_, &request_, this);
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    const int64_t now = NowNanos();
+    if (incoming_.type() == pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE) {
+      shared_->ready.fetch_add(1);
+    } else if (incoming_.sandbox().spec().name() == kTarget) {
+      const auto& env = incoming_.sandbox().spec().env();
+      auto it = env.find(kEnvKey);
+      const int k = it == env.end() ? 0 : ChangeOf(it->second, shared_->run);
+      if (k > 0 && k <= shared_->changes && arrivals_[k] == 0) {
+        arrivals_[k] = now;
+        if (k == shared_->changes) shared_->complete.fetch_add(1);
+      }
+    }
+    StartRead(&incoming_);
+  }
+  void OnDone(const grpc::Status&) override { shared_->done.fetch_add(1); }
+
+  void Cancel() { context_.TryCancel(); }
+  // Arrival (steady-clock ns) of change k, 0 if it never arrived. Read after the run.
+  const std::vector<int64_t>& arrivals() const { return arrivals_; }
+
+ private:
+  Shared* const shared_;
+  grpc::ClientContext context_;
+  pb::WatchSandboxesRequest request_;
+  pb::WatchSandboxesResponse incoming_;
+  std::vector<int64_t> arrivals_;  // written only by this stream's reactions
+};
+
+// Prints "READY <rss before KiB> <rss after KiB>" once every stream has its initial
+// state, then "DONE <streams complete>" after writing one line of arrival times per
+// stream to --client_out.
+int ClientMain() {
+  const int n = absl::GetFlag(FLAGS_client_streams);
+  const auto channels = Channels(absl::GetFlag(FLAGS_client_target), absl::GetFlag(FLAGS_channels));
+  std::vector<std::unique_ptr<pb::SandboxLifecycle::Stub>> stubs;
+  for (const auto& channel : channels) {
+    channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    stubs.push_back(pb::SandboxLifecycle::NewStub(channel));
+  }
+  IdleStream::Shared shared;
+  shared.run = absl::GetFlag(FLAGS_client_run);
+  shared.changes = absl::GetFlag(FLAGS_changes);
+  const int64_t rss_before = RssKiB();
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  streams.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    streams.push_back(std::make_unique<IdleStream>(stubs[static_cast<size_t>(i) % stubs.size()].get(),
+                                                   absl::GetFlag(FLAGS_client_ns), &shared));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_client_timeout_s));
+  while (shared.ready.load() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  absl::SleepFor(absl::Milliseconds(500));  // let the last reads settle before measuring
+  std::printf("READY %lld %lld %d\n", static_cast<long long>(rss_before),
+              static_cast<long long>(RssKiB()), shared.ready.load());
+  std::fflush(stdout);
+  while (shared.complete.load() < n && shared.done.load() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  {
+    std::ofstream out(absl::GetFlag(FLAGS_client_out));
+    for (const auto& stream : streams) {
+      for (int k = 1; k <= shared.changes; ++k) out << stream->arrivals()[k] << (k < shared.changes ? ' ' : '\n');
+    }
+  }
+  std::printf("DONE %d\n", shared.complete.load());
+  std::fflush(stdout);
+  // The server sees the connections close and ends every stream; no client teardown.
+  std::_Exit(0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Server side.
+
+// A KubeClient that forwards every call to another one and stamps StatefulSet watch
+// events that carry env kEnvKey: the first arrival time (steady-clock ns, taken before the
+// event is handed on) per env value. Thread-safe.
+class StampingKubeClient final : public kube::KubeClient {
+ public:
+  // `inner` must outlive this client.
+  explicit StampingKubeClient(kube::KubeClient* inner) : inner_(inner) {}
+
+  void Get(const kube::ObjectRef& ref, const std::string& subresource,
+           const kube::CallOptions& opts, kube::ResponseCallback done) override {
+    inner_->Get(ref, subresource, opts, std::move(done));
+  }
+  void List(kube::Kind kind, const std::string& ns, const kube::ListOptions& list,
+            const kube::CallOptions& opts, kube::ResponseCallback done) override {
+    inner_->List(kind, ns, list, opts, std::move(done));
+  }
+  void Create(kube::Kind kind, const std::string& ns, std::string body,
+              const kube::CallOptions& opts, kube::ResponseCallback done) override {
+    inner_->Create(kind, ns, std::move(body), opts, std::move(done));
+  }
+  void Patch(const kube::ObjectRef& ref, const std::string& subresource, kube::PatchType type,
+             std::string body, const kube::CallOptions& opts,
+             kube::ResponseCallback done) override {
+    inner_->Patch(ref, subresource, type, std::move(body), opts, std::move(done));
+  }
+  void Delete(const kube::ObjectRef& ref, const kube::DeleteOptions& del,
+              const kube::CallOptions& opts, kube::ResponseCallback done) override {
+    inner_->Delete(ref, del, opts, std::move(done));
+  }
+  void Replace(const kube::ObjectRef& ref, const std::string& subresource, std::string body,
+               const kube::CallOptions& opts, kube::ResponseCallback done) override {
+    inner_->Replace(ref, subresource, std::move(body), opts, std::move(done));
+  }
+  std::unique_ptr<kube::WatchHandle> Watch(kube::Kind kind, const std::string& ns,
+                                           const kube::WatchOptions& opts,
+                                           const kube::CallOptions& call,
+                                           std::function<void(kube::WatchEvent)> on_event,
+                                           std::function<void(absl::Status)> on_done) override {
+    if (kind != kube::Kind::kStatefulSet) {
+      return inner_->Watch(kind, ns, opts, call, std::move(on_event), std::move(on_done));
+    }
+    return inner_->Watch(
+        kind, ns, opts, call,
+        [this, on_event = std::move(on_event)](kube::WatchEvent event) {
+          Stamp(NowNanos(), event.object_json);
+          on_event(std::move(event));
+        },
+        std::move(on_done));
+  }
+  absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) override {
+    return inner_->RunAfter(delay, std::move(fn));
+  }
+
+  // The first stamp of env value `value`, 0 if none.
+  int64_t StampOf(const std::string& value) const {
+    absl::MutexLock lock(&mu_);
+    auto it = stamps_.find(value);
+    return it == stamps_.end() ? 0 : it->second;
+  }
+
+ private:
+  void Stamp(int64_t now, const std::string& json) {
+    const std::string key = absl::StrCat("\"", kEnvKey, "\"");
+    const size_t at = json.find(key);
+    if (at == std::string::npos) return;
+    // The env entry is {"name":"BENCH_SEQ","value":"..."}: the next "value" is ours.
+    const std::string value = FirstStringField(json.substr(at, 200), "value");
+    absl::MutexLock lock(&mu_);
+    stamps_.emplace(value, now);  // keeps the first
+  }
+
+  kube::KubeClient* const inner_;  // not owned
+  mutable absl::Mutex mu_;
+  std::map<std::string, int64_t> stamps_ ABSL_GUARDED_BY(mu_);
+};
+
+// sandboxd's components wired as SandboxdServer::Start wires them (see the file comment).
+// Thread-safe: the accessors may be used from any thread while it lives.
+class BenchServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<BenchServer>> Start(const std::string& kubeconfig,
+                                                            const domain::SandboxDefaults& defaults) {
+    kube::KubeConfigLoadOptions load;
+    load.kubeconfig_env = kubeconfig;
+    absl::StatusOr<kube::KubeConfig> config = kube::LoadKubeConfig(load);
+    if (!config.ok()) return config.status();
+    kube::CurlKubeClientOptions kube_options;
+    kube_options.qps = 1e6;
+    kube_options.burst = 1000000;
+    std::unique_ptr<BenchServer> s(new BenchServer());
+    absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> curl =
+        kube::CurlKubeClient::Create(*std::move(config), kube_options);
+    if (!curl.ok()) return curl.status();
+    s->curl_ = *std::move(curl);
+    s->stamping_ = std::make_unique<StampingKubeClient>(s->curl_.get());
+    service::SandboxCache::Options cache_options;
+    cache_options.defaults = defaults;
+    s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
+    s->feed_ = std::make_unique<service::CacheFeed>(s->stamping_.get(), s->cache_.get());
+    s->service_ = std::make_unique<service::SandboxService>(s->stamping_.get(), defaults);
+    s->grpc_service_ =
+        std::make_unique<server::SandboxLifecycleService>(s->service_.get(), s->cache_.get());
+    const server::KeepaliveSettings keepalive;
+    auto millis = [](absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); };
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &s->port_);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, millis(keepalive.time));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, millis(keepalive.timeout));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                               millis(keepalive.min_ping_interval));
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    builder.RegisterService(s->grpc_service_.get());
+    s->server_ = builder.BuildAndStart();
+    if (s->server_ == nullptr || s->port_ == 0) {
+      return absl::UnavailableError("cannot listen on 127.0.0.1:0");
+    }
+    s->feed_->Start();
+    return s;
+  }
+
+  ~BenchServer() {
+    cache_->Shutdown();  // ends the watch streams
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_->Wait();
+    feed_->Stop();
+    curl_.reset();
+  }
+
+  int port() const { return port_; }
+  service::SandboxCache* cache() const { return cache_.get(); }
+  const StampingKubeClient& stamps() const { return *stamping_; }
+
+ private:
+  BenchServer() = default;
+
+  std::unique_ptr<kube::CurlKubeClient> curl_;
+  std::unique_ptr<StampingKubeClient> stamping_;
+  std::unique_ptr<service::SandboxCache> cache_;
+  std::unique_ptr<service::CacheFeed> feed_;
+  std::unique_ptr<service::SandboxService> service_;
+  std::unique_ptr<server::SandboxLifecycleService> grpc_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return ctx;
+}
+
+absl::StatusOr<pb::Sandbox> GetSandbox(pb::SandboxLifecycle::Stub* stub, const std::string& ns,
+                                       const std::string& name) {
+  pb::GetSandboxRequest req;
+  req.set_namespace_(ns);
+  req.set_name(name);
+  pb::GetSandboxResponse resp;
+  grpc::Status s = stub->GetSandbox(Context().get(), req, &resp);
+  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return resp.sandbox();
+}
+
+// Polls (cached) GetSandbox until `name` is in `phase`.
+bool WaitPhase(pb::SandboxLifecycle::Stub* stub, const std::string& ns, const std::string& name,
+               pb::SandboxPhase phase, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<pb::Sandbox> sandbox = GetSandbox(stub, ns, name);
+    if (sandbox.ok() && sandbox->phase() == phase) return true;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  return false;
+}
+
+// ---- Synthetic sandboxes: the objects a running sandbox has, built as sandboxd builds
+// them (StatefulSet) and as the controllers report them (pod, claim).
+constexpr absl::Time kSyntheticEpoch = absl::FromUnixSeconds(1790000000);
+
+kube::StatefulSet SyntheticStatefulSet(const std::string& name, const domain::SandboxDefaults& d) {
+  domain::SandboxSpec spec;
+  spec.name = name;
+  spec.ns = kSyntheticNs;
+  spec.project = "bench";
+  spec.env = {{"A", "1"}, {"B", "2"}, {"C", "3"}, {"D", "4"}, {"E", "5"}};
+  spec.labels = {{"team", "bench"}, {"tier", "synthetic"}};
+  kube::StatefulSet sts = domain::BuildStatefulSet(domain::ApplyDefaults(spec, d), d);
+  sts.metadata.uid = absl::StrCat("uid-", name);
+  sts.metadata.resource_version = "1";
+  sts.metadata.generation = 1;
+  sts.metadata.creation_timestamp = kSyntheticEpoch;
+  sts.status.observed_generation = 1;
+  sts.status.replicas = 1;
+  sts.status.ready_replicas = 1;
+  return sts;
+}
+
+kube::Pod SyntheticPod(const std::string& name) {
+  kube::Pod pod;
+  pod.metadata.name = absl::StrCat(name, "-0");
+  pod.metadata.ns = kSyntheticNs;
+  pod.metadata.uid = absl::StrCat("pod-", name);
+  pod.metadata.labels = {{"app", name}};
+  pod.metadata.creation_timestamp = kSyntheticEpoch;
+  pod.status.phase = "Running";
+  pod.status.pod_ip = "10.0.0.7";
+  kube::ContainerStatus container;
+  container.name = name;
+  container.image = kImage;
+  container.container_id = "containerd://00112233445566778899aabbccddeeff";
+  container.ready = true;
+  container.started = true;
+  container.state.running = kube::ContainerStateRunning{kSyntheticEpoch};
+  pod.status.container_statuses = {container};
+  for (const char* type : {"PodScheduled", "Initialized", "ContainersReady", "Ready"}) {
+    kube::PodCondition condition;
+    condition.type = type;
+    condition.status = "True";
+    condition.last_transition_time = kSyntheticEpoch;
+    pod.status.conditions.push_back(condition);
+  }
+  return pod;
+}
+
+kube::PersistentVolumeClaim SyntheticClaim(const std::string& name) {
+  kube::PersistentVolumeClaim claim;
+  claim.metadata.name = absl::StrCat("home-", name, "-0");
+  claim.metadata.ns = kSyntheticNs;
+  claim.metadata.uid = absl::StrCat("pvc-", name);
+  claim.metadata.creation_timestamp = kSyntheticEpoch;
+  claim.spec.access_modes = {"ReadWriteOnce"};
+  claim.spec.resources.requests = {{"storage", "5Gi"}};
+  claim.status.phase = "Bound";
+  claim.status.capacity = {{"storage", "5Gi"}};
+  return claim;
+}
+
+// ---- GetSandbox load: `concurrency` calls in flight (callback API), each completion
+// issuing the next until `duration` has passed.
+
+// One closed-loop caller. Its completions are serialised (one call in flight), so its
+// sample needs no lock. Thread-compatible; owned by RunGets.
+struct Caller {
+  pb::SandboxLifecycle::Stub* stub = nullptr;
+  std::function<pb::GetSandboxRequest(int64_t)> request;
+  Clock::time_point end;
+  int64_t seq = 0;
+  LatencySample sample;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  pb::GetSandboxRequest req;
+  pb::GetSandboxResponse resp;
+  Clock::time_point start;
+  absl::Notification* finished = nullptr;
+  std::atomic<int>* running = nullptr;
+
+  void Next() {
+    if (Clock::now() >= end) {
+      if (running->fetch_sub(1) == 1) finished->Notify();
+      return;
+    }
+    ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    req = request(seq++);
+    resp.Clear();
+    start = Clock::now();
+    stub->async()->GetSandbox(ctx.get(), &req, &resp, [this](grpc::Status status) {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      if (status.ok()) {
+        sample.latencies_ms.push_back(ms);
+      } else {
+        ++sample.errors;
+      }
+      Next();
+    });
+  }
+};
+
+void RunGets(pb::SandboxLifecycle::Stub* stub, int concurrency, double seconds,
+             const std::function<pb::GetSandboxRequest(int worker, int64_t seq)>& request,
+             LatencySample* out) {
+  absl::Notification finished;
+  std::atomic<int> running{concurrency};
+  std::vector<std::unique_ptr<Caller>> callers;
+  const double cpu_start = ProcessCpuSeconds();
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  for (int w = 0; w < concurrency; ++w) {
+    auto caller = std::make_unique<Caller>();
+    caller->stub = stub;
+    caller->request = [&request, w](int64_t seq) { return request(w, seq); };
+    caller->end = end;
+    caller->finished = &finished;
+    caller->running = &running;
+    callers.push_back(std::move(caller));
+  }
+  for (auto& caller : callers) caller->Next();
+  finished.WaitForNotification();
+  LatencySample round;
+  round.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  round.cpu_seconds = ProcessCpuSeconds() - cpu_start;
+  for (auto& caller : callers) round.Merge(caller->sample);
+  out->Merge(round);
+}
+
+// ---------------------------------------------------------------------------------------
+// Results.
+
+struct StreamResult {
+  int streams = 0;
+  int ready = 0;
+  int64_t server_rss_before_kib = 0, server_rss_after_kib = 0;
+  int64_t client_rss_before_kib = 0, client_rss_after_kib = 0;
+  int changes_stamped = 0;
+  int64_t pairs = 0, missing = 0;
+  std::vector<double> latencies_ms;
+  std::vector<double> last_stream_ms;   // per change: the slowest stream
+  std::vector<double> first_stream_ms;  // per change: the fastest stream
+  double server_cpu_s = 0;             // CPU of the server process during the changes
+};
+
+struct GetRow {
+  std::string side;
+  LatencySample sample;
+};
+
+// Runs the child process for `n` streams, the changes, and collects the latencies.
+StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, const std::string& ns,
+                        int n, const std::string& run) {
+  StreamResult result;
+  result.streams = n;
+  const int changes = absl::GetFlag(FLAGS_changes);
+  char exe[4096] = {};
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (len <= 0) return result;
+  const std::string out_path = absl::StrCat("/tmp/sandboxd_watch_bench.", getpid(), ".", run);
+  const std::string command = absl::StrCat(
+      exe, " --client_target=127.0.0.1:", server->port(), " --client_ns=", ns,
+      " --client_run=", run, " --client_out=", out_path, " --client_streams=", n,
+      " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
+  result.server_rss_before_kib = RssKiB();
+  FILE* child = popen(command.c_str(), "r");
+  if (child == nullptr) return result;
+  char line[256];
+  if (std::fgets(line, sizeof(line), child) != nullptr) {
+    long long before = 0, after = 0;
+    int ready = 0;
+    if (std::sscanf(line, "READY %lld %lld %d", &before, &after, &ready) == 3) {
+      result.client_rss_before_kib = before;
+      result.client_rss_after_kib = after;
+      result.ready = ready;
+    }
+  }
+  absl::SleepFor(absl::Seconds(1));
+  result.server_rss_after_kib = RssKiB();
+  std::cerr << absl::StrFormat("  %d streams: %d ready, %d subscriptions; server RSS %d -> %d KiB\n",
+                               n, result.ready, server->cache()->stats().subscriptions,
+                               result.server_rss_before_kib, result.server_rss_after_kib);
+
+  // The changes, on a fixed cadence.
+  const double cpu_start = ProcessCpuSeconds();
+  const absl::Time first = absl::Now();
+  for (int k = 1; k <= changes; ++k) {
+    absl::SleepFor(first + absl::Milliseconds(absl::GetFlag(FLAGS_change_interval_ms)) * (k - 1) -
+                   absl::Now());
+    pb::UpdateSandboxEnvRequest req;
+    req.set_namespace_(ns);
+    req.set_name(kTarget);
+    (*req.mutable_env())[kEnvKey] = absl::StrCat(run, "-", k);
+    pb::UpdateSandboxEnvResponse resp;
+    grpc::Status s = stub->UpdateSandboxEnv(Context().get(), req, &resp);
+    if (!s.ok()) std::cerr << "  change " << k << ": " << s.error_message() << "\n";
+  }
+  while (std::fgets(line, sizeof(line), child) != nullptr) {
+    if (std::string(line).rfind("DONE", 0) == 0) break;
+  }
+  pclose(child);
+  result.server_cpu_s = ProcessCpuSeconds() - cpu_start;
+
+  std::vector<int64_t> stamps(static_cast<size_t>(changes) + 1, 0);
+  for (int k = 1; k <= changes; ++k) {
+    stamps[k] = server->stamps().StampOf(absl::StrCat(run, "-", k));
+    if (stamps[k] != 0) ++result.changes_stamped;
+  }
+  result.last_stream_ms.assign(static_cast<size_t>(changes) + 1, 0);
+  result.first_stream_ms.assign(static_cast<size_t>(changes) + 1, 1e9);
+  std::ifstream in(out_path);
+  std::string row;
+  while (std::getline(in, row)) {
+    std::istringstream fields(row);
+    for (int k = 1; k <= changes; ++k) {
+      int64_t arrival = 0;
+      fields >> arrival;
+      if (arrival == 0 || stamps[k] == 0) {
+        ++result.missing;
+        continue;
+      }
+      const double ms = static_cast<double>(arrival - stamps[k]) / 1e6;
+      result.latencies_ms.push_back(ms);
+      result.last_stream_ms[k] = std::max(result.last_stream_ms[k], ms);
+      result.first_stream_ms[k] = std::min(result.first_stream_ms[k], ms);
+      ++result.pairs;
+    }
+  }
+  std::remove(out_path.c_str());
+  // The child is gone: wait for the server to drop every subscription.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (server->cache()->stats().subscriptions > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return result;
+}
+
+int ServerMain() {
+  testing::Plane plane;
+  const std::string ns = plane.CreateNamespace("wbench");
+  std::cerr << "namespace " << ns << "\n";
+  domain::SandboxDefaults defaults;
+  defaults.image = kImage;
+  int rc = 0;
+  std::vector<StreamResult> stream_results;
+  std::vector<GetRow> get_rows;
+  size_t approx_before = 0, approx_after = 0, cached = 0;
+  int64_t cache_rss_before = 0, cache_rss_after = 0;
+  {
+    absl::StatusOr<std::unique_ptr<BenchServer>> server =
+        BenchServer::Start(plane.sandboxd_kubeconfig(), defaults);
+    if (!server.ok()) {
+      std::cerr << "start sandboxd: " << server.status() << "\n";
+      plane.DeleteNamespace(ns);
+      return 1;
+    }
+    BenchServer* s = server->get();
+    const absl::Time sync_deadline = absl::Now() + absl::Seconds(60);
+    while (!s->cache()->synced() && absl::Now() < sync_deadline) absl::SleepFor(absl::Milliseconds(50));
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", s->port()),
+                                       grpc::InsecureChannelCredentials());
+    auto stub = pb::SandboxLifecycle::NewStub(channel);
+
+    // Real sandboxes: `real` running ones (reads) and the stopped target (changes).
+    const int real = absl::GetFlag(FLAGS_real_sandboxes);
+    auto real_name = [](int i) { return absl::StrFormat("real-%02d", i); };
+    auto synthetic_name = [](int64_t i) { return absl::StrFormat("syn-%05d", i); };
+    std::vector<std::string> names;
+    for (int i = 0; i < real; ++i) names.push_back(real_name(i));
+    names.push_back(kTarget);
+    for (const std::string& name : names) {
+      pb::CreateSandboxRequest req;
+      req.mutable_spec()->set_name(name);
+      req.mutable_spec()->set_namespace_(ns);
+      req.mutable_spec()->set_project("bench");
+      pb::CreateSandboxResponse resp;
+      grpc::Status st = stub->CreateSandbox(Context().get(), req, &resp);
+      if (!st.ok()) std::cerr << "create " << name << ": " << st.error_message() << "\n";
+    }
+    for (const std::string& name : names) {
+      if (!WaitPhase(stub.get(), ns, name, pb::SANDBOX_PHASE_RUNNING, absl::Minutes(3))) {
+        std::cerr << name << " did not reach RUNNING\n";
+        rc = 1;
+      }
+    }
+    {
+      pb::StopSandboxRequest req;
+      req.set_namespace_(ns);
+      req.set_name(kTarget);
+      pb::StopSandboxResponse resp;
+      grpc::Status st = stub->StopSandbox(Context().get(), req, &resp);
+      if (!st.ok() || !WaitPhase(stub.get(), ns, kTarget, pb::SANDBOX_PHASE_STOPPED, absl::Minutes(2))) {
+        std::cerr << "target did not stop: " << st.error_message() << "\n";
+        rc = 1;
+      }
+    }
+    spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_sandboxd_log_level)));
+
+    // 3 (first, on a fresh heap): the cache with `cached` synthetic sandboxes, each built
+    // and applied in turn so that the RSS delta is what the cache keeps.
+    cached = static_cast<size_t>(absl::GetFlag(FLAGS_cached_sandboxes));
+    approx_before = s->cache()->stats().approx_bytes;
+    cache_rss_before = RssKiB();
+    for (size_t i = 0; i < cached; ++i) {
+      const std::string name = synthetic_name(static_cast<int64_t>(i));
+      s->cache()->ApplyClaim(SyntheticClaim(name));
+      s->cache()->ApplyPod(SyntheticPod(name));
+      s->cache()->ApplyStatefulSet(SyntheticStatefulSet(name, defaults));
+    }
+    cache_rss_after = RssKiB();
+    approx_after = s->cache()->stats().approx_bytes;
+    std::cerr << absl::StrFormat("cache: %d sandboxes; RSS %d -> %d KiB; approx_bytes %d -> %d\n",
+                                 s->cache()->stats().sandboxes, cache_rss_before, cache_rss_after,
+                                 approx_before, approx_after);
+    {
+      absl::StatusOr<pb::Sandbox> probe = GetSandbox(stub.get(), kSyntheticNs, synthetic_name(0));
+      std::cerr << "synthetic probe: "
+                << (probe.ok() ? pb::SandboxPhase_Name(probe->phase()) : probe.status().ToString())
+                << "\n";
+    }
+
+    // 1 + 2: streams and fan-out.
+    if (rc == 0) {
+      char run = 'a';
+      for (absl::string_view field : absl::StrSplit(absl::GetFlag(FLAGS_streams), ',', absl::SkipEmpty())) {
+        int n = 0;
+        if (!absl::SimpleAtoi(field, &n) || n <= 0) continue;
+        std::cerr << "streams: " << n << "\n";
+        stream_results.push_back(RunStreams(s, stub.get(), ns, n, std::string(1, run++)));
+      }
+    }
+
+    // GetSandbox: three sides, ABBA-style rotation of the order per round.
+    const int concurrency = absl::GetFlag(FLAGS_concurrency);
+    const double seconds = absl::GetFlag(FLAGS_round_seconds);
+    const int64_t cached_count = static_cast<int64_t>(cached);
+    std::vector<std::pair<std::string, std::function<pb::GetSandboxRequest(int, int64_t)>>> sides = {
+        {absl::StrCat("cache, ", cached, " synthetic"),
+         [&](int w, int64_t seq) {
+           pb::GetSandboxRequest r;
+           r.set_namespace_(kSyntheticNs);
+           r.set_name(synthetic_name((w * 7919 + seq * 104729) % cached_count));
+           return r;
+         }},
+        {absl::StrCat("cache, ", real, " real"),
+         [&](int w, int64_t seq) {
+           pb::GetSandboxRequest r;
+           r.set_namespace_(ns);
+           r.set_name(real_name(static_cast<int>((w + seq) % real)));
+           return r;
+         }},
+        {absl::StrCat("consistent_read, ", real, " real"),
+         [&](int w, int64_t seq) {
+           pb::GetSandboxRequest r;
+           r.set_namespace_(ns);
+           r.set_name(real_name(static_cast<int>((w + seq) % real)));
+           r.set_consistent_read(true);
+           return r;
+         }},
+    };
+    std::vector<LatencySample> samples(sides.size());
+    if (rc == 0 && cached > 0 && real > 0) {
+      for (auto& side : sides) {  // warm-up, discarded
+        LatencySample discard;
+        RunGets(stub.get(), concurrency, 0.5, side.second, &discard);
+      }
+      for (int r = 0; r < absl::GetFlag(FLAGS_rounds); ++r) {
+        std::vector<size_t> order(sides.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        if (r % 4 == 1 || r % 4 == 2) std::reverse(order.begin(), order.end());
+        for (size_t i : order) RunGets(stub.get(), concurrency, seconds, sides[i].second, &samples[i]);
+      }
+      for (size_t i = 0; i < sides.size(); ++i) get_rows.push_back({sides[i].first, samples[i]});
+    }
+    spdlog::set_level(spdlog::level::info);
+    // sandboxd shuts down here (BenchServer's destructor).
+  }
+  plane.DeleteNamespace(ns);
+  std::cerr << "deleted namespace " << ns << "\n";
+
+  // ---- Report.
+  std::cout << "\n### Idle streams and fan-out\n\n"
+               "| streams | ready | server RSS Δ MiB | server B/stream | client RSS Δ MiB | "
+               "client B/stream | changes | pairs | missing | p50 ms | p90 ms | p99 ms | max ms | "
+               "first-stream p50 ms | last-stream p50 ms | server CPU s |\n"
+               "|--------:|------:|-----------------:|----------------:|-----------------:|"
+               "----------------:|--------:|------:|--------:|-------:|-------:|-------:|-------:|"
+               "--------------------:|-------------------:|-------------:|\n";
+  for (const StreamResult& r : stream_results) {
+    const double server_delta = static_cast<double>(r.server_rss_after_kib - r.server_rss_before_kib) * 1024;
+    const double client_delta = static_cast<double>(r.client_rss_after_kib - r.client_rss_before_kib) * 1024;
+    std::vector<double> last(r.last_stream_ms.begin() + 1, r.last_stream_ms.end());
+    std::vector<double> first(r.first_stream_ms.begin() + 1, r.first_stream_ms.end());
+    std::cout << absl::StrFormat(
+        "| %7d | %5d | %16.1f | %15.0f | %16.1f | %15.0f | %7d | %5d | %7d | %6.2f | %6.2f | %6.2f "
+        "| %6.2f | %20.2f | %19.2f | %12.2f |\n",
+        r.streams, r.ready, server_delta / 1048576, server_delta / r.streams, client_delta / 1048576,
+        client_delta / r.streams, r.changes_stamped, r.pairs, r.missing,
+        Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
+        Percentile(r.latencies_ms, 99), Percentile(r.latencies_ms, 100), Percentile(first, 50),
+        Percentile(last, 50), r.server_cpu_s);
+  }
+  std::cout << absl::StrFormat(
+      "\n### Cache memory (%d synthetic sandboxes)\n\n"
+      "| RSS Δ MiB | RSS B/sandbox | approx_bytes Δ MiB | approx B/sandbox |\n"
+      "|----------:|--------------:|-------------------:|-----------------:|\n"
+      "| %9.1f | %13.0f | %18.1f | %16.0f |\n",
+      cached, static_cast<double>(cache_rss_after - cache_rss_before) / 1024,
+      cached ? static_cast<double>(cache_rss_after - cache_rss_before) * 1024 / cached : 0,
+      static_cast<double>(approx_after - approx_before) / 1048576,
+      cached ? static_cast<double>(approx_after - approx_before) / cached : 0);
+  std::cout << "\n### GetSandbox at concurrency " << absl::GetFlag(FLAGS_concurrency)
+            << "\n\n| side | ok | err | p50 ms | p99 ms | calls/s | cpu ms/call |\n"
+               "|------|---:|----:|-------:|-------:|--------:|------------:|\n";
+  for (const GetRow& row : get_rows) {
+    std::cout << absl::StrFormat("| %s | %d | %d | %.3f | %.3f | %.0f | %.3f |\n", row.side,
+                                 row.sample.latencies_ms.size(), row.sample.errors,
+                                 Percentile(row.sample.latencies_ms, 50),
+                                 Percentile(row.sample.latencies_ms, 99), Throughput(row.sample),
+                                 CpuMsPerCall(row.sample));
+  }
+  if (const std::string csv = absl::GetFlag(FLAGS_csv); !csv.empty()) {
+    std::ofstream out(csv);
+    out << "section,name,value\n";
+    for (const StreamResult& r : stream_results) {
+      const std::string p = absl::StrCat("streams_", r.streams);
+      out << absl::StrFormat(
+          "%s,ready,%d\n%s,server_rss_before_kib,%d\n%s,server_rss_after_kib,%d\n"
+          "%s,client_rss_before_kib,%d\n%s,client_rss_after_kib,%d\n%s,changes_stamped,%d\n"
+          "%s,pairs,%d\n%s,missing,%d\n%s,p50_ms,%.3f\n%s,p90_ms,%.3f\n%s,p99_ms,%.3f\n"
+          "%s,max_ms,%.3f\n",
+          p, r.ready, p, r.server_rss_before_kib, p, r.server_rss_after_kib, p,
+          r.client_rss_before_kib, p, r.client_rss_after_kib, p, r.changes_stamped, p, r.pairs,
+          p, r.missing, p, Percentile(r.latencies_ms, 50), p, Percentile(r.latencies_ms, 90), p,
+          Percentile(r.latencies_ms, 99), p, Percentile(r.latencies_ms, 100));
+    }
+    out << absl::StrFormat("cache,sandboxes,%d\ncache,rss_before_kib,%d\ncache,rss_after_kib,%d\n"
+                           "cache,approx_bytes_before,%d\ncache,approx_bytes_after,%d\n",
+                           cached, cache_rss_before, cache_rss_after, approx_before, approx_after);
+    for (const GetRow& row : get_rows) {
+      out << absl::StrFormat("\"get %s\",calls,%d\n\"get %s\",errors,%d\n\"get %s\",p50_ms,%.3f\n"
+                             "\"get %s\",p99_ms,%.3f\n\"get %s\",calls_per_s,%.1f\n"
+                             "\"get %s\",cpu_ms_per_call,%.4f\n",
+                             row.side, row.sample.latencies_ms.size(), row.side, row.sample.errors,
+                             row.side, Percentile(row.sample.latencies_ms, 50), row.side,
+                             Percentile(row.sample.latencies_ms, 99), row.side,
+                             Throughput(row.sample), row.side, CpuMsPerCall(row.sample));
+    }
+    std::cerr << "wrote " << csv << "\n";
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace sandboxd::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_client_target).empty()) return sandboxd::bench::ClientMain();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  const int rc = sandboxd::bench::ServerMain();
+  curl_global_cleanup();
+  return rc;
+}
