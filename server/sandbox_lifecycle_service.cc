@@ -241,7 +241,7 @@ grpc::ServerWriteReactor<pb::WatchSandboxResponse>* SandboxLifecycleService::Wat
   service::WatchFilter filter;
   filter.ns = ref->ns;
   filter.name = ref->name;
-  return WatchReactor<pb::WatchSandboxResponse>::Start(cache_, std::move(filter),
+  return WatchReactor<pb::WatchSandboxResponse>::Start(cache_, fanout_, std::move(filter),
                                                       request->resume_token(), "WatchSandbox");
 }
 
@@ -251,7 +251,7 @@ grpc::ServerWriteReactor<pb::WatchSandboxesResponse>* SandboxLifecycleService::W
   filter.ns = request->namespace_();
   filter.project = request->project();
   filter.label_selector = request->label_selector();
-  return WatchReactor<pb::WatchSandboxesResponse>::Start(cache_, std::move(filter),
+  return WatchReactor<pb::WatchSandboxesResponse>::Start(cache_, fanout_, std::move(filter),
                                                         request->resume_token(), "WatchSandboxes");
 }
 

@@ -12,12 +12,14 @@
 // one log line per call names the method, the sandbox, the request id (client metadata
 // "x-request-id", else generated), the code and the latency.
 //
-// Thread-safe. `service` and `cache` must outlive this object and every call in flight.
+// Thread-safe. `service`, `cache` and `fanout` must outlive this object and every call in
+// flight.
 #ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 
 #include "absl/time/time.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
+#include "server/fanout_executor.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 
@@ -28,8 +30,9 @@ class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::Call
   static constexpr absl::Duration kDefaultDeadline = absl::Seconds(30);
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
-  SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache)
-      : service_(service), cache_(cache) {}
+  SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
+                          FanoutExecutor* fanout)
+      : service_(service), cache_(cache), fanout_(fanout) {}
 
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::CreateSandboxRequest* request,
@@ -60,6 +63,7 @@ class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::Call
  private:
   service::SandboxService* const service_;  // not owned
   service::SandboxCache* const cache_;      // not owned
+  FanoutExecutor* const fanout_;            // not owned
 };
 
 }  // namespace sandboxd::server

@@ -1,5 +1,6 @@
 #include "server/sandboxd_server.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -45,11 +46,14 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(const Serv
   s->kube_ = *std::move(client);
   service::SandboxCache::Options cache_options;
   cache_options.defaults = config.sandbox_defaults;
+  s->fanout_ = std::make_unique<FanoutExecutor>(
+      static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
   s->feed_ = std::make_unique<service::CacheFeed>(s->kube_.get(), s->cache_.get());
   s->service_ = std::make_unique<service::SandboxService>(s->kube_.get(), config.sandbox_defaults);
   s->grpc_service_ =
-      std::make_unique<SandboxLifecycleService>(s->service_.get(), s->cache_.get());
+      std::make_unique<SandboxLifecycleService>(s->service_.get(), s->cache_.get(),
+                                                s->fanout_.get());
 
   // Keeps the health descriptors linked in, so that reflection can describe the service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "server/fanout_executor.h"
 #include "server/sandbox_lifecycle_service.h"
 #include "server/server_config.h"
 #include "src/kube/curl_kube_client.h"
@@ -59,6 +60,7 @@ class SandboxdServer {
   void Housekeeping();
 
   std::unique_ptr<kube::CurlKubeClient> kube_;
+  std::unique_ptr<FanoutExecutor> fanout_;  // outlives the cache, feed and streams
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::SandboxService> service_;

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/fanout_executor.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 #include "spdlog/spdlog.h"
@@ -67,14 +68,18 @@ class WatchReactor final : public grpc::ServerWriteReactor<Response> {
  public:
   // Starts a stream over `cache` with `filter` from `resume_token`. Returns the reactor
   // to hand to gRPC; it finishes at once with the mapped error if the subscription is
-  // refused (e.g. INVALID_ARGUMENT for a malformed token).
-  static WatchReactor* Start(service::SandboxCache* cache, service::WatchFilter filter,
-                             const std::string& resume_token, std::string method) {
+  // refused (e.g. INVALID_ARGUMENT for a malformed token). The subscription's wake-ups
+  // are served on `fanout` (which must outlive the cache's inputs).
+  static WatchReactor* Start(service::SandboxCache* cache, FanoutExecutor* fanout,
+                             service::WatchFilter filter, const std::string& resume_token,
+                             std::string method) {
     auto* reactor = new WatchReactor(std::move(method));
     std::weak_ptr<Shared> weak = reactor->shared_;
     absl::StatusOr<std::shared_ptr<service::WatchSubscription>> subscription =
-        cache->Subscribe(std::move(filter), resume_token, [weak]() {
-          if (std::shared_ptr<Shared> shared = weak.lock()) shared->Pump();
+        cache->Subscribe(std::move(filter), resume_token, [weak, fanout]() {
+          fanout->Post([weak]() {
+            if (std::shared_ptr<Shared> shared = weak.lock()) shared->Pump();
+          });
         });
     if (!subscription.ok()) {
       absl::Status status = subscription.status();

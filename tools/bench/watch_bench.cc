@@ -361,11 +361,14 @@ class BenchServer {
     s->stamping_ = std::make_unique<StampingKubeClient>(s->curl_.get());
     service::SandboxCache::Options cache_options;
     cache_options.defaults = defaults;
+    s->fanout_ = std::make_unique<server::FanoutExecutor>(
+        static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
     s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
     s->feed_ = std::make_unique<service::CacheFeed>(s->stamping_.get(), s->cache_.get());
     s->service_ = std::make_unique<service::SandboxService>(s->stamping_.get(), defaults);
     s->grpc_service_ =
-        std::make_unique<server::SandboxLifecycleService>(s->service_.get(), s->cache_.get());
+        std::make_unique<server::SandboxLifecycleService>(s->service_.get(), s->cache_.get(),
+                                                          s->fanout_.get());
     const server::KeepaliveSettings keepalive;
     auto millis = [](absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); };
     grpc::ServerBuilder builder;
@@ -402,6 +405,7 @@ class BenchServer {
 
   std::unique_ptr<kube::CurlKubeClient> curl_;
   std::unique_ptr<StampingKubeClient> stamping_;
+  std::unique_ptr<server::FanoutExecutor> fanout_;  // as in SandboxdServer
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::SandboxService> service_;
