@@ -33,7 +33,8 @@ int ToMillis(absl::Duration d) { return static_cast<int>(absl::ToInt64Millisecon
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(const ServerConfig& config) {
+absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
+    const ServerConfig& config, const KubeDecorator& decorate_kube) {
   absl::StatusOr<kube::KubeConfig> kube_config = LoadKube(config.kube);
   if (!kube_config.ok()) return domain::WithContext(kube_config.status(), "load Kubernetes config");
   kube::CurlKubeClientOptions kube_options;
@@ -44,13 +45,18 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(const Serv
       kube::CurlKubeClient::Create(*std::move(kube_config), kube_options);
   if (!client.ok()) return domain::WithContext(client.status(), "start Kubernetes client");
   s->kube_ = *std::move(client);
+  kube::KubeClient* kube = s->kube_.get();
+  if (decorate_kube) {
+    s->decorated_kube_ = decorate_kube(kube);
+    kube = s->decorated_kube_.get();
+  }
   service::SandboxCache::Options cache_options;
   cache_options.defaults = config.sandbox_defaults;
   s->fanout_ = std::make_unique<FanoutExecutor>(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
-  s->feed_ = std::make_unique<service::CacheFeed>(s->kube_.get(), s->cache_.get());
-  s->service_ = std::make_unique<service::SandboxService>(s->kube_.get(), config.sandbox_defaults);
+  s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());
+  s->service_ = std::make_unique<service::SandboxService>(kube, config.sandbox_defaults);
   s->grpc_service_ =
       std::make_unique<SandboxLifecycleService>(s->service_.get(), s->cache_.get(),
                                                 s->fanout_.get());

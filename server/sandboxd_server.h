@@ -9,6 +9,7 @@
 #ifndef SANDBOXD_SERVER_SANDBOXD_SERVER_H_
 #define SANDBOXD_SERVER_SANDBOXD_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -35,7 +36,13 @@ class SandboxdServer {
   // sandbox.v1.SandboxLifecycle becomes SERVING once the cache has synced.
   // Errors: those of loading the Kubernetes config; UNAVAILABLE if the address cannot be
   // bound. curl_global_init() must have been called.
-  static absl::StatusOr<std::unique_ptr<SandboxdServer>> Start(const ServerConfig& config);
+  //
+  // `decorate_kube`, when set, wraps the Kubernetes client that the service and the watch
+  // cache use (benchmarks timestamp events with it); the server owns what it returns.
+  using KubeDecorator =
+      std::function<std::unique_ptr<kube::KubeClient>(kube::KubeClient* inner)>;
+  static absl::StatusOr<std::unique_ptr<SandboxdServer>> Start(
+      const ServerConfig& config, const KubeDecorator& decorate_kube = nullptr);
 
   ~SandboxdServer();  // Shutdown(absl::ZeroDuration()) unless already shut down
 
@@ -47,6 +54,8 @@ class SandboxdServer {
   // Counters of the Kubernetes watches behind the cache (tests, diagnostics).
   service::CacheFeed::Stats watch_stats() const { return feed_->stats(); }
   service::SandboxCache::Stats cache_stats() const { return cache_->stats(); }
+  // The watch cache (benchmarks feed it synthetic sandboxes).
+  service::SandboxCache* cache() const { return cache_.get(); }
 
   // Marks health NOT_SERVING, ends every watch stream with UNAVAILABLE and a resume
   // token, stops accepting calls, lets unary calls in flight finish for up to `grace`,
@@ -60,6 +69,7 @@ class SandboxdServer {
   void Housekeeping();
 
   std::unique_ptr<kube::CurlKubeClient> kube_;
+  std::unique_ptr<kube::KubeClient> decorated_kube_;  // wraps kube_ when set
   std::unique_ptr<FanoutExecutor> fanout_;  // outlives the cache, feed and streams
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;

@@ -539,15 +539,7 @@ class CurlKubeClient::IoLoop {
       return;
     }
     absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);
-    if (http == 401 && !call->refreshed_auth && credentials_->Invalidate()) {
-      call->refreshed_auth = true;
-      call->token_reserved = false;
-      call->start_at = now;
-      spdlog::info("kube request_id={} #{}: 401, refreshing credentials and retrying",
-                   call->opts.request_id, call->id);
-      waiting_.push_back(std::move(call));
-      return;
-    }
+    if (RetryWithFreshCredentials(call, http, now)) return;
     if (http == 429 || (http >= 500 && http <= 599)) {
       if (http == 429 || !flow_schema.empty()) {
         spdlog::warn("kube request_id={} #{} {} {}: HTTP {} (flow schema uid '{}')",
@@ -558,6 +550,19 @@ class CurlKubeClient::IoLoop {
       return;
     }
     Finish(std::move(call), std::move(status));
+  }
+
+  // After a first 401: drops the cached credentials (token file re-read, exec plugin
+  // re-run) and queues the call again; true if it did (`call` is then moved from).
+  bool RetryWithFreshCredentials(std::unique_ptr<Call>& call, long http, absl::Time now) {
+    if (http != 401 || call->refreshed_auth || !credentials_->Invalidate()) return false;
+    call->refreshed_auth = true;
+    call->token_reserved = false;
+    call->start_at = now;
+    spdlog::info("kube request_id={} #{}: 401, refreshing credentials and retrying",
+                 call->opts.request_id, call->id);
+    waiting_.push_back(std::move(call));
+    return true;
   }
 
   // A watch ends here: never retried, except once after a 401 with fresh credentials
@@ -602,15 +607,7 @@ class CurlKubeClient::IoLoop {
       return;
     }
     absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);
-    if (http == 401 && !call->refreshed_auth && credentials_->Invalidate()) {
-      call->refreshed_auth = true;
-      call->token_reserved = false;
-      call->start_at = now;
-      spdlog::info("kube request_id={} #{}: 401, refreshing credentials and retrying",
-                   call->opts.request_id, call->id);
-      waiting_.push_back(std::move(call));
-      return;
-    }
+    if (RetryWithFreshCredentials(call, http, now)) return;
     FinishWatch(std::move(call), std::move(status));
   }
 

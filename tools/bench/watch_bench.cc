@@ -19,13 +19,9 @@
 //      real sandboxes.
 //   4. A table on stdout, CSV with --csv; deletes its namespace.
 //
-// sandboxd is assembled in-process from the same components as SandboxdServer::Start
-// (CurlKubeClient, SandboxCache, CacheFeed, SandboxService, SandboxLifecycleService, the
-// same keepalive channel arguments), with two differences: the CacheFeed and the service
-// reach Kubernetes through StampingKubeClient (which forwards every call and only
-// records a timestamp for StatefulSet watch events carrying the benchmark's env key),
-// and there is no health/reflection service and no periodic Tick. SandboxdServer does
-// not expose its cache, nor a way to interpose on its Kubernetes client.
+// sandboxd runs in-process as SandboxdServer, with a StampingKubeClient interposed on its
+// Kubernetes client (SandboxdServer::Start's decorator): it forwards every call and only
+// records a timestamp for StatefulSet watch events carrying the benchmark's env key.
 //
 //   eval "$(tools/kube-local/kube-local env)"
 //   sandboxd_watch_bench --csv=/tmp/watch.csv
@@ -66,21 +62,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "grpcpp/support/client_callback.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
-#include "server/sandbox_lifecycle_service.h"
+#include "server/sandboxd_server.h"
 #include "server/server_config.h"
 #include "spdlog/spdlog.h"
 #include "src/domain/builders.h"
 #include "src/domain/validation.h"
-#include "src/kube/curl_kube_client.h"
-#include "src/kube/kube_config.h"
-#include "src/service/cache_feed.h"
 #include "src/service/sandbox_cache.h"
-#include "src/service/sandbox_service.h"
 #include "tests/integration/plane.h"
 #include "tools/bench/floor_client.h"
 #include "tools/bench/latency_stats.h"
@@ -340,78 +329,41 @@ class StampingKubeClient final : public kube::KubeClient {
   std::map<std::string, int64_t> stamps_ ABSL_GUARDED_BY(mu_);
 };
 
-// sandboxd's components wired as SandboxdServer::Start wires them (see the file comment).
+// sandboxd itself (SandboxdServer), with a StampingKubeClient between it and Kubernetes.
 // Thread-safe: the accessors may be used from any thread while it lives.
 class BenchServer {
  public:
   static absl::StatusOr<std::unique_ptr<BenchServer>> Start(const std::string& kubeconfig,
                                                             const domain::SandboxDefaults& defaults) {
-    kube::KubeConfigLoadOptions load;
-    load.kubeconfig_env = kubeconfig;
-    absl::StatusOr<kube::KubeConfig> config = kube::LoadKubeConfig(load);
-    if (!config.ok()) return config.status();
-    kube::CurlKubeClientOptions kube_options;
-    kube_options.qps = 1e6;
-    kube_options.burst = 1000000;
+    server::ServerConfig config;
+    config.listen_address = "127.0.0.1:0";
+    config.kube.kubeconfig = kubeconfig;
+    config.kube.qps = 1e6;
+    config.kube.burst = 1000000;
+    config.sandbox_defaults = defaults;
     std::unique_ptr<BenchServer> s(new BenchServer());
-    absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> curl =
-        kube::CurlKubeClient::Create(*std::move(config), kube_options);
-    if (!curl.ok()) return curl.status();
-    s->curl_ = *std::move(curl);
-    s->stamping_ = std::make_unique<StampingKubeClient>(s->curl_.get());
-    service::SandboxCache::Options cache_options;
-    cache_options.defaults = defaults;
-    s->fanout_ = std::make_unique<server::FanoutExecutor>(
-        static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
-    s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
-    s->feed_ = std::make_unique<service::CacheFeed>(s->stamping_.get(), s->cache_.get());
-    s->service_ = std::make_unique<service::SandboxService>(s->stamping_.get(), defaults);
-    s->grpc_service_ =
-        std::make_unique<server::SandboxLifecycleService>(s->service_.get(), s->cache_.get(),
-                                                          s->fanout_.get());
-    const server::KeepaliveSettings keepalive;
-    auto millis = [](absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); };
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &s->port_);
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, millis(keepalive.time));
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, millis(keepalive.timeout));
-    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                               millis(keepalive.min_ping_interval));
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    builder.RegisterService(s->grpc_service_.get());
-    s->server_ = builder.BuildAndStart();
-    if (s->server_ == nullptr || s->port_ == 0) {
-      return absl::UnavailableError("cannot listen on 127.0.0.1:0");
-    }
-    s->feed_->Start();
+    absl::StatusOr<std::unique_ptr<server::SandboxdServer>> started = server::SandboxdServer::Start(
+        config, [raw = s.get()](kube::KubeClient* inner) -> std::unique_ptr<kube::KubeClient> {
+          auto stamping = std::make_unique<StampingKubeClient>(inner);
+          raw->stamping_ = stamping.get();
+          return stamping;
+        });
+    if (!started.ok()) return started.status();
+    s->server_ = *std::move(started);
     return s;
   }
 
-  ~BenchServer() {
-    cache_->Shutdown();  // ends the watch streams
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    server_->Wait();
-    feed_->Stop();
-    curl_.reset();
-  }
+  ~BenchServer() { server_->Shutdown(absl::Seconds(5)); }
 
-  int port() const { return port_; }
-  service::SandboxCache* cache() const { return cache_.get(); }
+  int port() const { return server_->port(); }
+  service::SandboxCache* cache() const { return server_->cache(); }
   const StampingKubeClient& stamps() const { return *stamping_; }
 
  private:
   BenchServer() = default;
 
-  std::unique_ptr<kube::CurlKubeClient> curl_;
-  std::unique_ptr<StampingKubeClient> stamping_;
-  std::unique_ptr<server::FanoutExecutor> fanout_;  // as in SandboxdServer
-  std::unique_ptr<service::SandboxCache> cache_;
-  std::unique_ptr<service::CacheFeed> feed_;
-  std::unique_ptr<service::SandboxService> service_;
-  std::unique_ptr<server::SandboxLifecycleService> grpc_service_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
+  std::unique_ptr<server::SandboxdServer> server_;
+  StampingKubeClient* stamping_ = nullptr;  // owned by server_
 };
 
 std::unique_ptr<grpc::ClientContext> Context() {
