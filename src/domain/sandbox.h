@@ -116,7 +116,7 @@ struct Sandbox {
   Endpoints endpoints;
   StorageStatus storage;
   absl::Time created = absl::InfinitePast();
-  std::string version;  // StatefulSet resourceVersion: an etag for preconditions
+  std::string version;  // StatefulSet metadata.generation: an etag for preconditions
   std::string uid;      // StatefulSet UID
 };
 

@@ -115,7 +115,9 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
   sb.spec = SpecFromStatefulSet(sts);
   const std::string& name = sts.metadata.name;
   sb.uid = sts.metadata.uid;
-  sb.version = sts.metadata.resource_version;
+  // The spec's generation: controllers' status writes do not change it, so a caller's
+  // etag stays valid until the sandbox itself is changed.
+  sb.version = std::to_string(sts.metadata.generation);
   sb.created = sts.metadata.creation_timestamp.value_or(absl::InfinitePast());
   sb.desired_replicas = sts.spec.replicas.value_or(1);
   sb.ready_replicas = sts.status.ready_replicas;

@@ -410,7 +410,7 @@ void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& 
   LoadManagedStatefulSet(ns, name, opts, [this, ns, name, update, attempt, opts, done](
                                              absl::StatusOr<kube::StatefulSet> sts) {
     if (!sts.ok()) return done(sts.status());
-    const std::string version = sts->metadata.resource_version;
+    const std::string version = std::to_string(sts->metadata.generation);  // Sandbox.version
     auto version_mismatch = [&]() {
       return domain::MakeError(
           absl::StatusCode::kFailedPrecondition, "VERSION_MISMATCH",
@@ -437,12 +437,12 @@ void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& 
     }
     spec.env = std::move(result.env);
     const std::string patch =
-        kube::EnvPatch(name, version, {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}},
+        kube::EnvPatch(name, sts->metadata.resource_version,
+                       {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}},
                        set, removed);
     kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kStrategicMerge,
                  patch, opts,
-                 [this, ns, name, update, attempt, opts, done,
-                  version_mismatch = version_mismatch()](absl::StatusOr<std::string> r) {
+                 [this, ns, name, update, attempt, opts, done](absl::StatusOr<std::string> r) {
                    if (r.ok()) {
                      absl::StatusOr<kube::StatefulSet> patched = kube::Decode<kube::StatefulSet>(*r);
                      if (!patched.ok()) return done(patched.status());
@@ -452,8 +452,8 @@ void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& 
                    if (!absl::IsAborted(r.status())) {
                      return done(domain::WithContext(r.status(), "patch StatefulSet env"));
                    }
-                   // 409 Conflict: someone changed the sandbox since we read it.
-                   if (!update.expected_version.empty()) return done(version_mismatch);
+                   // 409 Conflict: the StatefulSet changed since we read it (perhaps only
+                   // its status); the next attempt re-checks expected_version.
                    if (attempt >= kMaxConflictRetries) {
                      return done(domain::MakeError(
                          absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",

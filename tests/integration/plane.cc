@@ -91,10 +91,11 @@ long Plane::MetricSum(const std::string& name,
 }
 
 long Plane::RequestCount(const std::string& verb, const std::string& resource,
-                         const std::string& code) const {
+                         const std::string& code, const std::string& subresource) const {
   return MetricSum("apiserver_request_total",
                    {absl::StrCat("verb=\"", verb, "\""), absl::StrCat("resource=\"", resource, "\""),
-                    absl::StrCat("code=\"", code, "\""), "subresource=\"\""});
+                    absl::StrCat("code=\"", code, "\""),
+                    absl::StrCat("subresource=\"", subresource, "\"")});
 }
 
 std::string Plane::CreateNamespace(const std::string& prefix) const {

@@ -48,10 +48,11 @@ class Plane {
     return MetricSum(name, label_matches);
   }
 
-  // The API server's count of requests with `verb` on `resource` (no subresource)
-  // answered with `code` (apiserver_request_total).
+  // The API server's count of requests with `verb` on `resource`/`subresource` ("" for
+  // the object itself) answered with `code` (apiserver_request_total). Pick verbs that
+  // only the client under test issues (e.g. PATCH on "scale"): controllers write too.
   long RequestCount(const std::string& verb, const std::string& resource,
-                    const std::string& code) const;
+                    const std::string& code, const std::string& subresource = "") const;
 
   // Creates a namespace with a unique name starting with `prefix`.
   std::string CreateNamespace(const std::string& prefix) const;

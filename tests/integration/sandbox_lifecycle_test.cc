@@ -228,14 +228,16 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
 TEST_F(SandboxLifecycleTest, SameCreateTwiceIsSuccessWithoutASecondWrite) {
   pb::CreateSandboxRequest req = CreateRequest("beta");
   ASSERT_TRUE(Create(req).ok());
-  const std::string version = Json("statefulset/beta", "{.metadata.resourceVersion}");
-  const long posts = plane_->RequestCount("POST", "statefulsets", "201");
+  const long sts_posts = plane_->RequestCount("POST", "statefulsets", "201");
+  const long svc_posts = plane_->RequestCount("POST", "services", "201");
+  const std::string generation = Json("statefulset/beta", "{.metadata.generation}");
   pb::Sandbox again;
   grpc::Status s = Create(req, &again);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(again.spec().name(), "beta");
-  EXPECT_EQ(Json("statefulset/beta", "{.metadata.resourceVersion}"), version);
-  EXPECT_EQ(plane_->RequestCount("POST", "statefulsets", "201"), posts);
+  EXPECT_EQ(plane_->RequestCount("POST", "statefulsets", "201"), sts_posts);
+  EXPECT_EQ(plane_->RequestCount("POST", "services", "201"), svc_posts);
+  EXPECT_EQ(Json("statefulset/beta", "{.metadata.generation}"), generation);
 }
 
 TEST_F(SandboxLifecycleTest, DifferentSpecUnderAnExistingNameIsAlreadyExists) {
@@ -283,10 +285,10 @@ TEST_F(SandboxLifecycleTest, StopKeepsTheClaimAndStartBindsTheSameOne) {
   EXPECT_FALSE(Exists("pod/epsilon-0"));
   EXPECT_EQ(Json("pvc/home-epsilon-0", "{.metadata.uid}"), claim_uid);
 
-  // Stopping a stopped sandbox writes nothing.
-  const std::string version = Json("statefulset/epsilon", "{.metadata.resourceVersion}");
+  // Stopping a stopped sandbox writes nothing (no scale PATCH either).
+  const long scale_patches = plane_->RequestCount("PATCH", "statefulsets", "200", "scale");
   ASSERT_TRUE(Scale("epsilon", /*start=*/false).ok());
-  EXPECT_EQ(Json("statefulset/epsilon", "{.metadata.resourceVersion}"), version);
+  EXPECT_EQ(plane_->RequestCount("PATCH", "statefulsets", "200", "scale"), scale_patches);
 
   ASSERT_TRUE(Scale("epsilon", /*start=*/true).ok());
   pb::Sandbox restarted;
@@ -311,10 +313,10 @@ TEST_F(SandboxLifecycleTest, UpdateEnvMergesAndANoOpDoesNotRollThePod) {
 
   const std::string generation = Json("statefulset/zeta", "{.metadata.generation}");
   const std::string pod_uid = Json("pod/zeta-0", "{.metadata.uid}");
-  const std::string version = Json("statefulset/zeta", "{.metadata.resourceVersion}");
+  const long patches = plane_->RequestCount("PATCH", "statefulsets", "200");
   ASSERT_TRUE(UpdateEnv("zeta", {{"B", "3"}}, {"A"}).ok());  // nothing changes
   EXPECT_EQ(Json("statefulset/zeta", "{.metadata.generation}"), generation);
-  EXPECT_EQ(Json("statefulset/zeta", "{.metadata.resourceVersion}"), version);
+  EXPECT_EQ(plane_->RequestCount("PATCH", "statefulsets", "200"), patches);
   EXPECT_EQ(Json("pod/zeta-0", "{.metadata.uid}"), pod_uid);
 
   // The updated sandbox is what a create with the new env would make: same spec hash.
@@ -325,17 +327,19 @@ TEST_F(SandboxLifecycleTest, UpdateEnvMergesAndANoOpDoesNotRollThePod) {
 }
 
 TEST_F(SandboxLifecycleTest, UpdateEnvHonoursTheVersionPrecondition) {
-  pb::Sandbox created;
+  pb::Sandbox created, after_x;
   ASSERT_TRUE(Create(CreateRequest("eta"), &created).ok());
-  ASSERT_TRUE(UpdateEnv("eta", {{"X", "1"}}, {}).ok());
+  ASSERT_TRUE(UpdateEnv("eta", {{"X", "1"}}, {}, "", &after_x).ok());
+  EXPECT_NE(after_x.version(), created.version());
   grpc::Status stale = UpdateEnv("eta", {{"Y", "2"}}, {}, created.version());
   EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ErrorInfoOf(stale).reason(), "VERSION_MISMATCH");
   EXPECT_EQ(Json("statefulset/eta", "{.spec.template.spec.containers[0].env[*].name}"), "X");
 
-  const std::string current = Json("statefulset/eta", "{.metadata.resourceVersion}");
+  // The etag stays valid while only the status changes (the controller rolls the pod).
+  ASSERT_TRUE(WaitForPhase("eta", pb::SANDBOX_PHASE_RUNNING));
   pb::Sandbox updated;
-  ASSERT_TRUE(UpdateEnv("eta", {{"Y", "2"}}, {}, current, &updated).ok());
+  ASSERT_TRUE(UpdateEnv("eta", {{"Y", "2"}}, {}, after_x.version(), &updated).ok());
   EXPECT_THAT(updated.spec().env(), UnorderedElementsAre(Pair("X", "1"), Pair("Y", "2")));
 }
 
@@ -481,7 +485,8 @@ TEST_F(SandboxLifecycleTest, InvalidCreatesAreRejectedNamingTheFieldAndWriteNoth
 
 TEST_F(SandboxLifecycleTest, InvalidRequestsOfOtherRpcsNameTheFieldAndWriteNothing) {
   ASSERT_TRUE(Create(CreateRequest("pi")).ok());
-  const std::string version = Json("statefulset/pi", "{.metadata.resourceVersion}");
+  const std::string generation = Json("statefulset/pi", "{.metadata.generation}");
+  const long patches = plane_->RequestCount("PATCH", "statefulsets", "200");
   auto field_of = [](const grpc::Status& s) {
     google::rpc::ErrorInfo info = ErrorInfoOf(s);
     auto it = info.metadata().find("field");
@@ -494,7 +499,8 @@ TEST_F(SandboxLifecycleTest, InvalidRequestsOfOtherRpcsNameTheFieldAndWriteNothi
   grpc::Status both = UpdateEnv("pi", {{"A", "v"}}, {"A"});
   EXPECT_EQ(both.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(field_of(both), "remove_keys");
-  EXPECT_EQ(Json("statefulset/pi", "{.metadata.resourceVersion}"), version);
+  EXPECT_EQ(plane_->RequestCount("PATCH", "statefulsets", "200"), patches);
+  EXPECT_EQ(Json("statefulset/pi", "{.metadata.generation}"), generation);
 
   pb::Sandbox out;
   grpc::Status bad_name = Get("Not_A_Name", &out);
@@ -512,7 +518,8 @@ TEST_F(SandboxLifecycleTest, InvalidRequestsOfOtherRpcsNameTheFieldAndWriteNothi
   grpc::Status bad_selector = stub_->ListSandboxes(Context().get(), list, &listed);
   EXPECT_EQ(bad_selector.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(field_of(bad_selector), "label_selector");
-  EXPECT_EQ(Json("statefulset/pi", "{.metadata.resourceVersion}"), version);
+  EXPECT_EQ(plane_->RequestCount("PATCH", "statefulsets", "200"), patches);
+  EXPECT_EQ(Json("statefulset/pi", "{.metadata.generation}"), generation);
 }
 
 TEST_F(SandboxLifecycleTest, UnknownSandboxIsNotFoundForEveryOperation) {

@@ -213,7 +213,7 @@ TEST(DeriveSandboxTest, FillsViewFields) {
   EXPECT_EQ(sb.desired_replicas, 1);
   EXPECT_EQ(sb.ready_replicas, 1);
   EXPECT_EQ(sb.uid, "sts-uid");
-  EXPECT_EQ(sb.version, "4242");
+  EXPECT_EQ(sb.version, "3");  // the generation, not the resourceVersion
   EXPECT_EQ(sb.created, kNow - absl::Minutes(10));
   EXPECT_EQ(sb.endpoints.pod_dns, "alice-0.alice-service.ns-alice.svc.cluster.local");
   EXPECT_EQ(sb.endpoints.app_url, "https://alice-app.sandbox.example.com");

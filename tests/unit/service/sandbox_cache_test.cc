@@ -53,10 +53,14 @@ kube::StatefulSet Sts(const std::string& name, const std::string& project = "",
   return sts;
 }
 
-kube::StatefulSet Ready(kube::StatefulSet sts, const std::string& rv) {
+// The StatefulSet ready, as written at `version`: resourceVersion and generation (the
+// Sandbox.version) both set to it, and observed by the controller.
+kube::StatefulSet Ready(kube::StatefulSet sts, const std::string& version) {
   sts.status.replicas = 1;
   sts.status.ready_replicas = 1;
-  sts.metadata.resource_version = rv;
+  sts.metadata.resource_version = version;
+  sts.metadata.generation = std::stoll(version);
+  sts.status.observed_generation = sts.metadata.generation;
   return sts;
 }
 
