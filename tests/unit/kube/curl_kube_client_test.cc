@@ -1,10 +1,6 @@
 // CurlKubeClient against a loopback HTTP/1.1 server written here (port chosen by the OS).
 #include "src/kube/curl_kube_client.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <functional>
@@ -22,18 +18,13 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "src/kube/kube_errors.h"
+#include "tests/unit/kube/loopback_listener.h"
 #include "tests/unit/kube/test_files.h"
 
 namespace sandboxd::kube {
 namespace {
 
-// curl_global_init is the program's job: done once for the test binary.
-class CurlEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { ASSERT_EQ(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK); }
-  void TearDown() override { curl_global_cleanup(); }
-};
-const auto* const kCurlEnv = ::testing::AddGlobalTestEnvironment(new CurlEnvironment);
+const auto* const kCurlEnv = testing::RegisterCurlEnvironment();
 
 struct Recorded {
   std::string method, path, body, authorization, content_type;
@@ -54,33 +45,14 @@ struct Reply {
 class LoopbackServer {
  public:
   explicit LoopbackServer(std::function<Reply(const Recorded&, int index)> handler)
-      : handler_(std::move(handler)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(listen_fd_, 16);
-    socklen_t len = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
-  }
+      : handler_(std::move(handler)) {}
 
   ~LoopbackServer() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-      for (int fd : conn_fds_) shutdown(fd, SHUT_RDWR);
-    }
-    shutdown(listen_fd_, SHUT_RDWR);
-    close(listen_fd_);
-    accept_thread_.join();
-    for (auto& t : conn_threads_) t.join();
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;  // ends delayed replies; listener_ then closes the connections
   }
 
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+  std::string url() const { return listener_.url(); }
 
   std::vector<Recorded> requests() {
     absl::MutexLock lock(&mu_);
@@ -98,20 +70,6 @@ class LoopbackServer {
   std::pair<std::vector<Recorded>*, size_t>* new_pair(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     await_arg_ = {&requests_, n};
     return &await_arg_;
-  }
-
-  void AcceptLoop() {
-    while (true) {
-      int fd = accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) return;
-      absl::MutexLock lock(&mu_);
-      if (stopping_) {
-        close(fd);
-        return;
-      }
-      conn_fds_.push_back(fd);
-      conn_threads_.emplace_back([this, fd] { Serve(fd); });
-    }
   }
 
   void Serve(int fd) {
@@ -175,15 +133,11 @@ class LoopbackServer {
   }
 
   const std::function<Reply(const Recorded&, int)> handler_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::thread accept_thread_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<int> conn_fds_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> conn_threads_ ABSL_GUARDED_BY(mu_);
   std::vector<Recorded> requests_ ABSL_GUARDED_BY(mu_);
   std::pair<std::vector<Recorded>*, size_t> await_arg_ ABSL_GUARDED_BY(mu_);
+  testing::LoopbackListener listener_{[this](int fd) { Serve(fd); }};  // last: goes first
 };
 
 // Collects one callback result; Wait() blocks until it arrives.

@@ -1,9 +1,5 @@
 // CurlKubeClient::Watch and RunAfter against a loopback HTTP/1.1 server that streams
 // chunked responses under the test's control (port chosen by the OS).
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,16 +16,12 @@
 #include "src/kube/curl_kube_client.h"
 #include "src/kube/kube_errors.h"
 #include "src/kube/reflector.h"
+#include "tests/unit/kube/loopback_listener.h"
 
 namespace sandboxd::kube {
 namespace {
 
-class CurlEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { ASSERT_EQ(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK); }
-  void TearDown() override { curl_global_cleanup(); }
-};
-const auto* const kCurlEnv = ::testing::AddGlobalTestEnvironment(new CurlEnvironment);
+const auto* const kCurlEnv = testing::RegisterCurlEnvironment();
 
 // One accepted connection, handed to the test's script. Each request is answered by the
 // script; Send* write chunked-encoding pieces immediately (TCP_NODELAY).
@@ -60,52 +52,14 @@ class Conn {
 class StreamServer {
  public:
   using Script = std::function<void(const std::string& path, Conn& conn)>;
-  explicit StreamServer(Script script) : script_(std::move(script)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(listen_fd_, 16);
-    socklen_t len = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
-  }
-  ~StreamServer() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-      for (int fd : fds_) shutdown(fd, SHUT_RDWR);
-    }
-    shutdown(listen_fd_, SHUT_RDWR);
-    close(listen_fd_);
-    accept_thread_.join();
-    for (auto& t : threads_) t.join();
-    for (int fd : fds_) close(fd);
-  }
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+  explicit StreamServer(Script script) : script_(std::move(script)) {}
+  std::string url() const { return listener_.url(); }
   std::vector<std::string> paths() {
     absl::MutexLock lock(&mu_);
     return paths_;
   }
 
  private:
-  void AcceptLoop() {
-    while (true) {
-      int fd = accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) return;
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      absl::MutexLock lock(&mu_);
-      if (stopping_) {
-        close(fd);
-        return;
-      }
-      fds_.push_back(fd);
-      threads_.emplace_back([this, fd] { Serve(fd); });
-    }
-  }
   void Serve(int fd) {
     std::string buf;
     char chunk[4096];
@@ -127,14 +81,9 @@ class StreamServer {
   }
 
   const Script script_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::thread accept_thread_;
   absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<int> fds_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> paths_ ABSL_GUARDED_BY(mu_);
+  testing::LoopbackListener listener_{[this](int fd) { Serve(fd); }};  // last: goes first
 };
 
 // Collects a watch's callbacks. Thread-safe.
