@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "server/sandboxd_server.h"
 #include "server/server_config.h"
 #include "spdlog/spdlog.h"
@@ -41,6 +42,10 @@ sigset_t BlockShutdownSignals() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("sandboxd: persistent development sandboxes on Kubernetes");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil is built with Mutex deadlock detection on, a debug aid that records
+  // every lock acquisition in a global graph (a few % of the CPU of a busy server). The
+  // server runs without it; the tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const sigset_t signals = BlockShutdownSignals();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
 

@@ -100,12 +100,19 @@ absl::Status UnderSpec(const absl::Status& status) {
   return domain::InvalidField(absl::StrCat("spec.", field->second), detail.metadata["why"]);
 }
 
-// A stream refused before it starts: finishes with the given status, deletes itself.
-template <typename Response>
-class RejectedStream final : public grpc::ServerWriteReactor<Response> {
- public:
-  void OnDone() override { delete this; }
-};
+// The request of a raw method, parsed; INVALID_ARGUMENT (MALFORMED_REQUEST) if it is not
+// a valid `Request`.
+template <typename Request>
+absl::StatusOr<Request> ParseRawRequest(const grpc::ByteBuffer& raw) {
+  grpc::ByteBuffer bytes(raw);  // Deserialize consumes its input; this copy shares slices
+  Request request;
+  if (!grpc::SerializationTraits<Request>::Deserialize(&bytes, &request).ok()) {
+    return domain::MakeError(absl::StatusCode::kInvalidArgument, "MALFORMED_REQUEST",
+                             absl::StrCat("the request is not a valid ",
+                                          Request::descriptor()->full_name()));
+  }
+  return request;
+}
 
 // Start and Stop: the same call shape.
 template <typename Request, typename Response>
@@ -230,29 +237,31 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
   return call;
 }
 
-grpc::ServerWriteReactor<pb::WatchSandboxResponse>* SandboxLifecycleService::WatchSandbox(
-    grpc::CallbackServerContext* /*ctx*/, const pb::WatchSandboxRequest* request) {
-  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
-  if (!ref.ok()) {
-    auto* reactor = new RejectedStream<pb::WatchSandboxResponse>();
-    reactor->Finish(ToGrpcStatus(ref.status(), "WatchSandbox"));
-    return reactor;
-  }
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbox(
+    grpc::CallbackServerContext* /*ctx*/, const grpc::ByteBuffer* raw_request) {
+  absl::StatusOr<pb::WatchSandboxRequest> request =
+      ParseRawRequest<pb::WatchSandboxRequest>(*raw_request);
+  absl::StatusOr<SandboxRef> ref =
+      request.ok() ? RefFromRequest(*request) : absl::StatusOr<SandboxRef>(request.status());
+  if (!ref.ok()) return WatchReactor::Reject(ref.status(), "WatchSandbox");
   service::WatchFilter filter;
   filter.ns = ref->ns;
   filter.name = ref->name;
-  return WatchReactor<pb::WatchSandboxResponse>::Start(cache_, fanout_, std::move(filter),
-                                                      request->resume_token(), "WatchSandbox");
+  return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
+                             "WatchSandbox");
 }
 
-grpc::ServerWriteReactor<pb::WatchSandboxesResponse>* SandboxLifecycleService::WatchSandboxes(
-    grpc::CallbackServerContext* /*ctx*/, const pb::WatchSandboxesRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandboxes(
+    grpc::CallbackServerContext* /*ctx*/, const grpc::ByteBuffer* raw_request) {
+  absl::StatusOr<pb::WatchSandboxesRequest> request =
+      ParseRawRequest<pb::WatchSandboxesRequest>(*raw_request);
+  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes");
   service::WatchFilter filter;
   filter.ns = request->namespace_();
   filter.project = request->project();
   filter.label_selector = request->label_selector();
-  return WatchReactor<pb::WatchSandboxesResponse>::Start(cache_, fanout_, std::move(filter),
-                                                        request->resume_token(), "WatchSandboxes");
+  return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
+                             "WatchSandboxes");
 }
 
 }  // namespace sandboxd::server

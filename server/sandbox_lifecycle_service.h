@@ -5,7 +5,9 @@
 //
 // Reads: GetSandbox and ListSandboxes are answered from the watch cache once it has
 // synced (no Kubernetes request), unless the request asks for consistent_read or the cache
-// is not synced yet. WatchSandbox / WatchSandboxes stream from the cache (WatchReactor).
+// is not synced yet. WatchSandbox / WatchSandboxes stream from the cache (WatchReactor);
+// they are registered as raw (ByteBuffer) methods so that a change is serialized once for
+// all streams, and parse their request themselves (a malformed one is INVALID_ARGUMENT).
 //
 // Per call: the RPC deadline (default kDefaultDeadline when the client sent none, at most
 // kMaxDeadline) bounds all Kubernetes requests of the call; a cancelled RPC cancels them;
@@ -18,6 +20,7 @@
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 
 #include "absl/time/time.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/fanout_executor.h"
 #include "src/service/sandbox_cache.h"
@@ -25,7 +28,12 @@
 
 namespace sandboxd::server {
 
-class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::CallbackService {
+// The callback service with the two watch methods re-registered as raw methods.
+using SandboxLifecycleBase = sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandbox<
+    sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandboxes<
+        sandbox::v1::SandboxLifecycle::CallbackService>>;
+
+class SandboxLifecycleService final : public SandboxLifecycleBase {
  public:
   static constexpr absl::Duration kDefaultDeadline = absl::Seconds(30);
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
@@ -55,10 +63,12 @@ class SandboxLifecycleService final : public sandbox::v1::SandboxLifecycle::Call
   grpc::ServerUnaryReactor* DeleteSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::DeleteSandboxRequest* request,
                                           sandbox::v1::DeleteSandboxResponse* response) override;
-  grpc::ServerWriteReactor<sandbox::v1::WatchSandboxResponse>* WatchSandbox(
-      grpc::CallbackServerContext* ctx, const sandbox::v1::WatchSandboxRequest* request) override;
-  grpc::ServerWriteReactor<sandbox::v1::WatchSandboxesResponse>* WatchSandboxes(
-      grpc::CallbackServerContext* ctx, const sandbox::v1::WatchSandboxesRequest* request) override;
+  // Raw: `request` is a WatchSandboxRequest / WatchSandboxesRequest; each message written
+  // is a WatchSandboxResponse / WatchSandboxesResponse.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandbox(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandboxes(
+      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
 
  private:
   service::SandboxService* const service_;  // not owned

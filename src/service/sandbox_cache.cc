@@ -382,11 +382,11 @@ bool WatchSubscription::Matches(const SandboxState& state) const {
          selector_.Matches(state.labels);
 }
 
-bool WatchSubscription::Offer(Type type, StatePtr state, uint64_t seq) {
+bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq) {
   absl::MutexLock lock(&mu_);
   if (closed_) return false;
   if (!needs_snapshot_) {
-    const std::string& name = state->sandbox.spec.name;
+    const std::string& name = sandbox->sandbox().spec.name;
     auto it = index_.find(name);
     if (it != index_.end() && it->second->type != Type::kDeleted) {
       Item& item = *it->second;
@@ -395,18 +395,17 @@ bool WatchSubscription::Offer(Type type, StatePtr state, uint64_t seq) {
         index_.erase(it);
       } else {
         if (type == Type::kDeleted) item.type = Type::kDeleted;
-        item.state = std::move(state);  // ADDED stays ADDED, MODIFIED stays MODIFIED
+        item.sandbox = std::move(sandbox);  // ADDED stays ADDED, MODIFIED stays MODIFIED
       }
     } else if (queue_.size() >= capacity_) {
       // Collapse: the consumer gets RESET and a fresh initial state when it catches up.
       queue_.clear();
       index_.clear();
-      snapshot_.clear();
-      snapshot_next_ = 0;
+      DropSnapshotLocked();
       needs_snapshot_ = true;
       reset_pending_ = true;
     } else {
-      queue_.push_back(Item{type, state, seq});
+      queue_.push_back(Item{type, std::move(sandbox), seq});
       index_[name] = std::prev(queue_.end());
     }
   }
@@ -417,6 +416,11 @@ bool WatchSubscription::Offer(Type type, StatePtr state, uint64_t seq) {
     return true;
   }
   return false;
+}
+
+void WatchSubscription::DropSnapshotLocked() {
+  std::vector<StatePtr>().swap(snapshot_);  // clear() would keep the capacity per stream
+  snapshot_next_ = 0;
 }
 
 std::string WatchSubscription::TokenLocked() const {
@@ -431,27 +435,24 @@ std::optional<WatchEvent> WatchSubscription::PopLocked() {
     if (reset_pending_) {
       reset_pending_ = false;
       last_token_.clear();
-      return WatchEvent{Type::kReset, {}, ""};
+      return WatchEvent{Type::kReset, nullptr, ""};
     }
     if (snapshot_next_ < snapshot_.size()) {
       StatePtr state = std::move(snapshot_[snapshot_next_++]);
       last_token_.clear();
-      return WatchEvent{Type::kAdded, state->sandbox, ""};
+      return WatchEvent{Type::kAdded, std::make_shared<const SharedSandbox>(std::move(state)), ""};
     }
     if (!queue_.empty()) {
       Item item = std::move(queue_.front());
-      if (item.state != nullptr) {
-        auto it = index_.find(item.state->sandbox.spec.name);
+      if (item.sandbox != nullptr) {
+        auto it = index_.find(item.sandbox->sandbox().spec.name);
         if (it != index_.end() && it->second == queue_.begin()) index_.erase(it);
       } else {
-        snapshot_.clear();  // the marker: the initial state is delivered
-        snapshot_next_ = 0;
+        DropSnapshotLocked();  // the marker: the initial state is delivered
       }
       queue_.pop_front();
       last_token_ = TokenLocked();
-      WatchEvent event{item.type, {}, last_token_};
-      if (item.state != nullptr) event.sandbox = item.state->sandbox;
-      return event;
+      return WatchEvent{item.type, std::move(item.sandbox), last_token_};
     }
   }
   armed_ = true;
@@ -485,8 +486,7 @@ void WatchSubscription::Cancel() {
     closed_ = true;
     queue_.clear();
     index_.clear();
-    snapshot_.clear();
-    snapshot_next_ = 0;
+    DropSnapshotLocked();
   }
   absl::ReaderMutexLock link_lock(&link_->mu);
   if (link_->cache != nullptr) link_->cache->Unsubscribe(this);
@@ -653,10 +653,11 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Notify* not
 }
 
 void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Notify* notify) {
-  history_.push_back(Change{++seq_, type, std::move(prev), std::move(state)});
+  history_.push_back(
+      Change{++seq_, type, std::move(prev), std::make_shared<const SharedSandbox>(std::move(state))});
   while (history_.size() > std::max<size_t>(options_.history_capacity, 1)) history_.pop_front();
   const Change& change = history_.back();
-  auto subs = subs_.find(change.state->sandbox.spec.ns);
+  auto subs = subs_.find(change.next->sandbox().spec.ns);
   if (subs != subs_.end()) {
     for (const auto& sub : subs->second) {
       if (OfferChange(*sub, change)) notify->push_back(sub);
@@ -667,7 +668,7 @@ void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Notify* noti
 
 bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
   const bool was = change.prev != nullptr && sub.Matches(*change.prev);
-  const bool is = change.type != Type::kDeleted && sub.Matches(*change.state);
+  const bool is = change.type != Type::kDeleted && sub.Matches(change.next->state());
   Type type;
   if (change.type == Type::kDeleted) {
     if (!was) return false;
@@ -681,13 +682,12 @@ bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
   } else {
     return false;
   }
-  return sub.Offer(type, change.state, change.seq);
+  return sub.Offer(type, change.next, change.seq);
 }
 
 void SandboxCache::SnapshotInto(WatchSubscription& sub) {
   sub.mu_.AssertHeld();
-  sub.snapshot_.clear();
-  sub.snapshot_next_ = 0;
+  sub.DropSnapshotLocked();
   const WatchFilter& f = sub.filter_;
   for (auto it = entries_.lower_bound(Key{f.ns, f.name});
        it != entries_.end() && it->first.first == f.ns; ++it) {
@@ -783,8 +783,7 @@ void SandboxCache::Shutdown() {
         sub->closed_ = true;
         sub->queue_.clear();
         sub->index_.clear();
-        sub->snapshot_.clear();
-        sub->snapshot_next_ = 0;
+        sub->DropSnapshotLocked();
         if (sub->armed_) {
           sub->armed_ = false;
           notify.push_back(sub);
@@ -850,20 +849,21 @@ SandboxCache::Stats SandboxCache::stats() const {
   s.history = history_.size();
   s.sequence = seq_;
   absl::flat_hash_set<const SandboxState*> seen;
-  auto state_bytes = [&seen](const StatePtr& p) -> size_t {
-    if (p == nullptr || !seen.insert(p.get()).second) return 0;
+  auto state_bytes = [&seen](const SandboxState* p) -> size_t {
+    if (p == nullptr || !seen.insert(p).second) return 0;
     return 16 /* control block */ + ApproxBytes(p->sandbox) + Heap(p->labels) -
            sizeof(domain::Sandbox) + sizeof(SandboxState);
   };
   for (const auto& [key, e] : entries_) {
     s.approx_bytes += 32 + sizeof(std::pair<const Key, Entry>) + Heap(key.first) +
-                      Heap(key.second) + state_bytes(e.state);
+                      Heap(key.second) + state_bytes(e.state.get());
     if (e.sts) s.approx_bytes += ApproxBytes(*e.sts) - sizeof(kube::StatefulSet);
     if (e.pod) s.approx_bytes += ApproxBytes(*e.pod) - sizeof(kube::Pod);
     if (e.claim) s.approx_bytes += ApproxBytes(*e.claim) - sizeof(kube::PersistentVolumeClaim);
   }
   for (const Change& c : history_) {
-    s.approx_bytes += sizeof(Change) + state_bytes(c.prev) + state_bytes(c.state);
+    s.approx_bytes += sizeof(Change) + sizeof(SharedSandbox) + 16 /* control block */ +
+                      state_bytes(c.prev.get()) + state_bytes(&c.next->state());
   }
   return s;
 }

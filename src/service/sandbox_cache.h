@@ -9,7 +9,8 @@
 // labels): ~10.5 KB per sandbox with StatefulSet, pod and claim: ~6.9 KB trimmed objects
 // (3.1 KB of it the fixed sizeof of the three kube types, mostly unused fields), ~2.2 KB
 // derived view + labels, the rest map nodes. 10,000 sandboxes: ~105 MB. The history adds
-// up to one more state (~2.2 KB) per entry it holds. A compact struct of only the
+// up to one more state (~2.2 KB) per entry it holds, and for a change delivered to streams
+// its wire encoding (SharedSandbox, ~1 KB). A compact struct of only the
 // derivation inputs would roughly halve this (not done yet).
 //
 // Changes. Every input that changes the derived view of a sandbox (Sandbox fields or
@@ -92,10 +93,56 @@ namespace sandboxd::service {
 
 class SandboxCache;
 
+namespace internal {
+// One recorded state of a sandbox: the derived view and the StatefulSet labels (which
+// label selectors match). Immutable once published; shared by the store, the history and
+// subscriber queues (shared_ptr: these hold it for independent, unbounded times).
+struct SandboxState {
+  domain::Sandbox sandbox;
+  kube::StringMap labels;
+};
+using StatePtr = std::shared_ptr<const SandboxState>;
+}  // namespace internal
+
+// A sandbox state as watch streams receive it: immutable and shared, never copied, by the
+// history and by every stream queue it is offered to (one per recorded change; one per
+// event of an initial state). Encoded() keeps the one wire encoding the transport makes
+// of it, so a change fanned out to N streams is encoded once, not N times. The encoding
+// lives as long as the change is referenced (the history is bounded), not as long as the
+// sandbox is cached.
+class SharedSandbox {
+ public:
+  explicit SharedSandbox(internal::StatePtr state) : state_(std::move(state)) {}
+  ~SharedSandbox() { delete encoded_.load(std::memory_order_acquire); }
+  SharedSandbox(const SharedSandbox&) = delete;
+  SharedSandbox& operator=(const SharedSandbox&) = delete;
+
+  const domain::Sandbox& sandbox() const { return state_->sandbox; }
+  const internal::SandboxState& state() const { return *state_; }
+
+  // encode(sandbox()), computed by the first caller and kept for the others. Thread-safe
+  // and lock-free: concurrent first callers may each run `encode`; one result is kept and
+  // returned to all of them. Every caller must pass an equivalent `encode`.
+  template <typename Encode>
+  const std::string& Encoded(const Encode& encode) const {
+    const std::string* kept = encoded_.load(std::memory_order_acquire);
+    if (kept != nullptr) return *kept;
+    auto* mine = new std::string(encode(sandbox()));
+    if (encoded_.compare_exchange_strong(kept, mine, std::memory_order_acq_rel)) return *mine;
+    delete mine;  // another caller's result was kept first
+    return *kept;
+  }
+
+ private:
+  const internal::StatePtr state_;
+  mutable std::atomic<const std::string*> encoded_{nullptr};
+};
+using SharedSandboxPtr = std::shared_ptr<const SharedSandbox>;
+
 struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kInitialStateComplete, kReset };
   Type type = Type::kAdded;
-  domain::Sandbox sandbox;   // empty for kInitialStateComplete and kReset
+  SharedSandboxPtr sandbox;  // null for kInitialStateComplete and kReset
   std::string resume_token;  // see the header comment for when it is empty
 };
 
@@ -109,15 +156,6 @@ struct WatchFilter {
 };
 
 namespace internal {
-// One recorded state of a sandbox: the derived view and the StatefulSet labels (which
-// label selectors match). Immutable once published; shared by the store, the history and
-// subscriber queues (shared_ptr: these hold it for independent, unbounded times).
-struct SandboxState {
-  domain::Sandbox sandbox;
-  kube::StringMap labels;
-};
-using StatePtr = std::shared_ptr<const SandboxState>;
-
 // Outlives the cache for subscriptions still held by writers. Thread-safe.
 struct CacheLink {
   absl::Mutex mu;
@@ -160,8 +198,8 @@ class WatchSubscription {
   friend class SandboxCache;
   struct Item {
     WatchEvent::Type type;
-    internal::StatePtr state;
-    uint64_t first_seq;  // the first change merged into this item
+    SharedSandboxPtr sandbox;  // null for the INITIAL_STATE_COMPLETE marker
+    uint64_t first_seq;        // the first change merged into this item
   };
   // ns is the filter's namespace; `selector` is the parsed filter.label_selector.
   WatchSubscription(std::shared_ptr<internal::CacheLink> link, uint64_t epoch,
@@ -171,8 +209,10 @@ class WatchSubscription {
   bool Matches(const internal::SandboxState& state) const;
   // Queues a change (already translated for this filter). Returns true if on_ready must
   // be invoked (after the caller released its locks).
-  bool Offer(WatchEvent::Type type, internal::StatePtr state, uint64_t seq);
+  bool Offer(WatchEvent::Type type, SharedSandboxPtr sandbox, uint64_t seq);
   std::string TokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Empties the initial state and frees its storage.
+  void DropSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<WatchEvent> PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<internal::CacheLink> link_;
@@ -277,7 +317,7 @@ class SandboxCache {
     uint64_t seq;
     WatchEvent::Type type;     // kAdded, kModified or kDeleted
     internal::StatePtr prev;   // before (null for kAdded)
-    internal::StatePtr state;  // after (for kDeleted: the last known state)
+    SharedSandboxPtr next;     // after (for kDeleted: the last known state)
   };
   using Key = std::pair<std::string, std::string>;  // namespace, sandbox name
   using Notify = std::vector<std::shared_ptr<WatchSubscription>>;

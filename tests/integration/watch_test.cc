@@ -7,9 +7,11 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
@@ -123,6 +126,22 @@ class Stream final : public grpc::ClientReadReactor<pb::WatchSandboxesResponse> 
   bool finished_ = false;
   grpc::Status status_;
 };
+
+// The ErrorInfo reason and the BadRequest field (if any) of a failed call.
+std::pair<std::string, std::string> ReasonAndField(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details())) return {"<no details>", ""};
+  std::pair<std::string, std::string> out;
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&info)) out.first = info.reason();
+    if (any.UnpackTo(&bad) && bad.field_violations_size() > 0) {
+      out.second = bad.field_violations(0).field();
+    }
+  }
+  return out;
+}
 
 bool IsMarker(const pb::WatchSandboxesResponse& r) {
   return r.type() == pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE;
@@ -322,6 +341,64 @@ TEST_F(WatchTest, ATokenFromAnotherServerIsAnExplicitReset) {
   auto marker = stream.Next();
   ASSERT_TRUE(marker.has_value());
   EXPECT_TRUE(IsMarker(*marker));
+}
+
+TEST_F(WatchTest, WatchSandboxStreamsOneSandbox) {
+  Create("w-single", "p-single");
+  Create("w-single-other", "p-single");
+  pb::WatchSandboxRequest req;
+  req.set_namespace_(*ns_);
+  req.set_name("w-single");
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<pb::WatchSandboxResponse>> reader = stub_->WatchSandbox(&ctx, req);
+  pb::WatchSandboxResponse added, marker;
+  ASSERT_TRUE(reader->Read(&added));
+  EXPECT_EQ(added.type(), pb::WATCH_EVENT_TYPE_ADDED);
+  EXPECT_EQ(added.sandbox().spec().name(), "w-single");
+  EXPECT_EQ(added.sandbox().spec().namespace_(), *ns_);
+  EXPECT_EQ(added.sandbox().spec().project(), "p-single");
+  ASSERT_TRUE(reader->Read(&marker));
+  EXPECT_EQ(marker.type(), pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE);
+  EXPECT_FALSE(marker.resume_token().empty());
+  ctx.TryCancel();
+  pb::WatchSandboxResponse rest;
+  while (reader->Read(&rest)) EXPECT_EQ(rest.sandbox().spec().name(), "w-single");
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(WatchTest, InvalidWatchRequestsAreRejectedNamingTheProblem) {
+  {  // an invalid sandbox name
+    pb::WatchSandboxRequest req;
+    req.set_namespace_(*ns_);
+    req.set_name("Not_A_Name");
+    grpc::ClientContext ctx;
+    auto reader = stub_->WatchSandbox(&ctx, req);
+    pb::WatchSandboxResponse r;
+    EXPECT_FALSE(reader->Read(&r));
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ReasonAndField(status).second, "name");
+  }
+  {  // a malformed resume token
+    Stream stream(stub_, WatchRequest("", "not-a-token"));
+    grpc::Status status = stream.WaitDone();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ReasonAndField(status).second, "resume_token");
+  }
+  {  // bytes that are not a WatchSandboxesRequest: field 1 announces 5 bytes, 1 follows
+    grpc::GenericStub generic(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                                  grpc::InsecureChannelCredentials()));
+    const char garbage[] = {0x0a, 0x05, 'a'};
+    grpc::Slice slice(garbage, sizeof(garbage));
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::unique_ptr<grpc::ClientContext> ctx = Context();
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(ctx.get(), "/sandbox.v1.SandboxLifecycle/WatchSandboxes", {}, &request,
+                      &response, [&done](grpc::Status s) { done.set_value(s); });
+    grpc::Status status = done.get_future().get();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(ReasonAndField(status).first, "MALFORMED_REQUEST");
+  }
 }
 
 TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {

@@ -630,6 +630,7 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as server/main.cc
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const int rc = sandboxd::bench::Main();
   curl_global_cleanup();

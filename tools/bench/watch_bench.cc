@@ -724,7 +724,10 @@ int ServerMain() {
         int n = 0;
         if (!absl::SimpleAtoi(field, &n) || n <= 0) continue;
         std::cerr << "streams: " << n << "\n";
-        stream_results.push_back(RunStreams(s, stub.get(), ns, n, std::string(1, run++)));
+        // The run id is unique to this process (the namespace) as well as to the stream
+        // count: a terminating namespace of an earlier invocation can still send watch
+        // events whose env carries that invocation's values.
+        stream_results.push_back(RunStreams(s, stub.get(), ns, n, absl::StrCat(ns, ".", std::string(1, run++))));
       }
     }
 
@@ -854,6 +857,7 @@ int ServerMain() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as server/main.cc
   if (!absl::GetFlag(FLAGS_client_target).empty()) return sandboxd::bench::ClientMain();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const int rc = sandboxd::bench::ServerMain();

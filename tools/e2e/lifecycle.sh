@@ -91,6 +91,17 @@ step "update env"
 out=$(call UpdateSandboxEnv "{\"namespace\":\"$ns\",\"name\":\"demo\",\"env\":{\"LANG\":\"C.UTF-8\"},\"remove_keys\":[\"EDITOR\"]}")
 expect "env merged" test "$(echo "$out" | jq -c .sandbox.spec.env 2>/dev/null)" = '{"LANG":"C.UTF-8"}'
 
+step "watch"
+watch_state() {  # the stream's first two messages: the current state, then the marker
+  local out
+  # grpcurl ends the stream at -max-time (DeadlineExceeded on stderr).
+  out=$("$grpcurl" -plaintext -max-time 3 -d "{\"namespace\":\"$ns\",\"name\":\"demo\"}" \
+    "$addr" sandbox.v1.SandboxLifecycle/WatchSandbox 2>/dev/null)
+  [ "$(echo "$out" | jq -rs '.[0].type + " " + .[0].sandbox.spec.name + " " + .[1].type' 2>/dev/null)" = \
+    "WATCH_EVENT_TYPE_ADDED demo WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE" ] || { echo "$out"; return 1; }
+}
+expect "WatchSandbox streams the state, then INITIAL_STATE_COMPLETE" watch_state
+
 step "errors carry a code and an ErrorInfo"
 not_found() {
   local out

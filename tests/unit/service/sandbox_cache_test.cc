@@ -135,8 +135,9 @@ std::vector<std::string> Drain(WatchSubscription& sub) {
   std::vector<std::string> out;
   while (std::optional<WatchEvent> e = sub.Next()) {
     std::string line = WatchEventTypeName(e->type);
-    if (!e->sandbox.spec.name.empty()) {
-      line += std::string(" ") + e->sandbox.spec.name + " " + domain::PhaseName(e->sandbox.phase);
+    if (e->sandbox != nullptr) {
+      const domain::Sandbox& sb = e->sandbox->sandbox();
+      line += std::string(" ") + sb.spec.name + " " + domain::PhaseName(sb.phase);
     }
     line += " [" + e->resume_token + "]";
     out.push_back(line);
@@ -276,6 +277,49 @@ TEST_F(SandboxCacheTest, UnchangedViewRecordsNothing) {
   EXPECT_EQ(Seq(), seq);
 }
 
+TEST_F(SandboxCacheTest, AChangeIsSharedByEveryStreamAndEncodedOnce) {
+  cache_->ApplyStatefulSet(Sts("alice"));
+  std::shared_ptr<WatchSubscription> one = Sub();
+  std::shared_ptr<WatchSubscription> two = Sub();
+  Drain(*one);
+  Drain(*two);
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));
+  std::optional<WatchEvent> a = one->Next();
+  std::optional<WatchEvent> b = two->Next();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  ASSERT_NE(a->sandbox, nullptr);
+  EXPECT_EQ(a->sandbox, b->sandbox);  // one shared object, not two copies
+  int encodes = 0;
+  auto encode = [&encodes](const domain::Sandbox& sb) {
+    ++encodes;
+    return "encoded " + sb.spec.name + " v" + sb.version;
+  };
+  EXPECT_EQ(a->sandbox->Encoded(encode), "encoded alice v2");
+  EXPECT_EQ(b->sandbox->Encoded(encode), "encoded alice v2");
+  EXPECT_EQ(encodes, 1);
+}
+
+TEST(SharedSandboxTest, ConcurrentFirstEncodersAgreeOnOneResult) {
+  domain::Sandbox sb;
+  sb.spec.name = "alice";
+  const SharedSandbox shared(std::make_shared<const internal::SandboxState>(
+      internal::SandboxState{sb, {}}));
+  std::atomic<int> encodes{0};
+  std::vector<const std::string*> seen(8, nullptr);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    threads.emplace_back([&, i]() {
+      seen[i] = &shared.Encoded([&](const domain::Sandbox& s) {
+        return std::to_string(encodes.fetch_add(1)) + s.spec.name;
+      });
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_GE(encodes.load(), 1);
+  for (const std::string* p : seen) EXPECT_EQ(p, seen[0]);  // the same kept string
+  EXPECT_THAT(*seen[0], testing::EndsWith("alice"));
+}
+
 TEST_F(SandboxCacheTest, DeleteRecordsDeletedWithTheLastState) {
   cache_->ApplyStatefulSet(Ready(Sts("alice"), "5"));
   cache_->ApplyPod(Pod("alice"));
@@ -287,8 +331,8 @@ TEST_F(SandboxCacheTest, DeleteRecordsDeletedWithTheLastState) {
   std::optional<WatchEvent> e = sub->Next();
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->type, Type::kDeleted);
-  EXPECT_EQ(e->sandbox.phase, Phase::kRunning);
-  EXPECT_EQ(e->sandbox.version, "5");
+  EXPECT_EQ(e->sandbox->sandbox().phase, Phase::kRunning);
+  EXPECT_EQ(e->sandbox->sandbox().version, "5");
   EXPECT_EQ(e->resume_token, Token(2));
   EXPECT_EQ(cache_->Get(kNs, "alice").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason,
@@ -503,7 +547,7 @@ TEST_F(SandboxCacheTest, SlowSubscriberMergesPerSandbox) {
   EXPECT_EQ(sub->pending(), 4u);
   std::optional<WatchEvent> first = sub->Next();
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->sandbox.version, "3");  // the latest state of alice
+  EXPECT_EQ(first->sandbox->sandbox().version, "3");  // the latest state of alice
   EXPECT_EQ(first->resume_token, Token(3));  // bob's change 4 is still undelivered
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED bob RUNNING " + T(5),
                                                 "ADDED carol RUNNING " + T(10),
@@ -599,9 +643,9 @@ TEST_F(SandboxCacheTest, ConcurrentInputsConvergeForTheConsumer) {
     while (std::optional<WatchEvent> e = sub->Next()) {
       if (e->type == Type::kReset) seen.clear();
       if (e->type == Type::kAdded || e->type == Type::kModified) {
-        seen[e->sandbox.spec.name] = e->sandbox.version;
+        seen[e->sandbox->sandbox().spec.name] = e->sandbox->sandbox().version;
       }
-      if (e->type == Type::kDeleted) seen.erase(e->sandbox.spec.name);
+      if (e->type == Type::kDeleted) seen.erase(e->sandbox->sandbox().spec.name);
     }
   };
   std::atomic<bool> done{false};

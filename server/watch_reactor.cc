@@ -1,0 +1,166 @@
+#include "server/watch_reactor.h"
+
+#include <grpc/slice.h>
+
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "sandbox/v1/sandbox.pb.h"
+#include "server/proto_convert.h"
+#include "server/status_mapping.h"
+#include "spdlog/spdlog.h"
+#include "src/domain/errors.h"
+
+namespace sandboxd::server {
+namespace {
+
+namespace pb = sandbox::v1;
+using Response = pb::WatchSandboxesResponse;  // encodes WatchSandboxResponse as well
+constexpr bool SameField(int a, int b) { return a == b; }
+static_assert(
+    SameField(pb::WatchSandboxResponse::kTypeFieldNumber, Response::kTypeFieldNumber) &&
+        SameField(pb::WatchSandboxResponse::kSandboxFieldNumber, Response::kSandboxFieldNumber) &&
+        SameField(pb::WatchSandboxResponse::kResumeTokenFieldNumber,
+                  Response::kResumeTokenFieldNumber),
+    "WatchSandboxResponse and WatchSandboxesResponse must share their wire format");
+
+pb::WatchEventType ToProto(service::WatchEvent::Type type) {
+  switch (type) {
+    case service::WatchEvent::Type::kAdded: return pb::WATCH_EVENT_TYPE_ADDED;
+    case service::WatchEvent::Type::kModified: return pb::WATCH_EVENT_TYPE_MODIFIED;
+    case service::WatchEvent::Type::kDeleted: return pb::WATCH_EVENT_TYPE_DELETED;
+    case service::WatchEvent::Type::kInitialStateComplete:
+      return pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE;
+    case service::WatchEvent::Type::kReset: return pb::WATCH_EVENT_TYPE_RESET;
+  }
+  return pb::WATCH_EVENT_TYPE_UNSPECIFIED;
+}
+
+// The encoding of a response holding only `sandbox`: its `sandbox` field, tag included.
+std::string EncodeSandboxField(const domain::Sandbox& sandbox) {
+  Response only_sandbox;
+  *only_sandbox.mutable_sandbox() = SandboxToProto(sandbox);
+  return only_sandbox.SerializeAsString();
+}
+
+}  // namespace
+
+grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event) {
+  Response head;
+  head.set_type(ToProto(event.type));
+  head.set_resume_token(event.resume_token);
+  const std::string* body =
+      event.sandbox != nullptr ? &event.sandbox->Encoded(EncodeSandboxField) : nullptr;
+  // Concatenated encodings of one message type parse as their merge, so head + body is
+  // the whole response (fields in the order type, resume_token, sandbox).
+  const size_t head_size = head.ByteSizeLong();
+  grpc_slice slice = grpc_slice_malloc(head_size + (body != nullptr ? body->size() : 0));
+  uint8_t* out = GRPC_SLICE_START_PTR(slice);
+  head.SerializeWithCachedSizesToArray(out);
+  if (body != nullptr) std::memcpy(out + head_size, body->data(), body->size());
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  return grpc::ByteBuffer(&owned, 1);
+}
+
+WatchReactor::WatchReactor(std::string method) : shared_(std::make_shared<Shared>()) {
+  shared_->reactor = this;
+  shared_->method = std::move(method);
+}
+
+WatchReactor* WatchReactor::Start(service::SandboxCache* cache, FanoutExecutor* fanout,
+                                  service::WatchFilter filter, const std::string& resume_token,
+                                  std::string method) {
+  auto* reactor = new WatchReactor(std::move(method));
+  std::weak_ptr<Shared> weak = reactor->shared_;
+  absl::StatusOr<std::shared_ptr<service::WatchSubscription>> subscription =
+      cache->Subscribe(std::move(filter), resume_token, [weak, fanout]() {
+        fanout->Post([weak]() {
+          if (std::shared_ptr<Shared> shared = weak.lock()) shared->Pump();
+        });
+      });
+  if (!subscription.ok()) {
+    absl::Status status = subscription.status();
+    if (absl::IsFailedPrecondition(status)) {
+      // The cache has not synced yet (health is NOT_SERVING): retryable.
+      status = domain::MakeError(absl::StatusCode::kUnavailable, "CACHE_NOT_SYNCED",
+                                 "sandboxd is starting; retry shortly");
+    }
+    {
+      std::lock_guard<std::mutex> lock(reactor->shared_->mu);
+      reactor->shared_->finished = true;
+    }
+    reactor->Finish(ToGrpcStatus(status, reactor->shared_->method));
+    return reactor;
+  }
+  {
+    std::lock_guard<std::mutex> lock(reactor->shared_->mu);
+    reactor->shared_->subscription = *std::move(subscription);
+  }
+  reactor->shared_->Pump();
+  return reactor;
+}
+
+WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string method) {
+  auto* reactor = new WatchReactor(std::move(method));
+  reactor->shared_->finished = true;  // not shared yet: no lock needed
+  reactor->Finish(ToGrpcStatus(status, reactor->shared_->method));
+  return reactor;
+}
+
+void WatchReactor::OnWriteDone(bool ok) {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->writing = false;
+    shared_->message.Clear();
+    if (!ok) shared_->broken = true;  // the client is gone; OnCancel follows
+  }
+  shared_->Pump();
+}
+
+void WatchReactor::OnCancel() {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->cancelled = true;
+  }
+  shared_->Pump();
+}
+
+void WatchReactor::OnDone() {
+  std::shared_ptr<service::WatchSubscription> subscription;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->reactor = nullptr;
+    subscription = std::move(shared_->subscription);
+  }
+  if (subscription != nullptr) subscription->Cancel();
+  spdlog::info("rpc={} stream ended", shared_->method);
+  delete this;
+}
+
+void WatchReactor::Shared::Pump() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (reactor == nullptr || writing || finished || subscription == nullptr) return;
+  if (cancelled || broken) {
+    finished = true;
+    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+    return;
+  }
+  std::optional<service::WatchEvent> event = subscription->Next();
+  if (!event.has_value()) {
+    if (subscription->closed()) {
+      finished = true;
+      reactor->Finish(ToGrpcStatus(
+          domain::MakeError(absl::StatusCode::kUnavailable, "SERVER_SHUTTING_DOWN",
+                            "sandboxd is shutting down; resume the watch with resumeToken",
+                            {{"resumeToken", subscription->last_token()}}),
+          method));
+    }
+    return;
+  }
+  message = EncodeWatchResponse(*event);
+  writing = true;
+  reactor->StartWrite(&message);
+}
+
+}  // namespace sandboxd::server
