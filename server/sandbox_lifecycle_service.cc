@@ -241,8 +241,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
     grpc::CallbackServerContext* /*ctx*/, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxRequest> request =
       ParseRawRequest<pb::WatchSandboxRequest>(*raw_request);
-  absl::StatusOr<SandboxRef> ref =
-      request.ok() ? RefFromRequest(*request) : absl::StatusOr<SandboxRef>(request.status());
+  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandbox");
+  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
   if (!ref.ok()) return WatchReactor::Reject(ref.status(), "WatchSandbox");
   service::WatchFilter filter;
   filter.ns = ref->ns;

@@ -79,12 +79,17 @@ void FloorClient::Get(const std::string& ns, const std::string& name, StatusCall
   kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
-               auto join = std::make_shared<Join>(2, done);
-               kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", Opts(),
-                          [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
-               kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)},
-                          "", Opts(), [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
+               Children(ns, name, done);
              });
+}
+
+void FloorClient::Children(const std::string& ns, const std::string& name,
+                           StatusCallback done) const {
+  auto join = std::make_shared<Join>(2, std::move(done));
+  kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", Opts(),
+             [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)}, "", Opts(),
+             [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
 }
 
 void FloorClient::List(const std::string& ns, int page_size, const std::string& children_selector,
@@ -110,7 +115,7 @@ void FloorClient::Scale(const std::string& ns, const std::string& name, int repl
   kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, replicas, patch, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
-               if (!patch) return Get(ns, name, done);
+               if (!patch) return Children(ns, name, done);
                kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale",
                             kube::PatchType::kMerge, kube::ScalePatch(replicas), Opts(),
                             [this, ns, name, done](Body r) {
@@ -125,7 +130,7 @@ void FloorClient::UpdateEnvNoChange(const std::string& ns, const std::string& na
   kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
              [this, ns, name, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
-               Get(ns, name, done);
+               Children(ns, name, done);
              });
 }
 
@@ -148,7 +153,7 @@ void FloorClient::UpdateEnvAttempt(const std::string& ns, const std::string& nam
         kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "",
                      kube::PatchType::kStrategicMerge, patch, Opts(),
                      [this, ns, name, set, spec_hash, attempt, done](Body r) {
-                       if (r.ok()) return Get(ns, name, done);
+                       if (r.ok()) return Children(ns, name, done);
                        if (!absl::IsAborted(r.status()) ||
                            attempt >= service::SandboxService::kMaxConflictRetries) {
                          return done(r.status());

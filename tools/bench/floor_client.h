@@ -38,7 +38,7 @@ class FloorClient {
   // sandboxd under comparison (they shape the objects Create builds).
   FloorClient(kube::KubeClient* kube, domain::SandboxDefaults defaults);
 
-  // GetSandbox: GET statefulset, then GET pod and GET pvc in parallel.
+  // GetSandbox: GET statefulset, then the children (GET pod and GET pvc in parallel).
   void Get(const std::string& ns, const std::string& name, StatusCallback done) const;
 
   // ListSandboxes (first page of `page_size`): LIST statefulsets with the managed-by
@@ -48,18 +48,18 @@ class FloorClient {
             StatusCallback done) const;
 
   // StartSandbox / StopSandbox: GET statefulset; if `patch`, PATCH scale to `replicas`
-  // (merge patch); then the Get sequence.
+  // (merge patch) and then the Get sequence; else the children.
   void Scale(const std::string& ns, const std::string& name, int replicas, bool patch,
              StatusCallback done) const;
 
-  // UpdateSandboxEnv without a change: GET statefulset, then the Get sequence.
+  // UpdateSandboxEnv without a change: GET statefulset, then the children.
   void UpdateEnvNoChange(const std::string& ns, const std::string& name,
                          StatusCallback done) const;
 
   // UpdateSandboxEnv with a change: GET statefulset, strategic-merge PATCH of the env
   // (kube::EnvPatch with the GET's resourceVersion, `set` and the spec-hash annotation
-  // `spec_hash`), then the Get sequence. A 409 restarts from the GET, up to
-  // SandboxService::kMaxConflictRetries attempts.
+  // `spec_hash`), then the children (the PATCH returns the StatefulSet). A 409 restarts
+  // from the GET, up to SandboxService::kMaxConflictRetries attempts.
   void UpdateEnv(const std::string& ns, const std::string& name,
                  std::map<std::string, std::string> set, std::string spec_hash,
                  StatusCallback done) const;
@@ -76,6 +76,8 @@ class FloorClient {
   void Delete(const std::string& ns, const std::string& name, StatusCallback done) const;
 
  private:
+  // GET pod and GET pvc in parallel (a missing one is fine).
+  void Children(const std::string& ns, const std::string& name, StatusCallback done) const;
   void UpdateEnvAttempt(const std::string& ns, const std::string& name,
                         std::map<std::string, std::string> set, std::string spec_hash,
                         int attempt, StatusCallback done) const;
