@@ -34,7 +34,7 @@ int ToMillis(absl::Duration d) { return static_cast<int>(absl::ToInt64Millisecon
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
-    const ServerConfig& config, const KubeDecorator& decorate_kube) {
+    const ServerConfig& config, const Hooks& hooks) {
   absl::StatusOr<kube::KubeConfig> kube_config = LoadKube(config.kube);
   if (!kube_config.ok()) return domain::WithContext(kube_config.status(), "load Kubernetes config");
   kube::CurlKubeClientOptions kube_options;
@@ -46,8 +46,8 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   if (!client.ok()) return domain::WithContext(client.status(), "start Kubernetes client");
   s->kube_ = *std::move(client);
   kube::KubeClient* kube = s->kube_.get();
-  if (decorate_kube) {
-    s->decorated_kube_ = decorate_kube(kube);
+  if (hooks.decorate_kube) {
+    s->decorated_kube_ = hooks.decorate_kube(kube);
     kube = s->decorated_kube_.get();
   }
   service::SandboxCache::Options cache_options;
@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
                              ToMillis(config.keepalive.min_ping_interval));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   builder.RegisterService(s->grpc_service_.get());
+  if (hooks.configure_grpc) hooks.configure_grpc(builder);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return domain::MakeError(absl::StatusCode::kUnavailable, "LISTEN_FAILED",

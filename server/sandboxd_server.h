@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
 #include "server/fanout_executor.h"
 #include "server/sandbox_lifecycle_service.h"
 #include "server/server_config.h"
@@ -37,12 +38,16 @@ class SandboxdServer {
   // Errors: those of loading the Kubernetes config; UNAVAILABLE if the address cannot be
   // bound. curl_global_init() must have been called.
   //
-  // `decorate_kube`, when set, wraps the Kubernetes client that the service and the watch
-  // cache use (benchmarks timestamp events with it); the server owns what it returns.
-  using KubeDecorator =
-      std::function<std::unique_ptr<kube::KubeClient>(kube::KubeClient* inner)>;
-  static absl::StatusOr<std::unique_ptr<SandboxdServer>> Start(
-      const ServerConfig& config, const KubeDecorator& decorate_kube = nullptr);
+  // Hooks for benchmarks (both optional). `decorate_kube` wraps the Kubernetes client that
+  // the service and the watch cache use (the server owns what it returns);
+  // `configure_grpc` adjusts the gRPC server builder last, before the server is built
+  // (e.g. to add interceptors).
+  struct Hooks {
+    std::function<std::unique_ptr<kube::KubeClient>(kube::KubeClient* inner)> decorate_kube;
+    std::function<void(grpc::ServerBuilder&)> configure_grpc;
+  };
+  static absl::StatusOr<std::unique_ptr<SandboxdServer>> Start(const ServerConfig& config,
+                                                               const Hooks& hooks = {});
 
   ~SandboxdServer();  // Shutdown(absl::ZeroDuration()) unless already shut down
 

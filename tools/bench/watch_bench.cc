@@ -9,7 +9,9 @@
 //      (stopped) sandbox, one every --change_interval_ms; per (change, stream): the time
 //      from the StatefulSet watch event carrying the change reaching sandboxd (stamped by
 //      a pass-through KubeClient, StampingKubeClient, before the reflector sees it) to the
-//      message carrying it being read by the client (CLOCK_MONOTONIC in both processes).
+//      message carrying it being read by the client (CLOCK_MONOTONIC in both processes),
+//      and (--stamp_writes) to sandboxd starting the gRPC write of that message (a server
+//      interceptor, WriteStampInterceptor).
 //   3. Cache reads. --cached_sandboxes synthetic sandboxes (StatefulSet + pod + claim
 //      built with the domain builders) fed straight into the server's SandboxCache under a
 //      namespace of their own (done first, on a fresh heap, and kept for 1 and 2); cache
@@ -20,8 +22,9 @@
 //   4. A table on stdout, CSV with --csv; deletes its namespace.
 //
 // sandboxd runs in-process as SandboxdServer, with a StampingKubeClient interposed on its
-// Kubernetes client (SandboxdServer::Start's decorator): it forwards every call and only
-// records a timestamp for StatefulSet watch events carrying the benchmark's env key.
+// Kubernetes client (SandboxdServer::Start's decorate_kube hook): it forwards every call
+// and only records a timestamp for StatefulSet watch events carrying the benchmark's env
+// key; the write stamps come from an interceptor added by the configure_grpc hook.
 //
 //   eval "$(tools/kube-local/kube-local env)"
 //   sandboxd_watch_bench --csv=/tmp/watch.csv
@@ -62,6 +65,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/client_callback.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
@@ -84,6 +89,9 @@ ABSL_FLAG(int, concurrency, 64, "GetSandbox calls in flight");
 ABSL_FLAG(double, round_seconds, 3, "duration of one GetSandbox round (per side)");
 ABSL_FLAG(int, rounds, 4, "GetSandbox rounds per side (ABBA order)");
 ABSL_FLAG(std::string, csv, "", "write the results as CSV to this file");
+ABSL_FLAG(bool, stamp_writes, false,
+          "also stamp when the server starts each stream's write (a gRPC interceptor on "
+          "WatchSandboxes; costs server CPU per message and ~1 KB per stream)");
 ABSL_FLAG(std::string, sandboxd_log_level, "warn", "spdlog level while benchmarking");
 // Child (stream client) mode; set by the parent.
 ABSL_FLAG(std::string, client_target, "", "internal: run as the stream client of this address");
@@ -331,6 +339,93 @@ class StampingKubeClient final : public kube::KubeClient {
 
 // sandboxd itself (SandboxdServer), with a StampingKubeClient between it and Kubernetes.
 // Thread-safe: the accessors may be used from any thread while it lives.
+// The server's side of the fan-out: per WatchSandboxes stream, when sandboxd started the
+// gRPC write of the message carrying change k of the current run (the PRE_SEND_MESSAGE
+// interception of that write, i.e. StartWrite; the first such write per k). gRPC 1.51
+// offers no POST_SEND_MESSAGE interception for these writes, so the time the transport
+// takes to put the bytes on the socket is not in it. Thread-safe; each stream's array is
+// written only by that stream's interceptor, one write at a time, and read after the run.
+class WriteStamps {
+ public:
+  using Times = std::vector<int64_t>;  // index k: steady-clock ns, 0 if not written
+
+  // Starts a run: streams opened from now on stamp `run`'s changes 1..changes.
+  void Begin(const std::string& run, int changes) {
+    absl::MutexLock lock(&mu_);
+    run_ = run;
+    changes_ = changes;
+    streams_.clear();
+  }
+  std::string run() const {
+    absl::MutexLock lock(&mu_);
+    return run_;
+  }
+  std::shared_ptr<Times> NewStream() {
+    absl::MutexLock lock(&mu_);
+    streams_.push_back(std::make_shared<Times>(static_cast<size_t>(changes_) + 1, 0));
+    return streams_.back();
+  }
+  std::vector<std::shared_ptr<Times>> streams() const {
+    absl::MutexLock lock(&mu_);
+    return streams_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string run_ ABSL_GUARDED_BY(mu_);
+  int changes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::shared_ptr<Times>> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// Stamps one WatchSandboxes stream into its WriteStamps array.
+class WriteStampInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  WriteStampInterceptor(std::string run, std::shared_ptr<WriteStamps::Times> times)
+      : marker_(run + "-"), run_(std::move(run)), times_(std::move(times)) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      const int64_t now = NowNanos();
+      const size_t k = static_cast<size_t>(ChangeIn(*methods->GetSerializedSendMessage()));
+      if (k > 0 && k < times_->size() && (*times_)[k] == 0) (*times_)[k] = now;
+    }
+    methods->Proceed();
+  }
+
+ private:
+  // The change k whose env value "<run>-<k>" the message carries, else 0. The value is a
+  // protobuf string: its one-byte length precedes it.
+  int ChangeIn(const grpc::ByteBuffer& message) const {
+    grpc::Slice flat;
+    if (!message.DumpToSingleSlice(&flat).ok()) return 0;
+    const std::string_view bytes(reinterpret_cast<const char*>(flat.begin()), flat.size());
+    const size_t at = bytes.find(marker_);
+    if (at == std::string_view::npos || at == 0) return 0;
+    const size_t length = static_cast<unsigned char>(bytes[at - 1]);
+    return ChangeOf(std::string(bytes.substr(at, length)), run_);
+  }
+
+  const std::string marker_;
+  const std::string run_;
+  const std::shared_ptr<WriteStamps::Times> times_;
+};
+
+class WriteStampFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit WriteStampFactory(WriteStamps* stamps) : stamps_(stamps) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    if (std::string_view(info->method()) != "/sandbox.v1.SandboxLifecycle/WatchSandboxes") {
+      return nullptr;
+    }
+    return new WriteStampInterceptor(stamps_->run(), stamps_->NewStream());
+  }
+
+ private:
+  WriteStamps* const stamps_;  // owned by the BenchServer
+};
+
 class BenchServer {
  public:
   static absl::StatusOr<std::unique_ptr<BenchServer>> Start(const std::string& kubeconfig,
@@ -342,12 +437,21 @@ class BenchServer {
     config.kube.burst = 1000000;
     config.sandbox_defaults = defaults;
     std::unique_ptr<BenchServer> s(new BenchServer());
-    absl::StatusOr<std::unique_ptr<server::SandboxdServer>> started = server::SandboxdServer::Start(
-        config, [raw = s.get()](kube::KubeClient* inner) -> std::unique_ptr<kube::KubeClient> {
-          auto stamping = std::make_unique<StampingKubeClient>(inner);
-          raw->stamping_ = stamping.get();
-          return stamping;
-        });
+    server::SandboxdServer::Hooks hooks;
+    hooks.decorate_kube = [raw = s.get()](kube::KubeClient* inner) {
+      auto stamping = std::make_unique<StampingKubeClient>(inner);
+      raw->stamping_ = stamping.get();
+      return std::unique_ptr<kube::KubeClient>(std::move(stamping));
+    };
+    if (absl::GetFlag(FLAGS_stamp_writes)) {
+      hooks.configure_grpc = [raw = s.get()](grpc::ServerBuilder& builder) {
+        std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
+        f.push_back(std::make_unique<WriteStampFactory>(&raw->writes_));
+        builder.experimental().SetInterceptorCreators(std::move(f));
+      };
+    }
+    absl::StatusOr<std::unique_ptr<server::SandboxdServer>> started =
+        server::SandboxdServer::Start(config, hooks);
     if (!started.ok()) return started.status();
     s->server_ = *std::move(started);
     return s;
@@ -358,12 +462,14 @@ class BenchServer {
   int port() const { return server_->port(); }
   service::SandboxCache* cache() const { return server_->cache(); }
   const StampingKubeClient& stamps() const { return *stamping_; }
+  WriteStamps& writes() { return writes_; }
 
  private:
   BenchServer() = default;
 
-  std::unique_ptr<server::SandboxdServer> server_;
+  WriteStamps writes_;                      // declared before server_: outlives it
   StampingKubeClient* stamping_ = nullptr;  // owned by server_
+  std::unique_ptr<server::SandboxdServer> server_;
 };
 
 std::unique_ptr<grpc::ClientContext> Context() {
@@ -535,7 +641,8 @@ struct StreamResult {
   int64_t client_rss_before_kib = 0, client_rss_after_kib = 0;
   int changes_stamped = 0;
   int64_t pairs = 0, missing = 0;
-  std::vector<double> latencies_ms;
+  std::vector<double> latencies_ms;     // event reached sandboxd -> client read the message
+  std::vector<double> written_ms;       // event reached sandboxd -> server started the write
   std::vector<double> last_stream_ms;   // per change: the slowest stream
   std::vector<double> first_stream_ms;  // per change: the fastest stream
   double server_cpu_s = 0;             // CPU of the server process during the changes
@@ -560,6 +667,7 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
       exe, " --client_target=127.0.0.1:", server->port(), " --client_ns=", ns,
       " --client_run=", run, " --client_out=", out_path, " --client_streams=", n,
       " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
+  server->writes().Begin(run, changes);
   result.server_rss_before_kib = RssKiB();
   FILE* child = popen(command.c_str(), "r");
   if (child == nullptr) return result;
@@ -625,6 +733,14 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
     }
   }
   std::remove(out_path.c_str());
+  for (const auto& stream : server->writes().streams()) {
+    for (int k = 1; k <= changes; ++k) {
+      const int64_t written = (*stream)[static_cast<size_t>(k)];
+      if (written != 0 && stamps[k] != 0) {
+        result.written_ms.push_back(static_cast<double>(written - stamps[k]) / 1e6);
+      }
+    }
+  }
   // The child is gone: wait for the server to drop every subscription.
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (server->cache()->stats().subscriptions > 0 && absl::Now() < deadline) {
@@ -783,10 +899,12 @@ int ServerMain() {
   std::cout << "\n### Idle streams and fan-out\n\n"
                "| streams | ready | server RSS Δ MiB | server B/stream | client RSS Δ MiB | "
                "client B/stream | changes | pairs | missing | p50 ms | p90 ms | p99 ms | max ms | "
-               "first-stream p50 ms | last-stream p50 ms | server CPU s |\n"
+               "first-stream p50 ms | last-stream p50 ms | server CPU s | write-started pairs | "
+               "write-started p50 ms | write-started p99 ms |\n"
                "|--------:|------:|-----------------:|----------------:|-----------------:|"
                "----------------:|--------:|------:|--------:|-------:|-------:|-------:|-------:|"
-               "--------------------:|-------------------:|-------------:|\n";
+               "--------------------:|-------------------:|-------------:|--------------------:|"
+               "---------------------:|---------------------:|\n";
   for (const StreamResult& r : stream_results) {
     const double server_delta = static_cast<double>(r.server_rss_after_kib - r.server_rss_before_kib) * 1024;
     const double client_delta = static_cast<double>(r.client_rss_after_kib - r.client_rss_before_kib) * 1024;
@@ -794,12 +912,13 @@ int ServerMain() {
     std::vector<double> first(r.first_stream_ms.begin() + 1, r.first_stream_ms.end());
     std::cout << absl::StrFormat(
         "| %7d | %5d | %16.1f | %15.0f | %16.1f | %15.0f | %7d | %5d | %7d | %6.2f | %6.2f | %6.2f "
-        "| %6.2f | %20.2f | %19.2f | %12.2f |\n",
+        "| %6.2f | %20.2f | %19.2f | %12.2f | %19d | %20.2f | %20.2f |\n",
         r.streams, r.ready, server_delta / 1048576, server_delta / r.streams, client_delta / 1048576,
         client_delta / r.streams, r.changes_stamped, r.pairs, r.missing,
         Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
         Percentile(r.latencies_ms, 99), Percentile(r.latencies_ms, 100), Percentile(first, 50),
-        Percentile(last, 50), r.server_cpu_s);
+        Percentile(last, 50), r.server_cpu_s, r.written_ms.size(), Percentile(r.written_ms, 50),
+        Percentile(r.written_ms, 99));
   }
   std::cout << absl::StrFormat(
       "\n### Cache memory (%d synthetic sandboxes)\n\n"
@@ -829,11 +948,13 @@ int ServerMain() {
           "%s,ready,%d\n%s,server_rss_before_kib,%d\n%s,server_rss_after_kib,%d\n"
           "%s,client_rss_before_kib,%d\n%s,client_rss_after_kib,%d\n%s,changes_stamped,%d\n"
           "%s,pairs,%d\n%s,missing,%d\n%s,p50_ms,%.3f\n%s,p90_ms,%.3f\n%s,p99_ms,%.3f\n"
-          "%s,max_ms,%.3f\n",
+          "%s,max_ms,%.3f\n%s,write_started_pairs,%d\n%s,write_started_p50_ms,%.3f\n"
+          "%s,write_started_p99_ms,%.3f\n",
           p, r.ready, p, r.server_rss_before_kib, p, r.server_rss_after_kib, p,
           r.client_rss_before_kib, p, r.client_rss_after_kib, p, r.changes_stamped, p, r.pairs,
           p, r.missing, p, Percentile(r.latencies_ms, 50), p, Percentile(r.latencies_ms, 90), p,
-          Percentile(r.latencies_ms, 99), p, Percentile(r.latencies_ms, 100));
+          Percentile(r.latencies_ms, 99), p, Percentile(r.latencies_ms, 100), p,
+          r.written_ms.size(), p, Percentile(r.written_ms, 50), p, Percentile(r.written_ms, 99));
     }
     out << absl::StrFormat("cache,sandboxes,%d\ncache,rss_before_kib,%d\ncache,rss_after_kib,%d\n"
                            "cache,approx_bytes_before,%d\ncache,approx_bytes_after,%d\n",
