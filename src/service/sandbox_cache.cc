@@ -863,7 +863,8 @@ SandboxCache::Stats SandboxCache::stats() const {
   }
   for (const Change& c : history_) {
     s.approx_bytes += sizeof(Change) + sizeof(SharedSandbox) + 16 /* control block */ +
-                      state_bytes(c.prev.get()) + state_bytes(&c.next->state());
+                      c.next->encoded_bytes() + state_bytes(c.prev.get()) +
+                      state_bytes(&c.next->state());
   }
   return s;
 }

@@ -119,6 +119,11 @@ class SharedSandbox {
 
   const domain::Sandbox& sandbox() const { return state_->sandbox; }
   const internal::SandboxState& state() const { return *state_; }
+  // Heap bytes of the kept encoding (0 before the first Encoded()).
+  size_t encoded_bytes() const {
+    const std::string* kept = encoded_.load(std::memory_order_acquire);
+    return kept == nullptr ? 0 : sizeof(std::string) + kept->capacity() + 1;
+  }
 
   // encode(sandbox()), computed by the first caller and kept for the others. Thread-safe
   // and lock-free: concurrent first callers may each run `encode`; one result is kept and
@@ -252,7 +257,7 @@ class SandboxCache {
     size_t subscriptions = 0;  // open
     size_t history = 0;        // changes in the ring
     uint64_t sequence = 0;     // last assigned sequence number
-    size_t approx_bytes = 0;   // store + history states (estimate, see ApproxBytes)
+    size_t approx_bytes = 0;   // store + history (states, encodings; estimate, see ApproxBytes)
   };
 
   explicit SandboxCache(Options options);
