@@ -535,17 +535,32 @@ void SandboxCache::Wake(const Notify& notify) {
 void SandboxCache::ChangeEntry(const Key& key, bool create,
                                const std::function<void(Entry&)>& mutate) {
   const absl::Time now = options_.clock();
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) {
-      if (!create) return;  // deleting what was never seen
-      it = entries_.emplace(key, Entry{}).first;
-    }
+  Publications out;
+  mu_.Lock();
+  auto it = entries_.find(key);
+  if (it == entries_.end() && create) it = entries_.emplace(key, Entry{}).first;
+  if (it != entries_.end()) {  // else: deleting what was never seen
     mutate(it->second);
-    Update(key, now, /*tick=*/false, &notify);
+    Update(key, now, /*tick=*/false, &out);
   }
+  PublishAndUnlock(std::move(out));
+}
+
+void SandboxCache::PublishAndUnlock(Publications out) {
+  if (out.empty()) {
+    mu_.Unlock();
+    return;
+  }
+  publish_mu_.Lock();
+  mu_.Unlock();
+  Notify notify;
+  for (const Publication& p : out) {
+    for (const auto& sub : p.subs) {
+      if (OfferChange(*sub, p.change)) notify.push_back(sub);
+    }
+    link_->published_seq.store(p.change.seq, std::memory_order_release);
+  }
+  publish_mu_.Unlock();
   Wake(notify);
 }
 
@@ -606,22 +621,20 @@ absl::Status SandboxCache::CheckSynced() const {
 }
 
 void SandboxCache::Tick(absl::Time now) {
-  Notify notify;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [key, entry] : entries_) {
-      if (!entry.sts.has_value() ||
-          !TimeSensitive(*entry.sts, entry.pod ? &*entry.pod : nullptr,
-                         entry.claim ? &*entry.claim : nullptr)) {
-        continue;
-      }
-      Update(key, now, /*tick=*/true, &notify);  // never erases: the entry has a StatefulSet
+  Publications out;
+  mu_.Lock();
+  for (const auto& [key, entry] : entries_) {
+    if (!entry.sts.has_value() ||
+        !TimeSensitive(*entry.sts, entry.pod ? &*entry.pod : nullptr,
+                       entry.claim ? &*entry.claim : nullptr)) {
+      continue;
     }
+    Update(key, now, /*tick=*/true, &out);  // never erases: the entry has a StatefulSet
   }
-  Wake(notify);
+  PublishAndUnlock(std::move(out));
 }
 
-void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Notify* notify) {
+void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Publications* out) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   Entry& e = it->second;
@@ -630,7 +643,7 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Notify* not
       StatePtr last = std::move(e.state);
       e.state = nullptr;
       --sandboxes_;
-      Record(Type::kDeleted, last, last, notify);
+      Record(Type::kDeleted, last, last, out);
     }
     if (!e.pod.has_value() && !e.claim.has_value()) entries_.erase(it);
     return;
@@ -649,21 +662,17 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Notify* not
   if (prev == nullptr) ++sandboxes_;
   e.state = next;
   Record(prev == nullptr ? Type::kAdded : Type::kModified, std::move(prev), std::move(next),
-         notify);
+         out);
 }
 
-void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Notify* notify) {
+void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Publications* out) {
   history_.push_back(
       Change{++seq_, type, std::move(prev), std::make_shared<const SharedSandbox>(std::move(state))});
   while (history_.size() > std::max<size_t>(options_.history_capacity, 1)) history_.pop_front();
-  const Change& change = history_.back();
-  auto subs = subs_.find(change.next->sandbox().spec.ns);
-  if (subs != subs_.end()) {
-    for (const auto& sub : subs->second) {
-      if (OfferChange(*sub, change)) notify->push_back(sub);
-    }
-  }
-  link_->published_seq.store(seq_, std::memory_order_release);
+  Publication publication{history_.back(), {}};
+  auto subs = subs_.find(publication.change.next->sandbox().spec.ns);
+  if (subs != subs_.end()) publication.subs = subs->second;
+  out->push_back(std::move(publication));
 }
 
 bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {

@@ -60,8 +60,11 @@
 // never blocks on a subscriber and one subscriber never delays another.
 //
 // Thread safety: SandboxCache and WatchSubscription are thread-safe. Inputs may come from
-// several threads (one per Kind). Lock order: cache, then subscription; callbacks
-// (on_ready) run with no lock held.
+// several threads (one per Kind). A change is recorded under the cache mutex and offered
+// to the subscriptions after it is released (under a publication mutex that keeps the
+// sequence order), so Get, List and Subscribe do not wait while a change reaches
+// thousands of streams. Lock order: cache, then publication, then subscription;
+// callbacks (on_ready) run with no lock held.
 #ifndef SANDBOXD_SERVICE_SANDBOX_CACHE_H_
 #define SANDBOXD_SERVICE_SANDBOX_CACHE_H_
 
@@ -326,17 +329,29 @@ class SandboxCache {
   };
   using Key = std::pair<std::string, std::string>;  // namespace, sandbox name
   using Notify = std::vector<std::shared_ptr<WatchSubscription>>;
+  // A recorded change with the subscriptions of its namespace at that moment, to be
+  // offered to them once the cache mutex is released.
+  struct Publication {
+    Change change;
+    Notify subs;
+  };
+  using Publications = std::vector<Publication>;
 
-  // Re-derives `key` at `now` and records a change if its view changed (`tick`: only
-  // a changed phase or error reason counts). Appends subscriptions to wake to `notify`.
   // Applies `mutate` to the entry of `key` (created first if `create`; nothing happens
-  // for a missing key otherwise), re-derives it and wakes the subscriptions it concerns.
+  // for a missing key otherwise), re-derives it and publishes the change, if any.
   void ChangeEntry(const Key& key, bool create, const std::function<void(Entry&)>& mutate)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void Update(const Key& key, absl::Time now, bool tick, Notify* notify)
+  // Re-derives `key` at `now` and records a change if its view changed (`tick`: only a
+  // changed phase or error reason counts), appending it to `out`.
+  void Update(const Key& key, absl::Time now, bool tick, Publications* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(WatchEvent::Type type, internal::StatePtr prev, internal::StatePtr state,
-              Notify* notify) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+              Publications* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Releases mu_, then offers `out` in sequence order and wakes the subscriptions that
+  // got an event. publish_mu_ is taken before mu_ is released, so publications never
+  // overtake each other; readers (Get, List, Subscribe) do not wait for the offers.
+  void PublishAndUnlock(Publications out) ABSL_UNLOCK_FUNCTION(mu_)
+      ABSL_LOCKS_EXCLUDED(publish_mu_);
   // Offers one change to `sub`, translated for its filter.
   static bool OfferChange(WatchSubscription& sub, const Change& change);
   // Fills `sub` with a fresh initial state at the current sequence.
@@ -352,6 +367,7 @@ class SandboxCache {
   const std::shared_ptr<internal::CacheLink> link_;
 
   mutable absl::Mutex mu_;
+  absl::Mutex publish_mu_ ABSL_ACQUIRED_AFTER(mu_);  // held while offering a publication
   std::map<Key, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t sandboxes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
