@@ -22,9 +22,9 @@
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
-#include "server/fanout_executor.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/task_pool.h"
 
 namespace sandboxd::server {
 
@@ -39,7 +39,7 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
   SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
-                          FanoutExecutor* fanout)
+                          service::TaskPool* fanout)
       : service_(service), cache_(cache), fanout_(fanout) {}
 
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
@@ -73,7 +73,7 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
  private:
   service::SandboxService* const service_;  // not owned
   service::SandboxCache* const cache_;      // not owned
-  FanoutExecutor* const fanout_;            // not owned
+  service::TaskPool* const fanout_;         // not owned
 };
 
 }  // namespace sandboxd::server

@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   }
   service::SandboxCache::Options cache_options;
   cache_options.defaults = config.sandbox_defaults;
-  s->fanout_ = std::make_unique<FanoutExecutor>(
+  s->fanout_ = std::make_unique<service::TaskPool>(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
   s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());

@@ -14,17 +14,17 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "server/fanout_executor.h"
 #include "server/sandbox_lifecycle_service.h"
 #include "server/server_config.h"
 #include "src/kube/curl_kube_client.h"
-#include "absl/synchronization/notification.h"
 #include "src/service/cache_feed.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/task_pool.h"
 
 namespace sandboxd::server {
 
@@ -75,7 +75,7 @@ class SandboxdServer {
 
   std::unique_ptr<kube::CurlKubeClient> kube_;
   std::unique_ptr<kube::KubeClient> decorated_kube_;  // wraps kube_ when set
-  std::unique_ptr<FanoutExecutor> fanout_;  // outlives the cache, feed and streams
+  std::unique_ptr<service::TaskPool> fanout_;  // outlives the cache, feed and streams
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::SandboxService> service_;

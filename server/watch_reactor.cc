@@ -68,7 +68,7 @@ WatchReactor::WatchReactor(std::string method) : shared_(std::make_shared<Shared
   shared_->method = std::move(method);
 }
 
-WatchReactor* WatchReactor::Start(service::SandboxCache* cache, FanoutExecutor* fanout,
+WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPool* fanout,
                                   service::WatchFilter filter, const std::string& resume_token,
                                   std::string method) {
   auto* reactor = new WatchReactor(std::move(method));

@@ -28,8 +28,8 @@
 
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
-#include "server/fanout_executor.h"
 #include "src/service/sandbox_cache.h"
+#include "src/service/task_pool.h"
 
 namespace sandboxd::server {
 
@@ -44,7 +44,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // to hand to gRPC; it finishes at once with the mapped error if the subscription is
   // refused (e.g. INVALID_ARGUMENT for a malformed token). The subscription's wake-ups
   // are served on `fanout` (which must outlive the cache's inputs).
-  static WatchReactor* Start(service::SandboxCache* cache, FanoutExecutor* fanout,
+  static WatchReactor* Start(service::SandboxCache* cache, service::TaskPool* fanout,
                              service::WatchFilter filter, const std::string& resume_token,
                              std::string method);
   // A stream refused before it starts: finishes at once with `status`.

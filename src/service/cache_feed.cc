@@ -10,13 +10,25 @@
 
 namespace sandboxd::service {
 
-// Decodes the objects of one kind and applies them to the cache. Called on the kube
-// client's I/O thread only.
+// Receives the objects of one kind from its reflector (on the kube client's I/O thread)
+// and queues their decoding and application to the cache on the feed's input thread.
 class CacheFeed::Sink final : public kube::ReflectorSink {
  public:
-  Sink(kube::Kind kind, SandboxCache* cache) : kind_(kind), cache_(cache) {}
+  Sink(kube::Kind kind, SandboxCache* cache, TaskPool* input)
+      : kind_(kind), cache_(cache), input_(input) {}
 
   void OnUpsert(const std::string& object_json) override {
+    input_->Post([this, json = object_json]() { Upsert(json); });
+  }
+  void OnDelete(const std::string& ns, const std::string& name) override {
+    input_->Post([this, ns, name]() { Delete(ns, name); });
+  }
+  void OnSynced() override {
+    input_->Post([this]() { Synced(); });
+  }
+
+ private:
+  void Upsert(const std::string& object_json) {
     switch (kind_) {
       case kube::Kind::kStatefulSet:
         if (auto sts = Decode<kube::StatefulSet>(object_json)) cache_->ApplyStatefulSet(*std::move(sts));
@@ -32,7 +44,7 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
     }
   }
 
-  void OnDelete(const std::string& ns, const std::string& name) override {
+  void Delete(const std::string& ns, const std::string& name) {
     switch (kind_) {
       case kube::Kind::kStatefulSet:
         cache_->DeleteStatefulSet(ns, name);
@@ -46,13 +58,12 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
     }
   }
 
-  void OnSynced() override {
+  void Synced() {
     cache_->MarkSynced(kind_ == kube::Kind::kStatefulSet ? SandboxCache::Source::kStatefulSets
                        : kind_ == kube::Kind::kPod       ? SandboxCache::Source::kPods
                                                          : SandboxCache::Source::kClaims);
   }
 
- private:
   // A malformed object is logged and skipped: one bad object must not stop the feed.
   template <typename T>
   std::optional<T> Decode(const std::string& json) {
@@ -66,12 +77,14 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
 
   const kube::Kind kind_;
   SandboxCache* const cache_;
+  TaskPool* const input_;
 };
 
-CacheFeed::CacheFeed(kube::KubeClient* client, SandboxCache* cache) {
+CacheFeed::CacheFeed(kube::KubeClient* client, SandboxCache* cache)
+    : input_(std::make_unique<TaskPool>(1)) {
   for (kube::Kind kind : {kube::Kind::kStatefulSet, kube::Kind::kPod,
                           kube::Kind::kPersistentVolumeClaim}) {
-    sinks_.push_back(std::make_unique<Sink>(kind, cache));
+    sinks_.push_back(std::make_unique<Sink>(kind, cache, input_.get()));
     kube::ReflectorOptions options;
     options.kind = kind;
     options.label_selector =
@@ -87,7 +100,8 @@ void CacheFeed::Start() {
 }
 
 void CacheFeed::Stop() {
-  for (auto& reflector : reflectors_) reflector->Stop();
+  for (auto& reflector : reflectors_) reflector->Stop();  // no sink call runs after this
+  input_.reset();  // applies what is queued, then joins
 }
 
 CacheFeed::Stats CacheFeed::stats() const {

@@ -3,7 +3,13 @@
 // PersistentVolumeClaims labelled app.kubernetes.io/managed-by=sandboxd, in all
 // namespaces. However many gRPC streams are open, the API server sees three watches.
 //
-// Thread-safe. `client` and `cache` must outlive the feed.
+// The reflectors only queue what they receive; one input thread of the feed decodes it
+// and applies it to the cache, in arrival order across the three kinds. So the Kubernetes
+// client's I/O thread, which also completes every RPC's requests, never waits for JSON
+// decoding or for a change being offered to thousands of watch streams.
+//
+// Thread-safe, except that Stop() must not run concurrently with itself. `client` and
+// `cache` must outlive the feed.
 #ifndef SANDBOXD_SERVICE_CACHE_FEED_H_
 #define SANDBOXD_SERVICE_CACHE_FEED_H_
 
@@ -13,6 +19,7 @@
 #include "src/kube/kube_client.h"
 #include "src/kube/reflector.h"
 #include "src/service/sandbox_cache.h"
+#include "src/service/task_pool.h"
 
 namespace sandboxd::service {
 
@@ -32,13 +39,15 @@ class CacheFeed {
   // Starts listing and watching; the cache becomes synced() once every first list has
   // been applied.
   void Start();
-  // Stops the reflectors; no cache input happens after it returns.
+  // Stops the reflectors and applies what they had already queued; no cache input
+  // happens after it returns. Idempotent.
   void Stop();
 
   Stats stats() const;
 
  private:
   class Sink;
+  std::unique_ptr<TaskPool> input_;  // one thread; null after Stop()
   std::vector<std::unique_ptr<Sink>> sinks_;
   std::vector<std::unique_ptr<kube::Reflector>> reflectors_;
 };

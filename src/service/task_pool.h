@@ -1,13 +1,12 @@
-// FanoutExecutor: a small fixed pool of threads that runs watch-stream work (taking the
-// next event from a subscription, converting it, starting the write) off the Kubernetes
-// client's I/O thread. Without it, one change delivered to N streams runs N conversions
-// and writes back to back on that thread, stalling every other Kubernetes request and
-// watch meanwhile; with it, streams are served in parallel and the I/O thread only queues.
+// TaskPool: a small fixed pool of threads running posted tasks. With one thread it is a
+// serial queue (FIFO). Used for the watch fan-out (server: taking the next event from a
+// subscription, encoding it, starting the write, off the Kubernetes client's I/O thread)
+// and for the cache input (CacheFeed: decoding watch events into the cache, in order).
 //
 // Tasks run in FIFO order per thread, in parallel across threads; a task must not block.
 // Thread-safe. The destructor runs every task already posted, then joins.
-#ifndef SANDBOXD_SERVER_FANOUT_EXECUTOR_H_
-#define SANDBOXD_SERVER_FANOUT_EXECUTOR_H_
+#ifndef SANDBOXD_SERVICE_TASK_POOL_H_
+#define SANDBOXD_SERVICE_TASK_POOL_H_
 
 #include <condition_variable>
 #include <deque>
@@ -16,14 +15,14 @@
 #include <thread>
 #include <vector>
 
-namespace sandboxd::server {
+namespace sandboxd::service {
 
-class FanoutExecutor {
+class TaskPool {
  public:
-  explicit FanoutExecutor(int threads) {
+  explicit TaskPool(int threads) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
   }
-  ~FanoutExecutor() {
+  ~TaskPool() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
@@ -31,8 +30,8 @@ class FanoutExecutor {
     cv_.notify_all();
     for (std::thread& t : threads_) t.join();
   }
-  FanoutExecutor(const FanoutExecutor&) = delete;
-  FanoutExecutor& operator=(const FanoutExecutor&) = delete;
+  TaskPool(const TaskPool&) = delete;
+  TaskPool& operator=(const TaskPool&) = delete;
 
   void Post(std::function<void()> task) {
     {
@@ -64,6 +63,6 @@ class FanoutExecutor {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace sandboxd::server
+}  // namespace sandboxd::service
 
-#endif  // SANDBOXD_SERVER_FANOUT_EXECUTOR_H_
+#endif  // SANDBOXD_SERVICE_TASK_POOL_H_
