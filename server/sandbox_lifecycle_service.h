@@ -65,8 +65,8 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
                                           sandbox::v1::DeleteSandboxResponse* response) override;
   // Raw: `request` is a WatchSandboxRequest / WatchSandboxesRequest; each message written
   // is a WatchSandboxResponse / WatchSandboxesResponse.
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandbox(grpc::CallbackServerContext* ctx,
-                                                           const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandbox(
+      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandboxes(
       grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
 

@@ -666,8 +666,8 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Publication
 }
 
 void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Publications* out) {
-  history_.push_back(
-      Change{++seq_, type, std::move(prev), std::make_shared<const SharedSandbox>(std::move(state))});
+  auto next = std::make_shared<const SharedSandbox>(std::move(state));
+  history_.push_back(Change{++seq_, type, std::move(prev), std::move(next)});
   while (history_.size() > std::max<size_t>(options_.history_capacity, 1)) history_.pop_front();
   Publication publication{history_.back(), {}};
   auto subs = subs_.find(publication.change.next->sandbox().spec.ns);

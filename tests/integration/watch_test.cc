@@ -350,7 +350,8 @@ TEST_F(WatchTest, WatchSandboxStreamsOneSandbox) {
   req.set_namespace_(*ns_);
   req.set_name("w-single");
   grpc::ClientContext ctx;
-  std::unique_ptr<grpc::ClientReader<pb::WatchSandboxResponse>> reader = stub_->WatchSandbox(&ctx, req);
+  std::unique_ptr<grpc::ClientReader<pb::WatchSandboxResponse>> reader =
+      stub_->WatchSandbox(&ctx, req);
   pb::WatchSandboxResponse added, marker;
   ASSERT_TRUE(reader->Read(&added));
   EXPECT_EQ(added.type(), pb::WATCH_EVENT_TYPE_ADDED);

@@ -843,7 +843,8 @@ int ServerMain() {
         // The run id is unique to this process (the namespace) as well as to the stream
         // count: a terminating namespace of an earlier invocation can still send watch
         // events whose env carries that invocation's values.
-        stream_results.push_back(RunStreams(s, stub.get(), ns, n, absl::StrCat(ns, ".", std::string(1, run++))));
+        const std::string run_id = absl::StrCat(ns, ".", std::string(1, run++));
+        stream_results.push_back(RunStreams(s, stub.get(), ns, n, run_id));
       }
     }
 
