@@ -86,12 +86,7 @@ WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPoo
       status = domain::MakeError(absl::StatusCode::kUnavailable, "CACHE_NOT_SYNCED",
                                  "sandboxd is starting; retry shortly");
     }
-    {
-      std::lock_guard<std::mutex> lock(reactor->shared_->mu);
-      reactor->shared_->finished = true;
-    }
-    reactor->Finish(ToGrpcStatus(status, reactor->shared_->method));
-    return reactor;
+    return reactor->FinishAtOnce(status);  // refused: on_ready never runs
   }
   {
     std::lock_guard<std::mutex> lock(reactor->shared_->mu);
@@ -102,10 +97,13 @@ WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPoo
 }
 
 WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string method) {
-  auto* reactor = new WatchReactor(std::move(method));
-  reactor->shared_->finished = true;  // not shared yet: no lock needed
-  reactor->Finish(ToGrpcStatus(status, reactor->shared_->method));
-  return reactor;
+  return (new WatchReactor(std::move(method)))->FinishAtOnce(status);
+}
+
+WatchReactor* WatchReactor::FinishAtOnce(const absl::Status& status) {
+  shared_->finished = true;  // nothing else knows this reactor yet: no lock needed
+  Finish(ToGrpcStatus(status, shared_->method));
+  return this;
 }
 
 void WatchReactor::OnWriteDone(bool ok) {

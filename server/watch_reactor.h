@@ -72,6 +72,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   };
 
   explicit WatchReactor(std::string method);
+  // Ends a stream that never started (no subscription) with `status`.
+  WatchReactor* FinishAtOnce(const absl::Status& status);
 
   const std::shared_ptr<Shared> shared_;
 };

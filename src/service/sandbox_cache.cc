@@ -399,9 +399,7 @@ bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq)
       }
     } else if (queue_.size() >= capacity_) {
       // Collapse: the consumer gets RESET and a fresh initial state when it catches up.
-      queue_.clear();
-      index_.clear();
-      DropSnapshotLocked();
+      DropPendingLocked();
       needs_snapshot_ = true;
       reset_pending_ = true;
     } else {
@@ -421,6 +419,12 @@ bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq)
 void WatchSubscription::DropSnapshotLocked() {
   std::vector<StatePtr>().swap(snapshot_);  // clear() would keep the capacity per stream
   snapshot_next_ = 0;
+}
+
+void WatchSubscription::DropPendingLocked() {
+  queue_.clear();
+  index_.clear();
+  DropSnapshotLocked();
 }
 
 std::string WatchSubscription::TokenLocked() const {
@@ -484,9 +488,7 @@ void WatchSubscription::Cancel() {
     absl::MutexLock lock(&mu_);
     if (closed_) return;
     closed_ = true;
-    queue_.clear();
-    index_.clear();
-    DropSnapshotLocked();
+    DropPendingLocked();
   }
   absl::ReaderMutexLock link_lock(&link_->mu);
   if (link_->cache != nullptr) link_->cache->Unsubscribe(this);
@@ -790,9 +792,7 @@ void SandboxCache::Shutdown() {
       for (auto& sub : list) {
         absl::MutexLock sub_lock(&sub->mu_);
         sub->closed_ = true;
-        sub->queue_.clear();
-        sub->index_.clear();
-        sub->DropSnapshotLocked();
+        sub->DropPendingLocked();
         if (sub->armed_) {
           sub->armed_ = false;
           notify.push_back(sub);

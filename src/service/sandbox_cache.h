@@ -221,6 +221,8 @@ class WatchSubscription {
   std::string TokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Empties the initial state and frees its storage.
   void DropSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops every pending event: the queue and the initial state.
+  void DropPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<WatchEvent> PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<internal::CacheLink> link_;
