@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/call_credentials.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 #include "server/watch_reactor.h"
@@ -33,7 +34,8 @@ std::string NewRequestId() {
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
   UnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method)
-      : method_(method), start_(absl::Now()), cancel_(std::make_shared<kube::CancellationToken>()) {
+      : method_(method), start_(absl::Now()), cancel_(std::make_shared<kube::CancellationToken>()),
+        credentials_(CredentialsOf(*ctx)) {
     const auto& metadata = ctx->client_metadata();
     auto id = metadata.find("x-request-id");
     request_id_ = id != metadata.end() ? std::string(id->second.data(), id->second.size())
@@ -50,6 +52,18 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   // Names the sandbox in the call's log line.
   void set_sandbox(std::string ns, std::string name) { sandbox_ = absl::StrCat(ns, "/", name); }
 
+  // Runs `then` once the caller may `verb` the sandboxes of `ns` (named `name`, or "");
+  // finishes the call with the refusal otherwise.
+  void Admit(auth::AccessControl* access, const char* verb, const std::string& ns,
+             const std::string& name, std::function<void()> then) {
+    access->Admit(credentials_, auth::AccessRequest{verb, ns, name}, options(),
+                  [this, then = std::move(then)](absl::StatusOr<kube::UserInfo> user) {
+                    if (!user.ok()) return FinishWith(user.status());
+                    caller_ = user->username;
+                    then();
+                  });
+  }
+
   kube::CallOptions options() const {
     kube::CallOptions opts;
     opts.deadline = deadline_;
@@ -60,8 +74,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void FinishWith(const absl::Status& status) {
     grpc::Status mapped = ToGrpcStatus(status, method_);
-    spdlog::info("rpc={} sandbox={} request_id={} code={} latency_ms={:.1f}{}{}", method_,
-                 sandbox_.empty() ? "-" : sandbox_, request_id_, absl::StatusCodeToString(status.code()),
+    spdlog::info("rpc={} sandbox={} caller={} request_id={} code={} latency_ms={:.1f}{}{}",
+                 method_, sandbox_.empty() ? "-" : sandbox_, caller_.empty() ? "-" : caller_,
+                 request_id_, absl::StatusCodeToString(status.code()),
                  absl::ToDoubleMilliseconds(absl::Now() - start_), status.ok() ? "" : " error=",
                  status.ok() ? "" : std::string(status.message()));
     Finish(mapped);
@@ -74,8 +89,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   const std::string method_;
   const absl::Time start_;
   const std::shared_ptr<kube::CancellationToken> cancel_;
+  const auth::Credentials credentials_;
   std::string request_id_;
   std::string sandbox_;
+  std::string caller_;  // set once admitted
   absl::Time deadline_;
 };
 
@@ -121,7 +138,8 @@ grpc::ServerUnaryReactor* ScaleCall(grpc::CallbackServerContext* ctx, absl::stri
                                     void (service::SandboxService::*op)(
                                         const std::string&, const std::string&,
                                         const kube::CallOptions&, service::Done<domain::Sandbox>),
-                                    service::SandboxService* service) {
+                                    service::SandboxService* service,
+                                    auth::AccessControl* access) {
   auto* call = new UnaryCall(ctx, method);
   absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
   if (!ref.ok()) {
@@ -129,11 +147,27 @@ grpc::ServerUnaryReactor* ScaleCall(grpc::CallbackServerContext* ctx, absl::stri
     return call;
   }
   call->set_sandbox(ref->ns, ref->name);
-  (service->*op)(ref->ns, ref->name, call->options(), ReplySandbox(call, response));
+  call->Admit(access, "update", ref->ns, ref->name, [=, ref = *ref]() {
+    (service->*op)(ref.ns, ref.name, call->options(), ReplySandbox(call, response));
+  });
   return call;
 }
 
 }  // namespace
+
+WatchReactor::Admission SandboxLifecycleService::AdmitWatch(grpc::CallbackServerContext* ctx,
+                                                            const std::string& ns,
+                                                            const std::string& name) {
+  kube::CallOptions opts;
+  opts.deadline = absl::Now() + kDefaultDeadline;  // bounds the reviews, not the stream
+  return [this, credentials = CredentialsOf(*ctx), opts, ns,
+          name](std::function<void(absl::Status)> admitted) {
+    access_->Admit(credentials, auth::AccessRequest{"watch", ns, name}, opts,
+                   [admitted = std::move(admitted)](absl::StatusOr<kube::UserInfo> user) {
+                     admitted(user.status());
+                   });
+  };
+}
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::CreateSandbox(
     grpc::CallbackServerContext* ctx, const pb::CreateSandboxRequest* request,
@@ -145,11 +179,13 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::CreateSandbox(
     return call;
   }
   call->set_sandbox(spec->ns, spec->name);
-  service_->Create(std::move(*spec), call->options(),
-                   [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
-                     if (sandbox.ok()) *response->mutable_sandbox() = SandboxToProto(*sandbox);
-                     call->FinishWith(UnderSpec(sandbox.status()));
-                   });
+  call->Admit(access_, "create", spec->ns, "", [this, call, response, spec = *std::move(spec)]() {
+    service_->Create(spec, call->options(),
+                     [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
+                       if (sandbox.ok()) *response->mutable_sandbox() = SandboxToProto(*sandbox);
+                       call->FinishWith(UnderSpec(sandbox.status()));
+                     });
+  });
   return call;
 }
 
@@ -163,11 +199,10 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::GetSandbox(grpc::CallbackServ
     return call;
   }
   call->set_sandbox(ref->ns, ref->name);
-  if (!request->consistent_read() && cache_->synced()) {
-    ReplySandbox(call, response)(cache_->Get(ref->ns, ref->name));
-    return call;
-  }
-  service_->Get(ref->ns, ref->name, call->options(), ReplySandbox(call, response));
+  call->Admit(access_, "get", ref->ns, ref->name, [this, call, request, response, ref = *ref]() {
+    service_->Get(ref.ns, ref.name, request->consistent_read(), call->options(),
+                  ReplySandbox(call, response));
+  });
   return call;
 }
 
@@ -185,11 +220,10 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
     if (result.ok()) *response = ListResultToProto(*result);
     call->FinishWith(result.status());
   };
-  if (!request->consistent_read() && cache_->synced()) {
-    reply(cache_->List(*query));
-    return call;
-  }
-  service_->List(std::move(*query), call->options(), reply);
+  call->Admit(access_, "list", query->ns, "",
+              [this, call, request, reply, query = *std::move(query)]() {
+                service_->List(query, request->consistent_read(), call->options(), reply);
+              });
   return call;
 }
 
@@ -197,14 +231,14 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::StartSandbox(
     grpc::CallbackServerContext* ctx, const pb::StartSandboxRequest* request,
     pb::StartSandboxResponse* response) {
   return ScaleCall(ctx, "StartSandbox", request, response, &service::SandboxService::Start,
-                   service_);
+                   service_, access_);
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::StopSandbox(
     grpc::CallbackServerContext* ctx, const pb::StopSandboxRequest* request,
     pb::StopSandboxResponse* response) {
   return ScaleCall(ctx, "StopSandbox", request, response, &service::SandboxService::Stop,
-                   service_);
+                   service_, access_);
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::UpdateSandboxEnv(
@@ -217,8 +251,11 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::UpdateSandboxEnv(
     return call;
   }
   call->set_sandbox(update->ref.ns, update->ref.name);
-  service_->UpdateEnv(update->ref.ns, update->ref.name, std::move(update->update),
-                      call->options(), ReplySandbox(call, response));
+  call->Admit(access_, "update", update->ref.ns, update->ref.name,
+              [this, call, response, update = *std::move(update)]() {
+                service_->UpdateEnv(update.ref.ns, update.ref.name, update.update,
+                                    call->options(), ReplySandbox(call, response));
+              });
   return call;
 }
 
@@ -232,13 +269,14 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
     return call;
   }
   call->set_sandbox(del->ns, del->name);
-  service_->Delete(std::move(*del), call->options(),
-                   [call](absl::Status status) { call->FinishWith(status); });
+  call->Admit(access_, "delete", del->ns, del->name, [this, call, del = *std::move(del)]() {
+    service_->Delete(del, call->options(), [call](absl::Status status) { call->FinishWith(status); });
+  });
   return call;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbox(
-    grpc::CallbackServerContext* /*ctx*/, const grpc::ByteBuffer* raw_request) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxRequest> request =
       ParseRawRequest<pb::WatchSandboxRequest>(*raw_request);
   if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandbox");
@@ -248,11 +286,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
   filter.ns = ref->ns;
   filter.name = ref->name;
   return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
-                             "WatchSandbox");
+                             "WatchSandbox", AdmitWatch(ctx, ref->ns, ref->name));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandboxes(
-    grpc::CallbackServerContext* /*ctx*/, const grpc::ByteBuffer* raw_request) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxesRequest> request =
       ParseRawRequest<pb::WatchSandboxesRequest>(*raw_request);
   if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes");
@@ -260,8 +298,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
   filter.ns = request->namespace_();
   filter.project = request->project();
   filter.label_selector = request->label_selector();
+  const std::string ns = filter.ns;
   return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
-                             "WatchSandboxes");
+                             "WatchSandboxes", AdmitWatch(ctx, ns, ""));
 }
 
 }  // namespace sandboxd::server

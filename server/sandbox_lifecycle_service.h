@@ -3,16 +3,19 @@
 // the one absl -> gRPC status mapping (status_mapping.h). No handler blocks: the service
 // completes on the Kubernetes client's I/O thread, which finishes the RPC.
 //
-// Reads: GetSandbox and ListSandboxes are answered from the watch cache once it has
-// synced (no Kubernetes request), unless the request asks for consistent_read or the cache
-// is not synced yet. WatchSandbox / WatchSandboxes stream from the cache (WatchReactor);
+// Where reads come from (cache or API server) is the service's choice. WatchSandbox /
+// WatchSandboxes stream from the cache (WatchReactor);
 // they are registered as raw (ByteBuffer) methods so that a change is serialized once for
 // all streams, and parse their request themselves (a malformed one is INVALID_ARGUMENT).
 //
+// Every RPC is admitted first (auth::AccessControl: the caller's identity, its Kubernetes
+// RBAC permission for the RPC's verb on sandboxes in the namespace, a served namespace);
+// nothing reaches the service before that.
+//
 // Per call: the RPC deadline (default kDefaultDeadline when the client sent none, at most
 // kMaxDeadline) bounds all Kubernetes requests of the call; a cancelled RPC cancels them;
-// one log line per call names the method, the sandbox, the request id (client metadata
-// "x-request-id", else generated), the code and the latency.
+// one log line per call names the method, the sandbox, the caller, the request id (client
+// metadata "x-request-id", else generated), the code and the latency.
 //
 // Thread-safe. `service`, `cache` and `fanout` must outlive this object and every call in
 // flight.
@@ -22,6 +25,8 @@
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
+#include "server/watch_reactor.h"
+#include "src/auth/access_control.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/task_pool.h"
@@ -39,8 +44,8 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
   SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
-                          service::TaskPool* fanout)
-      : service_(service), cache_(cache), fanout_(fanout) {}
+                          service::TaskPool* fanout, auth::AccessControl* access)
+      : service_(service), cache_(cache), fanout_(fanout), access_(access) {}
 
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::CreateSandboxRequest* request,
@@ -71,9 +76,14 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
       grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
 
  private:
+  // Admission of a watch stream on the sandboxes of `ns` (named `name`, or all).
+  WatchReactor::Admission AdmitWatch(grpc::CallbackServerContext* ctx, const std::string& ns,
+                                     const std::string& name);
+
   service::SandboxService* const service_;  // not owned
   service::SandboxCache* const cache_;      // not owned
   service::TaskPool* const fanout_;         // not owned
+  auth::AccessControl* const access_;       // not owned
 };
 
 }  // namespace sandboxd::server

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -10,8 +11,11 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 
 namespace sandboxd::server {
@@ -30,6 +34,46 @@ absl::StatusOr<kube::KubeConfig> LoadKube(const KubeSettings& settings) {
 }
 
 int ToMillis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+// How often the listener's certificate files are checked for changes.
+constexpr unsigned int kCertificateRefreshSeconds = 60;
+
+absl::Status CheckReadable(const std::string& path, const char* setting) {
+  std::ifstream in(path);
+  std::string first_line;
+  if (!in || !std::getline(in, first_line) || first_line.rfind("-----BEGIN ", 0) != 0) {
+    return domain::MakeError(absl::StatusCode::kInvalidArgument, domain::reason::kInvalidConfig,
+                             absl::StrCat(setting, ": cannot read a PEM file at \"", path, "\""),
+                             {{"setting", setting}, {"path", path}});
+  }
+  return absl::OkStatus();
+}
+
+// The listener's credentials: TLS from files that are watched for changes (optionally
+// verifying client certificates), or plaintext when explicitly configured.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
+    const TlsSettings& tls) {
+  if (tls.plaintext) {
+    spdlog::warn("serving gRPC WITHOUT TLS (tls.plaintext): bearer tokens cross the network "
+                 "in the clear; use this only on a loopback address for local tests");
+    return grpc::InsecureServerCredentials();
+  }
+  SANDBOXD_RETURN_IF_ERROR(CheckReadable(tls.cert_file, "tls.cert_file"));
+  SANDBOXD_RETURN_IF_ERROR(CheckReadable(tls.key_file, "tls.key_file"));
+  if (!tls.client_ca_file.empty()) {
+    SANDBOXD_RETURN_IF_ERROR(CheckReadable(tls.client_ca_file, "tls.client_ca_file"));
+  }
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.key_file, tls.cert_file, tls.client_ca_file, kCertificateRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!tls.client_ca_file.empty()) {
+    options.watch_root_certs();
+    // A client certificate is optional (bearer tokens work too) but verified when sent.
+    options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
 
 }  // namespace
 
@@ -56,17 +100,30 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
   s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());
-  s->service_ = std::make_unique<service::SandboxService>(kube, config.sandbox_defaults);
-  s->grpc_service_ =
-      std::make_unique<SandboxLifecycleService>(s->service_.get(), s->cache_.get(),
-                                                s->fanout_.get());
+  s->service_ = std::make_unique<service::SandboxService>(kube, s->cache_.get(),
+                                                         config.sandbox_defaults);
+  auth::Authenticator::Options authn;
+  authn.audiences = config.auth.audiences;
+  s->authenticator_ = std::make_unique<auth::Authenticator>(kube, authn);
+  s->authorizer_ = std::make_unique<auth::Authorizer>(kube, auth::Authorizer::Options{});
+  auth::NamespaceGate::Options served;
+  served.label_selector = config.auth.served_namespace_selector;
+  served.own_namespace = config.auth.own_namespace;
+  s->namespaces_ = std::make_unique<auth::NamespaceGate>(kube, served);
+  s->access_ = std::make_unique<auth::AccessControl>(s->authenticator_.get(),
+                                                     s->authorizer_.get(), s->namespaces_.get());
+  s->grpc_service_ = std::make_unique<SandboxLifecycleService>(
+      s->service_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get());
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ListenerCredentials(config.tls);
+  if (!credentials.ok()) return credentials.status();
 
   // Keeps the health descriptors linked in, so that reflection can describe the service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.listen_address, *credentials, &s->port_);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ToMillis(config.keepalive.time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ToMillis(config.keepalive.timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -77,7 +134,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   if (hooks.configure_grpc) hooks.configure_grpc(builder);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return domain::MakeError(absl::StatusCode::kUnavailable, "LISTEN_FAILED",
+    return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kListenFailed,
                              absl::StrCat("cannot listen on ", config.listen_address),
                              {{"address", config.listen_address}});
   }
@@ -85,6 +142,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
   s->feed_->Start();
+  s->namespaces_->Start();
   s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
   spdlog::info("sandboxd listening on {} (port {}); NOT_SERVING until the watch cache syncs",
                config.listen_address, s->port_);
@@ -95,7 +153,7 @@ void SandboxdServer::Housekeeping() {
   constexpr absl::Duration kPeriod = absl::Seconds(1);
   constexpr int kTicksPerRederive = 5;
   for (int tick = 0; !stopping_.WaitForNotificationWithTimeout(kPeriod); ++tick) {
-    if (!serving_.HasBeenNotified() && cache_->synced()) {
+    if (!serving_.HasBeenNotified() && cache_->synced() && namespaces_->synced()) {
       grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
       health->SetServingStatus(true);
       health->SetServingStatus(kServiceName, true);
@@ -122,6 +180,7 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   stopping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
   feed_->Stop();
+  namespaces_->Stop();
   kube_.reset();  // fails the Kubernetes requests still pending with CANCELLED
   spdlog::info("sandboxd stopped");
 }

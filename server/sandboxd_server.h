@@ -3,7 +3,10 @@
 // assembled from a ServerConfig. main() runs one; integration tests run one in-process on
 // a free port.
 //
-// Health is NOT_SERVING until the watch cache has synced, SERVING until Shutdown().
+// Health is NOT_SERVING until the watch cache and the set of served namespaces have
+// synced, SERVING until Shutdown(). The listener uses TLS (certificate files re-read when
+// they change; client certificates verified against tls.client_ca_file when set) unless
+// tls.plaintext, which logs a warning.
 //
 // Thread-safe: Shutdown() may be called from any thread, once.
 #ifndef SANDBOXD_SERVER_SANDBOXD_SERVER_H_
@@ -20,6 +23,10 @@
 #include "grpcpp/server_builder.h"
 #include "server/sandbox_lifecycle_service.h"
 #include "server/server_config.h"
+#include "src/auth/access_control.h"
+#include "src/auth/authenticator.h"
+#include "src/auth/authorizer.h"
+#include "src/auth/namespace_gate.h"
 #include "src/kube/curl_kube_client.h"
 #include "src/service/cache_feed.h"
 #include "src/service/sandbox_cache.h"
@@ -35,8 +42,9 @@ class SandboxdServer {
   // listening on config.listen_address (port 0: a free port, see port()), and starts
   // filling the watch cache. The health status of the server and of
   // sandbox.v1.SandboxLifecycle becomes SERVING once the cache has synced.
-  // Errors: those of loading the Kubernetes config; UNAVAILABLE if the address cannot be
-  // bound. curl_global_init() must have been called.
+  // Errors: those of loading the Kubernetes config; INVALID_ARGUMENT if a TLS file cannot
+  // be read; UNAVAILABLE if the address cannot be bound. curl_global_init() must have
+  // been called.
   //
   // Hooks for benchmarks (both optional). `decorate_kube` wraps the Kubernetes client that
   // the service and the watch cache use (the server owns what it returns);
@@ -79,6 +87,10 @@ class SandboxdServer {
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::SandboxService> service_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<auth::Authorizer> authorizer_;
+  std::unique_ptr<auth::NamespaceGate> namespaces_;
+  std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<SandboxLifecycleService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

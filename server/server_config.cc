@@ -9,6 +9,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "yaml-cpp/yaml.h"
 
@@ -17,6 +19,23 @@ ABSL_FLAG(std::optional<std::string>, config, std::nullopt,
           "Path of a YAML config file; flags given explicitly override its values");
 ABSL_FLAG(std::optional<std::string>, listen_address, std::nullopt,
           "gRPC listen address, host:port (default 0.0.0.0:50051)");
+ABSL_FLAG(std::optional<std::string>, tls_cert_file, std::nullopt,
+          "PEM certificate chain of the gRPC listener (re-read when the file changes)");
+ABSL_FLAG(std::optional<std::string>, tls_key_file, std::nullopt,
+          "PEM private key of the gRPC listener (re-read when the file changes)");
+ABSL_FLAG(std::optional<std::string>, tls_client_ca_file, std::nullopt,
+          "PEM CA bundle: verify client certificates against it (mutual TLS; the "
+          "certificate's CN is the caller, its O entries the groups)");
+ABSL_FLAG(std::optional<bool>, plaintext, std::nullopt,
+          "Serve gRPC without TLS (local tests only; default false)");
+ABSL_FLAG(std::optional<std::string>, auth_audiences, std::nullopt,
+          "Comma-separated audiences bearer tokens must be issued for (TokenReview; "
+          "default sandboxd.dev; empty: the API server's own)");
+ABSL_FLAG(std::optional<std::string>, served_namespace_selector, std::nullopt,
+          "Label selector of the namespaces sandboxd serves (default "
+          "sandboxd.dev/enabled=true)");
+ABSL_FLAG(std::optional<std::string>, own_namespace, std::nullopt,
+          "sandboxd's own namespace, never served (default sandboxd-system)");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
           "trace|debug|info|warn|error|critical|off (default info)");
 ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
@@ -70,7 +89,7 @@ ABSL_FLAG(std::optional<absl::Duration>, claim_bind_timeout, std::nullopt,
 namespace sandboxd::server {
 namespace {
 
-constexpr std::string_view kConfigReason = "INVALID_CONFIG";
+constexpr std::string_view kConfigReason = domain::reason::kInvalidConfig;
 
 absl::Status ConfigError(absl::string_view source, absl::string_view key, absl::string_view why) {
   return domain::MakeError(absl::StatusCode::kInvalidArgument, kConfigReason,
@@ -147,6 +166,28 @@ class YamlReader {
     };
   }
 
+  Handler Bool(bool* out) const {
+    return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      if (!node.IsScalar() || !YAML::convert<bool>::decode(node, *out)) {
+        return ConfigError(source_, path, Describe("expected true or false", node));
+      }
+      return absl::OkStatus();
+    };
+  }
+
+  Handler StringList(std::vector<std::string>* out) const {
+    return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      out->clear();
+      if (node.IsNull()) return absl::OkStatus();
+      if (!node.IsSequence()) return ConfigError(source_, path, "expected a list of strings");
+      for (const auto& item : node) {
+        if (!item.IsScalar()) return ConfigError(source_, path, "expected a list of strings");
+        out->push_back(item.Scalar());
+      }
+      return absl::OkStatus();
+    };
+  }
+
   Handler Double(double* out) const {
     return [this, out](const YAML::Node& node, const std::string& path) -> absl::Status {
       if (!node.IsScalar() || !YAML::convert<double>::decode(node, *out)) {
@@ -214,6 +255,18 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
   domain::SandboxDefaults& d = config->sandbox_defaults;
   const std::map<std::string, YamlReader::Handler, std::less<>> top = {
       {"listen_address", r.String(&config->listen_address)},
+      {"tls", r.Nested({
+                  {"cert_file", r.String(&config->tls.cert_file)},
+                  {"key_file", r.String(&config->tls.key_file)},
+                  {"client_ca_file", r.String(&config->tls.client_ca_file)},
+                  {"plaintext", r.Bool(&config->tls.plaintext)},
+              })},
+      {"auth", r.Nested({
+                   {"audiences", r.StringList(&config->auth.audiences)},
+                   {"served_namespace_selector",
+                    r.String(&config->auth.served_namespace_selector)},
+                   {"own_namespace", r.String(&config->auth.own_namespace)},
+               })},
       {"log_level", r.String(&config->log_level)},
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
       {"kube", r.Nested({
@@ -272,6 +325,13 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
 
 void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.listen_address, &config->listen_address);
+  Override(o.tls_cert_file, &config->tls.cert_file);
+  Override(o.tls_key_file, &config->tls.key_file);
+  Override(o.tls_client_ca_file, &config->tls.client_ca_file);
+  Override(o.plaintext, &config->tls.plaintext);
+  Override(o.auth_audiences, &config->auth.audiences);
+  Override(o.served_namespace_selector, &config->auth.served_namespace_selector);
+  Override(o.own_namespace, &config->auth.own_namespace);
   Override(o.log_level, &config->log_level);
   Override(o.shutdown_grace, &config->shutdown_grace);
   Override(o.kubeconfig, &config->kube.kubeconfig);
@@ -302,6 +362,24 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
 absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.listen_address.empty()) {
     return SettingError("listen_address", "must not be empty");
+  }
+  if (c.tls.plaintext && !c.tls.cert_file.empty()) {
+    return SettingError("tls.plaintext", "must be false when tls.cert_file is set");
+  }
+  if (!c.tls.plaintext && c.tls.cert_file.empty()) {
+    return SettingError("tls.cert_file",
+                       "must be set (with tls.key_file), or serve without TLS with "
+                       "tls.plaintext: true (--plaintext) for local tests");
+  }
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
+    return SettingError(c.tls.key_file.empty() ? "tls.key_file" : "tls.cert_file",
+                       "tls.cert_file and tls.key_file go together");
+  }
+  if (c.tls.plaintext && !c.tls.client_ca_file.empty()) {
+    return SettingError("tls.client_ca_file", "needs TLS (tls.plaintext is true)");
+  }
+  if (c.auth.served_namespace_selector.empty()) {
+    return SettingError("auth.served_namespace_selector", "must not be empty");
   }
   static const char* const kLevels[] = {"trace", "debug",    "info", "warn",
                                         "error", "critical", "off"};
@@ -371,6 +449,15 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(const std::optional<std::string
 ServerConfigOverrides OverridesFromFlags() {
   ServerConfigOverrides o;
   o.listen_address = absl::GetFlag(FLAGS_listen_address);
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  o.plaintext = absl::GetFlag(FLAGS_plaintext);
+  if (std::optional<std::string> audiences = absl::GetFlag(FLAGS_auth_audiences)) {
+    o.auth_audiences = absl::StrSplit(*audiences, ',', absl::SkipEmpty());
+  }
+  o.served_namespace_selector = absl::GetFlag(FLAGS_served_namespace_selector);
+  o.own_namespace = absl::GetFlag(FLAGS_own_namespace);
   o.log_level = absl::GetFlag(FLAGS_log_level);
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
@@ -404,7 +491,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
   if (path.has_value()) {
     std::ifstream in(*path, std::ios::binary);
     if (!in) {
-      return domain::MakeError(absl::StatusCode::kNotFound, "CONFIG_FILE_UNREADABLE",
+      return domain::MakeError(absl::StatusCode::kNotFound, domain::reason::kConfigFileUnreadable,
                                absl::StrCat("cannot read config file \"", *path, "\""),
                                {{"path", *path}});
     }

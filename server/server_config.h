@@ -15,6 +15,16 @@
 //     context: my-context              # --kube_context (empty: the current context)
 //     qps: 50                          # --kube_qps
 //     burst: 100                       # --kube_burst
+//   tls:                               # the gRPC listener
+//     cert_file: /etc/sandboxd/tls/tls.crt   # --tls_cert_file (re-read when it changes)
+//     key_file: /etc/sandboxd/tls/tls.key    # --tls_key_file
+//     client_ca_file: /etc/sandboxd/tls/ca.crt  # --tls_client_ca_file: verify client
+//                                      #   certificates (mTLS identity) against this CA
+//     plaintext: false                 # --plaintext: no TLS (local tests only; warns)
+//   auth:
+//     audiences: [sandboxd.dev]        # --auth_audiences (comma-separated): TokenReview
+//     served_namespace_selector: sandboxd.dev/enabled=true  # --served_namespace_selector
+//     own_namespace: sandboxd-system   # --own_namespace: never served
 //   keepalive:
 //     time: 60s                        # --keepalive_time
 //     timeout: 20s                     # --keepalive_timeout
@@ -51,6 +61,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
@@ -76,8 +87,26 @@ struct KeepaliveSettings {
   absl::Duration min_ping_interval = absl::Seconds(30);
 };
 
+// The gRPC listener's transport security. Exactly one of: plaintext, or cert_file and
+// key_file (optionally client_ca_file for mutual TLS).
+struct TlsSettings {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  bool plaintext = false;
+};
+
+// Who may call (see src/auth/access_control.h).
+struct AuthSettings {
+  std::vector<std::string> audiences = {"sandboxd.dev"};  // empty: the API server's own
+  std::string served_namespace_selector = "sandboxd.dev/enabled=true";
+  std::string own_namespace = "sandboxd-system";
+};
+
 struct ServerConfig {
   std::string listen_address = "0.0.0.0:50051";
+  TlsSettings tls;
+  AuthSettings auth;
   domain::SandboxDefaults sandbox_defaults;
   KubeSettings kube;
   KeepaliveSettings keepalive;
@@ -89,6 +118,13 @@ struct ServerConfig {
 // The explicitly given flags; unset members do not override anything.
 struct ServerConfigOverrides {
   std::optional<std::string> listen_address;
+  std::optional<std::string> tls_cert_file;
+  std::optional<std::string> tls_key_file;
+  std::optional<std::string> tls_client_ca_file;
+  std::optional<bool> plaintext;
+  std::optional<std::vector<std::string>> auth_audiences;
+  std::optional<std::string> served_namespace_selector;
+  std::optional<std::string> own_namespace;
   std::optional<std::string> log_level;
   std::optional<absl::Duration> shutdown_grace;
   std::optional<std::string> kubeconfig;
@@ -129,7 +165,9 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 // Checks the value ranges of a complete config. INVALID_ARGUMENT naming the setting
 // (its config file path) when a value is out of range: empty listen_address, unknown
 // log_level, negative shutdown_grace / keepalive.min_ping_interval, non-positive
-// keepalive.time / keepalive.timeout / claim_bind_timeout / qps, burst < 1, ports
+// keepalive.time / keepalive.timeout / claim_bind_timeout / qps, burst < 1, neither or
+// both of tls.plaintext and tls.cert_file, tls.cert_file without tls.key_file (or the
+// reverse), tls.client_ca_file with plaintext, an empty served_namespace_selector, ports
 // outside 1..65535 or equal, an empty storage size or ingress class, a relative mount
 // path, negative run_as_user / fs_group.
 absl::Status ValidateServerConfig(const ServerConfig& config);

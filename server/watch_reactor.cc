@@ -70,30 +70,38 @@ WatchReactor::WatchReactor(std::string method) : shared_(std::make_shared<Shared
 
 WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPool* fanout,
                                   service::WatchFilter filter, const std::string& resume_token,
-                                  std::string method) {
+                                  std::string method, const Admission& admission) {
   auto* reactor = new WatchReactor(std::move(method));
-  std::weak_ptr<Shared> weak = reactor->shared_;
+  // Until the stream is finished, gRPC keeps the reactor: the admission may answer later.
+  admission([reactor, cache, fanout, filter = std::move(filter),
+             resume_token](absl::Status admitted) {
+    if (!admitted.ok()) {
+      reactor->FinishAtOnce(admitted);
+      return;
+    }
+    reactor->Subscribe(cache, fanout, filter, resume_token);
+  });
+  return reactor;
+}
+
+void WatchReactor::Subscribe(service::SandboxCache* cache, service::TaskPool* fanout,
+                             const service::WatchFilter& filter, const std::string& resume_token) {
+  std::weak_ptr<Shared> weak = shared_;
   absl::StatusOr<std::shared_ptr<service::WatchSubscription>> subscription =
-      cache->Subscribe(std::move(filter), resume_token, [weak, fanout]() {
+      cache->Subscribe(filter, resume_token, [weak, fanout]() {
         fanout->Post([weak]() {
           if (std::shared_ptr<Shared> shared = weak.lock()) shared->Pump();
         });
       });
   if (!subscription.ok()) {
-    absl::Status status = subscription.status();
-    if (absl::IsFailedPrecondition(status)) {
-      // The cache has not synced yet (health is NOT_SERVING): retryable.
-      status = domain::MakeError(absl::StatusCode::kUnavailable, "CACHE_NOT_SYNCED",
-                                 "sandboxd is starting; retry shortly");
-    }
-    return reactor->FinishAtOnce(status);  // refused: on_ready never runs
+    FinishAtOnce(subscription.status());  // refused: on_ready never runs
+    return;
   }
   {
-    std::lock_guard<std::mutex> lock(reactor->shared_->mu);
-    reactor->shared_->subscription = *std::move(subscription);
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->subscription = *std::move(subscription);
   }
-  reactor->shared_->Pump();
-  return reactor;
+  shared_->Pump();
 }
 
 WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string method) {
@@ -101,7 +109,10 @@ WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string metho
 }
 
 WatchReactor* WatchReactor::FinishAtOnce(const absl::Status& status) {
-  shared_->finished = true;  // nothing else knows this reactor yet: no lock needed
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);  // OnCancel may run meanwhile
+    shared_->finished = true;
+  }
   Finish(ToGrpcStatus(status, shared_->method));
   return this;
 }

@@ -22,6 +22,7 @@
 #ifndef SANDBOXD_SERVER_WATCH_REACTOR_H_
 #define SANDBOXD_SERVER_WATCH_REACTOR_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,13 +41,18 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event);
 
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  // Starts a stream over `cache` with `filter` from `resume_token`. Returns the reactor
-  // to hand to gRPC; it finishes at once with the mapped error if the subscription is
-  // refused (e.g. INVALID_ARGUMENT for a malformed token). The subscription's wake-ups
-  // are served on `fanout` (which must outlive the cache's inputs).
+  // Decides whether the stream may start: calls its argument once, on any thread, with
+  // OK or the refusal.
+  using Admission = std::function<void(std::function<void(absl::Status)>)>;
+
+  // Starts a stream over `cache` with `filter` from `resume_token` once `admission` said
+  // OK. Returns the reactor to hand to gRPC; it finishes with the mapped error if the
+  // admission or the subscription is refused (e.g. INVALID_ARGUMENT for a malformed
+  // token). The subscription's wake-ups are served on `fanout` (which must outlive the
+  // cache's inputs).
   static WatchReactor* Start(service::SandboxCache* cache, service::TaskPool* fanout,
                              service::WatchFilter filter, const std::string& resume_token,
-                             std::string method);
+                             std::string method, const Admission& admission);
   // A stream refused before it starts: finishes at once with `status`.
   static WatchReactor* Reject(const absl::Status& status, std::string method);
 
@@ -72,6 +78,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   };
 
   explicit WatchReactor(std::string method);
+  // Subscribes and starts writing; finishes with the error if the cache refuses.
+  void Subscribe(service::SandboxCache* cache, service::TaskPool* fanout,
+                 const service::WatchFilter& filter, const std::string& resume_token);
   // Ends a stream that never started (no subscription) with `status`.
   WatchReactor* FinishAtOnce(const absl::Status& status);
 

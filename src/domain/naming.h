@@ -38,6 +38,9 @@ inline constexpr char kAnnotationSpecHash[] = "sandboxd.dev/spec-hash";
 // The ingress domain the sandbox was created with (absent: no Ingresses), so that
 // SpecFromStatefulSet() can return it.
 inline constexpr char kAnnotationIngressDomain[] = "sandboxd.dev/ingress-domain";
+// On a claim kept by DeleteSandbox(keep_storage): "true". Only a new sandbox of the same
+// name adopts it; no cleanup of an absent sandbox deletes it.
+inline constexpr char kAnnotationKeptClaim[] = "sandboxd.dev/kept";
 
 // Label-key prefixes a caller may not use in SandboxSpec::labels (ours, the platform's,
 // Kubernetes'); a key is reserved if its prefix equals one of these or ends with

@@ -40,6 +40,10 @@ enum class Kind {
   kPod,                    // v1 pods
   kPersistentVolumeClaim,  // v1 persistentvolumeclaims
   kDeployment,             // apps/v1 deployments (migration source)
+  kNamespace,              // v1 namespaces (cluster-scoped): which ones sandboxd serves
+  kTokenReview,            // authentication.k8s.io/v1 tokenreviews (cluster-scoped, create only)
+  kSubjectAccessReview,    // authorization.k8s.io/v1 subjectaccessreviews (cluster-scoped,
+                           // create only)
 };
 
 // Cooperative cancellation shared between a caller (e.g. a gRPC reactor's OnCancel) and
@@ -63,6 +67,7 @@ struct CallOptions {
   bool dry_run = false;    // writes only: adds dryRun=All (validation without persisting)
 };
 
+// `ns` is "" for a cluster-scoped kind.
 struct ObjectRef {
   Kind kind;
   std::string ns;

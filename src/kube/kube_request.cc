@@ -21,8 +21,18 @@ absl::Status CheckSegment(absl::string_view what, absl::string_view value) {
   return absl::OkStatus();
 }
 
+// A namespaced kind needs a namespace; a cluster-scoped one must have none.
+absl::Status CheckNamespace(Kind kind, absl::string_view ns) {
+  if (ResourceFor(kind).namespaced) return CheckSegment("namespace", ns);
+  if (!ns.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ResourceFor(kind).plural, " are cluster-scoped: no namespace"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ObjectPath(const ObjectRef& ref, absl::string_view subresource) {
-  if (absl::Status s = CheckSegment("namespace", ref.ns); !s.ok()) return s;
+  if (absl::Status s = CheckNamespace(ref.kind, ref.ns); !s.ok()) return s;
   if (absl::Status s = CheckSegment("name", ref.name); !s.ok()) return s;
   std::string path = absl::StrCat(CollectionPath(ref.kind, ref.ns), "/", ref.name);
   if (!subresource.empty()) {
@@ -65,19 +75,26 @@ const char* PropagationName(Propagation p) {
 ResourceInfo ResourceFor(Kind kind) {
   switch (kind) {
     case Kind::kStatefulSet:
-      return {"apps", "v1", "statefulsets"};
+      return {"apps", "v1", "statefulsets", "StatefulSet"};
     case Kind::kService:
-      return {"", "v1", "services"};
+      return {"", "v1", "services", "Service"};
     case Kind::kIngress:
-      return {"networking.k8s.io", "v1", "ingresses"};
+      return {"networking.k8s.io", "v1", "ingresses", "Ingress"};
     case Kind::kPod:
-      return {"", "v1", "pods"};
+      return {"", "v1", "pods", "Pod"};
     case Kind::kPersistentVolumeClaim:
-      return {"", "v1", "persistentvolumeclaims"};
+      return {"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"};
     case Kind::kDeployment:
-      return {"apps", "v1", "deployments"};
+      return {"apps", "v1", "deployments", "Deployment"};
+    case Kind::kNamespace:
+      return {"", "v1", "namespaces", "Namespace", /*namespaced=*/false};
+    case Kind::kTokenReview:
+      return {"authentication.k8s.io", "v1", "tokenreviews", "TokenReview", false};
+    case Kind::kSubjectAccessReview:
+      return {"authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
+              false};
   }
-  return {"", "v1", "unknown"};
+  return {"", "v1", "unknown", "Unknown"};
 }
 
 std::string UrlEncode(absl::string_view value) {
@@ -157,7 +174,7 @@ absl::StatusOr<HttpRequest> BuildWatch(Kind kind, absl::string_view ns,
 
 absl::StatusOr<HttpRequest> BuildCreate(Kind kind, absl::string_view ns, std::string body,
                                         absl::string_view field_manager, bool dry_run) {
-  if (absl::Status s = CheckSegment("namespace", ns); !s.ok()) return s;
+  if (absl::Status s = CheckNamespace(kind, ns); !s.ok()) return s;
   return HttpRequest{"POST", WithQuery(CollectionPath(kind, ns), WriteQuery(field_manager, dry_run)),
                      "application/json", std::move(body)};
 }

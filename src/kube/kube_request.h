@@ -22,6 +22,8 @@ struct ResourceInfo {
   absl::string_view group;
   absl::string_view version;
   absl::string_view plural;
+  absl::string_view kind;  // "StatefulSet", ...
+  bool namespaced = true;
 };
 
 ResourceInfo ResourceFor(Kind kind);
@@ -44,7 +46,8 @@ std::string CollectionPath(Kind kind, absl::string_view ns);
 absl::string_view PatchContentType(PatchType type);
 
 // Each returns INVALID_ARGUMENT when a required name/namespace is empty or contains '/'
-// or a subresource is malformed. `field_manager` is added as fieldManager=<value> when
+// (the namespace is required for namespaced kinds and must be empty for cluster-scoped
+// ones) or a subresource is malformed. `field_manager` is added as fieldManager=<value> when
 // not empty; `dry_run` adds dryRun=All.
 absl::StatusOr<HttpRequest> BuildGet(const ObjectRef& ref, absl::string_view subresource);
 absl::StatusOr<HttpRequest> BuildList(Kind kind, absl::string_view ns, const ListOptions& list);

@@ -1088,6 +1088,11 @@ absl::Status FromJson(std::string_view json, Pod* out) {
 absl::Status FromJson(std::string_view json, PersistentVolumeClaim* out) {
   return DecodeDocument(json, "PersistentVolumeClaim", out, DecodePvc);
 }
+absl::Status FromJson(std::string_view json, ObjectMeta* out) {
+  return DecodeDocument(json, "object", out, [](const Value& v, ObjectMeta* m) {
+    return ReadObject(v, "metadata", m, DecodeObjectMeta);
+  });
+}
 absl::Status FromJson(std::string_view json, StatefulSetList* out) {
   return DecodeDocument(json, "StatefulSetList", out, [](const Value& v, StatefulSetList* l) {
     return DecodeList(v, l, DecodeStatefulSet);

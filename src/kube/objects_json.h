@@ -48,6 +48,8 @@ absl::Status FromJson(std::string_view json, Service* out);
 absl::Status FromJson(std::string_view json, Ingress* out);
 absl::Status FromJson(std::string_view json, Pod* out);
 absl::Status FromJson(std::string_view json, PersistentVolumeClaim* out);
+// The `metadata` of any object document (a Scale, a Service, ...).
+absl::Status FromJson(std::string_view json, ObjectMeta* out);
 absl::Status FromJson(std::string_view json, StatefulSetList* out);
 absl::Status FromJson(std::string_view json, ServiceList* out);
 absl::Status FromJson(std::string_view json, IngressList* out);

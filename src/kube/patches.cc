@@ -110,6 +110,22 @@ std::string RetentionPolicyPatch(const std::string& when_deleted, const std::str
   return buf.GetString();
 }
 
-std::string ClearOwnerReferencesPatch() { return R"({"metadata":{"ownerReferences":null}})"; }
+std::string KeepClaimPatch(const std::string& kept_annotation) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("metadata");
+  w.StartObject();
+  w.Key("ownerReferences");
+  w.Null();
+  w.Key("annotations");
+  w.StartObject();
+  Key(w, kept_annotation);
+  w.String("true");
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
 
 }  // namespace sandboxd::kube

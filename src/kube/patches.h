@@ -29,8 +29,9 @@ std::string EnvPatch(const std::string& container, const std::string& resource_v
 // PatchType::kMerge on a StatefulSet: spec.persistentVolumeClaimRetentionPolicy.
 std::string RetentionPolicyPatch(const std::string& when_deleted, const std::string& when_scaled);
 
-// PatchType::kMerge: removes every ownerReference of an object (e.g. a PVC to keep).
-std::string ClearOwnerReferencesPatch();
+// PatchType::kMerge: removes every ownerReference of a claim and sets `kept_annotation`
+// to "true" on it (a claim kept when its sandbox was deleted).
+std::string KeepClaimPatch(const std::string& kept_annotation);
 
 }  // namespace sandboxd::kube
 

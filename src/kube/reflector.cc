@@ -21,23 +21,6 @@
 namespace sandboxd::kube {
 namespace {
 
-const char* KindName(Kind kind) {
-  switch (kind) {
-    case Kind::kStatefulSet:
-      return "StatefulSet";
-    case Kind::kService:
-      return "Service";
-    case Kind::kIngress:
-      return "Ingress";
-    case Kind::kPod:
-      return "Pod";
-    case Kind::kPersistentVolumeClaim:
-      return "PersistentVolumeClaim";
-    case Kind::kDeployment:
-      return "Deployment";
-  }
-  return "Unknown";
-}
 
 std::string StringAt(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return "";
@@ -273,7 +256,10 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
           continue;
         }
         if (!item.HasMember("kind")) {
-          item.AddMember("kind", rapidjson::Value(KindName(options_.kind), doc.GetAllocator()),
+          const absl::string_view kind = ResourceFor(options_.kind).kind;
+          item.AddMember("kind",
+                         rapidjson::Value(kind.data(), static_cast<rapidjson::SizeType>(kind.size()),
+                                          doc.GetAllocator()),
                          doc.GetAllocator());
         }
         if (!item.HasMember("apiVersion")) {
@@ -315,6 +301,8 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     spdlog::info("reflector {}: listed {} objects at RV {} ({} synthetic deletes)", plural_,
                  known_.size(), rv, deleted);
     sink_->OnSynced();
+    if (stopped_.load()) return Next();
+    sink_->OnProgress(rv);
     if (stopped_.load()) return Next();
     return BeginWatch();
   }
@@ -368,6 +356,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
       case WatchEvent::Type::kBookmark:
         break;
     }
+    if (!stopped_.load()) sink_->OnProgress(rv);
     rv_ = rv;
     absl::MutexLock lock(&stats_mu_);
     ++stats_.events;

@@ -67,6 +67,11 @@ class ReflectorSink {
   virtual void OnDelete(const std::string& ns, const std::string& name) = 0;
   // After each complete (re)list has been delivered (including its synthetic deletes).
   virtual void OnSynced() = 0;
+  // Everything up to `resource_version` has been delivered: after each complete (re)list
+  // (its list version, after OnSynced) and after each watch event, bookmarks included
+  // (the event's version). Versions never decrease within one list + watch cycle; a
+  // relist may report a lower one than the last event.
+  virtual void OnProgress(const std::string& resource_version) {}
 };
 
 struct ReflectorOptions {

@@ -1,5 +1,6 @@
 #include "src/service/cache_feed.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -25,6 +26,12 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
   }
   void OnSynced() override {
     input_->Post([this]() { Synced(); });
+  }
+  void OnProgress(const std::string& resource_version) override {
+    if (kind_ != kube::Kind::kStatefulSet) return;  // writes are awaited on StatefulSets
+    std::optional<uint64_t> version = VersionGate::Parse(resource_version);
+    if (!version.has_value()) return;
+    input_->Post([this, v = *version]() { cache_->MarkStatefulSetsAt(v); });
   }
 
  private:

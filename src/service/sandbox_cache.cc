@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "src/domain/naming.h"
 #include "src/domain/status.h"
@@ -65,7 +66,7 @@ std::optional<Position> DecodeToken(const std::string& token) {
 // ---- helpers --------------------------------------------------------------------------
 
 absl::Status SandboxNotFound(const std::string& ns, const std::string& name) {
-  return domain::MakeError(absl::StatusCode::kNotFound, "SANDBOX_NOT_FOUND",
+  return domain::MakeError(absl::StatusCode::kNotFound, domain::reason::kSandboxNotFound,
                            absl::StrCat("sandbox ", ns, "/", name, " not found"),
                            {{"namespace", ns}, {"name", name}});
 }
@@ -618,8 +619,8 @@ bool SandboxCache::synced() const {
 
 absl::Status SandboxCache::CheckSynced() const {
   if (synced_sts_ && synced_pods_ && synced_claims_) return absl::OkStatus();
-  return domain::MakeError(absl::StatusCode::kFailedPrecondition, "CACHE_NOT_SYNCED",
-                           "cache not synced");
+  return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheNotSynced,
+                           "sandboxd is starting (its watch cache has not synced); retry shortly");
 }
 
 void SandboxCache::Tick(absl::Time now) {
@@ -802,6 +803,7 @@ void SandboxCache::Shutdown() {
     subs_.clear();
   }
   Wake(notify);
+  statefulsets_at_.Close();
 }
 
 absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
@@ -813,6 +815,17 @@ absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
   auto it = entries_.find(Key{ns, name});
   if (it == entries_.end() || it->second.state == nullptr) return SandboxNotFound(ns, name);
   return it->second.state->sandbox;
+}
+
+absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string& ns,
+                                                               const std::string& name) const {
+  SANDBOXD_RETURN_IF_ERROR(domain::ValidateNamespace(ns));
+  SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(name));
+  absl::MutexLock lock(&mu_);
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  auto it = entries_.find(Key{ns, name});
+  if (it == entries_.end() || !it->second.sts.has_value()) return SandboxNotFound(ns, name);
+  return *it->second.sts;
 }
 
 absl::StatusOr<domain::ListResult> SandboxCache::List(const domain::ListQuery& query) const {

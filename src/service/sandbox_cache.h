@@ -91,6 +91,7 @@
 #include "src/domain/label_selector.h"
 #include "src/domain/sandbox.h"
 #include "src/kube/objects.h"
+#include "src/service/version_gate.h"
 
 namespace sandboxd::service {
 
@@ -285,11 +286,26 @@ class SandboxCache {
   // Re-derives sandboxes whose phase depends on time (a claim Pending, a pod
   // Unschedulable) at `now`.
   void Tick(absl::Time now);
+  // Every StatefulSet change up to resource version `version` has been applied.
+  void MarkStatefulSetsAt(uint64_t version) { statefulsets_at_.Advance(version); }
 
-  // ---- Reads. FAILED_PRECONDITION (reason CACHE_NOT_SYNCED) until synced();
+  // ---- Read-your-writes. Runs `reached(true)` once every StatefulSet change up to
+  // `version` (the resourceVersion a write answered with) has been applied, so that
+  // every read after it reflects that write or something newer; `reached(false)` if the
+  // cache shuts down first. See VersionGate for the thread it runs on.
+  void WhenStatefulSetsAt(uint64_t version, VersionGate::Reached reached) {
+    statefulsets_at_.WhenReached(version, std::move(reached));
+  }
+
+  // ---- Reads. UNAVAILABLE (reason CACHE_NOT_SYNCED: retry shortly) until synced();
   // INVALID_ARGUMENT for an invalid namespace or name.
   // NOT_FOUND (SANDBOX_NOT_FOUND) if there is no StatefulSet `name` in `ns`.
   absl::StatusOr<domain::Sandbox> Get(const std::string& ns, const std::string& name) const;
+  // The cached StatefulSet of sandbox `name`, trimmed (TrimStatefulSet), with the
+  // resourceVersion it was cached at: the base of a write that depends on it (the
+  // write carries that version as a precondition). Errors as Get.
+  absl::StatusOr<kube::StatefulSet> GetStatefulSet(const std::string& ns,
+                                                   const std::string& name) const;
   // Sandboxes of query.ns sorted by name, filtered by project and label selector (on the
   // StatefulSet labels), one page at a time. page_size 0: 50; capped at 500. page_token:
   // opaque (the last name returned); INVALID_ARGUMENT if malformed, or for a bad selector.
@@ -302,15 +318,15 @@ class SandboxCache {
   // then returns nullopt), and must not block. The events present when Subscribe returns
   // are not announced: call Next() once after subscribing.
   // Errors: INVALID_ARGUMENT (namespace, name, label_selector, malformed resume_token);
-  // FAILED_PRECONDITION CACHE_NOT_SYNCED; UNAVAILABLE after Shutdown().
+  // UNAVAILABLE CACHE_NOT_SYNCED; UNAVAILABLE after Shutdown().
   absl::StatusOr<std::shared_ptr<WatchSubscription>> Subscribe(
       const WatchFilter& filter, const std::string& resume_token,
       std::function<void()> on_ready);
 
   // Closes every subscription (pending events dropped; Next() returns nullopt, closed()
   // is true, last_token() is where the client resumes) and invokes on_ready of each
-  // subscription waiting for events. Later Subscribe calls are UNAVAILABLE; inputs and
-  // reads still work. Idempotent.
+  // subscription waiting for events, and runs the read-your-writes waiters with false.
+  // Later Subscribe calls are UNAVAILABLE; inputs and reads still work. Idempotent.
   void Shutdown();
 
   Stats stats() const;
@@ -378,6 +394,7 @@ class SandboxCache {
   bool synced_pods_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_claims_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  VersionGate statefulsets_at_;  // the StatefulSet input's progress
   // Open subscriptions by namespace.
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<WatchSubscription>>> subs_
       ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,7 @@
 #include "src/service/sandbox_service.h"
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +20,7 @@
 #include "src/kube/objects.h"
 #include "src/kube/objects_json.h"
 #include "src/kube/patches.h"
+#include "spdlog/spdlog.h"
 
 namespace sandboxd::service {
 namespace {
@@ -29,6 +32,12 @@ using kube::ObjectRef;
 absl::Status SandboxNotFound(const std::string& ns, const std::string& name) {
   return domain::MakeError(absl::StatusCode::kNotFound, "SANDBOX_NOT_FOUND",
                            absl::StrCat("sandbox ", ns, "/", name, " not found"),
+                           {{"namespace", ns}, {"name", name}});
+}
+
+absl::Status Deleting(const std::string& ns, const std::string& name) {
+  return domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
+                           absl::StrCat("sandbox ", ns, "/", name, " is being deleted"),
                            {{"namespace", ns}, {"name", name}});
 }
 
@@ -73,24 +82,9 @@ absl::StatusOr<std::optional<T>> DecodeMaybe(const MaybeBody& body) {
   return std::optional<T>(std::move(*decoded));
 }
 
-// The metadata of an object of `kind` (one of the kinds a sandbox consists of).
-absl::StatusOr<kube::ObjectMeta> MetadataOf(Kind kind, const std::string& body) {
-  auto meta = [](auto decoded) -> absl::StatusOr<kube::ObjectMeta> {
-    if (!decoded.ok()) return decoded.status();
-    return std::move(decoded->metadata);
-  };
-  switch (kind) {
-    case Kind::kService:
-      return meta(kube::Decode<kube::Service>(body));
-    case Kind::kIngress:
-      return meta(kube::Decode<kube::Ingress>(body));
-    case Kind::kPersistentVolumeClaim:
-      return meta(kube::Decode<kube::PersistentVolumeClaim>(body));
-    case Kind::kPod:
-      return meta(kube::Decode<kube::Pod>(body));
-    default:
-      return meta(kube::Decode<kube::StatefulSet>(body));
-  }
+bool IsKept(const kube::ObjectMeta& meta) {
+  auto it = meta.annotations.find(domain::kAnnotationKeptClaim);
+  return it != meta.annotations.end() && it->second == "true";
 }
 
 std::string ManagedSelector(const std::string& project, const std::string& extra) {
@@ -103,9 +97,11 @@ std::string ManagedSelector(const std::string& project, const std::string& extra
 
 }  // namespace
 
-SandboxService::SandboxService(kube::KubeClient* kube, domain::SandboxDefaults defaults,
-                               std::function<absl::Time()> clock)
-    : kube_(kube), defaults_(std::move(defaults)), clock_(std::move(clock)) {}
+SandboxService::SandboxService(kube::KubeClient* kube, SandboxCache* cache,
+                               domain::SandboxDefaults defaults, std::function<absl::Time()> clock)
+    : kube_(kube), cache_(cache), defaults_(std::move(defaults)), clock_(std::move(clock)) {}
+
+bool SandboxService::CacheReady() const { return cache_ != nullptr && cache_->synced(); }
 
 // ---- reads --------------------------------------------------------------------------
 
@@ -170,15 +166,17 @@ void SandboxService::Load(const std::string& ns, const std::string& name,
                          });
 }
 
-void SandboxService::Get(const std::string& ns, const std::string& name,
+void SandboxService::Get(const std::string& ns, const std::string& name, bool consistent_read,
                          const kube::CallOptions& opts, Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
+  if (!consistent_read && CacheReady()) return done(cache_->Get(ns, name));
   Load(ns, name, opts, std::move(done));
 }
 
-void SandboxService::List(domain::ListQuery query, const kube::CallOptions& opts,
-                          Done<domain::ListResult> done) {
+void SandboxService::List(domain::ListQuery query, bool consistent_read,
+                          const kube::CallOptions& opts, Done<domain::ListResult> done) {
+  if (!consistent_read && CacheReady()) return done(cache_->List(query));
   if (absl::Status s = domain::ValidateNamespace(query.ns); !s.ok()) return done(s);
   if (query.page_size < 0) return done(domain::InvalidField("page_size", "must not be negative"));
   kube::ListOptions list;
@@ -246,6 +244,61 @@ void SandboxService::List(domain::ListQuery query, const kube::CallOptions& opts
                   pending->claims = std::move(b);
                   barrier->Arrive();
                 });
+  });
+}
+
+void SandboxService::ReadCurrent(const std::string& ns, const std::string& name,
+                                 const kube::CallOptions& opts, Done<Current> done) {
+  if (CacheReady()) {
+    absl::StatusOr<kube::StatefulSet> cached = cache_->GetStatefulSet(ns, name);
+    if (cached.ok()) return done(Current{*std::move(cached), /*cached=*/true});
+    // Not in the cache: it may have been created an instant ago (by another replica);
+    // the API server has the last word.
+    if (!absl::IsNotFound(cached.status())) return done(cached.status());
+  }
+  LoadManagedStatefulSet(ns, name, opts, [done](absl::StatusOr<kube::StatefulSet> sts) {
+    if (!sts.ok()) return done(sts.status());
+    done(Current{*std::move(sts), /*cached=*/false});
+  });
+}
+
+void SandboxService::ReplyUnchanged(Current current, const kube::CallOptions& opts,
+                                    Done<Sandbox> done) {
+  if (current.cached) {
+    return done(cache_->Get(current.sts.metadata.ns, current.sts.metadata.name));
+  }
+  Complete(std::move(current.sts), opts, std::move(done));
+}
+
+void SandboxService::AwaitCache(const std::string& resource_version,
+                                const kube::CallOptions& opts,
+                                std::function<void(bool reached)> then) {
+  std::optional<uint64_t> version = VersionGate::Parse(resource_version);
+  if (!version.has_value() || !CacheReady()) return then(false);
+  // The cache's input thread and the timer race; the first one answers.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto answer = [answered, then = std::move(then)](bool reached) {
+    if (!answered->exchange(true)) then(reached);
+  };
+  cache_->WhenStatefulSetsAt(*version, answer);
+  if (answered->load()) return;
+  const absl::Duration wait =
+      std::min(kMaxCacheWait, (opts.deadline - absl::Now()) / 2);
+  if (wait <= absl::ZeroDuration() ||
+      !kube_->RunAfter(wait, [answer]() { answer(false); }).ok()) {
+    answer(false);
+  }
+}
+
+void SandboxService::ReplyAfterWrite(const std::string& ns, const std::string& name,
+                                     const std::string& resource_version,
+                                     const kube::CallOptions& opts, Done<Sandbox> done) {
+  AwaitCache(resource_version, opts, [this, ns, name, opts, done](bool reached) {
+    if (reached) return done(cache_->Get(ns, name));
+    spdlog::warn("request_id={}: the watch cache did not apply the write to {}/{} in time; "
+                 "answering from the API server",
+                 opts.request_id, ns, name);
+    Load(ns, name, opts, done);
   });
 }
 
@@ -330,9 +383,10 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
   const std::string ns = spec.ns;
   const std::string name = spec.name;
   auto barrier = std::make_shared<Barrier>(
-      static_cast<int>(children.size()), [this, ns, name, opts, done, first_error]() {
+      static_cast<int>(children.size()),
+      [this, ns, name, rv = sts->metadata.resource_version, opts, done, first_error]() {
         if (!first_error->second.ok()) return done(first_error->second);
-        Load(ns, name, opts, done);
+        ReplyAfterWrite(ns, name, rv, opts, done);
       });
   for (Child& child : children) {
     auto create = [this, ns, opts, record, barrier, kind = child.kind, body = child.body,
@@ -374,21 +428,23 @@ void SandboxService::Scale(const std::string& ns, const std::string& name, int32
                            const kube::CallOptions& opts, Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
-  LoadManagedStatefulSet(ns, name, opts, [this, ns, name, replicas, opts, done](
-                                             absl::StatusOr<kube::StatefulSet> sts) {
-    if (!sts.ok()) return done(sts.status());
-    if (sts->metadata.deletion_timestamp.has_value()) {
-      return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
-                                    absl::StrCat("sandbox ", ns, "/", name, " is being deleted"),
-                                    {{"namespace", ns}, {"name", name}}));
+  ReadCurrent(ns, name, opts, [this, ns, name, replicas, opts, done](
+                                  absl::StatusOr<Current> current) {
+    if (!current.ok()) return done(current.status());
+    if (current->sts.metadata.deletion_timestamp.has_value()) return done(Deleting(ns, name));
+    if (current->sts.spec.replicas.value_or(1) == replicas) {
+      return ReplyUnchanged(*std::move(current), opts, done);
     }
-    if (sts->spec.replicas.value_or(1) == replicas) return Complete(*std::move(sts), opts, done);
+    // An absolute replica count: correct whatever changed since the read, so it needs no
+    // resourceVersion precondition (status writes by the controller would fail it).
     kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale", kube::PatchType::kMerge,
                  kube::ScalePatch(replicas), opts,
                  [this, ns, name, opts, done](absl::StatusOr<std::string> r) {
                    if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
                    if (!r.ok()) return done(domain::WithContext(r.status(), "scale StatefulSet"));
-                   Load(ns, name, opts, done);
+                   absl::StatusOr<kube::ObjectMeta> scale = kube::Decode<kube::ObjectMeta>(*r);
+                   if (!scale.ok()) return done(scale.status());
+                   ReplyAfterWrite(ns, name, scale->resource_version, opts, done);
                  });
   });
 }
@@ -407,62 +463,77 @@ void SandboxService::UpdateEnv(const std::string& ns, const std::string& name,
 void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& name,
                                       domain::EnvUpdate update, int attempt,
                                       const kube::CallOptions& opts, Done<Sandbox> done) {
-  LoadManagedStatefulSet(ns, name, opts, [this, ns, name, update, attempt, opts, done](
-                                             absl::StatusOr<kube::StatefulSet> sts) {
-    if (!sts.ok()) return done(sts.status());
-    const std::string version = std::to_string(sts->metadata.generation);  // Sandbox.version
-    auto version_mismatch = [&]() {
-      return domain::MakeError(
-          absl::StatusCode::kFailedPrecondition, "VERSION_MISMATCH",
-          absl::StrCat("sandbox ", ns, "/", name, " is at version ", version, ", not ",
-                       update.expected_version),
-          {{"namespace", ns}, {"name", name}, {"expectedVersion", update.expected_version},
-           {"currentVersion", version}});
-    };
-    if (!update.expected_version.empty() && update.expected_version != version) {
-      return done(version_mismatch());
-    }
-    domain::SandboxSpec spec = domain::SpecFromStatefulSet(*sts);
-    domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
-    if (!result.changed) return Complete(*std::move(sts), opts, done);  // no write, no restart
-
-    std::vector<std::string> removed;
-    for (const std::string& key : update.remove) {
-      if (spec.env.count(key) > 0) removed.push_back(key);
-    }
-    std::map<std::string, std::string> set;
-    for (const auto& [key, value] : update.set) {
-      auto it = spec.env.find(key);
-      if (it == spec.env.end() || it->second != value) set[key] = value;
-    }
-    spec.env = std::move(result.env);
-    const std::string patch =
-        kube::EnvPatch(name, sts->metadata.resource_version,
-                       {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}},
-                       set, removed);
-    kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kStrategicMerge,
-                 patch, opts,
-                 [this, ns, name, update, attempt, opts, done](absl::StatusOr<std::string> r) {
-                   if (r.ok()) {
-                     absl::StatusOr<kube::StatefulSet> patched = kube::Decode<kube::StatefulSet>(*r);
-                     if (!patched.ok()) return done(patched.status());
-                     return Complete(*std::move(patched), opts, done);
-                   }
-                   if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
-                   if (!absl::IsAborted(r.status())) {
-                     return done(domain::WithContext(r.status(), "patch StatefulSet env"));
-                   }
-                   // 409 Conflict: the StatefulSet changed since we read it (perhaps only
-                   // its status); the next attempt re-checks expected_version.
-                   if (attempt >= kMaxConflictRetries) {
-                     return done(domain::MakeError(
-                         absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",
-                         absl::StrCat("sandbox ", ns, "/", name, " kept changing during the update; retry"),
-                         {{"namespace", ns}, {"name", name}}));
-                   }
-                   UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
-                 });
+  auto then = [this, ns, name, update, attempt, opts, done](absl::StatusOr<Current> current) {
+    if (!current.ok()) return done(current.status());
+    UpdateEnvFrom(*std::move(current), ns, name, update, attempt, opts, done);
+  };
+  if (attempt == 1) return ReadCurrent(ns, name, opts, then);
+  LoadManagedStatefulSet(ns, name, opts, [then](absl::StatusOr<kube::StatefulSet> sts) {
+    if (!sts.ok()) return then(sts.status());
+    then(Current{*std::move(sts), /*cached=*/false});
   });
+}
+
+void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
+                                   const std::string& name, domain::EnvUpdate update,
+                                   int attempt, const kube::CallOptions& opts,
+                                   Done<Sandbox> done) {
+  const kube::StatefulSet& sts = current.sts;
+  const std::string version = std::to_string(sts.metadata.generation);  // Sandbox.version
+  if (!update.expected_version.empty() && update.expected_version != version) {
+    // The cache may lag behind a write the caller saw: only the API server's answer
+    // counts as a mismatch.
+    if (current.cached) return UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
+    return done(domain::MakeError(
+        absl::StatusCode::kFailedPrecondition, "VERSION_MISMATCH",
+        absl::StrCat("sandbox ", ns, "/", name, " is at version ", version, ", not ",
+                     update.expected_version),
+        {{"namespace", ns}, {"name", name}, {"expectedVersion", update.expected_version},
+         {"currentVersion", version}}));
+  }
+  domain::SandboxSpec spec = domain::SpecFromStatefulSet(sts);
+  domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
+  if (!result.changed) return ReplyUnchanged(std::move(current), opts, done);  // no write
+
+  std::vector<std::string> removed;
+  for (const std::string& key : update.remove) {
+    if (spec.env.count(key) > 0) removed.push_back(key);
+  }
+  std::map<std::string, std::string> set;
+  for (const auto& [key, value] : update.set) {
+    auto it = spec.env.find(key);
+    if (it == spec.env.end() || it->second != value) set[key] = value;
+  }
+  spec.env = std::move(result.env);
+  // The resourceVersion of the state the merge was computed on: if anything changed
+  // since (a cached state may be behind), the API server answers 409.
+  const std::string patch =
+      kube::EnvPatch(name, sts.metadata.resource_version,
+                     {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}}, set, removed);
+  kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kStrategicMerge,
+               patch, opts,
+               [this, ns, name, update, attempt, opts, done](absl::StatusOr<std::string> r) {
+                 if (r.ok()) {
+                   absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
+                   if (!patched.ok()) return done(patched.status());
+                   return ReplyAfterWrite(ns, name, patched->resource_version, opts, done);
+                 }
+                 if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
+                 if (!absl::IsAborted(r.status())) {
+                   return done(domain::WithContext(r.status(), "patch StatefulSet env"));
+                 }
+                 // 409 Conflict: the StatefulSet changed since it was read (perhaps only
+                 // its status); the next attempt reads it from the API server and
+                 // re-checks expected_version.
+                 if (attempt >= kMaxConflictRetries) {
+                   return done(domain::MakeError(
+                       absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",
+                       absl::StrCat("sandbox ", ns, "/", name,
+                                    " kept changing during the update; retry"),
+                       {{"namespace", ns}, {"name", name}}));
+                 }
+                 UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
+               });
 }
 
 // ---- delete -------------------------------------------------------------------------
@@ -471,33 +542,39 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
                             std::function<void(absl::Status)> done) {
   if (absl::Status s = domain::ValidateNamespace(request.ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(request.name); !s.ok()) return done(s);
-  LoadStatefulSet(request.ns, request.name, opts, [this, request, opts, done](
-                                                      absl::StatusOr<std::string> body) {
-    if (absl::IsNotFound(body.status())) {
+  ReadCurrent(request.ns, request.name, opts, [this, request, opts, done](
+                                                  absl::StatusOr<Current> current) {
+    if (absl::IsNotFound(current.status())) {
       return DeleteLeftovers(request, /*found_statefulset=*/false, opts, done);
     }
-    if (!body.ok()) return done(body.status());
-    absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*body);
-    if (!sts.ok()) return done(sts.status());
-    if (!IsManaged(sts->metadata)) {
-      return done(request.allow_missing ? absl::OkStatus()
-                                        : SandboxNotFound(request.ns, request.name));
-    }
+    if (!current.ok()) return done(current.status());
     const ObjectRef ref{Kind::kStatefulSet, request.ns, request.name};
     kube::DeleteOptions del;
     del.propagation = kube::Propagation::kForeground;  // pod, Service, Ingresses first
-    del.precondition_uid = sts->metadata.uid;          // never a recreated namesake
-    auto delete_sts = [this, request, ref, del, opts, done]() {
-      kube_->Delete(ref, del, opts, [this, request, opts, done](absl::StatusOr<std::string> r) {
-        if (!r.ok() && !absl::IsNotFound(r.status())) {
-          return done(domain::WithContext(r.status(), "delete StatefulSet"));
+    del.precondition_uid = current->sts.metadata.uid;  // never a recreated namesake
+    // The children carry owner references and the claim follows the retention policy:
+    // nothing is left to look for after this DELETE.
+    auto delete_sts = [this, request, ref, del, opts, done, cached = current->cached]() {
+      kube_->Delete(ref, del, opts, [this, request, opts, done,
+                                     cached](absl::StatusOr<std::string> r) {
+        // Gone already: whatever it left behind goes too. Read from the API server, it
+        // existed when the call began (success); from the cache, it may have been gone
+        // before (NOT_FOUND unless there are leftovers).
+        if (absl::IsNotFound(r.status())) {
+          return DeleteLeftovers(request, /*found_statefulset=*/!cached, opts, done);
         }
-        DeleteLeftovers(request, /*found_statefulset=*/true, opts, done);
+        if (!r.ok()) return done(domain::WithContext(r.status(), "delete StatefulSet"));
+        // The answer is the StatefulSet marked for deletion (or a Status if it is gone).
+        absl::StatusOr<kube::ObjectMeta> deleted = kube::Decode<kube::ObjectMeta>(*r);
+        AwaitCache(deleted.ok() ? deleted->resource_version : "", opts,
+                   [done](bool) { done(absl::OkStatus()); });
       });
     };
     if (!request.keep_storage) return delete_sts();
     // Keep the claim: stop the StatefulSet controller from handing it to the garbage
-    // collector (retention policy), then drop the owner reference it may already carry.
+    // collector (retention policy), then release it from the StatefulSet's ownership
+    // and mark it kept, so that only a new sandbox of the same name adopts it and no
+    // later delete of an absent sandbox removes it.
     auto policy = domain::RetentionPolicy(/*keep_storage_on_delete=*/true);
     kube_->Patch(ref, "", kube::PatchType::kMerge,
                  kube::RetentionPolicyPatch(policy.when_deleted, policy.when_scaled), opts,
@@ -505,7 +582,7 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
                    if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
                    kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns,
                                           domain::ClaimName(request.name)},
-                                "", kube::PatchType::kMerge, kube::ClearOwnerReferencesPatch(), opts,
+                                "", kube::PatchType::kMerge, kube::KeepClaimPatch(domain::kAnnotationKeptClaim), opts,
                                 [done, delete_sts](absl::StatusOr<std::string> r2) {
                                   if (!r2.ok() && !absl::IsNotFound(r2.status())) {
                                     return done(domain::WithContext(r2.status(), "keep claim"));
@@ -518,8 +595,9 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
 
 // Deletes what may remain of a sandbox besides its StatefulSet: the Service, Ingresses and
 // pod (normally garbage-collected with it, but a StatefulSet deleted by hand with
-// orphaning leaves them) and, unless keep_storage, the claim. NOT_FOUND if
-// neither the StatefulSet nor anything else existed, unless allow_missing.
+// orphaning leaves them) and, unless keep_storage, the claim (never one marked kept:
+// only a new sandbox of the same name adopts it). NOT_FOUND if neither the StatefulSet
+// nor anything else existed, unless allow_missing.
 void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool found_statefulset,
                                      const kube::CallOptions& opts,
                                      std::function<void(absl::Status)> done) {
@@ -561,9 +639,9 @@ void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool 
     kube_->Get(ref, "", opts, [this, ref, opts, finish](absl::StatusOr<std::string> body) {
       if (absl::IsNotFound(body.status())) return finish(absl::OkStatus(), false);
       if (!body.ok()) return finish(domain::WithContext(body.status(), "read " + ref.name), false);
-      absl::StatusOr<kube::ObjectMeta> meta = MetadataOf(ref.kind, *body);
+      absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
       if (!meta.ok()) return finish(meta.status(), false);
-      if (!IsManaged(*meta)) return finish(absl::OkStatus(), false);
+      if (!IsManaged(*meta) || IsKept(*meta)) return finish(absl::OkStatus(), false);
       kube::DeleteOptions del;
       del.precondition_uid = meta->uid;
       kube_->Delete(ref, del, opts, [ref, finish](absl::StatusOr<std::string> r) {

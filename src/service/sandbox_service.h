@@ -4,8 +4,24 @@
 // pure domain layer, issues Kubernetes requests, and derives the Sandbox view from the
 // StatefulSet, its pod and its claim.
 //
+// The watch cache is the source of what is already known. Once it has synced:
+//  - reads (Get, List) are answered from it, unless the caller asks for consistent_read;
+//  - a write that depends on the current state (Start, Stop, UpdateEnv, Delete) reads it
+//    from the cache, not the API server; state that the write depends on rides along as a
+//    precondition the API server checks (UpdateEnv: resourceVersion; Delete: UID);
+//  - read-your-writes: a mutating call answers only once the cache has applied the
+//    resourceVersion its write returned (bounded by min(kMaxCacheWait, half the time to
+//    the deadline)), and then from the cache. So every Get, List or Watch on this
+//    process that starts after a mutating call returned reflects that write or
+//    something newer. If the cache does not catch up in time, the answer comes from
+//    fresh API reads instead (the write is then not yet visible to cached reads).
+// Requests per call on the success path, with a synced cache: Create 1 + 1 + one per
+// Ingress, Start/Stop 1 (0 when already there), UpdateEnv 1 (0 without a change; a 409
+// re-reads from the API server), Delete 1 (3 with keep_storage), Get/List 0.
+//
 // Asynchronous: every method returns at once and calls `done` exactly once, later, on
-// the KubeClient's I/O thread (or inline if the input is invalid). `done` must not block.
+// the KubeClient's I/O thread or the cache's input thread (or inline if the input is
+// invalid or the answer comes straight from the cache). `done` must not block.
 //
 // Errors (absl codes; reason in the ErrorDetail, see domain/errors.h):
 //   INVALID_ARGUMENT   bad input (INVALID_FIELD, metadata names the field)
@@ -28,6 +44,7 @@
 #include "src/domain/sandbox.h"
 #include "src/kube/kube_client.h"
 #include "src/kube/objects.h"
+#include "src/service/sandbox_cache.h"
 
 namespace sandboxd::service {
 
@@ -42,10 +59,13 @@ class SandboxService {
   static constexpr int kMaxConflictRetries = 10;
   static constexpr int32_t kDefaultPageSize = 50;
   static constexpr int32_t kMaxPageSize = 500;
+  // The longest a mutating call waits for the cache to apply its write.
+  static constexpr absl::Duration kMaxCacheWait = absl::Seconds(5);
 
-  // `kube` must outlive the service. `clock` returns the current time (injected for
-  // status derivation: a claim Pending for too long is an error).
-  SandboxService(kube::KubeClient* kube, domain::SandboxDefaults defaults,
+  // `kube` and `cache` must outlive the service; `cache` may be null (every read then
+  // goes to the API server). `clock` returns the current time (injected for status
+  // derivation: a claim Pending for too long is an error).
+  SandboxService(kube::KubeClient* kube, SandboxCache* cache, domain::SandboxDefaults defaults,
                  std::function<absl::Time()> clock = absl::Now);
 
   // Creates the StatefulSet, then its Service and Ingresses (owned by it). Idempotent:
@@ -53,13 +73,16 @@ class SandboxService {
   // the StatefulSet; a different spec under an existing name is ALREADY_EXISTS.
   void Create(domain::SandboxSpec spec, const kube::CallOptions& opts, Done<domain::Sandbox> done);
 
-  void Get(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
-           Done<domain::Sandbox> done);
+  // From the cache once it has synced, else (or with `consistent_read`) from the API
+  // server.
+  void Get(const std::string& ns, const std::string& name, bool consistent_read,
+           const kube::CallOptions& opts, Done<domain::Sandbox> done);
 
   // Sandboxes managed by sandboxd in query.ns, optionally filtered by project and a label
   // selector, one page at a time (page_token: opaque, from the previous result; an expired
-  // token is INVALID_ARGUMENT).
-  void List(domain::ListQuery query, const kube::CallOptions& opts, Done<domain::ListResult> done);
+  // token is INVALID_ARGUMENT). Source as Get.
+  void List(domain::ListQuery query, bool consistent_read, const kube::CallOptions& opts,
+            Done<domain::ListResult> done);
 
   // Scale to 1 / 0 through the scale subresource. No write if already there.
   void Start(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
@@ -73,14 +96,16 @@ class SandboxService {
   void UpdateEnv(const std::string& ns, const std::string& name, domain::EnvUpdate update,
                  const kube::CallOptions& opts, Done<domain::Sandbox> done);
 
-  // Deletes the StatefulSet (foreground: its pod, Service and Ingresses go first) and,
-  // unless keep_storage, the claim. With no StatefulSet, leftovers of a half-finished
-  // create or delete are removed; NOT_FOUND if there was nothing at all (OK with
-  // allow_missing).
+  // Deletes the StatefulSet (foreground: its pod, Service and Ingresses go first by
+  // their owner references; the claim by the retention policy, unless keep_storage, in
+  // which case the claim is released and marked kept). With no StatefulSet, leftovers of
+  // an orphaning delete are removed (never a kept claim); NOT_FOUND if there was nothing
+  // at all (OK with allow_missing).
   void Delete(domain::DeleteRequest request, const kube::CallOptions& opts,
               std::function<void(absl::Status)> done);
 
  private:
+  bool CacheReady() const;
   // GET the StatefulSet and the pod and claim, and derive the view.
   void Load(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
             Done<domain::Sandbox> done);
@@ -91,16 +116,42 @@ class SandboxService {
   void Complete(kube::StatefulSet sts, const kube::CallOptions& opts, Done<domain::Sandbox> done);
   void LoadStatefulSet(const std::string& ns, const std::string& name,
                        const kube::CallOptions& opts, Done<std::string> done);
+  // The current StatefulSet of a sandbox a write depends on: from the cache when it has
+  // synced and holds it, else from the API server (`cached` says which).
+  struct Current {
+    kube::StatefulSet sts;
+    bool cached = false;
+  };
+  void ReadCurrent(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
+                   Done<Current> done);
+  // The view of `current` when nothing was written: from the cache if it came from there.
+  void ReplyUnchanged(Current current, const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  // Runs `then(true)` once the cache has applied `resource_version` (see the class
+  // comment for the bound), `then(false)` if it did not in time, has not synced, or
+  // there is no cache.
+  void AwaitCache(const std::string& resource_version, const kube::CallOptions& opts,
+                  std::function<void(bool reached)> then);
+  // The answer of a write that left the StatefulSet at `resource_version`: from the cache
+  // once it has applied it, else from fresh reads.
+  void ReplyAfterWrite(const std::string& ns, const std::string& name,
+                       const std::string& resource_version, const kube::CallOptions& opts,
+                       Done<domain::Sandbox> done);
   void Scale(const std::string& ns, const std::string& name, int32_t replicas,
              const kube::CallOptions& opts, Done<domain::Sandbox> done);
   void EnsureChildren(const std::string& sts_json, const domain::SandboxSpec& spec,
                       bool fresh, const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  // Attempt 1 reads the current state from the cache; later attempts (after a 409, or
+  // to confirm a version mismatch seen in the cache) from the API server.
   void UpdateEnvAttempt(const std::string& ns, const std::string& name, domain::EnvUpdate update,
                         int attempt, const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  void UpdateEnvFrom(Current current, const std::string& ns, const std::string& name,
+                     domain::EnvUpdate update, int attempt, const kube::CallOptions& opts,
+                     Done<domain::Sandbox> done);
   void DeleteLeftovers(const domain::DeleteRequest& request, bool found_statefulset,
                        const kube::CallOptions& opts, std::function<void(absl::Status)> done);
 
   kube::KubeClient* const kube_;  // not owned
+  SandboxCache* const cache_;     // not owned; may be null
   const domain::SandboxDefaults defaults_;
   const std::function<absl::Time()> clock_;
 };

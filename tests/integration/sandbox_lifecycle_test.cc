@@ -21,6 +21,7 @@
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
 #include "tests/integration/plane.h"
+#include "tests/integration/request_counter.h"
 
 namespace sandboxd {
 namespace {
@@ -58,7 +59,13 @@ class SandboxLifecycleTest : public ::testing::Test {
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = kImage;
     config.sandbox_defaults.tls_secret = "wildcard-tls";
-    auto server = server::SandboxdServer::Start(config);
+    server::SandboxdServer::Hooks hooks;
+    hooks.decorate_kube = [](kube::KubeClient* inner) {
+      auto counter = std::make_unique<testing::RequestCounter>(inner);
+      requests_ = counter.get();
+      return counter;
+    };
+    auto server = server::SandboxdServer::Start(config, hooks);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
     channel_ = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
@@ -155,7 +162,19 @@ class SandboxLifecycleTest : public ::testing::Test {
   }
   bool Exists(const std::string& what) { return plane_->Exists(*ns_, what); }
 
+  // Waits until the watch cache holds the StatefulSet `name` at the API server's current
+  // resourceVersion: a quiet point at which a write's requests are deterministic.
+  bool WaitUntilCacheIsCurrent(const std::string& name) {
+    return Eventually([&] {
+      auto cached = server_->cache()->GetStatefulSet(*ns_, name);
+      return cached.ok() &&
+             cached->metadata.resource_version ==
+                 Json("statefulset/" + name, "{.metadata.resourceVersion}");
+    });
+  }
+
   static testing::Plane* plane_;
+  static testing::RequestCounter* requests_;
   static std::string* ns_;
   static server::SandboxdServer* server_;
   static std::shared_ptr<grpc::Channel>* channel_;
@@ -163,6 +182,7 @@ class SandboxLifecycleTest : public ::testing::Test {
 };
 
 testing::Plane* SandboxLifecycleTest::plane_ = nullptr;
+testing::RequestCounter* SandboxLifecycleTest::requests_ = nullptr;
 std::string* SandboxLifecycleTest::ns_ = nullptr;
 server::SandboxdServer* SandboxLifecycleTest::server_ = nullptr;
 std::shared_ptr<grpc::Channel>* SandboxLifecycleTest::channel_ = nullptr;
@@ -368,6 +388,75 @@ TEST_F(SandboxLifecycleTest, ConcurrentEnvUpdatesAreAllApplied) {
                                    Pair("K3", "3"), Pair("K4", "4"), Pair("K5", "5")));
 }
 
+// Each mutating RPC sends the fewest requests it needs: what it already knows comes from
+// the watch cache, and its answer is composed from the write's answer and the cache.
+TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
+  using Counts = testing::RequestCounter::Counts;
+  pb::CreateSandboxRequest req = CreateRequest("economy");
+  req.mutable_spec()->set_ingress_domain("dev.example.test");
+  requests_->Take();
+  ASSERT_TRUE(Create(req).ok());
+  EXPECT_EQ(requests_->Take(), (Counts{{"POST statefulsets", 1},
+                                       {"POST services", 1},
+                                       {"POST ingresses", 2}}));
+  ASSERT_TRUE(WaitForPhase("economy", pb::SANDBOX_PHASE_RUNNING));
+
+  ASSERT_TRUE(WaitUntilCacheIsCurrent("economy"));
+  requests_->Take();
+  pb::Sandbox sandbox;
+  ASSERT_TRUE(Scale("economy", /*start=*/true, &sandbox).ok());  // already running
+  EXPECT_EQ(requests_->Take(), Counts{});
+  EXPECT_EQ(sandbox.phase(), pb::SANDBOX_PHASE_RUNNING);
+
+  ASSERT_TRUE(Get("economy", &sandbox).ok());
+  EXPECT_EQ(requests_->Take(), Counts{});
+
+  ASSERT_TRUE(Scale("economy", /*start=*/false, &sandbox).ok());
+  EXPECT_EQ(requests_->Take(), (Counts{{"PATCH statefulsets/scale", 1}}));
+  EXPECT_EQ(sandbox.desired_replicas(), 0);
+  ASSERT_TRUE(WaitForPhase("economy", pb::SANDBOX_PHASE_STOPPED));
+
+  ASSERT_TRUE(WaitUntilCacheIsCurrent("economy"));
+  requests_->Take();
+  ASSERT_TRUE(UpdateEnv("economy", {{"K", "v"}}, {}, "", &sandbox).ok());
+  EXPECT_EQ(requests_->Take(), (Counts{{"PATCH statefulsets", 1}}));
+  EXPECT_THAT(sandbox.spec().env(), UnorderedElementsAre(Pair("K", "v")));
+  ASSERT_TRUE(UpdateEnv("economy", {{"K", "v"}}, {}).ok());  // no change
+  EXPECT_EQ(requests_->Take(), Counts{});
+
+  ASSERT_TRUE(Delete("economy").ok());
+  EXPECT_EQ(requests_->Take(), (Counts{{"DELETE statefulsets", 1}}));
+  EXPECT_TRUE(Eventually([&] {
+    return !Exists("statefulset/economy") && !Exists("service/economy-service") &&
+           !Exists("ingress/economy-app-ingress") && !Exists("ingress/economy-ttyd-ingress") &&
+           !Exists("pvc/home-economy-0");
+  }));
+}
+
+// Once a mutating call has returned, reads on the same sandboxd reflect its write.
+TEST_F(SandboxLifecycleTest, ReadsAfterAWriteReflectIt) {
+  pb::Sandbox sandbox;
+  ASSERT_TRUE(Create(CreateRequest("ryw")).ok());
+  ASSERT_TRUE(Get("ryw", &sandbox).ok()) << "a created sandbox is visible at once";
+  for (int i = 0; i < 20; ++i) {
+    const std::string value = absl::StrCat(i);
+    ASSERT_TRUE(UpdateEnv("ryw", {{"N", value}}, {}).ok());
+    ASSERT_TRUE(Get("ryw", &sandbox).ok());
+    ASSERT_THAT(sandbox.spec().env(), UnorderedElementsAre(Pair("N", value))) << "round " << i;
+  }
+  ASSERT_TRUE(Scale("ryw", /*start=*/false).ok());
+  ASSERT_TRUE(Get("ryw", &sandbox).ok());
+  EXPECT_EQ(sandbox.desired_replicas(), 0);
+  ASSERT_TRUE(Scale("ryw", /*start=*/true).ok());
+  ASSERT_TRUE(Get("ryw", &sandbox).ok());
+  EXPECT_EQ(sandbox.desired_replicas(), 1);
+  ASSERT_TRUE(Delete("ryw").ok());
+  grpc::Status after_delete = Get("ryw", &sandbox);
+  EXPECT_TRUE(after_delete.error_code() == grpc::StatusCode::NOT_FOUND ||
+              sandbox.phase() == pb::SANDBOX_PHASE_DELETING)
+      << after_delete.error_message() << " " << pb::SandboxPhase_Name(sandbox.phase());
+}
+
 TEST_F(SandboxLifecycleTest, DeleteRemovesEveryObject) {
   pb::CreateSandboxRequest req = CreateRequest("iota");
   req.mutable_spec()->set_ingress_domain("dev.example.test");
@@ -395,12 +484,23 @@ TEST_F(SandboxLifecycleTest, DeleteWithKeepStorageKeepsTheClaim) {
   ASSERT_TRUE(Create(CreateRequest("kappa")).ok());
   pb::Sandbox running;
   ASSERT_TRUE(WaitForPhase("kappa", pb::SANDBOX_PHASE_RUNNING, &running));
+  requests_->Take();
   ASSERT_TRUE(Delete("kappa", /*keep_storage=*/true).ok());
+  EXPECT_EQ(requests_->Take(), (testing::RequestCounter::Counts{
+                                   {"PATCH statefulsets", 1},
+                                   {"PATCH persistentvolumeclaims", 1},
+                                   {"DELETE statefulsets", 1}}));
   EXPECT_TRUE(Eventually([&] { return !Exists("statefulset/kappa") && !Exists("pod/kappa-0"); }));
   // Give the garbage collector time to act if it were going to.
   absl::SleepFor(absl::Seconds(3));
   EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.uid}"), running.storage().uid());
   EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.ownerReferences}"), "");
+  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.deletionTimestamp}"), "");
+  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.annotations.sandboxd\\.dev/kept}"), "true");
+
+  // A later delete of the absent sandbox leaves the kept claim alone.
+  EXPECT_TRUE(Delete("kappa", /*keep_storage=*/false, /*allow_missing=*/true).ok());
+  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.uid}"), running.storage().uid());
   EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.deletionTimestamp}"), "");
 }
 

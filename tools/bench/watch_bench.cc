@@ -74,6 +74,7 @@
 #include "spdlog/spdlog.h"
 #include "src/domain/builders.h"
 #include "src/domain/validation.h"
+#include "src/kube/forwarding_kube_client.h"
 #include "src/service/sandbox_cache.h"
 #include "tests/integration/plane.h"
 #include "tools/bench/floor_client.h"
@@ -264,54 +265,26 @@ int ClientMain() {
 // A KubeClient that forwards every call to another one and stamps StatefulSet watch
 // events that carry env kEnvKey: the first arrival time (steady-clock ns, taken before the
 // event is handed on) per env value. Thread-safe.
-class StampingKubeClient final : public kube::KubeClient {
+class StampingKubeClient final : public kube::ForwardingKubeClient {
  public:
   // `inner` must outlive this client.
-  explicit StampingKubeClient(kube::KubeClient* inner) : inner_(inner) {}
+  explicit StampingKubeClient(kube::KubeClient* inner) : ForwardingKubeClient(inner) {}
 
-  void Get(const kube::ObjectRef& ref, const std::string& subresource,
-           const kube::CallOptions& opts, kube::ResponseCallback done) override {
-    inner_->Get(ref, subresource, opts, std::move(done));
-  }
-  void List(kube::Kind kind, const std::string& ns, const kube::ListOptions& list,
-            const kube::CallOptions& opts, kube::ResponseCallback done) override {
-    inner_->List(kind, ns, list, opts, std::move(done));
-  }
-  void Create(kube::Kind kind, const std::string& ns, std::string body,
-              const kube::CallOptions& opts, kube::ResponseCallback done) override {
-    inner_->Create(kind, ns, std::move(body), opts, std::move(done));
-  }
-  void Patch(const kube::ObjectRef& ref, const std::string& subresource, kube::PatchType type,
-             std::string body, const kube::CallOptions& opts,
-             kube::ResponseCallback done) override {
-    inner_->Patch(ref, subresource, type, std::move(body), opts, std::move(done));
-  }
-  void Delete(const kube::ObjectRef& ref, const kube::DeleteOptions& del,
-              const kube::CallOptions& opts, kube::ResponseCallback done) override {
-    inner_->Delete(ref, del, opts, std::move(done));
-  }
-  void Replace(const kube::ObjectRef& ref, const std::string& subresource, std::string body,
-               const kube::CallOptions& opts, kube::ResponseCallback done) override {
-    inner_->Replace(ref, subresource, std::move(body), opts, std::move(done));
-  }
   std::unique_ptr<kube::WatchHandle> Watch(kube::Kind kind, const std::string& ns,
                                            const kube::WatchOptions& opts,
                                            const kube::CallOptions& call,
                                            std::function<void(kube::WatchEvent)> on_event,
                                            std::function<void(absl::Status)> on_done) override {
     if (kind != kube::Kind::kStatefulSet) {
-      return inner_->Watch(kind, ns, opts, call, std::move(on_event), std::move(on_done));
+      return inner()->Watch(kind, ns, opts, call, std::move(on_event), std::move(on_done));
     }
-    return inner_->Watch(
+    return inner()->Watch(
         kind, ns, opts, call,
         [this, on_event = std::move(on_event)](kube::WatchEvent event) {
           Stamp(NowNanos(), event.object_json);
           on_event(std::move(event));
         },
         std::move(on_done));
-  }
-  absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) override {
-    return inner_->RunAfter(delay, std::move(fn));
   }
 
   // The first stamp of env value `value`, 0 if none.
@@ -332,7 +305,6 @@ class StampingKubeClient final : public kube::KubeClient {
     stamps_.emplace(value, now);  // keeps the first
   }
 
-  kube::KubeClient* const inner_;  // not owned
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> stamps_ ABSL_GUARDED_BY(mu_);
 };

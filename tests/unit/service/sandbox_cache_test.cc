@@ -364,19 +364,19 @@ TEST_F(SandboxCacheTest, TickRecordsTimeDependentPhasesOnlyWhenThePhaseChanges) 
 
 // ---- reads ------------------------------------------------------------------------------
 
-TEST_F(SandboxCacheTest, NotSyncedIsFailedPrecondition) {
+TEST_F(SandboxCacheTest, NotSyncedIsUnavailable) {
   MakeCache(Opts());
   cache_->ApplyStatefulSet(Sts("alice"));
   cache_->MarkSynced(SandboxCache::Source::kStatefulSets);
   cache_->MarkSynced(SandboxCache::Source::kPods);
   EXPECT_FALSE(cache_->synced());
   absl::Status get = cache_->Get(kNs, "alice").status();
-  EXPECT_EQ(get.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(get.message(), "cache not synced");
+  EXPECT_EQ(get.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(get.message(), "sandboxd is starting (its watch cache has not synced); retry shortly");
   EXPECT_EQ(domain::GetErrorDetail(get).reason, "CACHE_NOT_SYNCED");
-  EXPECT_EQ(cache_->List(Q(kNs)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->List(Q(kNs)).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+            absl::StatusCode::kUnavailable);
   cache_->MarkSynced(SandboxCache::Source::kClaims);
   EXPECT_TRUE(cache_->synced());
   EXPECT_TRUE(cache_->Get(kNs, "alice").ok());

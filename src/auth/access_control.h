@@ -1,0 +1,45 @@
+// AccessControl: the tenant boundary in front of every SandboxLifecycle call. Admit()
+// authenticates the caller (Authenticator), asks Kubernetes RBAC whether it may do what
+// the call does (Authorizer), and refuses namespaces sandboxd does not serve
+// (NamespaceGate) — in that order, so a caller learns nothing about a namespace it may
+// not use. Nothing reaches the service before Admit() said OK.
+//
+// Verbs by RPC: create (CreateSandbox), get (GetSandbox), list (ListSandboxes), watch
+// (WatchSandbox, WatchSandboxes), update (StartSandbox, StopSandbox, UpdateSandboxEnv),
+// delete (DeleteSandbox).
+//
+// Errors: those of the three parts (a review that sandboxd's own identity may not make
+// is INTERNAL: review_errors.h).
+//
+// Thread-safe. The parts must outlive it. `done` runs on the KubeClient's I/O thread or
+// inline.
+#ifndef SANDBOXD_AUTH_ACCESS_CONTROL_H_
+#define SANDBOXD_AUTH_ACCESS_CONTROL_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "src/auth/authenticator.h"
+#include "src/auth/authorizer.h"
+#include "src/auth/namespace_gate.h"
+
+namespace sandboxd::auth {
+
+class AccessControl {
+ public:
+  AccessControl(Authenticator* authenticator, Authorizer* authorizer, NamespaceGate* namespaces)
+      : authenticator_(authenticator), authorizer_(authorizer), namespaces_(namespaces) {}
+
+  // The caller's identity if it may make `request`.
+  void Admit(const Credentials& credentials, const AccessRequest& request,
+             const kube::CallOptions& opts, std::function<void(absl::StatusOr<kube::UserInfo>)> done);
+
+ private:
+  Authenticator* const authenticator_;
+  Authorizer* const authorizer_;
+  NamespaceGate* const namespaces_;
+};
+
+}  // namespace sandboxd::auth
+
+#endif  // SANDBOXD_AUTH_ACCESS_CONTROL_H_

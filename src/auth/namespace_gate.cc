@@ -1,0 +1,70 @@
+#include "src/auth/namespace_gate.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "src/domain/error_reasons.h"
+#include "src/domain/errors.h"
+#include "src/kube/objects_json.h"
+
+namespace sandboxd::auth {
+
+class NamespaceGate::Sink final : public kube::ReflectorSink {
+ public:
+  explicit Sink(NamespaceGate* gate) : gate_(gate) {}
+
+  void OnUpsert(const std::string& object_json) override {
+    absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(object_json);
+    if (!meta.ok() || meta->name.empty()) return;
+    absl::MutexLock lock(&gate_->mu_);
+    gate_->served_.insert(meta->name);
+  }
+  void OnDelete(const std::string& /*ns*/, const std::string& name) override {
+    absl::MutexLock lock(&gate_->mu_);
+    gate_->served_.erase(name);
+  }
+  void OnSynced() override {
+    absl::MutexLock lock(&gate_->mu_);
+    gate_->synced_ = true;
+  }
+
+ private:
+  NamespaceGate* const gate_;
+};
+
+NamespaceGate::NamespaceGate(kube::KubeClient* kube, Options options)
+    : options_(std::move(options)), sink_(std::make_unique<Sink>(this)) {
+  kube::ReflectorOptions reflector;
+  reflector.kind = kube::Kind::kNamespace;
+  reflector.label_selector = options_.label_selector;
+  reflector_ = std::make_unique<kube::Reflector>(kube, sink_.get(), reflector);
+}
+
+NamespaceGate::~NamespaceGate() { Stop(); }
+
+void NamespaceGate::Start() { reflector_->Start(); }
+void NamespaceGate::Stop() { reflector_->Stop(); }
+
+bool NamespaceGate::synced() const {
+  absl::MutexLock lock(&mu_);
+  return synced_;
+}
+
+absl::Status NamespaceGate::Check(const std::string& ns) const {
+  auto not_served = [&ns]() {
+    return domain::MakeError(absl::StatusCode::kPermissionDenied,
+                             domain::reason::kNamespaceNotServed,
+                             absl::StrCat("sandboxd does not serve namespace ", ns),
+                             {{"namespace", ns}});
+  };
+  if (absl::StartsWith(ns, "kube-") || ns == options_.own_namespace) return not_served();
+  absl::MutexLock lock(&mu_);
+  if (!synced_) {
+    return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheNotSynced,
+                             "sandboxd is starting; retry shortly");
+  }
+  return served_.contains(ns) ? absl::OkStatus() : not_served();
+}
+
+}  // namespace sandboxd::auth

@@ -1,0 +1,57 @@
+// NamespaceGate: which namespaces sandboxd serves. Only namespaces that match a label
+// selector (default sandboxd.dev/enabled=true) are served; `kube-*` and sandboxd's own
+// namespace never are, whatever their labels. The set is kept current by one reflector
+// (list + watch of namespaces with that selector), so a check costs no request.
+//
+// Check errors (reasons in domain/error_reasons.h):
+//   PERMISSION_DENIED  NAMESPACE_NOT_SERVED (the same answer for a namespace that does
+//                      not exist);
+//   UNAVAILABLE        CACHE_NOT_SYNCED before the first list has arrived.
+//
+// Thread-safe. `kube` must outlive the gate; Stop() (or the destructor) before the
+// client is destroyed.
+#ifndef SANDBOXD_AUTH_NAMESPACE_GATE_H_
+#define SANDBOXD_AUTH_NAMESPACE_GATE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "src/kube/kube_client.h"
+#include "src/kube/reflector.h"
+
+namespace sandboxd::auth {
+
+class NamespaceGate {
+ public:
+  struct Options {
+    std::string label_selector = "sandboxd.dev/enabled=true";
+    std::string own_namespace = "sandboxd-system";  // never served
+  };
+
+  NamespaceGate(kube::KubeClient* kube, Options options);
+  ~NamespaceGate();  // Stop()
+
+  void Start();
+  void Stop();  // idempotent
+  bool synced() const;
+
+  // OK if `ns` is served; the errors above otherwise.
+  absl::Status Check(const std::string& ns) const;
+
+ private:
+  class Sink;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<std::string> served_ ABSL_GUARDED_BY(mu_);
+  bool synced_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<Sink> sink_;
+  std::unique_ptr<kube::Reflector> reflector_;
+};
+
+}  // namespace sandboxd::auth
+
+#endif  // SANDBOXD_AUTH_NAMESPACE_GATE_H_
