@@ -64,7 +64,9 @@ step "rendering deploy/ ($("$KUBE_LOCAL_BIN/kubectl" version --client | head -n 
 if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
   pass "kubectl kustomize deploy/"
   kinds=$(grep '^kind: ' <<<"$out" | LC_ALL=C sort | tr '\n' ' ')
-  want="kind: ClusterRole kind: ClusterRoleBinding kind: ConfigMap kind: Deployment kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Service kind: ServiceAccount "
+  want="kind: ClusterRole kind: ClusterRoleBinding kind: ConfigMap kind: Deployment "
+  want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Service "
+  want+="kind: ServiceAccount "
   [ "$kinds" = "$want" ] && pass "one object of each kind: $(sed 's/kind: //g' <<<"$kinds")" ||
     fail "rendered kinds: $kinds (want $want)"
 else
