@@ -15,6 +15,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "server/sandboxd_server.h"
 #include "server/server_config.h"
@@ -25,6 +28,40 @@ ABSL_FLAG(std::string, port_file, "",
           "(useful with port 0 in tests and scripts).");
 
 namespace {
+
+// --help, --helpshort and --version of sandboxd. Abseil's default --help lists only the
+// flags of the file that defines main(); sandboxd's settings live in server_config.cc.
+// SANDBOXD_VERSION, SANDBOXD_KUBE_VERSION and SANDBOXD_SOURCE_DIR come from CMake
+// (project version, tools/kube-local/versions.env, source tree).
+void ConfigureUsage() {
+  // --help prints "<program name>: " and then this.
+  absl::SetProgramUsageMessage(
+      "persistent development sandboxes on Kubernetes\n\n"
+      "  sandboxd [--config=FILE] [--listen_address=HOST:PORT] [--kubeconfig=PATH] ...\n\n"
+      "Flags given explicitly override the config file (format: server/server_config.h).\n"
+      "\"default: ;\" means not set: the config file applies, else the built-in default\n"
+      "named in the flag's help text.");
+  absl::FlagsUsageConfig config;
+  // Flag definitions are recorded under __FILE__, an absolute path: report them
+  // relative to the source tree ("server/server_config.cc").
+  config.normalize_filename = [](absl::string_view file) {
+    absl::ConsumePrefix(&file, SANDBOXD_SOURCE_DIR "/");
+    while (absl::ConsumePrefix(&file, "/")) {
+    }
+    return std::string(file);
+  };
+  auto is_sandboxd_flag_file = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc") ||
+           absl::EndsWith(file, "server/server_config.cc");
+  };
+  config.contains_help_flags = is_sandboxd_flag_file;
+  config.contains_helpshort_flags = is_sandboxd_flag_file;
+  config.version_string = [] {
+    return std::string("sandboxd " SANDBOXD_VERSION
+                       ", tested against Kubernetes API " SANDBOXD_KUBE_VERSION "\n");
+  };
+  absl::SetFlagsUsageConfig(config);
+}
 
 // Blocks SIGTERM and SIGINT in this thread and, by inheritance, in every thread started
 // after it; WaitForSignal() then receives them synchronously.
@@ -40,7 +77,7 @@ sigset_t BlockShutdownSignals() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("sandboxd: persistent development sandboxes on Kubernetes");
+  ConfigureUsage();
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built with Mutex deadlock detection on, a debug aid that records
   // every lock acquisition in a global graph (a few % of the CPU of a busy server). The
