@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -98,11 +99,32 @@ long Plane::RequestCount(const std::string& verb, const std::string& resource,
                     absl::StrCat("subresource=\"", subresource, "\"")});
 }
 
-std::string Plane::CreateNamespace(const std::string& prefix) const {
+std::string Plane::CreateNamespace(const std::string& prefix, bool served) const {
   std::random_device rd;
   std::string ns = absl::StrCat(prefix, "-", rd() % 1000000);
   Kubectl(absl::StrCat("create namespace ", ns));
+  if (served) Kubectl(absl::StrCat("label namespace ", ns, " sandboxd.dev/enabled=true"));
   return ns;
+}
+
+void Plane::CreateCaller(const std::string& ns, const std::string& name, const std::string& role,
+                         const std::string& scope) const {
+  Kubectl(absl::StrCat("-n ", ns, " create serviceaccount ", name));
+  const std::string binding = absl::StrCat(name, "-", ns, "-", role);
+  if (scope.empty()) {
+    Kubectl(absl::StrCat("create clusterrolebinding ", binding, " --clusterrole=", role,
+                         " --serviceaccount=", ns, ":", name));
+  } else {
+    Kubectl(absl::StrCat("-n ", scope, " create rolebinding ", binding, " --clusterrole=", role,
+                         " --serviceaccount=", ns, ":", name));
+  }
+}
+
+std::string Plane::Token(const std::string& ns, const std::string& name,
+                         const std::string& audience) const {
+  CommandResult r = Kubectl(absl::StrCat("-n ", ns, " create token ", name, " --audience=",
+                                         audience, " --duration=2h"));
+  return r.exit_code == 0 ? std::string(absl::StripAsciiWhitespace(r.output)) : "";
 }
 
 void Plane::DeleteNamespace(const std::string& ns) const {

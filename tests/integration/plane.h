@@ -54,8 +54,18 @@ class Plane {
   long RequestCount(const std::string& verb, const std::string& resource,
                     const std::string& code, const std::string& subresource = "") const;
 
-  // Creates a namespace with a unique name starting with `prefix`.
-  std::string CreateNamespace(const std::string& prefix) const;
+  // Creates a namespace with a unique name starting with `prefix`, labelled
+  // sandboxd.dev/enabled=true (served by sandboxd) unless `served` is false.
+  std::string CreateNamespace(const std::string& prefix, bool served = true) const;
+
+  // Creates ServiceAccount `ns`/`name` (if missing) and binds ClusterRole `role` to it,
+  // in namespace `scope` (RoleBinding) or cluster-wide if `scope` is empty.
+  void CreateCaller(const std::string& ns, const std::string& name, const std::string& role,
+                    const std::string& scope) const;
+  // A token of ServiceAccount `ns`/`name` for `audience` (kubectl create token); "" on
+  // failure.
+  std::string Token(const std::string& ns, const std::string& name,
+                    const std::string& audience = "sandboxd.dev") const;
   void DeleteNamespace(const std::string& ns) const;
 
  private:

@@ -22,6 +22,7 @@
 #include "server/sandboxd_server.h"
 #include "tests/integration/plane.h"
 #include "tests/integration/request_counter.h"
+#include "tests/integration/token_channel.h"
 
 namespace sandboxd {
 namespace {
@@ -56,6 +57,7 @@ class SandboxLifecycleTest : public ::testing::Test {
     ns_ = new std::string(plane_->CreateNamespace("lifecycle"));
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.tls.plaintext = true;
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = kImage;
     config.sandbox_defaults.tls_secret = "wildcard-tls";
@@ -68,8 +70,13 @@ class SandboxLifecycleTest : public ::testing::Test {
     auto server = server::SandboxdServer::Start(config, hooks);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
-    channel_ = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    // The caller: a ServiceAccount allowed every sandbox verb in the test namespace.
+    plane_->CreateCaller(*ns_, "tester", "sandboxd-user", *ns_);
+    const std::string token = plane_->Token(*ns_, "tester");
+    ASSERT_FALSE(token.empty());
+    channel_ = new std::shared_ptr<grpc::Channel>(
+        testing::TokenChannel(absl::StrCat("127.0.0.1:", server_->port()), token));
+    ASSERT_TRUE(server_->WaitUntilServing(absl::Seconds(60)));
   }
   static void TearDownTestSuite() {
     server_->Shutdown(absl::Seconds(5));

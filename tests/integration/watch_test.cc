@@ -26,6 +26,7 @@
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
 #include "tests/integration/plane.h"
+#include "tests/integration/token_channel.h"
 
 namespace sandboxd {
 namespace {
@@ -153,9 +154,11 @@ class WatchTest : public ::testing::Test {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     plane_ = new testing::Plane();
     ns_ = new std::string(plane_->CreateNamespace("watch"));
+    plane_->CreateCaller(*ns_, "watcher", "sandboxd-user", *ns_);
+    token_ = new std::string(plane_->Token(*ns_, "watcher"));
     server_ = StartServer().release();
-    stub_ = pb::SandboxLifecycle::NewStub(grpc::CreateChannel(
-                absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()))
+    stub_ = pb::SandboxLifecycle::NewStub(
+                testing::TokenChannel(absl::StrCat("127.0.0.1:", server_->port()), *token_))
                 .release();
   }
   static void TearDownTestSuite() {
@@ -167,6 +170,7 @@ class WatchTest : public ::testing::Test {
   static std::unique_ptr<server::SandboxdServer> StartServer() {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.tls.plaintext = true;
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.kube.qps = 500;
     config.kube.burst = 1000;
@@ -243,12 +247,14 @@ class WatchTest : public ::testing::Test {
 
   static testing::Plane* plane_;
   static std::string* ns_;
+  static std::string* token_;  // of a caller allowed every sandbox verb in ns_
   static server::SandboxdServer* server_;
   static pb::SandboxLifecycle::Stub* stub_;
 };
 
 testing::Plane* WatchTest::plane_ = nullptr;
 std::string* WatchTest::ns_ = nullptr;
+std::string* WatchTest::token_ = nullptr;
 server::SandboxdServer* WatchTest::server_ = nullptr;
 pb::SandboxLifecycle::Stub* WatchTest::stub_ = nullptr;
 
@@ -320,8 +326,8 @@ TEST_F(WatchTest, ATokenFromAnotherServerIsAnExplicitReset) {
   std::string foreign_token;
   {
     std::unique_ptr<server::SandboxdServer> other = StartServer();
-    auto other_stub = pb::SandboxLifecycle::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", other->port()), grpc::InsecureChannelCredentials()));
+    auto other_stub = pb::SandboxLifecycle::NewStub(testing::TokenChannel(
+        absl::StrCat("127.0.0.1:", other->port()), *token_));
     Stream s(other_stub.get(), WatchRequest("p-reset"));
     auto marker = s.NextWhere(IsMarker);
     ASSERT_TRUE(marker.has_value());
@@ -387,8 +393,8 @@ TEST_F(WatchTest, InvalidWatchRequestsAreRejectedNamingTheProblem) {
     EXPECT_EQ(ReasonAndField(status).second, "resume_token");
   }
   {  // bytes that are not a WatchSandboxesRequest: field 1 announces 5 bytes, 1 follows
-    grpc::GenericStub generic(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                                  grpc::InsecureChannelCredentials()));
+    grpc::GenericStub generic(
+        testing::TokenChannel(absl::StrCat("127.0.0.1:", server_->port()), *token_));
     const char garbage[] = {0x0a, 0x05, 'a'};
     grpc::Slice slice(garbage, sizeof(garbage));
     grpc::ByteBuffer request(&slice, 1), response;
@@ -405,8 +411,8 @@ TEST_F(WatchTest, InvalidWatchRequestsAreRejectedNamingTheProblem) {
 TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {
   Create("w-shutdown", "p-shutdown");
   std::unique_ptr<server::SandboxdServer> other = StartServer();
-  auto other_stub = pb::SandboxLifecycle::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", other->port()), grpc::InsecureChannelCredentials()));
+  auto other_stub = pb::SandboxLifecycle::NewStub(testing::TokenChannel(
+      absl::StrCat("127.0.0.1:", other->port()), *token_));
   Stream stream(other_stub.get(), WatchRequest("p-shutdown"));
   auto marker = stream.NextWhere(IsMarker);
   ASSERT_TRUE(marker.has_value());
