@@ -254,7 +254,7 @@ void SandboxService::List(domain::ListQuery query, const kube::CallOptions& opts
 void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& opts,
                             Done<Sandbox> done) {
   spec = domain::ApplyDefaults(std::move(spec), defaults_);
-  if (absl::Status s = domain::ValidateSpec(spec); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateSpec(spec, defaults_.limits); !s.ok()) return done(s);
   kube::StatefulSet desired = domain::BuildStatefulSet(spec, defaults_);
   const std::string ns = spec.ns;
   const std::string name = spec.name;
@@ -400,7 +400,7 @@ void SandboxService::UpdateEnv(const std::string& ns, const std::string& name,
                                Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
-  if (absl::Status s = domain::ValidateEnvUpdate(update); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateEnvUpdate(update, defaults_.limits); !s.ok()) return done(s);
   UpdateEnvAttempt(ns, name, std::move(update), 1, opts, std::move(done));
 }
 
@@ -425,6 +425,8 @@ void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& 
     domain::SandboxSpec spec = domain::SpecFromStatefulSet(*sts);
     domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
     if (!result.changed) return Complete(*std::move(sts), opts, done);  // no write, no restart
+    absl::Status within_limits = domain::ValidateUpdatedEnv(result.env, defaults_.limits);
+    if (!within_limits.ok()) return done(within_limits);
 
     std::vector<std::string> removed;
     for (const std::string& key : update.remove) {

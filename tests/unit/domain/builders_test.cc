@@ -75,7 +75,7 @@ SandboxSpec Spec() {
 }
 
 TEST(BuildersGoldenTest, StatefulSet) {
-  ASSERT_EQ(ValidateSpec(Spec()), absl::OkStatus());
+  ASSERT_EQ(ValidateSpec(Spec(), SandboxLimits()), absl::OkStatus());
   ExpectMatchesGolden(kube::ToJson(BuildStatefulSet(Spec(), Defaults())), "statefulset.json");
 }
 
