@@ -314,7 +314,7 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
     std::string body;
   };
   std::vector<Child> children;
-  kube::Service service = domain::BuildService(spec, defaults_);
+  kube::Service service = domain::BuildService(spec, defaults_, *sts);
   domain::SetOwnerReference(owner, &service.metadata);
   children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service)});
   for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
