@@ -175,7 +175,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
     grpc::CallbackServerContext* ctx, const pb::ListSandboxesRequest* request,
     pb::ListSandboxesResponse* response) {
   auto* call = new UnaryCall(ctx, "ListSandboxes");
-  absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request);
+  absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request, limits_);
   if (!query.ok()) {
     call->FinishWith(query.status());
     return call;
@@ -256,6 +256,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
   absl::StatusOr<pb::WatchSandboxesRequest> request =
       ParseRawRequest<pb::WatchSandboxesRequest>(*raw_request);
   if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes");
+  absl::Status valid = ValidateWatchSandboxesRequest(*request, limits_);
+  if (!valid.ok()) return WatchReactor::Reject(valid, "WatchSandboxes");
   service::WatchFilter filter;
   filter.ns = request->namespace_();
   filter.project = request->project();

@@ -14,14 +14,20 @@
 // one log line per call names the method, the sandbox, the request id (client metadata
 // "x-request-id", else generated), the code and the latency.
 //
+// The project and label_selector filters of ListSandboxes and WatchSandboxes are checked
+// against `limits` (proto_convert.h) before they reach the cache or Kubernetes.
+//
 // Thread-safe. `service`, `cache` and `fanout` must outlive this object and every call in
 // flight.
 #ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 
+#include <utility>
+
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
+#include "src/domain/sandbox.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/task_pool.h"
@@ -39,8 +45,8 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
   SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
-                          service::TaskPool* fanout)
-      : service_(service), cache_(cache), fanout_(fanout) {}
+                          service::TaskPool* fanout, domain::SandboxLimits limits)
+      : service_(service), cache_(cache), fanout_(fanout), limits_(std::move(limits)) {}
 
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::CreateSandboxRequest* request,
@@ -74,6 +80,7 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   service::SandboxService* const service_;  // not owned
   service::SandboxCache* const cache_;      // not owned
   service::TaskPool* const fanout_;         // not owned
+  const domain::SandboxLimits limits_;
 };
 
 }  // namespace sandboxd::server

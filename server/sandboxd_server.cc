@@ -57,9 +57,8 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
   s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());
   s->service_ = std::make_unique<service::SandboxService>(kube, config.sandbox_defaults);
-  s->grpc_service_ =
-      std::make_unique<SandboxLifecycleService>(s->service_.get(), s->cache_.get(),
-                                                s->fanout_.get());
+  s->grpc_service_ = std::make_unique<SandboxLifecycleService>(
+      s->service_.get(), s->cache_.get(), s->fanout_.get(), config.sandbox_defaults.limits);
 
   // Keeps the health descriptors linked in, so that reflection can describe the service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
@@ -73,6 +72,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ToMillis(config.keepalive.min_ping_interval));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.RegisterService(s->grpc_service_.get());
   if (hooks.configure_grpc) hooks.configure_grpc(builder);
   s->server_ = builder.BuildAndStart();
