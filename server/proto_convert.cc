@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "src/domain/errors.h"
@@ -99,8 +100,9 @@ absl::StatusOr<EnvUpdateCall> EnvUpdateFromRequest(const v1::UpdateSandboxEnvReq
   }
   for (const std::string& key : request.remove_keys()) {
     if (request.env().contains(key)) {
-      return domain::InvalidField("remove_keys",
-                                  absl::StrCat("\"", key, "\" is also in env"));
+      // Escaped: the key is caller input and the message is logged.
+      return domain::InvalidField(
+          "remove_keys", absl::StrCat("\"", absl::Utf8SafeCHexEscape(key), "\" is also in env"));
     }
   }
   call.update.set.insert(request.env().begin(), request.env().end());

@@ -176,6 +176,13 @@ TEST(EnvUpdateFromRequestTest, RejectsWireLevelErrors) {
                            )pb"))
           .status(),
       "remove_keys", "remove_keys: \"A\" is also in env");
+  v1::UpdateSandboxEnvRequest hostile;
+  hostile.set_namespace_("n");
+  hostile.set_name("a");
+  (*hostile.mutable_env())["A\n\x1b[2J"] = "1";
+  hostile.add_remove_keys("A\n\x1b[2J");
+  ExpectInvalidField(EnvUpdateFromRequest(hostile).status(), "remove_keys",
+                     "remove_keys: \"A\\n\\x1b[2J\" is also in env");
   ExpectInvalidField(
       EnvUpdateFromRequest(Parse<v1::UpdateSandboxEnvRequest>(R"pb(name: "a")pb")).status(),
       "namespace", "namespace: is required");
