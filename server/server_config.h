@@ -160,9 +160,9 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 // burst < 1, ports outside 1..65535 or equal, an empty storage size or ingress class, a
 // relative mount path, negative run_as_user / fs_group, an empty default cpu or memory
 // request (pods would be BestEffort), a default request or limit that is not a quantity
-// or a request above its limit; a limits.max_* quantity that is not a positive quantity,
-// a negative limits count, an empty allowed storage class; a default above its maximum
-// or a default storage class not among limits.allowed_storage_classes.
+// or a request above its limit; a non-empty limits.max_* that is not a positive
+// quantity, a negative limits count, an empty allowed storage class; a default above its
+// maximum or a default storage class not among limits.allowed_storage_classes.
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
 // Built-in defaults, then the YAML document `yaml` if given, then `overrides`;
