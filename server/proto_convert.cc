@@ -4,9 +4,11 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "src/domain/errors.h"
+#include "src/domain/validation.h"
 
 namespace sandboxd::server {
 namespace {
@@ -98,8 +100,9 @@ absl::StatusOr<EnvUpdateCall> EnvUpdateFromRequest(const v1::UpdateSandboxEnvReq
   }
   for (const std::string& key : request.remove_keys()) {
     if (request.env().contains(key)) {
-      return domain::InvalidField("remove_keys",
-                                  absl::StrCat("\"", key, "\" is also in env"));
+      // Escaped: the key is caller input and the message is logged.
+      return domain::InvalidField(
+          "remove_keys", absl::StrCat("\"", absl::Utf8SafeCHexEscape(key), "\" is also in env"));
     }
   }
   call.update.set.insert(request.env().begin(), request.env().end());
@@ -108,13 +111,15 @@ absl::StatusOr<EnvUpdateCall> EnvUpdateFromRequest(const v1::UpdateSandboxEnvReq
   return call;
 }
 
-absl::StatusOr<domain::ListQuery> ListQueryFromRequest(
-    const v1::ListSandboxesRequest& request) {
+absl::StatusOr<domain::ListQuery> ListQueryFromRequest(const v1::ListSandboxesRequest& request,
+                                                       const domain::SandboxLimits& limits) {
   SANDBOXD_RETURN_IF_ERROR(RequireNonEmpty("namespace", request.namespace_()));
   if (request.page_size() < 0) {
     return domain::InvalidField(
         "page_size", absl::StrCat("must not be negative, got ", request.page_size()));
   }
+  SANDBOXD_RETURN_IF_ERROR(
+      domain::ValidateListFilter(request.project(), request.label_selector(), limits));
   domain::ListQuery query;
   query.ns = request.namespace_();
   query.project = request.project();
@@ -122,6 +127,11 @@ absl::StatusOr<domain::ListQuery> ListQueryFromRequest(
   query.page_size = request.page_size();
   query.page_token = request.page_token();
   return query;
+}
+
+absl::Status ValidateWatchSandboxesRequest(const v1::WatchSandboxesRequest& request,
+                                           const domain::SandboxLimits& limits) {
+  return domain::ValidateListFilter(request.project(), request.label_selector(), limits);
 }
 
 absl::StatusOr<domain::DeleteRequest> DeleteRequestFromRequest(

@@ -3,7 +3,9 @@
 // Requests -> domain: these functions check only what the wire format adds and the
 // domain cannot see (required identity fields, explicit zero ports, negative page
 // sizes, presence of optional fields, a key both set and removed). Everything else
-// (name syntax, quantities, env names, defaults) is the domain's validation. Errors are
+// (name syntax, quantities, env names, defaults) is the domain's validation, except for
+// the list and watch filters, which are answered from the watch cache without passing
+// through SandboxService: those are checked here (domain::ValidateListFilter). Errors are
 // INVALID_ARGUMENT made with domain::InvalidField(); the field path is the proto field
 // path relative to the request message, e.g. "spec.ports.app" or "page_size".
 //
@@ -53,9 +55,14 @@ absl::StatusOr<EnvUpdateCall> EnvUpdateFromRequest(
     const sandbox::v1::UpdateSandboxEnvRequest& request);
 
 // ListSandboxesRequest -> ListQuery. INVALID_ARGUMENT: "namespace" empty; "page_size"
-// negative.
+// negative; "project" or "label_selector" refused by domain::ValidateListFilter(limits).
 absl::StatusOr<domain::ListQuery> ListQueryFromRequest(
-    const sandbox::v1::ListSandboxesRequest& request);
+    const sandbox::v1::ListSandboxesRequest& request, const domain::SandboxLimits& limits);
+
+// The filters of a WatchSandboxesRequest. INVALID_ARGUMENT: "project" or
+// "label_selector" refused by domain::ValidateListFilter(limits).
+absl::Status ValidateWatchSandboxesRequest(const sandbox::v1::WatchSandboxesRequest& request,
+                                           const domain::SandboxLimits& limits);
 
 // DeleteSandboxRequest -> DeleteRequest. INVALID_ARGUMENT: "namespace" or "name" empty.
 absl::StatusOr<domain::DeleteRequest> DeleteRequestFromRequest(

@@ -14,6 +14,7 @@
 #include "server/status_mapping.h"
 #include "server/watch_reactor.h"
 #include "spdlog/spdlog.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 
 namespace sandboxd::server {
@@ -110,7 +111,7 @@ service::Done<domain::Sandbox> ReplySandbox(UnaryCall* call, Response* response)
 absl::Status UnderSpec(const absl::Status& status) {
   domain::ErrorDetail detail = domain::GetErrorDetail(status);
   auto field = detail.metadata.find("field");
-  if (detail.reason != "INVALID_FIELD" || field == detail.metadata.end() ||
+  if (detail.reason != domain::reason::kInvalidField || field == detail.metadata.end() ||
       absl::StartsWith(field->second, "spec")) {
     return status;
   }
@@ -124,7 +125,7 @@ absl::StatusOr<Request> ParseRawRequest(const grpc::ByteBuffer& raw) {
   grpc::ByteBuffer bytes(raw);  // Deserialize consumes its input; this copy shares slices
   Request request;
   if (!grpc::SerializationTraits<Request>::Deserialize(&bytes, &request).ok()) {
-    return domain::MakeError(absl::StatusCode::kInvalidArgument, "MALFORMED_REQUEST",
+    return domain::MakeError(absl::StatusCode::kInvalidArgument, domain::reason::kMalformedRequest,
                              absl::StrCat("the request is not a valid ",
                                           Request::descriptor()->full_name()));
   }
@@ -179,7 +180,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::CreateSandbox(
     return call;
   }
   call->set_sandbox(spec->ns, spec->name);
-  call->Admit(access_, "create", spec->ns, "", [this, call, response, spec = *std::move(spec)]() {
+  call->Admit(access_, "create", spec->ns, "", [this, call, response, spec = *spec]() {
     service_->Create(spec, call->options(),
                      [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
                        if (sandbox.ok()) *response->mutable_sandbox() = SandboxToProto(*sandbox);
@@ -210,7 +211,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
     grpc::CallbackServerContext* ctx, const pb::ListSandboxesRequest* request,
     pb::ListSandboxesResponse* response) {
   auto* call = new UnaryCall(ctx, "ListSandboxes");
-  absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request);
+  absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request, limits_);
   if (!query.ok()) {
     call->FinishWith(query.status());
     return call;
@@ -221,7 +222,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
     call->FinishWith(result.status());
   };
   call->Admit(access_, "list", query->ns, "",
-              [this, call, request, reply, query = *std::move(query)]() {
+              [this, call, request, reply, query = *query]() {
                 service_->List(query, request->consistent_read(), call->options(), reply);
               });
   return call;
@@ -252,7 +253,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::UpdateSandboxEnv(
   }
   call->set_sandbox(update->ref.ns, update->ref.name);
   call->Admit(access_, "update", update->ref.ns, update->ref.name,
-              [this, call, response, update = *std::move(update)]() {
+              [this, call, response, update = *update]() {
                 service_->UpdateEnv(update.ref.ns, update.ref.name, update.update,
                                     call->options(), ReplySandbox(call, response));
               });
@@ -269,7 +270,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
     return call;
   }
   call->set_sandbox(del->ns, del->name);
-  call->Admit(access_, "delete", del->ns, del->name, [this, call, del = *std::move(del)]() {
+  call->Admit(access_, "delete", del->ns, del->name, [this, call, del = *del]() {
     service_->Delete(del, call->options(), [call](absl::Status status) { call->FinishWith(status); });
   });
   return call;
@@ -294,6 +295,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
   absl::StatusOr<pb::WatchSandboxesRequest> request =
       ParseRawRequest<pb::WatchSandboxesRequest>(*raw_request);
   if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes");
+  absl::Status valid = ValidateWatchSandboxesRequest(*request, limits_);
+  if (!valid.ok()) return WatchReactor::Reject(valid, "WatchSandboxes");
   service::WatchFilter filter;
   filter.ns = request->namespace_();
   filter.project = request->project();

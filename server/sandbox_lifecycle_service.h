@@ -17,16 +17,22 @@
 // one log line per call names the method, the sandbox, the caller, the request id (client
 // metadata "x-request-id", else generated), the code and the latency.
 //
+// The project and label_selector filters of ListSandboxes and WatchSandboxes are checked
+// against `limits` (proto_convert.h) before they reach the cache or Kubernetes.
+//
 // Thread-safe. `service`, `cache` and `fanout` must outlive this object and every call in
 // flight.
 #ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
+
+#include <utility>
 
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/watch_reactor.h"
 #include "src/auth/access_control.h"
+#include "src/domain/sandbox.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/task_pool.h"
@@ -44,8 +50,10 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
   SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
-                          service::TaskPool* fanout, auth::AccessControl* access)
-      : service_(service), cache_(cache), fanout_(fanout), access_(access) {}
+                          service::TaskPool* fanout, auth::AccessControl* access,
+                          domain::SandboxLimits limits)
+      : service_(service), cache_(cache), fanout_(fanout), access_(access),
+        limits_(std::move(limits)) {}
 
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
                                           const sandbox::v1::CreateSandboxRequest* request,
@@ -84,6 +92,7 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   service::SandboxCache* const cache_;      // not owned
   service::TaskPool* const fanout_;         // not owned
   auth::AccessControl* const access_;       // not owned
+  const domain::SandboxLimits limits_;
 };
 
 }  // namespace sandboxd::server

@@ -58,6 +58,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
                  "in the clear; use this only on a loopback address for local tests");
     return grpc::InsecureServerCredentials();
   }
+  if (tls.cert_file.empty()) {
+    return domain::MakeError(
+        absl::StatusCode::kInvalidArgument, domain::reason::kInvalidConfig,
+        "tls.cert_file: no TLS certificate; set tls.cert_file and tls.key_file "
+        "(--tls_cert_file, --tls_key_file), or tls.plaintext (--plaintext) for local tests",
+        {{"setting", "tls.cert_file"}});
+  }
   SANDBOXD_RETURN_IF_ERROR(CheckReadable(tls.cert_file, "tls.cert_file"));
   SANDBOXD_RETURN_IF_ERROR(CheckReadable(tls.key_file, "tls.key_file"));
   if (!tls.client_ca_file.empty()) {
@@ -113,7 +120,8 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->access_ = std::make_unique<auth::AccessControl>(s->authenticator_.get(),
                                                      s->authorizer_.get(), s->namespaces_.get());
   s->grpc_service_ = std::make_unique<SandboxLifecycleService>(
-      s->service_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get());
+      s->service_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get(),
+      config.sandbox_defaults.limits);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ListenerCredentials(config.tls);
   if (!credentials.ok()) return credentials.status();
@@ -130,6 +138,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ToMillis(config.keepalive.min_ping_interval));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.RegisterService(s->grpc_service_.get());
   if (hooks.configure_grpc) hooks.configure_grpc(builder);
   s->server_ = builder.BuildAndStart();
@@ -138,9 +147,19 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
                              absl::StrCat("cannot listen on ", config.listen_address),
                              {{"address", config.listen_address}});
   }
-  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
-  health->SetServingStatus(false);
-  health->SetServingStatus(kServiceName, false);
+  if (!config.health_listen_address.empty()) {
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    health_builder.AddListeningPort(config.health_listen_address,
+                                    grpc::InsecureServerCredentials(), &health_port);
+    s->health_server_ = health_builder.BuildAndStart();
+    if (s->health_server_ == nullptr || health_port == 0) {
+      return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kListenFailed,
+                               absl::StrCat("cannot listen on ", config.health_listen_address),
+                               {{"address", config.health_listen_address}});
+    }
+  }
+  s->SetServing(false);
   s->feed_->Start();
   s->namespaces_->Start();
   s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
@@ -154,13 +173,20 @@ void SandboxdServer::Housekeeping() {
   constexpr int kTicksPerRederive = 5;
   for (int tick = 0; !stopping_.WaitForNotificationWithTimeout(kPeriod); ++tick) {
     if (!serving_.HasBeenNotified() && cache_->synced() && namespaces_->synced()) {
-      grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-      health->SetServingStatus(true);
-      health->SetServingStatus(kServiceName, true);
+      SetServing(true);
       serving_.Notify();
       spdlog::info("watch cache synced ({} sandboxes); SERVING", cache_->stats().sandboxes);
     }
     if (tick % kTicksPerRederive == 0) cache_->Tick(absl::Now());
+  }
+}
+
+void SandboxdServer::SetServing(bool serving) {
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+    health->SetServingStatus(serving);
+    health->SetServingStatus(kServiceName, serving);
   }
 }
 
@@ -174,9 +200,14 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   // Health first, so that load balancers stop sending new calls; then end the watch
   // streams (UNAVAILABLE + resume token), which would otherwise hold Shutdown forever.
   server_->GetHealthCheckService()->Shutdown();
+  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   cache_->Shutdown();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_server_->Wait();
+  }
   stopping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
   feed_->Stop();

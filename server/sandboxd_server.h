@@ -6,7 +6,8 @@
 // Health is NOT_SERVING until the watch cache and the set of served namespaces have
 // synced, SERVING until Shutdown(). The listener uses TLS (certificate files re-read when
 // they change; client certificates verified against tls.client_ca_file when set) unless
-// tls.plaintext, which logs a warning.
+// tls.plaintext, which logs a warning. health_listen_address, when set, is a second,
+// plaintext listener with only the health service (Kubernetes gRPC probes speak no TLS).
 //
 // Thread-safe: Shutdown() may be called from any thread, once.
 #ifndef SANDBOXD_SERVER_SANDBOXD_SERVER_H_
@@ -42,8 +43,8 @@ class SandboxdServer {
   // listening on config.listen_address (port 0: a free port, see port()), and starts
   // filling the watch cache. The health status of the server and of
   // sandbox.v1.SandboxLifecycle becomes SERVING once the cache has synced.
-  // Errors: those of loading the Kubernetes config; INVALID_ARGUMENT if a TLS file cannot
-  // be read; UNAVAILABLE if the address cannot be bound. curl_global_init() must have
+  // Errors: those of loading the Kubernetes config; INVALID_ARGUMENT without a TLS
+  // certificate unless tls.plaintext, or if a TLS file cannot be read; UNAVAILABLE if the address cannot be bound. curl_global_init() must have
   // been called.
   //
   // Hooks for benchmarks (both optional). `decorate_kube` wraps the Kubernetes client that
@@ -80,6 +81,8 @@ class SandboxdServer {
 
   // Marks the server SERVING once the cache syncs; re-derives time-dependent phases.
   void Housekeeping();
+  // Sets the health of the server and of sandbox.v1.SandboxLifecycle on every listener.
+  void SetServing(bool serving);
 
   std::unique_ptr<kube::CurlKubeClient> kube_;
   std::unique_ptr<kube::KubeClient> decorated_kube_;  // wraps kube_ when set
@@ -93,6 +96,7 @@ class SandboxdServer {
   std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<SandboxLifecycleService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // config.health_listen_address; may be null
   int port_ = 0;
   bool shut_down_ = false;
   absl::Notification serving_;

@@ -1,5 +1,6 @@
 #include "server/server_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -8,10 +9,12 @@
 #include <utility>
 
 #include "absl/flags/flag.h"
+#include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
+#include "src/domain/quantity.h"
 #include "yaml-cpp/yaml.h"
 
 // Every flag is optional: it overrides the config file only when given.
@@ -19,6 +22,9 @@ ABSL_FLAG(std::optional<std::string>, config, std::nullopt,
           "Path of a YAML config file; flags given explicitly override its values");
 ABSL_FLAG(std::optional<std::string>, listen_address, std::nullopt,
           "gRPC listen address, host:port (default 0.0.0.0:50051)");
+ABSL_FLAG(std::optional<std::string>, health_listen_address, std::nullopt,
+          "Plaintext listener serving only grpc.health.v1, for Kubernetes gRPC probes "
+          "(default: none)");
 ABSL_FLAG(std::optional<std::string>, tls_cert_file, std::nullopt,
           "PEM certificate chain of the gRPC listener (re-read when the file changes)");
 ABSL_FLAG(std::optional<std::string>, tls_key_file, std::nullopt,
@@ -26,8 +32,8 @@ ABSL_FLAG(std::optional<std::string>, tls_key_file, std::nullopt,
 ABSL_FLAG(std::optional<std::string>, tls_client_ca_file, std::nullopt,
           "PEM CA bundle: verify client certificates against it (mutual TLS; the "
           "certificate's CN is the caller, its O entries the groups)");
-ABSL_FLAG(std::optional<bool>, plaintext, std::nullopt,
-          "Serve gRPC without TLS (local tests only; default false)");
+ABSL_FLAG(bool, plaintext, false,
+          "Serve gRPC without TLS (local tests only); given, it turns tls.plaintext on");
 ABSL_FLAG(std::optional<std::string>, auth_audiences, std::nullopt,
           "Comma-separated audiences bearer tokens must be issued for (TokenReview; "
           "default sandboxd.dev; empty: the API server's own)");
@@ -85,6 +91,28 @@ ABSL_FLAG(std::optional<int64_t>, fs_group, std::nullopt,
 ABSL_FLAG(std::optional<absl::Duration>, claim_bind_timeout, std::nullopt,
           "How long a home volume claim may stay unbound before the sandbox is in "
           "ERROR (default 2m)");
+ABSL_FLAG(std::optional<int32_t>, max_message_bytes, std::nullopt,
+          "Largest gRPC request message accepted, in bytes (default 4194304, 4 MiB)");
+ABSL_FLAG(std::optional<std::string>, max_storage_size, std::nullopt,
+          "Largest home volume a sandbox may ask for (default 100Gi)");
+ABSL_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes, std::nullopt,
+          "Comma-separated StorageClasses sandboxes may use (default: any)");
+ABSL_FLAG(std::optional<std::string>, max_cpu, std::nullopt,
+          "Largest CPU request or limit a sandbox may ask for (default 16)");
+ABSL_FLAG(std::optional<std::string>, max_memory, std::nullopt,
+          "Largest memory request or limit a sandbox may ask for (default 64Gi)");
+ABSL_FLAG(std::optional<int64_t>, max_env_vars, std::nullopt,
+          "Most environment variables a sandbox may have (default 256)");
+ABSL_FLAG(std::optional<int64_t>, max_env_bytes, std::nullopt,
+          "Most bytes of environment variable names and values a sandbox may have "
+          "(default 262144)");
+ABSL_FLAG(std::optional<int64_t>, max_labels, std::nullopt,
+          "Most caller labels a sandbox may have (default 32)");
+ABSL_FLAG(std::optional<int64_t>, max_selector_length, std::nullopt,
+          "Longest label_selector of ListSandboxes / WatchSandboxes, in bytes (default 1024)");
+ABSL_FLAG(std::optional<int64_t>, max_selector_terms, std::nullopt,
+          "Most requirements in a label_selector of ListSandboxes / WatchSandboxes "
+          "(default 20)");
 
 namespace sandboxd::server {
 namespace {
@@ -235,6 +263,58 @@ void Override(const std::optional<T>& value, T* out) {
   if (value.has_value()) *out = *value;
 }
 
+// The quantity `text` of setting `key`, which must be one.
+absl::StatusOr<absl::int128> QuantitySetting(absl::string_view key, const std::string& text) {
+  absl::StatusOr<absl::int128> value = domain::ParseQuantityNano(text);
+  if (!value.ok()) {
+    return SettingError(key, absl::StrCat("\"", text, "\" ", value.status().message()));
+  }
+  return *value;
+}
+
+// A limits.max_* quantity: empty (no maximum) or positive.
+absl::Status CheckMaximum(absl::string_view key, const std::string& max) {
+  if (max.empty()) return absl::OkStatus();
+  SANDBOXD_ASSIGN_OR_RETURN(absl::int128 value, QuantitySetting(key, max));
+  if (value <= 0) return SettingError(key, absl::StrCat("must be positive, got \"", max, "\""));
+  return absl::OkStatus();
+}
+
+// A default quantity `text` of setting `key` (non-empty) is at most the maximum `max`
+// of setting `max_key` (empty: no maximum; already checked by CheckMaximum).
+absl::Status CheckAtMost(absl::string_view key, const std::string& text,
+                         absl::string_view max_key, const std::string& max) {
+  SANDBOXD_ASSIGN_OR_RETURN(absl::int128 value, QuantitySetting(key, text));
+  if (max.empty()) return absl::OkStatus();
+  SANDBOXD_ASSIGN_OR_RETURN(absl::int128 max_value, QuantitySetting(max_key, max));
+  if (value > max_value) {
+    return SettingError(key, absl::StrCat("\"", text, "\" is above ", max_key, " (", max, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// The default request and limit of one resource: a request is required (a pod with no
+// request and no limit is BestEffort), a limit optional; both at most `max` and the
+// request at most the limit.
+absl::Status CheckDefaultResource(absl::string_view resource, const std::string& request,
+                                  const std::string& limit, const std::string& max) {
+  const std::string request_key = absl::StrCat("sandbox_defaults.resources.requests.", resource);
+  const std::string limit_key = absl::StrCat("sandbox_defaults.resources.limits.", resource);
+  const std::string max_key = absl::StrCat("limits.max_", resource);
+  if (request.empty()) {
+    return SettingError(request_key,
+                        "must not be empty: sandboxes that name no resources would be BestEffort");
+  }
+  SANDBOXD_RETURN_IF_ERROR(CheckAtMost(request_key, request, max_key, max));
+  if (limit.empty()) return absl::OkStatus();
+  SANDBOXD_RETURN_IF_ERROR(CheckAtMost(limit_key, limit, max_key, max));
+  SANDBOXD_ASSIGN_OR_RETURN(absl::int128 limit_value, QuantitySetting(limit_key, limit));
+  if (limit_value <= 0) {
+    return SettingError(limit_key, absl::StrCat("must be positive, got \"", limit, "\""));
+  }
+  return CheckAtMost(request_key, request, limit_key, limit);
+}
+
 }  // namespace
 
 absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
@@ -255,6 +335,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
   domain::SandboxDefaults& d = config->sandbox_defaults;
   const std::map<std::string, YamlReader::Handler, std::less<>> top = {
       {"listen_address", r.String(&config->listen_address)},
+      {"health_listen_address", r.String(&config->health_listen_address)},
       {"tls", r.Nested({
                   {"cert_file", r.String(&config->tls.cert_file)},
                   {"key_file", r.String(&config->tls.key_file)},
@@ -269,6 +350,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                })},
       {"log_level", r.String(&config->log_level)},
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
+      {"max_message_bytes", r.Integer(&config->max_message_bytes)},
       {"kube", r.Nested({
                    {"kubeconfig", r.String(&config->kube.kubeconfig)},
                    {"context", r.String(&config->kube.context)},
@@ -312,6 +394,18 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                                 })},
            {"claim_bind_timeout", r.Duration(&d.claim_bind_timeout)},
        })},
+      {"limits", r.Nested({
+                     {"max_storage_size", r.String(&d.limits.max_storage_size)},
+                     {"allowed_storage_classes",
+                      r.StringList(&d.limits.allowed_storage_classes)},
+                     {"max_cpu", r.String(&d.limits.max_cpu)},
+                     {"max_memory", r.String(&d.limits.max_memory)},
+                     {"max_env_vars", r.Integer(&d.limits.max_env_vars)},
+                     {"max_env_bytes", r.Integer(&d.limits.max_env_bytes)},
+                     {"max_labels", r.Integer(&d.limits.max_labels)},
+                     {"max_selector_length", r.Integer(&d.limits.max_selector_length)},
+                     {"max_selector_terms", r.Integer(&d.limits.max_selector_terms)},
+                 })},
   };
   try {
     return r.Map(root, "", top);
@@ -325,6 +419,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
 
 void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.listen_address, &config->listen_address);
+  Override(o.health_listen_address, &config->health_listen_address);
   Override(o.tls_cert_file, &config->tls.cert_file);
   Override(o.tls_key_file, &config->tls.key_file);
   Override(o.tls_client_ca_file, &config->tls.client_ca_file);
@@ -357,6 +452,17 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.run_as_user, &d.run_as_user);
   Override(o.fs_group, &d.fs_group);
   Override(o.claim_bind_timeout, &d.claim_bind_timeout);
+  Override(o.max_message_bytes, &config->max_message_bytes);
+  domain::SandboxLimits& l = d.limits;
+  Override(o.max_storage_size, &l.max_storage_size);
+  Override(o.allowed_storage_classes, &l.allowed_storage_classes);
+  Override(o.max_cpu, &l.max_cpu);
+  Override(o.max_memory, &l.max_memory);
+  Override(o.max_env_vars, &l.max_env_vars);
+  Override(o.max_env_bytes, &l.max_env_bytes);
+  Override(o.max_labels, &l.max_labels);
+  Override(o.max_selector_length, &l.max_selector_length);
+  Override(o.max_selector_terms, &l.max_selector_terms);
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& c) {
@@ -365,11 +471,6 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   }
   if (c.tls.plaintext && !c.tls.cert_file.empty()) {
     return SettingError("tls.plaintext", "must be false when tls.cert_file is set");
-  }
-  if (!c.tls.plaintext && c.tls.cert_file.empty()) {
-    return SettingError("tls.cert_file",
-                       "must be set (with tls.key_file), or serve without TLS with "
-                       "tls.plaintext: true (--plaintext) for local tests");
   }
   if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
     return SettingError(c.tls.key_file.empty() ? "tls.key_file" : "tls.cert_file",
@@ -433,6 +534,42 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (d.claim_bind_timeout <= absl::ZeroDuration()) {
     return SettingError("sandbox_defaults.claim_bind_timeout", "must be positive");
   }
+  if (c.max_message_bytes <= 0) return SettingError("max_message_bytes", "must be positive");
+
+  const domain::SandboxLimits& l = d.limits;
+  SANDBOXD_RETURN_IF_ERROR(CheckMaximum("limits.max_storage_size", l.max_storage_size));
+  for (const std::string& storage_class : l.allowed_storage_classes) {
+    if (storage_class.empty()) {
+      return SettingError("limits.allowed_storage_classes", "must not contain an empty name");
+    }
+  }
+  SANDBOXD_RETURN_IF_ERROR(CheckMaximum("limits.max_cpu", l.max_cpu));
+  SANDBOXD_RETURN_IF_ERROR(CheckMaximum("limits.max_memory", l.max_memory));
+  const std::pair<const char*, int64_t> counts[] = {
+      {"limits.max_env_vars", l.max_env_vars},
+      {"limits.max_env_bytes", l.max_env_bytes},
+      {"limits.max_labels", l.max_labels},
+      {"limits.max_selector_length", l.max_selector_length},
+      {"limits.max_selector_terms", l.max_selector_terms},
+  };
+  for (const auto& [key, value] : counts) {
+    if (value < 0) return SettingError(key, absl::StrCat("must not be negative, got ", value));
+  }
+
+  // The defaults must pass the limits, or every sandbox that relies on them is refused.
+  SANDBOXD_RETURN_IF_ERROR(CheckDefaultResource("cpu", d.resources.requests.cpu,
+                                                d.resources.limits.cpu, l.max_cpu));
+  SANDBOXD_RETURN_IF_ERROR(CheckDefaultResource("memory", d.resources.requests.memory,
+                                                d.resources.limits.memory, l.max_memory));
+  SANDBOXD_RETURN_IF_ERROR(CheckAtMost("sandbox_defaults.storage.size", d.storage_size,
+                                       "limits.max_storage_size", l.max_storage_size));
+  if (!l.allowed_storage_classes.empty() &&
+      std::find(l.allowed_storage_classes.begin(), l.allowed_storage_classes.end(),
+                d.storage_class) == l.allowed_storage_classes.end()) {
+    return SettingError("sandbox_defaults.storage.class",
+                        absl::StrCat("\"", d.storage_class,
+                                     "\" must be one of limits.allowed_storage_classes"));
+  }
   return absl::OkStatus();
 }
 
@@ -449,10 +586,11 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(const std::optional<std::string
 ServerConfigOverrides OverridesFromFlags() {
   ServerConfigOverrides o;
   o.listen_address = absl::GetFlag(FLAGS_listen_address);
+  o.health_listen_address = absl::GetFlag(FLAGS_health_listen_address);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
-  o.plaintext = absl::GetFlag(FLAGS_plaintext);
+  if (absl::GetFlag(FLAGS_plaintext)) o.plaintext = true;
   if (std::optional<std::string> audiences = absl::GetFlag(FLAGS_auth_audiences)) {
     o.auth_audiences = absl::StrSplit(*audiences, ',', absl::SkipEmpty());
   }
@@ -482,6 +620,16 @@ ServerConfigOverrides OverridesFromFlags() {
   o.run_as_user = absl::GetFlag(FLAGS_run_as_user);
   o.fs_group = absl::GetFlag(FLAGS_fs_group);
   o.claim_bind_timeout = absl::GetFlag(FLAGS_claim_bind_timeout);
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.max_storage_size = absl::GetFlag(FLAGS_max_storage_size);
+  o.allowed_storage_classes = absl::GetFlag(FLAGS_allowed_storage_classes);
+  o.max_cpu = absl::GetFlag(FLAGS_max_cpu);
+  o.max_memory = absl::GetFlag(FLAGS_max_memory);
+  o.max_env_vars = absl::GetFlag(FLAGS_max_env_vars);
+  o.max_env_bytes = absl::GetFlag(FLAGS_max_env_bytes);
+  o.max_labels = absl::GetFlag(FLAGS_max_labels);
+  o.max_selector_length = absl::GetFlag(FLAGS_max_selector_length);
+  o.max_selector_terms = absl::GetFlag(FLAGS_max_selector_terms);
   return o;
 }
 

@@ -1,5 +1,6 @@
-// Settings of the sandboxd server: where it listens, the defaults of new sandboxes,
-// how it reaches Kubernetes, connection keepalive, shutdown and logging.
+// Settings of the sandboxd server: where it listens, the defaults of new sandboxes and the
+// limits of caller input, how it reaches Kubernetes, connection keepalive, shutdown and
+// logging.
 //
 // Sources, highest precedence first: a command-line flag that was given explicitly,
 // the YAML config file (--config), the built-in default (the member initializers of
@@ -8,8 +9,12 @@
 // syntax ("30s", "1m30s").
 //
 //   listen_address: "0.0.0.0:50051"   # --listen_address
+//   health_listen_address: "0.0.0.0:8081"  # --health_listen_address: plaintext, the
+//                                      #   health service (Kubernetes gRPC probes speak
+//                                      #   no TLS); empty: none
 //   log_level: info                    # --log_level: trace|debug|info|warn|error|critical|off
 //   shutdown_grace: 15s                # --shutdown_grace
+//   max_message_bytes: 4194304         # --max_message_bytes: largest gRPC request accepted
 //   kube:
 //     kubeconfig: /path/to/kubeconfig  # --kubeconfig (empty: in-cluster / $KUBECONFIG)
 //     context: my-context              # --kube_context (empty: the current context)
@@ -46,6 +51,17 @@
 //       run_as_user: 1000              # --run_as_user
 //       fs_group: 1000                 # --fs_group
 //     claim_bind_timeout: 2m           # --claim_bind_timeout
+//   limits:                            # caller input maxima (domain::SandboxLimits)
+//     max_storage_size: 100Gi          # --max_storage_size ("": no maximum)
+//     allowed_storage_classes: [fast-ssd, standard]  # --allowed_storage_classes=a,b
+//                                      #   (empty: any; else the default class is one)
+//     max_cpu: "16"                    # --max_cpu: requests and limits ("": no maximum)
+//     max_memory: 64Gi                 # --max_memory: requests and limits ("": no maximum)
+//     max_env_vars: 256                # --max_env_vars
+//     max_env_bytes: 262144            # --max_env_bytes: env names and values
+//     max_labels: 32                   # --max_labels: caller labels
+//     max_selector_length: 1024        # --max_selector_length: List/Watch label_selector
+//     max_selector_terms: 20           # --max_selector_terms
 //
 // Flags are std::optional: "given explicitly" means the flag holds a value. Passing an
 // empty value (--flag=) leaves an optional flag unset, so a flag cannot override a
@@ -87,8 +103,9 @@ struct KeepaliveSettings {
   absl::Duration min_ping_interval = absl::Seconds(30);
 };
 
-// The gRPC listener's transport security. Exactly one of: plaintext, or cert_file and
-// key_file (optionally client_ca_file for mutual TLS).
+// The gRPC listener's transport security: plaintext, or cert_file and key_file
+// (optionally client_ca_file for mutual TLS). With neither, sandboxd refuses to start
+// (SandboxdServer::Start).
 struct TlsSettings {
   std::string cert_file;
   std::string key_file;
@@ -105,9 +122,13 @@ struct AuthSettings {
 
 struct ServerConfig {
   std::string listen_address = "0.0.0.0:50051";
+  std::string health_listen_address;  // empty: no separate health listener
   TlsSettings tls;
   AuthSettings auth;
+  // Defaults of new sandboxes; its `limits` member holds the `limits:` section.
   domain::SandboxDefaults sandbox_defaults;
+  // The largest request message the gRPC server accepts (larger: RESOURCE_EXHAUSTED).
+  int32_t max_message_bytes = 4 * 1024 * 1024;
   KubeSettings kube;
   KeepaliveSettings keepalive;
   // How long Shutdown waits for calls and streams to finish before cancelling them.
@@ -118,6 +139,7 @@ struct ServerConfig {
 // The explicitly given flags; unset members do not override anything.
 struct ServerConfigOverrides {
   std::optional<std::string> listen_address;
+  std::optional<std::string> health_listen_address;
   std::optional<std::string> tls_cert_file;
   std::optional<std::string> tls_key_file;
   std::optional<std::string> tls_client_ca_file;
@@ -149,6 +171,16 @@ struct ServerConfigOverrides {
   std::optional<int64_t> run_as_user;
   std::optional<int64_t> fs_group;
   std::optional<absl::Duration> claim_bind_timeout;
+  std::optional<int32_t> max_message_bytes;
+  std::optional<std::string> max_storage_size;
+  std::optional<std::vector<std::string>> allowed_storage_classes;
+  std::optional<std::string> max_cpu;
+  std::optional<std::string> max_memory;
+  std::optional<int64_t> max_env_vars;
+  std::optional<int64_t> max_env_bytes;
+  std::optional<int64_t> max_labels;
+  std::optional<int64_t> max_selector_length;
+  std::optional<int64_t> max_selector_terms;
 };
 
 // Applies the YAML document `yaml` on top of `*config`. `source` names the document in
@@ -165,11 +197,15 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 // Checks the value ranges of a complete config. INVALID_ARGUMENT naming the setting
 // (its config file path) when a value is out of range: empty listen_address, unknown
 // log_level, negative shutdown_grace / keepalive.min_ping_interval, non-positive
-// keepalive.time / keepalive.timeout / claim_bind_timeout / qps, burst < 1, neither or
-// both of tls.plaintext and tls.cert_file, tls.cert_file without tls.key_file (or the
-// reverse), tls.client_ca_file with plaintext, an empty served_namespace_selector, ports
-// outside 1..65535 or equal, an empty storage size or ingress class, a relative mount
-// path, negative run_as_user / fs_group.
+// keepalive.time / keepalive.timeout / claim_bind_timeout / qps / max_message_bytes,
+// burst < 1, both tls.plaintext and tls.cert_file, tls.cert_file without
+// tls.key_file (or the reverse), tls.client_ca_file with plaintext, an empty
+// served_namespace_selector, ports outside 1..65535 or equal, an empty storage size or
+// ingress class, a relative mount path, negative run_as_user / fs_group, an empty default
+// cpu or memory request (pods would be BestEffort), a default request or limit that is
+// not a quantity or a request above its limit; a non-empty limits.max_* that is not a
+// positive quantity, a negative limits count, an empty allowed storage class; a default
+// above its maximum or a default storage class not among limits.allowed_storage_classes.
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
 // Built-in defaults, then the YAML document `yaml` if given, then `overrides`;

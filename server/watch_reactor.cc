@@ -10,6 +10,7 @@
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 #include "spdlog/spdlog.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 
 namespace sandboxd::server {
@@ -160,7 +161,7 @@ void WatchReactor::Shared::Pump() {
     if (subscription->closed()) {
       finished = true;
       reactor->Finish(ToGrpcStatus(
-          domain::MakeError(absl::StatusCode::kUnavailable, "SERVER_SHUTTING_DOWN",
+          domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
                             "sandboxd is shutting down; resume the watch with resumeToken",
                             {{"resumeToken", subscription->last_token()}}),
           method));

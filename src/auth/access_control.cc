@@ -11,14 +11,14 @@ void AccessControl::Admit(const Credentials& credentials, const AccessRequest& r
       credentials, opts,
       [this, request, opts, done = std::move(done)](absl::StatusOr<kube::UserInfo> user) {
         if (!user.ok()) return done(user.status());
+        // The callback keeps its own copy: `*user` is read by Authorize as it starts.
         authorizer_->Authorize(
-            *user, request, opts,
-            [this, request, user = *std::move(user), done](absl::Status allowed) {
+            *user, request, opts, [this, request, identity = *user, done](absl::Status allowed) {
               if (!allowed.ok()) return done(allowed);
               if (absl::Status served = namespaces_->Check(request.ns); !served.ok()) {
                 return done(served);
               }
-              done(std::move(user));
+              done(identity);
             });
       });
 }

@@ -139,6 +139,10 @@ std::string Lookup(const kube::StringMap& m, const std::string& key) {
 
 }  // namespace
 
+kube::StringMap PodSelector(std::string_view name) {
+  return {{kLabelApp, std::string(name)}, {kLabelSandbox, std::string(name)}};
+}
+
 kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefaults& defaults) {
   kube::StatefulSet sts;
   sts.metadata = Meta(StatefulSetName(spec.name), spec);
@@ -157,7 +161,7 @@ kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefault
   kube::StatefulSetSpec& s = sts.spec;
   s.replicas = 1;
   s.service_name = ServiceName(spec.name);
-  s.selector.match_labels = {{kLabelApp, spec.name}};
+  s.selector.match_labels = PodSelector(spec.name);
   s.update_strategy = kube::StatefulSetUpdateStrategy{"RollingUpdate", {}};
   s.revision_history_limit = kRevisionHistoryLimit;
 
@@ -166,6 +170,7 @@ kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefault
   // lets a delete recognise an orphaned pod as ours.
   kube::PodTemplateSpec& t = s.template_;
   t.metadata.labels = CommonLabels(spec);
+  t.metadata.labels[kLabelSandbox] = spec.name;
   t.spec.automount_service_account_token = false;
   kube::PodSecurityContext psc;
   psc.run_as_non_root = true;
@@ -196,7 +201,7 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
   kube::Service svc;
   svc.metadata = Meta(ServiceName(spec.name), spec);
   svc.spec.cluster_ip = "None";  // headless: see the header comment
-  svc.spec.selector = {{kLabelApp, spec.name}};
+  svc.spec.selector = PodSelector(spec.name);
   kube::ServicePort app;
   app.name = kAppPortName;
   app.protocol = kTcp;
@@ -208,6 +213,19 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
   ttyd.port = spec.ports.terminal;
   ttyd.target_port = kube::IntOrString::Int(spec.ports.terminal);
   svc.spec.ports = {std::move(app), std::move(ttyd)};
+  return svc;
+}
+
+kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defaults,
+                           const kube::StatefulSet& owner) {
+  kube::Service svc = BuildService(spec, defaults);
+  const kube::StringMap& pod_labels = owner.spec.template_.metadata.labels;
+  if (pod_labels.count(kLabelSandbox) > 0 || owner.spec.selector.match_labels.empty()) {
+    return svc;
+  }
+  svc.spec.selector = owner.spec.selector.match_labels;
+  auto managed_by = pod_labels.find(kLabelManagedBy);
+  if (managed_by != pod_labels.end()) svc.spec.selector.insert(*managed_by);
   return svc;
 }
 

@@ -2,12 +2,14 @@
 // and the inverse (the spec a StatefulSet was built from).
 //
 // Objects (see docs/design.md "Kubernetes objects of one sandbox" and naming.h):
-//  - StatefulSet <name>: 1 replica, governing Service <name>-service, selector app=<name>,
+//  - StatefulSet <name>: 1 replica, governing Service <name>-service, selector
+//    {app, sandboxd.dev/sandbox} = <name> (PodSelector; naming.h kLabelSandbox),
 //    RollingUpdate, a "home" volumeClaimTemplate mounted at the spec's mount path,
 //    PVC retention {whenScaled: Retain, whenDeleted: Delete}, Sealos labels/annotations,
 //    the spec hash; one non-root container named <name>.
-//  - Service <name>-service: headless (clusterIP None) governing Service; it exists so
-//    that the pod has the stable DNS name <name>-0.<name>-service.<ns>.svc.cluster.local.
+//  - Service <name>-service: headless (clusterIP None) governing Service with the
+//    StatefulSet's pod selector; it exists so that the pod has the stable DNS name
+//    <name>-0.<name>-service.<ns>.svc.cluster.local.
 //    How the Ingresses reach the pod: their backends name this Service and its "app" /
 //    "ttyd" port. Ingress controllers (ingress-nginx, Traefik, HAProxy, ...) do not use a
 //    Service's cluster IP: they watch its EndpointSlices and proxy straight to the ready
@@ -40,7 +42,16 @@ namespace sandboxd::domain {
 inline constexpr int32_t kRevisionHistoryLimit = 2;
 
 kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefaults& defaults);
+// {app: <name>, sandboxd.dev/sandbox: <name>}: the selector of a sandbox's pods.
+kube::StringMap PodSelector(std::string_view name);
+
 kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defaults);
+// The Service of the existing StatefulSet `owner`, selecting its pods: PodSelector() if
+// its pod template carries kLabelSandbox; otherwise (a StatefulSet created before that
+// label existed) its own selector's matchLabels, narrowed by the managed-by label when
+// its pod template carries it. Use it to create the Service once the StatefulSet exists.
+kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defaults,
+                           const kube::StatefulSet& owner);
 kube::Ingress BuildAppIngress(const SandboxSpec& spec, const SandboxDefaults& defaults);
 kube::Ingress BuildTtydIngress(const SandboxSpec& spec, const SandboxDefaults& defaults);
 // {app, ttyd} when spec.ingress_domain is set; empty otherwise.

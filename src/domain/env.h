@@ -20,7 +20,8 @@ struct EnvUpdateResult {
 
 // Applies `update` (already checked by ValidateEnvUpdate) to `current`. Setting a key to
 // its current value or removing an absent key is not a change. `expected_version` is
-// not looked at: preconditions are the caller's job.
+// not looked at: preconditions are the caller's job. The result is not bounded: check a
+// changed one with ValidateUpdatedEnv before writing it.
 EnvUpdateResult ApplyEnvUpdate(const std::map<std::string, std::string>& current,
                                const EnvUpdate& update);
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "src/domain/error_reasons.h"
 #include "absl/strings/str_split.h"
 
 namespace sandboxd::domain {
@@ -39,7 +40,7 @@ absl::Status MakeError(absl::StatusCode code, std::string_view reason, std::stri
 }
 
 absl::Status InvalidField(std::string_view field, std::string_view why) {
-  return MakeError(absl::StatusCode::kInvalidArgument, "INVALID_FIELD",
+  return MakeError(absl::StatusCode::kInvalidArgument, reason::kInvalidField,
                    absl::StrCat(AV(field), ": ", AV(why)),
                    {{"field", std::string(field)}, {"why", std::string(why)}});
 }

@@ -40,6 +40,8 @@ class LabelSelector {
   bool Matches(const std::map<std::string, std::string>& labels) const;
 
   bool empty() const { return requirements_.empty(); }
+  // The number of requirements (comma-separated terms).
+  size_t size() const { return requirements_.size(); }
 
  private:
   enum class Op { kEquals, kNotEquals, kIn, kNotIn, kExists, kDoesNotExist };

@@ -20,7 +20,12 @@
 namespace sandboxd::domain {
 
 // ---- Labels -------------------------------------------------------------------------
-inline constexpr char kLabelApp[] = "app";  // = <name>; the StatefulSet selector
+inline constexpr char kLabelApp[] = "app";  // = <name>; in every pod selector
+// = <name>, on the pod template only. Only sandboxd sets it (its prefix is reserved), so
+// the selectors of a sandbox's StatefulSet and Service, {app, sandboxd.dev/sandbox},
+// never match a foreign pod that happens to be labelled app=<name>. StatefulSets created
+// before it existed select {app} only (a StatefulSet's selector is immutable).
+inline constexpr char kLabelSandbox[] = "sandboxd.dev/sandbox";
 inline constexpr char kLabelDeployManager[] = "cloud.sealos.io/app-deploy-manager";  // <name>
 // On Ingresses: the first DNS label of the host (<name>-app / <name>-ttyd).
 inline constexpr char kLabelDeployManagerDomain[] = "cloud.sealos.io/app-deploy-manager-domain";

@@ -1,6 +1,7 @@
 // Value types of the sandbox domain: what a caller asks for (SandboxSpec), the
-// deployment-wide defaults that fill its gaps (SandboxDefaults), and the observed view of
-// a sandbox (Sandbox) derived from its Kubernetes objects.
+// deployment-wide defaults that fill its gaps (SandboxDefaults) and the maxima it must
+// stay within (SandboxLimits), and the observed view of a sandbox (Sandbox) derived from
+// its Kubernetes objects.
 //
 // Plain values, no I/O. Thread-compatible.
 #ifndef SANDBOXD_DOMAIN_SANDBOX_H_
@@ -52,10 +53,29 @@ struct SandboxSpec {
   std::map<std::string, std::string> labels;
 };
 
+// Deployment-wide maxima of caller input (server flags / config file `limits:`), checked
+// by ValidateSpec, ValidateEnvUpdate, ValidateUpdatedEnv and ValidateListFilter
+// (validation.h). Quantities are Kubernetes quantities; an empty quantity is no maximum.
+// The default counts and sizes keep one StatefulSet well below the API server's object
+// size limit (~1.5 MiB) and selectors cheap to match.
+struct SandboxLimits {
+  std::string max_storage_size = "100Gi";            // storage.size
+  std::vector<std::string> allowed_storage_classes;  // empty: any, else storage_class in it
+  std::string max_cpu = "16";                        // resources.{requests,limits}.cpu
+  std::string max_memory = "64Gi";                   // resources.{requests,limits}.memory
+  int64_t max_env_vars = 256;                        // entries of env
+  int64_t max_env_bytes = 256 * 1024;                // sum of env names and values
+  int64_t max_labels = 32;                           // caller labels
+  int64_t max_selector_length = 1024;                // List/WatchSandboxes label_selector
+  int64_t max_selector_terms = 20;                   // its requirements
+};
+
 // Deployment-wide defaults and settings (server flags / config file).
 struct SandboxDefaults {
   std::string image;
-  Resources resources;
+  // Non-empty requests by default: a pod with no request and no limit is BestEffort (the
+  // first evicted, no CPU share under contention). No limits by default.
+  Resources resources = {{"500m", "1Gi"}, {}};
   std::string storage_size = "5Gi";
   std::string storage_class;  // empty: the cluster's default
   std::string mount_path = "/home/agent";
@@ -71,6 +91,7 @@ struct SandboxDefaults {
   // How long a pod may be reported Unschedulable before the sandbox is
   // ERROR(UNSCHEDULABLE): the scheduler retries by itself, e.g. once a claim binds.
   absl::Duration unschedulable_grace = absl::Seconds(30);
+  SandboxLimits limits;  // what callers may ask for (config `limits:`)
 };
 
 enum class Phase {

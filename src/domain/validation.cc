@@ -1,12 +1,15 @@
 #include "src/domain/validation.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_join.h"
 #include "src/domain/errors.h"
+#include "src/domain/label_selector.h"
 #include "src/domain/naming.h"
 #include "src/domain/quantity.h"
 
@@ -17,22 +20,53 @@ bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '
 bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  // Keep messages bounded: a 100 KiB bogus value is not echoed back whole.
-  if (s.size() > 80) {
-    out.append(s.substr(0, 77));
-    out.append("...");
-  } else {
-    out.append(s);
+bool IsControl(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte < 0x20 || byte == 0x7f;
+}
+
+std::string HexByte(char c) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  const auto byte = static_cast<unsigned char>(c);
+  return {kDigits[byte >> 4], kDigits[byte & 0xf]};
+}
+
+// `s` for a message or a field path: at most 80 bytes of it (a 100 KiB bogus value is
+// not echoed back whole), control characters written as \xNN.
+std::string Printable(std::string_view s) {
+  const bool truncate = s.size() > 80;
+  if (truncate) s = s.substr(0, 77);
+  std::string out;
+  for (char c : s) {
+    if (IsControl(c)) {
+      out.append("\\x");
+      out.append(HexByte(c));
+    } else {
+      out.push_back(c);
+    }
   }
-  out.append("\"");
+  if (truncate) out.append("...");
   return out;
+}
+
+std::string Quote(std::string_view s) { return "\"" + Printable(s) + "\""; }
+
+// Why `s` is refused for a control character; empty if it has none. Tab and newline are
+// allowed where `allow_tab_and_newline` (env values, see validation.h).
+std::string ControlCharacterProblem(std::string_view s, bool allow_tab_and_newline = false) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!IsControl(s[i])) continue;
+    if (allow_tab_and_newline && (s[i] == '\t' || s[i] == '\n')) continue;
+    return "must not contain control characters (byte 0x" + HexByte(s[i]) + " at offset " +
+           std::to_string(i) + ")";
+  }
+  return "";
 }
 
 // Why `s` is not a DNS-1123 label of at most `max` characters; empty if it is one.
 std::string Dns1123LabelProblem(std::string_view s, size_t max) {
   if (s.empty()) return "must not be empty";
+  if (std::string why = ControlCharacterProblem(s); !why.empty()) return why;
   if (s.size() > max) return "must be at most " + std::to_string(max) + " characters";
   for (char c : s) {
     if (!IsLowerAlnum(c) && c != '-') {
@@ -47,6 +81,7 @@ std::string Dns1123LabelProblem(std::string_view s, size_t max) {
 
 std::string Dns1123SubdomainProblem(std::string_view s) {
   if (s.empty()) return "must not be empty";
+  if (std::string why = ControlCharacterProblem(s); !why.empty()) return why;
   if (s.size() > kMaxDnsSubdomain) return "must be at most 253 characters";
   size_t start = 0;
   while (true) {
@@ -75,6 +110,7 @@ bool IsQualifiedNamePart(std::string_view s) {
 
 std::string LabelValueProblem(std::string_view v) {
   if (v.empty()) return "";
+  if (std::string why = ControlCharacterProblem(v); !why.empty()) return "value " + why;
   if (v.size() > kMaxDnsLabel) return "value must be at most 63 characters";
   if (!IsQualifiedNamePart(v)) {
     return "value must be empty or consist of letters, digits, '-', '_' and '.', starting "
@@ -85,6 +121,7 @@ std::string LabelValueProblem(std::string_view v) {
 
 std::string LabelKeyProblem(std::string_view key) {
   if (key.empty()) return "key must not be empty";
+  if (std::string why = ControlCharacterProblem(key); !why.empty()) return "key " + why;
   std::string_view prefix;
   std::string_view name = key;
   size_t slash = key.find('/');
@@ -108,6 +145,7 @@ std::string LabelKeyProblem(std::string_view key) {
 
 std::string EnvNameProblem(std::string_view name) {
   if (name.empty()) return "name must not be empty";
+  if (std::string why = ControlCharacterProblem(name); !why.empty()) return "name " + why;
   if (name.size() > kMaxEnvNameLength) {
     return "name must be at most " + std::to_string(kMaxEnvNameLength) + " characters";
   }
@@ -131,13 +169,40 @@ absl::Status ValidateEnvEntry(std::string_view field, std::string_view name,
     return InvalidField(field, "value must be at most " + std::to_string(kMaxEnvValueLength) +
                                    " bytes");
   }
+  if (std::string why = ControlCharacterProblem(value, /*allow_tab_and_newline=*/true);
+      !why.empty()) {
+    return InvalidField(field, "value " + why);
+  }
+  return absl::OkStatus();
+}
+
+size_t EnvBytes(const std::map<std::string, std::string>& env) {
+  size_t bytes = 0;
+  for (const auto& [name, value] : env) bytes += name.size() + value.size();
+  return bytes;
+}
+
+// Whether `env` (the map of `field`) is within the count and size maxima.
+absl::Status CheckEnvSize(std::string_view field,
+                          const std::map<std::string, std::string>& env,
+                          const SandboxLimits& limits) {
+  if (static_cast<int64_t>(env.size()) > limits.max_env_vars) {
+    return InvalidField(field, "must have at most " + std::to_string(limits.max_env_vars) +
+                                   " entries, got " + std::to_string(env.size()));
+  }
+  const size_t bytes = EnvBytes(env);
+  if (static_cast<int64_t>(bytes) > limits.max_env_bytes) {
+    return InvalidField(field, "names and values must total at most " +
+                                   std::to_string(limits.max_env_bytes) + " bytes, got " +
+                                   std::to_string(bytes));
+  }
   return absl::OkStatus();
 }
 
 std::string Bracket(std::string_view map, std::string_view key) {
   std::string out(map);
   out.append("[");
-  out.append(key.size() > 80 ? std::string(key.substr(0, 77)) + "..." : std::string(key));
+  out.append(Printable(key));
   out.append("]");
   return out;
 }
@@ -196,6 +261,7 @@ bool IsRegistryHost(std::string_view s) {
 
 std::string ImageProblem(std::string_view ref) {
   if (ref.empty()) return "must not be empty (and no default image is configured)";
+  if (std::string why = ControlCharacterProblem(ref); !why.empty()) return why;
   if (ref.size() > kMaxImageLength) {
     return "must be at most " + std::to_string(kMaxImageLength) + " characters";
   }
@@ -283,8 +349,23 @@ absl::StatusOr<absl::int128> CheckQuantity(std::string_view field, std::string_v
   return *q;
 }
 
+// `value` (the quantity `text` of `field`) is at most `max`, the SandboxLimits member
+// `setting`; an empty `max` is no maximum.
+absl::Status CheckAtMost(std::string_view field, std::string_view text, absl::int128 value,
+                         std::string_view setting, const std::string& max) {
+  if (max.empty()) return absl::OkStatus();
+  absl::StatusOr<absl::int128> max_value = ParseQuantityNano(max);
+  if (!max_value.ok()) {
+    return absl::InternalError("limit " + std::string(setting) + " " + Quote(max) +
+                               " is not a quantity");
+  }
+  if (value > *max_value) return InvalidField(field, Quote(text) + " must be at most " + max);
+  return absl::OkStatus();
+}
+
 absl::Status ValidateResourcePair(std::string_view resource, const std::string& request,
-                                  const std::string& limit) {
+                                  const std::string& limit, std::string_view max_setting,
+                                  const std::string& max) {
   const std::string request_field = "resources.requests." + std::string(resource);
   const std::string limit_field = "resources.limits." + std::string(resource);
   absl::int128 request_value = 0;
@@ -299,7 +380,19 @@ absl::Status ValidateResourcePair(std::string_view resource, const std::string& 
     return InvalidField(request_field, Quote(request) + " must be less than or equal to " +
                                            limit_field + " (" + limit + ")");
   }
+  if (!request.empty()) {
+    SANDBOXD_RETURN_IF_ERROR(
+        CheckAtMost(request_field, request, request_value, max_setting, max));
+  }
+  if (!limit.empty()) {
+    SANDBOXD_RETURN_IF_ERROR(CheckAtMost(limit_field, limit, limit_value, max_setting, max));
+  }
   return absl::OkStatus();
+}
+
+bool IsPositiveQuantity(const std::string& text) {
+  absl::StatusOr<absl::int128> value = ParseQuantityNano(text);
+  return value.ok() && *value > 0;
 }
 
 std::string MountPathProblem(std::string_view path) {
@@ -310,11 +403,7 @@ std::string MountPathProblem(std::string_view path) {
   if (path.front() != '/') return "must be an absolute path";
   if (path == "/") return "must not be the root directory";
   if (path.back() == '/') return "must not end with '/' (normalized form)";
-  for (char c : path) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return "must not contain control characters";
-    }
-  }
+  if (std::string why = ControlCharacterProblem(path); !why.empty()) return why;
   size_t start = 1;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
@@ -364,7 +453,7 @@ absl::Status ValidateNamespace(std::string_view ns) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateSpec(const SandboxSpec& spec) {
+absl::Status ValidateSpec(const SandboxSpec& spec, const SandboxLimits& limits) {
   SANDBOXD_RETURN_IF_ERROR(ValidateName(spec.name));
   SANDBOXD_RETURN_IF_ERROR(ValidateNamespace(spec.ns));
 
@@ -376,32 +465,46 @@ absl::Status ValidateSpec(const SandboxSpec& spec) {
     return InvalidField("image", spec.image.empty() ? why : Quote(spec.image) + " " + why);
   }
 
-  if (spec.env.size() > kMaxEnvVars) {
-    return InvalidField("env", "must have at most " + std::to_string(kMaxEnvVars) + " entries");
-  }
-  size_t env_bytes = 0;
   for (const auto& [name, value] : spec.env) {
     SANDBOXD_RETURN_IF_ERROR(ValidateEnvEntry(Bracket("env", name), name, value));
-    env_bytes += name.size() + value.size();
   }
-  if (env_bytes > kMaxEnvTotalBytes) {
-    return InvalidField("env", "names and values must total at most " +
-                                   std::to_string(kMaxEnvTotalBytes) + " bytes");
-  }
+  SANDBOXD_RETURN_IF_ERROR(CheckEnvSize("env", spec.env, limits));
 
-  SANDBOXD_RETURN_IF_ERROR(
-      ValidateResourcePair("cpu", spec.resources.requests.cpu, spec.resources.limits.cpu));
-  SANDBOXD_RETURN_IF_ERROR(ValidateResourcePair("memory", spec.resources.requests.memory,
-                                                spec.resources.limits.memory));
+  const Resources& resources = spec.resources;
+  SANDBOXD_RETURN_IF_ERROR(ValidateResourcePair("cpu", resources.requests.cpu,
+                                                resources.limits.cpu, "max_cpu", limits.max_cpu));
+  SANDBOXD_RETURN_IF_ERROR(ValidateResourcePair("memory", resources.requests.memory,
+                                                resources.limits.memory, "max_memory",
+                                                limits.max_memory));
+  if (!IsPositiveQuantity(resources.requests.cpu) &&
+      !IsPositiveQuantity(resources.requests.memory) &&
+      !IsPositiveQuantity(resources.limits.cpu) && !IsPositiveQuantity(resources.limits.memory)) {
+    return InvalidField("resources",
+                        "must have a non-zero cpu or memory request or limit (and none is "
+                        "configured by default): the pod would be BestEffort");
+  }
 
   if (spec.storage.size.empty()) {
     return InvalidField("storage.size", "must not be empty (and no default size is configured)");
   }
-  SANDBOXD_RETURN_IF_ERROR(CheckQuantity("storage.size", spec.storage.size, true).status());
+  SANDBOXD_ASSIGN_OR_RETURN(absl::int128 storage_size,
+                            CheckQuantity("storage.size", spec.storage.size, true));
+  SANDBOXD_RETURN_IF_ERROR(CheckAtMost("storage.size", spec.storage.size, storage_size,
+                                       "max_storage_size", limits.max_storage_size));
   if (!spec.storage.storage_class.empty()) {
     if (std::string why = Dns1123SubdomainProblem(spec.storage.storage_class); !why.empty()) {
       return InvalidField("storage.storage_class", Quote(spec.storage.storage_class) + " " + why);
     }
+  }
+  const std::vector<std::string>& allowed_classes = limits.allowed_storage_classes;
+  if (!allowed_classes.empty() &&
+      std::find(allowed_classes.begin(), allowed_classes.end(), spec.storage.storage_class) ==
+          allowed_classes.end()) {
+    return InvalidField("storage.storage_class",
+                        (spec.storage.storage_class.empty()
+                             ? std::string("must be set")
+                             : Quote(spec.storage.storage_class) + " is not allowed") +
+                            "; allowed: " + absl::StrJoin(allowed_classes, ", "));
   }
   if (std::string why = MountPathProblem(spec.storage.mount_path); !why.empty()) {
     return InvalidField("storage.mount_path", Quote(spec.storage.mount_path) + " " + why);
@@ -425,8 +528,9 @@ absl::Status ValidateSpec(const SandboxSpec& spec) {
     }
   }
 
-  if (spec.labels.size() > kMaxLabels) {
-    return InvalidField("labels", "must have at most " + std::to_string(kMaxLabels) + " entries");
+  if (static_cast<int64_t>(spec.labels.size()) > limits.max_labels) {
+    return InvalidField("labels", "must have at most " + std::to_string(limits.max_labels) +
+                                      " entries, got " + std::to_string(spec.labels.size()));
   }
   for (const auto& [key, value] : spec.labels) {
     if (std::string why = LabelKeyProblem(key); !why.empty()) {
@@ -439,22 +543,16 @@ absl::Status ValidateSpec(const SandboxSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateEnvUpdate(const EnvUpdate& update) {
-  if (update.set.size() > kMaxEnvVars) {
-    return InvalidField("env", "must have at most " + std::to_string(kMaxEnvVars) + " entries");
-  }
-  if (update.remove.size() > kMaxEnvVars) {
-    return InvalidField("remove_keys",
-                        "must have at most " + std::to_string(kMaxEnvVars) + " entries");
-  }
-  size_t bytes = 0;
+absl::Status ValidateEnvUpdate(const EnvUpdate& update, const SandboxLimits& limits) {
   for (const auto& [name, value] : update.set) {
     SANDBOXD_RETURN_IF_ERROR(ValidateEnvEntry(Bracket("env", name), name, value));
-    bytes += name.size() + value.size();
   }
-  if (bytes > kMaxEnvTotalBytes) {
-    return InvalidField("env", "names and values must total at most " +
-                                   std::to_string(kMaxEnvTotalBytes) + " bytes");
+  SANDBOXD_RETURN_IF_ERROR(CheckEnvSize("env", update.set, limits));
+  if (static_cast<int64_t>(update.remove.size()) > limits.max_env_vars) {
+    return InvalidField("remove_keys", "must have at most " +
+                                           std::to_string(limits.max_env_vars) +
+                                           " entries, got " +
+                                           std::to_string(update.remove.size()));
   }
   for (const std::string& name : update.remove) {
     if (std::string why = EnvNameProblem(name); !why.empty()) {
@@ -467,15 +565,80 @@ absl::Status ValidateEnvUpdate(const EnvUpdate& update) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateUpdatedEnv(const std::map<std::string, std::string>& env,
+                                const SandboxLimits& limits) {
+  if (static_cast<int64_t>(env.size()) > limits.max_env_vars) {
+    return InvalidField("env", "the updated environment would have " +
+                                   std::to_string(env.size()) + " entries; at most " +
+                                   std::to_string(limits.max_env_vars) + " are allowed");
+  }
+  const size_t bytes = EnvBytes(env);
+  if (static_cast<int64_t>(bytes) > limits.max_env_bytes) {
+    return InvalidField("env", "the updated environment's names and values would total " +
+                                   std::to_string(bytes) + " bytes; at most " +
+                                   std::to_string(limits.max_env_bytes) + " are allowed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateListFilter(std::string_view project, std::string_view label_selector,
+                                const SandboxLimits& limits) {
+  if (std::string why = LabelValueProblem(project); !why.empty()) {
+    return InvalidField("project", Quote(project) + " " + why);
+  }
+  if (static_cast<int64_t>(label_selector.size()) > limits.max_selector_length) {
+    return InvalidField("label_selector", "must be at most " +
+                                              std::to_string(limits.max_selector_length) +
+                                              " bytes, got " +
+                                              std::to_string(label_selector.size()));
+  }
+  if (std::string why = ControlCharacterProblem(label_selector); !why.empty()) {
+    return InvalidField("label_selector", why);
+  }
+  SANDBOXD_ASSIGN_OR_RETURN(LabelSelector selector, LabelSelector::Parse(label_selector));
+  if (static_cast<int64_t>(selector.size()) > limits.max_selector_terms) {
+    return InvalidField("label_selector", "must have at most " +
+                                              std::to_string(limits.max_selector_terms) +
+                                              " requirements, got " +
+                                              std::to_string(selector.size()));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Fills an unset request or limit of one resource from its default, without letting a
+// default contradict the caller: a default request above the caller's limit becomes the
+// limit, a default limit below the caller's request becomes the request. A value that is
+// not a quantity is left for ValidateSpec to report.
+void FillResource(std::string& request, std::string& limit, const std::string& default_request,
+                  const std::string& default_limit) {
+  const bool caller_request = !request.empty();
+  const bool caller_limit = !limit.empty();
+  if (!caller_request) request = default_request;
+  if (!caller_limit) limit = default_limit;
+  if (caller_request == caller_limit || request.empty() || limit.empty()) return;
+  absl::StatusOr<absl::int128> request_value = ParseQuantityNano(request);
+  absl::StatusOr<absl::int128> limit_value = ParseQuantityNano(limit);
+  if (!request_value.ok() || !limit_value.ok() || *request_value <= *limit_value) return;
+  if (caller_limit) {
+    request = limit;
+  } else {
+    limit = request;
+  }
+}
+
+}  // namespace
+
 SandboxSpec ApplyDefaults(SandboxSpec spec, const SandboxDefaults& defaults) {
   auto fill = [](std::string& field, const std::string& value) {
     if (field.empty()) field = value;
   };
   fill(spec.image, defaults.image);
-  fill(spec.resources.requests.cpu, defaults.resources.requests.cpu);
-  fill(spec.resources.requests.memory, defaults.resources.requests.memory);
-  fill(spec.resources.limits.cpu, defaults.resources.limits.cpu);
-  fill(spec.resources.limits.memory, defaults.resources.limits.memory);
+  FillResource(spec.resources.requests.cpu, spec.resources.limits.cpu,
+               defaults.resources.requests.cpu, defaults.resources.limits.cpu);
+  FillResource(spec.resources.requests.memory, spec.resources.limits.memory,
+               defaults.resources.requests.memory, defaults.resources.limits.memory);
   fill(spec.storage.size, defaults.storage_size);
   fill(spec.storage.storage_class, defaults.storage_class);
   fill(spec.storage.mount_path, defaults.mount_path);

@@ -9,13 +9,26 @@
 // "ports.terminal", "ingress_domain", "labels[team]"; for a whole map that is too big,
 // the map's name ("env", "labels"). EnvUpdate fields are named as in
 // UpdateSandboxEnvRequest: "env[FOO]", "remove_keys[FOO]",
-// "env", "remove_keys". The first problem found is reported, in the order fields are listed.
+// "env", "remove_keys". List and watch filters: "project", "label_selector". The first
+// problem found is reported, in the order fields are listed. Control characters in a key
+// are written as \xNN in the field path and in messages.
+//
+// Control characters (bytes 0x00-0x1f and 0x7f) are refused in every string, with one
+// exception: env values may contain tab and newline, because multi-line values (PEM keys
+// and certificates, JSON) are an ordinary use of a container's environment; they reach
+// the API server as escaped JSON strings and the container runtime as one NAME=value
+// string each, never through a line-oriented format.
+//
+// Maxima that a deployment configures are in SandboxLimits (sandbox.h); the fixed bounds
+// below are not configurable.
 //
 // Pure functions. Thread-safe.
 #ifndef SANDBOXD_DOMAIN_VALIDATION_H_
 #define SANDBOXD_DOMAIN_VALIDATION_H_
 
 #include <cstddef>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -23,13 +36,10 @@
 
 namespace sandboxd::domain {
 
-// Bounds on caller input. They keep one StatefulSet well below the API server's object
-// size limit (~1.5 MiB) and error messages readable.
-inline constexpr size_t kMaxEnvVars = 256;
+// Fixed bounds on caller input. They keep error messages readable and single values
+// well below the API server's object size limit (~1.5 MiB).
 inline constexpr size_t kMaxEnvNameLength = 128;
 inline constexpr size_t kMaxEnvValueLength = 32 * 1024;
-inline constexpr size_t kMaxEnvTotalBytes = 256 * 1024;  // sum of names and values
-inline constexpr size_t kMaxLabels = 32;                 // caller labels
 inline constexpr size_t kMaxImageLength = 512;
 inline constexpr size_t kMaxMountPathLength = 1024;
 inline constexpr size_t kMaxDnsSubdomain = 253;
@@ -45,21 +55,43 @@ absl::Status ValidateNamespace(std::string_view ns);
 // Validates a complete spec: call it on the result of ApplyDefaults(), so that defaults
 // are checked too and a required field still empty (image without a default image) is
 // reported. Checks, in order: name, namespace, project (label value), image reference,
-// env (names [A-Za-z_][A-Za-z0-9_.-]*, bounded sizes), resources (quantity syntax,
-// non-negative, limits > 0, requests <= limits when both set), storage (size > 0,
-// storage class a DNS-1123 subdomain, mount path absolute and normalized, not "/"),
-// ports (1..65535, app != terminal), ingress domain (DNS-1123 subdomain; derived hosts
-// at most 253), labels (Kubernetes key/value syntax, reserved keys refused).
-absl::Status ValidateSpec(const SandboxSpec& spec);
+// env (names [A-Za-z_][A-Za-z0-9_.-]*, values bounded, at most limits.max_env_vars
+// entries and limits.max_env_bytes bytes), resources (quantity syntax, non-negative,
+// limits > 0, requests <= limits when both set, each at most limits.max_cpu /
+// max_memory; "resources" if no cpu or memory request or limit is non-zero, which would
+// make the pod BestEffort), storage (size > 0 and at most limits.max_storage_size,
+// storage class a DNS-1123 subdomain and one of limits.allowed_storage_classes when that
+// is non-empty, mount path absolute and normalized, not "/"), ports (1..65535,
+// app != terminal), ingress domain (DNS-1123 subdomain; derived hosts at most 253),
+// labels (Kubernetes key/value syntax, reserved keys refused, at most limits.max_labels).
+// A maximum in `limits` that is not a quantity is INTERNAL (a server misconfiguration).
+absl::Status ValidateSpec(const SandboxSpec& spec, const SandboxLimits& limits);
 
-// Validates an env update: every key of `set` and `remove` is a valid env name, values
-// are bounded, no key is in both, and the sizes are bounded.
-absl::Status ValidateEnvUpdate(const EnvUpdate& update);
+// Validates an env update on its own: every key of `set` and `remove` is a valid env
+// name, values are bounded, no key is in both, `set` and `remove` have at most
+// limits.max_env_vars entries and `set` at most limits.max_env_bytes bytes. The merged
+// result is checked by ValidateUpdatedEnv().
+absl::Status ValidateEnvUpdate(const EnvUpdate& update, const SandboxLimits& limits);
+
+// Validates the environment an update would leave (ApplyEnvUpdate()'s result) before it
+// is written: at most limits.max_env_vars entries and limits.max_env_bytes bytes of names
+// and values, so that repeated updates cannot grow it without bound. Field "env".
+absl::Status ValidateUpdatedEnv(const std::map<std::string, std::string>& env,
+                                const SandboxLimits& limits);
+
+// Validates the filters of ListSandboxes and WatchSandboxes: `project` is a label value
+// (field "project"); `label_selector` has at most limits.max_selector_length bytes, no
+// control characters, valid syntax (LabelSelector::Parse) and at most
+// limits.max_selector_terms requirements (field "label_selector").
+absl::Status ValidateListFilter(std::string_view project, std::string_view label_selector,
+                                const SandboxLimits& limits);
 
 // Returns `spec` with every empty field that has a default filled from `defaults`:
 // image, resources (each of requests/limits cpu/memory separately), storage size,
-// class and mount path, ports (0 means unset), ingress domain. Name, namespace, project,
-// env and labels have no defaults.
+// class and mount path, ports (0 means unset), ingress domain. A default never
+// contradicts what the caller set: a default request above the caller's limit becomes
+// that limit, a default limit below the caller's request becomes that request. Name,
+// namespace, project, env and labels have no defaults.
 SandboxSpec ApplyDefaults(SandboxSpec spec, const SandboxDefaults& defaults);
 
 }  // namespace sandboxd::domain

@@ -750,7 +750,7 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
 
   absl::MutexLock lock(&mu_);
   if (shut_down_) {
-    return domain::MakeError(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
+    return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
                              "sandboxd is shutting down");
   }
   SANDBOXD_RETURN_IF_ERROR(CheckSynced());

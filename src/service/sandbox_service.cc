@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "src/domain/builders.h"
 #include "src/domain/env.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "src/domain/naming.h"
 #include "src/domain/status.h"
@@ -30,13 +31,13 @@ using kube::Kind;
 using kube::ObjectRef;
 
 absl::Status SandboxNotFound(const std::string& ns, const std::string& name) {
-  return domain::MakeError(absl::StatusCode::kNotFound, "SANDBOX_NOT_FOUND",
+  return domain::MakeError(absl::StatusCode::kNotFound, domain::reason::kSandboxNotFound,
                            absl::StrCat("sandbox ", ns, "/", name, " not found"),
                            {{"namespace", ns}, {"name", name}});
 }
 
 absl::Status Deleting(const std::string& ns, const std::string& name) {
-  return domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
+  return domain::MakeError(absl::StatusCode::kFailedPrecondition, domain::reason::kSandboxDeleting,
                            absl::StrCat("sandbox ", ns, "/", name, " is being deleted"),
                            {{"namespace", ns}, {"name", name}});
 }
@@ -307,7 +308,34 @@ void SandboxService::ReplyAfterWrite(const std::string& ns, const std::string& n
 void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& opts,
                             Done<Sandbox> done) {
   spec = domain::ApplyDefaults(std::move(spec), defaults_);
-  if (absl::Status s = domain::ValidateSpec(spec); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateSpec(spec, defaults_.limits); !s.ok()) return done(s);
+  CheckClaimIsOurs(spec.ns, spec.name, opts, [this, spec, opts, done](absl::Status ours) {
+    if (!ours.ok()) return done(ours);
+    CreateStatefulSet(spec, opts, done);
+  });
+}
+
+void SandboxService::CheckClaimIsOurs(const std::string& ns, const std::string& name,
+                                      const kube::CallOptions& opts,
+                                      std::function<void(absl::Status)> then) {
+  const std::string claim = domain::ClaimName(name);
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, claim}, "", opts,
+             [ns, name, claim, then](absl::StatusOr<std::string> body) {
+               if (absl::IsNotFound(body.status())) return then(absl::OkStatus());
+               if (!body.ok()) return then(domain::WithContext(body.status(), "read claim"));
+               absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
+               if (!meta.ok()) return then(meta.status());
+               if (IsManaged(*meta)) return then(absl::OkStatus());
+               then(domain::MakeError(
+                   absl::StatusCode::kFailedPrecondition, domain::reason::kForeignClaim,
+                   absl::StrCat("claim ", ns, "/", claim, " exists and was not created by ",
+                                "sandboxd; sandbox ", name, " would mount it"),
+                   {{"namespace", ns}, {"name", name}, {"claim", claim}}));
+             });
+}
+
+void SandboxService::CreateStatefulSet(const domain::SandboxSpec& spec,
+                                       const kube::CallOptions& opts, Done<Sandbox> done) {
   kube::StatefulSet desired = domain::BuildStatefulSet(spec, defaults_);
   const std::string ns = spec.ns;
   const std::string name = spec.name;
@@ -322,7 +350,7 @@ void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& o
     LoadStatefulSet(ns, name, opts, [this, spec, ns, name, opts, done](
                                         absl::StatusOr<std::string> body) {
       if (absl::IsNotFound(body.status())) {
-        return done(domain::MakeError(absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",
+        return done(domain::MakeError(absl::StatusCode::kAborted, domain::reason::kConcurrentModification,
                                       "sandbox was deleted while being created; retry",
                                       {{"namespace", ns}, {"name", name}}));
       }
@@ -335,12 +363,12 @@ void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& o
                         hash->second == domain::SpecHash(spec);
       if (!same) {
         return done(domain::MakeError(
-            absl::StatusCode::kAlreadyExists, "SANDBOX_ALREADY_EXISTS",
+            absl::StatusCode::kAlreadyExists, domain::reason::kSandboxAlreadyExists,
             absl::StrCat("sandbox ", ns, "/", name, " already exists with a different spec"),
             {{"namespace", ns}, {"name", name}}));
       }
       if (existing->metadata.deletion_timestamp.has_value()) {
-        return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, "SANDBOX_DELETING",
+        return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, domain::reason::kSandboxDeleting,
                                       absl::StrCat("sandbox ", ns, "/", name,
                                                    " is being deleted; create it again once it is gone"),
                                       {{"namespace", ns}, {"name", name}}));
@@ -367,7 +395,7 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
     std::string body;
   };
   std::vector<Child> children;
-  kube::Service service = domain::BuildService(spec, defaults_);
+  kube::Service service = domain::BuildService(spec, defaults_, *sts);
   domain::SetOwnerReference(owner, &service.metadata);
   children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service)});
   for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
@@ -456,7 +484,7 @@ void SandboxService::UpdateEnv(const std::string& ns, const std::string& name,
                                Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
-  if (absl::Status s = domain::ValidateEnvUpdate(update); !s.ok()) return done(s);
+  if (absl::Status s = domain::ValidateEnvUpdate(update, defaults_.limits); !s.ok()) return done(s);
   UpdateEnvAttempt(ns, name, std::move(update), 1, opts, std::move(done));
 }
 
@@ -485,7 +513,7 @@ void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
     // counts as a mismatch.
     if (current.cached) return UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
     return done(domain::MakeError(
-        absl::StatusCode::kFailedPrecondition, "VERSION_MISMATCH",
+        absl::StatusCode::kFailedPrecondition, domain::reason::kVersionMismatch,
         absl::StrCat("sandbox ", ns, "/", name, " is at version ", version, ", not ",
                      update.expected_version),
         {{"namespace", ns}, {"name", name}, {"expectedVersion", update.expected_version},
@@ -494,6 +522,9 @@ void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
   domain::SandboxSpec spec = domain::SpecFromStatefulSet(sts);
   domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
   if (!result.changed) return ReplyUnchanged(std::move(current), opts, done);  // no write
+  if (absl::Status s = domain::ValidateUpdatedEnv(result.env, defaults_.limits); !s.ok()) {
+    return done(s);
+  }
 
   std::vector<std::string> removed;
   for (const std::string& key : update.remove) {
@@ -527,7 +558,7 @@ void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
                  // re-checks expected_version.
                  if (attempt >= kMaxConflictRetries) {
                    return done(domain::MakeError(
-                       absl::StatusCode::kAborted, "CONCURRENT_MODIFICATION",
+                       absl::StatusCode::kAborted, domain::reason::kConcurrentModification,
                        absl::StrCat("sandbox ", ns, "/", name,
                                     " kept changing during the update; retry"),
                        {{"namespace", ns}, {"name", name}}));

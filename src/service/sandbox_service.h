@@ -15,8 +15,8 @@
 //    process that starts after a mutating call returned reflects that write or
 //    something newer. If the cache does not catch up in time, the answer comes from
 //    fresh API reads instead (the write is then not yet visible to cached reads).
-// Requests per call on the success path, with a synced cache: Create 1 + 1 + one per
-// Ingress, Start/Stop 1 (0 when already there), UpdateEnv 1 (0 without a change; a 409
+// Requests per call on the success path, with a synced cache: Create 3 + one per Ingress
+// (the claim is read first: a foreign one must never be adopted), Start/Stop 1 (0 when already there), UpdateEnv 1 (0 without a change; a 409
 // re-reads from the API server), Delete 1 (3 with keep_storage), Get/List 0.
 //
 // Asynchronous: every method returns at once and calls `done` exactly once, later, on
@@ -70,7 +70,10 @@ class SandboxService {
 
   // Creates the StatefulSet, then its Service and Ingresses (owned by it). Idempotent:
   // the same spec again repairs missing children and returns the sandbox without writing
-  // the StatefulSet; a different spec under an existing name is ALREADY_EXISTS.
+  // the StatefulSet; a different spec under an existing name is ALREADY_EXISTS. A claim
+  // of the sandbox's claim name that sandboxd did not create (it would be mounted into
+  // the sandbox and deleted with it) is FAILED_PRECONDITION FOREIGN_CLAIM, and nothing is
+  // written.
   void Create(domain::SandboxSpec spec, const kube::CallOptions& opts, Done<domain::Sandbox> done);
 
   // From the cache once it has synced, else (or with `consistent_read`) from the API
@@ -138,6 +141,11 @@ class SandboxService {
                        Done<domain::Sandbox> done);
   void Scale(const std::string& ns, const std::string& name, int32_t replicas,
              const kube::CallOptions& opts, Done<domain::Sandbox> done);
+  // OK if no claim of the sandbox's claim name exists or sandboxd made it.
+  void CheckClaimIsOurs(const std::string& ns, const std::string& name,
+                        const kube::CallOptions& opts, std::function<void(absl::Status)> then);
+  void CreateStatefulSet(const domain::SandboxSpec& spec, const kube::CallOptions& opts,
+                         Done<domain::Sandbox> done);
   void EnsureChildren(const std::string& sts_json, const domain::SandboxSpec& spec,
                       bool fresh, const kube::CallOptions& opts, Done<domain::Sandbox> done);
   // Attempt 1 reads the current state from the cache; later attempts (after a 409, or

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy/ (the kustomize base) against a real API server, without running anything:
-#   1. `kubectl kustomize deploy/` renders, with one object of each expected kind;
+#   1. `kubectl kustomize deploy/` renders, with the expected objects;
 #   2. the rendered objects pass `kubectl apply --dry-run=server` (schema, defaulting,
 #      validation and admission of the real kube-apiserver), and Pod Security admission
 #      finds nothing to warn about in the Deployment's pod template under the namespace's
@@ -64,10 +64,11 @@ step "rendering deploy/ ($("$KUBE_LOCAL_BIN/kubectl" version --client | head -n 
 if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
   pass "kubectl kustomize deploy/"
   kinds=$(grep '^kind: ' <<<"$out" | LC_ALL=C sort | tr '\n' ' ')
-  want="kind: ClusterRole kind: ClusterRoleBinding kind: ConfigMap kind: Deployment "
+  want="kind: ClusterRole kind: ClusterRole kind: ClusterRole kind: ClusterRoleBinding "
+  want+="kind: ConfigMap kind: Deployment "
   want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Service "
   want+="kind: ServiceAccount "
-  [ "$kinds" = "$want" ] && pass "one object of each kind: $(sed 's/kind: //g' <<<"$kinds")" ||
+  [ "$kinds" = "$want" ] && pass "the objects of the base: $(sed 's/kind: //g' <<<"$kinds")" ||
     fail "rendered kinds: $kinds (want $want)"
 else
   fail "kubectl kustomize deploy/" "$out"
@@ -121,7 +122,7 @@ err=$(cat "$work/ok.apply.err")
 if [ $rc -eq 0 ]; then
   pass "kubectl apply --dry-run=server accepted every object"
   n=$(jq '.items | length' <<<"$out" 2>/dev/null || echo 0)
-  [ "$n" -eq 9 ] && pass "the server answered for 9 objects" || fail "the server answered for $n objects, want 9" "$out"
+  [ "$n" -eq 11 ] && pass "the server answered for 11 objects" || fail "the server answered for $n objects, want 11" "$out"
 else
   fail "kubectl apply --dry-run=server (exit $rc)" "$err"
 fi

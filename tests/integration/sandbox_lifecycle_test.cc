@@ -403,7 +403,8 @@ TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
   req.mutable_spec()->set_ingress_domain("dev.example.test");
   requests_->Take();
   ASSERT_TRUE(Create(req).ok());
-  EXPECT_EQ(requests_->Take(), (Counts{{"POST statefulsets", 1},
+  EXPECT_EQ(requests_->Take(), (Counts{{"GET persistentvolumeclaims", 1},  // not foreign
+                                       {"POST statefulsets", 1},
                                        {"POST services", 1},
                                        {"POST ingresses", 2}}));
   ASSERT_TRUE(WaitForPhase("economy", pb::SANDBOX_PHASE_RUNNING));

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End to end, as an operator sees sandboxd: starts the sandboxd binary against the local
-# control plane with its least-privilege identity, then with grpcurl (server reflection,
-# no proto files) checks health and runs one sandbox through its lifecycle:
+# control plane with its least-privilege identity (plaintext on 127.0.0.1), makes a tenant
+# namespace (labelled sandboxd.dev/enabled=true) with a ServiceAccount allowed to use
+# sandboxes there (ClusterRole sandboxd-user), then with grpcurl (server reflection, no
+# proto files) and that account's token checks health and runs one sandbox through its
+# lifecycle:
 #   create -> RUNNING -> stop -> STOPPED -> start -> RUNNING (same claim) -> update env
 #   -> delete -> NOT_FOUND
 # and finally stops sandboxd with SIGTERM and expects a clean exit.
@@ -25,6 +28,11 @@ step() { printf '\n-- %s\n' "$*"; }
 
 work=$(mktemp -d)
 kubectl create namespace "$ns" >/dev/null
+kubectl label namespace "$ns" sandboxd.dev/enabled=true >/dev/null
+kubectl -n "$ns" create serviceaccount e2e-user >/dev/null
+kubectl -n "$ns" create rolebinding e2e-user --clusterrole=sandboxd-user \
+  --serviceaccount="$ns:e2e-user" >/dev/null
+token=$(kubectl -n "$ns" create token e2e-user --audience=sandboxd.dev)
 cleanup() {
   [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1
@@ -33,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "starting sandboxd (identity: $KUBE_LOCAL_SANDBOXD_KUBECONFIG)"
-"$sandboxd" --listen_address=127.0.0.1:0 --port_file="$work/port" \
+"$sandboxd" --listen_address=127.0.0.1:0 --plaintext --port_file="$work/port" \
   --kubeconfig="$KUBE_LOCAL_SANDBOXD_KUBECONFIG" --default_image=registry.local/agent:1 \
   --shutdown_grace=5s >"$work/sandboxd.log" 2>&1 &
 pid=$!
@@ -43,7 +51,8 @@ addr=127.0.0.1:$(cat "$work/port")
 echo "sandboxd serves on $addr"
 
 call() {  # call METHOD JSON: prints the response; exit status of grpcurl
-  "$grpcurl" -plaintext -d "$2" "$addr" "sandbox.v1.SandboxLifecycle/$1" 2>&1
+  "$grpcurl" -plaintext -H "authorization: Bearer $token" -d "$2" "$addr" \
+    "sandbox.v1.SandboxLifecycle/$1" 2>&1
 }
 phase() { call GetSandbox "{\"namespace\":\"$ns\",\"name\":\"demo\"}" | jq -r '.sandbox.phase // empty' 2>/dev/null; }
 wait_phase() {  # wait_phase PHASE: up to 90 s
@@ -66,8 +75,23 @@ serving() {  # SERVING once the watch cache has synced; up to 30 s
   done
   return 1
 }
-expect "reflection lists the service" lists_service
-expect "health becomes SERVING" serving
+expect "reflection lists the service (no credentials needed)" lists_service
+expect "health becomes SERVING (no credentials needed)" serving
+
+step "callers must authenticate"
+anonymous() {
+  local out
+  out=$("$grpcurl" -plaintext -d "{\"namespace\":\"$ns\"}" "$addr" \
+    sandbox.v1.SandboxLifecycle/ListSandboxes 2>&1)
+  grep -q 'Code: Unauthenticated' <<<"$out" && grep -q '"reason": "MISSING_CREDENTIALS"' <<<"$out"
+}
+expect "a call without a token is Unauthenticated (MISSING_CREDENTIALS)" anonymous
+other_namespace() {
+  local out
+  out=$(call ListSandboxes '{"namespace":"kube-system"}')
+  grep -q 'Code: PermissionDenied' <<<"$out"
+}
+expect "kube-system is PermissionDenied" other_namespace
 
 step "create"
 out=$(call CreateSandbox "{\"spec\":{\"name\":\"demo\",\"namespace\":\"$ns\",\"project\":\"quickstart\",\"env\":{\"EDITOR\":\"vim\"},\"ingress_domain\":\"sandboxes.example.test\"}}")
@@ -95,7 +119,8 @@ step "watch"
 watch_state() {  # the stream's first two messages: the current state, then the marker
   local out
   # grpcurl ends the stream at -max-time (DeadlineExceeded on stderr).
-  out=$("$grpcurl" -plaintext -max-time 3 -d "{\"namespace\":\"$ns\",\"name\":\"demo\"}" \
+  out=$("$grpcurl" -plaintext -H "authorization: Bearer $token" -max-time 3 \
+    -d "{\"namespace\":\"$ns\",\"name\":\"demo\"}" \
     "$addr" sandbox.v1.SandboxLifecycle/WatchSandbox 2>/dev/null)
   [ "$(echo "$out" | jq -rs '.[0].type + " " + .[0].sandbox.spec.name + " " + .[1].type' 2>/dev/null)" = \
     "WATCH_EVENT_TYPE_ADDED demo WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE" ] || { echo "$out"; return 1; }

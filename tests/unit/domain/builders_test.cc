@@ -75,7 +75,7 @@ SandboxSpec Spec() {
 }
 
 TEST(BuildersGoldenTest, StatefulSet) {
-  ASSERT_EQ(ValidateSpec(Spec()), absl::OkStatus());
+  ASSERT_EQ(ValidateSpec(Spec(), SandboxLimits()), absl::OkStatus());
   ExpectMatchesGolden(kube::ToJson(BuildStatefulSet(Spec(), Defaults())), "statefulset.json");
 }
 
@@ -105,7 +105,12 @@ TEST(BuildersTest, StatefulSetEssentials) {
   EXPECT_EQ(sts.metadata.name, "alice");
   EXPECT_EQ(sts.spec.replicas, 1);
   EXPECT_EQ(sts.spec.service_name, "alice-service");
-  EXPECT_EQ(sts.spec.selector.match_labels, (kube::StringMap{{"app", "alice"}}));
+  EXPECT_EQ(sts.spec.selector.match_labels,
+            (kube::StringMap{{"app", "alice"}, {"sandboxd.dev/sandbox", "alice"}}));
+  // Every selector label is on the pod template (the API server requires it).
+  for (const auto& [key, value] : sts.spec.selector.match_labels) {
+    EXPECT_EQ(sts.spec.template_.metadata.labels.at(key), value) << key;
+  }
   ASSERT_EQ(sts.spec.volume_claim_templates.size(), 1u);
   EXPECT_EQ(sts.spec.volume_claim_templates[0].metadata.name, "home");
   EXPECT_EQ(sts.spec.volume_claim_templates[0].spec.storage_class_name,
@@ -116,6 +121,56 @@ TEST(BuildersTest, StatefulSetEssentials) {
   EXPECT_EQ(c.env[0].name, "API_URL");
   EXPECT_EQ(c.env[1].name, "EMPTY");
   EXPECT_EQ(c.env[2].name, "ZED");
+}
+
+TEST(BuildersTest, OnlySandboxPodsAreSelected) {
+  EXPECT_STREQ(kLabelSandbox, "sandboxd.dev/sandbox");
+  EXPECT_TRUE(IsReservedLabelKey(kLabelSandbox));  // callers cannot put it on other pods
+  const kube::StringMap want = {{"app", "alice"}, {"sandboxd.dev/sandbox", "alice"}};
+  EXPECT_EQ(PodSelector("alice"), want);
+  EXPECT_EQ(BuildService(Spec(), Defaults()).spec.selector, want);
+  // A caller label never reaches the pod template, so it cannot fake the sandbox label.
+  kube::StatefulSet sts = BuildStatefulSet(Spec(), Defaults());
+  EXPECT_EQ(sts.spec.template_.metadata.labels.count("team"), 0u);
+  EXPECT_EQ(BuildService(Spec(), Defaults(), sts).spec.selector, want);
+}
+
+// A StatefulSet created before the sandbox label existed: selector and pod template
+// without it. Its selector is immutable, so readers and the Service must make do.
+kube::StatefulSet StatefulSetBeforeSandboxLabel(const SandboxSpec& spec) {
+  kube::StatefulSet sts = BuildStatefulSet(spec, Defaults());
+  sts.spec.selector.match_labels = {{"app", spec.name}};
+  sts.spec.template_.metadata.labels.erase(kLabelSandbox);
+  return sts;
+}
+
+TEST(BuildersTest, ServiceOfAStatefulSetFromBeforeTheSandboxLabelSelectsItsPods) {
+  kube::StatefulSet old = StatefulSetBeforeSandboxLabel(Spec());
+  kube::Service svc = BuildService(Spec(), Defaults(), old);
+  EXPECT_EQ(svc.spec.selector,
+            (kube::StringMap{{"app", "alice"}, {"app.kubernetes.io/managed-by", "sandboxd"}}));
+  for (const auto& [key, value] : svc.spec.selector) {
+    EXPECT_EQ(old.spec.template_.metadata.labels.at(key), value) << key;
+  }
+  // Older still: no managed-by label on the pod template either.
+  old.spec.template_.metadata.labels.erase(kLabelManagedBy);
+  EXPECT_EQ(BuildService(Spec(), Defaults(), old).spec.selector,
+            (kube::StringMap{{"app", "alice"}}));
+  // Everything but the selector is the same Service.
+  kube::Service fresh = BuildService(Spec(), Defaults());
+  svc.spec.selector = fresh.spec.selector;
+  EXPECT_EQ(kube::ToJson(svc), kube::ToJson(fresh));
+}
+
+TEST(SpecFromStatefulSetTest, ReadsStatefulSetsFromBeforeTheSandboxLabel) {
+  const SandboxSpec spec = Spec();
+  kube::StatefulSet old = StatefulSetBeforeSandboxLabel(spec);
+  absl::StatusOr<kube::StatefulSet> decoded = kube::Decode<kube::StatefulSet>(kube::ToJson(old));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  SandboxSpec got = SpecFromStatefulSet(*decoded);
+  EXPECT_EQ(got.name, spec.name);
+  EXPECT_EQ(got.labels, spec.labels);
+  EXPECT_EQ(SpecHash(got), SpecHash(spec));
 }
 
 TEST(BuildersTest, NoStorageClassMeansClusterDefault) {

@@ -1,14 +1,20 @@
 #include "src/domain/validation.h"
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "src/domain/env.h"
 #include "src/domain/errors.h"
 #include "src/domain/quantity.h"
 
 namespace sandboxd::domain {
 namespace {
+
+using namespace std::string_literals;  // "a\0b"s keeps the NUL
+
+const SandboxLimits kLimits;  // the defaults: 100Gi, cpu 16, memory 64Gi, 256 env vars, ...
 
 SandboxDefaults Defaults() {
   SandboxDefaults d;
@@ -30,7 +36,7 @@ SandboxSpec ValidSpec() {
 }
 
 TEST(ValidateSpecTest, ValidSpecIsOk) {
-  EXPECT_EQ(ValidateSpec(ValidSpec()), absl::OkStatus());
+  EXPECT_EQ(ValidateSpec(ValidSpec(), kLimits), absl::OkStatus());
 }
 
 TEST(ValidateSpecTest, ValidEdgeCases) {
@@ -53,8 +59,13 @@ TEST(ValidateSpecTest, ValidEdgeCases) {
       [](SandboxSpec& s) { s.resources.requests = {"2", "4Gi"}; },  // == limits
       [](SandboxSpec& s) { s.resources.requests = {"2000m", "4096Mi"}; },  // == limits
       [](SandboxSpec& s) { s.resources.requests = {"0", "0"}; },
-      [](SandboxSpec& s) { s.resources = {}; },
       [](SandboxSpec& s) { s.resources.limits = {}; },
+      [](SandboxSpec& s) { s.resources = {{"0", "0"}, {"", "1Mi"}}; },  // not BestEffort
+      [](SandboxSpec& s) { s.resources = {{"16", "64Gi"}, {"16", "64Gi"}}; },  // == maxima
+      [](SandboxSpec& s) { s.resources = {{"16000m", "65536Mi"}, {}}; },  // == maxima
+      [](SandboxSpec& s) { s.storage.size = "100Gi"; },                   // == maximum
+      [](SandboxSpec& s) { s.env = {{"PEM", "-----BEGIN KEY-----\nAAAA\n-----END KEY-----\n"}}; },
+      [](SandboxSpec& s) { s.env = {{"TSV", "a\tb"}}; },
       [](SandboxSpec& s) { s.storage.size = "1.5e9"; },
       [](SandboxSpec& s) { s.storage.storage_class = "fast.ssd-1"; },
       [](SandboxSpec& s) { s.storage.mount_path = "/home/agent/work"; },
@@ -67,7 +78,7 @@ TEST(ValidateSpecTest, ValidEdgeCases) {
     SCOPED_TRACE(i++);
     SandboxSpec s = ValidSpec();
     mutate(s);
-    EXPECT_EQ(ValidateSpec(s), absl::OkStatus());
+    EXPECT_EQ(ValidateSpec(s, kLimits), absl::OkStatus());
   }
 }
 
@@ -111,7 +122,9 @@ TEST(ValidateSpecTest, InvalidCasesNameTheField) {
        "env[BIG]"},
       {"too many env vars",
        [](SandboxSpec& s) {
-         for (size_t i = 0; i <= kMaxEnvVars; ++i) s.env["V" + std::to_string(i)] = "x";
+         for (int64_t i = 0; i <= kLimits.max_env_vars; ++i) {
+           s.env["V" + std::to_string(i)] = "x";
+         }
        },
        "env"},
       {"env total too big",
@@ -195,15 +208,61 @@ TEST(ValidateSpecTest, InvalidCasesNameTheField) {
       {"label value bad chars", [](SandboxSpec& s) { s.labels = {{"k", "a b"}}; }, "labels[k]"},
       {"too many labels",
        [](SandboxSpec& s) {
-         for (size_t i = 0; i <= kMaxLabels; ++i) s.labels["l" + std::to_string(i)] = "v";
+         for (int64_t i = 0; i <= kLimits.max_labels; ++i) {
+           s.labels["l" + std::to_string(i)] = "v";
+         }
        },
        "labels"},
+      {"label key reserved sandbox",
+       [](SandboxSpec& s) { s.labels = {{"sandboxd.dev/sandbox", "x"}}; },
+       "labels[sandboxd.dev/sandbox]"},
+      // Maxima (SandboxLimits defaults).
+      {"cpu limit above max", [](SandboxSpec& s) { s.resources.limits.cpu = "5000"; },
+       "resources.limits.cpu"},
+      {"cpu limit just above max", [](SandboxSpec& s) { s.resources.limits.cpu = "16001m"; },
+       "resources.limits.cpu"},
+      {"cpu request above max without limit",
+       [](SandboxSpec& s) { s.resources = {{"17", "1Gi"}, {}}; }, "resources.requests.cpu"},
+      {"memory limit above max", [](SandboxSpec& s) { s.resources.limits.memory = "65Gi"; },
+       "resources.limits.memory"},
+      {"memory request above max without limit",
+       [](SandboxSpec& s) { s.resources = {{"1", "1Ti"}, {}}; }, "resources.requests.memory"},
+      {"storage above max", [](SandboxSpec& s) { s.storage.size = "100Ti"; }, "storage.size"},
+      {"storage just above max", [](SandboxSpec& s) { s.storage.size = "102401Mi"; },
+       "storage.size"},
+      {"no resources at all: BestEffort", [](SandboxSpec& s) { s.resources = {}; }, "resources"},
+      {"only zero requests: BestEffort",
+       [](SandboxSpec& s) { s.resources = {{"0", "0"}, {}}; }, "resources"},
+      // Control characters, per field.
+      {"NUL in name", [](SandboxSpec& s) { s.name = "ali\0ce"s; }, "name"},
+      {"newline in namespace", [](SandboxSpec& s) { s.ns = "ns\n"; }, "namespace"},
+      {"NUL in project", [](SandboxSpec& s) { s.project = "\0\0\0"s; }, "project"},
+      {"escape in project", [](SandboxSpec& s) { s.project = "p\x1b[31m"; }, "project"},
+      {"DEL in image", [](SandboxSpec& s) { s.image = "ubuntu\x7f"; }, "image"},
+      {"NUL in image tag", [](SandboxSpec& s) { s.image = "ubuntu:22\0.04"s; }, "image"},
+      {"NUL in env name", [](SandboxSpec& s) { s.env = {{"A\0B"s, "v"}}; }, "env[A\\x00B]"},
+      {"NUL in env value", [](SandboxSpec& s) { s.env = {{"FOO", "a\0b"s}}; }, "env[FOO]"},
+      {"carriage return in env value", [](SandboxSpec& s) { s.env = {{"FOO", "a\r\n"}}; },
+       "env[FOO]"},
+      {"escape in env value", [](SandboxSpec& s) { s.env = {{"FOO", "\x1b]0;pwned\x07"}}; },
+       "env[FOO]"},
+      {"DEL in env value", [](SandboxSpec& s) { s.env = {{"FOO", "\x7f"}}; }, "env[FOO]"},
+      {"control in label key", [](SandboxSpec& s) { s.labels = {{"te\x01" "am", "core"}}; },
+       "labels[te\\x01am]"},
+      {"newline in label value", [](SandboxSpec& s) { s.labels = {{"team", "core\n"}}; },
+       "labels[team]"},
+      {"tab in storage class", [](SandboxSpec& s) { s.storage.storage_class = "ssd\t"; },
+       "storage.storage_class"},
+      {"NUL in mount path", [](SandboxSpec& s) { s.storage.mount_path = "/home/\0x"s; },
+       "storage.mount_path"},
+      {"newline in ingress domain",
+       [](SandboxSpec& s) { s.ingress_domain = "example.com\nevil.com"; }, "ingress_domain"},
   };
   for (const InvalidCase& c : cases) {
     SCOPED_TRACE(c.what);
     SandboxSpec s = ValidSpec();
     c.mutate(s);
-    absl::Status st = ValidateSpec(s);
+    absl::Status st = ValidateSpec(s, kLimits);
     ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
     ErrorDetail detail = GetErrorDetail(st);
     EXPECT_EQ(detail.reason, "INVALID_FIELD");
@@ -219,10 +278,95 @@ TEST(ValidateSpecTest, InvalidCasesNameTheField) {
 TEST(ValidateSpecTest, MessageSaysWhy) {
   SandboxSpec s = ValidSpec();
   s.resources.requests.cpu = "3";
-  absl::Status st = ValidateSpec(s);
+  absl::Status st = ValidateSpec(s, kLimits);
   EXPECT_EQ(st.message(),
             "resources.requests.cpu: \"3\" must be less than or equal to resources.limits.cpu "
             "(2)");
+
+  s = ValidSpec();
+  s.resources.limits.cpu = "5000";
+  EXPECT_EQ(ValidateSpec(s, kLimits).message(),
+            "resources.limits.cpu: \"5000\" must be at most 16");
+  s = ValidSpec();
+  s.storage.size = "100Ti";
+  EXPECT_EQ(ValidateSpec(s, kLimits).message(), "storage.size: \"100Ti\" must be at most 100Gi");
+}
+
+TEST(ValidateSpecTest, ControlCharactersAreEscapedInFieldAndMessage) {
+  SandboxSpec s = ValidSpec();
+  s.env = {{"A\0B"s, "v"}};
+  absl::Status st = ValidateSpec(s, kLimits);
+  EXPECT_EQ(st.message(),
+            "env[A\\x00B]: name must not contain control characters (byte 0x00 at offset 1)");
+  s = ValidSpec();
+  s.project = "p\x1b";
+  st = ValidateSpec(s, kLimits);
+  EXPECT_EQ(st.message(),
+            "project: \"p\\x1b\" value must not contain control characters (byte 0x1b at "
+            "offset 1)");
+  EXPECT_EQ(st.message().find('\x1b'), std::string_view::npos);
+}
+
+TEST(ValidateSpecTest, ConfiguredLimits) {
+  SandboxLimits limits;
+  limits.max_storage_size = "10Gi";
+  limits.allowed_storage_classes = {"fast-ssd", "standard"};
+  limits.max_cpu = "4";
+  limits.max_memory = "8Gi";
+  limits.max_env_vars = 2;
+  limits.max_env_bytes = 10;
+  limits.max_labels = 1;
+  struct Case {
+    const char* what;
+    std::function<void(SandboxSpec&)> mutate;
+    const char* field;  // nullptr: valid
+  };
+  const Case cases[] = {
+      {"within every limit", [](SandboxSpec&) {}, nullptr},
+      {"storage at max", [](SandboxSpec& s) { s.storage.size = "10Gi"; }, nullptr},
+      {"storage above max", [](SandboxSpec& s) { s.storage.size = "11Gi"; }, "storage.size"},
+      {"allowed class", [](SandboxSpec& s) { s.storage.storage_class = "standard"; }, nullptr},
+      {"class not allowed", [](SandboxSpec& s) { s.storage.storage_class = "slow"; },
+       "storage.storage_class"},
+      {"cluster default class not allowed", [](SandboxSpec& s) { s.storage.storage_class = ""; },
+       "storage.storage_class"},
+      {"cpu limit above max", [](SandboxSpec& s) { s.resources.limits.cpu = "5"; },
+       "resources.limits.cpu"},
+      {"memory limit above max", [](SandboxSpec& s) { s.resources.limits.memory = "9Gi"; },
+       "resources.limits.memory"},
+      {"env at max", [](SandboxSpec& s) { s.env = {{"A", "1234"}, {"B", "1234"}}; }, nullptr},
+      {"too many env vars", [](SandboxSpec& s) { s.env = {{"A", ""}, {"B", ""}, {"C", ""}}; },
+       "env"},
+      {"env bytes above max", [](SandboxSpec& s) { s.env = {{"A", "12345"}, {"B", "1234"}}; },
+       "env"},
+      {"too many labels", [](SandboxSpec& s) { s.labels = {{"a", ""}, {"b", ""}}; }, "labels"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    SandboxSpec s = ValidSpec();
+    s.storage.storage_class = "fast-ssd";
+    s.env = {{"A", "1"}};
+    c.mutate(s);
+    absl::Status st = ValidateSpec(s, limits);
+    if (c.field == nullptr) {
+      EXPECT_EQ(st, absl::OkStatus());
+    } else {
+      ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+      EXPECT_EQ(GetErrorDetail(st).metadata["field"], c.field) << st;
+    }
+  }
+}
+
+TEST(ValidateSpecTest, EmptyMaximumIsNoMaximumAndBadMaximumIsInternal) {
+  SandboxLimits limits;
+  limits.max_cpu = "";
+  limits.max_storage_size = "";
+  SandboxSpec s = ValidSpec();
+  s.resources.limits.cpu = "5000";
+  s.storage.size = "100Ti";
+  EXPECT_EQ(ValidateSpec(s, limits), absl::OkStatus());
+  limits.max_cpu = "lots";
+  EXPECT_EQ(ValidateSpec(s, limits).code(), absl::StatusCode::kInternal);
 }
 
 TEST(ValidateNameTest, GetAndDeleteHelpers) {
@@ -246,16 +390,172 @@ TEST(ValidateEnvUpdateTest, Table) {
       {"bad remove name", {{}, {"A B"}, ""}, "remove_keys[A B]"},
       {"both set and removed", {{{"A", "1"}}, {"A"}, ""}, "remove_keys[A]"},
       {"value too long", {{{"A", std::string(kMaxEnvValueLength + 1, 'x')}}, {}, ""}, "env[A]"},
+      {"multi-line value", {{{"A", "line 1\nline 2\n"}}, {}, ""}, nullptr},
+      {"NUL in value", {{{"A", "x\0y"s}}, {}, ""}, "env[A]"},
+      {"escape in value", {{{"A", "\x1b[2J"}}, {}, ""}, "env[A]"},
+      {"NUL in set name", {{{"A\0"s, "1"}}, {}, ""}, "env[A\\x00]"},
+      {"NUL in remove name", {{}, {"A\0"s}, ""}, "remove_keys[A\\x00]"},
+      {"at max entries", {{{"A", "1"}, {"B", "2"}, {"C", "3"}}, {"D", "E", "F"}, ""}, nullptr},
+      {"too many set", {{{"A", "1"}, {"B", "2"}, {"C", "3"}, {"D", "4"}}, {}, ""}, "env"},
+      {"too many removed", {{}, {"A", "B", "C", "D"}, ""}, "remove_keys"},
+      {"set bytes above max", {{{"A", "123456789"}, {"B", "12345678901"}}, {}, ""}, "env"},
   };
+  SandboxLimits limits;
+  limits.max_env_vars = 3;
+  limits.max_env_bytes = 20;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    absl::Status st = ValidateEnvUpdate(c.update);
+    absl::Status st = ValidateEnvUpdate(c.update, limits);
     if (c.field == nullptr) {
       EXPECT_EQ(st, absl::OkStatus());
     } else {
       ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
       EXPECT_EQ(GetErrorDetail(st).metadata["field"], c.field);
     }
+  }
+}
+
+TEST(ValidateUpdatedEnvTest, RepeatedUpdatesCannotGrowTheEnvPastTheLimits) {
+  SandboxLimits limits;
+  limits.max_env_vars = 3;
+  limits.max_env_bytes = 100;
+  // Each update is small and valid on its own; the merged result is what is bounded.
+  std::map<std::string, std::string> env = {{"A", "1"}};
+  for (const char* key : {"B", "C"}) {
+    EnvUpdate update{{{key, "1"}}, {}, ""};
+    ASSERT_EQ(ValidateEnvUpdate(update, limits), absl::OkStatus());
+    env = ApplyEnvUpdate(env, update).env;
+    ASSERT_EQ(ValidateUpdatedEnv(env, limits), absl::OkStatus());
+  }
+  EnvUpdate fourth{{{"D", "1"}}, {}, ""};
+  ASSERT_EQ(ValidateEnvUpdate(fourth, limits), absl::OkStatus());
+  absl::Status st = ValidateUpdatedEnv(ApplyEnvUpdate(env, fourth).env, limits);
+  ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetErrorDetail(st).metadata["field"], "env");
+  EXPECT_EQ(st.message(),
+            "env: the updated environment would have 4 entries; at most 3 are allowed");
+
+  // Replacing a key does not add one; removing makes room.
+  EXPECT_EQ(ValidateUpdatedEnv(ApplyEnvUpdate(env, {{{"A", "2"}}, {}, ""}).env, limits),
+            absl::OkStatus());
+  EXPECT_EQ(ValidateUpdatedEnv(ApplyEnvUpdate(env, {{{"D", "1"}}, {"A"}, ""}).env, limits),
+            absl::OkStatus());
+
+  // Bytes: each value fits, the sum does not.
+  EnvUpdate big{{{"A", std::string(60, 'x')}}, {}, ""};
+  ASSERT_EQ(ValidateEnvUpdate(big, limits), absl::OkStatus());
+  env = ApplyEnvUpdate(env, big).env;
+  ASSERT_EQ(ValidateUpdatedEnv(env, limits), absl::OkStatus());
+  st = ValidateUpdatedEnv(ApplyEnvUpdate(env, {{{"B", std::string(60, 'y')}}, {}, ""}).env,
+                          limits);
+  ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetErrorDetail(st).metadata["field"], "env");
+  EXPECT_EQ(st.message(),
+            "env: the updated environment's names and values would total 124 bytes; at most "
+            "100 are allowed");
+
+  // The default limits bound the default-sized growth too.
+  std::map<std::string, std::string> full;
+  for (int64_t i = 0; i < kLimits.max_env_vars; ++i) full["V" + std::to_string(i)] = "x";
+  EXPECT_EQ(ValidateUpdatedEnv(full, kLimits), absl::OkStatus());
+  full["ONE_MORE"] = "x";
+  EXPECT_EQ(GetErrorDetail(ValidateUpdatedEnv(full, kLimits)).metadata["field"], "env");
+}
+
+TEST(ValidateListFilterTest, Table) {
+  const std::string long_selector(kLimits.max_selector_length, 'a');
+  std::string terms;
+  for (int64_t i = 0; i < kLimits.max_selector_terms; ++i) {
+    terms += (i == 0 ? "" : ",") + std::string("k") + std::to_string(i);
+  }
+  struct Case {
+    const char* what;
+    std::string project;
+    std::string selector;
+    const char* field;  // nullptr: valid
+  };
+  const Case cases[] = {
+      {"empty", "", "", nullptr},
+      {"project and selector", "proj-1", "team=core,tier in (a,b),!gpu", nullptr},
+      {"project with NULs", "\0\0\0"s, "", "project"},
+      {"project with newline", "p\n", "", "project"},
+      {"project with slash", "a/b", "", "project"},
+      {"project too long", std::string(64, 'p'), "", "project"},
+      {"selector with NUL", "", "team=co\0re"s, "label_selector"},
+      {"selector with newline", "", "team=core\n", "label_selector"},
+      {"selector syntax", "", "team==", nullptr},  // empty value is allowed
+      {"selector bad syntax", "", "a b c", "label_selector"},
+      {"selector above max length", "", long_selector + "a", "label_selector"},
+      {"selector at max terms", "", terms, nullptr},
+      {"selector above max terms", "", terms + ",more", "label_selector"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::Status st = ValidateListFilter(c.project, c.selector, kLimits);
+    if (c.field == nullptr) {
+      EXPECT_EQ(st, absl::OkStatus());
+    } else {
+      ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+      EXPECT_EQ(GetErrorDetail(st).metadata["field"], c.field) << st;
+    }
+  }
+  EXPECT_EQ(ValidateListFilter("", long_selector + "a", kLimits).message(),
+            "label_selector: must be at most 1024 bytes, got 1025");
+  EXPECT_EQ(ValidateListFilter("", terms + ",more", kLimits).message(),
+            "label_selector: must have at most 20 requirements, got 21");
+
+  SandboxLimits small;
+  small.max_selector_length = 9;
+  small.max_selector_terms = 1;
+  EXPECT_EQ(ValidateListFilter("", "team=core", small), absl::OkStatus());
+  EXPECT_EQ(GetErrorDetail(ValidateListFilter("", "team=core1", small)).metadata["field"],
+            "label_selector");
+  EXPECT_EQ(GetErrorDetail(ValidateListFilter("", "a,b", small)).metadata["field"],
+            "label_selector");
+}
+
+TEST(ApplyDefaultsTest, BuiltInDefaultsRequestResources) {
+  const SandboxDefaults built_in;
+  EXPECT_FALSE(built_in.resources.requests.cpu.empty());
+  EXPECT_FALSE(built_in.resources.requests.memory.empty());
+  SandboxSpec s;
+  s.name = "alice";
+  s.ns = "ns-alice";
+  s.image = "ubuntu";
+  SandboxSpec got = ApplyDefaults(s, built_in);
+  EXPECT_EQ(got.resources.requests.cpu, built_in.resources.requests.cpu);
+  EXPECT_EQ(got.resources.requests.memory, built_in.resources.requests.memory);
+  EXPECT_EQ(ValidateSpec(got, built_in.limits), absl::OkStatus());
+}
+
+TEST(ApplyDefaultsTest, DefaultsDoNotContradictTheCaller) {
+  const SandboxDefaults d = Defaults();  // requests 500m / 1Gi, limits 2 / 4Gi
+  struct Case {
+    const char* what;
+    Resources caller;
+    Resources want;
+  };
+  const Case cases[] = {
+      {"nothing set", {}, {{"500m", "1Gi"}, {"2", "4Gi"}}},
+      {"limit above default request", {{}, {"4", "8Gi"}}, {{"500m", "1Gi"}, {"4", "8Gi"}}},
+      {"limit below default request", {{}, {"250m", "512Mi"}},
+       {{"250m", "512Mi"}, {"250m", "512Mi"}}},
+      {"request below default limit", {{"1", "2Gi"}, {}}, {{"1", "2Gi"}, {"2", "4Gi"}}},
+      {"request above default limit", {{"3", "8Gi"}, {}}, {{"3", "8Gi"}, {"3", "8Gi"}}},
+      {"both set: kept as they are", {{"3", "8Gi"}, {"1", "1Gi"}},
+       {{"3", "8Gi"}, {"1", "1Gi"}}},
+      {"not a quantity: left for ValidateSpec", {{"lots", ""}, {}},
+       {{"lots", "1Gi"}, {"2", "4Gi"}}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    SandboxSpec s;
+    s.resources = c.caller;
+    SandboxSpec got = ApplyDefaults(s, d);
+    EXPECT_EQ(got.resources.requests.cpu, c.want.requests.cpu);
+    EXPECT_EQ(got.resources.requests.memory, c.want.requests.memory);
+    EXPECT_EQ(got.resources.limits.cpu, c.want.limits.cpu);
+    EXPECT_EQ(got.resources.limits.memory, c.want.limits.memory);
   }
 }
 

@@ -176,6 +176,13 @@ TEST(EnvUpdateFromRequestTest, RejectsWireLevelErrors) {
                            )pb"))
           .status(),
       "remove_keys", "remove_keys: \"A\" is also in env");
+  v1::UpdateSandboxEnvRequest hostile;
+  hostile.set_namespace_("n");
+  hostile.set_name("a");
+  (*hostile.mutable_env())["A\n\x1b[2J"] = "1";
+  hostile.add_remove_keys("A\n\x1b[2J");
+  ExpectInvalidField(EnvUpdateFromRequest(hostile).status(), "remove_keys",
+                     "remove_keys: \"A\\n\\x1b[2J\" is also in env");
   ExpectInvalidField(
       EnvUpdateFromRequest(Parse<v1::UpdateSandboxEnvRequest>(R"pb(name: "a")pb")).status(),
       "namespace", "namespace: is required");
@@ -189,7 +196,8 @@ TEST(ListQueryFromRequestTest, ConvertsAndRejectsNegativePageSize) {
         label_selector: "tier=gpu"
         page_size: 20
         page_token: "tok"
-      )pb"));
+      )pb"),
+                           domain::SandboxLimits());
   ASSERT_TRUE(query.ok()) << query.status();
   EXPECT_EQ(query->ns, "team-a");
   EXPECT_EQ(query->project, "p1");
@@ -198,11 +206,65 @@ TEST(ListQueryFromRequestTest, ConvertsAndRejectsNegativePageSize) {
   EXPECT_EQ(query->page_token, "tok");
 
   ExpectInvalidField(
-      ListQueryFromRequest(Parse<v1::ListSandboxesRequest>(R"pb(namespace: "n" page_size: -1)pb"))
+      ListQueryFromRequest(Parse<v1::ListSandboxesRequest>(R"pb(namespace: "n" page_size: -1)pb"),
+                           domain::SandboxLimits())
           .status(),
       "page_size", "page_size: must not be negative, got -1");
-  ExpectInvalidField(ListQueryFromRequest(v1::ListSandboxesRequest()).status(), "namespace",
-                     "namespace: is required");
+  ExpectInvalidField(
+      ListQueryFromRequest(v1::ListSandboxesRequest(), domain::SandboxLimits()).status(),
+      "namespace", "namespace: is required");
+}
+
+// The filters of ListSandboxes and WatchSandboxes go to the watch cache (or the API
+// server as a selector) without passing through SandboxService: they are checked here.
+TEST(ListQueryFromRequestTest, RejectsHostileAndOversizedFilters) {
+  domain::SandboxLimits limits;
+  limits.max_selector_length = 40;
+  limits.max_selector_terms = 2;
+  struct Case {
+    const char* what;
+    std::string project;
+    std::string selector;
+    const char* field;    // nullptr: valid
+    const char* message;  // checked when set
+  };
+  const Case cases[] = {
+      {"valid", "p1", "tier=gpu,!spot", nullptr, nullptr},
+      {"project of NULs", std::string(3, '\0'), "", "project",
+       "project: \"\\x00\\x00\\x00\" value must not contain control characters (byte 0x00 "
+       "at offset 0)"},
+      {"project with escape", "p\x1b[0m", "", "project", nullptr},
+      {"project not a label value", "a,b", "", "project", nullptr},
+      {"selector with NUL", "", std::string("tier=g\0pu", 10), "label_selector",
+       "label_selector: must not contain control characters (byte 0x00 at offset 6)"},
+      {"selector too long", "", "tier in (" + std::string(40, 'a') + ")", "label_selector",
+       "label_selector: must be at most 40 bytes, got 50"},
+      {"selector with too many terms", "", "a,b,c", "label_selector",
+       "label_selector: must have at most 2 requirements, got 3"},
+      {"selector syntax", "", "tier=(", "label_selector", nullptr},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    v1::ListSandboxesRequest list;
+    list.set_namespace_("team-a");
+    list.set_project(c.project);
+    list.set_label_selector(c.selector);
+    v1::WatchSandboxesRequest watch;
+    watch.set_namespace_("team-a");
+    watch.set_project(c.project);
+    watch.set_label_selector(c.selector);
+    absl::Status list_status = ListQueryFromRequest(list, limits).status();
+    absl::Status watch_status = ValidateWatchSandboxesRequest(watch, limits);
+    if (c.field == nullptr) {
+      EXPECT_EQ(list_status, absl::OkStatus());
+      EXPECT_EQ(watch_status, absl::OkStatus());
+      continue;
+    }
+    EXPECT_EQ(list_status, watch_status);
+    EXPECT_EQ(list_status.code(), absl::StatusCode::kInvalidArgument) << list_status;
+    EXPECT_EQ(domain::GetErrorDetail(list_status).metadata["field"], c.field) << list_status;
+    if (c.message != nullptr) ExpectInvalidField(list_status, c.field, c.message);
+  }
 }
 
 TEST(DeleteRequestFromRequestTest, ConvertsFlags) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
@@ -14,6 +15,10 @@ ABSL_DECLARE_FLAG(std::optional<std::string>, listen_address);
 ABSL_DECLARE_FLAG(std::optional<double>, kube_qps);
 ABSL_DECLARE_FLAG(std::optional<absl::Duration>, keepalive_time);
 ABSL_DECLARE_FLAG(std::optional<int32_t>, default_app_port);
+ABSL_DECLARE_FLAG(std::optional<int32_t>, max_message_bytes);
+ABSL_DECLARE_FLAG(std::optional<std::string>, max_cpu);
+ABSL_DECLARE_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, max_env_vars);
 
 namespace sandboxd::server {
 namespace {
@@ -22,6 +27,7 @@ constexpr char kFullConfig[] = R"yaml(
 listen_address: "127.0.0.1:6000"
 log_level: debug
 shutdown_grace: 45s
+max_message_bytes: 1048576
 kube:
   kubeconfig: /etc/kube/config
   context: dev
@@ -48,6 +54,16 @@ sandbox_defaults:
     run_as_user: 2000
     fs_group: 3000
   claim_bind_timeout: 5m
+limits:
+  max_storage_size: 50Gi
+  allowed_storage_classes: [fast-ssd, standard]
+  max_cpu: "4"
+  max_memory: 8Gi
+  max_env_vars: 64
+  max_env_bytes: 65536
+  max_labels: 8
+  max_selector_length: 512
+  max_selector_terms: 10
 )yaml";
 
 TEST(ServerConfigTest, BuiltInDefaults) {
@@ -73,6 +89,22 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(d.run_as_user, 1000);
   EXPECT_EQ(d.fs_group, 1000);
   EXPECT_EQ(d.claim_bind_timeout, absl::Minutes(2));
+  // Requests by default, so that pods are never BestEffort; no limits.
+  EXPECT_EQ(d.resources.requests.cpu, "500m");
+  EXPECT_EQ(d.resources.requests.memory, "1Gi");
+  EXPECT_EQ(d.resources.limits.cpu, "");
+  EXPECT_EQ(d.resources.limits.memory, "");
+  EXPECT_EQ(config->max_message_bytes, 4 * 1024 * 1024);
+  const domain::SandboxLimits& l = d.limits;
+  EXPECT_EQ(l.max_storage_size, "100Gi");
+  EXPECT_TRUE(l.allowed_storage_classes.empty());
+  EXPECT_EQ(l.max_cpu, "16");
+  EXPECT_EQ(l.max_memory, "64Gi");
+  EXPECT_EQ(l.max_env_vars, 256);
+  EXPECT_EQ(l.max_env_bytes, 256 * 1024);
+  EXPECT_EQ(l.max_labels, 32);
+  EXPECT_EQ(l.max_selector_length, 1024);
+  EXPECT_EQ(l.max_selector_terms, 20);
 }
 
 TEST(ServerConfigTest, ParsesEveryKey) {
@@ -105,6 +137,56 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(d.run_as_user, 2000);
   EXPECT_EQ(d.fs_group, 3000);
   EXPECT_EQ(d.claim_bind_timeout, absl::Minutes(5));
+  EXPECT_EQ(config->max_message_bytes, 1048576);
+  const domain::SandboxLimits& l = d.limits;
+  EXPECT_EQ(l.max_storage_size, "50Gi");
+  EXPECT_EQ(l.allowed_storage_classes, (std::vector<std::string>{"fast-ssd", "standard"}));
+  EXPECT_EQ(l.max_cpu, "4");
+  EXPECT_EQ(l.max_memory, "8Gi");
+  EXPECT_EQ(l.max_env_vars, 64);
+  EXPECT_EQ(l.max_env_bytes, 65536);
+  EXPECT_EQ(l.max_labels, 8);
+  EXPECT_EQ(l.max_selector_length, 512);
+  EXPECT_EQ(l.max_selector_terms, 10);
+}
+
+TEST(ServerConfigTest, LimitOverrides) {
+  ServerConfigOverrides o;
+  o.max_message_bytes = 65536;
+  o.max_storage_size = "20Gi";
+  o.allowed_storage_classes = std::vector<std::string>{"fast-ssd"};
+  o.default_storage_class = "fast-ssd";
+  o.max_cpu = "2";
+  o.max_memory = "4Gi";
+  o.max_env_vars = 10;
+  o.max_env_bytes = 1000;
+  o.max_labels = 0;
+  o.max_selector_length = 100;
+  o.max_selector_terms = 3;
+  absl::StatusOr<ServerConfig> config = ResolveServerConfig(
+      std::string("limits: {max_cpu: \"8\", max_labels: 4, max_env_vars: 12}\n"), "c.yaml", o);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_message_bytes, 65536);
+  const domain::SandboxLimits& l = config->sandbox_defaults.limits;
+  EXPECT_EQ(l.max_storage_size, "20Gi");
+  EXPECT_EQ(l.allowed_storage_classes, (std::vector<std::string>{"fast-ssd"}));
+  EXPECT_EQ(l.max_cpu, "2");  // flag over file
+  EXPECT_EQ(l.max_memory, "4Gi");
+  EXPECT_EQ(l.max_env_vars, 10);
+  EXPECT_EQ(l.max_env_bytes, 1000);
+  EXPECT_EQ(l.max_labels, 0);  // no caller labels at all
+  EXPECT_EQ(l.max_selector_length, 100);
+  EXPECT_EQ(l.max_selector_terms, 3);
+}
+
+TEST(ServerConfigTest, EmptyMaximumMeansNoMaximum) {
+  absl::StatusOr<ServerConfig> config = ResolveServerConfig(
+      std::string("limits: {max_cpu: \"\", max_memory: \"\", max_storage_size: \"\"}\n"
+                  "sandbox_defaults: {resources: {limits: {cpu: \"500\"}}}\n"),
+      "c.yaml", ServerConfigOverrides());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->sandbox_defaults.limits.max_cpu, "");
+  EXPECT_EQ(config->sandbox_defaults.resources.limits.cpu, "500");
 }
 
 TEST(ServerConfigTest, FlagBeatsFileBeatsDefault) {
@@ -194,7 +276,58 @@ INSTANTIATE_TEST_SUITE_P(
                     "setting sandbox_defaults.security_context.fs_group: must not be negative"},
         BadYamlCase{"sandbox_defaults: {claim_bind_timeout: 0s}\n",
                     "setting sandbox_defaults.claim_bind_timeout: must be positive"},
-        BadYamlCase{"listen_address: \"\"\n", "setting listen_address: must not be empty"}),
+        BadYamlCase{"listen_address: \"\"\n", "setting listen_address: must not be empty"},
+        BadYamlCase{"max_message_bytes: 0\n", "setting max_message_bytes: must be positive"},
+        BadYamlCase{"max_message_bytes: 4Mi\n",
+                    "c.yaml: max_message_bytes: expected an integer, got \"4Mi\""},
+        BadYamlCase{"limits: {max_cpux: 1}\n", "c.yaml: unknown key \"limits.max_cpux\""},
+        BadYamlCase{"limits: {max_env_bytes: 1.5}\n",
+                    "c.yaml: limits.max_env_bytes: expected an integer, got \"1.5\""},
+        BadYamlCase{"limits: {allowed_storage_classes: fast}\n",
+                    "c.yaml: limits.allowed_storage_classes: expected a list of strings"},
+        BadYamlCase{"limits: {allowed_storage_classes: [[a]]}\n",
+                    "c.yaml: limits.allowed_storage_classes: expected a list of strings"},
+        BadYamlCase{"limits: {max_cpu: lots}\n",
+                    "setting limits.max_cpu: \"lots\" is not a quantity (expected a number, "
+                    "e.g. \"500m\" or \"5Gi\")"},
+        BadYamlCase{"limits: {max_memory: \"0\"}\n",
+                    "setting limits.max_memory: must be positive, got \"0\""},
+        BadYamlCase{"limits: {max_storage_size: -1Gi}\n",
+                    "setting limits.max_storage_size: must be positive, got \"-1Gi\""},
+        BadYamlCase{"limits: {max_env_vars: -1}\n",
+                    "setting limits.max_env_vars: must not be negative, got -1"},
+        BadYamlCase{"limits: {max_selector_terms: -2}\n",
+                    "setting limits.max_selector_terms: must not be negative, got -2"},
+        BadYamlCase{"limits: {allowed_storage_classes: [\"\"]}\n",
+                    "setting limits.allowed_storage_classes: must not contain an empty name"},
+        BadYamlCase{"limits: {allowed_storage_classes: [fast-ssd]}\n",
+                    "setting sandbox_defaults.storage.class: \"\" must be one of "
+                    "limits.allowed_storage_classes"},
+        BadYamlCase{"limits: {max_storage_size: 1Gi}\n",
+                    "setting sandbox_defaults.storage.size: \"5Gi\" is above "
+                    "limits.max_storage_size (1Gi)"},
+        BadYamlCase{"limits: {max_cpu: 250m}\n",
+                    "setting sandbox_defaults.resources.requests.cpu: \"500m\" is above "
+                    "limits.max_cpu (250m)"},
+        BadYamlCase{"sandbox_defaults: {resources: {limits: {memory: 128Gi}}}\n",
+                    "setting sandbox_defaults.resources.limits.memory: \"128Gi\" is above "
+                    "limits.max_memory (64Gi)"},
+        BadYamlCase{"sandbox_defaults: {resources: {requests: {cpu: \"\"}}}\n",
+                    "setting sandbox_defaults.resources.requests.cpu: must not be empty: "
+                    "sandboxes that name no resources would be BestEffort"},
+        BadYamlCase{"sandbox_defaults: {resources: {requests: {memory: \"\"}}}\n",
+                    "setting sandbox_defaults.resources.requests.memory: must not be empty: "
+                    "sandboxes that name no resources would be BestEffort"},
+        BadYamlCase{"sandbox_defaults: {resources: {requests: {cpu: \"2\"}, limits: {cpu: "
+                    "\"1\"}}}\n",
+                    "setting sandbox_defaults.resources.requests.cpu: \"2\" is above "
+                    "sandbox_defaults.resources.limits.cpu (1)"},
+        BadYamlCase{"sandbox_defaults: {resources: {limits: {cpu: \"0\"}}}\n",
+                    "setting sandbox_defaults.resources.limits.cpu: must be positive, got "
+                    "\"0\""},
+        BadYamlCase{"sandbox_defaults: {storage: {size: big}}\n",
+                    "setting sandbox_defaults.storage.size: \"big\" is not a quantity "
+                    "(expected a number, e.g. \"500m\" or \"5Gi\")"}),
     // Readable test names in ctest output: the case's index.
     [](const ::testing::TestParamInfo<BadYamlCase>& info) {
       return "case" + std::to_string(info.index);
@@ -228,6 +361,32 @@ TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
   EXPECT_EQ(config->kube.qps, 80);                      // flag over file
   EXPECT_EQ(config->keepalive.time, absl::Seconds(45));  // flag over default
   EXPECT_EQ(config->sandbox_defaults.app_port, 3000);    // default
+}
+
+// Flags are process-global: this test restores what it sets.
+TEST(ServerConfigTest, LimitFlagsOverrideTheFile) {
+  absl::SetFlag(&FLAGS_max_message_bytes, 1 << 20);
+  absl::SetFlag(&FLAGS_max_cpu, std::string("4"));
+  absl::SetFlag(&FLAGS_allowed_storage_classes, std::vector<std::string>{"a", "b"});
+  absl::SetFlag(&FLAGS_max_env_vars, int64_t{7});
+  ServerConfigOverrides overrides = OverridesFromFlags();
+  absl::SetFlag(&FLAGS_max_message_bytes, std::nullopt);
+  absl::SetFlag(&FLAGS_max_cpu, std::nullopt);
+  absl::SetFlag(&FLAGS_allowed_storage_classes, std::nullopt);
+  absl::SetFlag(&FLAGS_max_env_vars, std::nullopt);
+  EXPECT_FALSE(overrides.max_memory.has_value());
+  absl::StatusOr<ServerConfig> config = ResolveServerConfig(
+      std::string("limits: {max_cpu: \"8\", max_env_vars: 9, max_labels: 3}\n"
+                  "sandbox_defaults: {storage: {class: a}}\n"),
+      "c.yaml", overrides);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const domain::SandboxLimits& l = config->sandbox_defaults.limits;
+  EXPECT_EQ(config->max_message_bytes, 1 << 20);
+  EXPECT_EQ(l.max_cpu, "4");  // flag over file
+  EXPECT_EQ(l.allowed_storage_classes, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(l.max_env_vars, 7);
+  EXPECT_EQ(l.max_labels, 3);           // file
+  EXPECT_EQ(l.max_memory, "64Gi");      // default
 }
 
 TEST(ServerConfigTest, MissingFileIsNotFound) {

@@ -1,0 +1,365 @@
+// The tenant boundary against the real control plane: callers authenticate with
+// ServiceAccount tokens (TokenReview) or client certificates (mutual TLS), are authorized
+// by Kubernetes RBAC (SubjectAccessReview on sandboxes.sandboxd.dev), and reach only
+// namespaces labelled sandboxd.dev/enabled=true. Refused calls write nothing (the
+// requests sandboxd sends are counted).
+#include <curl/curl.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "sandbox/v1/sandbox.grpc.pb.h"
+#include "server/sandboxd_server.h"
+#include "tests/integration/plane.h"
+#include "tests/integration/request_counter.h"
+#include "tests/integration/token_channel.h"
+
+namespace sandboxd {
+namespace {
+
+namespace pb = sandbox::v1;
+using Counts = testing::RequestCounter::Counts;
+
+constexpr absl::Duration kWait = absl::Seconds(90);
+
+std::string ReasonOf(const grpc::Status& status) {
+  google::rpc::Status rpc;
+  google::rpc::ErrorInfo info;
+  if (!rpc.ParseFromString(status.error_details())) return "";
+  for (const auto& any : rpc.details()) {
+    if (any.UnpackTo(&info)) return info.reason();
+  }
+  return "";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class TenantTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    plane_ = new testing::Plane();
+    a_ = new std::string(plane_->CreateNamespace("tenant-a"));
+    b_ = new std::string(plane_->CreateNamespace("tenant-b"));
+    unserved_ = new std::string(plane_->CreateNamespace("unserved", /*served=*/false));
+    // tenant: every sandbox verb in a only; viewer: read in a; admin: every verb anywhere.
+    plane_->CreateCaller(*a_, "tenant", "sandboxd-user", *a_);
+    plane_->CreateCaller(*a_, "viewer", "sandboxd-viewer", *a_);
+    plane_->CreateCaller(*a_, "admin", "sandboxd-user", "");
+
+    server::ServerConfig config;
+    config.listen_address = "127.0.0.1:0";
+    config.tls.plaintext = true;
+    config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
+    config.sandbox_defaults.image = "registry.local/agent:1";
+    server::SandboxdServer::Hooks hooks;
+    hooks.decorate_kube = [](kube::KubeClient* inner) {
+      auto counter = std::make_unique<testing::RequestCounter>(inner);
+      requests_ = counter.get();
+      return counter;
+    };
+    auto server = server::SandboxdServer::Start(config, hooks);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+    ASSERT_TRUE(server_->WaitUntilServing(absl::Seconds(60)));
+  }
+  static void TearDownTestSuite() {
+    server_->Shutdown(absl::Seconds(5));
+    delete server_;
+    for (const std::string* ns : {a_, b_, unserved_}) plane_->DeleteNamespace(*ns);
+  }
+
+  static std::string Target() { return absl::StrCat("127.0.0.1:", server_->port()); }
+  // A stub calling as ServiceAccount `name` of namespace a.
+  static std::unique_ptr<pb::SandboxLifecycle::Stub> As(const std::string& name) {
+    std::string token = plane_->Token(*a_, name);
+    EXPECT_FALSE(token.empty());
+    return pb::SandboxLifecycle::NewStub(testing::TokenChannel(Target(), token));
+  }
+  static std::unique_ptr<pb::SandboxLifecycle::Stub> WithToken(const std::string& token) {
+    return pb::SandboxLifecycle::NewStub(testing::TokenChannel(Target(), token));
+  }
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return ctx;
+  }
+
+  static grpc::Status Create(pb::SandboxLifecycle::Stub& stub, const std::string& ns,
+                             const std::string& name) {
+    pb::CreateSandboxRequest req;
+    req.mutable_spec()->set_namespace_(ns);
+    req.mutable_spec()->set_name(name);
+    pb::CreateSandboxResponse resp;
+    return stub.CreateSandbox(Context().get(), req, &resp);
+  }
+  template <typename Request, typename Response>
+  static grpc::Status ByName(pb::SandboxLifecycle::Stub& stub,
+                             grpc::Status (pb::SandboxLifecycle::Stub::*method)(
+                                 grpc::ClientContext*, const Request&, Response*),
+                             const std::string& ns, const std::string& name) {
+    Request req;
+    req.set_namespace_(ns);
+    req.set_name(name);
+    Response resp;
+    return (stub.*method)(Context().get(), req, &resp);
+  }
+  static grpc::Status List(pb::SandboxLifecycle::Stub& stub, const std::string& ns) {
+    pb::ListSandboxesRequest req;
+    req.set_namespace_(ns);
+    pb::ListSandboxesResponse resp;
+    return stub.ListSandboxes(Context().get(), req, &resp);
+  }
+  static grpc::Status UpdateEnv(pb::SandboxLifecycle::Stub& stub, const std::string& ns,
+                                const std::string& name) {
+    pb::UpdateSandboxEnvRequest req;
+    req.set_namespace_(ns);
+    req.set_name(name);
+    (*req.mutable_env())["K"] = "v";
+    pb::UpdateSandboxEnvResponse resp;
+    return stub.UpdateSandboxEnv(Context().get(), req, &resp);
+  }
+  // The status a WatchSandboxes stream on `ns` ends with, or OK if it delivers a message.
+  static grpc::Status Watch(pb::SandboxLifecycle::Stub& stub, const std::string& ns) {
+    auto ctx = Context();
+    pb::WatchSandboxesRequest req;
+    req.set_namespace_(ns);
+    auto reader = stub.WatchSandboxes(ctx.get(), req);
+    pb::WatchSandboxesResponse first;
+    if (reader->Read(&first)) {
+      ctx->TryCancel();
+      reader->Finish();
+      return grpc::Status::OK;
+    }
+    return reader->Finish();
+  }
+
+  // Every RPC of `stub` on sandbox `name` in `ns`, with the status each returned.
+  static std::vector<std::pair<std::string, grpc::Status>> EveryRpc(
+      pb::SandboxLifecycle::Stub& stub, const std::string& ns, const std::string& name) {
+    return {
+        {"CreateSandbox", Create(stub, ns, name)},
+        {"GetSandbox", ByName(stub, &pb::SandboxLifecycle::Stub::GetSandbox, ns, name)},
+        {"ListSandboxes", List(stub, ns)},
+        {"StartSandbox", ByName(stub, &pb::SandboxLifecycle::Stub::StartSandbox, ns, name)},
+        {"StopSandbox", ByName(stub, &pb::SandboxLifecycle::Stub::StopSandbox, ns, name)},
+        {"UpdateSandboxEnv", UpdateEnv(stub, ns, name)},
+        {"DeleteSandbox", ByName(stub, &pb::SandboxLifecycle::Stub::DeleteSandbox, ns, name)},
+        {"WatchSandboxes", Watch(stub, ns)},
+    };
+  }
+
+  static testing::Plane* plane_;
+  static testing::RequestCounter* requests_;
+  static server::SandboxdServer* server_;
+  static std::string* a_;
+  static std::string* b_;
+  static std::string* unserved_;
+};
+
+testing::Plane* TenantTest::plane_ = nullptr;
+testing::RequestCounter* TenantTest::requests_ = nullptr;
+server::SandboxdServer* TenantTest::server_ = nullptr;
+std::string* TenantTest::a_ = nullptr;
+std::string* TenantTest::b_ = nullptr;
+std::string* TenantTest::unserved_ = nullptr;
+
+TEST_F(TenantTest, ATenantUsesItsNamespaceAndNothingElse) {
+  auto tenant = As("tenant");
+  ASSERT_TRUE(Create(*tenant, *a_, "mine").ok());
+  EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::GetSandbox, *a_, "mine").ok());
+  EXPECT_TRUE(List(*tenant, *a_).ok());
+  EXPECT_TRUE(UpdateEnv(*tenant, *a_, "mine").ok());
+  EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::StopSandbox, *a_, "mine").ok());
+  EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::StartSandbox, *a_, "mine").ok());
+  EXPECT_TRUE(Watch(*tenant, *a_).ok());
+
+  // A sandbox in b made by somebody allowed there.
+  auto admin = As("admin");
+  ASSERT_TRUE(Create(*admin, *b_, "theirs").ok());
+
+  requests_->Take();
+  for (const auto& [rpc, status] : EveryRpc(*tenant, *b_, "theirs")) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << rpc;
+    EXPECT_EQ(ReasonOf(status), "ACCESS_DENIED") << rpc;
+  }
+  EXPECT_EQ(requests_->Take(), Counts{}) << "a refused call sends nothing";
+  EXPECT_TRUE(plane_->Exists(*b_, "statefulset/theirs"));
+
+  // The answer does not tell whether the sandbox exists.
+  grpc::Status existing = ByName(*tenant, &pb::SandboxLifecycle::Stub::GetSandbox, *b_, "theirs");
+  grpc::Status missing = ByName(*tenant, &pb::SandboxLifecycle::Stub::GetSandbox, *b_, "nobody");
+  EXPECT_EQ(existing.error_code(), missing.error_code());
+  EXPECT_EQ(existing.error_message(), missing.error_message());
+
+  EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "mine").ok());
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *b_, "theirs").ok());
+}
+
+TEST_F(TenantTest, AViewerReadsAndChangesNothing) {
+  auto admin = As("admin");
+  ASSERT_TRUE(Create(*admin, *a_, "shown").ok());
+  auto viewer = As("viewer");
+  EXPECT_TRUE(ByName(*viewer, &pb::SandboxLifecycle::Stub::GetSandbox, *a_, "shown").ok());
+  EXPECT_TRUE(List(*viewer, *a_).ok());
+  EXPECT_TRUE(Watch(*viewer, *a_).ok());
+  requests_->Take();
+  for (const auto& [rpc, status] :
+       {std::pair<std::string, grpc::Status>{"CreateSandbox", Create(*viewer, *a_, "other")},
+        {"UpdateSandboxEnv", UpdateEnv(*viewer, *a_, "shown")},
+        {"StopSandbox", ByName(*viewer, &pb::SandboxLifecycle::Stub::StopSandbox, *a_, "shown")},
+        {"DeleteSandbox",
+         ByName(*viewer, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "shown")}}) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << rpc;
+  }
+  EXPECT_EQ(requests_->Take(), Counts{});
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "shown").ok());
+}
+
+TEST_F(TenantTest, CallersWithoutValidCredentialsAreUnauthenticated) {
+  const std::string other_audience = plane_->Token(*a_, "tenant", "https://kubernetes.default.svc");
+  plane_->CreateCaller(*a_, "gone", "sandboxd-user", *a_);
+  const std::string revoked = plane_->Token(*a_, "gone");
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *a_, " delete serviceaccount gone")).exit_code, 0);
+
+  auto anonymous = pb::SandboxLifecycle::NewStub(
+      grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials()));
+  grpc::Status none = List(*anonymous, *a_);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ReasonOf(none), "MISSING_CREDENTIALS");
+
+  for (const auto& [what, token] : {std::pair<std::string, std::string>{"garbage", "not-a-jwt"},
+                                    {"another audience", other_audience},
+                                    {"revoked (account deleted)", revoked}}) {
+    grpc::Status s = List(*WithToken(token), *a_);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << what;
+    EXPECT_EQ(ReasonOf(s), "INVALID_CREDENTIALS") << what;
+  }
+  auto basic = std::make_unique<grpc::ClientContext>();
+  basic->AddMetadata("authorization", "Basic dXNlcjpwYXNz");
+  pb::ListSandboxesRequest req;
+  req.set_namespace_(*a_);
+  pb::ListSandboxesResponse resp;
+  grpc::Status s = anonymous->ListSandboxes(basic.get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ReasonOf(s), "INVALID_CREDENTIALS");
+}
+
+TEST_F(TenantTest, NamespacesNotServedAreRefusedToEveryone) {
+  auto admin = As("admin");  // allowed every sandbox verb in every namespace
+  for (const std::string& ns : {*unserved_, std::string("kube-system"),
+                                std::string("sandboxd-system")}) {
+    requests_->Take();
+    for (const auto& [rpc, status] : EveryRpc(*admin, ns, "x")) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << ns << " " << rpc;
+      EXPECT_EQ(ReasonOf(status), "NAMESPACE_NOT_SERVED") << ns << " " << rpc;
+    }
+    EXPECT_EQ(requests_->Take(), Counts{}) << ns;
+  }
+  // Labelling a namespace serves it (the set follows a watch).
+  plane_->Kubectl(absl::StrCat("label namespace ", *unserved_, " sandboxd.dev/enabled=true"));
+  EXPECT_TRUE(testing::Eventually([&] { return List(*admin, *unserved_).ok(); }, kWait));
+  plane_->Kubectl(absl::StrCat("label namespace ", *unserved_, " sandboxd.dev/enabled-"));
+  EXPECT_TRUE(testing::Eventually(
+      [&] { return ReasonOf(List(*admin, *unserved_)) == "NAMESPACE_NOT_SERVED"; }, kWait));
+}
+
+// A sandbox named like a foreign app's `app` label does not select the app's pods.
+TEST_F(TenantTest, TheServiceSelectsOnlyTheSandboxPod) {
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *a_, " run grafana-foreign --image=grafana ",
+                                         "--labels=app=grafana"))
+                .exit_code,
+            0);
+  auto tenant = As("tenant");
+  ASSERT_TRUE(Create(*tenant, *a_, "grafana").ok());
+  auto endpoints = [&]() {
+    return plane_->JsonPath(*a_, "endpointslices -l kubernetes.io/service-name=grafana-service",
+                            "{.items[*].endpoints[*].targetRef.name}");
+  };
+  EXPECT_TRUE(testing::Eventually([&] { return endpoints() == "grafana-0"; }, kWait))
+      << endpoints();
+  EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "grafana").ok());
+}
+
+// Mutual TLS: a verified client certificate is an identity (CN user, O groups); a
+// plaintext client cannot talk to a TLS listener.
+TEST_F(TenantTest, ClientCertificatesAuthenticateOverMutualTls) {
+  const std::string d = std::string(absl::StripTrailingAsciiWhitespace(
+      testing::RunCommand("mktemp -d").output));
+  const std::string script = absl::StrCat(
+      "set -e; cd ", d, "; ",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "
+      "-subj /CN=sandboxd-test-ca; ",
+      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san.ext; ",
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost; ",
+      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile san.ext -out server.crt; ",
+      "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
+      "-subj /CN=mtls-user/O=team-m; ",
+      "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
+      "-out client.crt");
+  testing::CommandResult certs = testing::RunCommand(absl::StrCat("bash -c \"", script, "\""));
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  // Group team-m may read sandboxes in a.
+  plane_->Kubectl(absl::StrCat("-n ", *a_, " create rolebinding team-m-viewer ",
+                               "--clusterrole=sandboxd-viewer --group=team-m"));
+
+  server::ServerConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.tls.cert_file = d + "/server.crt";
+  config.tls.key_file = d + "/server.key";
+  config.tls.client_ca_file = d + "/ca.crt";
+  config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
+  auto tls_server = server::SandboxdServer::Start(config);
+  ASSERT_TRUE(tls_server.ok()) << tls_server.status();
+  ASSERT_TRUE((*tls_server)->WaitUntilServing(absl::Seconds(60)));
+  const std::string target = absl::StrCat("127.0.0.1:", (*tls_server)->port());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+
+  grpc::SslCredentialsOptions with_cert;
+  with_cert.pem_root_certs = ReadFile(d + "/ca.crt");
+  with_cert.pem_private_key = ReadFile(d + "/client.key");
+  with_cert.pem_cert_chain = ReadFile(d + "/client.crt");
+  auto mtls = pb::SandboxLifecycle::NewStub(
+      grpc::CreateCustomChannel(target, grpc::SslCredentials(with_cert), args));
+  EXPECT_TRUE(List(*mtls, *a_).ok()) << List(*mtls, *a_).error_message();
+  grpc::Status write = Create(*mtls, *a_, "by-cert");
+  EXPECT_EQ(write.error_code(), grpc::StatusCode::PERMISSION_DENIED) << "a viewer's group";
+
+  grpc::SslCredentialsOptions server_only;
+  server_only.pem_root_certs = with_cert.pem_root_certs;
+  auto tls_no_cert = pb::SandboxLifecycle::NewStub(
+      grpc::CreateCustomChannel(target, grpc::SslCredentials(server_only), args));
+  EXPECT_EQ(ReasonOf(List(*tls_no_cert, *a_)), "MISSING_CREDENTIALS");
+  auto tls_token = pb::SandboxLifecycle::NewStub(grpc::CreateCustomChannel(
+      target,
+      grpc::CompositeChannelCredentials(grpc::SslCredentials(server_only),
+                                        grpc::AccessTokenCredentials(plane_->Token(*a_, "tenant"))),
+      args));
+  EXPECT_TRUE(List(*tls_token, *a_).ok()) << "a bearer token over TLS";
+
+  auto plaintext = pb::SandboxLifecycle::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(List(*plaintext, *a_).error_code(), grpc::StatusCode::UNAVAILABLE);
+  (*tls_server)->Shutdown(absl::Seconds(5));
+  testing::RunCommand(absl::StrCat("rm -rf ", d));
+}
+
+}  // namespace
+}  // namespace sandboxd
