@@ -48,6 +48,7 @@
 #include "src/kube/kube_config.h"
 #include "src/kube/objects_json.h"
 #include "tests/integration/plane.h"
+#include "tests/integration/token_channel.h"
 #include "tools/bench/floor_client.h"
 #include "tools/bench/latency_stats.h"
 
@@ -483,6 +484,7 @@ int Main() {
   {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.tls.plaintext = true;
     config.kube.kubeconfig = plane.sandboxd_kubeconfig();
     config.kube.qps = absl::GetFlag(FLAGS_kube_qps);
     config.kube.burst = absl::GetFlag(FLAGS_kube_burst);
@@ -512,8 +514,9 @@ int Main() {
       return 1;
     }
     FloorClient floor(kube->get(), config.sandbox_defaults);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
-                                       grpc::InsecureChannelCredentials());
+    plane.CreateCaller(ns, "bench", "sandboxd-user", ns);
+    auto channel = testing::TokenChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                                         plane.Token(ns, "bench"));
     Bench bench(ns, pb::SandboxLifecycle::NewStub(channel), &floor, config.sandbox_defaults);
 
     // Sandboxes up front, one per worker.

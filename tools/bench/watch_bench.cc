@@ -77,6 +77,7 @@
 #include "src/kube/forwarding_kube_client.h"
 #include "src/service/sandbox_cache.h"
 #include "tests/integration/plane.h"
+#include "tests/integration/token_channel.h"
 #include "tools/bench/floor_client.h"
 #include "tools/bench/latency_stats.h"
 
@@ -150,15 +151,16 @@ int ChangeOf(const std::string& value, const std::string& run) {
   return k;
 }
 
-// Channels that do not share a connection (a local subchannel pool each).
-std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& target, int count) {
+// Channels that do not share a connection (a local subchannel pool each), calling with
+// `token`.
+std::vector<std::shared_ptr<grpc::Channel>> Channels(const std::string& target,
+                                                     const std::string& token, int count) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < count; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("sandboxd.bench.channel", i);
-    channels.push_back(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(testing::TokenChannel(target, token, args));
   }
   return channels;
 }
@@ -222,7 +224,10 @@ class IdleStream final : public grpc::ClientReadReactor<pb::WatchSandboxesRespon
 // stream to --client_out.
 int ClientMain() {
   const int n = absl::GetFlag(FLAGS_client_streams);
-  const auto channels = Channels(absl::GetFlag(FLAGS_client_target), absl::GetFlag(FLAGS_channels));
+  // The parent passes its caller's token in the environment, not on the command line.
+  const char* token = std::getenv("SANDBOXD_BENCH_TOKEN");
+  const auto channels = Channels(absl::GetFlag(FLAGS_client_target), token ? token : "",
+                                 absl::GetFlag(FLAGS_channels));
   std::vector<std::unique_ptr<pb::SandboxLifecycle::Stub>> stubs;
   for (const auto& channel : channels) {
     channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -404,6 +409,7 @@ class BenchServer {
                                                             const domain::SandboxDefaults& defaults) {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.tls.plaintext = true;
     config.kube.kubeconfig = kubeconfig;
     config.kube.qps = 1e6;
     config.kube.burst = 1000000;
@@ -627,7 +633,7 @@ struct GetRow {
 
 // Runs the child process for `n` streams, the changes, and collects the latencies.
 StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, const std::string& ns,
-                        int n, const std::string& run) {
+                        const std::string& token, int n, const std::string& run) {
   StreamResult result;
   result.streams = n;
   const int changes = absl::GetFlag(FLAGS_changes);
@@ -641,6 +647,7 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
       " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
   server->writes().Begin(run, changes);
   result.server_rss_before_kib = RssKiB();
+  setenv("SANDBOXD_BENCH_TOKEN", token.c_str(), /*overwrite=*/1);
   FILE* child = popen(command.c_str(), "r");
   if (child == nullptr) return result;
   char line[256];
@@ -743,8 +750,9 @@ int ServerMain() {
     BenchServer* s = server->get();
     const absl::Time sync_deadline = absl::Now() + absl::Seconds(60);
     while (!s->cache()->synced() && absl::Now() < sync_deadline) absl::SleepFor(absl::Milliseconds(50));
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", s->port()),
-                                       grpc::InsecureChannelCredentials());
+    plane.CreateCaller(ns, "bench", "sandboxd-user", ns);
+    const std::string token = plane.Token(ns, "bench");
+    auto channel = testing::TokenChannel(absl::StrCat("127.0.0.1:", s->port()), token);
     auto stub = pb::SandboxLifecycle::NewStub(channel);
 
     // Real sandboxes: `real` running ones (reads) and the stopped target (changes).
@@ -816,7 +824,7 @@ int ServerMain() {
         // count: a terminating namespace of an earlier invocation can still send watch
         // events whose env carries that invocation's values.
         const std::string run_id = absl::StrCat(ns, ".", std::string(1, run++));
-        stream_results.push_back(RunStreams(s, stub.get(), ns, n, run_id));
+        stream_results.push_back(RunStreams(s, stub.get(), ns, token, n, run_id));
       }
     }
 
