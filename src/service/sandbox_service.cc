@@ -611,17 +611,63 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
                  kube::RetentionPolicyPatch(policy.when_deleted, policy.when_scaled), opts,
                  [this, request, opts, done, delete_sts](absl::StatusOr<std::string> r) {
                    if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
-                   kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns,
-                                          domain::ClaimName(request.name)},
-                                "", kube::PatchType::kMerge, kube::KeepClaimPatch(domain::kAnnotationKeptClaim), opts,
-                                [done, delete_sts](absl::StatusOr<std::string> r2) {
-                                  if (!r2.ok() && !absl::IsNotFound(r2.status())) {
-                                    return done(domain::WithContext(r2.status(), "keep claim"));
-                                  }
-                                  delete_sts();
-                                });
+                   absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
+                   if (!patched.ok()) return done(patched.status());
+                   // Until the StatefulSet controller has seen Retain it may give the
+                   // claim its owner reference back, and the delete would take it along.
+                   WaitUntilObserved(request.ns, request.name, patched->generation, opts,
+                                     [this, request, opts, done, delete_sts](absl::Status seen) {
+                     if (!seen.ok()) return done(domain::WithContext(seen, "keep claim"));
+                     kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns,
+                                            domain::ClaimName(request.name)},
+                                  "", kube::PatchType::kMerge,
+                                  kube::KeepClaimPatch(domain::kAnnotationKeptClaim), opts,
+                                  [done, delete_sts](absl::StatusOr<std::string> r2) {
+                                    if (!r2.ok() && !absl::IsNotFound(r2.status())) {
+                                      return done(domain::WithContext(r2.status(), "keep claim"));
+                                    }
+                                    delete_sts();
+                                  });
+                   });
                  });
   });
+}
+
+void SandboxService::WaitUntilObserved(const std::string& ns, const std::string& name,
+                                       int64_t generation, const kube::CallOptions& opts,
+                                       std::function<void(absl::Status)> then) {
+  const absl::Time give_up =
+      absl::Now() + std::min(2 * kMaxCacheWait, (opts.deadline - absl::Now()) / 2);
+  PollObserved(ns, name, generation, give_up, opts, std::move(then));
+}
+
+void SandboxService::PollObserved(const std::string& ns, const std::string& name,
+                                  int64_t generation, absl::Time give_up,
+                                  const kube::CallOptions& opts,
+                                  std::function<void(absl::Status)> then) {
+  auto observed = [generation](const kube::StatefulSet& sts) {
+    return sts.status.observed_generation.value_or(0) >= generation;
+  };
+  auto again = [this, ns, name, generation, give_up, opts, then]() {
+    if (absl::Now() >= give_up) {
+      return then(absl::DeadlineExceededError(
+          "the StatefulSet controller did not observe the change in time; retry"));
+    }
+    absl::Status scheduled = kube_->RunAfter(kObservePollInterval, [=]() {
+      PollObserved(ns, name, generation, give_up, opts, then);
+    });
+    if (!scheduled.ok()) then(scheduled);
+  };
+  if (CacheReady()) {
+    absl::StatusOr<kube::StatefulSet> cached = cache_->GetStatefulSet(ns, name);
+    if (cached.ok()) return observed(*cached) ? then(absl::OkStatus()) : again();
+  }
+  LoadManagedStatefulSet(ns, name, opts,
+                         [then, observed, again](absl::StatusOr<kube::StatefulSet> sts) {
+                           if (!sts.ok()) return then(sts.status());
+                           if (observed(*sts)) return then(absl::OkStatus());
+                           again();
+                         });
 }
 
 // Deletes what may remain of a sandbox besides its StatefulSet: the Service, Ingresses and

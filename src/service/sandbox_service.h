@@ -61,6 +61,7 @@ class SandboxService {
   static constexpr int32_t kMaxPageSize = 500;
   // The longest a mutating call waits for the cache to apply its write.
   static constexpr absl::Duration kMaxCacheWait = absl::Seconds(5);
+  static constexpr absl::Duration kObservePollInterval = absl::Milliseconds(25);
 
   // `kube` and `cache` must outlive the service; `cache` may be null (every read then
   // goes to the API server). `clock` returns the current time (injected for status
@@ -155,6 +156,15 @@ class SandboxService {
   void UpdateEnvFrom(Current current, const std::string& ns, const std::string& name,
                      domain::EnvUpdate update, int attempt, const kube::CallOptions& opts,
                      Done<domain::Sandbox> done);
+  // Runs `then(OK)` once the StatefulSet controller has observed `generation` of the
+  // StatefulSet `name` (status.observedGeneration), polling the cache (or the API server
+  // when the cache does not hold it) every kObservePollInterval; DEADLINE_EXCEEDED after
+  // min(2 * kMaxCacheWait, half the time to the deadline).
+  void WaitUntilObserved(const std::string& ns, const std::string& name, int64_t generation,
+                         const kube::CallOptions& opts, std::function<void(absl::Status)> then);
+  void PollObserved(const std::string& ns, const std::string& name, int64_t generation,
+                    absl::Time give_up, const kube::CallOptions& opts,
+                    std::function<void(absl::Status)> then);
   void DeleteLeftovers(const domain::DeleteRequest& request, bool found_statefulset,
                        const kube::CallOptions& opts, std::function<void(absl::Status)> done);
 

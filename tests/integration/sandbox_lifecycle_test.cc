@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -510,6 +511,49 @@ TEST_F(SandboxLifecycleTest, DeleteWithKeepStorageKeepsTheClaim) {
   EXPECT_TRUE(Delete("kappa", /*keep_storage=*/false, /*allow_missing=*/true).ok());
   EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.uid}"), running.storage().uid());
   EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.deletionTimestamp}"), "");
+}
+
+// The StatefulSet controller may give a claim its owner reference back until it has
+// seen the Retain policy; the delete waits for that, so the claim survives every time.
+TEST_F(SandboxLifecycleTest, KeepStorageKeepsEveryClaimOfConcurrentDeletes) {
+  constexpr int kSandboxes = 8;
+  std::vector<std::string> names;
+  std::map<std::string, std::string> claim_uids;
+  for (int i = 0; i < kSandboxes; ++i) {
+    names.push_back(absl::StrCat("keep-", i));
+    ASSERT_TRUE(Create(CreateRequest(names.back())).ok());
+  }
+  for (const std::string& name : names) {
+    pb::Sandbox running;
+    ASSERT_TRUE(WaitForPhase(name, pb::SANDBOX_PHASE_RUNNING, &running));
+    claim_uids[name] = running.storage().uid();
+  }
+  std::vector<grpc::Status> results(kSandboxes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSandboxes; ++i) {
+    threads.emplace_back([&, i] {
+      auto stub = pb::SandboxLifecycle::NewStub(*channel_);
+      pb::DeleteSandboxRequest req;
+      req.set_namespace_(*ns_);
+      req.set_name(names[i]);
+      req.set_keep_storage(true);
+      pb::DeleteSandboxResponse resp;
+      results[i] = stub->DeleteSandbox(Context().get(), req, &resp);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const grpc::Status& s : results) EXPECT_TRUE(s.ok()) << s.error_message();
+  for (const std::string& name : names) {
+    EXPECT_TRUE(Eventually([&] { return !Exists("statefulset/" + name); })) << name;
+  }
+  // Give the garbage collector time to act if it were going to.
+  absl::SleepFor(absl::Seconds(3));
+  for (const std::string& name : names) {
+    const std::string claim = absl::StrCat("pvc/home-", name, "-0");
+    EXPECT_EQ(Json(claim, "{.metadata.uid}"), claim_uids[name]) << claim;
+    EXPECT_EQ(Json(claim, "{.metadata.deletionTimestamp}"), "") << claim;
+    EXPECT_EQ(Json(claim, "{.metadata.ownerReferences}"), "") << claim;
+  }
 }
 
 TEST_F(SandboxLifecycleTest, DeleteCleansUpAfterAStatefulSetRemovedByHand) {
