@@ -162,10 +162,14 @@ WatchReactor::Admission SandboxLifecycleService::AdmitWatch(grpc::CallbackServer
   kube::CallOptions opts;
   opts.deadline = absl::Now() + kDefaultDeadline;  // bounds the reviews, not the stream
   return [this, credentials = CredentialsOf(*ctx), opts, ns,
-          name](std::function<void(absl::Status)> admitted) {
+          name](std::function<void(absl::StatusOr<WatchReactor::Lease>)> admitted) {
     access_->Admit(credentials, auth::AccessRequest{"watch", ns, name}, opts,
-                   [admitted = std::move(admitted)](absl::StatusOr<kube::UserInfo> user) {
-                     admitted(user.status());
+                   [this, admitted = std::move(admitted)](absl::StatusOr<kube::UserInfo> user) {
+                     if (!user.ok()) return admitted(user.status());
+                     absl::StatusOr<auth::CallerLimits::WatchLease> slot =
+                         access_->OpenWatch(*user);
+                     if (!slot.ok()) return admitted(slot.status());
+                     admitted(WatchReactor::Lease(*std::move(slot)));
                    });
   };
 }

@@ -112,13 +112,19 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   auth::Authenticator::Options authn;
   authn.audiences = config.auth.audiences;
   s->authenticator_ = std::make_unique<auth::Authenticator>(kube, authn);
+  auth::CallerLimits::Options fair;
+  fair.calls_per_second = config.fair_use.calls_per_second;
+  fair.burst = config.fair_use.burst;
+  fair.max_watch_streams = config.fair_use.max_watch_streams;
+  s->caller_limits_ = std::make_unique<auth::CallerLimits>(fair);
   s->authorizer_ = std::make_unique<auth::Authorizer>(kube, auth::Authorizer::Options{});
   auth::NamespaceGate::Options served;
   served.label_selector = config.auth.served_namespace_selector;
   served.own_namespace = config.auth.own_namespace;
   s->namespaces_ = std::make_unique<auth::NamespaceGate>(kube, served);
-  s->access_ = std::make_unique<auth::AccessControl>(s->authenticator_.get(),
-                                                     s->authorizer_.get(), s->namespaces_.get());
+  s->access_ = std::make_unique<auth::AccessControl>(
+      s->authenticator_.get(), s->caller_limits_.get(), s->authorizer_.get(),
+      s->namespaces_.get());
   s->grpc_service_ = std::make_unique<SandboxLifecycleService>(
       s->service_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get(),
       config.sandbox_defaults.limits);

@@ -91,6 +91,7 @@ class SandboxdServer {
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::SandboxService> service_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<auth::CallerLimits> caller_limits_;
   std::unique_ptr<auth::Authorizer> authorizer_;
   std::unique_ptr<auth::NamespaceGate> namespaces_;
   std::unique_ptr<auth::AccessControl> access_;

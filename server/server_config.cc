@@ -42,6 +42,12 @@ ABSL_FLAG(std::optional<std::string>, served_namespace_selector, std::nullopt,
           "sandboxd.dev/enabled=true)");
 ABSL_FLAG(std::optional<std::string>, own_namespace, std::nullopt,
           "sandboxd's own namespace, never served (default sandboxd-system)");
+ABSL_FLAG(std::optional<double>, caller_qps, std::nullopt,
+          "Calls per second each caller identity may make (default 20; <= 0: unlimited)");
+ABSL_FLAG(std::optional<int32_t>, caller_burst, std::nullopt,
+          "Calls a caller may make at once above caller_qps (default 40)");
+ABSL_FLAG(std::optional<int32_t>, max_watch_streams_per_caller, std::nullopt,
+          "Watch streams each caller identity may hold open (default 100; <= 0: unlimited)");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
           "trace|debug|info|warn|error|critical|off (default info)");
 ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
@@ -348,6 +354,11 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                     r.String(&config->auth.served_namespace_selector)},
                    {"own_namespace", r.String(&config->auth.own_namespace)},
                })},
+      {"fair_use", r.Nested({
+                       {"calls_per_second", r.Double(&config->fair_use.calls_per_second)},
+                       {"burst", r.Integer(&config->fair_use.burst)},
+                       {"max_watch_streams", r.Integer(&config->fair_use.max_watch_streams)},
+                   })},
       {"log_level", r.String(&config->log_level)},
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
       {"max_message_bytes", r.Integer(&config->max_message_bytes)},
@@ -427,6 +438,9 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.auth_audiences, &config->auth.audiences);
   Override(o.served_namespace_selector, &config->auth.served_namespace_selector);
   Override(o.own_namespace, &config->auth.own_namespace);
+  Override(o.caller_qps, &config->fair_use.calls_per_second);
+  Override(o.caller_burst, &config->fair_use.burst);
+  Override(o.max_watch_streams_per_caller, &config->fair_use.max_watch_streams);
   Override(o.log_level, &config->log_level);
   Override(o.shutdown_grace, &config->shutdown_grace);
   Override(o.kubeconfig, &config->kube.kubeconfig);
@@ -479,6 +493,7 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.tls.plaintext && !c.tls.client_ca_file.empty()) {
     return SettingError("tls.client_ca_file", "needs TLS (tls.plaintext is true)");
   }
+  if (c.fair_use.burst < 1) return SettingError("fair_use.burst", "must be at least 1");
   if (c.auth.served_namespace_selector.empty()) {
     return SettingError("auth.served_namespace_selector", "must not be empty");
   }
@@ -596,6 +611,9 @@ ServerConfigOverrides OverridesFromFlags() {
   }
   o.served_namespace_selector = absl::GetFlag(FLAGS_served_namespace_selector);
   o.own_namespace = absl::GetFlag(FLAGS_own_namespace);
+  o.caller_qps = absl::GetFlag(FLAGS_caller_qps);
+  o.caller_burst = absl::GetFlag(FLAGS_caller_burst);
+  o.max_watch_streams_per_caller = absl::GetFlag(FLAGS_max_watch_streams_per_caller);
   o.log_level = absl::GetFlag(FLAGS_log_level);
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);

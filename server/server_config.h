@@ -30,6 +30,10 @@
 //     audiences: [sandboxd.dev]        # --auth_audiences (comma-separated): TokenReview
 //     served_namespace_selector: sandboxd.dev/enabled=true  # --served_namespace_selector
 //     own_namespace: sandboxd-system   # --own_namespace: never served
+//   fair_use:                          # per caller identity
+//     calls_per_second: 20             # --caller_qps (<= 0: unlimited)
+//     burst: 40                        # --caller_burst
+//     max_watch_streams: 100           # --max_watch_streams_per_caller (<= 0: unlimited)
 //   keepalive:
 //     time: 60s                        # --keepalive_time
 //     timeout: 20s                     # --keepalive_timeout
@@ -120,11 +124,19 @@ struct AuthSettings {
   std::string own_namespace = "sandboxd-system";
 };
 
+// Per caller identity (src/auth/caller_limits.h).
+struct FairUseSettings {
+  double calls_per_second = 20;
+  int32_t burst = 40;
+  int32_t max_watch_streams = 100;
+};
+
 struct ServerConfig {
   std::string listen_address = "0.0.0.0:50051";
   std::string health_listen_address;  // empty: no separate health listener
   TlsSettings tls;
   AuthSettings auth;
+  FairUseSettings fair_use;
   // Defaults of new sandboxes; its `limits` member holds the `limits:` section.
   domain::SandboxDefaults sandbox_defaults;
   // The largest request message the gRPC server accepts (larger: RESOURCE_EXHAUSTED).
@@ -147,6 +159,9 @@ struct ServerConfigOverrides {
   std::optional<std::vector<std::string>> auth_audiences;
   std::optional<std::string> served_namespace_selector;
   std::optional<std::string> own_namespace;
+  std::optional<double> caller_qps;
+  std::optional<int32_t> caller_burst;
+  std::optional<int32_t> max_watch_streams_per_caller;
   std::optional<std::string> log_level;
   std::optional<absl::Duration> shutdown_grace;
   std::optional<std::string> kubeconfig;
@@ -200,7 +215,7 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 // keepalive.time / keepalive.timeout / claim_bind_timeout / qps / max_message_bytes,
 // burst < 1, both tls.plaintext and tls.cert_file, tls.cert_file without
 // tls.key_file (or the reverse), tls.client_ca_file with plaintext, an empty
-// served_namespace_selector, ports outside 1..65535 or equal, an empty storage size or
+// served_namespace_selector, fair_use.burst < 1, ports outside 1..65535 or equal, an empty storage size or
 // ingress class, a relative mount path, negative run_as_user / fs_group, an empty default
 // cpu or memory request (pods would be BestEffort), a default request or limit that is
 // not a quantity or a request above its limit; a non-empty limits.max_* that is not a

@@ -75,10 +75,14 @@ WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPoo
   auto* reactor = new WatchReactor(std::move(method));
   // Until the stream is finished, gRPC keeps the reactor: the admission may answer later.
   admission([reactor, cache, fanout, filter = std::move(filter),
-             resume_token](absl::Status admitted) {
+             resume_token](absl::StatusOr<Lease> admitted) {
     if (!admitted.ok()) {
-      reactor->FinishAtOnce(admitted);
+      reactor->FinishAtOnce(admitted.status());
       return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(reactor->shared_->mu);
+      reactor->shared_->lease = *std::move(admitted);
     }
     reactor->Subscribe(cache, fanout, filter, resume_token);
   });
@@ -138,10 +142,12 @@ void WatchReactor::OnCancel() {
 
 void WatchReactor::OnDone() {
   std::shared_ptr<service::WatchSubscription> subscription;
+  Lease lease;
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->reactor = nullptr;
     subscription = std::move(shared_->subscription);
+    lease = std::move(shared_->lease);
   }
   if (subscription != nullptr) subscription->Cancel();
   spdlog::info("rpc={} stream ended", shared_->method);

@@ -42,8 +42,9 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event);
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Decides whether the stream may start: calls its argument once, on any thread, with
-  // OK or the refusal.
-  using Admission = std::function<void(std::function<void(absl::Status)>)>;
+  // a lease the stream holds until it ends (e.g. the caller's stream slot), or the refusal.
+  using Lease = std::shared_ptr<void>;
+  using Admission = std::function<void(std::function<void(absl::StatusOr<Lease>)>)>;
 
   // Starts a stream over `cache` with `filter` from `resume_token` once `admission` said
   // OK. Returns the reactor to hand to gRPC; it finishes with the mapped error if the
@@ -65,6 +66,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   struct Shared {
     std::mutex mu;
     WatchReactor* reactor = nullptr;  // null after OnDone
+    Lease lease;  // from the admission; released in OnDone
     std::shared_ptr<service::WatchSubscription> subscription;
     grpc::ByteBuffer message;  // the write in flight; cleared when it completes
     bool writing = false;

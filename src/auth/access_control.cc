@@ -11,6 +11,7 @@ void AccessControl::Admit(const Credentials& credentials, const AccessRequest& r
       credentials, opts,
       [this, request, opts, done = std::move(done)](absl::StatusOr<kube::UserInfo> user) {
         if (!user.ok()) return done(user.status());
+        if (absl::Status fair = limits_->AdmitCall(user->username); !fair.ok()) return done(fair);
         // The callback keeps its own copy: `*user` is read by Authorize as it starts.
         authorizer_->Authorize(
             *user, request, opts, [this, request, identity = *user, done](absl::Status allowed) {

@@ -1,8 +1,9 @@
 // AccessControl: the tenant boundary in front of every SandboxLifecycle call. Admit()
-// authenticates the caller (Authenticator), asks Kubernetes RBAC whether it may do what
-// the call does (Authorizer), and refuses namespaces sandboxd does not serve
-// (NamespaceGate) — in that order, so a caller learns nothing about a namespace it may
-// not use. Nothing reaches the service before Admit() said OK.
+// authenticates the caller (Authenticator), holds it to its fair share of calls
+// (CallerLimits), asks Kubernetes RBAC whether it may do what the call does (Authorizer),
+// and refuses namespaces sandboxd does not serve (NamespaceGate) — in that order, so a
+// caller learns nothing about a namespace it may not use and a flood costs no reviews.
+// Nothing reaches the service before Admit() said OK.
 //
 // Verbs by RPC: create (CreateSandbox), get (GetSandbox), list (ListSandboxes), watch
 // (WatchSandbox, WatchSandboxes), update (StartSandbox, StopSandbox, UpdateSandboxEnv),
@@ -21,21 +22,30 @@
 #include "absl/status/statusor.h"
 #include "src/auth/authenticator.h"
 #include "src/auth/authorizer.h"
+#include "src/auth/caller_limits.h"
 #include "src/auth/namespace_gate.h"
 
 namespace sandboxd::auth {
 
 class AccessControl {
  public:
-  AccessControl(Authenticator* authenticator, Authorizer* authorizer, NamespaceGate* namespaces)
-      : authenticator_(authenticator), authorizer_(authorizer), namespaces_(namespaces) {}
+  AccessControl(Authenticator* authenticator, CallerLimits* limits, Authorizer* authorizer,
+                NamespaceGate* namespaces)
+      : authenticator_(authenticator), limits_(limits), authorizer_(authorizer),
+        namespaces_(namespaces) {}
 
   // The caller's identity if it may make `request`.
   void Admit(const Credentials& credentials, const AccessRequest& request,
              const kube::CallOptions& opts, std::function<void(absl::StatusOr<kube::UserInfo>)> done);
 
+  // A slot for one more watch stream of an admitted `caller` (CallerLimits::OpenWatch).
+  absl::StatusOr<CallerLimits::WatchLease> OpenWatch(const kube::UserInfo& caller) {
+    return limits_->OpenWatch(caller.username);
+  }
+
  private:
   Authenticator* const authenticator_;
+  CallerLimits* const limits_;
   Authorizer* const authorizer_;
   NamespaceGate* const namespaces_;
 };

@@ -25,6 +25,8 @@ inline constexpr char kMissingCredentials[] = "MISSING_CREDENTIALS";
 inline constexpr char kInvalidCredentials[] = "INVALID_CREDENTIALS";
 inline constexpr char kAccessDenied[] = "ACCESS_DENIED";
 inline constexpr char kNamespaceNotServed[] = "NAMESPACE_NOT_SERVED";
+inline constexpr char kCallerRateLimited[] = "CALLER_RATE_LIMITED";        // retryDelayMs
+inline constexpr char kTooManyWatchStreams[] = "TOO_MANY_WATCH_STREAMS";  // retryDelayMs
 
 // sandboxd itself.
 inline constexpr char kCacheNotSynced[] = "CACHE_NOT_SYNCED";  // starting: retry shortly

@@ -296,6 +296,55 @@ TEST_F(TenantTest, TheServiceSelectsOnlyTheSandboxPod) {
   EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "grafana").ok());
 }
 
+// Fair use: each caller has its own budget of calls and of open watch streams; running
+// out is RESOURCE_EXHAUSTED with a RetryInfo, and never touches another caller.
+TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {
+  server::ServerConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.tls.plaintext = true;
+  config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
+  config.fair_use.calls_per_second = 0.5;
+  config.fair_use.burst = 3;
+  config.fair_use.max_watch_streams = 1;
+  auto small = server::SandboxdServer::Start(config);
+  ASSERT_TRUE(small.ok()) << small.status();
+  ASSERT_TRUE((*small)->WaitUntilServing(absl::Seconds(60)));
+  const std::string target = absl::StrCat("127.0.0.1:", (*small)->port());
+  auto tenant = pb::SandboxLifecycle::NewStub(
+      testing::TokenChannel(target, plane_->Token(*a_, "tenant")));
+  auto viewer = pb::SandboxLifecycle::NewStub(
+      testing::TokenChannel(target, plane_->Token(*a_, "viewer")));
+
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(List(*tenant, *a_).ok()) << i;
+  grpc::Status limited = List(*tenant, *a_);
+  EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(limited), "CALLER_RATE_LIMITED");
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(limited.error_details()));
+  google::rpc::RetryInfo retry;
+  bool has_retry = false;
+  for (const auto& any : details.details()) has_retry = has_retry || any.UnpackTo(&retry);
+  EXPECT_TRUE(has_retry);
+  EXPECT_GT(retry.retry_delay().seconds() * 1000 + retry.retry_delay().nanos() / 1000000, 0);
+  EXPECT_TRUE(List(*viewer, *a_).ok()) << "another caller is not affected";
+
+  // One stream per caller: a second is refused while the first is open.
+  auto open_ctx = Context();
+  pb::WatchSandboxesRequest req;
+  req.set_namespace_(*a_);
+  auto open_stream = viewer->WatchSandboxes(open_ctx.get(), req);
+  pb::WatchSandboxesResponse first;
+  ASSERT_TRUE(open_stream->Read(&first));
+  grpc::Status second = Watch(*viewer, *a_);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(second), "TOO_MANY_WATCH_STREAMS");
+  open_ctx->TryCancel();
+  open_stream->Finish();
+  // Its slot comes back when the stream ends (and the call budget refills at 0.5/s).
+  EXPECT_TRUE(testing::Eventually([&] { return Watch(*viewer, *a_).ok(); }, kWait));
+  (*small)->Shutdown(absl::Seconds(5));
+}
+
 // Mutual TLS: a verified client certificate is an identity (CN user, O groups); a
 // plaintext client cannot talk to a TLS listener.
 TEST_F(TenantTest, ClientCertificatesAuthenticateOverMutualTls) {

@@ -171,6 +171,8 @@ class WatchTest : public ::testing::Test {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
     config.tls.plaintext = true;
+    config.fair_use.calls_per_second = 0;  // one caller opens a thousand streams
+    config.fair_use.max_watch_streams = 0;
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.kube.qps = 500;
     config.kube.burst = 1000;

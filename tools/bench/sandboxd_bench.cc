@@ -485,6 +485,7 @@ int Main() {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
     config.tls.plaintext = true;
+    config.fair_use.calls_per_second = 0;  // the benchmark is one caller at full speed
     config.kube.kubeconfig = plane.sandboxd_kubeconfig();
     config.kube.qps = absl::GetFlag(FLAGS_kube_qps);
     config.kube.burst = absl::GetFlag(FLAGS_kube_burst);

@@ -410,6 +410,8 @@ class BenchServer {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
     config.tls.plaintext = true;
+    config.fair_use.calls_per_second = 0;  // one caller opens every stream
+    config.fair_use.max_watch_streams = 0;
     config.kube.kubeconfig = kubeconfig;
     config.kube.qps = 1e6;
     config.kube.burst = 1000000;
