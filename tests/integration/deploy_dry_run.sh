@@ -67,7 +67,7 @@ if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
   want="kind: ClusterRole kind: ClusterRole kind: ClusterRole kind: ClusterRoleBinding "
   want+="kind: ConfigMap kind: Deployment "
   want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Service "
-  want+="kind: ServiceAccount "
+  want+="kind: ServiceAccount kind: ValidatingAdmissionPolicy kind: ValidatingAdmissionPolicyBinding "
   [ "$kinds" = "$want" ] && pass "the objects of the base: $(sed 's/kind: //g' <<<"$kinds")" ||
     fail "rendered kinds: $kinds (want $want)"
 else
@@ -122,7 +122,7 @@ err=$(cat "$work/ok.apply.err")
 if [ $rc -eq 0 ]; then
   pass "kubectl apply --dry-run=server accepted every object"
   n=$(jq '.items | length' <<<"$out" 2>/dev/null || echo 0)
-  [ "$n" -eq 11 ] && pass "the server answered for 11 objects" || fail "the server answered for $n objects, want 11" "$out"
+  [ "$n" -eq 13 ] && pass "the server answered for 13 objects" || fail "the server answered for $n objects, want 13" "$out"
 else
   fail "kubectl apply --dry-run=server (exit $rc)" "$err"
 fi
