@@ -13,7 +13,7 @@
 
 namespace sandboxd::kube {
 
-// PatchType::kMerge on the scale subresource: {"spec":{"replicas":N}}.
+// PatchType::kMerge on a StatefulSet: {"spec":{"replicas":N}}.
 std::string ScalePatch(int32_t replicas);
 
 // PatchType::kStrategicMerge on a StatefulSet: in the pod template's container named

@@ -464,8 +464,10 @@ void SandboxService::Scale(const std::string& ns, const std::string& name, int32
       return ReplyUnchanged(*std::move(current), opts, done);
     }
     // An absolute replica count: correct whatever changed since the read, so it needs no
-    // resourceVersion precondition (status writes by the controller would fail it).
-    kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale", kube::PatchType::kMerge,
+    // resourceVersion precondition (status writes by the controller would fail it). The
+    // StatefulSet itself, not its scale subresource: a Scale carries no labels, so only a
+    // patch of the object lets the admission policy check that it is a sandbox.
+    kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kMerge,
                  kube::ScalePatch(replicas), opts,
                  [this, ns, name, opts, done](absl::StatusOr<std::string> r) {
                    if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));

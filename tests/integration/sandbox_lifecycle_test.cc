@@ -314,9 +314,9 @@ TEST_F(SandboxLifecycleTest, StopKeepsTheClaimAndStartBindsTheSameOne) {
   EXPECT_EQ(Json("pvc/home-epsilon-0", "{.metadata.uid}"), claim_uid);
 
   // Stopping a stopped sandbox writes nothing (no scale PATCH either).
-  const long scale_patches = plane_->RequestCount("PATCH", "statefulsets", "200", "scale");
+  const long scale_patches = plane_->RequestCount("PATCH", "statefulsets", "200");
   ASSERT_TRUE(Scale("epsilon", /*start=*/false).ok());
-  EXPECT_EQ(plane_->RequestCount("PATCH", "statefulsets", "200", "scale"), scale_patches);
+  EXPECT_EQ(plane_->RequestCount("PATCH", "statefulsets", "200"), scale_patches);
 
   ASSERT_TRUE(Scale("epsilon", /*start=*/true).ok());
   pb::Sandbox restarted;
@@ -421,7 +421,7 @@ TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
   EXPECT_EQ(requests_->Take(), Counts{});
 
   ASSERT_TRUE(Scale("economy", /*start=*/false, &sandbox).ok());
-  EXPECT_EQ(requests_->Take(), (Counts{{"PATCH statefulsets/scale", 1}}));
+  EXPECT_EQ(requests_->Take(), (Counts{{"PATCH statefulsets", 1}}));
   EXPECT_EQ(sandbox.desired_replicas(), 0);
   ASSERT_TRUE(WaitForPhase("economy", pb::SANDBOX_PHASE_STOPPED));
 

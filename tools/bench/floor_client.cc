@@ -116,7 +116,7 @@ void FloorClient::Scale(const std::string& ns, const std::string& name, int repl
              [this, ns, name, replicas, patch, done = std::move(done)](Body sts) {
                if (!sts.ok()) return done(sts.status());
                if (!patch) return Children(ns, name, done);
-               kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "scale",
+               kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "",
                             kube::PatchType::kMerge, kube::ScalePatch(replicas), Opts(),
                             [this, ns, name, done](Body r) {
                               if (!r.ok()) return done(r.status());
