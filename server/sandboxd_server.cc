@@ -107,8 +107,9 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
   s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());
-  s->service_ = std::make_unique<service::SandboxService>(kube, s->cache_.get(),
-                                                         config.sandbox_defaults);
+  s->ingress_hosts_ = std::make_unique<service::IngressHosts>(kube);
+  s->service_ = std::make_unique<service::SandboxService>(
+      kube, s->cache_.get(), config.sandbox_defaults, s->ingress_hosts_.get());
   auth::Authenticator::Options authn;
   authn.audiences = config.auth.audiences;
   s->authenticator_ = std::make_unique<auth::Authenticator>(kube, authn);
@@ -168,6 +169,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->SetServing(false);
   s->feed_->Start();
   s->namespaces_->Start();
+  s->ingress_hosts_->Start();
   s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
   spdlog::info("sandboxd listening on {} (port {}); NOT_SERVING until the watch cache syncs",
                config.listen_address, s->port_);
@@ -178,7 +180,8 @@ void SandboxdServer::Housekeeping() {
   constexpr absl::Duration kPeriod = absl::Seconds(1);
   constexpr int kTicksPerRederive = 5;
   for (int tick = 0; !stopping_.WaitForNotificationWithTimeout(kPeriod); ++tick) {
-    if (!serving_.HasBeenNotified() && cache_->synced() && namespaces_->synced()) {
+    if (!serving_.HasBeenNotified() && cache_->synced() && namespaces_->synced() &&
+        ingress_hosts_->synced()) {
       SetServing(true);
       serving_.Notify();
       spdlog::info("watch cache synced ({} sandboxes); SERVING", cache_->stats().sandboxes);
@@ -218,6 +221,7 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   if (housekeeping_.joinable()) housekeeping_.join();
   feed_->Stop();
   namespaces_->Stop();
+  ingress_hosts_->Stop();
   kube_.reset();  // fails the Kubernetes requests still pending with CANCELLED
   spdlog::info("sandboxd stopped");
 }

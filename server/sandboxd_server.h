@@ -3,8 +3,8 @@
 // assembled from a ServerConfig. main() runs one; integration tests run one in-process on
 // a free port.
 //
-// Health is NOT_SERVING until the watch cache and the set of served namespaces have
-// synced, SERVING until Shutdown(). The listener uses TLS (certificate files re-read when
+// Health is NOT_SERVING until the watch cache, the set of served namespaces and the
+// Ingress hosts have synced, SERVING until Shutdown(). The listener uses TLS (certificate files re-read when
 // they change; client certificates verified against tls.client_ca_file when set) unless
 // tls.plaintext, which logs a warning. health_listen_address, when set, is a second,
 // plaintext listener with only the health service (Kubernetes gRPC probes speak no TLS).
@@ -89,6 +89,7 @@ class SandboxdServer {
   std::unique_ptr<service::TaskPool> fanout_;  // outlives the cache, feed and streams
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;
+  std::unique_ptr<service::IngressHosts> ingress_hosts_;
   std::unique_ptr<service::SandboxService> service_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<auth::CallerLimits> caller_limits_;

@@ -103,6 +103,8 @@ ABSL_FLAG(std::optional<std::string>, max_storage_size, std::nullopt,
           "Largest home volume a sandbox may ask for (default 100Gi)");
 ABSL_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes, std::nullopt,
           "Comma-separated StorageClasses sandboxes may use (default: any)");
+ABSL_FLAG(std::optional<std::vector<std::string>>, allowed_ingress_domains, std::nullopt,
+          "Comma-separated ingress domains sandboxes may use (default: any)");
 ABSL_FLAG(std::optional<std::string>, max_cpu, std::nullopt,
           "Largest CPU request or limit a sandbox may ask for (default 16)");
 ABSL_FLAG(std::optional<std::string>, max_memory, std::nullopt,
@@ -409,6 +411,8 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                      {"max_storage_size", r.String(&d.limits.max_storage_size)},
                      {"allowed_storage_classes",
                       r.StringList(&d.limits.allowed_storage_classes)},
+                     {"allowed_ingress_domains",
+                      r.StringList(&d.limits.allowed_ingress_domains)},
                      {"max_cpu", r.String(&d.limits.max_cpu)},
                      {"max_memory", r.String(&d.limits.max_memory)},
                      {"max_env_vars", r.Integer(&d.limits.max_env_vars)},
@@ -470,6 +474,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   domain::SandboxLimits& l = d.limits;
   Override(o.max_storage_size, &l.max_storage_size);
   Override(o.allowed_storage_classes, &l.allowed_storage_classes);
+  Override(o.allowed_ingress_domains, &l.allowed_ingress_domains);
   Override(o.max_cpu, &l.max_cpu);
   Override(o.max_memory, &l.max_memory);
   Override(o.max_env_vars, &l.max_env_vars);
@@ -578,6 +583,12 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
                                                 d.resources.limits.memory, l.max_memory));
   SANDBOXD_RETURN_IF_ERROR(CheckAtMost("sandbox_defaults.storage.size", d.storage_size,
                                        "limits.max_storage_size", l.max_storage_size));
+  if (!d.ingress_domain.empty() && !l.allowed_ingress_domains.empty() &&
+      std::find(l.allowed_ingress_domains.begin(), l.allowed_ingress_domains.end(),
+                d.ingress_domain) == l.allowed_ingress_domains.end()) {
+    return SettingError("sandbox_defaults.ingress_domain",
+                        "must be one of limits.allowed_ingress_domains");
+  }
   if (!l.allowed_storage_classes.empty() &&
       std::find(l.allowed_storage_classes.begin(), l.allowed_storage_classes.end(),
                 d.storage_class) == l.allowed_storage_classes.end()) {
@@ -641,6 +652,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   o.max_storage_size = absl::GetFlag(FLAGS_max_storage_size);
   o.allowed_storage_classes = absl::GetFlag(FLAGS_allowed_storage_classes);
+  o.allowed_ingress_domains = absl::GetFlag(FLAGS_allowed_ingress_domains);
   o.max_cpu = absl::GetFlag(FLAGS_max_cpu);
   o.max_memory = absl::GetFlag(FLAGS_max_memory);
   o.max_env_vars = absl::GetFlag(FLAGS_max_env_vars);

@@ -58,6 +58,7 @@
 //   limits:                            # caller input maxima (domain::SandboxLimits)
 //     max_storage_size: 100Gi          # --max_storage_size ("": no maximum)
 //     allowed_storage_classes: [fast-ssd, standard]  # --allowed_storage_classes=a,b
+//     allowed_ingress_domains: [dev.example.com]      # --allowed_ingress_domains=a,b
 //                                      #   (empty: any; else the default class is one)
 //     max_cpu: "16"                    # --max_cpu: requests and limits ("": no maximum)
 //     max_memory: 64Gi                 # --max_memory: requests and limits ("": no maximum)
@@ -189,6 +190,7 @@ struct ServerConfigOverrides {
   std::optional<int32_t> max_message_bytes;
   std::optional<std::string> max_storage_size;
   std::optional<std::vector<std::string>> allowed_storage_classes;
+  std::optional<std::vector<std::string>> allowed_ingress_domains;
   std::optional<std::string> max_cpu;
   std::optional<std::string> max_memory;
   std::optional<int64_t> max_env_vars;
@@ -220,7 +222,8 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 // cpu or memory request (pods would be BestEffort), a default request or limit that is
 // not a quantity or a request above its limit; a non-empty limits.max_* that is not a
 // positive quantity, a negative limits count, an empty allowed storage class; a default
-// above its maximum or a default storage class not among limits.allowed_storage_classes.
+// above its maximum, a default storage class not among limits.allowed_storage_classes, or
+// a default ingress domain not among limits.allowed_ingress_domains.
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
 // Built-in defaults, then the YAML document `yaml` if given, then `overrides`;

@@ -19,6 +19,8 @@ inline constexpr char kVersionMismatch[] = "VERSION_MISMATCH";
 inline constexpr char kConcurrentModification[] = "CONCURRENT_MODIFICATION";
 // A claim of the sandbox's claim name exists that sandboxd did not create or keep for it.
 inline constexpr char kForeignClaim[] = "FOREIGN_CLAIM";
+// A host of the sandbox's Ingresses is claimed by another Ingress (metadata: host).
+inline constexpr char kIngressHostTaken[] = "INGRESS_HOST_TAKEN";
 
 // Callers (the tenant boundary).
 inline constexpr char kMissingCredentials[] = "MISSING_CREDENTIALS";

@@ -61,6 +61,7 @@ struct SandboxSpec {
 struct SandboxLimits {
   std::string max_storage_size = "100Gi";            // storage.size
   std::vector<std::string> allowed_storage_classes;  // empty: any, else storage_class in it
+  std::vector<std::string> allowed_ingress_domains;  // empty: any, else ingress_domain in it
   std::string max_cpu = "16";                        // resources.{requests,limits}.cpu
   std::string max_memory = "64Gi";                   // resources.{requests,limits}.memory
   int64_t max_env_vars = 256;                        // entries of env

@@ -521,6 +521,13 @@ absl::Status ValidateSpec(const SandboxSpec& spec, const SandboxLimits& limits) 
     if (std::string why = Dns1123SubdomainProblem(spec.ingress_domain); !why.empty()) {
       return InvalidField("ingress_domain", Quote(spec.ingress_domain) + " " + why);
     }
+    const std::vector<std::string>& domains = limits.allowed_ingress_domains;
+    if (!domains.empty() &&
+        std::find(domains.begin(), domains.end(), spec.ingress_domain) == domains.end()) {
+      return InvalidField("ingress_domain", Quote(spec.ingress_domain) +
+                                                " is not allowed; allowed: " +
+                                                absl::StrJoin(domains, ", "));
+    }
     std::string host = TerminalHost(spec.name, spec.ingress_domain);
     if (host.size() > kMaxDnsSubdomain) {
       return InvalidField("ingress_domain", "host " + Quote(host) +

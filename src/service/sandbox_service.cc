@@ -99,8 +99,10 @@ std::string ManagedSelector(const std::string& project, const std::string& extra
 }  // namespace
 
 SandboxService::SandboxService(kube::KubeClient* kube, SandboxCache* cache,
-                               domain::SandboxDefaults defaults, std::function<absl::Time()> clock)
-    : kube_(kube), cache_(cache), defaults_(std::move(defaults)), clock_(std::move(clock)) {}
+                               domain::SandboxDefaults defaults, IngressHosts* hosts,
+                               std::function<absl::Time()> clock)
+    : kube_(kube), cache_(cache), hosts_(hosts), defaults_(std::move(defaults)),
+      clock_(std::move(clock)) {}
 
 bool SandboxService::CacheReady() const { return cache_ != nullptr && cache_->synced(); }
 
@@ -309,6 +311,14 @@ void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& o
                             Done<Sandbox> done) {
   spec = domain::ApplyDefaults(std::move(spec), defaults_);
   if (absl::Status s = domain::ValidateSpec(spec, defaults_.limits); !s.ok()) return done(s);
+  if (hosts_ != nullptr) {
+    for (const kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
+      for (const kube::IngressRule& rule : ingress.spec.rules) {
+        absl::Status free = hosts_->CheckFree(spec.ns, ingress.metadata.name, rule.host);
+        if (!free.ok()) return done(free);
+      }
+    }
+  }
   CheckClaimIsOurs(spec.ns, spec.name, opts, [this, spec, opts, done](absl::Status ours) {
     if (!ours.ok()) return done(ours);
     CreateStatefulSet(spec, opts, done);

@@ -44,6 +44,7 @@
 #include "src/domain/sandbox.h"
 #include "src/kube/kube_client.h"
 #include "src/kube/objects.h"
+#include "src/service/ingress_hosts.h"
 #include "src/service/sandbox_cache.h"
 
 namespace sandboxd::service {
@@ -66,15 +67,17 @@ class SandboxService {
   // `kube` and `cache` must outlive the service; `cache` may be null (every read then
   // goes to the API server). `clock` returns the current time (injected for status
   // derivation: a claim Pending for too long is an error).
+  // `hosts` may be null too (no check that a new Ingress host is free).
   SandboxService(kube::KubeClient* kube, SandboxCache* cache, domain::SandboxDefaults defaults,
-                 std::function<absl::Time()> clock = absl::Now);
+                 IngressHosts* hosts = nullptr, std::function<absl::Time()> clock = absl::Now);
 
   // Creates the StatefulSet, then its Service and Ingresses (owned by it). Idempotent:
   // the same spec again repairs missing children and returns the sandbox without writing
   // the StatefulSet; a different spec under an existing name is ALREADY_EXISTS. A claim
   // of the sandbox's claim name that sandboxd did not create (it would be mounted into
-  // the sandbox and deleted with it) is FAILED_PRECONDITION FOREIGN_CLAIM, and nothing is
-  // written.
+  // the sandbox and deleted with it) is FAILED_PRECONDITION FOREIGN_CLAIM, and an Ingress
+  // host another Ingress already claims is ALREADY_EXISTS INGRESS_HOST_TAKEN; nothing is
+  // written then.
   void Create(domain::SandboxSpec spec, const kube::CallOptions& opts, Done<domain::Sandbox> done);
 
   // From the cache once it has synced, else (or with `consistent_read`) from the API
@@ -170,6 +173,7 @@ class SandboxService {
 
   kube::KubeClient* const kube_;  // not owned
   SandboxCache* const cache_;     // not owned; may be null
+  IngressHosts* const hosts_;     // not owned; may be null
   const domain::SandboxDefaults defaults_;
   const std::function<absl::Time()> clock_;
 };

@@ -296,6 +296,47 @@ TEST_F(TenantTest, TheServiceSelectsOnlyTheSandboxPod) {
   EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "grafana").ok());
 }
 
+// One host belongs to one Ingress: a sandbox whose host another Ingress (of any
+// namespace, sandboxd's or not) already claims is refused before anything is written.
+TEST_F(TenantTest, AHostAnotherIngressClaimsIsRefused) {
+  auto admin = As("admin");
+  auto with_domain = [](const std::string& ns, const std::string& name) {
+    pb::CreateSandboxRequest req;
+    req.mutable_spec()->set_namespace_(ns);
+    req.mutable_spec()->set_name(name);
+    req.mutable_spec()->set_ingress_domain("hosts.example.test");
+    return req;
+  };
+  auto create = [&](const pb::CreateSandboxRequest& req) {
+    pb::CreateSandboxResponse resp;
+    return admin->CreateSandbox(Context().get(), req, &resp);
+  };
+  ASSERT_TRUE(create(with_domain(*a_, "twin")).ok());
+  // The same name in another namespace would claim the same hosts.
+  EXPECT_TRUE(testing::Eventually(
+      [&] {
+        requests_->Take();
+        grpc::Status second = create(with_domain(*b_, "twin"));
+        return second.error_code() == grpc::StatusCode::ALREADY_EXISTS &&
+               ReasonOf(second) == "INGRESS_HOST_TAKEN" && requests_->Take() == Counts{};
+      },
+      kWait));
+  EXPECT_FALSE(plane_->Exists(*b_, "statefulset/twin"));
+  EXPECT_EQ(plane_->JsonPath(*a_, "ingress/twin-app-ingress", "{.spec.rules[0].host}"),
+            "twin-app.hosts.example.test");
+
+  // An Ingress sandboxd did not make holds its host just the same.
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *b_, " create ingress foreign --rule=",
+                                         "solo-ttyd.hosts.example.test/*=svc:80"))
+                .exit_code,
+            0);
+  EXPECT_TRUE(testing::Eventually(
+      [&] { return ReasonOf(create(with_domain(*a_, "solo"))) == "INGRESS_HOST_TAKEN"; },
+      kWait));
+  EXPECT_FALSE(plane_->Exists(*a_, "statefulset/solo"));
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "twin").ok());
+}
+
 // Fair use: each caller has its own budget of calls and of open watch streams; running
 // out is RESOURCE_EXHAUSTED with a RetryInfo, and never touches another caller.
 TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {

@@ -311,6 +311,7 @@ TEST(ValidateSpecTest, ConfiguredLimits) {
   SandboxLimits limits;
   limits.max_storage_size = "10Gi";
   limits.allowed_storage_classes = {"fast-ssd", "standard"};
+  limits.allowed_ingress_domains = {"sandbox.example.com", "dev.example.test"};
   limits.max_cpu = "4";
   limits.max_memory = "8Gi";
   limits.max_env_vars = 2;
@@ -330,6 +331,10 @@ TEST(ValidateSpecTest, ConfiguredLimits) {
        "storage.storage_class"},
       {"cluster default class not allowed", [](SandboxSpec& s) { s.storage.storage_class = ""; },
        "storage.storage_class"},
+      {"allowed ingress domain", [](SandboxSpec& s) { s.ingress_domain = "dev.example.test"; },
+       nullptr},
+      {"ingress domain not allowed",
+       [](SandboxSpec& s) { s.ingress_domain = "prod.example.test"; }, "ingress_domain"},
       {"cpu limit above max", [](SandboxSpec& s) { s.resources.limits.cpu = "5"; },
        "resources.limits.cpu"},
       {"memory limit above max", [](SandboxSpec& s) { s.resources.limits.memory = "9Gi"; },
