@@ -85,6 +85,9 @@ struct Call {
   int tries = 0;  // attempts started
   bool refreshed_auth = false;
   bool token_reserved = false;
+  // While the call waits for its throttle token: when the wait ends. A call that gives
+  // up before then hands the token back.
+  absl::Time throttled_until = absl::InfinitePast();
   absl::Time start_at = absl::InfinitePast();
 
   // Current attempt.
@@ -316,11 +319,13 @@ class CurlKubeClient::IoLoop {
     calls.swap(waiting_);
     for (auto& call : calls) {
       if (call->Cancelled()) {
+        ReturnThrottleToken(*call, now);
         Finish(std::move(call), StatusFromTransport(TransportFailure::kCancelled,
                                                     "cancelled before the request was sent"));
         continue;
       }
       if (now >= call->opts.deadline) {
+        ReturnThrottleToken(*call, now);
         Finish(std::move(call), StatusFromTransport(TransportFailure::kDeadlineExceeded,
                                                     "deadline passed before the request was sent"));
         continue;
@@ -330,24 +335,42 @@ class CurlKubeClient::IoLoop {
         continue;
       }
       if (!call->token_reserved) {
+        std::optional<absl::Duration> wait = limiter_.ReserveBefore(now, call->opts.deadline);
+        if (!wait.has_value()) {  // no token taken: the wait would outlast the deadline
+          spdlog::info("kube request_id={} #{} {} {}: client-side throttling would wait past "
+                       "the deadline",
+                       call->opts.request_id, call->id, call->req.method, call->req.path);
+          Finish(std::move(call),
+                 StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                     "client-side throttling: no request slot before the "
+                                     "deadline"));
+          continue;
+        }
         call->token_reserved = true;
-        absl::Duration wait = limiter_.Reserve(now);
-        if (wait > absl::ZeroDuration()) {
-          if (wait > kLongThrottle) {
+        if (*wait > absl::ZeroDuration()) {
+          if (*wait > kLongThrottle) {
             spdlog::info("kube request_id={} #{} {} {}: client-side throttling, waiting {}",
                          call->opts.request_id, call->id, call->req.method, call->req.path,
-                         absl::FormatDuration(wait));
+                         absl::FormatDuration(*wait));
           }
-          call->start_at = now + wait;
+          call->start_at = now + *wait;
+          call->throttled_until = call->start_at;
           still_waiting.push_back(std::move(call));
           continue;
         }
       }
+      call->throttled_until = absl::InfinitePast();
       StartAttempt(std::move(call), now);
     }
     // Calls may have been added by callbacks run above (via Submit -> incoming_), never
     // directly to waiting_, so the swap-back loses nothing.
     for (auto& c : still_waiting) waiting_.push_back(std::move(c));
+  }
+
+  // A call that gives up while waiting for its throttle token hands it back.
+  void ReturnThrottleToken(Call& call, absl::Time now) {
+    if (call.token_reserved && now < call.throttled_until) limiter_.Unreserve(now);
+    call.throttled_until = absl::InfinitePast();
   }
 
   void StartAttempt(std::unique_ptr<Call> call, absl::Time now) {

@@ -1,7 +1,10 @@
 // CurlKubeClient: the KubeClient that talks HTTP(S) to a real API server with libcurl.
 //
 // One I/O thread runs a curl multi loop that owns every request: it throttles them with
-// a client-side token bucket (waits are timers on the loop, not sleeping threads),
+// a client-side token bucket (waits are timers on the loop, not sleeping threads; a
+// call whose wait for a token would end after its deadline fails at once with
+// DEADLINE_EXCEEDED without taking one, and a call cancelled while it waits gives its
+// token back),
 // sends them over reused connections (HTTP/2 multiplexed when the server offers it,
 // TCP keepalive 30 s, connect timeout 30 s), retries 429/5xx with jittered exponential
 // backoff honouring Retry-After (up to `max_tries` attempts, never past the call's

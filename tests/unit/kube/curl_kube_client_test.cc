@@ -374,6 +374,71 @@ TEST(CurlKubeClientTest, ThrottlesWithTokenBucket) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(195));  // 2 waits of 100 ms
 }
 
+// Calls refused by the throttle (their wait would end after their deadline) take no token:
+// a later call gets a request slot as if they had never been made. Counted in requests
+// served and in which calls succeed, not in time.
+TEST(CurlKubeClientTest, ThrottleRefusesCallsThatWouldWaitPastTheirDeadline) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  CurlKubeClientOptions o = FastOptions();
+  o.qps = 1;
+  o.burst = 1;
+  auto client = MakeClient(server, o);
+  Result first;
+  client->Get(kSts, "", {}, first.Callback());
+  ASSERT_TRUE(first.Wait().ok());
+  constexpr int kShort = 20;
+  std::vector<Result> refused(kShort);
+  for (Result& r : refused) {
+    CallOptions opts;
+    opts.deadline = absl::Now() + absl::Milliseconds(200);  // the next slot is ~1 s away
+    client->Get(kSts, "", opts, r.Callback());
+  }
+  for (Result& r : refused) {
+    EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(r.value.status().message(), "client-side throttling: no request slot before the deadline");
+  }
+  EXPECT_EQ(server.requests().size(), 1u);
+  // Had the refused calls kept their tokens, the next slot would be ~21 s away.
+  Result normal;
+  CallOptions opts;
+  opts.deadline = absl::Now() + absl::Seconds(5);
+  client->Get(kSts, "", opts, normal.Callback());
+  ASSERT_TRUE(normal.Wait().ok()) << normal.value.status();
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(CurlKubeClientTest, CallsCancelledWhileThrottledGiveTheirTokensBack) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  CurlKubeClientOptions o = FastOptions();
+  o.qps = 1;
+  o.burst = 1;
+  auto client = MakeClient(server, o);
+  Result first;
+  client->Get(kSts, "", {}, first.Callback());
+  ASSERT_TRUE(first.Wait().ok());
+  constexpr int kCancelled = 5;
+  auto token = std::make_shared<CancellationToken>();
+  std::vector<Result> cancelled(kCancelled);
+  for (Result& r : cancelled) {
+    CallOptions opts;
+    opts.deadline = absl::Now() + absl::Seconds(60);  // waits of 1..5 s: all reserve a token
+    opts.cancel = token;
+    client->Get(kSts, "", opts, r.Callback());
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // lets the loop reserve their tokens
+  token->Cancel();
+  for (Result& r : cancelled) {
+    EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kCancelled);
+  }
+  // Without the tokens back the next slot would be ~6 s away: past this deadline.
+  Result normal;
+  CallOptions opts;
+  opts.deadline = absl::Now() + absl::Milliseconds(2500);
+  client->Get(kSts, "", opts, normal.Callback());
+  ASSERT_TRUE(normal.Wait().ok()) << normal.value.status();
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
 TEST(CurlKubeClientTest, InvalidArgumentsFailAsynchronously) {
   LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
   auto client = MakeClient(server);
