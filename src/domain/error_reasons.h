@@ -20,6 +20,11 @@ inline constexpr char kConcurrentModification[] = "CONCURRENT_MODIFICATION";
 // A claim of the sandbox's claim name exists that sandboxd did not create or keep for it.
 inline constexpr char kForeignClaim[] = "FOREIGN_CLAIM";
 
+// Kubernetes refused the caller's request at admission; the message is Kubernetes' own
+// and names the quota or the policy.
+inline constexpr char kQuotaExceeded[] = "QUOTA_EXCEEDED";    // RESOURCE_EXHAUSTED
+inline constexpr char kAdmissionDenied[] = "ADMISSION_DENIED";  // FAILED_PRECONDITION
+
 // Callers (the tenant boundary).
 inline constexpr char kMissingCredentials[] = "MISSING_CREDENTIALS";
 inline constexpr char kInvalidCredentials[] = "INVALID_CREDENTIALS";

@@ -677,7 +677,10 @@ class CurlKubeClient::IoLoop {
     }
   }
 
+  // Every failure the client reports is marked as Kubernetes-originated (credential
+  // errors and malformed streams included), so that its detail stays in the log.
   void Finish(std::unique_ptr<Call> call, absl::StatusOr<std::string> result) {
+    if (!result.ok()) result = WithOrigin(result.status());
     ResponseCallback done = std::move(call->done);
     call.reset();
     done(std::move(result));
