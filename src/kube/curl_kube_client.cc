@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "spdlog/spdlog.h"
@@ -425,11 +426,16 @@ class CurlKubeClient::IoLoop {
       curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
     }
 
-    // TLS: certificates stay in memory (blobs are copied by libcurl).
+    // TLS: certificates stay in memory (blobs are copied by libcurl). A configured CA is
+    // the only trust anchor: CAINFO_BLOB replaces the default CA file, but libcurl built
+    // with a default CA directory (Debian: --with-ca-path=/etc/ssl/certs) would still
+    // consult that directory, so it is cleared too.
     if (!config_.ca_pem.empty()) {
       curl_blob ca{const_cast<char*>(config_.ca_pem.data()), config_.ca_pem.size(),
                    CURL_BLOB_COPY};
       curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &ca);
+      curl_easy_setopt(easy, CURLOPT_CAINFO, nullptr);
+      curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
     }
     if (config_.insecure_skip_tls_verify) {
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -755,6 +761,23 @@ class CurlKubeClient::IoLoop {
 absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(
     KubeConfig config, CurlKubeClientOptions options) {
   if (config.server.empty()) return absl::InvalidArgumentError("kube config has no server");
+  const std::string cluster = config.cluster.empty() ? config.server : config.cluster;
+  if (absl::StartsWith(config.server, "http://") && !options.allow_insecure_http) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Kubernetes cluster \"", cluster, "\": the API server ", config.server,
+        " is plain http: refused, credentials and sandbox data would cross the network "
+        "unencrypted; use https, or allow it explicitly (kube.allow_http, --kube_allow_http)"));
+  }
+  if (absl::StartsWith(config.server, "http://")) {
+    spdlog::warn("Kubernetes cluster \"{}\": talking plain http to {} (allowed explicitly): "
+                 "credentials and data cross the network unencrypted",
+                 cluster, config.server);
+  }
+  if (config.insecure_skip_tls_verify) {
+    spdlog::warn("Kubernetes cluster \"{}\": insecure-skip-tls-verify is set: the API "
+                 "server's certificate is NOT verified, anyone on the path can impersonate it",
+                 cluster);
+  }
   CURLM* multi = curl_multi_init();
   if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
   std::string ns = config.ns;

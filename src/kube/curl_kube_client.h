@@ -56,12 +56,19 @@ struct CurlKubeClientOptions {
   std::string field_manager = "sandboxd";
   // Overrides MakeCredentialSource(config) when set (tests, custom auth).
   std::shared_ptr<CredentialSource> credentials;
+  // Accept an "http://" server (no TLS). Off: Create() refuses it (see Create).
+  bool allow_insecure_http = false;
 };
 
 class CurlKubeClient final : public KubeClient {
  public:
-  // Starts the I/O thread. INVALID_ARGUMENT when config.server is empty; INTERNAL when
-  // libcurl cannot create a multi handle.
+  // Starts the I/O thread. INVALID_ARGUMENT when config.server is empty;
+  // FAILED_PRECONDITION, naming the cluster, when it is "http://..." and
+  // options.allow_insecure_http is off; INTERNAL when libcurl cannot create a multi handle.
+  // Logs a warning naming the cluster when config.insecure_skip_tls_verify is set.
+  //
+  // TLS trust: with config.ca_pem set, that bundle is the only trust anchor (libcurl's
+  // default CA file and CA directory are not consulted); otherwise the system store.
   static absl::StatusOr<std::unique_ptr<CurlKubeClient>> Create(KubeConfig config,
                                                                 CurlKubeClientOptions options = {});
   ~CurlKubeClient() override;

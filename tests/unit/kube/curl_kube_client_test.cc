@@ -161,6 +161,7 @@ struct Result {
 CurlKubeClientOptions FastOptions() {
   CurlKubeClientOptions o;
   o.qps = 0;  // unthrottled unless a test says otherwise
+  o.allow_insecure_http = true;  // the loopback server speaks plain http
   o.backoff = {absl::Milliseconds(1), absl::Milliseconds(5), 2.0, 0.0};
   o.jitter = [] { return 0.0; };
   return o;
@@ -463,6 +464,26 @@ TEST(CurlKubeClientTest, DestructionCancelsPendingCalls) {
   client.reset();
   EXPECT_EQ(in_flight.Wait().status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(nested.Wait().status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(CurlKubeClientTest, CreateRefusesPlainHttpUnlessAllowed) {
+  KubeConfig cfg;
+  cfg.server = "http://10.0.0.1:8080";
+  cfg.cluster = "prod";
+  absl::Status refused = CurlKubeClient::Create(cfg).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(),
+            "Kubernetes cluster \"prod\": the API server http://10.0.0.1:8080 is plain http: "
+            "refused, credentials and sandbox data would cross the network unencrypted; use "
+            "https, or allow it explicitly (kube.allow_http, --kube_allow_http)");
+  cfg.cluster = "";  // in-cluster: named by its server
+  EXPECT_TRUE(absl::StartsWith(CurlKubeClient::Create(cfg).status().message(),
+                               "Kubernetes cluster \"http://10.0.0.1:8080\": the API server"));
+  CurlKubeClientOptions allowed;
+  allowed.allow_insecure_http = true;
+  EXPECT_TRUE(CurlKubeClient::Create(cfg, allowed).ok());
+  cfg.server = "https://10.0.0.1:6443";
+  EXPECT_TRUE(CurlKubeClient::Create(cfg).ok());
 }
 
 TEST(CurlKubeClientTest, CreateRejectsEmptyServer) {
