@@ -193,6 +193,9 @@ class CurlKubeClient::IoLoop {
 
   ~IoLoop() {
     Stop();
+    // A credential refresh still running (at most the exec plugin's 30 s timeout) uses
+    // mu_ and multi_: wait for it before they go.
+    if (refresher_.joinable()) refresher_.join();
     waker_->Detach();
     for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
@@ -254,6 +257,7 @@ class CurlKubeClient::IoLoop {
         absl::MutexLock lock(&mu_);
         if (stop_requested_) break;
       }
+      ResumeAwaitingCredentials(absl::Now());
       StartReady(absl::Now());
       int running = 0;
       curl_multi_perform(multi_, &running);
@@ -278,6 +282,63 @@ class CurlKubeClient::IoLoop {
     for (auto& t : timers) timers_.emplace(t.first, std::move(t.second));
   }
 
+  // Credentials that need blocking work (an exec plugin run, a token file read) are
+  // fetched by CredentialSource::Get() on a separate thread, never on the loop; calls
+  // that need them wait in awaiting_credentials_ and are sent when the result arrives.
+  void StartCredentialRefresh() {
+    if (refreshing_) return;
+    refreshing_ = true;
+    if (refresher_.joinable()) refresher_.join();  // the previous one has posted its result
+    refresher_ = std::thread([this, source = credentials_] {
+      absl::StatusOr<Credentials> creds = source->Get(absl::Now());
+      {
+        absl::MutexLock lock(&mu_);
+        refreshed_ = std::move(creds);
+      }
+      curl_multi_wakeup(multi_);
+    });
+  }
+
+  // Sends the calls that waited for credentials, once they have arrived.
+  void ResumeAwaitingCredentials(absl::Time now) {
+    std::optional<absl::StatusOr<Credentials>> creds;
+    {
+      absl::MutexLock lock(&mu_);
+      creds.swap(refreshed_);
+    }
+    if (creds.has_value()) {
+      refreshing_ = false;
+      std::vector<std::unique_ptr<Call>> calls;
+      calls.swap(awaiting_credentials_);
+      for (auto& call : calls) {
+        if (!GaveUp(call, now)) StartAttemptWith(std::move(call), *creds, now);
+      }
+      return;
+    }
+    std::vector<std::unique_ptr<Call>> still;
+    for (auto& call : awaiting_credentials_) {
+      if (!GaveUp(call, now)) still.push_back(std::move(call));
+    }
+    awaiting_credentials_.swap(still);
+  }
+
+  // Finishes a call that waited for credentials and was cancelled or ran out of time;
+  // true if it did (`call` is then moved from).
+  bool GaveUp(std::unique_ptr<Call>& call, absl::Time now) {
+    if (call->Cancelled()) {
+      Finish(std::move(call), StatusFromTransport(TransportFailure::kCancelled,
+                                                  "cancelled while waiting for credentials"));
+      return true;
+    }
+    if (now >= call->opts.deadline) {
+      Finish(std::move(call),
+             StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                 "deadline passed while waiting for credentials"));
+      return true;
+    }
+    return false;
+  }
+
   // Runs every timer due at `now`. Timers added by them arrive via incoming_timers_.
   void RunDueTimers(absl::Time now) {
     std::vector<std::function<void()>> due;
@@ -299,6 +360,8 @@ class CurlKubeClient::IoLoop {
         waiting_.push_back(std::move(call));
       }
       active_.clear();
+      for (auto& call : awaiting_credentials_) waiting_.push_back(std::move(call));
+      awaiting_credentials_.clear();
       std::vector<std::unique_ptr<Call>> calls;
       calls.swap(waiting_);
       for (auto& c : calls) {
@@ -375,7 +438,17 @@ class CurlKubeClient::IoLoop {
   }
 
   void StartAttempt(std::unique_ptr<Call> call, absl::Time now) {
-    absl::StatusOr<Credentials> creds = credentials_->Get(now);
+    std::optional<absl::StatusOr<Credentials>> cached = credentials_->Cached(now);
+    if (!cached.has_value()) {
+      awaiting_credentials_.push_back(std::move(call));
+      StartCredentialRefresh();
+      return;
+    }
+    StartAttemptWith(std::move(call), *cached, now);
+  }
+
+  void StartAttemptWith(std::unique_ptr<Call> call, const absl::StatusOr<Credentials>& creds,
+                        absl::Time now) {
     if (!creds.ok()) {
       Finish(std::move(call), creds.status());
       return;
@@ -695,7 +768,7 @@ class CurlKubeClient::IoLoop {
   int NextTimeoutMs(absl::Time now) {
     // Waiting calls, and transfers with a caller's CancellationToken, are polled; watch
     // stops and shutdown wake the loop explicitly; libcurl reports its own timeouts.
-    bool poll = !waiting_.empty();
+    bool poll = !waiting_.empty() || !awaiting_credentials_.empty();
     for (const auto& [easy, c] : active_) poll = poll || c->opts.cancel != nullptr;
     absl::Duration timeout = poll ? kPendingTick : kIdleTick;
     if (!timers_.empty()) timeout = std::min(timeout, timers_.begin()->first - now);
@@ -746,6 +819,8 @@ class CurlKubeClient::IoLoop {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<absl::Time, std::function<void()>>> incoming_timers_ ABSL_GUARDED_BY(mu_);
+  // The result of the credential refresh, posted by refresher_.
+  std::optional<absl::StatusOr<Credentials>> refreshed_ ABSL_GUARDED_BY(mu_);
 
   // Loop state: I/O thread only.
   TokenBucket limiter_;
@@ -754,6 +829,9 @@ class CurlKubeClient::IoLoop {
   std::unordered_map<CURL*, std::unique_ptr<Call>> active_;
   std::multimap<absl::Time, std::function<void()>> timers_;
   std::vector<CURL*> idle_;
+  std::vector<std::unique_ptr<Call>> awaiting_credentials_;  // sent when credentials arrive
+  bool refreshing_ = false;  // refresher_ runs CredentialSource::Get()
+  std::thread refresher_;    // started and joined on the I/O thread, or in ~IoLoop
 
   std::thread thread_;  // last: started once everything above is initialised
 };

@@ -9,7 +9,10 @@
 // TCP keepalive 30 s, connect timeout 30 s), retries 429/5xx with jittered exponential
 // backoff honouring Retry-After (up to `max_tries` attempts, never past the call's
 // deadline), retries transport errors for GET only, refreshes credentials once per call
-// on a 401, and maps failures through kube_errors. It also carries watch streams (see
+// on a 401, and maps failures through kube_errors (every failure it reports carries
+// kube_errors' origin mark). Credentials that need blocking work (an exec plugin run, a
+// token file read) are produced on a separate thread, never on the loop; calls wait for
+// them (still cancellable and bounded by their deadlines) and share one run. It also carries watch streams (see
 // Watch) and timers (RunAfter) on the same loop. Each attempt is logged (spdlog, debug)
 // with the request id, method, path, HTTP status and latency; retries, throttle waits over
 // 50 ms and APF rejections (X-Kubernetes-PF-FlowSchema-UID) at info/warn.
@@ -19,7 +22,8 @@
 // only after every client is destroyed.
 //
 // Lifetime: destroying the client fails every pending call with CANCELLED (on the I/O
-// thread) and joins the thread. Do not call methods concurrently with destruction;
+// thread) and joins the thread, and waits for a credential plugin still running (at
+// most its 30 s timeout). Do not call methods concurrently with destruction;
 // calls issued from callbacks during destruction fail with CANCELLED.
 //
 // Thread-safe: every method may be called from any thread, including from callbacks.

@@ -358,6 +358,78 @@ TEST(CurlKubeClientTest, RefreshesTokenOnceOn401) {
   EXPECT_EQ(server.requests().size(), 4u);
 }
 
+// The exec plugin runs off the I/O thread: here it waits for a file that only a timer on
+// the I/O loop creates. Were the plugin run on the loop, the timer could not fire and the
+// plugin would time out (UNAUTHENTICATED). Calls issued meanwhile share one plugin run.
+TEST(CurlKubeClientTest, ExecPluginDoesNotBlockTheIoThread) {
+  testing::TempDir dir;
+  const std::string gate = dir.path() + "/gate";
+  const std::string runs = dir.path() + "/runs";
+  std::string plugin = dir.Write("plugin.sh", absl::StrCat(R"(#!/bin/sh
+echo run >> )", runs, R"(
+while [ ! -f )", gate, R"( ]; do sleep 0.02; done
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-tok"}}'
+)"),
+                                 /*executable=*/true);
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  KubeConfig cfg;
+  cfg.server = server.url();
+  cfg.exec = ExecConfig{"client.authentication.k8s.io/v1", plugin, {}, {}, false};
+  CurlKubeClientOptions o = FastOptions();
+  auto client = CurlKubeClient::Create(cfg, o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  Result a, b;
+  (*client)->Get(kSts, "", {}, a.Callback());
+  (*client)->Get(kSts, "", {}, b.Callback());
+  absl::Notification timer_ran;
+  ASSERT_TRUE((*client)
+                  ->RunAfter(absl::Milliseconds(100),
+                             [&] {
+                               EXPECT_FALSE(a.done.HasBeenNotified());
+                               dir.Write("gate", "open");
+                               timer_ran.Notify();
+                             })
+                  .ok());
+  ASSERT_TRUE(a.Wait().ok()) << a.value.status();
+  ASSERT_TRUE(b.Wait().ok()) << b.value.status();
+  EXPECT_TRUE(timer_ran.HasBeenNotified());
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].authorization, "Bearer exec-tok");
+  EXPECT_EQ(reqs[1].authorization, "Bearer exec-tok");
+  absl::StatusOr<std::string> ran = ReadFileToString(runs);
+  ASSERT_TRUE(ran.ok());
+  EXPECT_EQ(*ran, "run\n");  // one run for both calls, cached after
+  Result c;
+  (*client)->Get(kSts, "", {}, c.Callback());
+  ASSERT_TRUE(c.Wait().ok());
+  EXPECT_EQ(*ReadFileToString(runs), "run\n");
+}
+
+TEST(CurlKubeClientTest, CallWaitingForCredentialsCanBeCancelled) {
+  testing::TempDir dir;
+  const std::string started = dir.path() + "/started";
+  std::string plugin =
+      dir.Write("plugin.sh", absl::StrCat("#!/bin/sh\ntouch ", started, "\nsleep 2\nexit 1\n"),
+                /*executable=*/true);
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  KubeConfig cfg;
+  cfg.server = server.url();
+  cfg.exec = ExecConfig{"client.authentication.k8s.io/v1", plugin, {}, {}, false};
+  auto client = CurlKubeClient::Create(cfg, FastOptions());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto token = std::make_shared<CancellationToken>();
+  CallOptions opts;
+  opts.cancel = token;
+  Result r;
+  (*client)->Get(kSts, "", opts, r.Callback());
+  while (!ReadFileToString(started).ok()) absl::SleepFor(absl::Milliseconds(5));
+  token->Cancel();  // while the plugin runs: not UNAUTHENTICATED from its failure
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(r.value.status().message(), "cancelled while waiting for credentials");
+  EXPECT_EQ(server.requests().size(), 0u);
+}
+
 TEST(CurlKubeClientTest, ThrottlesWithTokenBucket) {
   LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
   CurlKubeClientOptions o = FastOptions();
