@@ -242,6 +242,29 @@ TEST(CurlKubeClientTest, ErrorStatusIsMapped) {
   EXPECT_EQ(server.requests().size(), 2u);  // 4xx are not retried
 }
 
+// Every failure the client reports is marked as from Kubernetes (its message stays in the
+// server log): API responses, and failures that never reached the API server.
+TEST(CurlKubeClientTest, FailuresCarryTheKubernetesOrigin) {
+  LoopbackServer server([](const Recorded&, int) {
+    return Reply{403, StatusJson(403, "Forbidden")};
+  });
+  auto client = MakeClient(server);
+  Result denied;
+  client->Get(kSts, "", {}, denied.Callback());
+  EXPECT_EQ(denied.Wait().status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(OriginOf(denied.value.status()), KubeOrigin::kApi);
+
+  testing::TempDir dir;
+  KubeConfig cfg;
+  cfg.token_file = dir.path() + "/missing-token";
+  auto no_token = MakeClient(server, FastOptions(), cfg);
+  Result unauthenticated;
+  no_token->Get(kSts, "", {}, unauthenticated.Callback());
+  EXPECT_EQ(unauthenticated.Wait().status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(OriginOf(unauthenticated.value.status()), KubeOrigin::kApi);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
 TEST(CurlKubeClientTest, Retries503ThenSucceeds) {
   LoopbackServer server([](const Recorded&, int i) {
     if (i < 2) return Reply{503, StatusJson(503, "ServiceUnavailable")};
