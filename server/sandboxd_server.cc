@@ -30,6 +30,7 @@ absl::StatusOr<kube::KubeConfig> LoadKube(const KubeSettings& settings) {
   kube::KubeConfigLoadOptions options;
   if (!settings.kubeconfig.empty()) options.kubeconfig_env = settings.kubeconfig;
   options.context = settings.context;
+  options.allow_insecure_http = settings.allow_http;
   return kube::LoadKubeConfig(options);
 }
 
@@ -91,6 +92,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   kube::CurlKubeClientOptions kube_options;
   kube_options.qps = config.kube.qps;
   kube_options.burst = config.kube.burst;
+  kube_options.allow_insecure_http = config.kube.allow_http;
   std::unique_ptr<SandboxdServer> s(new SandboxdServer());
   absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> client =
       kube::CurlKubeClient::Create(*std::move(kube_config), kube_options);

@@ -60,6 +60,9 @@ ABSL_FLAG(std::optional<double>, kube_qps, std::nullopt,
           "Sustained Kubernetes API requests per second (default 50)");
 ABSL_FLAG(std::optional<int32_t>, kube_burst, std::nullopt,
           "Kubernetes API request burst above kube_qps (default 100)");
+ABSL_FLAG(bool, kube_allow_http, false,
+          "Accept a plain http:// Kubernetes API server (no TLS; local tests only); given, it "
+          "turns kube.allow_http on");
 ABSL_FLAG(std::optional<absl::Duration>, keepalive_time, std::nullopt,
           "Interval of server keepalive pings (default 60s)");
 ABSL_FLAG(std::optional<absl::Duration>, keepalive_timeout, std::nullopt,
@@ -369,6 +372,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                    {"context", r.String(&config->kube.context)},
                    {"qps", r.Double(&config->kube.qps)},
                    {"burst", r.Integer(&config->kube.burst)},
+                   {"allow_http", r.Bool(&config->kube.allow_http)},
                })},
       {"keepalive", r.Nested({
                         {"time", r.Duration(&config->keepalive.time)},
@@ -451,6 +455,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.kube_context, &config->kube.context);
   Override(o.kube_qps, &config->kube.qps);
   Override(o.kube_burst, &config->kube.burst);
+  Override(o.kube_allow_http, &config->kube.allow_http);
   Override(o.keepalive_time, &config->keepalive.time);
   Override(o.keepalive_timeout, &config->keepalive.timeout);
   Override(o.keepalive_min_ping_interval, &config->keepalive.min_ping_interval);
@@ -631,6 +636,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.kube_context = absl::GetFlag(FLAGS_kube_context);
   o.kube_qps = absl::GetFlag(FLAGS_kube_qps);
   o.kube_burst = absl::GetFlag(FLAGS_kube_burst);
+  if (absl::GetFlag(FLAGS_kube_allow_http)) o.kube_allow_http = true;
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   o.keepalive_min_ping_interval = absl::GetFlag(FLAGS_keepalive_min_ping_interval);

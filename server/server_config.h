@@ -20,6 +20,8 @@
 //     context: my-context              # --kube_context (empty: the current context)
 //     qps: 50                          # --kube_qps
 //     burst: 100                       # --kube_burst
+//     allow_http: false                # --kube_allow_http: accept an http:// API server
+//                                      #   (no TLS; local tests only)
 //   tls:                               # the gRPC listener
 //     cert_file: /etc/sandboxd/tls/tls.crt   # --tls_cert_file (re-read when it changes)
 //     key_file: /etc/sandboxd/tls/tls.key    # --tls_key_file
@@ -98,6 +100,9 @@ struct KubeSettings {
   std::string context;     // empty: the kubeconfig's current context
   double qps = 50;         // sustained requests per second to the API server, > 0
   int32_t burst = 100;     // requests above qps allowed in a burst, >= 1
+  // Accept a plain http:// API server (kube::KubeConfigLoadOptions::allow_insecure_http,
+  // kube::CurlKubeClientOptions::allow_insecure_http); off: such a cluster is refused.
+  bool allow_http = false;
 };
 
 struct KeepaliveSettings {
@@ -169,6 +174,7 @@ struct ServerConfigOverrides {
   std::optional<std::string> kube_context;
   std::optional<double> kube_qps;
   std::optional<int32_t> kube_burst;
+  std::optional<bool> kube_allow_http;
   std::optional<absl::Duration> keepalive_time;
   std::optional<absl::Duration> keepalive_timeout;
   std::optional<absl::Duration> keepalive_min_ping_interval;
@@ -223,7 +229,8 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 // not a quantity or a request above its limit; a non-empty limits.max_* that is not a
 // positive quantity, a negative limits count, an empty allowed storage class; a default
 // above its maximum, a default storage class not among limits.allowed_storage_classes, or
-// a default ingress domain not among limits.allowed_ingress_domains.
+// a default ingress domain not among limits.allowed_ingress_domains. kube.allow_http is
+// any value (the Kubernetes config loader enforces it).
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
 // Built-in defaults, then the YAML document `yaml` if given, then `overrides`;

@@ -12,7 +12,9 @@
 #include "absl/strings/str_replace.h"
 #include "google/rpc/error_details.pb.h"
 #include "spdlog/spdlog.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
+#include "src/kube/kube_errors.h"
 
 namespace sandboxd::server {
 namespace {
@@ -60,9 +62,28 @@ const CodeEntry* FindEntry(absl::StatusCode code) {
 }
 
 // Which redaction applies to a status, if any.
-enum class Redaction { kNone, kInternal, kServerCredentials };
+enum class Redaction { kNone, kInternal, kServerCredentials, kKube };
 
-Redaction RedactionFor(absl::StatusCode code, std::string_view reason) {
+Redaction RedactionFor(absl::StatusCode code, std::string_view reason, kube::KubeOrigin origin) {
+  switch (origin) {
+    case kube::KubeOrigin::kNone:
+      break;
+    case kube::KubeOrigin::kQuota:
+    case kube::KubeOrigin::kAdmission:
+      return Redaction::kNone;  // Kubernetes' explanation of the caller's refusal
+    case kube::KubeOrigin::kApi:
+      switch (code) {
+        case absl::StatusCode::kInternal:
+        case absl::StatusCode::kUnknown:
+        case absl::StatusCode::kDataLoss:
+          return Redaction::kInternal;
+        case absl::StatusCode::kPermissionDenied:
+        case absl::StatusCode::kUnauthenticated:
+          return Redaction::kServerCredentials;
+        default:
+          return Redaction::kKube;
+      }
+  }
   switch (code) {
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:
@@ -79,6 +100,20 @@ Redaction RedactionFor(absl::StatusCode code, std::string_view reason) {
       return Redaction::kNone;
     default:
       return Redaction::kNone;
+  }
+}
+
+// The caller-facing message of a redacted Kubernetes error with this code.
+std::string_view KubeMessage(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+      return kKubeUnavailableMessage;
+    case absl::StatusCode::kDeadlineExceeded:
+      return kKubeDeadlineMessage;
+    case absl::StatusCode::kCancelled:
+      return kKubeCancelledMessage;
+    default:
+      return kKubeErrorMessage;
   }
 }
 
@@ -130,13 +165,27 @@ MappedStatus MapStatus(const absl::Status& status) {
   if (status.ok()) return mapped;
 
   const absl::StatusCode code = status.code();
-  const grpc::StatusCode grpc_code = ToGrpcCode(code);
   // Canonical absl code of what we report; a non-canonical code is treated as UNKNOWN.
   const absl::StatusCode effective =
       FindEntry(code) == nullptr ? absl::StatusCode::kUnknown : code;
 
   domain::ErrorDetail detail = domain::GetErrorDetail(status);
-  const Redaction redaction = RedactionFor(effective, detail.reason);
+  const kube::KubeOrigin origin = kube::OriginOf(status);
+  const Redaction redaction = RedactionFor(effective, detail.reason, origin);
+  // Our own Kubernetes credentials failing is a deployment problem, not the caller's.
+  const bool kube_credentials =
+      origin == kube::KubeOrigin::kApi && redaction == Redaction::kServerCredentials;
+  const grpc::StatusCode grpc_code =
+      kube_credentials ? grpc::StatusCode::INTERNAL : ToGrpcCode(code);
+  if (detail.reason.empty()) {
+    if (origin == kube::KubeOrigin::kQuota) detail.reason = domain::reason::kQuotaExceeded;
+    if (origin == kube::KubeOrigin::kAdmission) detail.reason = domain::reason::kAdmissionDenied;
+    if (kube_credentials) {
+      detail.reason = std::string(effective == absl::StatusCode::kUnauthenticated
+                                      ? kReasonKubeUnauthenticated
+                                      : kReasonKubeForbidden);
+    }
+  }
   std::string reason = detail.reason.empty() ? std::string(DefaultReason(effective))
                                              : std::move(detail.reason);
   std::map<std::string, std::string> metadata;
@@ -157,6 +206,9 @@ MappedStatus MapStatus(const absl::Status& status) {
       break;
     case Redaction::kServerCredentials:
       rpc.set_message(std::string(kServerCredentialsMessage));
+      break;
+    case Redaction::kKube:
+      rpc.set_message(std::string(KubeMessage(effective)));
       break;
   }
 

@@ -20,6 +20,19 @@
 // and for PERMISSION_DENIED / UNAUTHENTICATED caused by our own Kubernetes credentials
 // (reason empty, kReasonKubeForbidden or kReasonKubeUnauthenticated), the message is
 // replaced by a fixed text and the metadata is dropped; the code and reason are kept.
+// Errors from Kubernetes (kube::OriginOf() is not kNone: API responses, transport and
+// credential failures) are redacted the same way whatever their code, so that API paths,
+// curl texts and API-server bodies stay in the log:
+//   - PERMISSION_DENIED / UNAUTHENTICATED: our own credentials -> INTERNAL,
+//     kServerCredentialsMessage, reason kReasonKubeForbidden / kReasonKubeUnauthenticated;
+//   - INTERNAL, UNKNOWN, DATA_LOSS: kInternalErrorMessage;
+//   - UNAVAILABLE: kKubeUnavailableMessage; DEADLINE_EXCEEDED: kKubeDeadlineMessage;
+//     CANCELLED: kKubeCancelledMessage; any other code: kKubeErrorMessage.
+//   Exception: refusals of the caller's request at admission keep Kubernetes' message
+//   (it names the quota or policy), unredacted: origin kQuota -> reason QUOTA_EXCEEDED,
+//   origin kAdmission -> reason ADMISSION_DENIED (codes as set by kube_errors:
+//   RESOURCE_EXHAUSTED, FAILED_PRECONDITION), unless the status has its own reason.
+// Redaction never changes the code except for the Kubernetes credential case above.
 // ToGrpcStatus() logs the original status of a redacted error.
 //
 // Conventions for the layers below (they attach these with domain::MakeError):
@@ -53,6 +66,14 @@ inline constexpr std::string_view kSandboxResourceType = "sandbox.v1.Sandbox";
 // Message of redacted INTERNAL / UNKNOWN / DATA_LOSS errors.
 inline constexpr std::string_view kInternalErrorMessage =
     "internal error; the details are in the server log";
+// Messages of redacted errors from Kubernetes (see Redaction above).
+inline constexpr std::string_view kKubeUnavailableMessage =
+    "the Kubernetes API is unavailable; retry later (the details are in the server log)";
+inline constexpr std::string_view kKubeDeadlineMessage =
+    "the deadline passed before the Kubernetes API answered";
+inline constexpr std::string_view kKubeCancelledMessage = "the request was cancelled";
+inline constexpr std::string_view kKubeErrorMessage =
+    "the Kubernetes API did not accept the request; the details are in the server log";
 // Message of redacted PERMISSION_DENIED / UNAUTHENTICATED errors.
 inline constexpr std::string_view kServerCredentialsMessage =
     "the server's Kubernetes credentials do not allow this operation; the details are in "

@@ -22,6 +22,11 @@ inline constexpr char kForeignClaim[] = "FOREIGN_CLAIM";
 // A host of the sandbox's Ingresses is claimed by another Ingress (metadata: host).
 inline constexpr char kIngressHostTaken[] = "INGRESS_HOST_TAKEN";
 
+// Kubernetes refused the caller's request at admission; the message is Kubernetes' own
+// and names the quota or the policy.
+inline constexpr char kQuotaExceeded[] = "QUOTA_EXCEEDED";    // RESOURCE_EXHAUSTED
+inline constexpr char kAdmissionDenied[] = "ADMISSION_DENIED";  // FAILED_PRECONDITION
+
 // Callers (the tenant boundary).
 inline constexpr char kMissingCredentials[] = "MISSING_CREDENTIALS";
 inline constexpr char kInvalidCredentials[] = "INVALID_CREDENTIALS";

@@ -31,6 +31,7 @@ class StaticSource : public CredentialSource {
  public:
   explicit StaticSource(Credentials creds) : creds_(std::move(creds)) {}
   absl::StatusOr<Credentials> Get(absl::Time) override { return creds_; }
+  std::optional<absl::StatusOr<Credentials>> Cached(absl::Time) override { return creds_; }
   bool Invalidate() override { return false; }
 
  private:
@@ -127,6 +128,10 @@ absl::StatusOr<std::string> RunPlugin(const std::vector<std::string>& argv_s,
 
 }  // namespace
 
+std::optional<absl::StatusOr<Credentials>> CredentialSource::Cached(absl::Time) {
+  return std::nullopt;
+}
+
 std::unique_ptr<CredentialSource> MakeCredentialSource(const KubeConfig& config) {
   if (!config.token.empty()) return std::make_unique<StaticSource>(Credentials{config.token, "", ""});
   if (!config.token_file.empty()) return std::make_unique<FileTokenSource>(config.token_file);
@@ -155,6 +160,12 @@ absl::StatusOr<Credentials> FileTokenSource::Get(absl::Time now) {
     token_ = std::move(token);
     read_at_ = now;
   }
+  return Credentials{token_, "", ""};
+}
+
+std::optional<absl::StatusOr<Credentials>> FileTokenSource::Cached(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (token_.empty() || now - read_at_ >= cache_for_) return std::nullopt;
   return Credentials{token_, "", ""};
 }
 
@@ -244,9 +255,27 @@ std::string ExecCredentialSource::ExecInfo() const {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-absl::StatusOr<Credentials> ExecCredentialSource::Get(absl::Time now) {
-  absl::MutexLock lock(&mu_);
+std::optional<Credentials> ExecCredentialSource::Valid(absl::Time now) {
   if (cached_ && (!cached_->expiry || now < *cached_->expiry)) return cached_->credentials;
+  return std::nullopt;
+}
+
+std::optional<absl::StatusOr<Credentials>> ExecCredentialSource::Cached(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (std::optional<Credentials> valid = Valid(now)) return *std::move(valid);
+  return std::nullopt;
+}
+
+absl::StatusOr<Credentials> ExecCredentialSource::Get(absl::Time now) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (std::optional<Credentials> valid = Valid(now)) return *std::move(valid);
+  }
+  absl::MutexLock run(&run_mu_);
+  {
+    absl::MutexLock lock(&mu_);  // a run we waited for may have refreshed the cache
+    if (std::optional<Credentials> valid = Valid(now)) return *std::move(valid);
+  }
   std::vector<std::string> argv = {exec_.command};
   argv.insert(argv.end(), exec_.args.begin(), exec_.args.end());
   std::vector<std::string> env;
@@ -270,8 +299,10 @@ absl::StatusOr<Credentials> ExecCredentialSource::Get(absl::Time now) {
     return absl::UnauthenticatedError(
         absl::StrCat("exec plugin ", exec_.command, ": ", cred.status().message()));
   }
+  absl::MutexLock lock(&mu_);
+  Credentials fresh = cred->credentials;
   cached_ = *std::move(cred);
-  return cached_->credentials;
+  return fresh;
 }
 
 bool ExecCredentialSource::Invalidate() {

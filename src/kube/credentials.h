@@ -11,7 +11,9 @@
 // token > token_file > client cert/key > exec.
 //
 // Thread-safe. Get() may block: reading a file, or running an exec plugin (bounded by
-// a 30 s timeout). CurlKubeClient calls it from its I/O thread.
+// a 30 s timeout). Cached() and Invalidate() never block on a plugin run (they may wait
+// for a token file read). CurlKubeClient calls Cached() and Invalidate() on its I/O
+// thread and Get() only on a separate thread.
 #ifndef SANDBOXD_KUBE_CREDENTIALS_H_
 #define SANDBOXD_KUBE_CREDENTIALS_H_
 
@@ -42,6 +44,12 @@ class CredentialSource {
   // file unreadable, plugin failed or printed garbage); the message says why.
   virtual absl::StatusOr<Credentials> Get(absl::Time now) = 0;
 
+  // What Get(now) would return when that needs no blocking work (static credentials, a
+  // cached token that is still valid); nullopt when Get() would read a file or run a
+  // plugin. Never blocks on a plugin run. The default (for sources that do not say):
+  // nullopt.
+  virtual std::optional<absl::StatusOr<Credentials>> Cached(absl::Time now);
+
   // Called after a 401. Returns true when a later Get() may return fresh credentials (a
   // retry is worthwhile), false for static credentials.
   virtual bool Invalidate() = 0;
@@ -56,6 +64,7 @@ class FileTokenSource : public CredentialSource {
  public:
   explicit FileTokenSource(std::string path, absl::Duration cache_for = absl::Minutes(1));
   absl::StatusOr<Credentials> Get(absl::Time now) override;
+  std::optional<absl::StatusOr<Credentials>> Cached(absl::Time now) override;
   bool Invalidate() override;
 
  private:
@@ -81,15 +90,22 @@ class ExecCredentialSource : public CredentialSource {
  public:
   // `cluster` provides server/CA for KUBERNETES_EXEC_INFO when provide_cluster_info is set.
   ExecCredentialSource(ExecConfig exec, KubeConfig cluster);
+  // Runs the plugin when nothing valid is cached; one run at a time (concurrent callers
+  // wait for it and share its result). The cache lock is not held during the run.
   absl::StatusOr<Credentials> Get(absl::Time now) override;
+  std::optional<absl::StatusOr<Credentials>> Cached(absl::Time now) override;
   bool Invalidate() override;
 
   // The KUBERNETES_EXEC_INFO value passed to the plugin.
   std::string ExecInfo() const;
 
  private:
+  // The cached credentials at `now`, if valid.
+  std::optional<Credentials> Valid(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const ExecConfig exec_;
   const KubeConfig cluster_;
+  absl::Mutex run_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held for a whole plugin run
   absl::Mutex mu_;
   std::optional<ExecCredential> cached_ ABSL_GUARDED_BY(mu_);
 };

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "spdlog/spdlog.h"
@@ -85,6 +86,9 @@ struct Call {
   int tries = 0;  // attempts started
   bool refreshed_auth = false;
   bool token_reserved = false;
+  // While the call waits for its throttle token: when the wait ends. A call that gives
+  // up before then hands the token back.
+  absl::Time throttled_until = absl::InfinitePast();
   absl::Time start_at = absl::InfinitePast();
 
   // Current attempt.
@@ -189,6 +193,9 @@ class CurlKubeClient::IoLoop {
 
   ~IoLoop() {
     Stop();
+    // A credential refresh still running (at most the exec plugin's 30 s timeout) uses
+    // mu_ and multi_: wait for it before they go.
+    if (refresher_.joinable()) refresher_.join();
     waker_->Detach();
     for (CURL* e : idle_) curl_easy_cleanup(e);
     curl_multi_cleanup(multi_);
@@ -250,6 +257,7 @@ class CurlKubeClient::IoLoop {
         absl::MutexLock lock(&mu_);
         if (stop_requested_) break;
       }
+      ResumeAwaitingCredentials(absl::Now());
       StartReady(absl::Now());
       int running = 0;
       curl_multi_perform(multi_, &running);
@@ -274,6 +282,63 @@ class CurlKubeClient::IoLoop {
     for (auto& t : timers) timers_.emplace(t.first, std::move(t.second));
   }
 
+  // Credentials that need blocking work (an exec plugin run, a token file read) are
+  // fetched by CredentialSource::Get() on a separate thread, never on the loop; calls
+  // that need them wait in awaiting_credentials_ and are sent when the result arrives.
+  void StartCredentialRefresh() {
+    if (refreshing_) return;
+    refreshing_ = true;
+    if (refresher_.joinable()) refresher_.join();  // the previous one has posted its result
+    refresher_ = std::thread([this, source = credentials_] {
+      absl::StatusOr<Credentials> creds = source->Get(absl::Now());
+      {
+        absl::MutexLock lock(&mu_);
+        refreshed_ = std::move(creds);
+      }
+      curl_multi_wakeup(multi_);
+    });
+  }
+
+  // Sends the calls that waited for credentials, once they have arrived.
+  void ResumeAwaitingCredentials(absl::Time now) {
+    std::optional<absl::StatusOr<Credentials>> creds;
+    {
+      absl::MutexLock lock(&mu_);
+      creds.swap(refreshed_);
+    }
+    if (creds.has_value()) {
+      refreshing_ = false;
+      std::vector<std::unique_ptr<Call>> calls;
+      calls.swap(awaiting_credentials_);
+      for (auto& call : calls) {
+        if (!GaveUp(call, now)) StartAttemptWith(std::move(call), *creds, now);
+      }
+      return;
+    }
+    std::vector<std::unique_ptr<Call>> still;
+    for (auto& call : awaiting_credentials_) {
+      if (!GaveUp(call, now)) still.push_back(std::move(call));
+    }
+    awaiting_credentials_.swap(still);
+  }
+
+  // Finishes a call that waited for credentials and was cancelled or ran out of time;
+  // true if it did (`call` is then moved from).
+  bool GaveUp(std::unique_ptr<Call>& call, absl::Time now) {
+    if (call->Cancelled()) {
+      Finish(std::move(call), StatusFromTransport(TransportFailure::kCancelled,
+                                                  "cancelled while waiting for credentials"));
+      return true;
+    }
+    if (now >= call->opts.deadline) {
+      Finish(std::move(call),
+             StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                 "deadline passed while waiting for credentials"));
+      return true;
+    }
+    return false;
+  }
+
   // Runs every timer due at `now`. Timers added by them arrive via incoming_timers_.
   void RunDueTimers(absl::Time now) {
     std::vector<std::function<void()>> due;
@@ -295,6 +360,8 @@ class CurlKubeClient::IoLoop {
         waiting_.push_back(std::move(call));
       }
       active_.clear();
+      for (auto& call : awaiting_credentials_) waiting_.push_back(std::move(call));
+      awaiting_credentials_.clear();
       std::vector<std::unique_ptr<Call>> calls;
       calls.swap(waiting_);
       for (auto& c : calls) {
@@ -316,11 +383,13 @@ class CurlKubeClient::IoLoop {
     calls.swap(waiting_);
     for (auto& call : calls) {
       if (call->Cancelled()) {
+        ReturnThrottleToken(*call, now);
         Finish(std::move(call), StatusFromTransport(TransportFailure::kCancelled,
                                                     "cancelled before the request was sent"));
         continue;
       }
       if (now >= call->opts.deadline) {
+        ReturnThrottleToken(*call, now);
         Finish(std::move(call), StatusFromTransport(TransportFailure::kDeadlineExceeded,
                                                     "deadline passed before the request was sent"));
         continue;
@@ -330,19 +399,31 @@ class CurlKubeClient::IoLoop {
         continue;
       }
       if (!call->token_reserved) {
+        std::optional<absl::Duration> wait = limiter_.ReserveBefore(now, call->opts.deadline);
+        if (!wait.has_value()) {  // no token taken: the wait would outlast the deadline
+          spdlog::info("kube request_id={} #{} {} {}: client-side throttling would wait past "
+                       "the deadline",
+                       call->opts.request_id, call->id, call->req.method, call->req.path);
+          Finish(std::move(call),
+                 StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                     "client-side throttling: no request slot before the "
+                                     "deadline"));
+          continue;
+        }
         call->token_reserved = true;
-        absl::Duration wait = limiter_.Reserve(now);
-        if (wait > absl::ZeroDuration()) {
-          if (wait > kLongThrottle) {
+        if (*wait > absl::ZeroDuration()) {
+          if (*wait > kLongThrottle) {
             spdlog::info("kube request_id={} #{} {} {}: client-side throttling, waiting {}",
                          call->opts.request_id, call->id, call->req.method, call->req.path,
-                         absl::FormatDuration(wait));
+                         absl::FormatDuration(*wait));
           }
-          call->start_at = now + wait;
+          call->start_at = now + *wait;
+          call->throttled_until = call->start_at;
           still_waiting.push_back(std::move(call));
           continue;
         }
       }
+      call->throttled_until = absl::InfinitePast();
       StartAttempt(std::move(call), now);
     }
     // Calls may have been added by callbacks run above (via Submit -> incoming_), never
@@ -350,8 +431,24 @@ class CurlKubeClient::IoLoop {
     for (auto& c : still_waiting) waiting_.push_back(std::move(c));
   }
 
+  // A call that gives up while waiting for its throttle token hands it back.
+  void ReturnThrottleToken(Call& call, absl::Time now) {
+    if (call.token_reserved && now < call.throttled_until) limiter_.Unreserve(now);
+    call.throttled_until = absl::InfinitePast();
+  }
+
   void StartAttempt(std::unique_ptr<Call> call, absl::Time now) {
-    absl::StatusOr<Credentials> creds = credentials_->Get(now);
+    std::optional<absl::StatusOr<Credentials>> cached = credentials_->Cached(now);
+    if (!cached.has_value()) {
+      awaiting_credentials_.push_back(std::move(call));
+      StartCredentialRefresh();
+      return;
+    }
+    StartAttemptWith(std::move(call), *cached, now);
+  }
+
+  void StartAttemptWith(std::unique_ptr<Call> call, const absl::StatusOr<Credentials>& creds,
+                        absl::Time now) {
     if (!creds.ok()) {
       Finish(std::move(call), creds.status());
       return;
@@ -402,11 +499,16 @@ class CurlKubeClient::IoLoop {
       curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
     }
 
-    // TLS: certificates stay in memory (blobs are copied by libcurl).
+    // TLS: certificates stay in memory (blobs are copied by libcurl). A configured CA is
+    // the only trust anchor: CAINFO_BLOB replaces the default CA file, but libcurl built
+    // with a default CA directory (Debian: --with-ca-path=/etc/ssl/certs) would still
+    // consult that directory, so it is cleared too.
     if (!config_.ca_pem.empty()) {
       curl_blob ca{const_cast<char*>(config_.ca_pem.data()), config_.ca_pem.size(),
                    CURL_BLOB_COPY};
       curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &ca);
+      curl_easy_setopt(easy, CURLOPT_CAINFO, nullptr);
+      curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
     }
     if (config_.insecure_skip_tls_verify) {
       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -654,7 +756,10 @@ class CurlKubeClient::IoLoop {
     }
   }
 
+  // Every failure the client reports is marked as Kubernetes-originated (credential
+  // errors and malformed streams included), so that its detail stays in the log.
   void Finish(std::unique_ptr<Call> call, absl::StatusOr<std::string> result) {
+    if (!result.ok()) result = WithOrigin(result.status());
     ResponseCallback done = std::move(call->done);
     call.reset();
     done(std::move(result));
@@ -663,7 +768,7 @@ class CurlKubeClient::IoLoop {
   int NextTimeoutMs(absl::Time now) {
     // Waiting calls, and transfers with a caller's CancellationToken, are polled; watch
     // stops and shutdown wake the loop explicitly; libcurl reports its own timeouts.
-    bool poll = !waiting_.empty();
+    bool poll = !waiting_.empty() || !awaiting_credentials_.empty();
     for (const auto& [easy, c] : active_) poll = poll || c->opts.cancel != nullptr;
     absl::Duration timeout = poll ? kPendingTick : kIdleTick;
     if (!timers_.empty()) timeout = std::min(timeout, timers_.begin()->first - now);
@@ -714,6 +819,8 @@ class CurlKubeClient::IoLoop {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<absl::Time, std::function<void()>>> incoming_timers_ ABSL_GUARDED_BY(mu_);
+  // The result of the credential refresh, posted by refresher_.
+  std::optional<absl::StatusOr<Credentials>> refreshed_ ABSL_GUARDED_BY(mu_);
 
   // Loop state: I/O thread only.
   TokenBucket limiter_;
@@ -722,6 +829,9 @@ class CurlKubeClient::IoLoop {
   std::unordered_map<CURL*, std::unique_ptr<Call>> active_;
   std::multimap<absl::Time, std::function<void()>> timers_;
   std::vector<CURL*> idle_;
+  std::vector<std::unique_ptr<Call>> awaiting_credentials_;  // sent when credentials arrive
+  bool refreshing_ = false;  // refresher_ runs CredentialSource::Get()
+  std::thread refresher_;    // started and joined on the I/O thread, or in ~IoLoop
 
   std::thread thread_;  // last: started once everything above is initialised
 };
@@ -729,6 +839,23 @@ class CurlKubeClient::IoLoop {
 absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(
     KubeConfig config, CurlKubeClientOptions options) {
   if (config.server.empty()) return absl::InvalidArgumentError("kube config has no server");
+  const std::string cluster = config.cluster.empty() ? config.server : config.cluster;
+  if (absl::StartsWith(config.server, "http://") && !options.allow_insecure_http) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Kubernetes cluster \"", cluster, "\": the API server ", config.server,
+        " is plain http: refused, credentials and sandbox data would cross the network "
+        "unencrypted; use https, or allow it explicitly (kube.allow_http, --kube_allow_http)"));
+  }
+  if (absl::StartsWith(config.server, "http://")) {
+    spdlog::warn("Kubernetes cluster \"{}\": talking plain http to {} (allowed explicitly): "
+                 "credentials and data cross the network unencrypted",
+                 cluster, config.server);
+  }
+  if (config.insecure_skip_tls_verify) {
+    spdlog::warn("Kubernetes cluster \"{}\": insecure-skip-tls-verify is set: the API "
+                 "server's certificate is NOT verified, anyone on the path can impersonate it",
+                 cluster);
+  }
   CURLM* multi = curl_multi_init();
   if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
   std::string ns = config.ns;

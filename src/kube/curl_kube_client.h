@@ -1,12 +1,18 @@
 // CurlKubeClient: the KubeClient that talks HTTP(S) to a real API server with libcurl.
 //
 // One I/O thread runs a curl multi loop that owns every request: it throttles them with
-// a client-side token bucket (waits are timers on the loop, not sleeping threads),
+// a client-side token bucket (waits are timers on the loop, not sleeping threads; a
+// call whose wait for a token would end after its deadline fails at once with
+// DEADLINE_EXCEEDED without taking one, and a call cancelled while it waits gives its
+// token back),
 // sends them over reused connections (HTTP/2 multiplexed when the server offers it,
 // TCP keepalive 30 s, connect timeout 30 s), retries 429/5xx with jittered exponential
 // backoff honouring Retry-After (up to `max_tries` attempts, never past the call's
 // deadline), retries transport errors for GET only, refreshes credentials once per call
-// on a 401, and maps failures through kube_errors. It also carries watch streams (see
+// on a 401, and maps failures through kube_errors (every failure it reports carries
+// kube_errors' origin mark). Credentials that need blocking work (an exec plugin run, a
+// token file read) are produced on a separate thread, never on the loop; calls wait for
+// them (still cancellable and bounded by their deadlines) and share one run. It also carries watch streams (see
 // Watch) and timers (RunAfter) on the same loop. Each attempt is logged (spdlog, debug)
 // with the request id, method, path, HTTP status and latency; retries, throttle waits over
 // 50 ms and APF rejections (X-Kubernetes-PF-FlowSchema-UID) at info/warn.
@@ -16,7 +22,8 @@
 // only after every client is destroyed.
 //
 // Lifetime: destroying the client fails every pending call with CANCELLED (on the I/O
-// thread) and joins the thread. Do not call methods concurrently with destruction;
+// thread) and joins the thread, and waits for a credential plugin still running (at
+// most its 30 s timeout). Do not call methods concurrently with destruction;
 // calls issued from callbacks during destruction fail with CANCELLED.
 //
 // Thread-safe: every method may be called from any thread, including from callbacks.
@@ -53,12 +60,19 @@ struct CurlKubeClientOptions {
   std::string field_manager = "sandboxd";
   // Overrides MakeCredentialSource(config) when set (tests, custom auth).
   std::shared_ptr<CredentialSource> credentials;
+  // Accept an "http://" server (no TLS). Off: Create() refuses it (see Create).
+  bool allow_insecure_http = false;
 };
 
 class CurlKubeClient final : public KubeClient {
  public:
-  // Starts the I/O thread. INVALID_ARGUMENT when config.server is empty; INTERNAL when
-  // libcurl cannot create a multi handle.
+  // Starts the I/O thread. INVALID_ARGUMENT when config.server is empty;
+  // FAILED_PRECONDITION, naming the cluster, when it is "http://..." and
+  // options.allow_insecure_http is off; INTERNAL when libcurl cannot create a multi handle.
+  // Logs a warning naming the cluster when config.insecure_skip_tls_verify is set.
+  //
+  // TLS trust: with config.ca_pem set, that bundle is the only trust anchor (libcurl's
+  // default CA file and CA directory are not consulted); otherwise the system store.
   static absl::StatusOr<std::unique_ptr<CurlKubeClient>> Create(KubeConfig config,
                                                                 CurlKubeClientOptions options = {});
   ~CurlKubeClient() override;

@@ -175,7 +175,8 @@ absl::StatusOr<ExecConfig> ParseExec(const Entry& user, const std::string& name)
   return exec;
 }
 
-absl::StatusOr<KubeConfig> Resolve(const Merged& merged, const std::string& requested) {
+absl::StatusOr<KubeConfig> Resolve(const Merged& merged, const std::string& requested,
+                                   bool allow_insecure_http) {
   std::string files = absl::StrJoin(merged.files, ":");
   std::string ctx_name = requested;
   if (ctx_name.empty()) {
@@ -222,7 +223,15 @@ absl::StatusOr<KubeConfig> Resolve(const Merged& merged, const std::string& requ
         Where(cl, "clusters", *cluster_name, "server"), ": \"", *server,
         "\" is not an http(s) URL"));
   }
+  if (absl::StartsWith(*server, "http://") && !allow_insecure_http) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Where(cl, "clusters", *cluster_name, "server"), ": cluster \"", *cluster_name,
+        "\" is served over plain http (\"", *server,
+        "\"): refused, credentials and sandbox data would cross the network unencrypted; "
+        "use https, or allow it explicitly (kube.allow_http, --kube_allow_http)"));
+  }
   cfg.server = std::string(absl::StripSuffix(*server, "/"));
+  cfg.cluster = *cluster_name;
   absl::StatusOr<std::string> ca = DataOrFile(cl, "clusters", *cluster_name, "certificate-authority");
   if (!ca.ok()) return ca.status();
   cfg.ca_pem = *std::move(ca);
@@ -338,7 +347,7 @@ absl::StatusOr<KubeConfig> LoadKubeConfig(const KubeConfigLoadOptions& options) 
         absl::StrCat("no kubeconfig file found (tried ", absl::StrJoin(paths, ", "), ")"));
   }
   try {
-    return Resolve(merged, options.context);
+    return Resolve(merged, options.context, options.allow_insecure_http);
   } catch (const YAML::Exception& ex) {
     return absl::FailedPreconditionError(
         absl::StrCat("kubeconfig ", absl::StrJoin(merged.files, ":"), ": ", ex.what()));

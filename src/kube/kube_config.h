@@ -13,7 +13,9 @@
 //
 // Errors: NOT_FOUND when no kubeconfig file exists, FAILED_PRECONDITION for a file that
 // cannot be parsed or lacks what the selected context needs (unknown context, cluster
-// without server, unreadable CA, ...). Messages name the file and the key.
+// without server, unreadable CA, ...), and for a cluster whose server is a plain
+// `http://` URL unless allow_insecure_http is set. Messages name the file, the key and
+// the cluster.
 //
 // Pure data plus loader functions. The loaders read files and the environment; they are
 // thread-safe as long as nobody calls setenv concurrently.
@@ -44,6 +46,7 @@ struct KubeConfig {
   bool insecure_skip_tls_verify = false;
   std::string ns = "default";  // the context's namespace
   std::string context;         // the context used ("" for in-cluster)
+  std::string cluster;         // the cluster entry used ("" for in-cluster), for messages
   std::string source;          // what was loaded, for logs: file list or "in-cluster"
 
   std::string token;
@@ -60,6 +63,9 @@ struct KubeConfigLoadOptions {
   std::optional<std::string> home;
   // The context to use; "" uses current-context.
   std::string context;
+  // Accept a cluster whose server is "http://..." (no TLS: tokens and data in the clear).
+  // Off: such a cluster is refused with FAILED_PRECONDITION naming it.
+  bool allow_insecure_http = false;
 };
 
 // Loads and merges kubeconfig files. The first file to set a map key (a cluster, user or

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 
@@ -15,6 +16,32 @@ std::string StringMember(const rapidjson::Value& obj, const char* name) {
   auto it = obj.FindMember(name);
   if (it == obj.MemberEnd() || !it->value.IsString()) return "";
   return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+constexpr absl::string_view kOriginApi = "api";
+constexpr absl::string_view kOriginQuota = "quota";
+constexpr absl::string_view kOriginAdmission = "admission";
+
+// A refusal by the ResourceQuota admission plugin: "... is forbidden: exceeded quota: q,
+// requested: ..." or "... is forbidden: failed quota: q: must specify limits.cpu".
+bool IsQuotaRefusal(int http_code, absl::string_view message) {
+  return http_code == 403 && (absl::StrContains(message, "exceeded quota") ||
+                              absl::StrContains(message, "failed quota"));
+}
+
+// A refusal by an admission webhook ("admission webhook \"w\" denied the request: ...")
+// or a ValidatingAdmissionPolicy ("... ValidatingAdmissionPolicy 'p' with binding 'b'
+// denied request: ...").
+bool IsAdmissionRefusal(int http_code, absl::string_view message) {
+  if (http_code != 403 && http_code != 422) return false;
+  size_t webhook = message.find("admission webhook");
+  if (webhook != absl::string_view::npos &&
+      message.find("denied the request", webhook) != absl::string_view::npos) {
+    return true;
+  }
+  size_t policy = message.find("ValidatingAdmissionPolicy");
+  return policy != absl::string_view::npos &&
+         message.find("denied request", policy) != absl::string_view::npos;
 }
 
 }  // namespace
@@ -86,26 +113,58 @@ absl::Status StatusFromHttpResponse(int http_code, absl::string_view body) {
   } else {
     message = absl::StrCat("HTTP ", http_code, ": ", body.substr(0, kMaxBodyInMessage));
   }
-  absl::Status status(CodeForHttpError(http_code, reason), message);
+  const std::string api_message = api ? api->message : "";
+  KubeOrigin origin = KubeOrigin::kApi;
+  absl::StatusCode code = CodeForHttpError(http_code, reason);
+  if (IsQuotaRefusal(http_code, api_message)) {
+    origin = KubeOrigin::kQuota;
+    code = absl::StatusCode::kResourceExhausted;
+  } else if (IsAdmissionRefusal(http_code, api_message)) {
+    origin = KubeOrigin::kAdmission;
+    code = absl::StatusCode::kFailedPrecondition;
+  }
+  absl::Status status(code, message);
   if (!reason.empty()) status.SetPayload(kReasonPayloadKey, absl::Cord(reason));
-  return status;
+  return WithOrigin(std::move(status), origin);
 }
 
 absl::Status StatusFromTransport(TransportFailure failure, absl::string_view detail) {
   switch (failure) {
     case TransportFailure::kDeadlineExceeded:
-      return absl::DeadlineExceededError(detail);
+      return WithOrigin(absl::DeadlineExceededError(detail));
     case TransportFailure::kCancelled:
-      return absl::CancelledError(detail);
+      return WithOrigin(absl::CancelledError(detail));
     case TransportFailure::kConnection:
       break;
   }
-  return absl::UnavailableError(detail);
+  return WithOrigin(absl::UnavailableError(detail));
 }
 
 std::string KubeReason(const absl::Status& status) {
   auto payload = status.GetPayload(kReasonPayloadKey);
   return payload ? std::string(*payload) : std::string();
+}
+
+}  // namespace sandboxd::kube
+
+namespace sandboxd::kube {
+
+KubeOrigin OriginOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kOriginPayloadKey);
+  if (!payload) return KubeOrigin::kNone;
+  if (*payload == kOriginQuota) return KubeOrigin::kQuota;
+  if (*payload == kOriginAdmission) return KubeOrigin::kAdmission;
+  return KubeOrigin::kApi;
+}
+
+absl::Status WithOrigin(absl::Status status, KubeOrigin origin) {
+  if (status.ok() || origin == KubeOrigin::kNone) return status;
+  if (origin == KubeOrigin::kApi && status.GetPayload(kOriginPayloadKey)) return status;
+  absl::string_view value = origin == KubeOrigin::kQuota       ? kOriginQuota
+                            : origin == KubeOrigin::kAdmission ? kOriginAdmission
+                                                               : kOriginApi;
+  status.SetPayload(kOriginPayloadKey, absl::Cord(value));
+  return status;
 }
 
 }  // namespace sandboxd::kube

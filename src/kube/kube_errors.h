@@ -8,9 +8,20 @@
 //   410 (Gone / Expired) -> OUT_OF_RANGE                            415 -> INTERNAL (our bug)
 //   422 (Invalid) -> INVALID_ARGUMENT  429 and 5xx -> UNAVAILABLE  other codes -> UNKNOWN
 //   transport: deadline -> DEADLINE_EXCEEDED, cancelled -> CANCELLED, else UNAVAILABLE.
+// Refusals by admission, recognised by their message, take precedence:
+//   403 "exceeded quota" / "failed quota" (ResourceQuota admission)
+//       -> RESOURCE_EXHAUSTED, origin kQuota;
+//   403 or 422 "admission webhook ... denied the request" or
+//   "ValidatingAdmissionPolicy ... denied request" -> FAILED_PRECONDITION, origin kAdmission.
 // The status message is the Kubernetes `message` unchanged when the body is a Status;
 // otherwise "HTTP <code>: <start of body>". The payload kReasonPayloadKey carries the
 // Status `reason` (absent when there is none).
+//
+// Every status made here carries the payload kOriginPayloadKey: it came from Kubernetes.
+// Its messages (API paths, curl texts, API-server bodies) are for the server log only,
+// except those of origin kQuota and kAdmission, which are Kubernetes' own explanation of
+// a refusal of the caller's request (they name the quota or the policy) and may be shown.
+// The gRPC edge (server/status_mapping) withholds the others.
 //
 // Pure functions. Thread-safe.
 #ifndef SANDBOXD_KUBE_KUBE_ERRORS_H_
@@ -67,6 +78,24 @@ absl::Status StatusFromTransport(TransportFailure failure, absl::string_view det
 
 // The Kubernetes Status reason attached to `status`, or "" when there is none.
 std::string KubeReason(const absl::Status& status);
+
+// Payload type URL marking a status as Kubernetes-originated; the value names the origin
+// ("quota", "admission", or "api" for everything else).
+inline constexpr absl::string_view kOriginPayloadKey = "k8s.origin";
+
+enum class KubeOrigin {
+  kNone,       // not from Kubernetes (no kOriginPayloadKey payload)
+  kApi,        // from Kubernetes or the transport: the message is for the log only
+  kQuota,      // a ResourceQuota refusal: Kubernetes' message may be shown
+  kAdmission,  // an admission webhook / ValidatingAdmissionPolicy refusal: likewise
+};
+
+// The origin recorded on `status` (kNone for OK or unmarked statuses).
+KubeOrigin OriginOf(const absl::Status& status);
+
+// `status` marked with `origin` (kApi when it has no mark yet and `origin` is kApi; an
+// existing mark is kept). OK and kNone leave it unchanged.
+absl::Status WithOrigin(absl::Status status, KubeOrigin origin = KubeOrigin::kApi);
 
 }  // namespace sandboxd::kube
 

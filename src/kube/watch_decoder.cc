@@ -48,7 +48,7 @@ absl::Status StatusFromWatchError(absl::string_view status_json) {
   absl::Status out(status.code(), absl::StrCat("watch ERROR event: ", status.message()));
   std::string reason = KubeReason(status);
   if (!reason.empty()) out.SetPayload(kReasonPayloadKey, absl::Cord(reason));
-  return out;
+  return WithOrigin(std::move(out), OriginOf(status));
 }
 
 absl::StatusOr<std::optional<WatchEvent>> DecodeWatchLine(absl::string_view line) {

@@ -1,5 +1,7 @@
 #include "src/kube/credentials.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/unit/kube/test_files.h"
@@ -128,6 +130,66 @@ TEST(CredentialsTest, ExecPluginFailureIsUnauthenticatedWithStderr) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_NE(s.message().find("exit status 3"), absl::string_view::npos) << s;
   EXPECT_NE(s.message().find("login required"), absl::string_view::npos) << s;
+}
+
+// Cached(): what Get() would return when no blocking work is needed; nullopt otherwise.
+TEST(CredentialsTest, CachedNeverReadsOrRuns) {
+  TempDir dir;
+  KubeConfig inline_token;
+  inline_token.token = "inline";
+  std::optional<absl::StatusOr<Credentials>> c = MakeCredentialSource(inline_token)->Cached(kT0);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ((*c)->bearer_token, "inline");
+
+  FileTokenSource file(dir.Write("token", "file-token"), absl::Minutes(1));
+  EXPECT_FALSE(file.Cached(kT0).has_value());  // not read yet
+  ASSERT_TRUE(file.Get(kT0).ok());
+  ASSERT_TRUE(file.Cached(kT0 + absl::Seconds(59)).has_value());
+  EXPECT_EQ((*file.Cached(kT0 + absl::Seconds(59)))->bearer_token, "file-token");
+  EXPECT_FALSE(file.Cached(kT0 + absl::Seconds(60)).has_value());  // due for a re-read
+  file.Invalidate();
+  EXPECT_FALSE(file.Cached(kT0).has_value());
+
+  std::string counter = dir.path() + "/runs";
+  std::string plugin = dir.Write("plugin.sh", absl::StrCat(R"(#!/bin/sh
+echo run >> )", counter, R"(
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t","expirationTimestamp":"2023-11-14T22:15:00Z"}}'
+)"),
+                                 /*executable=*/true);
+  ExecCredentialSource exec(ExecConfig{"client.authentication.k8s.io/v1", plugin, {}, {}, false},
+                            KubeConfig{});
+  EXPECT_FALSE(exec.Cached(kT0).has_value());
+  ASSERT_TRUE(exec.Get(kT0).ok());
+  ASSERT_TRUE(exec.Cached(kT0 + absl::Seconds(99)).has_value());
+  EXPECT_EQ((*exec.Cached(kT0 + absl::Seconds(99)))->bearer_token, "t");
+  EXPECT_FALSE(exec.Cached(kT0 + absl::Seconds(100)).has_value());  // expired
+  exec.Invalidate();
+  EXPECT_FALSE(exec.Cached(kT0).has_value());
+  EXPECT_EQ(*ReadFileToString(counter), "run\n");  // Cached() never ran it
+}
+
+// While a plugin runs (it waits here for a file), Cached() and Invalidate() return.
+TEST(CredentialsTest, CachedAndInvalidateDoNotWaitForAPluginRun) {
+  TempDir dir;
+  const std::string gate = dir.path() + "/gate";
+  const std::string started = dir.path() + "/started";
+  std::string plugin = dir.Write("plugin.sh", absl::StrCat(R"(#!/bin/sh
+touch )", started, R"(
+while [ ! -f )", gate, R"( ]; do sleep 0.02; done
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}'
+)"),
+                                 /*executable=*/true);
+  ExecCredentialSource exec(ExecConfig{"client.authentication.k8s.io/v1", plugin, {}, {}, false},
+                            KubeConfig{});
+  absl::StatusOr<Credentials> got = absl::UnknownError("unset");
+  std::thread run([&] { got = exec.Get(kT0); });
+  while (!ReadFileToString(started).ok()) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_FALSE(exec.Cached(kT0).has_value());
+  EXPECT_TRUE(exec.Invalidate());
+  dir.Write("gate", "open");  // only now may the plugin finish
+  run.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->bearer_token, "t");
 }
 
 }  // namespace

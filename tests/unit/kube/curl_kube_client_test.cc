@@ -161,6 +161,7 @@ struct Result {
 CurlKubeClientOptions FastOptions() {
   CurlKubeClientOptions o;
   o.qps = 0;  // unthrottled unless a test says otherwise
+  o.allow_insecure_http = true;  // the loopback server speaks plain http
   o.backoff = {absl::Milliseconds(1), absl::Milliseconds(5), 2.0, 0.0};
   o.jitter = [] { return 0.0; };
   return o;
@@ -239,6 +240,29 @@ TEST(CurlKubeClientTest, ErrorStatusIsMapped) {
   client->Create(Kind::kStatefulSet, "u1", "{}", {}, create.Callback());
   EXPECT_EQ(create.Wait().status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(server.requests().size(), 2u);  // 4xx are not retried
+}
+
+// Every failure the client reports is marked as from Kubernetes (its message stays in the
+// server log): API responses, and failures that never reached the API server.
+TEST(CurlKubeClientTest, FailuresCarryTheKubernetesOrigin) {
+  LoopbackServer server([](const Recorded&, int) {
+    return Reply{403, StatusJson(403, "Forbidden")};
+  });
+  auto client = MakeClient(server);
+  Result denied;
+  client->Get(kSts, "", {}, denied.Callback());
+  EXPECT_EQ(denied.Wait().status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(OriginOf(denied.value.status()), KubeOrigin::kApi);
+
+  testing::TempDir dir;
+  KubeConfig cfg;
+  cfg.token_file = dir.path() + "/missing-token";
+  auto no_token = MakeClient(server, FastOptions(), cfg);
+  Result unauthenticated;
+  no_token->Get(kSts, "", {}, unauthenticated.Callback());
+  EXPECT_EQ(unauthenticated.Wait().status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(OriginOf(unauthenticated.value.status()), KubeOrigin::kApi);
+  EXPECT_EQ(server.requests().size(), 1u);
 }
 
 TEST(CurlKubeClientTest, Retries503ThenSucceeds) {
@@ -357,6 +381,78 @@ TEST(CurlKubeClientTest, RefreshesTokenOnceOn401) {
   EXPECT_EQ(server.requests().size(), 4u);
 }
 
+// The exec plugin runs off the I/O thread: here it waits for a file that only a timer on
+// the I/O loop creates. Were the plugin run on the loop, the timer could not fire and the
+// plugin would time out (UNAUTHENTICATED). Calls issued meanwhile share one plugin run.
+TEST(CurlKubeClientTest, ExecPluginDoesNotBlockTheIoThread) {
+  testing::TempDir dir;
+  const std::string gate = dir.path() + "/gate";
+  const std::string runs = dir.path() + "/runs";
+  std::string plugin = dir.Write("plugin.sh", absl::StrCat(R"(#!/bin/sh
+echo run >> )", runs, R"(
+while [ ! -f )", gate, R"( ]; do sleep 0.02; done
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-tok"}}'
+)"),
+                                 /*executable=*/true);
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  KubeConfig cfg;
+  cfg.server = server.url();
+  cfg.exec = ExecConfig{"client.authentication.k8s.io/v1", plugin, {}, {}, false};
+  CurlKubeClientOptions o = FastOptions();
+  auto client = CurlKubeClient::Create(cfg, o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  Result a, b;
+  (*client)->Get(kSts, "", {}, a.Callback());
+  (*client)->Get(kSts, "", {}, b.Callback());
+  absl::Notification timer_ran;
+  ASSERT_TRUE((*client)
+                  ->RunAfter(absl::Milliseconds(100),
+                             [&] {
+                               EXPECT_FALSE(a.done.HasBeenNotified());
+                               dir.Write("gate", "open");
+                               timer_ran.Notify();
+                             })
+                  .ok());
+  ASSERT_TRUE(a.Wait().ok()) << a.value.status();
+  ASSERT_TRUE(b.Wait().ok()) << b.value.status();
+  EXPECT_TRUE(timer_ran.HasBeenNotified());
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].authorization, "Bearer exec-tok");
+  EXPECT_EQ(reqs[1].authorization, "Bearer exec-tok");
+  absl::StatusOr<std::string> ran = ReadFileToString(runs);
+  ASSERT_TRUE(ran.ok());
+  EXPECT_EQ(*ran, "run\n");  // one run for both calls, cached after
+  Result c;
+  (*client)->Get(kSts, "", {}, c.Callback());
+  ASSERT_TRUE(c.Wait().ok());
+  EXPECT_EQ(*ReadFileToString(runs), "run\n");
+}
+
+TEST(CurlKubeClientTest, CallWaitingForCredentialsCanBeCancelled) {
+  testing::TempDir dir;
+  const std::string started = dir.path() + "/started";
+  std::string plugin =
+      dir.Write("plugin.sh", absl::StrCat("#!/bin/sh\ntouch ", started, "\nsleep 2\nexit 1\n"),
+                /*executable=*/true);
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  KubeConfig cfg;
+  cfg.server = server.url();
+  cfg.exec = ExecConfig{"client.authentication.k8s.io/v1", plugin, {}, {}, false};
+  auto client = CurlKubeClient::Create(cfg, FastOptions());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto token = std::make_shared<CancellationToken>();
+  CallOptions opts;
+  opts.cancel = token;
+  Result r;
+  (*client)->Get(kSts, "", opts, r.Callback());
+  while (!ReadFileToString(started).ok()) absl::SleepFor(absl::Milliseconds(5));
+  token->Cancel();  // while the plugin runs: not UNAUTHENTICATED from its failure
+  EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(r.value.status().message(), "cancelled while waiting for credentials");
+  EXPECT_EQ(server.requests().size(), 0u);
+}
+
 TEST(CurlKubeClientTest, ThrottlesWithTokenBucket) {
   LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
   CurlKubeClientOptions o = FastOptions();
@@ -372,6 +468,71 @@ TEST(CurlKubeClientTest, ThrottlesWithTokenBucket) {
   ASSERT_TRUE(b.Wait().ok());
   ASSERT_TRUE(c.Wait().ok());
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(195));  // 2 waits of 100 ms
+}
+
+// Calls refused by the throttle (their wait would end after their deadline) take no token:
+// a later call gets a request slot as if they had never been made. Counted in requests
+// served and in which calls succeed, not in time.
+TEST(CurlKubeClientTest, ThrottleRefusesCallsThatWouldWaitPastTheirDeadline) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  CurlKubeClientOptions o = FastOptions();
+  o.qps = 1;
+  o.burst = 1;
+  auto client = MakeClient(server, o);
+  Result first;
+  client->Get(kSts, "", {}, first.Callback());
+  ASSERT_TRUE(first.Wait().ok());
+  constexpr int kShort = 20;
+  std::vector<Result> refused(kShort);
+  for (Result& r : refused) {
+    CallOptions opts;
+    opts.deadline = absl::Now() + absl::Milliseconds(200);  // the next slot is ~1 s away
+    client->Get(kSts, "", opts, r.Callback());
+  }
+  for (Result& r : refused) {
+    EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(r.value.status().message(), "client-side throttling: no request slot before the deadline");
+  }
+  EXPECT_EQ(server.requests().size(), 1u);
+  // Had the refused calls kept their tokens, the next slot would be ~21 s away.
+  Result normal;
+  CallOptions opts;
+  opts.deadline = absl::Now() + absl::Seconds(5);
+  client->Get(kSts, "", opts, normal.Callback());
+  ASSERT_TRUE(normal.Wait().ok()) << normal.value.status();
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(CurlKubeClientTest, CallsCancelledWhileThrottledGiveTheirTokensBack) {
+  LoopbackServer server([](const Recorded&, int) { return Reply{200, "ok"}; });
+  CurlKubeClientOptions o = FastOptions();
+  o.qps = 1;
+  o.burst = 1;
+  auto client = MakeClient(server, o);
+  Result first;
+  client->Get(kSts, "", {}, first.Callback());
+  ASSERT_TRUE(first.Wait().ok());
+  constexpr int kCancelled = 5;
+  auto token = std::make_shared<CancellationToken>();
+  std::vector<Result> cancelled(kCancelled);
+  for (Result& r : cancelled) {
+    CallOptions opts;
+    opts.deadline = absl::Now() + absl::Seconds(60);  // waits of 1..5 s: all reserve a token
+    opts.cancel = token;
+    client->Get(kSts, "", opts, r.Callback());
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // lets the loop reserve their tokens
+  token->Cancel();
+  for (Result& r : cancelled) {
+    EXPECT_EQ(r.Wait().status().code(), absl::StatusCode::kCancelled);
+  }
+  // Without the tokens back the next slot would be ~6 s away: past this deadline.
+  Result normal;
+  CallOptions opts;
+  opts.deadline = absl::Now() + absl::Milliseconds(2500);
+  client->Get(kSts, "", opts, normal.Callback());
+  ASSERT_TRUE(normal.Wait().ok()) << normal.value.status();
+  EXPECT_EQ(server.requests().size(), 2u);
 }
 
 TEST(CurlKubeClientTest, InvalidArgumentsFailAsynchronously) {
@@ -398,6 +559,26 @@ TEST(CurlKubeClientTest, DestructionCancelsPendingCalls) {
   client.reset();
   EXPECT_EQ(in_flight.Wait().status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(nested.Wait().status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(CurlKubeClientTest, CreateRefusesPlainHttpUnlessAllowed) {
+  KubeConfig cfg;
+  cfg.server = "http://10.0.0.1:8080";
+  cfg.cluster = "prod";
+  absl::Status refused = CurlKubeClient::Create(cfg).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(),
+            "Kubernetes cluster \"prod\": the API server http://10.0.0.1:8080 is plain http: "
+            "refused, credentials and sandbox data would cross the network unencrypted; use "
+            "https, or allow it explicitly (kube.allow_http, --kube_allow_http)");
+  cfg.cluster = "";  // in-cluster: named by its server
+  EXPECT_TRUE(absl::StartsWith(CurlKubeClient::Create(cfg).status().message(),
+                               "Kubernetes cluster \"http://10.0.0.1:8080\": the API server"));
+  CurlKubeClientOptions allowed;
+  allowed.allow_insecure_http = true;
+  EXPECT_TRUE(CurlKubeClient::Create(cfg, allowed).ok());
+  cfg.server = "https://10.0.0.1:6443";
+  EXPECT_TRUE(CurlKubeClient::Create(cfg).ok());
 }
 
 TEST(CurlKubeClientTest, CreateRejectsEmptyServer) {

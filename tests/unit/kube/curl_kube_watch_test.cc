@@ -127,6 +127,7 @@ std::unique_ptr<CurlKubeClient> MakeClient(const StreamServer& server) {
   cfg.token = "tok";
   CurlKubeClientOptions o;
   o.qps = 0;
+  o.allow_insecure_http = true;  // the loopback server speaks plain http
   auto client = CurlKubeClient::Create(std::move(cfg), std::move(o));
   EXPECT_TRUE(client.ok()) << client.status();
   return *std::move(client);

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/unit/kube/test_files.h"
 
@@ -184,6 +185,29 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(cfg.status().message().find("exec.apiVersion"), absl::string_view::npos)
       << cfg.status();
+}
+
+TEST(KubeConfigTest, PlainHttpServerIsRefusedUnlessAllowed) {
+  TempDir dir;
+  std::string f = dir.Write("config", R"(
+current-context: x
+clusters: [{name: dev, cluster: {server: "http://127.0.0.1:8080"}}]
+contexts: [{name: x, context: {cluster: dev}}]
+)");
+  absl::StatusOr<KubeConfig> cfg = Load(f);
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cfg.status().message(),
+            absl::StrCat("kubeconfig ", f, ": clusters[dev].server: cluster \"dev\" is served "
+                         "over plain http (\"http://127.0.0.1:8080\"): refused, credentials and "
+                         "sandbox data would cross the network unencrypted; use https, or allow "
+                         "it explicitly (kube.allow_http, --kube_allow_http)"));
+  KubeConfigLoadOptions opts;
+  opts.kubeconfig_env = f;
+  opts.allow_insecure_http = true;
+  cfg = LoadKubeConfig(opts);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->server, "http://127.0.0.1:8080");
+  EXPECT_EQ(cfg->cluster, "dev");
 }
 
 TEST(KubeConfigTest, HomeFallback) {

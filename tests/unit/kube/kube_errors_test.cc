@@ -12,6 +12,16 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
          std::to_string(code) + ",\"reason\":\"" + reason + "\",\"message\":\"" + message + "\"}";
 }
 
+// `text` as the inside of a JSON string (Kubernetes messages quote object names).
+std::string JsonEscaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 struct Row {
   int http;
   std::string reason;
@@ -97,6 +107,91 @@ TEST(KubeErrorsTest, TransportTable) {
   absl::Status s = StatusFromTransport(TransportFailure::kConnection, "reset");
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(s.message(), "reset");
+}
+
+// Refusals at admission: recognised by Kubernetes' message, which is kept verbatim.
+TEST(KubeErrorsTest, AdmissionRefusalsTable) {
+  struct Case {
+    int http;
+    std::string reason;
+    std::string message;
+    absl::StatusCode want;
+    KubeOrigin origin;
+  };
+  const Case cases[] = {
+      {403, "Forbidden",
+       "pods \"sb-0\" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=3, "
+       "limited: cpu=4",
+       absl::StatusCode::kResourceExhausted, KubeOrigin::kQuota},
+      {403, "Forbidden",
+       "persistentvolumeclaims \"home-sb-0\" is forbidden: exceeded quota: storage, "
+       "requested: requests.storage=10Gi, used: requests.storage=95Gi, limited: "
+       "requests.storage=100Gi",
+       absl::StatusCode::kResourceExhausted, KubeOrigin::kQuota},
+      {403, "Forbidden",
+       "pods \"sb-0\" is forbidden: failed quota: compute: must specify limits.cpu",
+       absl::StatusCode::kResourceExhausted, KubeOrigin::kQuota},
+      {403, "Forbidden",
+       "admission webhook \"policy.example.dev\" denied the request: image not allowed",
+       absl::StatusCode::kFailedPrecondition, KubeOrigin::kAdmission},
+      {422, "Invalid",
+       "statefulsets.apps \"sb\" is forbidden: ValidatingAdmissionPolicy 'no-root' with "
+       "binding 'no-root-b' denied request: runAsNonRoot required",
+       absl::StatusCode::kFailedPrecondition, KubeOrigin::kAdmission},
+      {403, "Forbidden",
+       "statefulsets.apps \"sb\" is forbidden: ValidatingAdmissionPolicy 'p' with binding "
+       "'b' denied request: failed expression",
+       absl::StatusCode::kFailedPrecondition, KubeOrigin::kAdmission},
+      // Not a refusal of the caller's request: sandboxd's own RBAC.
+      {403, "Forbidden",
+       "statefulsets.apps is forbidden: User \"system:serviceaccount:sandboxd:sandboxd\" "
+       "cannot create resource \"statefulsets\" in API group \"apps\" in the namespace \"u1\"",
+       absl::StatusCode::kPermissionDenied, KubeOrigin::kApi},
+      // The quota words on another code are not a quota refusal.
+      {422, "Invalid", "spec.x: Invalid value: \"exceeded quota\"",
+       absl::StatusCode::kInvalidArgument, KubeOrigin::kApi},
+      // An admission message on a 500 (webhook unreachable) is an outage, not a refusal.
+      {500, "InternalError",
+       "Internal error occurred: failed calling webhook \"w.example.dev\": admission webhook "
+       "\"w.example.dev\" denied the request: timeout",
+       absl::StatusCode::kUnavailable, KubeOrigin::kApi},
+      {422, "Invalid", "admission webhook \"w\" is misconfigured",
+       absl::StatusCode::kInvalidArgument, KubeOrigin::kApi},
+  };
+  for (const Case& c : cases) {
+    absl::Status s =
+        StatusFromHttpResponse(c.http, StatusBody(c.http, c.reason, JsonEscaped(c.message)));
+    EXPECT_EQ(s.code(), c.want) << c.message;
+    EXPECT_EQ(s.message(), c.message);
+    EXPECT_EQ(KubeReason(s), c.reason) << c.message;
+    EXPECT_EQ(OriginOf(s), c.origin) << c.message;
+  }
+}
+
+TEST(KubeErrorsTest, EveryStatusIsMarkedAsFromKubernetes) {
+  EXPECT_EQ(OriginOf(StatusFromHttpResponse(404, StatusBody(404, "NotFound", "x"))),
+            KubeOrigin::kApi);
+  EXPECT_EQ(OriginOf(StatusFromHttpResponse(502, "<html/>")), KubeOrigin::kApi);
+  for (TransportFailure f : {TransportFailure::kDeadlineExceeded, TransportFailure::kCancelled,
+                             TransportFailure::kConnection}) {
+    EXPECT_EQ(OriginOf(StatusFromTransport(f, "GET /api/v1/x: transport: reset")),
+              KubeOrigin::kApi);
+  }
+  EXPECT_EQ(OriginOf(absl::UnavailableError("not from kube")), KubeOrigin::kNone);
+  EXPECT_EQ(OriginOf(absl::OkStatus()), KubeOrigin::kNone);
+}
+
+TEST(KubeErrorsTest, WithOriginKeepsAnExistingMark) {
+  absl::Status quota = StatusFromHttpResponse(
+      403, StatusBody(403, "Forbidden", JsonEscaped("pods \"p\" is forbidden: exceeded quota: q")));
+  EXPECT_EQ(OriginOf(WithOrigin(quota)), KubeOrigin::kQuota);
+  EXPECT_EQ(OriginOf(WithOrigin(absl::InternalError("x"))), KubeOrigin::kApi);
+  EXPECT_EQ(OriginOf(WithOrigin(absl::InternalError("x"), KubeOrigin::kAdmission)),
+            KubeOrigin::kAdmission);
+  EXPECT_TRUE(WithOrigin(absl::OkStatus()).ok());
+  EXPECT_EQ(OriginOf(WithOrigin(absl::OkStatus())), KubeOrigin::kNone);
+  EXPECT_EQ(OriginOf(WithOrigin(absl::InternalError("x"), KubeOrigin::kNone)),
+            KubeOrigin::kNone);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 ABSL_DECLARE_FLAG(std::optional<std::string>, listen_address);
 ABSL_DECLARE_FLAG(std::optional<double>, kube_qps);
 ABSL_DECLARE_FLAG(std::optional<absl::Duration>, keepalive_time);
+ABSL_DECLARE_FLAG(bool, kube_allow_http);
 ABSL_DECLARE_FLAG(std::optional<int32_t>, default_app_port);
 ABSL_DECLARE_FLAG(std::optional<int32_t>, max_message_bytes);
 ABSL_DECLARE_FLAG(std::optional<std::string>, max_cpu);
@@ -33,6 +34,7 @@ kube:
   context: dev
   qps: 12.5
   burst: 30
+  allow_http: true
 keepalive:
   time: 40s
   timeout: 10s
@@ -76,6 +78,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(config->kube.kubeconfig, "");
   EXPECT_EQ(config->kube.qps, 50);
   EXPECT_EQ(config->kube.burst, 100);
+  EXPECT_FALSE(config->kube.allow_http);
   EXPECT_EQ(config->keepalive.time, absl::Seconds(60));
   EXPECT_EQ(config->keepalive.timeout, absl::Seconds(20));
   EXPECT_EQ(config->keepalive.min_ping_interval, absl::Seconds(30));
@@ -118,6 +121,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(config->kube.context, "dev");
   EXPECT_EQ(config->kube.qps, 12.5);
   EXPECT_EQ(config->kube.burst, 30);
+  EXPECT_TRUE(config->kube.allow_http);
   EXPECT_EQ(config->keepalive.time, absl::Seconds(40));
   EXPECT_EQ(config->keepalive.timeout, absl::Seconds(10));
   EXPECT_EQ(config->keepalive.min_ping_interval, absl::Seconds(20));
@@ -238,6 +242,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadYamlCase{"sandbox_defaults:\n  storage:\n    klass: x\n",
                     "c.yaml: unknown key \"sandbox_defaults.storage.klass\""},
         BadYamlCase{"kube: {qps: fast}\n", "c.yaml: kube.qps: expected a number, got \"fast\""},
+        BadYamlCase{"kube: {allow_http: maybe}\n",
+                    "c.yaml: kube.allow_http: expected true or false, got \"maybe\""},
         BadYamlCase{"kube: {burst: 1.5}\n",
                     "c.yaml: kube.burst: expected an integer, got \"1.5\""},
         BadYamlCase{"kube: {burst: 99999999999}\n",
@@ -351,15 +357,18 @@ TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
   absl::SetFlag(&FLAGS_config, path);
   absl::SetFlag(&FLAGS_kube_qps, 80.0);
   absl::SetFlag(&FLAGS_keepalive_time, absl::Seconds(45));
+  absl::SetFlag(&FLAGS_kube_allow_http, true);
   absl::StatusOr<ServerConfig> config = LoadServerConfig();
   absl::SetFlag(&FLAGS_config, std::nullopt);
   absl::SetFlag(&FLAGS_kube_qps, std::nullopt);
   absl::SetFlag(&FLAGS_keepalive_time, std::nullopt);
+  absl::SetFlag(&FLAGS_kube_allow_http, false);
   std::remove(path.c_str());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "127.0.0.1:7000");  // file
   EXPECT_EQ(config->kube.qps, 80);                      // flag over file
   EXPECT_EQ(config->keepalive.time, absl::Seconds(45));  // flag over default
+  EXPECT_TRUE(config->kube.allow_http);                  // flag over default
   EXPECT_EQ(config->sandbox_defaults.app_port, 3000);    // default
 }
 

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/domain/errors.h"
+#include "src/kube/kube_errors.h"
 
 namespace sandboxd::server {
 namespace {
@@ -336,6 +337,130 @@ TEST(StatusMappingTest, ContextIsKeptInMessage) {
   grpc::Status mapped = ToGrpcStatus(status, "UpdateSandboxEnv");
   EXPECT_EQ(mapped.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_EQ(mapped.error_message(), "update env team-a/alice: conflict");
+}
+
+std::string KubeBody(int code, const std::string& reason, const std::string& message) {
+  return absl::StrCat(R"({"kind":"Status","apiVersion":"v1","status":"Failure","code":)", code,
+                      R"(,"reason":")", reason, R"(","message":")", message, R"("})");
+}
+
+// Errors from Kubernetes: the caller gets a fixed text (the detail is logged with the
+// request id); the code is kept, except for our own credentials (INTERNAL).
+TEST(StatusMappingTest, KubernetesErrorsAreRedactedTable) {
+  struct Case {
+    const char* name;
+    absl::Status status;
+    grpc::StatusCode code;
+    std::string message;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {"transport", kube::StatusFromTransport(
+           kube::TransportFailure::kConnection,
+           "GET /apis/apps/v1/namespaces/u1/statefulsets/sb: transport: Connection refused"),
+       grpc::StatusCode::UNAVAILABLE, std::string(kKubeUnavailableMessage),
+       "SERVICE_UNAVAILABLE"},
+      {"5xx body", kube::StatusFromHttpResponse(503, "<html>etcd leader changed</html>"),
+       grpc::StatusCode::UNAVAILABLE, std::string(kKubeUnavailableMessage),
+       "SERVICE_UNAVAILABLE"},
+      {"429", kube::StatusFromHttpResponse(429, KubeBody(429, "TooManyRequests", "slow down")),
+       grpc::StatusCode::UNAVAILABLE, std::string(kKubeUnavailableMessage),
+       "SERVICE_UNAVAILABLE"},
+      {"deadline", kube::StatusFromTransport(
+           kube::TransportFailure::kDeadlineExceeded,
+           "GET /api/v1/namespaces/u1/pods: deadline exceeded: Operation timed out"),
+       grpc::StatusCode::DEADLINE_EXCEEDED, std::string(kKubeDeadlineMessage),
+       "DEADLINE_EXCEEDED"},
+      {"cancelled", kube::StatusFromTransport(kube::TransportFailure::kCancelled,
+                                              "cancelled by the caller"),
+       grpc::StatusCode::CANCELLED, std::string(kKubeCancelledMessage), "REQUEST_CANCELLED"},
+      {"conflict with context",
+       domain::WithContext(
+           kube::StatusFromHttpResponse(
+               409, KubeBody(409, "Conflict",
+                             "Operation cannot be fulfilled on statefulsets.apps \\\"sb\\\"")),
+           "update env u1/sb"),
+       grpc::StatusCode::ABORTED, std::string(kKubeErrorMessage), "CONCURRENT_MODIFICATION"},
+      {"422", kube::StatusFromHttpResponse(
+           422, KubeBody(422, "Invalid", "StatefulSet.apps \\\"sb\\\" is invalid: spec.x")),
+       grpc::StatusCode::INVALID_ARGUMENT, std::string(kKubeErrorMessage), "INVALID_ARGUMENT"},
+      {"415", kube::StatusFromHttpResponse(415, KubeBody(415, "UnsupportedMediaType", "x")),
+       grpc::StatusCode::INTERNAL, std::string(kInternalErrorMessage), "INTERNAL_ERROR"},
+      {"our RBAC", kube::StatusFromHttpResponse(
+           403, KubeBody(403, "Forbidden",
+                         "statefulsets.apps is forbidden: User \\\"system:serviceaccount:"
+                         "sandboxd:sandboxd\\\" cannot create resource")),
+       grpc::StatusCode::INTERNAL, std::string(kServerCredentialsMessage),
+       "KUBERNETES_FORBIDDEN"},
+      {"our token", kube::StatusFromHttpResponse(401, KubeBody(401, "Unauthorized", "x")),
+       grpc::StatusCode::INTERNAL, std::string(kServerCredentialsMessage),
+       "KUBERNETES_UNAUTHENTICATED"},
+      {"exec plugin", kube::WithOrigin(absl::UnauthenticatedError(
+           "exec plugin /usr/bin/aws: exit status 1: token expired")),
+       grpc::StatusCode::INTERNAL, std::string(kServerCredentialsMessage),
+       "KUBERNETES_UNAUTHENTICATED"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    MappedStatus mapped = MapStatus(c.status);
+    EXPECT_TRUE(mapped.redacted);
+    EXPECT_EQ(mapped.rpc_status.code(), static_cast<int>(c.code));
+    EXPECT_EQ(mapped.rpc_status.message(), c.message);
+    ASSERT_EQ(mapped.rpc_status.details_size(), 1);
+    google::rpc::ErrorInfo info = OnlyErrorInfo(mapped.rpc_status);
+    EXPECT_EQ(info.reason(), c.reason);
+    EXPECT_THAT(info.metadata(), IsEmpty());
+    grpc::Status grpc_status = ToGrpcStatus(c.status, "GetSandbox");
+    EXPECT_EQ(grpc_status.error_code(), c.code);
+    EXPECT_EQ(grpc_status.error_message(), c.message);
+  }
+}
+
+// Kubernetes' explanation of a refusal of the caller's request is shown as it is.
+TEST(StatusMappingTest, AdmissionRefusalsKeepKubernetesMessageTable) {
+  struct Case {
+    int http;
+    std::string reason;
+    std::string message;
+    grpc::StatusCode code;
+    std::string error_reason;
+  };
+  const Case cases[] = {
+      {403, "Forbidden",
+       "pods \"sb-0\" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=3, "
+       "limited: cpu=4",
+       grpc::StatusCode::RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED"},
+      {403, "Forbidden",
+       "admission webhook \"policy.example.dev\" denied the request: image not allowed",
+       grpc::StatusCode::FAILED_PRECONDITION, "ADMISSION_DENIED"},
+      {422, "Invalid",
+       "statefulsets.apps \"sb\" is forbidden: ValidatingAdmissionPolicy 'no-root' with "
+       "binding 'b' denied request: runAsNonRoot required",
+       grpc::StatusCode::FAILED_PRECONDITION, "ADMISSION_DENIED"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    std::string escaped;
+    for (char ch : c.message) {
+      if (ch == '"') escaped += '\\';
+      escaped += ch;
+    }
+    absl::Status status = kube::StatusFromHttpResponse(c.http, KubeBody(c.http, c.reason, escaped));
+    MappedStatus mapped = MapStatus(status);
+    EXPECT_FALSE(mapped.redacted);
+    EXPECT_EQ(mapped.rpc_status.code(), static_cast<int>(c.code));
+    EXPECT_EQ(mapped.rpc_status.message(), c.message);
+    google::rpc::ErrorInfo info = OnlyErrorInfo(mapped.rpc_status);
+    EXPECT_EQ(info.reason(), c.error_reason);
+    EXPECT_EQ(info.domain(), "sandboxd.dev");
+  }
+}
+
+TEST(StatusMappingTest, UnmarkedUnavailableKeepsItsMessage) {
+  MappedStatus mapped = MapStatus(domain::MakeError(
+      absl::StatusCode::kUnavailable, "CACHE_NOT_SYNCED", "the sandbox cache is starting"));
+  EXPECT_FALSE(mapped.redacted);
+  EXPECT_EQ(mapped.rpc_status.message(), "the sandbox cache is starting");
 }
 
 }  // namespace
