@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "server/log_format.h"
 #include "server/sandboxd_server.h"
 #include "server/server_config.h"
 #include "spdlog/spdlog.h"
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
   // server runs without it; the tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const sigset_t signals = BlockShutdownSignals();
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  sandboxd::server::InstallLogFormat(sandboxd::server::LogFormat::kText);
 
   absl::StatusOr<sandboxd::server::ServerConfig> config = sandboxd::server::LoadServerConfig();
   if (!config.ok()) {

@@ -10,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/call_credentials.h"
+#include "server/log_format.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 #include "server/watch_reactor.h"
-#include "spdlog/spdlog.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 
@@ -75,11 +75,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void FinishWith(const absl::Status& status) {
     grpc::Status mapped = ToGrpcStatus(status, method_);
-    spdlog::info("rpc={} sandbox={} caller={} request_id={} code={} latency_ms={:.1f}{}{}",
-                 method_, sandbox_.empty() ? "-" : sandbox_, caller_.empty() ? "-" : caller_,
-                 request_id_, absl::StatusCodeToString(status.code()),
-                 absl::ToDoubleMilliseconds(absl::Now() - start_), status.ok() ? "" : " error=",
-                 status.ok() ? "" : std::string(status.message()));
+    LogWithFields(LogLevel::kInfo, "rpc finished",
+                  CallLogFields(method_, sandbox_, caller_, request_id_, status,
+                                absl::Now() - start_));
     Finish(mapped);
   }
 

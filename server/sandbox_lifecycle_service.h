@@ -14,8 +14,9 @@
 //
 // Per call: the RPC deadline (default kDefaultDeadline when the client sent none, at most
 // kMaxDeadline) bounds all Kubernetes requests of the call; a cancelled RPC cancels them;
-// one log line per call names the method, the sandbox, the caller, the request id (client
-// metadata "x-request-id", else generated), the code and the latency.
+// one log line per call (server/log_format.h: CallLogFields, caller input escaped) names
+// the method, the sandbox, the caller, the request id (client metadata "x-request-id",
+// else generated), the code and the latency.
 //
 // The project and label_selector filters of ListSandboxes and WatchSandboxes are checked
 // against `limits` (proto_convert.h) before they reach the cache or Kubernetes.
