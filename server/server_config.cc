@@ -44,6 +44,8 @@ ABSL_FLAG(std::optional<std::string>, own_namespace, std::nullopt,
           "sandboxd's own namespace, never served (default sandboxd-system)");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
           "trace|debug|info|warn|error|critical|off (default info)");
+ABSL_FLAG(std::optional<std::string>, log_format, std::nullopt,
+          "text|json: json writes one JSON object per line (default text)");
 ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
           "How long shutdown waits for calls and streams before cancelling them (default 15s)");
 ABSL_FLAG(std::optional<std::string>, kubeconfig, std::nullopt,
@@ -349,6 +351,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                    {"own_namespace", r.String(&config->auth.own_namespace)},
                })},
       {"log_level", r.String(&config->log_level)},
+      {"log_format", r.String(&config->log_format)},
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
       {"max_message_bytes", r.Integer(&config->max_message_bytes)},
       {"kube", r.Nested({
@@ -428,6 +431,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.served_namespace_selector, &config->auth.served_namespace_selector);
   Override(o.own_namespace, &config->auth.own_namespace);
   Override(o.log_level, &config->log_level);
+  Override(o.log_format, &config->log_format);
   Override(o.shutdown_grace, &config->shutdown_grace);
   Override(o.kubeconfig, &config->kube.kubeconfig);
   Override(o.kube_context, &config->kube.context);
@@ -491,6 +495,10 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
                        absl::StrCat("must be one of trace, debug, info, warn, error, "
                                     "critical, off; got \"",
                                     c.log_level, "\""));
+  }
+  if (c.log_format != "text" && c.log_format != "json") {
+    return SettingError("log_format",
+                        absl::StrCat("must be text or json; got \"", c.log_format, "\""));
   }
   if (c.shutdown_grace < absl::ZeroDuration()) {
     return SettingError("shutdown_grace", "must not be negative");
@@ -597,6 +605,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.served_namespace_selector = absl::GetFlag(FLAGS_served_namespace_selector);
   o.own_namespace = absl::GetFlag(FLAGS_own_namespace);
   o.log_level = absl::GetFlag(FLAGS_log_level);
+  o.log_format = absl::GetFlag(FLAGS_log_format);
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
   o.kube_context = absl::GetFlag(FLAGS_kube_context);
