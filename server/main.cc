@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "server/log_format.h"
 #include "server/sandboxd_server.h"
 #include "server/server_config.h"
 #include "spdlog/spdlog.h"
@@ -84,9 +85,15 @@ int main(int argc, char** argv) {
   // server runs without it; the tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const sigset_t signals = BlockShutdownSignals();
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
 
   absl::StatusOr<sandboxd::server::ServerConfig> config = sandboxd::server::LoadServerConfig();
+  // Every line in the configured format (server/log_format.h); an invalid configuration is
+  // reported in the --log_format given, if any.
+  const std::string log_format =
+      config.ok() ? config->log_format
+                  : sandboxd::server::OverridesFromFlags().log_format.value_or("text");
+  sandboxd::server::InstallLogFormat(
+      sandboxd::server::ParseLogFormat(log_format).value_or(sandboxd::server::LogFormat::kText));
   if (!config.ok()) {
     spdlog::critical("invalid configuration: {}", config.status().ToString());
     return 1;

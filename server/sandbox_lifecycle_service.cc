@@ -10,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/call_credentials.h"
+#include "server/log_format.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 #include "server/watch_reactor.h"
-#include "spdlog/spdlog.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 
@@ -32,7 +32,7 @@ std::string NewRequestId() {
 // requests of the call; deletes itself when gRPC is done with it.
 // Thread-safe: FinishWith() is called once, from any thread; OnCancel() may run
 // concurrently with it.
-class UnaryCall final : public grpc::ServerUnaryReactor {
+class UnaryCall : public grpc::ServerUnaryReactor {
  public:
   UnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method)
       : method_(method), start_(absl::Now()), cancel_(std::make_shared<kube::CancellationToken>()),
@@ -73,18 +73,22 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     return opts;
   }
 
-  void FinishWith(const absl::Status& status) {
+  // Finishes the call with `status`; when it is OK, with the response (EncodeResponse()).
+  void FinishWith(absl::Status status) {
+    if (status.ok()) status = EncodeResponse();
     grpc::Status mapped = ToGrpcStatus(status, method_);
-    spdlog::info("rpc={} sandbox={} caller={} request_id={} code={} latency_ms={:.1f}{}{}",
-                 method_, sandbox_.empty() ? "-" : sandbox_, caller_.empty() ? "-" : caller_,
-                 request_id_, absl::StatusCodeToString(status.code()),
-                 absl::ToDoubleMilliseconds(absl::Now() - start_), status.ok() ? "" : " error=",
-                 status.ok() ? "" : std::string(status.message()));
+    LogWithFields(LogLevel::kInfo, "rpc finished",
+                  CallLogFields(method_, sandbox_, caller_, request_id_, status,
+                                absl::Now() - start_));
     Finish(mapped);
   }
 
   void OnCancel() override { cancel_->Cancel(); }
   void OnDone() override { delete this; }
+
+ protected:
+  // Hands the response of a successful call to gRPC; an error replaces OK.
+  virtual absl::Status EncodeResponse() { return absl::OkStatus(); }
 
  private:
   const std::string method_;
@@ -122,6 +126,7 @@ absl::Status UnderSpec(const absl::Status& status) {
 // a valid `Request`.
 template <typename Request>
 absl::StatusOr<Request> ParseRawRequest(const grpc::ByteBuffer& raw) {
+  if (raw.Length() == 0) return Request();  // a message with every field unset
   grpc::ByteBuffer bytes(raw);  // Deserialize consumes its input; this copy shares slices
   Request request;
   if (!grpc::SerializationTraits<Request>::Deserialize(&bytes, &request).ok()) {
@@ -132,26 +137,64 @@ absl::StatusOr<Request> ParseRawRequest(const grpc::ByteBuffer& raw) {
   return request;
 }
 
-// Start and Stop: the same call shape.
+// A unary call of a raw method: owns the parsed request and the response, which it
+// serializes into gRPC's response buffer when the call finishes with OK.
 template <typename Request, typename Response>
-grpc::ServerUnaryReactor* ScaleCall(grpc::CallbackServerContext* ctx, absl::string_view method,
-                                    const Request* request, Response* response,
-                                    void (service::SandboxService::*op)(
-                                        const std::string&, const std::string&,
-                                        const kube::CallOptions&, service::Done<domain::Sandbox>),
-                                    service::SandboxService* service,
-                                    auth::AccessControl* access) {
-  auto* call = new UnaryCall(ctx, method);
-  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
-  if (!ref.ok()) {
-    call->FinishWith(ref.status());
+class RawUnaryCall final : public UnaryCall {
+ public:
+  RawUnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method,
+               grpc::ByteBuffer* raw_response)
+      : UnaryCall(ctx, method), raw_response_(raw_response) {}
+
+  Request request;
+  Response response;
+
+ private:
+  absl::Status EncodeResponse() override {
+    bool own_buffer = false;
+    grpc::Status encoded =
+        grpc::SerializationTraits<Response>::Serialize(response, raw_response_, &own_buffer);
+    if (encoded.ok()) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("cannot serialize the ",
+                                            Response::descriptor()->full_name(), ": ",
+                                            encoded.error_message()));
+  }
+
+  grpc::ByteBuffer* const raw_response_;  // gRPC's; valid until the call finishes
+};
+
+// Runs one call of a raw unary method: parses `raw_request` as a `Request` (bytes that are
+// not one finish the call with INVALID_ARGUMENT, MALFORMED_REQUEST) and then calls
+// `handle(call, &request, &response)`, which must finish the call exactly once. The
+// request and response live as long as the call.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, absl::string_view method,
+                                   const grpc::ByteBuffer* raw_request,
+                                   grpc::ByteBuffer* raw_response, Handle handle) {
+  auto* call = new RawUnaryCall<Request, Response>(ctx, method, raw_response);
+  absl::StatusOr<Request> request = ParseRawRequest<Request>(*raw_request);
+  if (!request.ok()) {
+    call->FinishWith(request.status());
     return call;
   }
+  call->request = *std::move(request);
+  handle(static_cast<UnaryCall*>(call), &std::as_const(call->request), &call->response);
+  return call;
+}
+
+// Start and Stop: the same call shape.
+template <typename Request, typename Response>
+void ScaleCall(UnaryCall* call, const Request* request, Response* response,
+               void (service::SandboxService::*op)(const std::string&, const std::string&,
+                                                   const kube::CallOptions&,
+                                                   service::Done<domain::Sandbox>),
+               service::SandboxService* service, auth::AccessControl* access) {
+  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
+  if (!ref.ok()) return call->FinishWith(ref.status());
   call->set_sandbox(ref->ns, ref->name);
   call->Admit(access, "update", ref->ns, ref->name, [=, ref = *ref]() {
     (service->*op)(ref.ns, ref.name, call->options(), ReplySandbox(call, response));
   });
-  return call;
 }
 
 }  // namespace
@@ -175,109 +218,121 @@ WatchReactor::Admission SandboxLifecycleService::AdmitWatch(grpc::CallbackServer
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::CreateSandbox(
-    grpc::CallbackServerContext* ctx, const pb::CreateSandboxRequest* request,
-    pb::CreateSandboxResponse* response) {
-  auto* call = new UnaryCall(ctx, "CreateSandbox");
-  absl::StatusOr<domain::SandboxSpec> spec = SpecFromCreateRequest(*request);
-  if (!spec.ok()) {
-    call->FinishWith(spec.status());
-    return call;
-  }
-  call->set_sandbox(spec->ns, spec->name);
-  call->Admit(access_, "create", spec->ns, "", [this, call, response, spec = *spec]() {
-    service_->Create(spec, call->options(),
-                     [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
-                       if (sandbox.ok()) *response->mutable_sandbox() = SandboxToProto(*sandbox);
-                       call->FinishWith(UnderSpec(sandbox.status()));
-                     });
-  });
-  return call;
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::CreateSandboxRequest, pb::CreateSandboxResponse>(
+      ctx, "CreateSandbox", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::CreateSandboxRequest* request,
+             pb::CreateSandboxResponse* response) {
+        absl::StatusOr<domain::SandboxSpec> spec = SpecFromCreateRequest(*request);
+        if (!spec.ok()) return call->FinishWith(spec.status());
+        call->set_sandbox(spec->ns, spec->name);
+        call->Admit(access_, "create", spec->ns, "", [this, call, response, spec = *spec]() {
+          service_->Create(spec, call->options(),
+                           [call, response](absl::StatusOr<domain::Sandbox> sandbox) {
+                             if (sandbox.ok()) {
+                               *response->mutable_sandbox() = SandboxToProto(*sandbox);
+                             }
+                             call->FinishWith(UnderSpec(sandbox.status()));
+                           });
+        });
+      });
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::GetSandbox(grpc::CallbackServerContext* ctx,
-                                                              const pb::GetSandboxRequest* request,
-                                                              pb::GetSandboxResponse* response) {
-  auto* call = new UnaryCall(ctx, "GetSandbox");
-  absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
-  if (!ref.ok()) {
-    call->FinishWith(ref.status());
-    return call;
-  }
-  call->set_sandbox(ref->ns, ref->name);
-  call->Admit(access_, "get", ref->ns, ref->name, [this, call, request, response, ref = *ref]() {
-    service_->Get(ref.ns, ref.name, request->consistent_read(), call->options(),
-                  ReplySandbox(call, response));
-  });
-  return call;
+                                                              const grpc::ByteBuffer* raw_request,
+                                                              grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::GetSandboxRequest, pb::GetSandboxResponse>(
+      ctx, "GetSandbox", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::GetSandboxRequest* request,
+             pb::GetSandboxResponse* response) {
+        absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
+        if (!ref.ok()) return call->FinishWith(ref.status());
+        call->set_sandbox(ref->ns, ref->name);
+        call->Admit(access_, "get", ref->ns, ref->name,
+                    [this, call, request, response, ref = *ref]() {
+                      service_->Get(ref.ns, ref.name, request->consistent_read(),
+                                    call->options(), ReplySandbox(call, response));
+                    });
+      });
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
-    grpc::CallbackServerContext* ctx, const pb::ListSandboxesRequest* request,
-    pb::ListSandboxesResponse* response) {
-  auto* call = new UnaryCall(ctx, "ListSandboxes");
-  absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request, limits_);
-  if (!query.ok()) {
-    call->FinishWith(query.status());
-    return call;
-  }
-  call->set_sandbox(query->ns, "*");
-  auto reply = [call, response](absl::StatusOr<domain::ListResult> result) {
-    if (result.ok()) *response = ListResultToProto(*result);
-    call->FinishWith(result.status());
-  };
-  call->Admit(access_, "list", query->ns, "",
-              [this, call, request, reply, query = *query]() {
-                service_->List(query, request->consistent_read(), call->options(), reply);
-              });
-  return call;
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::ListSandboxesRequest, pb::ListSandboxesResponse>(
+      ctx, "ListSandboxes", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::ListSandboxesRequest* request,
+             pb::ListSandboxesResponse* response) {
+        absl::StatusOr<domain::ListQuery> query = ListQueryFromRequest(*request, limits_);
+        if (!query.ok()) return call->FinishWith(query.status());
+        call->set_sandbox(query->ns, "*");
+        auto reply = [call, response](absl::StatusOr<domain::ListResult> result) {
+          if (result.ok()) *response = ListResultToProto(*result);
+          call->FinishWith(result.status());
+        };
+        call->Admit(access_, "list", query->ns, "",
+                    [this, call, request, reply, query = *query]() {
+                      service_->List(query, request->consistent_read(), call->options(), reply);
+                    });
+      });
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::StartSandbox(
-    grpc::CallbackServerContext* ctx, const pb::StartSandboxRequest* request,
-    pb::StartSandboxResponse* response) {
-  return ScaleCall(ctx, "StartSandbox", request, response, &service::SandboxService::Start,
-                   service_, access_);
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::StartSandboxRequest, pb::StartSandboxResponse>(
+      ctx, "StartSandbox", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::StartSandboxRequest* request,
+             pb::StartSandboxResponse* response) {
+        ScaleCall(call, request, response, &service::SandboxService::Start, service_, access_);
+      });
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::StopSandbox(
-    grpc::CallbackServerContext* ctx, const pb::StopSandboxRequest* request,
-    pb::StopSandboxResponse* response) {
-  return ScaleCall(ctx, "StopSandbox", request, response, &service::SandboxService::Stop,
-                   service_, access_);
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::StopSandboxRequest, pb::StopSandboxResponse>(
+      ctx, "StopSandbox", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::StopSandboxRequest* request,
+             pb::StopSandboxResponse* response) {
+        ScaleCall(call, request, response, &service::SandboxService::Stop, service_, access_);
+      });
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::UpdateSandboxEnv(
-    grpc::CallbackServerContext* ctx, const pb::UpdateSandboxEnvRequest* request,
-    pb::UpdateSandboxEnvResponse* response) {
-  auto* call = new UnaryCall(ctx, "UpdateSandboxEnv");
-  absl::StatusOr<EnvUpdateCall> update = EnvUpdateFromRequest(*request);
-  if (!update.ok()) {
-    call->FinishWith(update.status());
-    return call;
-  }
-  call->set_sandbox(update->ref.ns, update->ref.name);
-  call->Admit(access_, "update", update->ref.ns, update->ref.name,
-              [this, call, response, update = *update]() {
-                service_->UpdateEnv(update.ref.ns, update.ref.name, update.update,
-                                    call->options(), ReplySandbox(call, response));
-              });
-  return call;
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::UpdateSandboxEnvRequest, pb::UpdateSandboxEnvResponse>(
+      ctx, "UpdateSandboxEnv", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::UpdateSandboxEnvRequest* request,
+             pb::UpdateSandboxEnvResponse* response) {
+        absl::StatusOr<EnvUpdateCall> update = EnvUpdateFromRequest(*request);
+        if (!update.ok()) return call->FinishWith(update.status());
+        call->set_sandbox(update->ref.ns, update->ref.name);
+        call->Admit(access_, "update", update->ref.ns, update->ref.name,
+                    [this, call, response, update = *update]() {
+                      service_->UpdateEnv(update.ref.ns, update.ref.name, update.update,
+                                          call->options(), ReplySandbox(call, response));
+                    });
+      });
 }
 
 grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
-    grpc::CallbackServerContext* ctx, const pb::DeleteSandboxRequest* request,
-    pb::DeleteSandboxResponse* /*response*/) {
-  auto* call = new UnaryCall(ctx, "DeleteSandbox");
-  absl::StatusOr<domain::DeleteRequest> del = DeleteRequestFromRequest(*request);
-  if (!del.ok()) {
-    call->FinishWith(del.status());
-    return call;
-  }
-  call->set_sandbox(del->ns, del->name);
-  call->Admit(access_, "delete", del->ns, del->name, [this, call, del = *del]() {
-    service_->Delete(del, call->options(), [call](absl::Status status) { call->FinishWith(status); });
-  });
-  return call;
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::DeleteSandboxRequest, pb::DeleteSandboxResponse>(
+      ctx, "DeleteSandbox", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::DeleteSandboxRequest* request,
+             pb::DeleteSandboxResponse* /*response*/) {
+        absl::StatusOr<domain::DeleteRequest> del = DeleteRequestFromRequest(*request);
+        if (!del.ok()) return call->FinishWith(del.status());
+        call->set_sandbox(del->ns, del->name);
+        call->Admit(access_, "delete", del->ns, del->name, [this, call, del = *del]() {
+          service_->Delete(del, call->options(),
+                           [call](absl::Status status) { call->FinishWith(status); });
+        });
+      });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbox(

@@ -4,18 +4,24 @@
 // completes on the Kubernetes client's I/O thread, which finishes the RPC.
 //
 // Where reads come from (cache or API server) is the service's choice. WatchSandbox /
-// WatchSandboxes stream from the cache (WatchReactor);
-// they are registered as raw (ByteBuffer) methods so that a change is serialized once for
-// all streams, and parse their request themselves (a malformed one is INVALID_ARGUMENT).
+// WatchSandboxes stream from the cache (WatchReactor), so that a change is serialized once
+// for all streams.
 //
-// Every RPC is admitted first (auth::AccessControl: the caller's identity, its Kubernetes
-// RBAC permission for the RPC's verb on sandboxes in the namespace, a served namespace);
-// nothing reaches the service before that.
+// Every method is registered as a raw (ByteBuffer) method and parses its request itself:
+// bytes that are not a valid request are INVALID_ARGUMENT reason MALFORMED_REQUEST (not
+// gRPC's own answer). The wire format is unchanged: typed stubs, grpcurl and server
+// reflection (which describes the service from the descriptor pool) see the same service.
+//
+// Order of every RPC: parse -> convert (wire-level checks) -> admit -> service. Admission
+// is auth::AccessControl: the caller's identity, its Kubernetes RBAC permission for the
+// RPC's verb on sandboxes in the namespace, a served namespace; nothing reaches the
+// service before that.
 //
 // Per call: the RPC deadline (default kDefaultDeadline when the client sent none, at most
 // kMaxDeadline) bounds all Kubernetes requests of the call; a cancelled RPC cancels them;
-// one log line per call names the method, the sandbox, the caller, the request id (client
-// metadata "x-request-id", else generated), the code and the latency.
+// one log line per call (server/log_format.h: CallLogFields, caller input escaped) names
+// the method, the sandbox, the caller, the request id (client metadata "x-request-id",
+// else generated), the code and the latency.
 //
 // The project and label_selector filters of ListSandboxes and WatchSandboxes are checked
 // against `limits` (proto_convert.h) before they reach the cache or Kubernetes.
@@ -39,10 +45,17 @@
 
 namespace sandboxd::server {
 
-// The callback service with the two watch methods re-registered as raw methods.
-using SandboxLifecycleBase = sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandbox<
-    sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandboxes<
-        sandbox::v1::SandboxLifecycle::CallbackService>>;
+// The callback service with every method re-registered as a raw (ByteBuffer) method.
+using SandboxLifecycleBase = sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_CreateSandbox<
+    sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_GetSandbox<
+        sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_ListSandboxes<
+            sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_StartSandbox<
+                sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_StopSandbox<
+                    sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_UpdateSandboxEnv<
+                        sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_DeleteSandbox<
+                            sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandbox<
+                                sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandboxes<
+                                    sandbox::v1::SandboxLifecycle::CallbackService>>>>>>>>>;
 
 class SandboxLifecycleService final : public SandboxLifecycleBase {
  public:
@@ -55,27 +68,29 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
       : service_(service), cache_(cache), fanout_(fanout), access_(access),
         limits_(std::move(limits)) {}
 
+  // Raw unary methods: `request` is the method's <Method>Request, `response` receives its
+  // <Method>Response (e.g. CreateSandboxRequest / CreateSandboxResponse).
   grpc::ServerUnaryReactor* CreateSandbox(grpc::CallbackServerContext* ctx,
-                                          const sandbox::v1::CreateSandboxRequest* request,
-                                          sandbox::v1::CreateSandboxResponse* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetSandbox(grpc::CallbackServerContext* ctx,
-                                       const sandbox::v1::GetSandboxRequest* request,
-                                       sandbox::v1::GetSandboxResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListSandboxes(grpc::CallbackServerContext* ctx,
-                                          const sandbox::v1::ListSandboxesRequest* request,
-                                          sandbox::v1::ListSandboxesResponse* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* StartSandbox(grpc::CallbackServerContext* ctx,
-                                         const sandbox::v1::StartSandboxRequest* request,
-                                         sandbox::v1::StartSandboxResponse* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* StopSandbox(grpc::CallbackServerContext* ctx,
-                                        const sandbox::v1::StopSandboxRequest* request,
-                                        sandbox::v1::StopSandboxResponse* response) override;
-  grpc::ServerUnaryReactor* UpdateSandboxEnv(
-      grpc::CallbackServerContext* ctx, const sandbox::v1::UpdateSandboxEnvRequest* request,
-      sandbox::v1::UpdateSandboxEnvResponse* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* UpdateSandboxEnv(grpc::CallbackServerContext* ctx,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* DeleteSandbox(grpc::CallbackServerContext* ctx,
-                                          const sandbox::v1::DeleteSandboxRequest* request,
-                                          sandbox::v1::DeleteSandboxResponse* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   // Raw: `request` is a WatchSandboxRequest / WatchSandboxesRequest; each message written
   // is a WatchSandboxResponse / WatchSandboxesResponse.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandbox(

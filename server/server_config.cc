@@ -50,6 +50,8 @@ ABSL_FLAG(std::optional<int32_t>, max_watch_streams_per_caller, std::nullopt,
           "Watch streams each caller identity may hold open (default 100; <= 0: unlimited)");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
           "trace|debug|info|warn|error|critical|off (default info)");
+ABSL_FLAG(std::optional<std::string>, log_format, std::nullopt,
+          "text|json: json writes one JSON object per line (default text)");
 ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
           "How long shutdown waits for calls and streams before cancelling them (default 15s)");
 ABSL_FLAG(std::optional<std::string>, kubeconfig, std::nullopt,
@@ -365,6 +367,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                        {"max_watch_streams", r.Integer(&config->fair_use.max_watch_streams)},
                    })},
       {"log_level", r.String(&config->log_level)},
+      {"log_format", r.String(&config->log_format)},
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
       {"max_message_bytes", r.Integer(&config->max_message_bytes)},
       {"kube", r.Nested({
@@ -450,6 +453,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.caller_burst, &config->fair_use.burst);
   Override(o.max_watch_streams_per_caller, &config->fair_use.max_watch_streams);
   Override(o.log_level, &config->log_level);
+  Override(o.log_format, &config->log_format);
   Override(o.shutdown_grace, &config->shutdown_grace);
   Override(o.kubeconfig, &config->kube.kubeconfig);
   Override(o.kube_context, &config->kube.context);
@@ -516,6 +520,10 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
                        absl::StrCat("must be one of trace, debug, info, warn, error, "
                                     "critical, off; got \"",
                                     c.log_level, "\""));
+  }
+  if (c.log_format != "text" && c.log_format != "json") {
+    return SettingError("log_format",
+                        absl::StrCat("must be text or json; got \"", c.log_format, "\""));
   }
   if (c.shutdown_grace < absl::ZeroDuration()) {
     return SettingError("shutdown_grace", "must not be negative");
@@ -631,6 +639,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.caller_burst = absl::GetFlag(FLAGS_caller_burst);
   o.max_watch_streams_per_caller = absl::GetFlag(FLAGS_max_watch_streams_per_caller);
   o.log_level = absl::GetFlag(FLAGS_log_level);
+  o.log_format = absl::GetFlag(FLAGS_log_format);
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
   o.kube_context = absl::GetFlag(FLAGS_kube_context);

@@ -13,6 +13,8 @@
 //                                      #   health service (Kubernetes gRPC probes speak
 //                                      #   no TLS); empty: none
 //   log_level: info                    # --log_level: trace|debug|info|warn|error|critical|off
+//   log_format: text                   # --log_format: text|json (one JSON object per
+//                                      #   line; server/log_format.h)
 //   shutdown_grace: 15s                # --shutdown_grace
 //   max_message_bytes: 4194304         # --max_message_bytes: largest gRPC request accepted
 //   kube:
@@ -152,6 +154,7 @@ struct ServerConfig {
   // How long Shutdown waits for calls and streams to finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(15);
   std::string log_level = "info";  // spdlog level name
+  std::string log_format = "text";  // "text" or "json" (server/log_format.h)
 };
 
 // The explicitly given flags; unset members do not override anything.
@@ -169,6 +172,7 @@ struct ServerConfigOverrides {
   std::optional<int32_t> caller_burst;
   std::optional<int32_t> max_watch_streams_per_caller;
   std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
   std::optional<absl::Duration> shutdown_grace;
   std::optional<std::string> kubeconfig;
   std::optional<std::string> kube_context;
@@ -219,7 +223,7 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 
 // Checks the value ranges of a complete config. INVALID_ARGUMENT naming the setting
 // (its config file path) when a value is out of range: empty listen_address, unknown
-// log_level, negative shutdown_grace / keepalive.min_ping_interval, non-positive
+// log_level or log_format, negative shutdown_grace / keepalive.min_ping_interval, non-positive
 // keepalive.time / keepalive.timeout / claim_bind_timeout / qps / max_message_bytes,
 // burst < 1, both tls.plaintext and tls.cert_file, tls.cert_file without
 // tls.key_file (or the reverse), tls.client_ca_file with plaintext, an empty

@@ -7,9 +7,9 @@
 #include <utility>
 
 #include "sandbox/v1/sandbox.pb.h"
+#include "server/log_format.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
-#include "spdlog/spdlog.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 
@@ -150,7 +150,7 @@ void WatchReactor::OnDone() {
     lease = std::move(shared_->lease);
   }
   if (subscription != nullptr) subscription->Cancel();
-  spdlog::info("rpc={} stream ended", shared_->method);
+  LogWithFields(LogLevel::kInfo, "stream ended", {{"method", shared_->method}});
   delete this;
 }
 

@@ -4,6 +4,7 @@
 #              defaults and help text, and not the flags of the libraries
 #   --version  prints "sandboxd <version>, tested against Kubernetes API <version>"
 #   --config   accepts deploy/config.yaml (the config of the kustomize base)
+#   --log_format=json  every line is one JSON object with time, level and message (jq)
 #
 #   tests/e2e/sandboxd_cli_test.sh SANDBOXD_BINARY VERSION KUBE_VERSION
 # Prints each check; exits non-zero if one failed.
@@ -73,5 +74,47 @@ out=$("$sandboxd" --config="$bad" --kubeconfig=/nonexistent/kubeconfig 2>&1)
 rm -f "$bad"
 grep -q 'invalid configuration: .*unknown key "kube.qsp"' <<<"$out" &&
   pass "a config with an unknown key is refused" || fail "an unknown key was not refused" "$out"
+
+# --log_format: text lines are "<time> <level> <message>"; with json every line of the
+# process (a start-up failure, an invalid configuration) is one JSON object.
+out=$("$sandboxd" --kubeconfig=/nonexistent/kubeconfig --plaintext --listen_address=127.0.0.1:0 2>&1)
+expect_line "text log lines: time, level, message" "$out" \
+  '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} critical cannot start: '
+# expect_json_lines DESCRIPTION OUTPUT: OUTPUT has lines, each one JSON object with
+# string members time, level and message.
+expect_json_lines() {
+  local bad
+  if [ -z "$2" ]; then fail "$1: no output"; return; fi
+  bad=$(while IFS= read -r line; do
+          jq -e 'type == "object" and (.time | type) == "string" and
+                 (.level | type) == "string" and (.message | type) == "string"' \
+            >/dev/null 2>&1 <<<"$line" || printf '%s\n' "$line"
+        done <<<"$2")
+  [ -z "$bad" ] && pass "$1" || fail "$1: lines that are not such JSON objects" "$bad"
+}
+if ! command -v jq >/dev/null; then
+  fail "jq is needed for the --log_format=json checks"
+else
+  out=$("$sandboxd" --log_format=json --kubeconfig=/nonexistent/kubeconfig --plaintext \
+          --listen_address=127.0.0.1:0 2>&1)
+  expect_json_lines "--log_format=json: every line is a JSON object" "$out"
+  jq -e 'select(.level == "critical" and (.message | startswith("cannot start: ")))' \
+    >/dev/null 2>&1 <<<"$out" && pass "--log_format=json: the start-up failure is a JSON line" ||
+    fail "--log_format=json: no critical \"cannot start\" line" "$out"
+  out=$("$sandboxd" --log_format=json --kube_qps=0 2>&1)
+  expect_json_lines "--log_format=json: an invalid configuration is reported in JSON" "$out"
+  grep -q 'invalid configuration: .*setting kube.qps' <<<"$out" &&
+    pass "--log_format=json: the invalid setting is named" ||
+    fail "--log_format=json: kube.qps not named" "$out"
+  cfg=$(mktemp)
+  printf 'log_format: json\n' >"$cfg"
+  out=$("$sandboxd" --config="$cfg" --kubeconfig=/nonexistent/kubeconfig --plaintext \
+          --listen_address=127.0.0.1:0 2>&1)
+  rm -f "$cfg"
+  expect_json_lines "log_format: json in the config file" "$out"
+fi
+out=$("$sandboxd" --log_format=xml 2>&1); rc=$?
+[ "$rc" -eq 1 ] && grep -q 'invalid configuration: .*setting log_format: must be text or json; got .xml.' <<<"$out" &&
+  pass "--log_format=xml is refused" || fail "--log_format=xml: exit $rc" "$out"
 
 exit $failed

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include <fstream>
+#include <future>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -16,6 +17,7 @@
 #include "google/rpc/status.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
@@ -277,6 +279,38 @@ TEST_F(TenantTest, NamespacesNotServedAreRefusedToEveryone) {
   plane_->Kubectl(absl::StrCat("label namespace ", *unserved_, " sandboxd.dev/enabled-"));
   EXPECT_TRUE(testing::Eventually(
       [&] { return ReasonOf(List(*admin, *unserved_)) == "NAMESPACE_NOT_SERVED"; }, kWait));
+}
+
+// Bytes that do not parse as the method's request are INVALID_ARGUMENT reason
+// MALFORMED_REQUEST from sandboxd itself, for every method, and send no request about
+// sandboxes. Parsing comes before admission: a caller without a token gets the same
+// answer (and no TokenReview is made for bytes that are not a request).
+TEST_F(TenantTest, BytesThatAreNotARequestAreMalformedForEveryMethodAndReachNothing) {
+  const std::string token = plane_->Token(*a_, "tenant");
+  ASSERT_FALSE(token.empty());
+  const char garbage[] = {0x0a, 0x05, 'a'};  // field 1 announces 5 bytes, 1 follows
+  for (const auto& [who, channel] :
+       {std::pair<std::string, std::shared_ptr<grpc::Channel>>{
+            "tenant", testing::TokenChannel(Target(), token)},
+        {"anonymous", grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials())}}) {
+    grpc::GenericStub generic(channel);
+    requests_->Take();
+    for (const char* method :
+         {"CreateSandbox", "GetSandbox", "ListSandboxes", "StartSandbox", "StopSandbox",
+          "UpdateSandboxEnv", "DeleteSandbox", "WatchSandbox", "WatchSandboxes"}) {
+      grpc::Slice slice(garbage, sizeof(garbage));
+      grpc::ByteBuffer request(&slice, 1), response;
+      std::unique_ptr<grpc::ClientContext> ctx = Context();
+      std::promise<grpc::Status> done;
+      generic.UnaryCall(ctx.get(), absl::StrCat("/sandbox.v1.SandboxLifecycle/", method), {},
+                        &request, &response, [&done](grpc::Status s) { done.set_value(s); });
+      grpc::Status status = done.get_future().get();
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+          << who << " " << method << ": " << status.error_message();
+      EXPECT_EQ(ReasonOf(status), "MALFORMED_REQUEST") << who << " " << method;
+    }
+    EXPECT_EQ(requests_->Take(), Counts{}) << who;
+  }
 }
 
 // A sandbox named like a foreign app's `app` label does not select the app's pods.

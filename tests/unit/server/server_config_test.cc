@@ -20,6 +20,7 @@ ABSL_DECLARE_FLAG(std::optional<int32_t>, max_message_bytes);
 ABSL_DECLARE_FLAG(std::optional<std::string>, max_cpu);
 ABSL_DECLARE_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes);
 ABSL_DECLARE_FLAG(std::optional<int64_t>, max_env_vars);
+ABSL_DECLARE_FLAG(std::optional<std::string>, log_format);
 
 namespace sandboxd::server {
 namespace {
@@ -27,6 +28,7 @@ namespace {
 constexpr char kFullConfig[] = R"yaml(
 listen_address: "127.0.0.1:6000"
 log_level: debug
+log_format: json
 shutdown_grace: 45s
 max_message_bytes: 1048576
 kube:
@@ -74,6 +76,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "0.0.0.0:50051");
   EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->log_format, "text");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(15));
   EXPECT_EQ(config->kube.kubeconfig, "");
   EXPECT_EQ(config->kube.qps, 50);
@@ -116,6 +119,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "127.0.0.1:6000");
   EXPECT_EQ(config->log_level, "debug");
+  EXPECT_EQ(config->log_format, "json");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(45));
   EXPECT_EQ(config->kube.kubeconfig, "/etc/kube/config");
   EXPECT_EQ(config->kube.context, "dev");
@@ -263,6 +267,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadYamlCase{"log_level: loud\n",
                     "setting log_level: must be one of trace, debug, info, warn, error, "
                     "critical, off; got \"loud\""},
+        BadYamlCase{"log_format: logfmt\n",
+                    "setting log_format: must be text or json; got \"logfmt\""},
+        BadYamlCase{"log_format: JSON\n",
+                    "setting log_format: must be text or json; got \"JSON\""},
+        BadYamlCase{"log_format: [json]\n", "c.yaml: log_format: expected a string"},
         BadYamlCase{"kube: {qps: 0}\n", "setting kube.qps: must be positive"},
         BadYamlCase{"kube: {burst: 0}\n", "setting kube.burst: must be at least 1"},
         BadYamlCase{"keepalive: {time: 0s}\n", "setting keepalive.time: must be positive"},
@@ -396,6 +405,19 @@ TEST(ServerConfigTest, LimitFlagsOverrideTheFile) {
   EXPECT_EQ(l.max_env_vars, 7);
   EXPECT_EQ(l.max_labels, 3);           // file
   EXPECT_EQ(l.max_memory, "64Gi");      // default
+}
+
+// Flags are process-global: this test restores what it sets.
+TEST(ServerConfigTest, LogFormatFlagOverridesTheFile) {
+  absl::SetFlag(&FLAGS_log_format, std::string("json"));
+  ServerConfigOverrides overrides = OverridesFromFlags();
+  absl::SetFlag(&FLAGS_log_format, std::nullopt);
+  EXPECT_EQ(overrides.log_format, "json");
+  absl::StatusOr<ServerConfig> config =
+      ResolveServerConfig(std::string("log_format: text\n"), "c.yaml", overrides);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_format, "json");
+  EXPECT_FALSE(OverridesFromFlags().log_format.has_value());
 }
 
 TEST(ServerConfigTest, MissingFileIsNotFound) {
