@@ -43,9 +43,9 @@ ABSL_FLAG(std::optional<std::string>, served_namespace_selector, std::nullopt,
 ABSL_FLAG(std::optional<std::string>, own_namespace, std::nullopt,
           "sandboxd's own namespace, never served (default sandboxd-system)");
 ABSL_FLAG(std::optional<double>, caller_qps, std::nullopt,
-          "Calls per second each caller identity may make (default 20; <= 0: unlimited)");
+          "Calls per second each caller identity may make (default 100; <= 0: unlimited)");
 ABSL_FLAG(std::optional<int32_t>, caller_burst, std::nullopt,
-          "Calls a caller may make at once above caller_qps (default 40)");
+          "Calls a caller may make at once above caller_qps (default 200)");
 ABSL_FLAG(std::optional<int32_t>, max_watch_streams_per_caller, std::nullopt,
           "Watch streams each caller identity may hold open (default 100; <= 0: unlimited)");
 ABSL_FLAG(std::optional<std::string>, log_level, std::nullopt,
@@ -93,6 +93,13 @@ ABSL_FLAG(std::optional<int32_t>, default_terminal_port, std::nullopt,
           "Terminal (ttyd) port (default 7681)");
 ABSL_FLAG(std::optional<std::string>, ingress_class, std::nullopt,
           "ingressClassName of sandbox Ingresses (default nginx)");
+ABSL_FLAG(std::optional<std::string>, ingress_auth_url, std::nullopt,
+          "ingress-nginx auth-url of the sandboxes' terminal Ingresses (e.g. an oauth2-proxy "
+          "endpoint; default: none)");
+ABSL_FLAG(std::optional<std::string>, ingress_auth_signin, std::nullopt,
+          "ingress-nginx auth-signin of the authenticated Ingresses (default: none)");
+ABSL_FLAG(bool, ingress_auth_app, false,
+          "Authenticate the app Ingresses too (given, it turns ingress.auth_app on)");
 ABSL_FLAG(std::optional<std::string>, tls_secret, std::nullopt,
           "TLS secret of sandbox Ingresses (default: none, no TLS)");
 ABSL_FLAG(std::optional<int64_t>, run_as_user, std::nullopt,
@@ -407,6 +414,9 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
            {"ingress", r.Nested({
                            {"class", r.String(&d.ingress_class)},
                            {"tls_secret", r.String(&d.tls_secret)},
+                           {"auth_url", r.String(&d.ingress_auth_url)},
+                           {"auth_signin", r.String(&d.ingress_auth_signin)},
+                           {"auth_app", r.Bool(&d.ingress_auth_app)},
                        })},
            {"security_context", r.Nested({
                                     {"run_as_user", r.Integer(&d.run_as_user)},
@@ -476,6 +486,9 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.default_terminal_port, &d.terminal_port);
   Override(o.ingress_class, &d.ingress_class);
   Override(o.tls_secret, &d.tls_secret);
+  Override(o.ingress_auth_url, &d.ingress_auth_url);
+  Override(o.ingress_auth_signin, &d.ingress_auth_signin);
+  Override(o.ingress_auth_app, &d.ingress_auth_app);
   Override(o.run_as_user, &d.run_as_user);
   Override(o.fs_group, &d.fs_group);
   Override(o.claim_bind_timeout, &d.claim_bind_timeout);
@@ -661,6 +674,9 @@ ServerConfigOverrides OverridesFromFlags() {
   o.default_terminal_port = absl::GetFlag(FLAGS_default_terminal_port);
   o.ingress_class = absl::GetFlag(FLAGS_ingress_class);
   o.tls_secret = absl::GetFlag(FLAGS_tls_secret);
+  o.ingress_auth_url = absl::GetFlag(FLAGS_ingress_auth_url);
+  o.ingress_auth_signin = absl::GetFlag(FLAGS_ingress_auth_signin);
+  if (absl::GetFlag(FLAGS_ingress_auth_app)) o.ingress_auth_app = true;
   o.run_as_user = absl::GetFlag(FLAGS_run_as_user);
   o.fs_group = absl::GetFlag(FLAGS_fs_group);
   o.claim_bind_timeout = absl::GetFlag(FLAGS_claim_bind_timeout);

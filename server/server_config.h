@@ -35,8 +35,8 @@
 //     served_namespace_selector: sandboxd.dev/enabled=true  # --served_namespace_selector
 //     own_namespace: sandboxd-system   # --own_namespace: never served
 //   fair_use:                          # per caller identity
-//     calls_per_second: 20             # --caller_qps (<= 0: unlimited)
-//     burst: 40                        # --caller_burst
+//     calls_per_second: 100            # --caller_qps (<= 0: unlimited)
+//     burst: 200                       # --caller_burst
 //     max_watch_streams: 100           # --max_watch_streams_per_caller (<= 0: unlimited)
 //   keepalive:
 //     time: 60s                        # --keepalive_time
@@ -54,7 +54,10 @@
 //     ports: {app: 3000, terminal: 7681}    # --default_app_port, --default_terminal_port
 //     ingress:
 //       class: nginx                   # --ingress_class
-//       tls_secret: wildcard-tls       # --tls_secret
+//       tls_secret: wildcard-tls       # --tls_secret (also turns ssl-redirect on)
+//       auth_url: https://auth.example.com/oauth2/auth    # --ingress_auth_url: terminal
+//       auth_signin: https://auth.example.com/oauth2/start  # --ingress_auth_signin
+//       auth_app: false                # --ingress_auth_app: the app Ingress too
 //     security_context:
 //       run_as_user: 1000              # --run_as_user
 //       fs_group: 1000                 # --fs_group
@@ -134,8 +137,8 @@ struct AuthSettings {
 
 // Per caller identity (src/auth/caller_limits.h).
 struct FairUseSettings {
-  double calls_per_second = 20;
-  int32_t burst = 40;
+  double calls_per_second = 100;
+  int32_t burst = 200;
   int32_t max_watch_streams = 100;
 };
 
@@ -194,6 +197,9 @@ struct ServerConfigOverrides {
   std::optional<int32_t> default_terminal_port;
   std::optional<std::string> ingress_class;
   std::optional<std::string> tls_secret;
+  std::optional<std::string> ingress_auth_url;
+  std::optional<std::string> ingress_auth_signin;
+  std::optional<bool> ingress_auth_app;
   std::optional<int64_t> run_as_user;
   std::optional<int64_t> fs_group;
   std::optional<absl::Duration> claim_bind_timeout;

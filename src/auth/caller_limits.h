@@ -28,8 +28,8 @@ namespace sandboxd::auth {
 class CallerLimits {
  public:
   struct Options {
-    double calls_per_second = 20;  // <= 0: no rate limit
-    int burst = 40;
+    double calls_per_second = 100;  // <= 0: no rate limit
+    int burst = 200;
     int max_watch_streams = 100;  // per caller; <= 0: no limit
     size_t max_callers = 100000;
     std::function<absl::Time()> clock = absl::Now;

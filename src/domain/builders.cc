@@ -15,6 +15,9 @@ constexpr char kTcp[] = "TCP";
 constexpr char kNginxProxyReadTimeout[] = "nginx.ingress.kubernetes.io/proxy-read-timeout";
 constexpr char kNginxProxySendTimeout[] = "nginx.ingress.kubernetes.io/proxy-send-timeout";
 constexpr char kWebSocketTimeoutSeconds[] = "3600";
+constexpr char kNginxSslRedirect[] = "nginx.ingress.kubernetes.io/ssl-redirect";
+constexpr char kNginxAuthUrl[] = "nginx.ingress.kubernetes.io/auth-url";
+constexpr char kNginxAuthSignin[] = "nginx.ingress.kubernetes.io/auth-signin";
 
 // Labels every object of the sandbox carries.
 kube::StringMap CommonLabels(const SandboxSpec& spec) {
@@ -66,7 +69,7 @@ kube::Container MainContainer(const SandboxSpec& spec) {
 
 kube::Ingress BuildIngress(const SandboxSpec& spec, const SandboxDefaults& defaults,
                            std::string name, std::string host_label, std::string host,
-                           int32_t port) {
+                           int32_t port, bool authenticated) {
   kube::Ingress ing;
   ing.metadata = Meta(std::move(name), spec);
   ing.metadata.labels[kLabelDeployManagerDomain] = std::move(host_label);
@@ -77,6 +80,13 @@ kube::Ingress BuildIngress(const SandboxSpec& spec, const SandboxDefaults& defau
   if (!defaults.ingress_class.empty()) ing.spec.ingress_class_name = defaults.ingress_class;
   if (!defaults.tls_secret.empty()) {
     ing.spec.tls = {kube::IngressTLS{{host}, defaults.tls_secret}};
+    ing.metadata.annotations[kNginxSslRedirect] = "true";
+  }
+  if (authenticated && !defaults.ingress_auth_url.empty()) {
+    ing.metadata.annotations[kNginxAuthUrl] = defaults.ingress_auth_url;
+    if (!defaults.ingress_auth_signin.empty()) {
+      ing.metadata.annotations[kNginxAuthSignin] = defaults.ingress_auth_signin;
+    }
   }
   kube::HTTPIngressPath path;
   path.path = "/";
@@ -231,12 +241,14 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
 
 kube::Ingress BuildAppIngress(const SandboxSpec& spec, const SandboxDefaults& defaults) {
   return BuildIngress(spec, defaults, AppIngressName(spec.name), AppHostLabel(spec.name),
-                      AppHost(spec.name, spec.ingress_domain), spec.ports.app);
+                      AppHost(spec.name, spec.ingress_domain), spec.ports.app,
+                      /*authenticated=*/defaults.ingress_auth_app);
 }
 
 kube::Ingress BuildTtydIngress(const SandboxSpec& spec, const SandboxDefaults& defaults) {
   return BuildIngress(spec, defaults, TtydIngressName(spec.name), TerminalHostLabel(spec.name),
-                      TerminalHost(spec.name, spec.ingress_domain), spec.ports.terminal);
+                      TerminalHost(spec.name, spec.ingress_domain), spec.ports.terminal,
+                      /*authenticated=*/true);
 }
 
 std::vector<kube::Ingress> BuildIngresses(const SandboxSpec& spec,

@@ -84,7 +84,13 @@ struct SandboxDefaults {
   int32_t terminal_port = 7681;
   std::string ingress_domain;  // used when the spec leaves it empty; empty: no Ingresses
   std::string ingress_class = "nginx";
-  std::string tls_secret;  // empty: Ingresses without TLS
+  std::string tls_secret;  // empty: Ingresses without TLS (and URLs say http://)
+  // External authentication of the Ingresses (ingress-nginx auth-url / auth-signin, as
+  // oauth2-proxy setups use). Empty: none. Always on the terminal Ingress when set; on
+  // the app Ingress too if ingress_auth_app.
+  std::string ingress_auth_url;
+  std::string ingress_auth_signin;
+  bool ingress_auth_app = false;
   int64_t run_as_user = 1000;
   int64_t fs_group = 1000;
   // How long a claim may stay Pending before the sandbox is ERROR(CLAIM_NOT_BOUND).

@@ -124,8 +124,9 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
 
   sb.endpoints.pod_dns = PodDnsName(name, sts.metadata.ns);
   if (!sb.spec.ingress_domain.empty()) {
-    sb.endpoints.app_url = "https://" + AppHost(name, sb.spec.ingress_domain);
-    sb.endpoints.terminal_url = "https://" + TerminalHost(name, sb.spec.ingress_domain);
+    const std::string scheme = defaults.tls_secret.empty() ? "http://" : "https://";
+    sb.endpoints.app_url = scheme + AppHost(name, sb.spec.ingress_domain);
+    sb.endpoints.terminal_url = scheme + TerminalHost(name, sb.spec.ingress_domain);
   }
 
   sb.storage.claim_name = ClaimName(name);

@@ -191,7 +191,29 @@ TEST(BuildersTest, NoIngressesWithoutDomain) {
 TEST(BuildersTest, NoTlsWithoutSecret) {
   SandboxDefaults d = Defaults();
   d.tls_secret = "";
-  EXPECT_TRUE(BuildAppIngress(Spec(), d).spec.tls.empty());
+  kube::Ingress app = BuildAppIngress(Spec(), d);
+  EXPECT_TRUE(app.spec.tls.empty());
+  EXPECT_EQ(app.metadata.annotations.count("nginx.ingress.kubernetes.io/ssl-redirect"), 0u);
+  EXPECT_EQ(BuildAppIngress(Spec(), Defaults())
+                .metadata.annotations.at("nginx.ingress.kubernetes.io/ssl-redirect"),
+            "true");
+}
+
+TEST(BuildersTest, ExternalAuthOnTheTerminalAndOptionallyTheApp) {
+  const std::string kUrl = "nginx.ingress.kubernetes.io/auth-url";
+  const std::string kSignin = "nginx.ingress.kubernetes.io/auth-signin";
+  EXPECT_EQ(BuildTtydIngress(Spec(), Defaults()).metadata.annotations.count(kUrl), 0u)
+      << "none without configuration";
+  SandboxDefaults d = Defaults();
+  d.ingress_auth_url = "https://auth.example.test/oauth2/auth";
+  d.ingress_auth_signin = "https://auth.example.test/oauth2/start";
+  kube::Ingress ttyd = BuildTtydIngress(Spec(), d);
+  EXPECT_EQ(ttyd.metadata.annotations.at(kUrl), "https://auth.example.test/oauth2/auth");
+  EXPECT_EQ(ttyd.metadata.annotations.at(kSignin), "https://auth.example.test/oauth2/start");
+  EXPECT_EQ(BuildAppIngress(Spec(), d).metadata.annotations.count(kUrl), 0u);
+  d.ingress_auth_app = true;
+  EXPECT_EQ(BuildAppIngress(Spec(), d).metadata.annotations.at(kUrl),
+            "https://auth.example.test/oauth2/auth");
 }
 
 TEST(BuildersTest, OwnerReference) {

@@ -216,8 +216,13 @@ TEST(DeriveSandboxTest, FillsViewFields) {
   EXPECT_EQ(sb.version, "3");  // the generation, not the resourceVersion
   EXPECT_EQ(sb.created, kNow - absl::Minutes(10));
   EXPECT_EQ(sb.endpoints.pod_dns, "alice-0.alice-service.ns-alice.svc.cluster.local");
-  EXPECT_EQ(sb.endpoints.app_url, "https://alice-app.sandbox.example.com");
-  EXPECT_EQ(sb.endpoints.terminal_url, "https://alice-ttyd.sandbox.example.com");
+  // No TLS secret configured: the Ingresses serve plain HTTP, and the URLs say so.
+  EXPECT_EQ(sb.endpoints.app_url, "http://alice-app.sandbox.example.com");
+  EXPECT_EQ(sb.endpoints.terminal_url, "http://alice-ttyd.sandbox.example.com");
+  SandboxDefaults with_tls = Defaults();
+  with_tls.tls_secret = "wildcard-tls";
+  EXPECT_EQ(DeriveSandbox(sts, nullptr, &claim, kNow, with_tls).endpoints.app_url,
+            "https://alice-app.sandbox.example.com");
   EXPECT_EQ(sb.storage.claim_name, "home-alice-0");
   EXPECT_EQ(sb.storage.phase, "Bound");
   EXPECT_EQ(sb.storage.capacity, "5Gi");
