@@ -812,9 +812,9 @@ absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
   SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(name));
   absl::MutexLock lock(&mu_);
   SANDBOXD_RETURN_IF_ERROR(CheckSynced());
-  auto it = entries_.find(Key{ns, name});
-  if (it == entries_.end() || it->second.state == nullptr) return SandboxNotFound(ns, name);
-  return it->second.state->sandbox;
+  const Entry* entry = FindSandboxLocked(ns, name);
+  if (entry == nullptr) return SandboxNotFound(ns, name);
+  return entry->state->sandbox;
 }
 
 absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string& ns,
@@ -823,9 +823,15 @@ absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string
   SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(name));
   absl::MutexLock lock(&mu_);
   SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  const Entry* entry = FindSandboxLocked(ns, name);
+  if (entry == nullptr) return SandboxNotFound(ns, name);
+  return *entry->sts;
+}
+
+const SandboxCache::Entry* SandboxCache::FindSandboxLocked(const std::string& ns,
+                                                           const std::string& name) const {
   auto it = entries_.find(Key{ns, name});
-  if (it == entries_.end() || !it->second.sts.has_value()) return SandboxNotFound(ns, name);
-  return *it->second.sts;
+  return it == entries_.end() || !it->second.sts.has_value() ? nullptr : &it->second;
 }
 
 absl::StatusOr<domain::ListResult> SandboxCache::List(const domain::ListQuery& query) const {

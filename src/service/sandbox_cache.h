@@ -379,6 +379,9 @@ class SandboxCache {
   void Unsubscribe(WatchSubscription* sub) ABSL_LOCKS_EXCLUDED(mu_);
   static void Wake(const Notify& notify);
   absl::Status CheckSynced() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The entry of sandbox `name` if it has a StatefulSet (then also a state), else null.
+  const Entry* FindSandboxLocked(const std::string& ns, const std::string& name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const uint64_t epoch_;

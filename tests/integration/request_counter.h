@@ -8,6 +8,7 @@
 #define SANDBOXD_TESTS_INTEGRATION_REQUEST_COUNTER_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -55,6 +56,16 @@ class RequestCounter final : public kube::ForwardingKubeClient {
                const kube::CallOptions& opts, kube::ResponseCallback done) override {
     Count("PUT", ref.kind, subresource);
     ForwardingKubeClient::Replace(ref, subresource, std::move(body), opts, std::move(done));
+  }
+
+  // A SandboxdServer::Hooks::decorate_kube that installs a counter and stores it in
+  // `*out` (owned by the server).
+  static auto Install(RequestCounter** out) {
+    return [out](kube::KubeClient* inner) -> std::unique_ptr<kube::KubeClient> {
+      auto counter = std::make_unique<RequestCounter>(inner);
+      *out = counter.get();
+      return counter;
+    };
   }
 
   // The counts since the last Take(), and starts counting afresh.

@@ -63,11 +63,7 @@ class SandboxLifecycleTest : public ::testing::Test {
     config.sandbox_defaults.image = kImage;
     config.sandbox_defaults.tls_secret = "wildcard-tls";
     server::SandboxdServer::Hooks hooks;
-    hooks.decorate_kube = [](kube::KubeClient* inner) {
-      auto counter = std::make_unique<testing::RequestCounter>(inner);
-      requests_ = counter.get();
-      return counter;
-    };
+    hooks.decorate_kube = testing::RequestCounter::Install(&requests_);
     auto server = server::SandboxdServer::Start(config, hooks);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();

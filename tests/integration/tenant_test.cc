@@ -70,11 +70,7 @@ class TenantTest : public ::testing::Test {
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = "registry.local/agent:1";
     server::SandboxdServer::Hooks hooks;
-    hooks.decorate_kube = [](kube::KubeClient* inner) {
-      auto counter = std::make_unique<testing::RequestCounter>(inner);
-      requests_ = counter.get();
-      return counter;
-    };
+    hooks.decorate_kube = testing::RequestCounter::Install(&requests_);
     auto server = server::SandboxdServer::Start(config, hooks);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
