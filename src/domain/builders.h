@@ -1,7 +1,7 @@
 // Builders: the desired Kubernetes objects of one sandbox, as pure functions of its spec,
 // and the inverse (the spec a StatefulSet was built from).
 //
-// Objects (see docs/design.md "Kubernetes objects of one sandbox" and naming.h):
+// Objects (docs/ARCHITECTURE.md "Kubernetes objects of a sandbox", and naming.h):
 //  - StatefulSet <name>: 1 replica, governing Service <name>-service, selector
 //    {app, sandboxd.dev/sandbox} = <name> (PodSelector; naming.h kLabelSandbox),
 //    RollingUpdate, a "home" volumeClaimTemplate mounted at the spec's mount path,

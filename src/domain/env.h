@@ -1,4 +1,4 @@
-// Env updates: the merge rule of UpdateSandboxEnv (docs/design.md): keys in `set` are
+// Env updates: the merge rule of UpdateSandboxEnv: keys in `set` are
 // added or overwritten, keys in `remove` dropped, all others kept; "no change" is
 // reported so that the caller writes nothing and restarts nothing.
 //

@@ -1,5 +1,5 @@
 // Status derivation: the observed view of a sandbox (domain::Sandbox) computed from its
-// StatefulSet, pod and claim, as docs/design.md "Lifecycle and status" defines it. The
+// StatefulSet, pod and claim (docs/ARCHITECTURE.md "Status model"). The
 // phase is derived, never stored.
 //
 // Pure functions. Thread-safe.

@@ -1,5 +1,5 @@
 // Reflector: keeps a sink in step with one kind of Kubernetes object (all namespaces, one
-// label selector) by list + watch, the way client-go's reflector does (checklist 1.3).
+// label selector) by list + watch, the way client-go's reflector does.
 //
 // Loop:
 //   LIST   pages of `page_size` at resourceVersion "" (a consistent read, see below),

@@ -211,7 +211,7 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   EXPECT_EQ(created.endpoints().terminal_url(), "https://alpha-ttyd.dev.example.test");
   EXPECT_EQ(created.storage().claim_name(), "home-alpha-0");
 
-  // The StatefulSet, as the seed and design.md describe it.
+  // The StatefulSet with the platform's labels and annotations.
   EXPECT_EQ(Json("statefulset/alpha", "{.spec.serviceName}"), "alpha-service");
   EXPECT_EQ(Json("statefulset/alpha", "{.spec.replicas}"), "1");
   EXPECT_EQ(Json("statefulset/alpha", "{.spec.updateStrategy.type}"), "RollingUpdate");
