@@ -177,6 +177,10 @@ class SandboxLifecycleTest : public ::testing::Test {
     });
   }
 
+  // An ingress domain of this run only: one host belongs to one Ingress in the whole
+  // cluster, and an earlier run's namespace may still be terminating.
+  static std::string Domain() { return absl::StrCat(*ns_, ".example.test"); }
+
   static testing::Plane* plane_;
   static testing::RequestCounter* requests_;
   static std::string* ns_;
@@ -194,7 +198,7 @@ std::shared_ptr<grpc::Channel>* SandboxLifecycleTest::channel_ = nullptr;
 TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   pb::CreateSandboxRequest req = CreateRequest("alpha");
   (*req.mutable_spec()->mutable_env())["GREETING"] = "hello";
-  req.mutable_spec()->set_ingress_domain("dev.example.test");
+  req.mutable_spec()->set_ingress_domain(Domain());
   (*req.mutable_spec()->mutable_labels())["team"] = "infra";
   pb::Sandbox created;
   ASSERT_TRUE(Create(req, &created).ok());
@@ -207,8 +211,8 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   EXPECT_EQ(created.spec().ports().terminal(), 7681);
   EXPECT_THAT(created.spec().env(), UnorderedElementsAre(Pair("GREETING", "hello")));
   EXPECT_EQ(created.endpoints().pod_dns(), absl::StrCat("alpha-0.alpha-service.", *ns_, ".svc.cluster.local"));
-  EXPECT_EQ(created.endpoints().app_url(), "https://alpha-app.dev.example.test");
-  EXPECT_EQ(created.endpoints().terminal_url(), "https://alpha-ttyd.dev.example.test");
+  EXPECT_EQ(created.endpoints().app_url(), absl::StrCat("https://alpha-app.", Domain()));
+  EXPECT_EQ(created.endpoints().terminal_url(), absl::StrCat("https://alpha-ttyd.", Domain()));
   EXPECT_EQ(created.storage().claim_name(), "home-alpha-0");
 
   // The StatefulSet with the platform's labels and annotations.
@@ -237,7 +241,8 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   EXPECT_EQ(Json("service/alpha-service", "{.metadata.ownerReferences[0].uid}"), uid);
   EXPECT_EQ(Json("ingress/alpha-app-ingress", "{.metadata.ownerReferences[0].uid}"), uid);
   EXPECT_EQ(Json("ingress/alpha-ttyd-ingress", "{.metadata.ownerReferences[0].uid}"), uid);
-  EXPECT_EQ(Json("ingress/alpha-app-ingress", "{.spec.rules[0].host}"), "alpha-app.dev.example.test");
+  EXPECT_EQ(Json("ingress/alpha-app-ingress", "{.spec.rules[0].host}"),
+            absl::StrCat("alpha-app.", Domain()));
   EXPECT_EQ(Json("ingress/alpha-ttyd-ingress", "{.spec.tls[0].secretName}"), "wildcard-tls");
   EXPECT_EQ(Json("ingress/alpha-app-ingress", "{.metadata.labels.cloud\\.sealos\\.io/app-deploy-manager-domain}"), "alpha-app");
 
@@ -397,7 +402,7 @@ TEST_F(SandboxLifecycleTest, ConcurrentEnvUpdatesAreAllApplied) {
 TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
   using Counts = testing::RequestCounter::Counts;
   pb::CreateSandboxRequest req = CreateRequest("economy");
-  req.mutable_spec()->set_ingress_domain("dev.example.test");
+  req.mutable_spec()->set_ingress_domain(Domain());
   requests_->Take();
   ASSERT_TRUE(Create(req).ok());
   EXPECT_EQ(requests_->Take(), (Counts{{"GET persistentvolumeclaims", 1},  // not foreign
@@ -464,7 +469,7 @@ TEST_F(SandboxLifecycleTest, ReadsAfterAWriteReflectIt) {
 
 TEST_F(SandboxLifecycleTest, DeleteRemovesEveryObject) {
   pb::CreateSandboxRequest req = CreateRequest("iota");
-  req.mutable_spec()->set_ingress_domain("dev.example.test");
+  req.mutable_spec()->set_ingress_domain(Domain());
   ASSERT_TRUE(Create(req).ok());
   ASSERT_TRUE(WaitForPhase("iota", pb::SANDBOX_PHASE_RUNNING));
   ASSERT_TRUE(Exists("pvc/home-iota-0"));
@@ -554,7 +559,7 @@ TEST_F(SandboxLifecycleTest, KeepStorageKeepsEveryClaimOfConcurrentDeletes) {
 
 TEST_F(SandboxLifecycleTest, DeleteCleansUpAfterAStatefulSetRemovedByHand) {
   pb::CreateSandboxRequest req = CreateRequest("lambda");
-  req.mutable_spec()->set_ingress_domain("dev.example.test");
+  req.mutable_spec()->set_ingress_domain(Domain());
   ASSERT_TRUE(Create(req).ok());
   ASSERT_TRUE(WaitForPhase("lambda", pb::SANDBOX_PHASE_RUNNING));
   // Orphan the children: what a create that failed half-way or a manual delete leaves.

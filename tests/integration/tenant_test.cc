@@ -330,11 +330,13 @@ TEST_F(TenantTest, TheServiceSelectsOnlyTheSandboxPod) {
 // namespace, sandboxd's or not) already claims is refused before anything is written.
 TEST_F(TenantTest, AHostAnotherIngressClaimsIsRefused) {
   auto admin = As("admin");
-  auto with_domain = [](const std::string& ns, const std::string& name) {
+  // A domain of this run only (an earlier run's namespaces may still be terminating).
+  const std::string domain = absl::StrCat(*a_, ".example.test");
+  auto with_domain = [&domain](const std::string& ns, const std::string& name) {
     pb::CreateSandboxRequest req;
     req.mutable_spec()->set_namespace_(ns);
     req.mutable_spec()->set_name(name);
-    req.mutable_spec()->set_ingress_domain("hosts.example.test");
+    req.mutable_spec()->set_ingress_domain(domain);
     return req;
   };
   auto create = [&](const pb::CreateSandboxRequest& req) {
@@ -353,11 +355,11 @@ TEST_F(TenantTest, AHostAnotherIngressClaimsIsRefused) {
       kWait));
   EXPECT_FALSE(plane_->Exists(*b_, "statefulset/twin"));
   EXPECT_EQ(plane_->JsonPath(*a_, "ingress/twin-app-ingress", "{.spec.rules[0].host}"),
-            "twin-app.hosts.example.test");
+            absl::StrCat("twin-app.", domain));
 
   // An Ingress sandboxd did not make holds its host just the same.
   ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *b_, " create ingress foreign --rule=",
-                                         "solo-ttyd.hosts.example.test/*=svc:80"))
+                                         "solo-ttyd.", domain, "/*=svc:80"))
                 .exit_code,
             0);
   EXPECT_TRUE(testing::Eventually(

@@ -94,7 +94,7 @@ other_namespace() {
 expect "kube-system is PermissionDenied" other_namespace
 
 step "create"
-out=$(call CreateSandbox "{\"spec\":{\"name\":\"demo\",\"namespace\":\"$ns\",\"project\":\"quickstart\",\"env\":{\"EDITOR\":\"vim\"},\"ingress_domain\":\"sandboxes.example.test\"}}")
+out=$(call CreateSandbox "{\"spec\":{\"name\":\"demo\",\"namespace\":\"$ns\",\"project\":\"quickstart\",\"env\":{\"EDITOR\":\"vim\"},\"ingress_domain\":\"$ns.example.test\"}}")
 echo "$out" | jq -c '.sandbox | {phase, endpoints, storage}' 2>/dev/null
 expect "create returns the sandbox" test "$(echo "$out" | jq -r .sandbox.spec.name 2>/dev/null)" = demo
 expect "sandbox becomes RUNNING" wait_phase SANDBOX_PHASE_RUNNING
