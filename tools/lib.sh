@@ -7,11 +7,11 @@ export SANDBOXD_CACHE SANDBOXD_BUILD_DIR
 
 step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Configures and builds sandboxd into $SANDBOXD_BUILD_DIR.
+# Configures and builds sandboxd into $SANDBOXD_BUILD_DIR: the given targets, or all.
 build_sandboxd() {
-  step "building sandboxd in $SANDBOXD_BUILD_DIR"
+  step "building sandboxd in $SANDBOXD_BUILD_DIR${*:+ (targets: $*)}"
   cmake -S "$repo" -B "$SANDBOXD_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$SANDBOXD_BUILD_DIR" -j "$(nproc)"
+  cmake --build "$SANDBOXD_BUILD_DIR" -j "$(nproc)" ${*:+--target "$@"}
 }
 
 # Installs grpcurl (pinned, from the Go module proxy) into the cache; exports

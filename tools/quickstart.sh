@@ -13,7 +13,7 @@ step "installing dependencies"
 ensure_grpcurl
 step "building the local control plane binaries (cached; the first build takes ~10 min)"
 "$repo/tools/kube-local/build.sh" >/dev/null
-build_sandboxd
+build_sandboxd sandboxd  # only what the quickstart runs, not the tests and benchmarks
 step "starting the local control plane"
 "$repo/tools/kube-local/kube-local" up
 step "running a sandbox through its lifecycle"
