@@ -65,25 +65,10 @@ const CodeEntry* FindEntry(absl::StatusCode code) {
 enum class Redaction { kNone, kInternal, kServerCredentials, kKube };
 
 Redaction RedactionFor(absl::StatusCode code, std::string_view reason, kube::KubeOrigin origin) {
-  switch (origin) {
-    case kube::KubeOrigin::kNone:
-      break;
-    case kube::KubeOrigin::kQuota:
-    case kube::KubeOrigin::kAdmission:
-      return Redaction::kNone;  // Kubernetes' explanation of the caller's refusal
-    case kube::KubeOrigin::kApi:
-      switch (code) {
-        case absl::StatusCode::kInternal:
-        case absl::StatusCode::kUnknown:
-        case absl::StatusCode::kDataLoss:
-          return Redaction::kInternal;
-        case absl::StatusCode::kPermissionDenied:
-        case absl::StatusCode::kUnauthenticated:
-          return Redaction::kServerCredentials;
-        default:
-          return Redaction::kKube;
-      }
+  if (origin == kube::KubeOrigin::kQuota || origin == kube::KubeOrigin::kAdmission) {
+    return Redaction::kNone;  // Kubernetes' explanation of the caller's refusal
   }
+  const bool from_kube = origin == kube::KubeOrigin::kApi;
   switch (code) {
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:
@@ -91,15 +76,15 @@ Redaction RedactionFor(absl::StatusCode code, std::string_view reason, kube::Kub
       return Redaction::kInternal;
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kUnauthenticated:
-      // sandboxd authorizes no callers itself: a denial without a more specific reason
-      // comes from the Kubernetes API rejecting our own credentials.
-      if (reason.empty() || reason == kReasonKubeForbidden ||
+      // From the Kubernetes API, or without a reason of sandboxd's own (ACCESS_DENIED,
+      // MISSING_CREDENTIALS, ...): the API server rejected sandboxd's own credentials.
+      if (from_kube || reason.empty() || reason == kReasonKubeForbidden ||
           reason == kReasonKubeUnauthenticated) {
         return Redaction::kServerCredentials;
       }
       return Redaction::kNone;
     default:
-      return Redaction::kNone;
+      return from_kube ? Redaction::kKube : Redaction::kNone;
   }
 }
 
