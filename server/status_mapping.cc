@@ -19,6 +19,8 @@
 namespace sandboxd::server {
 namespace {
 
+namespace reason = domain::reason;
+
 struct CodeEntry {
   absl::StatusCode absl_code;
   grpc::StatusCode grpc_code;
@@ -29,29 +31,29 @@ struct CodeEntry {
 // names every pair so that a change on either side is caught by the unit test.
 constexpr CodeEntry kCodeTable[] = {
     {absl::StatusCode::kOk, grpc::StatusCode::OK, ""},
-    {absl::StatusCode::kCancelled, grpc::StatusCode::CANCELLED, "REQUEST_CANCELLED"},
-    {absl::StatusCode::kUnknown, grpc::StatusCode::UNKNOWN, "UNKNOWN_ERROR"},
+    {absl::StatusCode::kCancelled, grpc::StatusCode::CANCELLED, reason::kRequestCancelled},
+    {absl::StatusCode::kUnknown, grpc::StatusCode::UNKNOWN, reason::kUnknownError},
     {absl::StatusCode::kInvalidArgument, grpc::StatusCode::INVALID_ARGUMENT,
-     "INVALID_ARGUMENT"},
+     reason::kInvalidArgument},
     {absl::StatusCode::kDeadlineExceeded, grpc::StatusCode::DEADLINE_EXCEEDED,
-     "DEADLINE_EXCEEDED"},
-    {absl::StatusCode::kNotFound, grpc::StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"},
+     reason::kDeadlineExceeded},
+    {absl::StatusCode::kNotFound, grpc::StatusCode::NOT_FOUND, reason::kResourceNotFound},
     {absl::StatusCode::kAlreadyExists, grpc::StatusCode::ALREADY_EXISTS,
-     "RESOURCE_ALREADY_EXISTS"},
+     reason::kResourceAlreadyExists},
     {absl::StatusCode::kPermissionDenied, grpc::StatusCode::PERMISSION_DENIED,
-     "PERMISSION_DENIED"},
+     reason::kPermissionDenied},
     {absl::StatusCode::kResourceExhausted, grpc::StatusCode::RESOURCE_EXHAUSTED,
-     "RESOURCE_EXHAUSTED"},
+     reason::kResourceExhausted},
     {absl::StatusCode::kFailedPrecondition, grpc::StatusCode::FAILED_PRECONDITION,
-     "FAILED_PRECONDITION"},
-    {absl::StatusCode::kAborted, grpc::StatusCode::ABORTED, "CONCURRENT_MODIFICATION"},
-    {absl::StatusCode::kOutOfRange, grpc::StatusCode::OUT_OF_RANGE, "OUT_OF_RANGE"},
-    {absl::StatusCode::kUnimplemented, grpc::StatusCode::UNIMPLEMENTED, "NOT_IMPLEMENTED"},
-    {absl::StatusCode::kInternal, grpc::StatusCode::INTERNAL, "INTERNAL_ERROR"},
-    {absl::StatusCode::kUnavailable, grpc::StatusCode::UNAVAILABLE, "SERVICE_UNAVAILABLE"},
-    {absl::StatusCode::kDataLoss, grpc::StatusCode::DATA_LOSS, "DATA_LOSS"},
+     reason::kFailedPrecondition},
+    {absl::StatusCode::kAborted, grpc::StatusCode::ABORTED, reason::kConcurrentModification},
+    {absl::StatusCode::kOutOfRange, grpc::StatusCode::OUT_OF_RANGE, reason::kOutOfRange},
+    {absl::StatusCode::kUnimplemented, grpc::StatusCode::UNIMPLEMENTED, reason::kNotImplemented},
+    {absl::StatusCode::kInternal, grpc::StatusCode::INTERNAL, reason::kInternalError},
+    {absl::StatusCode::kUnavailable, grpc::StatusCode::UNAVAILABLE, reason::kServiceUnavailable},
+    {absl::StatusCode::kDataLoss, grpc::StatusCode::DATA_LOSS, reason::kDataLoss},
     {absl::StatusCode::kUnauthenticated, grpc::StatusCode::UNAUTHENTICATED,
-     "UNAUTHENTICATED"},
+     reason::kUnauthenticated},
 };
 
 const CodeEntry* FindEntry(absl::StatusCode code) {
@@ -78,8 +80,8 @@ Redaction RedactionFor(absl::StatusCode code, std::string_view reason, kube::Kub
     case absl::StatusCode::kUnauthenticated:
       // From the Kubernetes API, or without a reason of sandboxd's own (ACCESS_DENIED,
       // MISSING_CREDENTIALS, ...): the API server rejected sandboxd's own credentials.
-      if (from_kube || reason.empty() || reason == kReasonKubeForbidden ||
-          reason == kReasonKubeUnauthenticated) {
+      if (from_kube || reason.empty() || reason == reason::kKubeForbidden ||
+          reason == reason::kKubeUnauthenticated) {
         return Redaction::kServerCredentials;
       }
       return Redaction::kNone;
@@ -163,12 +165,12 @@ MappedStatus MapStatus(const absl::Status& status) {
   const grpc::StatusCode grpc_code =
       kube_credentials ? grpc::StatusCode::INTERNAL : ToGrpcCode(code);
   if (detail.reason.empty()) {
-    if (origin == kube::KubeOrigin::kQuota) detail.reason = domain::reason::kQuotaExceeded;
-    if (origin == kube::KubeOrigin::kAdmission) detail.reason = domain::reason::kAdmissionDenied;
+    if (origin == kube::KubeOrigin::kQuota) detail.reason = reason::kQuotaExceeded;
+    if (origin == kube::KubeOrigin::kAdmission) detail.reason = reason::kAdmissionDenied;
     if (kube_credentials) {
       detail.reason = std::string(effective == absl::StatusCode::kUnauthenticated
-                                      ? kReasonKubeUnauthenticated
-                                      : kReasonKubeForbidden);
+                                      ? reason::kKubeUnauthenticated
+                                      : reason::kKubeForbidden);
     }
   }
   std::string reason = detail.reason.empty() ? std::string(DefaultReason(effective))

@@ -18,13 +18,13 @@
 //
 // Redaction: the caller must not see internals. For INTERNAL, UNKNOWN and DATA_LOSS,
 // and for PERMISSION_DENIED / UNAUTHENTICATED caused by our own Kubernetes credentials
-// (reason empty, kReasonKubeForbidden or kReasonKubeUnauthenticated), the message is
+// (reason empty, reason::kKubeForbidden or reason::kKubeUnauthenticated), the message is
 // replaced by a fixed text and the metadata is dropped; the code and reason are kept.
 // Errors from Kubernetes (kube::OriginOf() is not kNone: API responses, transport and
 // credential failures) are redacted the same way whatever their code, so that API paths,
 // curl texts and API-server bodies stay in the log:
 //   - PERMISSION_DENIED / UNAUTHENTICATED: our own credentials -> INTERNAL,
-//     kServerCredentialsMessage, reason kReasonKubeForbidden / kReasonKubeUnauthenticated;
+//     kServerCredentialsMessage, reason reason::kKubeForbidden / reason::kKubeUnauthenticated;
 //   - INTERNAL, UNKNOWN, DATA_LOSS: kInternalErrorMessage;
 //   - UNAVAILABLE: kKubeUnavailableMessage; DEADLINE_EXCEEDED: kKubeDeadlineMessage;
 //     CANCELLED: kKubeCancelledMessage; any other code: kKubeErrorMessage.
@@ -38,7 +38,7 @@
 // Conventions for the layers below (they attach these with domain::MakeError):
 //   - kRetryDelayMsKey: metadata key, decimal milliseconds > 0, e.g. from a Kubernetes
 //     429 Retry-After header or API Priority and Fairness.
-//   - kReasonKubeForbidden / kReasonKubeUnauthenticated: reasons of Kubernetes 403 / 401.
+//   - reason::kKubeForbidden / reason::kKubeUnauthenticated: reasons of Kubernetes 403 / 401.
 //
 // Thread-safe: MapStatus() is pure; ToGrpcStatus() also writes to spdlog's default
 // logger, which is thread-safe. MappedStatus is a plain value: thread-compatible.
@@ -56,10 +56,6 @@ namespace sandboxd::server {
 
 // ErrorInfo metadata key carrying a retry delay in decimal milliseconds.
 inline constexpr std::string_view kRetryDelayMsKey = "retryDelayMs";
-// Reason of a Kubernetes 403: our service account lacks RBAC rights.
-inline constexpr std::string_view kReasonKubeForbidden = "KUBERNETES_FORBIDDEN";
-// Reason of a Kubernetes 401: our credentials were rejected.
-inline constexpr std::string_view kReasonKubeUnauthenticated = "KUBERNETES_UNAUTHENTICATED";
 // ResourceInfo.resource_type of sandboxes.
 inline constexpr std::string_view kSandboxResourceType = "sandbox.v1.Sandbox";
 

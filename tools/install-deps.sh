@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git curl openssl python3 jq
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libcurl4-openssl-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev
-  prometheus-cpp-dev libgtest-dev libgmock-dev
+  prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev ccache
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,7 +10,10 @@ step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # Configures and builds sandboxd into $SANDBOXD_BUILD_DIR: the given targets, or all.
 build_sandboxd() {
   step "building sandboxd in $SANDBOXD_BUILD_DIR${*:+ (targets: $*)}"
-  cmake -S "$repo" -B "$SANDBOXD_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$repo" -B "$SANDBOXD_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "${launcher[@]}" >/dev/null
   cmake --build "$SANDBOXD_BUILD_DIR" -j "$(nproc)" ${*:+--target "$@"}
 }
 

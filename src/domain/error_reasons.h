@@ -1,5 +1,8 @@
 // Every reason sandboxd puts in a google.rpc.ErrorInfo (domain "sandboxd.dev"), in one
-// list. Callers branch on these strings: they never change meaning once released.
+// list. Callers branch on these strings: they never change meaning once released. The
+// contract is the ErrorReason enum of proto/sandbox/v1/error_reason.proto, whose value
+// names are these strings; kAllCallerReasons must list exactly those values (a unit test
+// compares the two).
 //
 // Constants only. Thread-safe.
 #ifndef SANDBOXD_DOMAIN_ERROR_REASONS_H_
@@ -38,8 +41,42 @@ inline constexpr char kTooManyWatchStreams[] = "TOO_MANY_WATCH_STREAMS";  // ret
 // sandboxd itself.
 inline constexpr char kCacheNotSynced[] = "CACHE_NOT_SYNCED";  // starting: retry shortly
 inline constexpr char kServerShuttingDown[] = "SERVER_SHUTTING_DOWN";
+inline constexpr char kKubeForbidden[] = "KUBERNETES_FORBIDDEN";  // our RBAC lacks a right
+inline constexpr char kKubeUnauthenticated[] = "KUBERNETES_UNAUTHENTICATED";  // our creds
+
+// The reason of an error that carries no more specific one, one per status code.
+inline constexpr char kRequestCancelled[] = "REQUEST_CANCELLED";
+inline constexpr char kUnknownError[] = "UNKNOWN_ERROR";
+inline constexpr char kInvalidArgument[] = "INVALID_ARGUMENT";
+inline constexpr char kDeadlineExceeded[] = "DEADLINE_EXCEEDED";
+inline constexpr char kResourceNotFound[] = "RESOURCE_NOT_FOUND";
+inline constexpr char kResourceAlreadyExists[] = "RESOURCE_ALREADY_EXISTS";
+inline constexpr char kPermissionDenied[] = "PERMISSION_DENIED";
+inline constexpr char kResourceExhausted[] = "RESOURCE_EXHAUSTED";
+inline constexpr char kFailedPrecondition[] = "FAILED_PRECONDITION";
+inline constexpr char kOutOfRange[] = "OUT_OF_RANGE";
+inline constexpr char kNotImplemented[] = "NOT_IMPLEMENTED";
+inline constexpr char kInternalError[] = "INTERNAL_ERROR";
+inline constexpr char kServiceUnavailable[] = "SERVICE_UNAVAILABLE";
+inline constexpr char kDataLoss[] = "DATA_LOSS";
+inline constexpr char kUnauthenticated[] = "UNAUTHENTICATED";
+
+// Every reason above that reaches callers (the ErrorReason enum, in its order).
+inline constexpr const char* kAllCallerReasons[] = {
+    kInvalidField,       kMalformedRequest,     kSandboxNotFound,     kSandboxAlreadyExists,
+    kSandboxDeleting,    kVersionMismatch,      kConcurrentModification, kForeignClaim,
+    kIngressHostTaken,   kQuotaExceeded,        kAdmissionDenied,     kMissingCredentials,
+    kInvalidCredentials, kAccessDenied,         kNamespaceNotServed,  kCallerRateLimited,
+    kTooManyWatchStreams, kCacheNotSynced,      kServerShuttingDown,  kKubeForbidden,
+    kKubeUnauthenticated, kRequestCancelled,    kUnknownError,        kInvalidArgument,
+    kDeadlineExceeded,   kResourceNotFound,     kResourceAlreadyExists, kPermissionDenied,
+    kResourceExhausted,  kFailedPrecondition,   kOutOfRange,          kNotImplemented,
+    kInternalError,      kServiceUnavailable,   kDataLoss,            kUnauthenticated,
+};
+
+// Start-up failures of the sandboxd binary (logged, never sent to callers).
 inline constexpr char kListenFailed[] = "LISTEN_FAILED";
-inline constexpr char kInvalidConfig[] = "INVALID_CONFIG";  // at start-up: names the setting
+inline constexpr char kInvalidConfig[] = "INVALID_CONFIG";  // names the setting
 inline constexpr char kConfigFileUnreadable[] = "CONFIG_FILE_UNREADABLE";
 
 }  // namespace sandboxd::domain::reason

@@ -34,9 +34,18 @@ std::string EncodeToken(uint64_t epoch, uint64_t seq) {
   return absl::StrFormat("%016x.%d", epoch, seq);
 }
 
+// The token of a message before INITIAL_STATE_COMPLETE (an initial-state ADDED, RESET):
+// the client's state is incomplete there, so resuming from it starts over with RESET.
+constexpr char kIncompleteSuffix[] = "i";
+
+std::string EncodeIncompleteToken(uint64_t epoch) {
+  return absl::StrFormat("%016x.%s", epoch, kIncompleteSuffix);
+}
+
 struct Position {
   uint64_t epoch = 0;
   uint64_t seq = 0;
+  bool incomplete = false;  // an initial state had not been delivered entirely
 };
 
 std::optional<Position> DecodeToken(const std::string& token) {
@@ -56,6 +65,10 @@ std::optional<Position> DecodeToken(const std::string& token) {
     p.epoch = (p.epoch << 4) | static_cast<uint64_t>(digit);
   }
   const std::string seq = token.substr(dot + 1);
+  if (seq == kIncompleteSuffix) {
+    p.incomplete = true;
+    return p;
+  }
   if (!std::all_of(seq.begin(), seq.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
@@ -439,13 +452,14 @@ std::optional<WatchEvent> WatchSubscription::PopLocked() {
   if (!needs_snapshot_) {
     if (reset_pending_) {
       reset_pending_ = false;
-      last_token_.clear();
-      return WatchEvent{Type::kReset, nullptr, ""};
+      last_token_ = EncodeIncompleteToken(epoch_);
+      return WatchEvent{Type::kReset, nullptr, last_token_};
     }
     if (snapshot_next_ < snapshot_.size()) {
       StatePtr state = std::move(snapshot_[snapshot_next_++]);
-      last_token_.clear();
-      return WatchEvent{Type::kAdded, std::make_shared<const SharedSandbox>(std::move(state)), ""};
+      last_token_ = EncodeIncompleteToken(epoch_);
+      return WatchEvent{Type::kAdded, std::make_shared<const SharedSandbox>(std::move(state)),
+                        last_token_};
     }
     if (!queue_.empty()) {
       Item item = std::move(queue_.front());
@@ -756,7 +770,8 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
   SANDBOXD_RETURN_IF_ERROR(CheckSynced());
   // A resumable position: same process, and every change after it is still in the history.
   const bool resumable =
-      position.has_value() && position->epoch == epoch_ && position->seq <= seq_ &&
+      position.has_value() && !position->incomplete && position->epoch == epoch_ &&
+      position->seq <= seq_ &&
       (position->seq == seq_ ||
        (!history_.empty() && history_.front().seq <= position->seq + 1));
   if (resumable) {

@@ -33,12 +33,12 @@
 //                             code path), then changes;
 //   reset (token too old, from another process, or the queue overflowed):
 //                             RESET, then as fresh.
-// Resume tokens: "<epoch:16 hex>.<sequence>" (opaque to clients). A token is attached to
-// INITIAL_STATE_COMPLETE and to every change event; it is the position up to which the
-// client has received every matching change, so resuming from the last token received
-// never skips a change (it may repeat some: at-least-once). ADDED events of an initial
-// state and RESET carry an empty token: an incomplete initial state is not a resumable
-// position (resuming with the empty token starts over).
+// Resume tokens (opaque to clients); every event carries one. INITIAL_STATE_COMPLETE and
+// change events carry "<epoch:16 hex>.<sequence>": the position up to which the client
+// has received every matching change, so resuming from the last token received never
+// skips a change (it may repeat some: at-least-once). The ADDED events of an initial
+// state and RESET carry "<epoch>.i": the client's state is incomplete there, so resuming
+// from it is answered with RESET and a fresh initial state.
 // With filters (project, label selector), a sandbox that stops matching is DELETED and one
 // that starts matching is ADDED for that stream, carrying the new state.
 //
@@ -152,7 +152,7 @@ struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kInitialStateComplete, kReset };
   Type type = Type::kAdded;
   SharedSandboxPtr sandbox;  // null for kInitialStateComplete and kReset
-  std::string resume_token;  // see the header comment for when it is empty
+  std::string resume_token;  // see the header comment
 };
 
 const char* WatchEventTypeName(WatchEvent::Type type);  // "ADDED", ..., "RESET"

@@ -9,6 +9,8 @@
 #include "google/rpc/error_details.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sandbox/v1/error_reason.pb.h"
+#include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "src/kube/kube_errors.h"
 
@@ -461,6 +463,26 @@ TEST(StatusMappingTest, UnmarkedUnavailableKeepsItsMessage) {
       absl::StatusCode::kUnavailable, "CACHE_NOT_SYNCED", "the sandbox cache is starting"));
   EXPECT_FALSE(mapped.redacted);
   EXPECT_EQ(mapped.rpc_status.message(), "the sandbox cache is starting");
+}
+
+// The proto's ErrorReason enum is the contract; domain::reason is the server's one list.
+// They name the same reasons in the same order, and every default reason of the code
+// table is one of them.
+TEST(ErrorReasonTest, TheServersListIsTheProtosEnum) {
+  std::vector<std::string> from_proto;
+  const auto* descriptor = sandbox::v1::ErrorReason_descriptor();
+  for (int i = 0; i < descriptor->value_count(); ++i) {
+    if (descriptor->value(i)->number() == 0) continue;
+    from_proto.push_back(descriptor->value(i)->name());
+  }
+  std::vector<std::string> from_server(std::begin(domain::reason::kAllCallerReasons),
+                                       std::end(domain::reason::kAllCallerReasons));
+  EXPECT_EQ(from_server, from_proto);
+  for (int code = 1; code <= 16; ++code) {
+    EXPECT_THAT(from_proto, ::testing::Contains(std::string(
+                                DefaultReason(static_cast<absl::StatusCode>(code)))))
+        << "code " << code;
+  }
 }
 
 }  // namespace

@@ -152,6 +152,8 @@ domain::ListQuery Q(const std::string& ns) {
 }
 
 std::string T(uint64_t seq) { return "[" + Token(seq) + "]"; }
+// The token of an initial-state ADDED or a RESET.
+std::string TI() { return absl::StrFormat("[%016x.i]", kEpoch); }
 
 // ---- store and derivation --------------------------------------------------------------
 
@@ -325,7 +327,7 @@ TEST_F(SandboxCacheTest, DeleteRecordsDeletedWithTheLastState) {
   cache_->ApplyPod(Pod("alice"));
   std::shared_ptr<WatchSubscription> sub = Sub();
   EXPECT_EQ(Seq(), 1u);  // the pod does not change a RUNNING view
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice RUNNING []",
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice RUNNING " + TI(),
                                                 "INITIAL_STATE_COMPLETE " + T(1)));
   cache_->DeleteStatefulSet(kNs, "alice");
   std::optional<WatchEvent> e = sub->Next();
@@ -450,7 +452,7 @@ TEST_F(SandboxCacheTest, InitialStateThenMarkerThenChanges) {
   std::shared_ptr<WatchSubscription> sub = Sub();
   EXPECT_EQ(sub->pending(), 3u);
   EXPECT_THAT(Drain(*sub),
-              testing::ElementsAre("ADDED alice RUNNING []", "ADDED bob STARTING []",
+              testing::ElementsAre("ADDED alice RUNNING " + TI(), "ADDED bob STARTING " + TI(),
                                    "INITIAL_STATE_COMPLETE " + T(2)));
   EXPECT_EQ(sub->last_token(), Token(2));
   EXPECT_EQ(ready_calls_, 0);
@@ -463,7 +465,7 @@ TEST_F(SandboxCacheTest, InitialStateThenMarkerThenChanges) {
 
   // A single-sandbox watch.
   std::shared_ptr<WatchSubscription> one = Sub({kNs, "bob", "", ""});
-  EXPECT_THAT(Drain(*one), testing::ElementsAre("ADDED bob RUNNING []",
+  EXPECT_THAT(Drain(*one), testing::ElementsAre("ADDED bob RUNNING " + TI(),
                                                 "INITIAL_STATE_COMPLETE " + T(4)));
   cache_->ApplyStatefulSet(Ready(Sts("alice"), "9"));
   EXPECT_THAT(Drain(*one), testing::ElementsAre());
@@ -499,8 +501,8 @@ TEST_F(SandboxCacheTest, ResumeTooOldOrFromAnotherProcessResets) {
   cache_->ApplyStatefulSet(Sts("alice"));              // 1
   cache_->ApplyStatefulSet(Sts("bob"));                // 2
   cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));  // 3; history now holds 2..3
-  const std::vector<std::string> reset = {"RESET []", "ADDED alice RUNNING []",
-                                          "ADDED bob STARTING []",
+  const std::vector<std::string> reset = {"RESET " + TI(), "ADDED alice RUNNING " + TI(),
+                                          "ADDED bob STARTING " + TI(),
                                           "INITIAL_STATE_COMPLETE " + T(3)};
   EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(0))), testing::ElementsAreArray(reset));
   EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(1))),
@@ -512,11 +514,13 @@ TEST_F(SandboxCacheTest, ResumeTooOldOrFromAnotherProcessResets) {
               testing::ElementsAreArray(reset));  // another epoch
   EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(7))),
               testing::ElementsAreArray(reset));  // from the future
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, absl::StrFormat("%016x.i", kEpoch))),
+              testing::ElementsAreArray(reset));  // from within an initial state
 }
 
 TEST_F(SandboxCacheTest, MalformedTokenIsInvalidArgument) {
   for (const char* token : {"x", "abc.1", "ABCDEF0123456789.1", "abcdef0123456789.",
-                            "abcdef0123456789.-1", "abcdef0123456789.1x",
+                            "abcdef0123456789.-1", "abcdef0123456789.1x", "abcdef0123456789.ii",
                             "abcdef0123456789.99999999999999999999999"}) {
     absl::Status s = cache_->Subscribe({kNs, "", "", ""}, token, nullptr).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << token;
@@ -572,9 +576,9 @@ TEST_F(SandboxCacheTest, OverflowCollapsesToResetAndFreshInitialState) {
   cache_->ApplyStatefulSet(Sts("f"));  // ignored by the collapsed queue
   EXPECT_EQ(slow->pending(), 1u);
   EXPECT_THAT(Drain(*slow),
-              testing::ElementsAre("RESET []", "ADDED a STARTING []", "ADDED b STARTING []",
-                                   "ADDED c STARTING []", "ADDED d STARTING []",
-                                   "ADDED e STARTING []", "ADDED f STARTING []",
+              testing::ElementsAre("RESET " + TI(), "ADDED a STARTING " + TI(), "ADDED b STARTING " + TI(),
+                                   "ADDED c STARTING " + TI(), "ADDED d STARTING " + TI(),
+                                   "ADDED e STARTING " + TI(), "ADDED f STARTING " + TI(),
                                    "INITIAL_STATE_COMPLETE " + T(6)));
   cache_->ApplyStatefulSet(Ready(Sts("a"), "2"));
   EXPECT_THAT(Drain(*slow), testing::ElementsAre("MODIFIED a RUNNING " + T(7)));
@@ -584,7 +588,7 @@ TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "a"}}));
   cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "a"}}));
   std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "p1", "team=a"});
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice STARTING []",
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice STARTING " + TI(),
                                                 "INITIAL_STATE_COMPLETE " + T(2)));
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "b"}}));  // 3: leaves the selector
   cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "b"}}));    // 4: never matched
