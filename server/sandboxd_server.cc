@@ -25,7 +25,9 @@ constexpr char kServiceName[] = "sandbox.v1.SandboxLifecycle";
 
 absl::StatusOr<kube::KubeConfig> LoadKube(const KubeSettings& settings) {
   if (settings.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
-    return kube::LoadInClusterConfig();
+    kube::InClusterOptions in_cluster;
+    in_cluster.service_account_dir = settings.service_account_dir;
+    return kube::LoadInClusterConfig(in_cluster);
   }
   kube::KubeConfigLoadOptions options;
   if (!settings.kubeconfig.empty()) options.kubeconfig_env = settings.kubeconfig;
@@ -110,8 +112,6 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
   s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());
   s->ingress_hosts_ = std::make_unique<service::IngressHosts>(kube);
-  s->service_ = std::make_unique<service::SandboxService>(
-      kube, s->cache_.get(), config.sandbox_defaults, s->ingress_hosts_.get());
   auth::Authenticator::Options authn;
   authn.audiences = config.auth.audiences;
   s->authenticator_ = std::make_unique<auth::Authenticator>(kube, authn);
@@ -125,6 +125,11 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   served.label_selector = config.auth.served_namespace_selector;
   served.own_namespace = config.auth.own_namespace;
   s->namespaces_ = std::make_unique<auth::NamespaceGate>(kube, served);
+  s->service_ = std::make_unique<service::SandboxService>(
+      kube, s->cache_.get(), config.sandbox_defaults, s->ingress_hosts_.get(), absl::Now,
+      [gate = s->namespaces_.get()](const std::string& ns) {
+        return gate->AllowedIngressDomains(ns);
+      });
   s->access_ = std::make_unique<auth::AccessControl>(
       s->authenticator_.get(), s->caller_limits_.get(), s->authorizer_.get(),
       s->namespaces_.get());

@@ -15,6 +15,7 @@
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "src/domain/quantity.h"
+#include "src/domain/validation.h"
 #include "yaml-cpp/yaml.h"
 
 // Every flag is optional: it overrides the config file only when given.
@@ -58,6 +59,9 @@ ABSL_FLAG(std::optional<std::string>, kubeconfig, std::nullopt,
           "Kubeconfig path (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)");
 ABSL_FLAG(std::optional<std::string>, kube_context, std::nullopt,
           "Kubeconfig context (default: the current context)");
+ABSL_FLAG(std::optional<std::string>, kube_service_account_dir, std::nullopt,
+          "In-cluster config: directory of the ServiceAccount token, ca.crt and namespace "
+          "(default /var/run/secrets/kubernetes.io/serviceaccount)");
 ABSL_FLAG(std::optional<double>, kube_qps, std::nullopt,
           "Sustained Kubernetes API requests per second (default 50)");
 ABSL_FLAG(std::optional<int32_t>, kube_burst, std::nullopt,
@@ -100,6 +104,10 @@ ABSL_FLAG(std::optional<std::string>, ingress_auth_signin, std::nullopt,
           "ingress-nginx auth-signin of the authenticated Ingresses (default: none)");
 ABSL_FLAG(bool, ingress_auth_app, false,
           "Authenticate the app Ingresses too (given, it turns ingress.auth_app on)");
+ABSL_FLAG(std::optional<std::string>, ingress_controller_namespace, std::nullopt,
+          "Namespace of the ingress controller: a NetworkPolicy per sandbox admits only "
+          "pods of this namespace to the sandbox's ports (default ingress-nginx; empty: "
+          "no NetworkPolicy)");
 ABSL_FLAG(std::optional<std::string>, tls_secret, std::nullopt,
           "TLS secret of sandbox Ingresses (default: none, no TLS)");
 ABSL_FLAG(std::optional<int64_t>, run_as_user, std::nullopt,
@@ -380,6 +388,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
       {"kube", r.Nested({
                    {"kubeconfig", r.String(&config->kube.kubeconfig)},
                    {"context", r.String(&config->kube.context)},
+                   {"service_account_dir", r.String(&config->kube.service_account_dir)},
                    {"qps", r.Double(&config->kube.qps)},
                    {"burst", r.Integer(&config->kube.burst)},
                    {"allow_http", r.Bool(&config->kube.allow_http)},
@@ -417,6 +426,8 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                            {"auth_url", r.String(&d.ingress_auth_url)},
                            {"auth_signin", r.String(&d.ingress_auth_signin)},
                            {"auth_app", r.Bool(&d.ingress_auth_app)},
+                           {"controller_namespace",
+                            r.String(&d.ingress_controller_namespace)},
                        })},
            {"security_context", r.Nested({
                                     {"run_as_user", r.Integer(&d.run_as_user)},
@@ -467,6 +478,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.shutdown_grace, &config->shutdown_grace);
   Override(o.kubeconfig, &config->kube.kubeconfig);
   Override(o.kube_context, &config->kube.context);
+  Override(o.kube_service_account_dir, &config->kube.service_account_dir);
   Override(o.kube_qps, &config->kube.qps);
   Override(o.kube_burst, &config->kube.burst);
   Override(o.kube_allow_http, &config->kube.allow_http);
@@ -489,6 +501,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.ingress_auth_url, &d.ingress_auth_url);
   Override(o.ingress_auth_signin, &d.ingress_auth_signin);
   Override(o.ingress_auth_app, &d.ingress_auth_app);
+  Override(o.ingress_controller_namespace, &d.ingress_controller_namespace);
   Override(o.run_as_user, &d.run_as_user);
   Override(o.fs_group, &d.fs_group);
   Override(o.claim_bind_timeout, &d.claim_bind_timeout);
@@ -568,6 +581,12 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   }
   if (d.ingress_class.empty()) {
     return SettingError("sandbox_defaults.ingress.class", "must not be empty");
+  }
+  if (!d.ingress_controller_namespace.empty() &&
+      !domain::ValidateNamespace(d.ingress_controller_namespace).ok()) {
+    return SettingError("sandbox_defaults.ingress.controller_namespace",
+                        absl::StrCat("must be a namespace name (DNS-1123 label), got \"",
+                                     d.ingress_controller_namespace, "\""));
   }
   if (d.run_as_user < 0) {
     return SettingError("sandbox_defaults.security_context.run_as_user",
@@ -656,6 +675,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
   o.kube_context = absl::GetFlag(FLAGS_kube_context);
+  o.kube_service_account_dir = absl::GetFlag(FLAGS_kube_service_account_dir);
   o.kube_qps = absl::GetFlag(FLAGS_kube_qps);
   o.kube_burst = absl::GetFlag(FLAGS_kube_burst);
   if (absl::GetFlag(FLAGS_kube_allow_http)) o.kube_allow_http = true;
@@ -677,6 +697,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.ingress_auth_url = absl::GetFlag(FLAGS_ingress_auth_url);
   o.ingress_auth_signin = absl::GetFlag(FLAGS_ingress_auth_signin);
   if (absl::GetFlag(FLAGS_ingress_auth_app)) o.ingress_auth_app = true;
+  o.ingress_controller_namespace = absl::GetFlag(FLAGS_ingress_controller_namespace);
   o.run_as_user = absl::GetFlag(FLAGS_run_as_user);
   o.fs_group = absl::GetFlag(FLAGS_fs_group);
   o.claim_bind_timeout = absl::GetFlag(FLAGS_claim_bind_timeout);

@@ -20,6 +20,9 @@
 //   kube:
 //     kubeconfig: /path/to/kubeconfig  # --kubeconfig (empty: in-cluster / $KUBECONFIG)
 //     context: my-context              # --kube_context (empty: the current context)
+//     service_account_dir: /var/run/secrets/kubernetes.io/serviceaccount
+//                                      # --kube_service_account_dir: the in-cluster
+//                                      #   config's token, ca.crt and namespace
 //     qps: 50                          # --kube_qps
 //     burst: 100                       # --kube_burst
 //     allow_http: false                # --kube_allow_http: accept an http:// API server
@@ -58,6 +61,9 @@
 //       auth_url: https://auth.example.com/oauth2/auth    # --ingress_auth_url: terminal
 //       auth_signin: https://auth.example.com/oauth2/start  # --ingress_auth_signin
 //       auth_app: false                # --ingress_auth_app: the app Ingress too
+//       controller_namespace: ingress-nginx  # --ingress_controller_namespace: a
+//                                      # NetworkPolicy per sandbox admits only this
+//                                      # namespace to its ports; "" = no NetworkPolicy
 //     security_context:
 //       run_as_user: 1000              # --run_as_user
 //       fs_group: 1000                 # --fs_group
@@ -95,6 +101,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/domain/sandbox.h"
+#include "src/kube/kube_config.h"
 
 ABSL_DECLARE_FLAG(std::optional<std::string>, config);
 
@@ -103,6 +110,9 @@ namespace sandboxd::server {
 struct KubeSettings {
   std::string kubeconfig;  // empty: in-cluster config, else $KUBECONFIG / ~/.kube/config
   std::string context;     // empty: the kubeconfig's current context
+  // In-cluster config (no kubeconfig, KUBERNETES_SERVICE_HOST set): the directory of the
+  // projected ServiceAccount token (token, ca.crt, namespace), re-read as it rotates.
+  std::string service_account_dir = kube::kServiceAccountDir;
   double qps = 50;         // sustained requests per second to the API server, > 0
   int32_t burst = 100;     // requests above qps allowed in a burst, >= 1
   // Accept a plain http:// API server (kube::KubeConfigLoadOptions::allow_insecure_http,
@@ -179,6 +189,7 @@ struct ServerConfigOverrides {
   std::optional<absl::Duration> shutdown_grace;
   std::optional<std::string> kubeconfig;
   std::optional<std::string> kube_context;
+  std::optional<std::string> kube_service_account_dir;
   std::optional<double> kube_qps;
   std::optional<int32_t> kube_burst;
   std::optional<bool> kube_allow_http;
@@ -200,6 +211,7 @@ struct ServerConfigOverrides {
   std::optional<std::string> ingress_auth_url;
   std::optional<std::string> ingress_auth_signin;
   std::optional<bool> ingress_auth_app;
+  std::optional<std::string> ingress_controller_namespace;
   std::optional<int64_t> run_as_user;
   std::optional<int64_t> fs_group;
   std::optional<absl::Duration> claim_bind_timeout;

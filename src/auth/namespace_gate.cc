@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
+#include "src/domain/naming.h"
+#include "src/domain/validation.h"
 #include "src/kube/objects_json.h"
 
 namespace sandboxd::auth {
@@ -17,8 +19,13 @@ class NamespaceGate::Sink final : public kube::ReflectorSink {
   void OnUpsert(const std::string& object_json) override {
     absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(object_json);
     if (!meta.ok() || meta->name.empty()) return;
+    std::optional<std::vector<std::string>> domains;
+    auto annotation = meta->annotations.find(domain::kAnnotationAllowedIngressDomains);
+    if (annotation != meta->annotations.end()) {
+      domains = domain::ParseDomainList(annotation->second);
+    }
     absl::MutexLock lock(&gate_->mu_);
-    gate_->served_.insert(meta->name);
+    gate_->served_[meta->name] = std::move(domains);
   }
   void OnDelete(const std::string& /*ns*/, const std::string& name) override {
     absl::MutexLock lock(&gate_->mu_);
@@ -65,6 +72,14 @@ absl::Status NamespaceGate::Check(const std::string& ns) const {
                              "sandboxd is starting; retry shortly");
   }
   return served_.contains(ns) ? absl::OkStatus() : not_served();
+}
+
+std::optional<std::vector<std::string>> NamespaceGate::AllowedIngressDomains(
+    const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = served_.find(ns);
+  if (it == served_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace sandboxd::auth

@@ -1,7 +1,8 @@
 // NamespaceGate: which namespaces sandboxd serves. Only namespaces that match a label
 // selector (default sandboxd.dev/enabled=true) are served; `kube-*` and sandboxd's own
 // namespace never are, whatever their labels. The set is kept current by one reflector
-// (list + watch of namespaces with that selector), so a check costs no request.
+// (list + watch of namespaces with that selector), so a check costs no request. It also
+// keeps each served namespace's own list of allowed ingress domains (an annotation).
 //
 // Check errors (reasons in domain/error_reasons.h):
 //   PERMISSION_DENIED  NAMESPACE_NOT_SERVED (the same answer for a namespace that does
@@ -14,10 +15,12 @@
 #define SANDBOXD_AUTH_NAMESPACE_GATE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "src/kube/kube_client.h"
@@ -42,11 +45,18 @@ class NamespaceGate {
   // OK if `ns` is served; the errors above otherwise.
   absl::Status Check(const std::string& ns) const;
 
+  // The ingress domains served namespace `ns` allows (its annotation
+  // sandboxd.dev/allowed-ingress-domains); nullopt without the annotation or for a
+  // namespace not served.
+  std::optional<std::vector<std::string>> AllowedIngressDomains(const std::string& ns) const;
+
  private:
   class Sink;
   const Options options_;
   mutable absl::Mutex mu_;
-  absl::flat_hash_set<std::string> served_ ABSL_GUARDED_BY(mu_);
+  // Served namespaces -> their allowed ingress domains (nullopt: no annotation).
+  absl::flat_hash_map<std::string, std::optional<std::vector<std::string>>> served_
+      ABSL_GUARDED_BY(mu_);
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Sink> sink_;
   std::unique_ptr<kube::Reflector> reflector_;

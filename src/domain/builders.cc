@@ -239,6 +239,21 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
   return svc;
 }
 
+std::optional<kube::NetworkPolicy> BuildNetworkPolicy(const SandboxSpec& spec,
+                                                      const SandboxDefaults& defaults) {
+  if (defaults.ingress_controller_namespace.empty()) return std::nullopt;
+  kube::NetworkPolicy policy;
+  policy.metadata = Meta(NetworkPolicyName(spec.name), spec);
+  policy.spec.pod_selector = PodSelector(spec.name);
+  policy.spec.policy_types = {"Ingress"};
+  kube::NetworkPolicyIngressRule rule;
+  rule.from_namespace_labels = {
+      {{"kubernetes.io/metadata.name", defaults.ingress_controller_namespace}}};
+  rule.ports = {{kTcp, spec.ports.app}, {kTcp, spec.ports.terminal}};
+  policy.spec.ingress = {std::move(rule)};
+  return policy;
+}
+
 kube::Ingress BuildAppIngress(const SandboxSpec& spec, const SandboxDefaults& defaults) {
   return BuildIngress(spec, defaults, AppIngressName(spec.name), AppHostLabel(spec.name),
                       AppHost(spec.name, spec.ingress_domain), spec.ports.app,

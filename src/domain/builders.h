@@ -17,9 +17,11 @@
 //    both DNS and Ingress, and no second ClusterIP Service is needed. (An ingress
 //    controller configured to proxy to the Service's cluster IP, e.g. ingress-nginx
 //    `service-upstream: "true"`, would not work with it.)
+//  - NetworkPolicy <name>-netpol (when an ingress controller namespace is configured):
+//    only the ingress controller reaches the pod, only on its two ports.
 //  - Ingresses <name>-app-ingress / <name>-ttyd-ingress, only when the spec has an
 //    ingress domain.
-// Service and Ingresses are created after the StatefulSet and carry a controller
+// Service, NetworkPolicy and Ingresses are created after the StatefulSet and carry a controller
 // ownerReference to it (SetOwnerReference), so deleting the StatefulSet garbage-collects
 // them and a half-finished create leaves no orphans.
 //
@@ -30,6 +32,7 @@
 #ifndef SANDBOXD_DOMAIN_BUILDERS_H_
 #define SANDBOXD_DOMAIN_BUILDERS_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +55,12 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
 // its pod template carries it. Use it to create the Service once the StatefulSet exists.
 kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defaults,
                            const kube::StatefulSet& owner);
+// NetworkPolicy <name>-netpol: ingress to the sandbox's pods (PodSelector) only from
+// pods of the namespace defaults.ingress_controller_namespace (by its
+// kubernetes.io/metadata.name label), only to the app and terminal ports. Egress is not
+// restricted. nullopt when that setting is empty.
+std::optional<kube::NetworkPolicy> BuildNetworkPolicy(const SandboxSpec& spec,
+                                                      const SandboxDefaults& defaults);
 kube::Ingress BuildAppIngress(const SandboxSpec& spec, const SandboxDefaults& defaults);
 kube::Ingress BuildTtydIngress(const SandboxSpec& spec, const SandboxDefaults& defaults);
 // {app, ttyd} when spec.ingress_domain is set; empty otherwise.

@@ -30,6 +30,7 @@ bool IsReservedLabelKey(std::string_view key) {
 
 std::string StatefulSetName(std::string_view name) { return std::string(name); }
 std::string ServiceName(std::string_view name) { return Cat(name, "-service"); }
+std::string NetworkPolicyName(std::string_view name) { return Cat(name, "-netpol"); }
 std::string AppIngressName(std::string_view name) { return Cat(name, "-app-ingress"); }
 std::string TtydIngressName(std::string_view name) { return Cat(name, "-ttyd-ingress"); }
 std::string ClaimName(std::string_view name) {
@@ -56,6 +57,7 @@ std::vector<DerivedName> DerivedLabelNames(std::string_view name) {
   return {
       {"StatefulSet", StatefulSetName(name)},
       {"Service", ServiceName(name)},
+      {"NetworkPolicy", NetworkPolicyName(name)},
       {"app Ingress", AppIngressName(name)},
       {"terminal Ingress", TtydIngressName(name)},
       {"PVC", ClaimName(name)},

@@ -3,8 +3,8 @@
 // read by the platform's own tools: do not change a value without a migration.
 //
 // Objects of sandbox <name> in namespace <ns>:
-//   StatefulSet <name>, Service <name>-service, Ingresses <name>-app-ingress and
-//   <name>-ttyd-ingress, claim template "home" => PVC home-<name>-0, pod <name>-0,
+//   StatefulSet <name>, Service <name>-service, NetworkPolicy <name>-netpol, Ingresses
+//   <name>-app-ingress and <name>-ttyd-ingress, claim template "home" => PVC home-<name>-0, pod <name>-0,
 //   pod DNS <name>-0.<name>-service.<ns>.svc.cluster.local,
 //   hosts <name>-app.<domain> and <name>-ttyd.<domain>.
 //
@@ -43,6 +43,10 @@ inline constexpr char kAnnotationSpecHash[] = "sandboxd.dev/spec-hash";
 // The ingress domain the sandbox was created with (absent: no Ingresses), so that
 // SpecFromStatefulSet() can return it.
 inline constexpr char kAnnotationIngressDomain[] = "sandboxd.dev/ingress-domain";
+// On a served namespace: the ingress domains its sandboxes may use, comma-separated
+// (ParseDomainList). Narrows limits.allowed_ingress_domains; "" allows none.
+inline constexpr char kAnnotationAllowedIngressDomains[] =
+    "sandboxd.dev/allowed-ingress-domains";
 // On a claim kept by DeleteSandbox(keep_storage): "true". Only a new sandbox of the same
 // name adopts it; no cleanup of an absent sandbox deletes it.
 inline constexpr char kAnnotationKeptClaim[] = "sandboxd.dev/kept";
@@ -74,6 +78,7 @@ std::string StatefulSetName(std::string_view name);   // <name>
 std::string ServiceName(std::string_view name);       // <name>-service
 std::string AppIngressName(std::string_view name);    // <name>-app-ingress
 std::string TtydIngressName(std::string_view name);   // <name>-ttyd-ingress
+std::string NetworkPolicyName(std::string_view name);  // <name>-netpol
 std::string ClaimName(std::string_view name);         // home-<name>-0
 std::string PodName(std::string_view name);           // <name>-0
 // <name>-0.<name>-service.<ns>.svc.cluster.local

@@ -91,6 +91,9 @@ struct SandboxDefaults {
   std::string ingress_auth_url;
   std::string ingress_auth_signin;
   bool ingress_auth_app = false;
+  // The ingress controller's namespace: a NetworkPolicy per sandbox admits only its pods
+  // to the sandbox's ports. Empty: no NetworkPolicy.
+  std::string ingress_controller_namespace = "ingress-nginx";
   int64_t run_as_user = 1000;
   int64_t fs_group = 1000;
   // How long a claim may stay Pending before the sandbox is ERROR(CLAIM_NOT_BOUND).

@@ -7,7 +7,9 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "src/domain/errors.h"
 #include "src/domain/label_selector.h"
 #include "src/domain/naming.h"
@@ -451,6 +453,28 @@ absl::Status ValidateNamespace(std::string_view ns) {
   std::string problem = Dns1123LabelProblem(ns, kMaxDnsLabel);
   if (!problem.empty()) return InvalidField("namespace", Quote(ns) + " " + problem);
   return absl::OkStatus();
+}
+
+std::vector<std::string> ParseDomainList(std::string_view list) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(list.data(), list.size()), ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (!part.empty()) out.emplace_back(part);
+  }
+  return out;
+}
+
+absl::Status ValidateNamespaceIngressDomain(const SandboxSpec& spec,
+                                            const std::optional<std::vector<std::string>>& allowed) {
+  if (spec.ingress_domain.empty() || !allowed.has_value() ||
+      std::find(allowed->begin(), allowed->end(), spec.ingress_domain) != allowed->end()) {
+    return absl::OkStatus();
+  }
+  return InvalidField("ingress_domain",
+                      Quote(spec.ingress_domain) + " is not allowed in namespace " +
+                          Quote(spec.ns) +
+                          (allowed->empty() ? std::string("; it allows no ingress domain")
+                                            : "; allowed: " + absl::StrJoin(*allowed, ", ")));
 }
 
 absl::Status ValidateSpec(const SandboxSpec& spec, const SandboxLimits& limits) {

@@ -28,8 +28,10 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "src/domain/sandbox.h"
@@ -66,6 +68,17 @@ absl::Status ValidateNamespace(std::string_view ns);
 // labels (Kubernetes key/value syntax, reserved keys refused, at most limits.max_labels).
 // A maximum in `limits` that is not a quantity is INTERNAL (a server misconfiguration).
 absl::Status ValidateSpec(const SandboxSpec& spec, const SandboxLimits& limits);
+
+// "a.example.com, b.example.com" -> {a.example.com, b.example.com}: split on commas,
+// blanks trimmed, empty entries dropped.
+std::vector<std::string> ParseDomainList(std::string_view list);
+
+// The namespace's own list of allowed ingress domains (kAnnotationAllowedIngressDomains),
+// applied after ValidateSpec: with a list, spec.ingress_domain (when set) must be in it,
+// else INVALID_FIELD "ingress_domain" naming the namespace and its list. nullopt: no
+// namespace list, anything ValidateSpec allowed is allowed.
+absl::Status ValidateNamespaceIngressDomain(const SandboxSpec& spec,
+                                            const std::optional<std::vector<std::string>>& allowed);
 
 // Validates an env update on its own: every key of `set` and `remove` is a valid env
 // name, values are bounded, no key is in both, `set` and `remove` have at most

@@ -37,6 +37,7 @@ enum class Kind {
   kStatefulSet,            // apps/v1 statefulsets
   kService,                // v1 services
   kIngress,                // networking.k8s.io/v1 ingresses
+  kNetworkPolicy,          // networking.k8s.io/v1 networkpolicies
   kPod,                    // v1 pods
   kPersistentVolumeClaim,  // v1 persistentvolumeclaims
   kDeployment,             // apps/v1 deployments (migration source)

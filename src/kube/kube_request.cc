@@ -80,6 +80,8 @@ ResourceInfo ResourceFor(Kind kind) {
       return {"", "v1", "services", "Service"};
     case Kind::kIngress:
       return {"networking.k8s.io", "v1", "ingresses", "Ingress"};
+    case Kind::kNetworkPolicy:
+      return {"networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"};
     case Kind::kPod:
       return {"", "v1", "pods", "Pod"};
     case Kind::kPersistentVolumeClaim:

@@ -162,6 +162,24 @@ bool IngressSpec::operator==(const IngressSpec& o) const {
          std::tie(o.ingress_class_name, o.tls, o.rules);
 }
 
+bool NetworkPolicyPort::operator==(const NetworkPolicyPort& o) const {
+  return protocol == o.protocol && port == o.port;
+}
+
+bool NetworkPolicyIngressRule::operator==(const NetworkPolicyIngressRule& o) const {
+  return from_namespace_labels == o.from_namespace_labels && ports == o.ports;
+}
+
+bool NetworkPolicySpec::operator==(const NetworkPolicySpec& o) const {
+  return pod_selector == o.pod_selector && policy_types == o.policy_types &&
+         ingress == o.ingress;
+}
+
+bool NetworkPolicy::operator==(const NetworkPolicy& o) const {
+  return api_version == o.api_version && kind == o.kind && metadata == o.metadata &&
+         spec == o.spec;
+}
+
 bool Ingress::operator==(const Ingress& o) const {
   return std::tie(api_version, kind, metadata, spec) ==
          std::tie(o.api_version, o.kind, o.metadata, o.spec);

@@ -356,6 +356,42 @@ struct Ingress {
 };
 
 // ---------------------------------------------------------------------------
+// NetworkPolicy (networking.k8s.io/v1): written by sandboxd, never read back, so only
+// the fields it sets are modelled (ingress rules from namespaces to ports).
+
+struct NetworkPolicyPort {
+  std::string protocol;  // TCP
+  int32_t port = 0;
+
+  bool operator==(const NetworkPolicyPort& o) const;
+};
+
+struct NetworkPolicyIngressRule {
+  // from[].namespaceSelector.matchLabels, one peer per entry.
+  std::vector<StringMap> from_namespace_labels;
+  std::vector<NetworkPolicyPort> ports;
+
+  bool operator==(const NetworkPolicyIngressRule& o) const;
+};
+
+struct NetworkPolicySpec {
+  StringMap pod_selector;                  // podSelector.matchLabels
+  std::vector<std::string> policy_types;   // ["Ingress"]
+  std::vector<NetworkPolicyIngressRule> ingress;
+
+  bool operator==(const NetworkPolicySpec& o) const;
+};
+
+struct NetworkPolicy {
+  std::string api_version = "networking.k8s.io/v1";
+  std::string kind = "NetworkPolicy";
+  ObjectMeta metadata;
+  NetworkPolicySpec spec;
+
+  bool operator==(const NetworkPolicy& o) const;
+};
+
+// ---------------------------------------------------------------------------
 // Pod (v1): read-only for sandboxd; spec is decoded for completeness.
 
 struct PodCondition {

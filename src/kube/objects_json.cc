@@ -955,6 +955,25 @@ void WriteIngress(Enc& e, const Ingress& i) {
   });
 }
 
+void WriteNetworkPolicy(Enc& e, const NetworkPolicy& n) {
+  e.StrField("apiVersion", n.api_version);
+  e.StrField("kind", n.kind);
+  e.ObjectField("metadata", [&] { WriteObjectMeta(e, n.metadata); });
+  e.ObjectField("spec", [&] {
+    e.ObjectField("podSelector", [&] { e.MapField("matchLabels", n.spec.pod_selector); });
+    e.ListField("policyTypes", n.spec.policy_types);
+    e.ArrayField("ingress", n.spec.ingress, [](Enc& e2, const NetworkPolicyIngressRule& r) {
+      e2.ArrayField("from", r.from_namespace_labels, [](Enc& e3, const StringMap& labels) {
+        e3.ObjectField("namespaceSelector", [&] { e3.MapField("matchLabels", labels); });
+      });
+      e2.ArrayField("ports", r.ports, [](Enc& e3, const NetworkPolicyPort& p) {
+        e3.StrField("protocol", p.protocol);
+        e3.IntField("port", p.port);
+      });
+    });
+  });
+}
+
 void WriteContainerState(Enc& e, const ContainerState& s) {
   if (s.waiting.has_value()) {
     e.ObjectField("waiting", [&] {
@@ -1122,6 +1141,7 @@ absl::Status FromJson(std::string_view json, PersistentVolumeClaimList* out) {
 std::string ToJson(const StatefulSet& obj) { return WriteTop(obj, WriteStatefulSet); }
 std::string ToJson(const Service& obj) { return WriteTop(obj, WriteService); }
 std::string ToJson(const Ingress& obj) { return WriteTop(obj, WriteIngress); }
+std::string ToJson(const NetworkPolicy& obj) { return WriteTop(obj, WriteNetworkPolicy); }
 std::string ToJson(const Pod& obj) { return WriteTop(obj, WritePod); }
 std::string ToJson(const PersistentVolumeClaim& obj) { return WriteTop(obj, WritePvc); }
 std::string ToJson(const StatefulSetList& list) { return WriteList(list, WriteStatefulSet); }

@@ -33,6 +33,7 @@ namespace sandboxd::kube {
 std::string ToJson(const StatefulSet& obj);
 std::string ToJson(const Service& obj);
 std::string ToJson(const Ingress& obj);
+std::string ToJson(const NetworkPolicy& obj);
 std::string ToJson(const Pod& obj);
 std::string ToJson(const PersistentVolumeClaim& obj);
 std::string ToJson(const StatefulSetList& list);

@@ -100,9 +100,10 @@ std::string ManagedSelector(const std::string& project, const std::string& extra
 
 SandboxService::SandboxService(kube::KubeClient* kube, SandboxCache* cache,
                                domain::SandboxDefaults defaults, IngressHosts* hosts,
-                               std::function<absl::Time()> clock)
+                               std::function<absl::Time()> clock,
+                               NamespaceIngressDomains namespace_domains)
     : kube_(kube), cache_(cache), hosts_(hosts), defaults_(std::move(defaults)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)), namespace_domains_(std::move(namespace_domains)) {}
 
 bool SandboxService::CacheReady() const { return cache_ != nullptr && cache_->synced(); }
 
@@ -311,6 +312,11 @@ void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& o
                             Done<Sandbox> done) {
   spec = domain::ApplyDefaults(std::move(spec), defaults_);
   if (absl::Status s = domain::ValidateSpec(spec, defaults_.limits); !s.ok()) return done(s);
+  if (namespace_domains_ != nullptr && !spec.ingress_domain.empty()) {
+    absl::Status s =
+        domain::ValidateNamespaceIngressDomain(spec, namespace_domains_(spec.ns));
+    if (!s.ok()) return done(s);
+  }
   if (hosts_ != nullptr) {
     for (const kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
       for (const kube::IngressRule& rule : ingress.spec.rules) {
@@ -408,6 +414,10 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
   kube::Service service = domain::BuildService(spec, defaults_, *sts);
   domain::SetOwnerReference(owner, &service.metadata);
   children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service)});
+  if (std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(spec, defaults_)) {
+    domain::SetOwnerReference(owner, &policy->metadata);
+    children.push_back({Kind::kNetworkPolicy, policy->metadata.name, kube::ToJson(*policy)});
+  }
   for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
     domain::SetOwnerReference(owner, &ingress.metadata);
     children.push_back({Kind::kIngress, ingress.metadata.name, kube::ToJson(ingress)});

@@ -36,7 +36,9 @@
 #define SANDBOXD_SERVICE_SANDBOX_SERVICE_H_
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -51,6 +53,11 @@ namespace sandboxd::service {
 
 template <typename T>
 using Done = std::function<void(absl::StatusOr<T>)>;
+
+// The ingress domains a namespace allows, if it narrows the configured ones (see
+// domain::ValidateNamespaceIngressDomain). Thread-safe.
+using NamespaceIngressDomains =
+    std::function<std::optional<std::vector<std::string>>(const std::string& ns)>;
 
 class SandboxService {
  public:
@@ -67,9 +74,11 @@ class SandboxService {
   // `kube` and `cache` must outlive the service; `cache` may be null (every read then
   // goes to the API server). `clock` returns the current time (injected for status
   // derivation: a claim Pending for too long is an error).
-  // `hosts` may be null too (no check that a new Ingress host is free).
+  // `hosts` may be null too (no check that a new Ingress host is free), and so may
+  // `namespace_domains` (no namespace narrows the allowed ingress domains).
   SandboxService(kube::KubeClient* kube, SandboxCache* cache, domain::SandboxDefaults defaults,
-                 IngressHosts* hosts = nullptr, std::function<absl::Time()> clock = absl::Now);
+                 IngressHosts* hosts = nullptr, std::function<absl::Time()> clock = absl::Now,
+                 NamespaceIngressDomains namespace_domains = nullptr);
 
   // Creates the StatefulSet, then its Service and Ingresses (owned by it). Idempotent:
   // the same spec again repairs missing children and returns the sandbox without writing
@@ -176,6 +185,7 @@ class SandboxService {
   IngressHosts* const hosts_;     // not owned; may be null
   const domain::SandboxDefaults defaults_;
   const std::function<absl::Time()> clock_;
+  const NamespaceIngressDomains namespace_domains_;  // may be null
 };
 
 }  // namespace sandboxd::service

@@ -57,6 +57,7 @@ Plane::Plane() {
     std::cerr << "no control plane in " << state << " (env.sh missing)\n";
     std::abort();
   }
+  state_dir_ = state;
   kubectl_ = vars["KUBE_LOCAL_BIN"] + "/kubectl";
   admin_kubeconfig_ = vars["KUBE_LOCAL_ADMIN_KUBECONFIG"];
   sandboxd_kubeconfig_ = vars["KUBE_LOCAL_SANDBOXD_KUBECONFIG"];
@@ -125,6 +126,26 @@ std::string Plane::Token(const std::string& ns, const std::string& name,
   CommandResult r = Kubectl(absl::StrCat("-n ", ns, " create token ", name, " --audience=",
                                          audience, " --duration=2h"));
   return r.exit_code == 0 ? std::string(absl::StripAsciiWhitespace(r.output)) : "";
+}
+
+std::string Plane::SignedToken(const std::string& ns, const std::string& name,
+                               absl::Time expiry, const std::string& audience) const {
+  const std::string uid = JsonPath(ns, absl::StrCat("serviceaccount/", name), "{.metadata.uid}");
+  if (uid.empty()) return "";
+  const int64_t issued = absl::ToUnixSeconds(expiry - absl::Hours(1));
+  const std::string claims = absl::StrCat(
+      R"({"iss":"https://kubernetes.default.svc.cluster.local","aud":[")", audience,
+      R"("],"sub":"system:serviceaccount:)", ns, ":", name, R"(","iat":)", issued,
+      R"(,"nbf":)", issued, R"(,"exp":)", absl::ToUnixSeconds(expiry), R"(,"kubernetes.io":{"namespace":")",
+      ns, R"(","serviceaccount":{"name":")", name, R"(","uid":")", uid, R"("}}})");
+  // base64url without padding, of stdin.
+  const std::string b64url = "openssl base64 -A | tr '+/' '-_' | tr -d '='";
+  CommandResult r = RunCommand(absl::StrCat(
+      "set -e; h=$(printf '%s' '{\"alg\":\"RS256\",\"typ\":\"JWT\"}' | ", b64url, "); ",
+      "c=$(printf '%s' '", claims, "' | ", b64url, "); ",
+      "s=$(printf '%s.%s' \"$h\" \"$c\" | openssl dgst -sha256 -sign '", state_dir_,
+      "/pki/sa.key' | ", b64url, "); printf '%s.%s.%s' \"$h\" \"$c\" \"$s\""));
+  return r.exit_code == 0 ? r.output : "";
 }
 
 void Plane::DeleteNamespace(const std::string& ns) const {

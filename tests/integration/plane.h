@@ -66,9 +66,15 @@ class Plane {
   // failure.
   std::string Token(const std::string& ns, const std::string& name,
                     const std::string& audience = "sandboxd.dev") const;
+  // A token of ServiceAccount `ns`/`name` for `audience` that expires at `expiry`, made
+  // like the API server's own and signed with the plane's service-account key, so that
+  // expired tokens can be tested (kubectl create token issues at least 10 minutes).
+  std::string SignedToken(const std::string& ns, const std::string& name, absl::Time expiry,
+                          const std::string& audience = "sandboxd.dev") const;
   void DeleteNamespace(const std::string& ns) const;
 
  private:
+  std::string state_dir_;
   std::string kubectl_;
   std::string admin_kubeconfig_;
   std::string sandboxd_kubeconfig_;

@@ -246,6 +246,14 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   EXPECT_EQ(Json("ingress/alpha-ttyd-ingress", "{.spec.tls[0].secretName}"), "wildcard-tls");
   EXPECT_EQ(Json("ingress/alpha-app-ingress", "{.metadata.labels.cloud\\.sealos\\.io/app-deploy-manager-domain}"), "alpha-app");
 
+  // Only the ingress controller's namespace reaches the pod, only on its two ports.
+  EXPECT_EQ(Json("networkpolicy/alpha-netpol", "{.metadata.ownerReferences[0].uid}"), uid);
+  EXPECT_EQ(Json("networkpolicy/alpha-netpol", "{.spec.podSelector.matchLabels}"),
+            R"({"app":"alpha","sandboxd.dev/sandbox":"alpha"})");
+  EXPECT_EQ(Json("networkpolicy/alpha-netpol", "{.spec.policyTypes}"), R"(["Ingress"])");
+  EXPECT_EQ(Json("networkpolicy/alpha-netpol", "{.spec.ingress}"),
+            R"([{"from":[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"ingress-nginx"}}}],"ports":[{"port":3000,"protocol":"TCP"},{"port":7681,"protocol":"TCP"}]}])");
+
   pb::Sandbox running;
   ASSERT_TRUE(WaitForPhase("alpha", pb::SANDBOX_PHASE_RUNNING, &running));
   EXPECT_EQ(running.ready_replicas(), 1);
@@ -408,6 +416,7 @@ TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
   EXPECT_EQ(requests_->Take(), (Counts{{"GET persistentvolumeclaims", 1},  // not foreign
                                        {"POST statefulsets", 1},
                                        {"POST services", 1},
+                                       {"POST networkpolicies", 1},
                                        {"POST ingresses", 2}}));
   ASSERT_TRUE(WaitForPhase("economy", pb::SANDBOX_PHASE_RUNNING));
 

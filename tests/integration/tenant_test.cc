@@ -233,6 +233,11 @@ TEST_F(TenantTest, CallersWithoutValidCredentialsAreUnauthenticated) {
   const std::string other_audience = plane_->Token(*a_, "tenant", "https://kubernetes.default.svc");
   plane_->CreateCaller(*a_, "gone", "sandboxd-user", *a_);
   const std::string revoked = plane_->Token(*a_, "gone");
+  // A token made like the API server's: accepted while valid, refused once expired.
+  const std::string fresh = plane_->SignedToken(*a_, "tenant", absl::Now() + absl::Minutes(10));
+  EXPECT_TRUE(List(*WithToken(fresh), *a_).ok());
+  const std::string expired = plane_->SignedToken(*a_, "tenant", absl::Now() - absl::Minutes(1));
+  ASSERT_FALSE(expired.empty());
   ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *a_, " delete serviceaccount gone")).exit_code, 0);
 
   auto anonymous = pb::SandboxLifecycle::NewStub(
@@ -243,6 +248,7 @@ TEST_F(TenantTest, CallersWithoutValidCredentialsAreUnauthenticated) {
 
   for (const auto& [what, token] : {std::pair<std::string, std::string>{"garbage", "not-a-jwt"},
                                     {"another audience", other_audience},
+                                    {"expired", expired},
                                     {"revoked (account deleted)", revoked}}) {
     grpc::Status s = List(*WithToken(token), *a_);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << what;
@@ -367,6 +373,49 @@ TEST_F(TenantTest, AHostAnotherIngressClaimsIsRefused) {
       kWait));
   EXPECT_FALSE(plane_->Exists(*a_, "statefulset/solo"));
   EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "twin").ok());
+}
+
+// A namespace's annotation sandboxd.dev/allowed-ingress-domains narrows the ingress
+// domains its sandboxes may use; the set follows the namespace watch.
+TEST_F(TenantTest, ANamespaceNarrowsTheIngressDomainsItsSandboxesUse) {
+  auto admin = As("admin");
+  const std::string allowed = absl::StrCat("ok.", *b_, ".example.test");
+  const std::string other = absl::StrCat("other.", *b_, ".example.test");
+  auto create = [&](const std::string& name, const std::string& domain) {
+    pb::CreateSandboxRequest req;
+    req.mutable_spec()->set_namespace_(*b_);
+    req.mutable_spec()->set_name(name);
+    req.mutable_spec()->set_ingress_domain(domain);
+    pb::CreateSandboxResponse resp;
+    return admin->CreateSandbox(Context().get(), req, &resp);
+  };
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("annotate namespace ", *b_,
+                                         " sandboxd.dev/allowed-ingress-domains=", allowed))
+                .exit_code,
+            0);
+  grpc::Status refused;
+  EXPECT_TRUE(testing::Eventually(
+      [&] {
+        requests_->Take();
+        refused = create("narrow", other);
+        return refused.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+               requests_->Take() == Counts{};
+      },
+      kWait));
+  EXPECT_EQ(ReasonOf(refused), "INVALID_FIELD");
+  EXPECT_EQ(refused.error_message(),
+            absl::StrCat("spec.ingress_domain: \"", other, "\" is not allowed in namespace \"",
+                         *b_, "\"; allowed: ", allowed));
+  EXPECT_FALSE(plane_->Exists(*b_, "statefulset/narrow"));
+  ASSERT_TRUE(create("narrow", allowed).ok());
+  EXPECT_EQ(plane_->JsonPath(*b_, "ingress/narrow-app-ingress", "{.spec.rules[0].host}"),
+            absl::StrCat("narrow-app.", allowed));
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *b_, "narrow").ok());
+
+  // Without the annotation the configured domains apply again.
+  plane_->Kubectl(absl::StrCat("annotate namespace ", *b_, " sandboxd.dev/allowed-ingress-domains-"));
+  EXPECT_TRUE(testing::Eventually([&] { return create("wide", other).ok(); }, kWait));
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *b_, "wide").ok());
 }
 
 // Fair use: each caller has its own budget of calls and of open watch streams; running

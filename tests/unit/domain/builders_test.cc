@@ -86,6 +86,20 @@ TEST(BuildersGoldenTest, Service) {
   ExpectMatchesGolden(kube::ToJson(svc), "service.json");
 }
 
+TEST(BuildersGoldenTest, NetworkPolicy) {
+  std::optional<kube::NetworkPolicy> policy = BuildNetworkPolicy(Spec(), Defaults());
+  ASSERT_TRUE(policy.has_value());
+  SetOwnerReference(StatefulSetOwnerReference("alice", "0b5e7a52-1111-4c4e-9a51-2f0c1c3d4e5f"),
+                    &policy->metadata);
+  ExpectMatchesGolden(kube::ToJson(*policy), "networkpolicy.json");
+}
+
+TEST(BuildersTest, NoNetworkPolicyWithoutAnIngressControllerNamespace) {
+  SandboxDefaults d = Defaults();
+  d.ingress_controller_namespace.clear();
+  EXPECT_FALSE(BuildNetworkPolicy(Spec(), d).has_value());
+}
+
 TEST(BuildersGoldenTest, AppIngress) {
   kube::Ingress ing = BuildAppIngress(Spec(), Defaults());
   SetOwnerReference(StatefulSetOwnerReference("alice", "0b5e7a52-1111-4c4e-9a51-2f0c1c3d4e5f"),

@@ -307,6 +307,36 @@ TEST(ValidateSpecTest, ControlCharactersAreEscapedInFieldAndMessage) {
   EXPECT_EQ(st.message().find('\x1b'), std::string_view::npos);
 }
 
+TEST(ParseDomainListTest, SplitsTrimsAndDropsEmptyEntries) {
+  EXPECT_EQ(ParseDomainList(" a.example.com, b.example.com ,,"),
+            (std::vector<std::string>{"a.example.com", "b.example.com"}));
+  EXPECT_TRUE(ParseDomainList("").empty());
+  EXPECT_TRUE(ParseDomainList(" , ").empty());
+}
+
+TEST(ValidateNamespaceIngressDomainTest, TheNamespacesListNarrowsTheDomains) {
+  SandboxSpec s = ValidSpec();
+  s.ns = "team-a";
+  s.ingress_domain = "b.example.com";
+  EXPECT_TRUE(ValidateNamespaceIngressDomain(s, std::nullopt).ok());
+  EXPECT_TRUE(ValidateNamespaceIngressDomain(
+                  s, std::vector<std::string>{"a.example.com", "b.example.com"})
+                  .ok());
+  absl::Status st =
+      ValidateNamespaceIngressDomain(s, std::vector<std::string>{"a.example.com"});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetErrorDetail(st).metadata["field"], "ingress_domain");
+  EXPECT_EQ(st.message(),
+            "ingress_domain: \"b.example.com\" is not allowed in namespace \"team-a\"; "
+            "allowed: a.example.com");
+  st = ValidateNamespaceIngressDomain(s, std::vector<std::string>{});
+  EXPECT_EQ(st.message(),
+            "ingress_domain: \"b.example.com\" is not allowed in namespace \"team-a\"; it "
+            "allows no ingress domain");
+  s.ingress_domain.clear();  // no Ingresses: nothing to allow
+  EXPECT_TRUE(ValidateNamespaceIngressDomain(s, std::vector<std::string>{}).ok());
+}
+
 TEST(ValidateSpecTest, ConfiguredLimits) {
   SandboxLimits limits;
   limits.max_storage_size = "10Gi";

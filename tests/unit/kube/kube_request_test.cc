@@ -14,6 +14,7 @@ TEST(KubeRequestTest, PathsPerKind) {
       {Kind::kStatefulSet, "/apis/apps/v1/namespaces/u1/statefulsets/sb"},
       {Kind::kService, "/api/v1/namespaces/u1/services/sb"},
       {Kind::kIngress, "/apis/networking.k8s.io/v1/namespaces/u1/ingresses/sb"},
+      {Kind::kNetworkPolicy, "/apis/networking.k8s.io/v1/namespaces/u1/networkpolicies/sb"},
       {Kind::kPod, "/api/v1/namespaces/u1/pods/sb"},
       {Kind::kPersistentVolumeClaim, "/api/v1/namespaces/u1/persistentvolumeclaims/sb"},
       {Kind::kDeployment, "/apis/apps/v1/namespaces/u1/deployments/sb"},

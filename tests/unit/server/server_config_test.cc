@@ -34,6 +34,7 @@ max_message_bytes: 1048576
 kube:
   kubeconfig: /etc/kube/config
   context: dev
+  service_account_dir: /run/sa
   qps: 12.5
   burst: 30
   allow_http: true
@@ -54,6 +55,7 @@ sandbox_defaults:
   ingress:
     class: traefik
     tls_secret: wildcard-tls
+    controller_namespace: traefik-system
   security_context:
     run_as_user: 2000
     fs_group: 3000
@@ -92,6 +94,8 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(d.app_port, 3000);
   EXPECT_EQ(d.terminal_port, 7681);
   EXPECT_EQ(d.ingress_class, "nginx");
+  EXPECT_EQ(d.ingress_controller_namespace, "ingress-nginx");
+  EXPECT_EQ(config->kube.service_account_dir, "/var/run/secrets/kubernetes.io/serviceaccount");
   EXPECT_EQ(d.run_as_user, 1000);
   EXPECT_EQ(d.fs_group, 1000);
   EXPECT_EQ(d.claim_bind_timeout, absl::Minutes(2));
@@ -123,6 +127,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(45));
   EXPECT_EQ(config->kube.kubeconfig, "/etc/kube/config");
   EXPECT_EQ(config->kube.context, "dev");
+  EXPECT_EQ(config->kube.service_account_dir, "/run/sa");
   EXPECT_EQ(config->kube.qps, 12.5);
   EXPECT_EQ(config->kube.burst, 30);
   EXPECT_TRUE(config->kube.allow_http);
@@ -141,6 +146,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(d.app_port, 8080);
   EXPECT_EQ(d.terminal_port, 8081);
   EXPECT_EQ(d.ingress_class, "traefik");
+  EXPECT_EQ(d.ingress_controller_namespace, "traefik-system");
   EXPECT_EQ(d.tls_secret, "wildcard-tls");
   EXPECT_EQ(d.run_as_user, 2000);
   EXPECT_EQ(d.fs_group, 3000);
@@ -282,6 +288,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadYamlCase{"sandbox_defaults: {ports: {terminal: 3000}}\n",
                     "setting sandbox_defaults.ports.terminal: must differ from the app port "
                     "3000"},
+        BadYamlCase{"sandbox_defaults: {ingress: {controller_namespace: Ingress_NS}}\n",
+                    "setting sandbox_defaults.ingress.controller_namespace: must be a "
+                    "namespace name (DNS-1123 label), got \"Ingress_NS\""},
         BadYamlCase{"sandbox_defaults: {storage: {mount_path: home}}\n",
                     "setting sandbox_defaults.storage.mount_path: must be an absolute path, "
                     "got \"home\""},
