@@ -67,7 +67,7 @@ done
 after=$(snapshot)
 if [ "$before" != "$after" ]; then
   echo "generated files are stale (regenerated in place; commit them). Changed files:" >&2
-  diff <(echo "$before") <(echo "$after") | sed -n 's/^> [0-9a-f]*  /  /p; s/^> missing /  deleted: /p' | sort -u >&2
+  { diff <(echo "$before") <(echo "$after") || true; } | sed -n 's/^> [0-9a-f]*  /  /p; s/^> missing /  deleted: /p' | sort -u >&2
   git status --short --untracked-files=all -- "${generated_paths[@]}" >&2
   git --no-pager diff --stat -- "${generated_paths[@]}" >&2
   git --no-pager diff -- "${generated_paths[@]}" >&2
