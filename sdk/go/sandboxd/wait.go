@@ -62,8 +62,11 @@ func (c *Client) WaitFor(ctx context.Context, namespace, name string, phase sand
 			}
 		}
 	}
-	panic("unreachable: a watch ends only with an error")
+	return nil, errWatchEnded
 }
+
+// errWatchEnded: a watch ended without an error, which Watch never does.
+var errWatchEnded = errors.New("sandboxd: watch ended without an error")
 
 // WaitForDeleted watches a sandbox until it no longer exists (returning nil at once if it
 // does not exist). It returns ctx's error at ctx's end; errors of the watch itself are
@@ -87,5 +90,5 @@ func (c *Client) WaitForDeleted(ctx context.Context, namespace, name string) err
 			return nil
 		}
 	}
-	panic("unreachable: a watch ends only with an error")
+	return errWatchEnded
 }
