@@ -256,33 +256,39 @@ func TestWatchSurvivesRestart(t *testing.T) {
 	restart := env(t, "SANDBOXD_TEST_RESTART")
 	name := uniqueName("go-watch")
 	create(t, ctx, c, ns, name, map[string]string{"GEN": "1"})
+	// A settled sandbox: the old stream has no change of its own left to send.
+	if _, err := c.WaitFor(ctx, ns, name, running); err != nil {
+		t.Fatalf("WaitFor RUNNING: %v", err)
+	}
 
 	var (
-		afterRestart []sandboxd.Event
-		restarted    bool
-		retries      int
+		before     []sandboxv1.WatchEventType // on the first stream, up to the restart
+		restarted  bool
+		reconnects int
+		resumed    []sandboxd.Event // on the streams opened after the restart
 	)
-	onRetry := sandboxd.OnRetry(func(err error, _ time.Duration) {
-		retries++
+	onRetry := sandboxd.OnRetry(func(err error, delay time.Duration) {
+		reconnects++
+		t.Logf("watch reconnects after %v: %v", delay, err)
 		if !errors.Is(err, sandboxd.ErrUnavailable) {
 			t.Errorf("watch broke with %v, want UNAVAILABLE", err)
 		}
 	})
-	var before []sandboxv1.WatchEventType
 	for ev, err := range c.WatchAll(ctx, ns, sandboxd.Filter{Project: name}, onRetry) {
 		if err != nil {
-			t.Fatalf("watch: %v (events after the restart: %v)", err, types(afterRestart))
+			t.Fatalf("watch: %v (events after the reconnect: %v)", err, types(resumed))
 		}
 		if ev.ResumeToken == "" {
 			t.Errorf("%v event without a resume token", ev.Type)
 		}
-		if !restarted {
+		switch {
+		case !restarted:
 			before = append(before, ev.Type)
 			if ev.Type != complete {
 				continue
 			}
 			// Mid-stream: restart sandboxd and change the sandbox while this stream
-			// is not being read; the next read finds the stream broken.
+			// is not being read; the next read finds the stream closed.
 			if out, err := exec.CommandContext(ctx, "sh", "-c", restart).CombinedOutput(); err != nil {
 				t.Fatalf("SANDBOXD_TEST_RESTART: %v\n%s", err, out)
 			}
@@ -291,23 +297,25 @@ func TestWatchSurvivesRestart(t *testing.T) {
 				t.Fatalf("UpdateEnv after the restart: %v", err)
 			}
 			awaitEnvInCache(t, ctx, c, ns, name, "GEN", "2")
-			continue
+		case reconnects == 0:
+			// Changes the first stream had received before sandboxd stopped.
+			if ev.Type != modified {
+				t.Fatalf("the first stream sent %v after the restart, want MODIFIED only", ev.Type)
+			}
+		default:
+			resumed = append(resumed, ev)
 		}
-		afterRestart = append(afterRestart, ev)
-		if ev.Type == complete {
+		if ev.Type == complete && reconnects > 0 {
 			break
 		}
 	}
 	if want := []sandboxv1.WatchEventType{added, complete}; !equalTypes(before, want) {
 		t.Errorf("events before the restart %v, want %v", before, want)
 	}
-	if retries == 0 {
-		t.Errorf("the watch did not reconnect")
+	if want := []sandboxv1.WatchEventType{reset, added, complete}; !equalTypes(types(resumed), want) {
+		t.Fatalf("events after the reconnect %v, want %v", types(resumed), want)
 	}
-	if want := []sandboxv1.WatchEventType{reset, added, complete}; !equalTypes(types(afterRestart), want) {
-		t.Fatalf("events after the restart %v, want %v", types(afterRestart), want)
-	}
-	sb := afterRestart[1].Sandbox
+	sb := resumed[1].Sandbox
 	if sb.GetSpec().GetName() != name || sb.GetSpec().GetEnv()["GEN"] != "2" {
 		t.Errorf("fresh ADDED after the restart: %s env %v, want %s with GEN=2", sb.GetSpec().GetName(),
 			sb.GetSpec().GetEnv(), name)
