@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,6 +162,34 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := c.WaitFor(ctx, ns, name, running); !errors.Is(err, sandboxd.ErrNotFound) {
 		t.Errorf("WaitFor of a deleted sandbox: %v, want NOT_FOUND", err)
+	}
+}
+
+// WaitFor gives up as soon as the sandbox is in ERROR, with the reason. The local
+// plane's kwok stages report ImagePullBackOff for an image named "sandboxd-fail-pull".
+func TestWaitForFailsFastOnError(t *testing.T) {
+	c, ns := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := uniqueName("go-fail")
+	if _, err := c.Create(ctx, &sandboxv1.SandboxSpec{Name: name, Namespace: ns,
+		Image: "registry.local/sandboxd-fail-pull:1"}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), ns, name, sandboxd.AllowMissing()) })
+
+	_, err := c.WaitFor(ctx, ns, name, running)
+	var pe *sandboxd.PhaseError
+	if !errors.As(err, &pe) || !errors.Is(err, sandboxd.ErrSandboxFailed) {
+		t.Fatalf("WaitFor RUNNING of a sandbox whose image cannot be pulled: %v, want a *PhaseError", err)
+	}
+	if pe.Sandbox.GetPhase() != sandboxv1.SandboxPhase_SANDBOX_PHASE_ERROR ||
+		pe.Sandbox.GetErrorReason() != sandboxv1.SandboxErrorReason_SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE {
+		t.Errorf("PhaseError sandbox: phase %v reason %v, want ERROR IMAGE_PULL_FAILURE",
+			pe.Sandbox.GetPhase(), pe.Sandbox.GetErrorReason())
+	}
+	if !strings.Contains(err.Error(), "SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE") {
+		t.Errorf("error %q does not name the reason", err)
 	}
 }
 
