@@ -41,7 +41,11 @@ def test_config_from_environment_and_arguments() -> None:
     assert config.timeout == 5
 
     plaintext = sandboxd.ClientConfig.resolve(
-        environ={"SANDBOXD_ADDR": "127.0.0.1:1", "SANDBOXD_PLAINTEXT": "true", "SANDBOXD_TOKEN": "abc"}
+        environ={
+            "SANDBOXD_ADDR": "127.0.0.1:1",
+            "SANDBOXD_PLAINTEXT": "true",
+            "SANDBOXD_TOKEN": "abc",
+        }
     )
     assert plaintext.insecure is True
     assert plaintext.call_metadata() == (("authorization", "Bearer abc"),)
@@ -82,9 +86,8 @@ def test_error_from_status_details() -> None:
             error_details_pb2.BadRequest.FieldViolation(field="spec.name", description="bad")
         ]
     )
-    error = _errors.from_status(
-        grpc.StatusCode.INVALID_ARGUMENT, "x", _status(grpc.StatusCode.INVALID_ARGUMENT, "m", info, bad)
-    )
+    trailer = _status(grpc.StatusCode.INVALID_ARGUMENT, "m", info, bad)
+    error = _errors.from_status(grpc.StatusCode.INVALID_ARGUMENT, "x", trailer)
     assert type(error) is sandboxd.InvalidArgument
     assert (error.code, error.reason, error.message) == (
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -94,7 +97,8 @@ def test_error_from_status_details() -> None:
     assert error.metadata == {"field": "spec.name", "why": "bad"}
     assert error.field_violations == [sandboxd.FieldViolation("spec.name", "bad")]
 
-    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1, nanos=500_000_000))
+    delay = duration_pb2.Duration(seconds=1, nanos=500_000_000)
+    retry = error_details_pb2.RetryInfo(retry_delay=delay)
     limited = _errors.from_status(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         "slow down",

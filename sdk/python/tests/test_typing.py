@@ -12,7 +12,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_mypy_strict() -> None:
-    cache = os.environ.get("SANDBOXD_MYPY_CACHE") or os.path.join(tempfile.gettempdir(), "sandboxd-mypy")
+    cache = os.environ.get("SANDBOXD_MYPY_CACHE") or os.path.join(
+        tempfile.gettempdir(), "sandboxd-mypy"
+    )
     out, err, status = api.run(
         [
             "--config-file", str(ROOT / "pyproject.toml"),

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import AsyncGenerator, AsyncIterator, Protocol, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 import grpc
 
@@ -38,8 +52,8 @@ class AsyncClient:
     ClientConfig); `config` replaces all of them. Methods raise SandboxdError subclasses
     (see sandboxd._errors) and take `namespace` (default: the client's) and `timeout`
     (seconds; default: the client's). Unary calls that fail with UNAVAILABLE before the
-    server answered are retried by gRPC (service config). `await close()` or an `async with`
-    block releases the connection. Make it inside the event loop that uses it.
+    server answered are retried by gRPC (service config). `await close()` or an
+    `async with` block releases the connection. Make it inside the event loop that uses it.
     """
 
     def __init__(
@@ -74,7 +88,9 @@ class AsyncClient:
         if credentials is None:
             self._channel = grpc.aio.insecure_channel(self.config.address, options=options)
         else:
-            self._channel = grpc.aio.secure_channel(self.config.address, credentials, options=options)
+            self._channel = grpc.aio.secure_channel(
+                self.config.address, credentials, options=options
+            )
         self._stub = sandbox_pb2_grpc.SandboxLifecycleStub(self._channel)
 
     async def close(self) -> None:
@@ -222,8 +238,8 @@ class AsyncClient:
         resume_token: str = "",
         timeout: Optional[float] = None,
     ) -> AsyncGenerator[WatchEvent, None]:
-        """Iterates asynchronously over the events of one sandbox (which need not exist yet): ADDED
-        (if it exists), INITIAL_STATE_COMPLETE, then every change.
+        """Iterates asynchronously over the events of one sandbox (which need not exist
+        yet): ADDED (if it exists), INITIAL_STATE_COMPLETE, then every change.
 
         When the stream fails with UNAVAILABLE (sandboxd restarting, a lost
         connection), a new stream resumes after the last event the caller took, with
@@ -254,9 +270,9 @@ class AsyncClient:
         resume_token: str = "",
         timeout: Optional[float] = None,
     ) -> AsyncGenerator[WatchEvent, None]:
-        """Iterates asynchronously over the events of every matching sandbox of the namespace: one ADDED
-        per sandbox, INITIAL_STATE_COMPLETE, then every change. Reconnects, resumes and
-        resets as watch() does."""
+        """Iterates asynchronously over the events of every matching sandbox of the
+        namespace: one ADDED per sandbox, INITIAL_STATE_COMPLETE, then every change.
+        Reconnects, resumes and resets as watch() does."""
         ns = self._namespace(namespace)
 
         def open_stream(
@@ -284,7 +300,8 @@ class AsyncClient:
         SandboxDeleted when it is deleted or does not exist, DeadlineExceeded after
         `timeout` seconds."""
         condition = WaitCondition(name, Phase(phase))
-        await self._wait(name, namespace, condition, timeout, f"sandbox {name!r} to be {Phase(phase).name}")
+        what = f"sandbox {name!r} to be {Phase(phase).name}"
+        await self._wait(name, namespace, condition, timeout, what)
         assert condition.sandbox is not None
         return condition.sandbox
 
@@ -297,7 +314,8 @@ class AsyncClient:
     ) -> None:
         """Waits until the sandbox no longer exists (returns at once if it does not).
         Raises DeadlineExceeded after `timeout` seconds."""
-        await self._wait(name, namespace, WaitCondition(name, None), timeout, f"sandbox {name!r} to be deleted")
+        condition = WaitCondition(name, None)
+        await self._wait(name, namespace, condition, timeout, f"sandbox {name!r} to be deleted")
 
     async def _wait(
         self,

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Callable, Generator, Iterator, Protocol, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import (
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 import grpc
 
@@ -284,7 +298,8 @@ class Client:
         SandboxDeleted when it is deleted or does not exist, DeadlineExceeded after
         `timeout` seconds."""
         condition = WaitCondition(name, Phase(phase))
-        self._wait(name, namespace, condition, timeout, f"sandbox {name!r} to be {Phase(phase).name}")
+        what = f"sandbox {name!r} to be {Phase(phase).name}"
+        self._wait(name, namespace, condition, timeout, what)
         assert condition.sandbox is not None
         return condition.sandbox
 
@@ -297,7 +312,8 @@ class Client:
     ) -> None:
         """Waits until the sandbox no longer exists (returns at once if it does not).
         Raises DeadlineExceeded after `timeout` seconds."""
-        self._wait(name, namespace, WaitCondition(name, None), timeout, f"sandbox {name!r} to be deleted")
+        condition = WaitCondition(name, None)
+        self._wait(name, namespace, condition, timeout, f"sandbox {name!r} to be deleted")
 
     def _wait(
         self,
