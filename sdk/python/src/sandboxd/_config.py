@@ -18,6 +18,7 @@ Environment (an argument wins over its variable):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import threading
@@ -141,7 +142,7 @@ class ClientConfig:
             private_key=_read_file(self.client_key) if self.client_key else None,
             certificate_chain=_read_file(self.client_cert) if self.client_cert else None,
         )
-        tokens = self.token_source()
+        tokens = self._tokens
         if tokens is None:
             return tls
         return grpc.composite_channel_credentials(
@@ -153,12 +154,13 @@ class ClientConfig:
         credentials, the bearer token travels as metadata of every call."""
         if not self.insecure:
             return None
-        tokens = self.token_source()
+        tokens = self._tokens
         if tokens is None:
             return None
         return (("authorization", "Bearer " + tokens.token()),)
 
-    def token_source(self) -> Optional[TokenSource]:
+    @functools.cached_property
+    def _tokens(self) -> Optional[TokenSource]:
         if self.token:
             return TokenSource(token=self.token)
         if self.token_file:
