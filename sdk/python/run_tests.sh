@@ -31,6 +31,8 @@ if [ "$(cat "$venv/.package" 2>/dev/null)" != "$package" ]; then
 fi
 
 cd "$here"
+# with_sandboxd.sh serves plaintext on 127.0.0.1 and says so in no variable.
+export SANDBOXD_PLAINTEXT=${SANDBOXD_PLAINTEXT:-1}
 export PYTHONDONTWRITEBYTECODE=1 SANDBOXD_MYPY_CACHE=$venv/mypy-cache
 [ $# -gt 0 ] || set -- tests
 exec "$venv/bin/python" -m pytest -p no:cacheprovider -q "$@"
