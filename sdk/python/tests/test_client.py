@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 import pytest
 
@@ -45,6 +47,43 @@ def test_lifecycle(client: sandboxd.Client) -> None:
     client.wait_until_deleted(name, timeout=PHASE_TIMEOUT)
     with pytest.raises(sandboxd.SandboxNotFound):
         client.get(name)
+
+
+def test_wait_until_fails_fast_on_an_error_phase(client: sandboxd.Client) -> None:
+    # The local plane's kwok stages make an image named *sandboxd-fail-pull* fail to pull.
+    name = unique_name("py-fail")
+    client.create(name, image="registry.local/sandboxd-fail-pull:1")
+    try:
+        with pytest.raises(sandboxd.SandboxFailed) as raised:
+            client.wait_until(name, Phase.RUNNING, timeout=PHASE_TIMEOUT)
+        failed = raised.value
+        assert failed.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert failed.reason == "SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE"
+        assert failed.sandbox.phase == Phase.ERROR
+        assert failed.sandbox.spec.name == name
+        errored = client.wait_until(name, Phase.ERROR, timeout=PHASE_TIMEOUT)
+        assert errored.error_reason == failed.sandbox.error_reason
+    finally:
+        client.delete(name, allow_missing=True)
+
+
+def test_wait_until_fails_when_the_sandbox_is_deleted(client: sandboxd.Client) -> None:
+    name = unique_name("py-gone")
+    client.create(name)
+    client.stop(name)
+    client.wait_until(name, Phase.STOPPED, timeout=PHASE_TIMEOUT)
+    deleter = threading.Timer(0.5, client.delete, args=(name,))
+    deleter.start()
+    try:
+        with pytest.raises(sandboxd.SandboxDeleted) as raised:
+            client.wait_until(name, Phase.RUNNING, timeout=PHASE_TIMEOUT)
+    finally:
+        deleter.join()
+    assert (raised.value.code, raised.value.reason) == (
+        grpc.StatusCode.NOT_FOUND,
+        "SANDBOX_NOT_FOUND",
+    )
+    assert raised.value.sandbox is not None and raised.value.sandbox.spec.name == name
 
 
 def test_invalid_name_is_a_typed_error(client: sandboxd.Client) -> None:
