@@ -10,7 +10,13 @@ import pytest
 import sandboxd
 from sandboxd import EventType, Phase
 
-from conftest import PHASE_TIMEOUT, live_env, restart_sandboxd, unique_name
+from conftest import (
+    PHASE_TIMEOUT,
+    live_env,
+    restart_sandboxd,
+    unique_name,
+    until_available_async,
+)
 
 
 @pytest.mark.asyncio
@@ -72,7 +78,7 @@ async def test_async_watch_survives_a_restart() -> None:
             assert [e.type for e in initial] == [EventType.ADDED, EventType.INITIAL_STATE_COMPLETE]
 
             await asyncio.to_thread(restart_sandboxd)
-            await client.update_env(name, {"STEP": "2"})
+            await until_available_async(lambda: client.update_env(name, {"STEP": "2"}))
 
             event = await anext(events)
             while event.type != EventType.RESET:

@@ -10,7 +10,13 @@ import pytest
 import sandboxd
 from sandboxd import EventType, Phase
 
-from conftest import PHASE_TIMEOUT, live_env, restart_sandboxd, unique_name
+from conftest import (
+    PHASE_TIMEOUT,
+    live_env,
+    restart_sandboxd,
+    unique_name,
+    until_available,
+)
 
 
 def test_lifecycle(client: sandboxd.Client) -> None:
@@ -175,7 +181,7 @@ def test_watch_survives_a_restart(client: sandboxd.Client) -> None:
         # process before the watch reconnects. Tokens are per process, so the resumed
         # stream answers RESET, the whole state (with the change) and the marker.
         restart_sandboxd()
-        client.update_env(name, {"STEP": "2"})
+        until_available(lambda: client.update_env(name, {"STEP": "2"}))
 
         before_reset = []
         event = next(events)

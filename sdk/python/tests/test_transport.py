@@ -136,7 +136,7 @@ async def test_async_tls_sends_the_token(tls_address: str, pki: pathlib.Path) ->
 
 
 def test_an_unknown_server_certificate_is_refused(tls_address: str) -> None:
-    config = sandboxd.ClientConfig.resolve(tls_address, namespace="dev", timeout=3, environ={})
+    config = sandboxd.ClientConfig.resolve(tls_address, namespace="dev", timeout=10, environ={})
     with sandboxd.Client(config=config) as client:  # the system roots do not know test-ca
         with pytest.raises(sandboxd.Unavailable):
             client.get("a")

@@ -30,8 +30,10 @@ SERVICE_NAME = "sandbox.v1.SandboxLifecycle"
 DEFAULT_TIMEOUT = 30.0
 
 # Every SandboxLifecycle method is idempotent, so gRPC may retry any call that failed
-# with UNAVAILABLE before the server answered (a restart, a rolling update). A stream
-# is retried only until its first message; watch() resumes after that.
+# with UNAVAILABLE (a restart, a rolling update, a cache that is not synced yet): up to 5
+# attempts within at most 3 s (gRPC draws each delay at random up to the backoff:
+# 0.2, 0.4, 0.8, 1.6 s). A stream is retried only until its first message; watch()
+# resumes after that.
 _SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
@@ -39,7 +41,7 @@ _SERVICE_CONFIG = json.dumps(
                 "name": [{"service": SERVICE_NAME}],
                 "retryPolicy": {
                     "maxAttempts": 5,
-                    "initialBackoff": "0.1s",
+                    "initialBackoff": "0.2s",
                     "maxBackoff": "2s",
                     "backoffMultiplier": 2,
                     "retryableStatusCodes": ["UNAVAILABLE"],
