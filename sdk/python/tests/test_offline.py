@@ -200,3 +200,76 @@ def test_wait_condition() -> None:
     assert not gone.feed(_event(E.ADDED, P.RUNNING))
     assert not gone.feed(_event(E.INITIAL_STATE_COMPLETE))
     assert gone.feed(_event(E.DELETED, P.DELETING))
+
+
+class _Failure(grpc.RpcError, grpc.Call):
+    """A finished call's error as grpc raises it from a stream."""
+
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._code.name.lower()
+
+    def trailing_metadata(self) -> tuple[()]:
+        return ()
+
+    def initial_metadata(self) -> tuple[()]:
+        return ()
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> None:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: object) -> bool:
+        return False
+
+
+class _Stream:
+    def __init__(self, tokens: list[str], failure: grpc.StatusCode) -> None:
+        self._tokens = tokens
+        self._failure = failure
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for token in self._tokens:
+            yield sandbox_pb2.WatchSandboxResponse(
+                type=sandbox_pb2.WATCH_EVENT_TYPE_MODIFIED,
+                sandbox=sandbox_pb2.Sandbox(),
+                resume_token=token,
+            )
+        raise _Failure(self._failure)
+
+    def cancel(self) -> bool:
+        return True
+
+
+def test_watch_resumes_after_the_last_event_taken() -> None:
+    """On UNAVAILABLE the next stream starts from the token of the last event the caller
+    took; another error ends the watch."""
+    streams = [
+        _Stream(["t1", "t2"], grpc.StatusCode.UNAVAILABLE),
+        _Stream([], grpc.StatusCode.UNAVAILABLE),
+        _Stream(["t3"], grpc.StatusCode.PERMISSION_DENIED),
+    ]
+    opened: list[str] = []
+
+    def open_stream(token: str, timeout: float | None) -> _Stream:
+        opened.append(token)
+        return streams[len(opened) - 1]
+
+    config = sandboxd.ClientConfig.resolve("127.0.0.1:1", insecure=True, environ={})
+    with sandboxd.Client(config=config) as client:  # never connects: the streams are fakes
+        events = client._follow(open_stream, "t0", _watch.Deadline(None))
+        taken = [next(events).resume_token for _ in range(3)]
+        with pytest.raises(sandboxd.PermissionDenied):
+            next(events)
+    assert taken == ["t1", "t2", "t3"]
+    assert opened == ["t0", "t2", "t2"]
