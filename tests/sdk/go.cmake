@@ -1,4 +1,2 @@
 # The Go SDK (sdk/go): go vet, then go test against the real sandboxd.
 sandboxd_add_sdk_test(NAME sdk_go COMMAND ${PROJECT_SOURCE_DIR}/sdk/go/test.sh)
-# Not while tools/proto/check.sh regenerates the stubs it compiles.
-set_property(TEST sdk_go APPEND PROPERTY RESOURCE_LOCK sdk_sources)

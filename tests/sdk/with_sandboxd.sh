@@ -7,21 +7,25 @@
 # It makes a tenant namespace (labelled sandboxd.dev/enabled=true) with a ServiceAccount
 # bound to the ClusterRole sandboxd-user, starts sandboxd (plaintext on 127.0.0.1, a fixed
 # free port) with sandboxd's own least-privilege identity, and runs COMMAND with:
-#   SANDBOXD_ADDR          host:port of sandboxd
+#   SANDBOXD_ADDR          host:port of sandboxd (plaintext: SANDBOXD_PLAINTEXT=1)
 #   SANDBOXD_TOKEN         the ServiceAccount's bearer token (audience sandboxd.dev)
 #   SANDBOXD_TOKEN_FILE    a file holding the same token
 #   SANDBOXD_NAMESPACE     the tenant namespace (removed afterwards)
 #   SANDBOXD_TEST_RESTART  a command that stops sandboxd with SIGTERM, waits for its exit
-#                          and starts it again on the same port (returns once it serves)
+#                          and starts it again on the same port; it returns once health
+#                          says SERVING (the watch cache has synced)
 #   SANDBOXD_TEST_KUBECTL  kubectl with the plane's admin identity (for checks only)
 # The exit status is COMMAND's; on failure the end of sandboxd's log is printed.
-# Needs: a running plane (KUBE_LOCAL_STATE_DIR, default as kube-local).
+# Needs: a running plane (KUBE_LOCAL_STATE_DIR, default as kube-local), and grpcurl (on
+# PATH or $SANDBOXD_GRPCURL, as tools/test.sh provides) to wait for SERVING.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sandboxd=$(cd "$(dirname "${1:?usage: with_sandboxd.sh SANDBOXD_BINARY COMMAND...}")" && pwd)/$(basename "$1")
 shift
 [ $# -gt 0 ] || { echo "usage: with_sandboxd.sh SANDBOXD_BINARY COMMAND..." >&2; exit 2; }
 eval "$("$here/../../tools/kube-local/kube-local" env)" || { echo "the local control plane is not up" >&2; exit 1; }
+grpcurl=${SANDBOXD_GRPCURL:-$(command -v grpcurl || true)}
+[ -x "$grpcurl" ] || { echo "grpcurl not found (set SANDBOXD_GRPCURL)" >&2; exit 1; }
 
 work=$(mktemp -d)
 ns=sdk-$(date +%s)-$RANDOM
@@ -51,8 +55,12 @@ start() {
     --kubeconfig="$KUBE_LOCAL_SANDBOXD_KUBECONFIG" --default_image=registry.local/agent:1 \\
     --shutdown_grace=2s >>"$work/sandboxd.log" 2>&1 &
   echo \$! >"$work/pid"
-  for _ in \$(seq 300); do [ -s "$work/port" ] && return 0; sleep 0.05; done
-  echo "sandboxd did not start; end of its log:" >&2; tail -n 30 "$work/sandboxd.log" >&2
+  for _ in \$(seq 600); do
+    [ -s "$work/port" ] && "$grpcurl" -plaintext -d '{"service":"sandbox.v1.SandboxLifecycle"}' \
+      127.0.0.1:$port grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"' && return 0
+    sleep 0.05
+  done
+  echo "sandboxd did not start serving; end of its log:" >&2; tail -n 30 "$work/sandboxd.log" >&2
   return 1
 }
 case "\${1:-}" in
@@ -81,7 +89,7 @@ token=$(kubectl -n "$ns" create token sdk-user --audience=sandboxd.dev --duratio
 printf '%s' "$token" >"$work/token"
 "$work/sandboxd-ctl" start || exit 1
 
-export SANDBOXD_ADDR=127.0.0.1:$port SANDBOXD_TOKEN=$token SANDBOXD_TOKEN_FILE=$work/token \
+export SANDBOXD_ADDR=127.0.0.1:$port SANDBOXD_PLAINTEXT=1 SANDBOXD_TOKEN=$token SANDBOXD_TOKEN_FILE=$work/token \
   SANDBOXD_NAMESPACE=$ns SANDBOXD_TEST_RESTART="$work/sandboxd-ctl restart" \
   SANDBOXD_TEST_KUBECTL=$work/kubectl
 "$@"

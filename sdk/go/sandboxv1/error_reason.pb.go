@@ -88,22 +88,41 @@ const (
 	ErrorReason_KUBERNETES_FORBIDDEN ErrorReason = 20
 	// UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials.
 	ErrorReason_KUBERNETES_UNAUTHENTICATED ErrorReason = 21
-	// The reasons of errors that carry no more specific one, one per status code.
-	ErrorReason_REQUEST_CANCELLED       ErrorReason = 22
-	ErrorReason_UNKNOWN_ERROR           ErrorReason = 23
-	ErrorReason_INVALID_ARGUMENT        ErrorReason = 24
-	ErrorReason_DEADLINE_EXCEEDED       ErrorReason = 25
-	ErrorReason_RESOURCE_NOT_FOUND      ErrorReason = 26
+	// The reasons of errors that carry no more specific one, one per status code:
+	// CANCELLED: the call was cancelled (by the caller, or by the server shutting down).
+	ErrorReason_REQUEST_CANCELLED ErrorReason = 22
+	// UNKNOWN: an error of unknown kind; the details are in the server log.
+	ErrorReason_UNKNOWN_ERROR ErrorReason = 23
+	// INVALID_ARGUMENT without a more specific reason.
+	ErrorReason_INVALID_ARGUMENT ErrorReason = 24
+	// DEADLINE_EXCEEDED: the call's deadline passed (for example while waiting for the
+	// Kubernetes API); the write may or may not have happened: repeat the call (every
+	// method is idempotent).
+	ErrorReason_DEADLINE_EXCEEDED ErrorReason = 25
+	// NOT_FOUND without a more specific reason.
+	ErrorReason_RESOURCE_NOT_FOUND ErrorReason = 26
+	// ALREADY_EXISTS without a more specific reason.
 	ErrorReason_RESOURCE_ALREADY_EXISTS ErrorReason = 27
-	ErrorReason_PERMISSION_DENIED       ErrorReason = 28
-	ErrorReason_RESOURCE_EXHAUSTED      ErrorReason = 29
-	ErrorReason_FAILED_PRECONDITION     ErrorReason = 30
-	ErrorReason_OUT_OF_RANGE            ErrorReason = 31
-	ErrorReason_NOT_IMPLEMENTED         ErrorReason = 32
-	ErrorReason_INTERNAL_ERROR          ErrorReason = 33
-	ErrorReason_SERVICE_UNAVAILABLE     ErrorReason = 34
-	ErrorReason_DATA_LOSS               ErrorReason = 35
-	ErrorReason_UNAUTHENTICATED         ErrorReason = 36
+	// PERMISSION_DENIED without a more specific reason.
+	ErrorReason_PERMISSION_DENIED ErrorReason = 28
+	// RESOURCE_EXHAUSTED without a more specific reason.
+	ErrorReason_RESOURCE_EXHAUSTED ErrorReason = 29
+	// FAILED_PRECONDITION without a more specific reason.
+	ErrorReason_FAILED_PRECONDITION ErrorReason = 30
+	// OUT_OF_RANGE without a more specific reason.
+	ErrorReason_OUT_OF_RANGE ErrorReason = 31
+	// UNIMPLEMENTED: the method is not implemented by this server.
+	ErrorReason_NOT_IMPLEMENTED ErrorReason = 32
+	// INTERNAL: a bug or an installation problem; the details are in the server log under
+	// the call's request id.
+	ErrorReason_INTERNAL_ERROR ErrorReason = 33
+	// UNAVAILABLE: the Kubernetes API (or sandboxd) is unavailable for now; retry with
+	// backoff.
+	ErrorReason_SERVICE_UNAVAILABLE ErrorReason = 34
+	// DATA_LOSS: unrecoverable data loss or corruption.
+	ErrorReason_DATA_LOSS ErrorReason = 35
+	// UNAUTHENTICATED without a more specific reason.
+	ErrorReason_UNAUTHENTICATED ErrorReason = 36
 )
 
 // Enum value maps for ErrorReason.

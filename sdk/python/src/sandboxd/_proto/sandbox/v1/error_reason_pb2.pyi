@@ -91,21 +91,44 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     KUBERNETES_UNAUTHENTICATED: _ErrorReason.ValueType  # 21
     """UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials."""
     REQUEST_CANCELLED: _ErrorReason.ValueType  # 22
-    """The reasons of errors that carry no more specific one, one per status code."""
+    """The reasons of errors that carry no more specific one, one per status code:
+    CANCELLED: the call was cancelled (by the caller, or by the server shutting down).
+    """
     UNKNOWN_ERROR: _ErrorReason.ValueType  # 23
+    """UNKNOWN: an error of unknown kind; the details are in the server log."""
     INVALID_ARGUMENT: _ErrorReason.ValueType  # 24
+    """INVALID_ARGUMENT without a more specific reason."""
     DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 25
+    """DEADLINE_EXCEEDED: the call's deadline passed (for example while waiting for the
+    Kubernetes API); the write may or may not have happened: repeat the call (every
+    method is idempotent).
+    """
     RESOURCE_NOT_FOUND: _ErrorReason.ValueType  # 26
+    """NOT_FOUND without a more specific reason."""
     RESOURCE_ALREADY_EXISTS: _ErrorReason.ValueType  # 27
+    """ALREADY_EXISTS without a more specific reason."""
     PERMISSION_DENIED: _ErrorReason.ValueType  # 28
+    """PERMISSION_DENIED without a more specific reason."""
     RESOURCE_EXHAUSTED: _ErrorReason.ValueType  # 29
+    """RESOURCE_EXHAUSTED without a more specific reason."""
     FAILED_PRECONDITION: _ErrorReason.ValueType  # 30
+    """FAILED_PRECONDITION without a more specific reason."""
     OUT_OF_RANGE: _ErrorReason.ValueType  # 31
+    """OUT_OF_RANGE without a more specific reason."""
     NOT_IMPLEMENTED: _ErrorReason.ValueType  # 32
+    """UNIMPLEMENTED: the method is not implemented by this server."""
     INTERNAL_ERROR: _ErrorReason.ValueType  # 33
+    """INTERNAL: a bug or an installation problem; the details are in the server log under
+    the call's request id.
+    """
     SERVICE_UNAVAILABLE: _ErrorReason.ValueType  # 34
+    """UNAVAILABLE: the Kubernetes API (or sandboxd) is unavailable for now; retry with
+    backoff.
+    """
     DATA_LOSS: _ErrorReason.ValueType  # 35
+    """DATA_LOSS: unrecoverable data loss or corruption."""
     UNAUTHENTICATED: _ErrorReason.ValueType  # 36
+    """UNAUTHENTICATED without a more specific reason."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason in the google.rpc.ErrorInfo (domain "sandboxd.dev") of every error sandboxd
@@ -180,19 +203,42 @@ installation problem, not the caller's).
 KUBERNETES_UNAUTHENTICATED: ErrorReason.ValueType  # 21
 """UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials."""
 REQUEST_CANCELLED: ErrorReason.ValueType  # 22
-"""The reasons of errors that carry no more specific one, one per status code."""
+"""The reasons of errors that carry no more specific one, one per status code:
+CANCELLED: the call was cancelled (by the caller, or by the server shutting down).
+"""
 UNKNOWN_ERROR: ErrorReason.ValueType  # 23
+"""UNKNOWN: an error of unknown kind; the details are in the server log."""
 INVALID_ARGUMENT: ErrorReason.ValueType  # 24
+"""INVALID_ARGUMENT without a more specific reason."""
 DEADLINE_EXCEEDED: ErrorReason.ValueType  # 25
+"""DEADLINE_EXCEEDED: the call's deadline passed (for example while waiting for the
+Kubernetes API); the write may or may not have happened: repeat the call (every
+method is idempotent).
+"""
 RESOURCE_NOT_FOUND: ErrorReason.ValueType  # 26
+"""NOT_FOUND without a more specific reason."""
 RESOURCE_ALREADY_EXISTS: ErrorReason.ValueType  # 27
+"""ALREADY_EXISTS without a more specific reason."""
 PERMISSION_DENIED: ErrorReason.ValueType  # 28
+"""PERMISSION_DENIED without a more specific reason."""
 RESOURCE_EXHAUSTED: ErrorReason.ValueType  # 29
+"""RESOURCE_EXHAUSTED without a more specific reason."""
 FAILED_PRECONDITION: ErrorReason.ValueType  # 30
+"""FAILED_PRECONDITION without a more specific reason."""
 OUT_OF_RANGE: ErrorReason.ValueType  # 31
+"""OUT_OF_RANGE without a more specific reason."""
 NOT_IMPLEMENTED: ErrorReason.ValueType  # 32
+"""UNIMPLEMENTED: the method is not implemented by this server."""
 INTERNAL_ERROR: ErrorReason.ValueType  # 33
+"""INTERNAL: a bug or an installation problem; the details are in the server log under
+the call's request id.
+"""
 SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 34
+"""UNAVAILABLE: the Kubernetes API (or sandboxd) is unavailable for now; retry with
+backoff.
+"""
 DATA_LOSS: ErrorReason.ValueType  # 35
+"""DATA_LOSS: unrecoverable data loss or corruption."""
 UNAUTHENTICATED: ErrorReason.ValueType  # 36
+"""UNAUTHENTICATED without a more specific reason."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
