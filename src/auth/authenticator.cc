@@ -61,8 +61,12 @@ void Authenticator::Authenticate(const Credentials& credentials, const kube::Cal
   if (!token.ok()) return done(token.status());
   if (auto cached = reviews_.Find(*token)) return done(*std::move(cached));
 
+  // A review stores nothing: sending it again after a transport failure is safe.
+  kube::CallOptions review_opts = opts;
+  review_opts.idempotent_writes = true;
   kube_->Create(
-      kube::Kind::kTokenReview, "", kube::TokenReviewRequest(*token, options_.audiences), opts,
+      kube::Kind::kTokenReview, "", kube::TokenReviewRequest(*token, options_.audiences),
+      review_opts,
       [this, token = *token, done = std::move(done)](absl::StatusOr<std::string> body) {
         if (!body.ok()) return done(ReviewFailed(body.status(), "tokens"));
         absl::StatusOr<kube::TokenReviewResult> review = kube::DecodeTokenReview(*body);

@@ -53,8 +53,11 @@ void Authorizer::Authorize(const kube::UserInfo& user, const AccessRequest& requ
   }
   kube::ResourceAttributes attributes{options_.group, options_.resource, request.verb,
                                       request.ns, request.name};
+  // A review stores nothing: sending it again after a transport failure is safe.
+  kube::CallOptions review_opts = opts;
+  review_opts.idempotent_writes = true;
   kube_->Create(kube::Kind::kSubjectAccessReview, "",
-                kube::SubjectAccessReviewRequest(user, attributes), opts,
+                kube::SubjectAccessReviewRequest(user, attributes), review_opts,
                 [this, key = std::move(key), denied, done = std::move(done)](
                     absl::StatusOr<std::string> body) {
                   if (!body.ok()) return done(ReviewFailed(body.status(), "access"));

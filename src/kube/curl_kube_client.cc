@@ -85,6 +85,7 @@ struct Call {
 
   int tries = 0;  // attempts started
   bool refreshed_auth = false;
+  bool resent_after_transport_failure = false;
   bool token_reserved = false;
   // While the call waits for its throttle token: when the wait ends. A call that gives
   // up before then hands the token back.
@@ -625,8 +626,10 @@ class CurlKubeClient::IoLoop {
       absl::Status status = StatusFromTransport(
           TransportFailure::kConnection,
           absl::StrCat(call->req.method, " ", call->req.path, ": transport: ", curl_error));
-      // Writes are never retried after a transport error: the server may have applied them.
-      if (call->req.method == "GET") {
+      // A write is repeated after a transport error only if the caller says it is
+      // idempotent: the server may have applied it.
+      if (call->req.method == "GET" || call->opts.idempotent_writes) {
+        if (call->req.method != "GET") call->resent_after_transport_failure = true;
         MaybeRetry(std::move(call), std::move(status), std::nullopt, now);
       } else {
         Finish(std::move(call), std::move(status));
@@ -638,6 +641,10 @@ class CurlKubeClient::IoLoop {
     if (http >= 200 && http < 300) {
       std::string body = std::move(call->response);
       Finish(std::move(call), std::move(body));
+      return;
+    }
+    if (http == 404 && call->req.method == "DELETE" && call->resent_after_transport_failure) {
+      Finish(std::move(call), std::string());  // an earlier attempt deleted it
       return;
     }
     absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);

@@ -8,7 +8,8 @@
 // sends them over reused connections (HTTP/2 multiplexed when the server offers it,
 // TCP keepalive 30 s, connect timeout 30 s), retries 429/5xx with jittered exponential
 // backoff honouring Retry-After (up to `max_tries` attempts, never past the call's
-// deadline), retries transport errors for GET only, refreshes credentials once per call
+// deadline), retries transport errors for GET (and for writes of calls that declare them
+// idempotent: CallOptions::idempotent_writes), refreshes credentials once per call
 // on a 401, and maps failures through kube_errors (every failure it reports carries
 // kube_errors' origin mark). Credentials that need blocking work (an exec plugin run, a
 // token file read) are produced on a separate thread, never on the loop; calls wait for

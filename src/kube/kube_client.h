@@ -66,6 +66,12 @@ struct CallOptions {
   std::shared_ptr<const CancellationToken> cancel;
   std::string request_id;  // logged with every Kubernetes request of this call
   bool dry_run = false;    // writes only: adds dryRun=All (validation without persisting)
+  // The caller's writes are idempotent: a write that failed in transport (the server may
+  // or may not have applied it) is sent again, like a GET, within the deadline. A repeated
+  // POST may then answer ALREADY_EXISTS (the first attempt's object), a repeated PATCH
+  // with a resourceVersion ABORTED; a repeated DELETE that finds nothing (404) succeeds
+  // with an empty body. Without it, writes are never repeated after a transport failure.
+  bool idempotent_writes = false;
 };
 
 // `ns` is "" for a cluster-scoped kind.

@@ -105,6 +105,11 @@ SandboxService::SandboxService(kube::KubeClient* kube, SandboxCache* cache,
     : kube_(kube), cache_(cache), hosts_(hosts), defaults_(std::move(defaults)),
       clock_(std::move(clock)), namespace_domains_(std::move(namespace_domains)) {}
 
+kube::CallOptions SandboxService::IdempotentWrites(kube::CallOptions opts) {
+  opts.idempotent_writes = true;
+  return opts;
+}
+
 bool SandboxService::CacheReady() const { return cache_ != nullptr && cache_->synced(); }
 
 // ---- reads --------------------------------------------------------------------------
@@ -308,8 +313,9 @@ void SandboxService::ReplyAfterWrite(const std::string& ns, const std::string& n
 
 // ---- create -------------------------------------------------------------------------
 
-void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& opts,
+void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& caller_opts,
                             Done<Sandbox> done) {
+  const kube::CallOptions opts = IdempotentWrites(caller_opts);
   spec = domain::ApplyDefaults(std::move(spec), defaults_);
   if (absl::Status s = domain::ValidateSpec(spec, defaults_.limits); !s.ok()) return done(s);
   if (namespace_domains_ != nullptr && !spec.ingress_domain.empty()) {
@@ -464,12 +470,12 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
 
 void SandboxService::Start(const std::string& ns, const std::string& name,
                            const kube::CallOptions& opts, Done<Sandbox> done) {
-  Scale(ns, name, 1, opts, std::move(done));
+  Scale(ns, name, 1, IdempotentWrites(opts), std::move(done));
 }
 
 void SandboxService::Stop(const std::string& ns, const std::string& name,
                           const kube::CallOptions& opts, Done<Sandbox> done) {
-  Scale(ns, name, 0, opts, std::move(done));
+  Scale(ns, name, 0, IdempotentWrites(opts), std::move(done));
 }
 
 void SandboxService::Scale(const std::string& ns, const std::string& name, int32_t replicas,
@@ -507,7 +513,7 @@ void SandboxService::UpdateEnv(const std::string& ns, const std::string& name,
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateEnvUpdate(update, defaults_.limits); !s.ok()) return done(s);
-  UpdateEnvAttempt(ns, name, std::move(update), 1, opts, std::move(done));
+  UpdateEnvAttempt(ns, name, std::move(update), 1, IdempotentWrites(opts), std::move(done));
 }
 
 void SandboxService::UpdateEnvAttempt(const std::string& ns, const std::string& name,
@@ -591,8 +597,9 @@ void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
 
 // ---- delete -------------------------------------------------------------------------
 
-void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptions& opts,
+void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptions& caller_opts,
                             std::function<void(absl::Status)> done) {
+  const kube::CallOptions opts = IdempotentWrites(caller_opts);
   if (absl::Status s = domain::ValidateNamespace(request.ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(request.name); !s.ok()) return done(s);
   ReadCurrent(request.ns, request.name, opts, [this, request, opts, done](

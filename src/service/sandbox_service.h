@@ -121,6 +121,12 @@ class SandboxService {
               std::function<void(absl::Status)> done);
 
  private:
+  // Every mutating call's writes may be repeated after a transport failure (within the
+  // caller's deadline): a repeated create takes the existing-object path, a repeated
+  // patch is a no-op or a conflict that re-reads, a repeated delete that finds nothing
+  // succeeds (kube::CallOptions::idempotent_writes). So a short API-server outage
+  // delays a call instead of failing it.
+  static kube::CallOptions IdempotentWrites(kube::CallOptions opts);
   bool CacheReady() const;
   // GET the StatefulSet and the pod and claim, and derive the view.
   void Load(const std::string& ns, const std::string& name, const kube::CallOptions& opts,

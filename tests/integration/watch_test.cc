@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -526,6 +527,75 @@ TEST_F(WatchTest, StreamsSurviveAnApiServerRestartWithoutDuplicateFinalStates) {
   EXPECT_EQ(stopped_events, 1);
 }
 
+// Every RPC is idempotent, so a mutating call whose Kubernetes request fails in transport
+// (the API server is restarting) sends it again within the call's deadline: callers see
+// a slower call, not UNAVAILABLE, and the result is exactly what they asked for.
+TEST_F(WatchTest, MutatingCallsRideOutAnApiServerRestart) {
+  Create("w-outage-live", "p-outage");
+  Create("w-outage-gone", "p-outage");
+  std::thread restart([] {
+    testing::CommandResult r = testing::RunCommand(
+        absl::StrCat(SANDBOXD_SOURCE_DIR, "/tools/kube-local/kube-local restart-apiserver"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  });
+  // Wait until the API server is down, then call while it is.
+  ASSERT_TRUE(testing::Eventually(
+      [] { return plane_->Kubectl("get --raw /readyz --request-timeout=1s").exit_code != 0; },
+      absl::Seconds(30)));
+  auto long_context = [] {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+    return ctx;
+  };
+  std::vector<std::pair<std::string, grpc::Status>> results(4);
+  std::vector<std::thread> calls;
+  calls.emplace_back([&] {
+    pb::CreateSandboxRequest req;
+    req.mutable_spec()->set_name("w-outage-new");
+    req.mutable_spec()->set_namespace_(*ns_);
+    req.mutable_spec()->set_project("p-outage");
+    pb::CreateSandboxResponse resp;
+    results[0] = {"create", stub_->CreateSandbox(long_context().get(), req, &resp)};
+  });
+  calls.emplace_back([&] {
+    pb::StopSandboxRequest req;
+    req.set_namespace_(*ns_);
+    req.set_name("w-outage-live");
+    pb::StopSandboxResponse resp;
+    results[1] = {"stop", stub_->StopSandbox(long_context().get(), req, &resp)};
+  });
+  calls.emplace_back([&] {
+    pb::UpdateSandboxEnvRequest req;
+    req.set_namespace_(*ns_);
+    req.set_name("w-outage-live");
+    (*req.mutable_env())["OUTAGE"] = "survived";
+    pb::UpdateSandboxEnvResponse resp;
+    results[2] = {"update env", stub_->UpdateSandboxEnv(long_context().get(), req, &resp)};
+  });
+  calls.emplace_back([&] {
+    pb::DeleteSandboxRequest req;
+    req.set_namespace_(*ns_);
+    req.set_name("w-outage-gone");
+    pb::DeleteSandboxResponse resp;
+    results[3] = {"delete", stub_->DeleteSandbox(long_context().get(), req, &resp)};
+  });
+  for (std::thread& t : calls) t.join();
+  restart.join();
+  for (const auto& [what, status] : results) {
+    EXPECT_TRUE(status.ok()) << what << ": " << status.error_code() << " "
+                             << status.error_message();
+  }
+  // Exactly what was asked, checked with kubectl.
+  EXPECT_EQ(plane_->JsonPath(*ns_, "statefulset/w-outage-new", "{.spec.replicas}"), "1");
+  EXPECT_EQ(plane_->JsonPath(*ns_, "statefulset/w-outage-live", "{.spec.replicas}"), "0");
+  EXPECT_EQ(plane_->JsonPath(*ns_, "statefulset/w-outage-live",
+                             "{.spec.template.spec.containers[0].env[?(@.name==\"OUTAGE\")].value}"),
+            "survived");
+  EXPECT_TRUE(testing::Eventually(
+      [] { return !plane_->Exists(*ns_, "statefulset/w-outage-gone"); }, kWait));
+  Delete("w-outage-new");
+  Delete("w-outage-live");
+}
 
 }  // namespace
 }  // namespace sandboxd

@@ -336,6 +336,34 @@ TEST(CurlKubeClientTest, TransportErrorRetriedForGetOnly) {
   EXPECT_EQ(server.requests().size(), 3u);
 }
 
+TEST(CurlKubeClientTest, IdempotentWritesAreSentAgainAfterATransportError) {
+  // Requests: 0 POST dropped, 1 POST 201; 2 DELETE dropped (the server did delete), 3
+  // DELETE 404 (nothing left: success); 4 DELETE 404 on a first attempt (an error).
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i == 0 || i == 2) return Reply{200, "", "", absl::ZeroDuration(), /*drop=*/true};
+    if (i == 1) return Reply{201, R"({"kind":"Pod"})", "Connection: close\r\n"};
+    return Reply{404, R"({"kind":"Status","code":404,"reason":"NotFound"})",
+                 "Connection: close\r\n"};
+  });
+  auto client = MakeClient(server);
+  CallOptions idempotent;
+  idempotent.idempotent_writes = true;
+  Result create;
+  client->Create(Kind::kPod, "u1", "{}", idempotent, create.Callback());
+  ASSERT_TRUE(create.Wait().ok()) << create.value.status();
+  EXPECT_EQ(*create.value, R"({"kind":"Pod"})");
+  Result removed;
+  client->Delete(kSts, {}, idempotent, removed.Callback());
+  ASSERT_TRUE(removed.Wait().ok()) << removed.value.status();
+  EXPECT_EQ(*removed.value, "");
+  Result missing;
+  client->Delete(kSts, {}, idempotent, missing.Callback());
+  EXPECT_EQ(missing.Wait().status().code(), absl::StatusCode::kNotFound);
+  ASSERT_EQ(server.requests().size(), 5u);
+  for (int i : {0, 1}) EXPECT_EQ(server.requests()[i].method, "POST") << i;
+  for (int i : {2, 3, 4}) EXPECT_EQ(server.requests()[i].method, "DELETE") << i;
+}
+
 TEST(CurlKubeClientTest, DeadlineExceeded) {
   LoopbackServer server([](const Recorded&, int) { return Reply{200, "late", "", absl::Seconds(10)}; });
   auto client = MakeClient(server);
