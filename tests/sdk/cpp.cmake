@@ -1,5 +1,9 @@
 # The C++ client (client/): its library against a real sandboxd, sandboxctl end to end,
 # and the installed package used by an outside project (client/examples).
+
+sandboxd_add_test(NAME client_retry_policy_test LABEL unit
+  SRCS ${CMAKE_CURRENT_LIST_DIR}/cpp/retry_policy_test.cc DEPS sandboxd::client)
+
 add_executable(client_sdk_test ${CMAKE_CURRENT_LIST_DIR}/cpp/client_sdk_test.cc)
 target_link_libraries(client_sdk_test PRIVATE sandboxd::client GTest::gmock GTest::gtest
   GTest::gtest_main)
