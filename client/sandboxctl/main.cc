@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "grpc/support/log.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -460,4 +461,9 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace sandboxctl
 
-int main(int argc, char** argv) { return sandboxctl::Run(argc, argv); }
+int main(int argc, char** argv) {
+  // Errors are one line of sandboxctl's own; gRPC's log lines (e.g. a failed TLS
+  // handshake) appear only when GRPC_VERBOSITY asks for them.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+  return sandboxctl::Run(argc, argv);
+}

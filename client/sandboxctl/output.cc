@@ -10,6 +10,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "rapidjson/document.h"
+#include "rapidjson/prettywriter.h"
+#include "rapidjson/stringbuffer.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sandboxctl {
@@ -31,6 +33,7 @@ void PrintRows(const std::vector<Row>& rows, std::ostream& out) {
       line += row[i];
       if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
     }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
   }
 }
@@ -82,6 +85,10 @@ bool NeedsQuotes(const std::string& s) {
 }
 
 void EmitYaml(const rapidjson::Value& value, YAML::Emitter& out) {
+  // Empty containers print inline ("limits: {}").
+  if ((value.IsObject() && value.MemberCount() == 0) || (value.IsArray() && value.Empty())) {
+    out << YAML::Flow;
+  }
   if (value.IsObject()) {
     out << YAML::BeginMap;
     for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
@@ -130,13 +137,19 @@ std::optional<Format> ParseFormat(const std::string& name) {
 }
 
 std::string ToJson(const google::protobuf::Message& message, bool one_line) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = !one_line;
   std::string json;
-  // Cannot fail for the API's messages (no Any, no unknown enum values printed as names).
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  while (!json.empty() && json.back() == '\n') json.pop_back();
-  return json;
+  // Cannot fail for the API's messages (they hold no Any).
+  (void)google::protobuf::util::MessageToJsonString(message, &json);
+  if (one_line) return json;
+  // Indented by two spaces, as grpcurl and jq print (protobuf indents by one).
+  rapidjson::Document document;
+  document.Parse(json.c_str());
+  if (document.HasParseError()) return json;
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+  writer.SetIndent(' ', 2);
+  document.Accept(writer);
+  return buffer.GetString();
 }
 
 std::string JsonToYaml(const std::string& json) {

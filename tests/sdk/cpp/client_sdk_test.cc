@@ -232,12 +232,14 @@ TEST_F(ClientSdkTest, WatchReportsCreationAndResumesWithoutSkipping) {
 // process answers RESET, the whole state as ADDED, INITIAL_STATE_COMPLETE; the state
 // then shows the stop.
 TEST_F(ClientSdkTest, WatchAndCallsSurviveARestart) {
-  ASSERT_TRUE(client_->Create(Spec("cpp-restart")).ok());
+  pb::SandboxSpec spec = Spec("cpp-restart");
+  spec.set_project("cpp-restart");  // the watch below sees this sandbox only
+  ASSERT_TRUE(client_->Create(spec).ok());
   ASSERT_TRUE(client_->WaitFor(ns_, "cpp-restart", pb::SANDBOX_PHASE_RUNNING, kPhaseTimeout).ok());
 
   pb::WatchSandboxesRequest request;
   request.set_namespace_(ns_);
-  request.set_project("cpp-sdk");
+  request.set_project("cpp-restart");
   std::unique_ptr<SandboxWatch> watch = client_->Watch(request);
   std::map<std::string, pb::Sandbox> state;
   while (true) {
