@@ -80,8 +80,8 @@ using SandboxObserver = std::function<void(const sandbox::v1::Sandbox&)>;
 class Client {
  public:
   // Builds the channel. Connects lazily: an unreachable server surfaces on the first
-  // call. Errors: INVALID_ARGUMENT (no address; cert without key), NOT_FOUND /
-  // PERMISSION_DENIED... (a CA, cert or key file cannot be read).
+  // call. Errors: INVALID_ARGUMENT (no address; a certificate without its key or the
+  // reverse), NOT_FOUND (a CA, certificate or key file cannot be read).
   static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
 
   // Uses an existing channel (e.g. in-process); only token, token_file, timeouts and
@@ -150,6 +150,8 @@ class Client {
   absl::Status PrepareContext(grpc::ClientContext* context, absl::Time deadline) const;
 
   const ClientOptions& options() const { return options_; }
+  // The generated stub, for calls this class does not wrap: no retries, and no token
+  // unless the context went through PrepareContext.
   sandbox::v1::SandboxLifecycle::StubInterface& stub() { return *stub_; }
 
  private:

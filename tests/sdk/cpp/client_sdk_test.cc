@@ -165,6 +165,23 @@ TEST_F(ClientSdkTest, MissingSandboxIsNotFoundForEveryCall) {
   EXPECT_TRUE(client_->WaitForDeleted(ns_, "cpp-nobody", absl::Seconds(10)).ok());
 }
 
+TEST_F(ClientSdkTest, WaitForFailsFastWhenTheSandboxFails) {
+  pb::SandboxSpec spec = Spec("cpp-fail");
+  spec.set_image("registry.local/sandboxd-fail-pull:1");  // the plane fails this pull
+  ASSERT_TRUE(client_->Create(spec).ok());
+  absl::StatusOr<pb::Sandbox> running =
+      client_->WaitFor(ns_, "cpp-fail", pb::SANDBOX_PHASE_RUNNING, kPhaseTimeout);
+  ASSERT_EQ(running.status().code(), absl::StatusCode::kFailedPrecondition) << running.status();
+  EXPECT_EQ(ErrorReasonOf(running.status()), "SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE");
+  EXPECT_THAT(std::string(running.status().message()), ::testing::HasSubstr("sandboxd-fail-pull"));
+  absl::StatusOr<pb::Sandbox> failed =
+      client_->WaitFor(ns_, "cpp-fail", pb::SANDBOX_PHASE_ERROR, absl::Seconds(10));
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->error_reason(), pb::SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE);
+  ASSERT_TRUE(client_->Delete(ns_, "cpp-fail").ok());
+  EXPECT_TRUE(client_->WaitForDeleted(ns_, "cpp-fail", kPhaseTimeout).ok());
+}
+
 TEST_F(ClientSdkTest, TokenFileIsReadOnEveryCall) {
   const std::string path = ::testing::TempDir() + "/cpp-sdk-token";
   auto write = [&](const std::string& content) { std::ofstream(path) << content; };

@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cmake --install "$build" --component sandboxd_client --prefix "$work/prefix" >/dev/null
-test -f "$work/prefix/lib/cmake/sandboxd/sandboxdConfig.cmake"
+test -n "$(find "$work/prefix" -path "*/cmake/sandboxd/sandboxdConfig.cmake")"
 test -f "$work/prefix/include/sandboxd/client.h"
 test -f "$work/prefix/include/sandboxd/proto/sandbox/v1/sandbox.grpc.pb.h"
 test -x "$work/prefix/bin/sandboxctl"

@@ -91,6 +91,10 @@ echo "-- errors and exit codes"
 run get nobody
 check "get missing exits 3" eval 'rc_is 3 && stderr_starts "error: NOT_FOUND SANDBOX_NOT_FOUND: " && [ "$(wc -l <"$err")" -eq 1 ]'
 run wait nobody --for=phase=RUNNING --timeout=30s; check "wait for a missing sandbox exits 3" rc_is 3
+run create failing --image registry.local/sandboxd-fail-pull:1 -o name
+run wait failing --for=phase=RUNNING --timeout=90s
+check "wait for a failing sandbox exits 1 with its reason" eval 'rc_is 1 && stderr_starts "error: FAILED_PRECONDITION SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE: sandbox $SANDBOXD_NAMESPACE/failing failed: "'
+run delete failing
 run create Bad_Name
 check "bad name exits 1 naming spec.name" eval 'rc_is 1 && stderr_starts "error: INVALID_ARGUMENT INVALID_FIELD: " && grep -q "(field: spec.name)$" "$err"'
 SANDBOXD_TOKEN=wrong SANDBOXD_TOKEN_FILE= run get demo
