@@ -51,6 +51,11 @@ run create demo --project cli --env EDITOR=vim --label team=a --storage-size 1Gi
 check "create again is idempotent" eval 'rc_is 0 && stdout_is demo'
 run wait demo --for=phase=RUNNING --timeout=90s
 check "wait --for=phase=RUNNING" eval 'rc_is 0 && stdout_is "sandbox/demo RUNNING"'
+# On a terminal, wait also reports each phase it sees on stderr (script(1) makes a tty).
+run create progress -o name
+script -qec "$ctl --plaintext wait progress --for=phase=RUNNING --timeout=90s" /dev/null >"$out" 2>"$err"; rc=$?
+check "wait on a terminal prints phases" eval 'rc_is 0 && grep -q "^sandbox/progress: RUNNING" "$out" && tail -n 1 "$out" | tr -d "\r" | grep -qx "sandbox/progress RUNNING"'
+run delete progress
 run get demo -o json
 check "get -o json" eval 'rc_is 0 && json ".phase == \"SANDBOX_PHASE_RUNNING\" and .readyReplicas == 1 and .desiredReplicas == 1 and (.uid | length) > 0"'
 run get demo -o yaml
