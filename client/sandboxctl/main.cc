@@ -215,6 +215,7 @@ int Run(int argc, char** argv) {
   app.footer(kFooter);
   app.require_subcommand(1);
   app.fallthrough();
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last wins
   Globals g;
   app.add_option("--server", g.server, "sandboxd address, host:port")->envname("SANDBOXD_ADDR");
   app.add_option("--token-file", g.token_file, "file holding the bearer token")

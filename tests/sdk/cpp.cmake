@@ -11,6 +11,10 @@ sandboxd_add_sdk_test(NAME cpp_client_sdk COMMAND $<TARGET_FILE:client_sdk_test>
 
 sandboxd_add_sdk_test(NAME cpp_sandboxctl
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_test.sh $<TARGET_FILE:sandboxctl>)
+# TLS and mutual TLS against a second sandboxd with a test CA.
+sandboxd_add_sdk_test(NAME cpp_sandboxctl_tls
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_tls_test.sh $<TARGET_FILE:sandboxctl>
+          $<TARGET_FILE:sandboxd>)
 
 # Installs the client package into a temporary prefix, builds client/examples against it
 # with find_package(sandboxd), and runs the example against sandboxd.

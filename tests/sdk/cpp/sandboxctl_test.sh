@@ -45,9 +45,9 @@ SANDBOXD_NAMESPACE= run get x; check "no namespace" eval 'rc_is 2 && stderr_star
 SANDBOXD_ADDR= run get x; check "no server" eval 'rc_is 2 && stderr_starts "error: no server"'
 
 echo "-- create, wait, get, list"
-run create demo --project cli --env EDITOR=vim --label team=a --storage-size 1Gi -o json
-check "create -o json" eval 'rc_is 0 && json ".spec.name == \"demo\" and .spec.namespace == env.SANDBOXD_NAMESPACE and .spec.env.EDITOR == \"vim\" and .spec.labels.team == \"a\" and .spec.storage.size == \"1Gi\" and .spec.project == \"cli\""'
-run create demo --project cli --env EDITOR=vim --label team=a --storage-size 1Gi -o name
+run create demo --project cli --env EDITOR=vim --env N=1 --label team=a --storage-size 1Gi -o json
+check "create -o json" eval 'rc_is 0 && json ".spec.name == \"demo\" and .spec.namespace == env.SANDBOXD_NAMESPACE and .spec.env == {\"EDITOR\":\"vim\",\"N\":\"1\"} and .spec.labels.team == \"a\" and .spec.storage.size == \"1Gi\" and .spec.project == \"cli\""'
+run create demo --project cli --env EDITOR=vim --env N=1 --label team=a --storage-size 1Gi -o name
 check "create again is idempotent" eval 'rc_is 0 && stdout_is demo'
 run wait demo --for=phase=RUNNING --timeout=90s
 check "wait --for=phase=RUNNING" eval 'rc_is 0 && stdout_is "sandbox/demo RUNNING"'
@@ -75,8 +75,8 @@ check "bad selector is one error line naming the field" eval 'rc_is 1 && [ "$(wc
 
 echo "-- env, stop, start, watch"
 run env set demo LANG=C.UTF-8 TZ=UTC -o json
-check "env set" eval 'rc_is 0 && json ".spec.env == {\"EDITOR\":\"vim\",\"LANG\":\"C.UTF-8\",\"TZ\":\"UTC\"}"'
-run env unset demo EDITOR TZ -o json
+check "env set" eval 'rc_is 0 && json ".spec.env == {\"EDITOR\":\"vim\",\"N\":\"1\",\"LANG\":\"C.UTF-8\",\"TZ\":\"UTC\"}"'
+run env unset demo EDITOR TZ N -o json
 check "env unset" eval 'rc_is 0 && json ".spec.env == {\"LANG\":\"C.UTF-8\"}"'
 run watch demo -o json --max-events 2
 check "watch NAME: ADDED then INITIAL_STATE_COMPLETE" eval 'rc_is 0 && [ "$(jq -rs "map(.type) | join(\" \")" "$out")" = "WATCH_EVENT_TYPE_ADDED WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE" ] && [ "$(jq -rs ".[0].sandbox.spec.name" "$out")" = demo ]'
