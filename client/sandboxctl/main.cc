@@ -36,6 +36,7 @@ constexpr int kExitDenied = 5;
 
 constexpr char kFooter[] = R"txt(Environment:
   SANDBOXD_ADDR        default of --server
+  SANDBOXD_PLAINTEXT   1: --plaintext
   SANDBOXD_NAMESPACE   default of --namespace
   SANDBOXD_TOKEN_FILE  default of --token-file (read on every call)
   SANDBOXD_TOKEN       the bearer token itself (used when no token file is given)
@@ -225,7 +226,8 @@ int Run(int argc, char** argv) {
   app.add_option("--key", g.key, "PEM key of the client certificate (mTLS)");
   app.add_option("--tls-server-name", g.tls_server_name,
                  "name to verify the server certificate against");
-  app.add_flag("--plaintext", g.plaintext, "connect without TLS (must be explicit)");
+  app.add_flag("--plaintext", g.plaintext, "connect without TLS (must be explicit)")
+      ->envname("SANDBOXD_PLAINTEXT");
   app.add_option("-n,--namespace", g.ns, "the namespace")->envname("SANDBOXD_NAMESPACE");
   app.add_option("--timeout", g.timeout, "deadline of each call, retries included")
       ->capture_default_str();

@@ -26,6 +26,8 @@ stdout_is() { [ "$(cat "$out")" = "$1" ]; }
 stderr_starts() { [[ $(head -n 1 "$err") == "$1"* ]]; }
 
 echo "-- offline commands"
+SANDBOXD_PLAINTEXT=1 "$ctl" get demo -o name >"$out" 2>"$err"; rc=$?
+check "SANDBOXD_PLAINTEXT=1 is --plaintext" eval 'rc_is 3 && stderr_starts "error: NOT_FOUND SANDBOX_NOT_FOUND"'
 run version; check "version" eval 'rc_is 0 && [[ $(cat "$out") == "sandboxctl "*" (API sandbox.v1)" ]]'
 run --help; check "--help lists exit codes" eval 'rc_is 0 && grep -q "Exit codes:" "$out" && grep -q "4  timeout" "$out"'
 run wait --help; check "wait --help" eval 'rc_is 0 && grep -q -- "--for" "$out"'
@@ -106,7 +108,7 @@ SANDBOXD_TOKEN=wrong SANDBOXD_TOKEN_FILE= run get demo
 check "bad token exits 5" eval 'rc_is 5 && stderr_starts "error: UNAUTHENTICATED INVALID_CREDENTIALS: "'
 SANDBOXD_TOKEN= run --token-file "$SANDBOXD_TOKEN_FILE" get demo -o name
 check "--token-file" eval 'rc_is 0 && stdout_is demo'
-"$ctl" --timeout 2s get demo >"$out" 2>"$err"; rc=$?
+SANDBOXD_PLAINTEXT= "$ctl" --timeout 2s get demo >"$out" 2>"$err"; rc=$?
 check "TLS is the default (a plaintext server fails)" eval 'rc_is 1 && stderr_starts "error: UNAVAILABLE"'
 
 echo "-- delete"

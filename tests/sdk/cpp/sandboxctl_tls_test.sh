@@ -43,7 +43,7 @@ ec -x509 -keyout ca.key -out ca.pem -days 1 -subj /CN=sandboxd-test-ca &&
 pid=$!
 for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.05; done
 [ -s "$work/port" ] || { echo "FAIL sandboxd (TLS) starts"; tail -20 "$work/sandboxd.log"; exit 1; }
-export SANDBOXD_ADDR=127.0.0.1:$(cat "$work/port")
+export SANDBOXD_ADDR=127.0.0.1:$(cat "$work/port") SANDBOXD_PLAINTEXT=
 run() { "$ctl" --timeout 20s "$@" >"$work/out" 2>"$work/err"; rc=$?; }
 
 run --cacert ca.pem list -o json
