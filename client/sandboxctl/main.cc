@@ -109,7 +109,7 @@ int Fail(const absl::Status& status) {
   }
 }
 
-// The state shared by every command once the command line is parsed.
+// The state shared by every command once the command line is parsed. Not thread-safe.
 class Session {
  public:
   explicit Session(const Globals& g) : globals_(g) {}

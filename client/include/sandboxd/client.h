@@ -12,7 +12,8 @@
 // each call is retried on UNAVAILABLE under ClientOptions::retry, within one deadline
 // (CallOptions::timeout, else ClientOptions::default_timeout) that covers all attempts.
 // A Delete retried after an attempt that may have succeeded is sent with allow_missing,
-// so it does not fail with SANDBOX_NOT_FOUND because of its own earlier attempt.
+// so it does not fail with SANDBOX_NOT_FOUND because of its own earlier attempt (the
+// price: a retried Delete of a sandbox that never existed succeeds too).
 //
 // Credentials: a bearer token (ClientOptions::token, or token_file read again on every
 // call, so a rotated token is picked up), mTLS (cert_file + key_file), or both. TLS is
