@@ -85,7 +85,7 @@ struct Call {
 
   int tries = 0;  // attempts started
   bool refreshed_auth = false;
-  bool resent_after_transport_failure = false;
+  bool resent_after_transport_failure = false;  // an attempt failed in transport
   bool token_reserved = false;
   // While the call waits for its throttle token: when the wait ends. A call that gives
   // up before then hands the token back.
@@ -629,7 +629,7 @@ class CurlKubeClient::IoLoop {
       // A write is repeated after a transport error only if the caller says it is
       // idempotent: the server may have applied it.
       if (call->req.method == "GET" || call->opts.idempotent_writes) {
-        if (call->req.method != "GET") call->resent_after_transport_failure = true;
+        call->resent_after_transport_failure = true;
         MaybeRetry(std::move(call), std::move(status), std::nullopt, now);
       } else {
         Finish(std::move(call), std::move(status));
@@ -649,6 +649,12 @@ class CurlKubeClient::IoLoop {
     }
     absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);
     if (RetryWithFreshCredentials(call, http, now)) return;
+    // An API server that has just come back refuses with 403 until its authorizer has
+    // synced: a call that met a transport failure (the outage) retries a 403 as well.
+    if (http == 403 && call->resent_after_transport_failure) {
+      MaybeRetry(std::move(call), std::move(status), std::nullopt, now);
+      return;
+    }
     if (http == 429 || (http >= 500 && http <= 599)) {
       if (http == 429 || !flow_schema.empty()) {
         spdlog::warn("kube request_id={} #{} {} {}: HTTP {} (flow schema uid '{}')",

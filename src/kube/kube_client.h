@@ -71,6 +71,8 @@ struct CallOptions {
   // POST may then answer ALREADY_EXISTS (the first attempt's object), a repeated PATCH
   // with a resourceVersion ABORTED; a repeated DELETE that finds nothing (404) succeeds
   // with an empty body. Without it, writes are never repeated after a transport failure.
+  // (Any call that met a transport failure also retries a 403: an API server that has
+  // just restarted refuses requests until its authorizer has synced.)
   bool idempotent_writes = false;
 };
 

@@ -364,6 +364,25 @@ TEST(CurlKubeClientTest, IdempotentWritesAreSentAgainAfterATransportError) {
   for (int i : {2, 3, 4}) EXPECT_EQ(server.requests()[i].method, "DELETE") << i;
 }
 
+TEST(CurlKubeClientTest, A403RightAfterAnOutageIsRetried) {
+  // 0 dropped (the outage), 1 403 (the restarted server's authorizer is not ready), 2 ok;
+  // then a 403 on a call that met no outage is final.
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i == 0) return Reply{200, "", "", absl::ZeroDuration(), /*drop=*/true};
+    if (i == 2) return Reply{200, "ok", "Connection: close\r\n"};
+    return Reply{403, R"({"kind":"Status","code":403,"reason":"Forbidden"})",
+                 "Connection: close\r\n"};
+  });
+  auto client = MakeClient(server);
+  Result get;
+  client->Get(kSts, "", {}, get.Callback());
+  ASSERT_TRUE(get.Wait().ok()) << get.value.status();
+  Result refused;
+  client->Get(kSts, "", {}, refused.Callback());
+  EXPECT_EQ(refused.Wait().status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(server.requests().size(), 4u);
+}
+
 TEST(CurlKubeClientTest, DeadlineExceeded) {
   LoopbackServer server([](const Recorded&, int) { return Reply{200, "late", "", absl::Seconds(10)}; });
   auto client = MakeClient(server);
