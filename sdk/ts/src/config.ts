@@ -1,0 +1,142 @@
+// The options of SandboxdClient and their defaults from SANDBOXD_* environment variables.
+// An option given as an argument wins over its variable. TLS files are read once, when
+// the options are resolved; the token file is read on every call (transport.ts).
+
+import { readFileSync } from "node:fs";
+
+/** Connection, credential and call options of a SandboxdClient. */
+export interface SandboxdClientOptions {
+  /**
+   * sandboxd's address, "host:port" (TLS unless `plaintext`), or a URL "https://host:port"
+   * or "http://host:port" (plaintext h2c). Env: SANDBOXD_ADDR. Default "localhost:8443".
+   */
+  address?: string;
+  /** Speak h2c without TLS (tests, a local sidecar). Env: SANDBOXD_PLAINTEXT=1. */
+  plaintext?: boolean;
+  /** PEM of the CA that signs sandboxd's certificate. Default: the system's CAs. */
+  ca?: string | Buffer;
+  /** File of `ca`. Env: SANDBOXD_CA_FILE. */
+  caFile?: string;
+  /** PEM client certificate for mTLS (with `key`). */
+  cert?: string | Buffer;
+  /** File of `cert`. Env: SANDBOXD_CERT_FILE. */
+  certFile?: string;
+  /** PEM private key of `cert`. */
+  key?: string | Buffer;
+  /** File of `key`. Env: SANDBOXD_KEY_FILE. */
+  keyFile?: string;
+  /** TLS server name to verify instead of the address's host. Env: SANDBOXD_SERVER_NAME. */
+  serverName?: string;
+  /** Bearer token sent as `authorization: Bearer <token>`. Env: SANDBOXD_TOKEN. */
+  token?: string;
+  /**
+   * File holding the bearer token; read on every call, so a rotated token is picked up.
+   * Used when no `token` is given. Env: SANDBOXD_TOKEN_FILE.
+   */
+  tokenFile?: string;
+  /** The namespace of calls that name none. Env: SANDBOXD_NAMESPACE. */
+  namespace?: string;
+  /**
+   * Time limit of a unary call, retries included, in milliseconds; 0: none.
+   * Env: SANDBOXD_TIMEOUT_MS. Default 30000.
+   */
+  timeoutMs?: number;
+  /** Retries of UNAVAILABLE (unary calls and watch reconnects). */
+  retry?: RetryOptions;
+}
+
+/** Exponential backoff of retries: initial, doubled per attempt up to max, jittered. */
+export interface RetryOptions {
+  /** Attempts of a unary call in all (1: no retry). Default 8. */
+  maxAttempts?: number;
+  /** Delay before the first retry in milliseconds. Default 100. */
+  initialBackoffMs?: number;
+  /** Longest delay between attempts in milliseconds. Default 5000. */
+  maxBackoffMs?: number;
+}
+
+/** Per-call options of every SandboxdClient method. */
+export interface CallOptions {
+  /** Cancels the call (and its retries); the call fails with CancelledError. */
+  signal?: AbortSignal;
+  /** Time limit of this call in milliseconds, retries included; 0: none. */
+  timeoutMs?: number;
+}
+
+/** Options with every default applied and every variable read. */
+export interface ResolvedOptions {
+  baseUrl: string;
+  plaintext: boolean;
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  serverName?: string;
+  token?: string;
+  tokenFile?: string;
+  namespace?: string;
+  timeoutMs: number;
+  retry: Required<RetryOptions>;
+}
+
+const DEFAULT_ADDRESS = "localhost:8443";
+
+/** Applies the SANDBOXD_* variables of env and the defaults to options. */
+export function resolveOptions(
+  options: SandboxdClientOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOptions {
+  const address = options.address ?? nonEmpty(env.SANDBOXD_ADDR) ?? DEFAULT_ADDRESS;
+  const plaintextFlag = options.plaintext ?? parseBool(env.SANDBOXD_PLAINTEXT);
+  let baseUrl: string;
+  let plaintext: boolean;
+  if (/^https?:\/\//.test(address)) {
+    plaintext = address.startsWith("http://");
+    if (plaintextFlag !== undefined && plaintextFlag !== plaintext) {
+      throw new Error(`address ${address} contradicts plaintext=${plaintextFlag}`);
+    }
+    baseUrl = address.replace(/\/+$/, "");
+  } else {
+    plaintext = plaintextFlag ?? false;
+    baseUrl = `${plaintext ? "http" : "https"}://${address}`;
+  }
+  const token = options.token ?? (options.tokenFile ? undefined : nonEmpty(env.SANDBOXD_TOKEN));
+  const tokenFile = token ? undefined : options.tokenFile ?? nonEmpty(env.SANDBOXD_TOKEN_FILE);
+  const timeoutMs = options.timeoutMs ?? parseNumber(env.SANDBOXD_TIMEOUT_MS, "SANDBOXD_TIMEOUT_MS") ?? 30000;
+  return {
+    baseUrl,
+    plaintext,
+    ca: options.ca ?? fileOption(options.caFile ?? nonEmpty(env.SANDBOXD_CA_FILE)),
+    cert: options.cert ?? fileOption(options.certFile ?? nonEmpty(env.SANDBOXD_CERT_FILE)),
+    key: options.key ?? fileOption(options.keyFile ?? nonEmpty(env.SANDBOXD_KEY_FILE)),
+    serverName: options.serverName ?? nonEmpty(env.SANDBOXD_SERVER_NAME),
+    token,
+    tokenFile,
+    namespace: options.namespace ?? nonEmpty(env.SANDBOXD_NAMESPACE),
+    timeoutMs,
+    retry: {
+      maxAttempts: options.retry?.maxAttempts ?? 8,
+      initialBackoffMs: options.retry?.initialBackoffMs ?? 100,
+      maxBackoffMs: options.retry?.maxBackoffMs ?? 5000,
+    },
+  };
+}
+
+function fileOption(path: string | undefined): Buffer | undefined {
+  return path === undefined ? undefined : readFileSync(path);
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function parseBool(v: string | undefined): boolean | undefined {
+  if (v === undefined || v === "") return undefined;
+  return ["1", "true", "yes", "on"].includes(v.toLowerCase());
+}
+
+function parseNumber(v: string | undefined, name: string): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${v} is not a duration in milliseconds`);
+  return n;
+}

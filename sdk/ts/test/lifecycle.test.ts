@@ -1,0 +1,111 @@
+// The lifecycle of one sandbox through SandboxdClient against a real sandboxd, and the
+// typed errors of bad requests.
+
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import {
+  Code,
+  InvalidArgumentError,
+  SandboxNotFoundError,
+  SandboxPhase,
+  UnauthenticatedError,
+} from "../src/index.js";
+import { namespace, required, testClient, uniqueName, WAIT_MS } from "./env.js";
+
+const client = testClient();
+const ns = namespace();
+const name = uniqueName("ts-life");
+
+after(async () => {
+  await client.delete(ns, name, { allowMissing: true });
+});
+
+test("create, wait RUNNING, update env, stop, start, delete", async () => {
+  const created = await client.create({ name, env: { GREETING: "hello" } });
+  assert.equal(created.spec?.name, name);
+  assert.equal(created.spec?.namespace, ns);
+  assert.equal(created.spec?.env["GREETING"], "hello");
+  assert.equal(created.desiredReplicas, 1);
+  assert.notEqual(created.uid, "");
+
+  // Creating again with the same spec is idempotent.
+  const again = await client.create({ name, env: { GREETING: "hello" } });
+  assert.equal(again.uid, created.uid);
+
+  const running = await client.waitFor(ns, name, SandboxPhase.RUNNING, { timeoutMs: WAIT_MS });
+  assert.equal(running.phase, SandboxPhase.RUNNING);
+  assert.equal(running.readyReplicas, 1);
+
+  const updated = await client.updateEnv(ns, name, { COLOR: "blue" }, { removeKeys: ["GREETING"] });
+  assert.deepEqual({ ...updated.spec?.env }, { COLOR: "blue" });
+  assert.notEqual(updated.version, created.version);
+  const read = await client.get(ns, name, { consistentRead: true });
+  assert.deepEqual({ ...read.spec?.env }, { COLOR: "blue" });
+
+  const stopping = await client.stop(ns, name);
+  assert.equal(stopping.desiredReplicas, 0);
+  const stopped = await client.waitFor(ns, name, SandboxPhase.STOPPED, { timeoutMs: WAIT_MS });
+  assert.equal(stopped.readyReplicas, 0);
+  assert.equal(stopped.storage?.uid, running.storage?.uid);
+
+  const starting = await client.start(ns, name);
+  assert.equal(starting.desiredReplicas, 1);
+  const restarted = await client.waitFor(ns, name, SandboxPhase.RUNNING, { timeoutMs: WAIT_MS });
+  assert.equal(restarted.storage?.uid, running.storage?.uid, "the same home volume is bound again");
+
+  const listed = await client.list(ns);
+  assert.ok(listed.sandboxes.some((s) => s.spec?.name === name));
+
+  await client.delete(ns, name);
+  await client.waitForDeleted(ns, name, { timeoutMs: WAIT_MS });
+  await assert.rejects(client.get(ns, name, { consistentRead: true }), SandboxNotFoundError);
+});
+
+test("a bad name is InvalidArgumentError naming spec.name", async () => {
+  const error = await client.create({ name: "Not_A_Label" }).then(
+    () => assert.fail("the create succeeded"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof InvalidArgumentError, `got ${String(error)}`);
+  assert.equal(error.code, Code.InvalidArgument);
+  assert.equal(error.codeName, "INVALID_ARGUMENT");
+  assert.equal(error.reason, "INVALID_FIELD");
+  assert.equal(error.domain, "sandboxd.dev");
+  assert.equal(error.metadata["field"], "spec.name");
+  assert.equal(error.fieldViolations.length, 1);
+  assert.equal(error.fieldViolations[0]?.field, "spec.name");
+  assert.notEqual(error.fieldViolations[0]?.description, "");
+});
+
+test("a missing sandbox is SandboxNotFoundError", async () => {
+  const missing = uniqueName("ts-missing");
+  for (const call of [
+    () => client.get(ns, missing),
+    () => client.start(ns, missing),
+    () => client.delete(ns, missing),
+  ]) {
+    const error = await call().then(
+      () => assert.fail("the call succeeded"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof SandboxNotFoundError, `got ${String(error)}`);
+    assert.equal(error.code, Code.NotFound);
+    assert.equal(error.reason, "SANDBOX_NOT_FOUND");
+    assert.equal(error.domain, "sandboxd.dev");
+  }
+  await client.delete(ns, missing, { allowMissing: true });
+});
+
+test("the token may come from a file; a bad token is UnauthenticatedError", async () => {
+  const fromFile = testClient({ token: undefined, tokenFile: required("SANDBOXD_TOKEN_FILE") });
+  assert.equal(fromFile.options.token, undefined);
+  await fromFile.list(ns);
+
+  const badToken = testClient({ token: "not-a-token" });
+  const error = await badToken.list(ns).then(
+    () => assert.fail("the call succeeded"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof UnauthenticatedError, `got ${String(error)}`);
+  assert.equal(error.reason, "INVALID_CREDENTIALS");
+});
