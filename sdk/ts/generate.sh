@@ -4,5 +4,5 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
-[ -x node_modules/.bin/protoc-gen-es ] || npm ci --no-audit --no-fund --loglevel=error
+[ -x node_modules/.bin/protoc-gen-es ] || npm ci --prefer-offline --no-audit --no-fund --loglevel=error
 ../../tools/proto/buf.sh generate --template buf.gen.yaml
