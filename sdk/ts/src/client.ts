@@ -314,5 +314,3 @@ function required(sandbox: Sandbox | undefined): Sandbox {
   }
   return sandbox;
 }
-
-export { SandboxPhase, WatchEventType };

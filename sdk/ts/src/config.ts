@@ -8,24 +8,27 @@ import { readFileSync } from "node:fs";
 export interface SandboxdClientOptions {
   /**
    * sandboxd's address, "host:port" (TLS unless `plaintext`), or a URL "https://host:port"
-   * or "http://host:port" (plaintext h2c). Env: SANDBOXD_ADDR. Default "localhost:8443".
+   * or "http://host:port" (plaintext h2c). Env: SANDBOXD_ADDR. Required.
    */
   address?: string;
-  /** Speak h2c without TLS (tests, a local sidecar). Env: SANDBOXD_PLAINTEXT=1. */
+  /**
+   * Speak h2c without TLS, for a sandboxd started with --plaintext only (the token then
+   * travels in clear). Env: SANDBOXD_PLAINTEXT=1 (or true, yes, on).
+   */
   plaintext?: boolean;
   /** PEM of the CA that signs sandboxd's certificate. Default: the system's CAs. */
   ca?: string | Buffer;
-  /** File of `ca`. Env: SANDBOXD_CA_FILE. */
+  /** File of `ca`. Env: SANDBOXD_CACERT. */
   caFile?: string;
   /** PEM client certificate for mTLS (with `key`). */
   cert?: string | Buffer;
-  /** File of `cert`. Env: SANDBOXD_CERT_FILE. */
+  /** File of `cert`. Env: SANDBOXD_CERT. */
   certFile?: string;
   /** PEM private key of `cert`. */
   key?: string | Buffer;
-  /** File of `key`. Env: SANDBOXD_KEY_FILE. */
+  /** File of `key`. Env: SANDBOXD_KEY. */
   keyFile?: string;
-  /** TLS server name to verify instead of the address's host. Env: SANDBOXD_SERVER_NAME. */
+  /** TLS server name to verify instead of the address's host. */
   serverName?: string;
   /** Bearer token sent as `authorization: Bearer <token>`. Env: SANDBOXD_TOKEN. */
   token?: string;
@@ -37,8 +40,7 @@ export interface SandboxdClientOptions {
   /** The namespace of calls that name none. Env: SANDBOXD_NAMESPACE. */
   namespace?: string;
   /**
-   * Time limit of a unary call, retries included, in milliseconds; 0: none.
-   * Env: SANDBOXD_TIMEOUT_MS. Default 30000.
+   * Time limit of a unary call, retries included, in milliseconds; 0: none. Default 30000.
    */
   timeoutMs?: number;
   /** Retries of UNAVAILABLE (unary calls and watch reconnects). */
@@ -78,14 +80,13 @@ export interface ResolvedOptions {
   retry: Required<RetryOptions>;
 }
 
-const DEFAULT_ADDRESS = "localhost:8443";
-
 /** Applies the SANDBOXD_* variables of env and the defaults to options. */
 export function resolveOptions(
   options: SandboxdClientOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedOptions {
-  const address = options.address ?? nonEmpty(env.SANDBOXD_ADDR) ?? DEFAULT_ADDRESS;
+  const address = options.address ?? nonEmpty(env.SANDBOXD_ADDR);
+  if (address === undefined) throw new Error("no sandboxd address: pass `address` or set SANDBOXD_ADDR");
   const plaintextFlag = options.plaintext ?? parseBool(env.SANDBOXD_PLAINTEXT);
   let baseUrl: string;
   let plaintext: boolean;
@@ -101,18 +102,17 @@ export function resolveOptions(
   }
   const token = options.token ?? (options.tokenFile ? undefined : nonEmpty(env.SANDBOXD_TOKEN));
   const tokenFile = token ? undefined : options.tokenFile ?? nonEmpty(env.SANDBOXD_TOKEN_FILE);
-  const timeoutMs = options.timeoutMs ?? parseNumber(env.SANDBOXD_TIMEOUT_MS, "SANDBOXD_TIMEOUT_MS") ?? 30000;
   return {
     baseUrl,
     plaintext,
-    ca: options.ca ?? fileOption(options.caFile ?? nonEmpty(env.SANDBOXD_CA_FILE)),
-    cert: options.cert ?? fileOption(options.certFile ?? nonEmpty(env.SANDBOXD_CERT_FILE)),
-    key: options.key ?? fileOption(options.keyFile ?? nonEmpty(env.SANDBOXD_KEY_FILE)),
-    serverName: options.serverName ?? nonEmpty(env.SANDBOXD_SERVER_NAME),
+    ca: options.ca ?? fileOption(options.caFile ?? nonEmpty(env.SANDBOXD_CACERT)),
+    cert: options.cert ?? fileOption(options.certFile ?? nonEmpty(env.SANDBOXD_CERT)),
+    key: options.key ?? fileOption(options.keyFile ?? nonEmpty(env.SANDBOXD_KEY)),
+    serverName: options.serverName,
     token,
     tokenFile,
     namespace: options.namespace ?? nonEmpty(env.SANDBOXD_NAMESPACE),
-    timeoutMs,
+    timeoutMs: options.timeoutMs ?? 30000,
     retry: {
       maxAttempts: options.retry?.maxAttempts ?? 8,
       initialBackoffMs: options.retry?.initialBackoffMs ?? 100,
@@ -134,9 +134,3 @@ function parseBool(v: string | undefined): boolean | undefined {
   return ["1", "true", "yes", "on"].includes(v.toLowerCase());
 }
 
-function parseNumber(v: string | undefined, name: string): number | undefined {
-  if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${v} is not a duration in milliseconds`);
-  return n;
-}

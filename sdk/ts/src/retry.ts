@@ -45,7 +45,10 @@ export function isRetryable(code: Code, cause: unknown): boolean {
   return code === Code.Unavailable || hasConnectionError(cause);
 }
 
-const connectionErrorCode = /^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|ERR_HTTP2_|ERR_STREAM_PREMATURE_CLOSE|ERR_STREAM_DESTROYED)/;
+const connectionErrorCode = new RegExp(
+  "^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|ERR_STREAM_PREMATURE_CLOSE|ERR_STREAM_DESTROYED|" +
+    "ERR_HTTP2_(ERROR|STREAM_ERROR|SESSION_ERROR|GOAWAY_SESSION|INVALID_SESSION|STREAM_CANCEL|PING_CANCEL))$",
+);
 
 function hasConnectionError(reason: unknown): boolean {
   for (let depth = 0; reason instanceof Error && depth < 10; depth++) {

@@ -78,14 +78,13 @@ test("options come from SANDBOXD_* variables; arguments win", () => {
     SANDBOXD_ADDR: "sandboxd.example:443",
     SANDBOXD_TOKEN: "t0ken",
     SANDBOXD_NAMESPACE: "team-a",
-    SANDBOXD_TIMEOUT_MS: "5000",
   };
   const fromEnv = resolveOptions({}, env);
   assert.equal(fromEnv.baseUrl, "https://sandboxd.example:443");
   assert.equal(fromEnv.plaintext, false);
   assert.equal(fromEnv.token, "t0ken");
   assert.equal(fromEnv.namespace, "team-a");
-  assert.equal(fromEnv.timeoutMs, 5000);
+  assert.equal(fromEnv.timeoutMs, 30000);
 
   const given = resolveOptions({ address: "http://127.0.0.1:9000", namespace: "b", tokenFile: "/t" }, env);
   assert.equal(given.baseUrl, "http://127.0.0.1:9000");
@@ -97,7 +96,7 @@ test("options come from SANDBOXD_* variables; arguments win", () => {
   const plain = resolveOptions({}, { SANDBOXD_ADDR: "127.0.0.1:1", SANDBOXD_PLAINTEXT: "1" });
   assert.equal(plain.baseUrl, "http://127.0.0.1:1");
   assert.throws(() => resolveOptions({ address: "https://x:1", plaintext: true }, {}));
-  assert.equal(resolveOptions({}, {}).baseUrl, "https://localhost:8443");
+  assert.throws(() => resolveOptions({}, {}), /SANDBOXD_ADDR/);
 });
 
 test("backoff doubles up to the maximum, jittered into [half, whole)", () => {
