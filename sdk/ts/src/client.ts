@@ -24,7 +24,7 @@ import {
   type Sandbox,
 } from "./gen/sandbox/v1/sandbox_pb.js";
 import { backoffMs, isRetryable, sleep } from "./retry.js";
-import { createSandboxdTransport } from "./transport.js";
+import { createSandboxdTransport, type SandboxdTransport } from "./transport.js";
 import { resumableWatch, type WatchEvent, type WatchOptions } from "./watch.js";
 
 /** The spec of a new sandbox (see sandbox.v1.SandboxSpec); namespace defaults to the client's. */
@@ -84,11 +84,21 @@ export interface WaitOptions {
 export class SandboxdClient {
   readonly options: ResolvedOptions;
   private readonly rpc: Client<typeof SandboxLifecycle>;
+  private readonly connection: SandboxdTransport;
 
   /** Options not given are read from SANDBOXD_* variables (see SandboxdClientOptions). */
   constructor(options: SandboxdClientOptions = {}) {
     this.options = resolveOptions(options);
-    this.rpc = createClient(SandboxLifecycle, createSandboxdTransport(this.options));
+    this.connection = createSandboxdTransport(this.options);
+    this.rpc = createClient(SandboxLifecycle, this.connection.transport);
+  }
+
+  /**
+   * Closes the client's connection, failing its open calls and watches. An idle
+   * connection also closes by itself after 30 s, so a process need not call this to exit.
+   */
+  close(): void {
+    this.connection.close();
   }
 
   /** The namespace of calls that name none (SANDBOXD_NAMESPACE). */

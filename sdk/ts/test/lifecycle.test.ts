@@ -18,6 +18,7 @@ const name = uniqueName("ts-life");
 
 after(async () => {
   await client.delete(ns, name, { allowMissing: true });
+  client.close();
 });
 
 test("create, wait RUNNING, update env, stop, start, delete", async () => {
@@ -100,12 +101,15 @@ test("the token may come from a file; a bad token is UnauthenticatedError", asyn
   const fromFile = testClient({ token: undefined, tokenFile: required("SANDBOXD_TOKEN_FILE") });
   assert.equal(fromFile.options.token, undefined);
   await fromFile.list(ns);
+  fromFile.close();
 
   const badToken = testClient({ token: "not-a-token" });
   const error = await badToken.list(ns).then(
     () => assert.fail("the call succeeded"),
     (e: unknown) => e,
   );
+  badToken.close();
   assert.ok(error instanceof UnauthenticatedError, `got ${String(error)}`);
+  assert.equal(error.code, Code.Unauthenticated);
   assert.equal(error.reason, "INVALID_CREDENTIALS");
 });

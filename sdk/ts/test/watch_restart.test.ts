@@ -17,6 +17,7 @@ const project = uniqueName("proj");
 
 after(async () => {
   await client.delete(ns, name, { allowMissing: true });
+  client.close();
 });
 
 // The next event of a watch, failing after WAIT_MS.
