@@ -299,7 +299,7 @@ export class SandboxdClient {
         return await invoke({ signal: options.signal, timeoutMs: remaining });
       } catch (thrown) {
         error = toSandboxdError(thrown);
-        if (attempt + 1 >= maxAttempts || !isRetryable(error.code, thrown)) throw error;
+        if (options.signal?.aborted || attempt + 1 >= maxAttempts || !isRetryable(error.code, thrown)) throw error;
       }
       const delay = backoffMs(attempt, this.options.retry);
       if (deadline !== undefined && Date.now() + delay >= deadline) throw error;

@@ -1,6 +1,6 @@
 // Exponential backoff with jitter, an abortable sleep, and which failures to retry.
 
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { RetryOptions } from "./config.js";
 
 /**
@@ -37,12 +37,20 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Whether a failed call may be repeated: UNAVAILABLE, or the connection broke under it
- * (a Node.js socket or HTTP/2 error, which Connect reports as ABORTED or INTERNAL).
- * Every sandboxd method is idempotent, so repeating any of them is safe.
+ * Whether a failed call may be repeated: UNAVAILABLE, or the connection broke under it.
+ * A broken connection shows as a Node.js socket or HTTP/2 error (which Connect reports as
+ * ABORTED or INTERNAL) or, when the peer vanished mid-stream, as the stream's reset with
+ * CANCEL that Node.js makes up (reported as CANCELLED, but not the caller's doing: the
+ * caller's own abort is checked before this). Every sandboxd method is idempotent, so
+ * repeating any of them is safe.
  */
 export function isRetryable(code: Code, cause: unknown): boolean {
-  return code === Code.Unavailable || hasConnectionError(cause);
+  return code === Code.Unavailable || hasConnectionError(cause) || isStreamResetByConnectionLoss(code, cause);
+}
+
+function isStreamResetByConnectionLoss(code: Code, cause: unknown): boolean {
+  return code === Code.Canceled && cause instanceof ConnectError &&
+    cause.rawMessage.startsWith("http/2 stream closed with error code CANCEL");
 }
 
 const connectionErrorCode = new RegExp(

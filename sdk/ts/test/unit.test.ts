@@ -111,4 +111,7 @@ test("UNAVAILABLE and broken connections are retryable, server errors are not", 
   assert.equal(isRetryable(Code.Aborted, new ConnectError("x", Code.Aborted, undefined, undefined, reset)), true);
   assert.equal(isRetryable(Code.Aborted, new ConnectError("x", Code.Aborted)), false);
   assert.equal(isRetryable(Code.NotFound, new ConnectError("x", Code.NotFound)), false);
+  const vanished = new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled);
+  assert.equal(isRetryable(Code.Canceled, vanished), true);
+  assert.equal(isRetryable(Code.Canceled, new ConnectError("connection aborted", Code.Canceled)), false);
 });
