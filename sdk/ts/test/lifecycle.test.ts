@@ -2,13 +2,17 @@
 // typed errors of bad requests.
 
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
 import { after, test } from "node:test";
 import {
+  CancelledError,
   Code,
+  DeadlineExceededError,
   InvalidArgumentError,
   SandboxNotFoundError,
   SandboxPhase,
   UnauthenticatedError,
+  WatchEventType,
 } from "../src/index.js";
 import { namespace, required, testClient, uniqueName, WAIT_MS } from "./env.js";
 
@@ -112,4 +116,44 @@ test("the token may come from a file; a bad token is UnauthenticatedError", asyn
   assert.ok(error instanceof UnauthenticatedError, `got ${String(error)}`);
   assert.equal(error.code, Code.Unauthenticated);
   assert.equal(error.reason, "INVALID_CREDENTIALS");
+});
+
+test("a call or watch ends with CancelledError when its signal aborts", async () => {
+  await assert.rejects(client.list(ns, { signal: AbortSignal.abort() }), CancelledError);
+
+  const controller = new AbortController();
+  const watch = client.watchAll(ns, {}, { signal: controller.signal });
+  let events = 0;
+  const error = await (async () => {
+    for await (const event of watch) {
+      events++;
+      if (event.type === WatchEventType.INITIAL_STATE_COMPLETE) controller.abort();
+    }
+  })().then(
+    () => assert.fail("the watch ended without an error"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof CancelledError, `got ${String(error)}`);
+  assert.equal(error.code, Code.Canceled);
+  assert.ok(events >= 1);
+});
+
+test("a call past its time limit is DeadlineExceededError", async () => {
+  // A server that accepts the connection and never answers.
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const stalled = testClient({ address: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` });
+  try {
+    const started = Date.now();
+    const error = await stalled.list(ns, { timeoutMs: 300 }).then(
+      () => assert.fail("the call succeeded"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof DeadlineExceededError, `got ${String(error)}`);
+    assert.equal(error.code, Code.DeadlineExceeded);
+    assert.ok(Date.now() - started < 5000);
+  } finally {
+    stalled.close();
+    silent.close();
+  }
 });
