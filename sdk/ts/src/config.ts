@@ -30,13 +30,16 @@ export interface SandboxdClientOptions {
   keyFile?: string;
   /** TLS server name to verify instead of the address's host. */
   serverName?: string;
-  /** Bearer token sent as `authorization: Bearer <token>`. Env: SANDBOXD_TOKEN. */
-  token?: string;
+  /**
+   * Bearer token sent as `authorization: Bearer <token>`. Env: SANDBOXD_TOKEN. null (for
+   * `token` and `tokenFile` alike): send no token, whatever the environment says (mTLS).
+   */
+  token?: string | null;
   /**
    * File holding the bearer token; read on every call, so a rotated token is picked up.
    * Used when no `token` is given. Env: SANDBOXD_TOKEN_FILE.
    */
-  tokenFile?: string;
+  tokenFile?: string | null;
   /** The namespace of calls that name none. Env: SANDBOXD_NAMESPACE. */
   namespace?: string;
   /**
@@ -100,8 +103,9 @@ export function resolveOptions(
     plaintext = plaintextFlag ?? false;
     baseUrl = `${plaintext ? "http" : "https"}://${address}`;
   }
-  const token = options.token ?? (options.tokenFile ? undefined : nonEmpty(env.SANDBOXD_TOKEN));
-  const tokenFile = token ? undefined : options.tokenFile ?? nonEmpty(env.SANDBOXD_TOKEN_FILE);
+  const noToken = options.token === null || options.tokenFile === null;
+  const token = noToken ? undefined : options.token ?? (options.tokenFile ? undefined : nonEmpty(env.SANDBOXD_TOKEN));
+  const tokenFile = noToken || token !== undefined ? undefined : options.tokenFile ?? nonEmpty(env.SANDBOXD_TOKEN_FILE);
   return {
     baseUrl,
     plaintext,

@@ -101,11 +101,20 @@ test("a missing sandbox is SandboxNotFoundError", async () => {
   await client.delete(ns, missing, { allowMissing: true });
 });
 
-test("the token may come from a file; a bad token is UnauthenticatedError", async () => {
-  const fromFile = testClient({ token: undefined, tokenFile: required("SANDBOXD_TOKEN_FILE") });
+test("the token may come from a file; no token or a bad one is UnauthenticatedError", async () => {
+  const fromFile = testClient({ tokenFile: required("SANDBOXD_TOKEN_FILE") });
   assert.equal(fromFile.options.token, undefined);
   await fromFile.list(ns);
   fromFile.close();
+
+  const noToken = testClient({ token: null });
+  const missing = await noToken.list(ns).then(
+    () => assert.fail("the call succeeded"),
+    (e: unknown) => e,
+  );
+  noToken.close();
+  assert.ok(missing instanceof UnauthenticatedError, `got ${String(missing)}`);
+  assert.equal(missing.reason, "MISSING_CREDENTIALS");
 
   const badToken = testClient({ token: "not-a-token" });
   const error = await badToken.list(ns).then(

@@ -93,6 +93,10 @@ test("options come from SANDBOXD_* variables; arguments win", () => {
   assert.equal(given.token, undefined);
   assert.equal(given.tokenFile, "/t");
 
+  const none = resolveOptions({ token: null }, { ...env, SANDBOXD_TOKEN_FILE: "/t" });
+  assert.equal(none.token, undefined);
+  assert.equal(none.tokenFile, undefined);
+
   const plain = resolveOptions({}, { SANDBOXD_ADDR: "127.0.0.1:1", SANDBOXD_PLAINTEXT: "1" });
   assert.equal(plain.baseUrl, "http://127.0.0.1:1");
   assert.throws(() => resolveOptions({ address: "https://x:1", plaintext: true }, {}));
