@@ -10,7 +10,7 @@ import {
   ErrorInfoSchema,
   RetryInfoSchema,
 } from "./gen/google/rpc/error_details_pb.js";
-import { SandboxErrorReason, type Sandbox } from "./gen/sandbox/v1/sandbox_pb.js";
+import { SandboxErrorReasonSchema, type Sandbox } from "./gen/sandbox/v1/sandbox_pb.js";
 
 export { Code } from "@connectrpc/connect";
 
@@ -85,18 +85,22 @@ export class UnavailableError extends SandboxdError {}
 export class DataLossError extends SandboxdError {}
 export class UnauthenticatedError extends SandboxdError {}
 
-/** waitFor: the sandbox reached SANDBOX_PHASE_ERROR (code FAILED_PRECONDITION). */
+/**
+ * waitFor: the sandbox reached SANDBOX_PHASE_ERROR. Code FAILED_PRECONDITION; reason is the
+ * sandbox's error reason, a sandbox.v1.SandboxErrorReason name (e.g.
+ * "SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE"); the message includes the sandbox's message.
+ */
 export class SandboxPhaseError extends FailedPreconditionError {
-  /** The sandbox in its error phase; errorReason and message say why. */
+  /** The sandbox in its error phase. */
   readonly sandbox: Sandbox;
   constructor(sandbox: Sandbox) {
-    const why = SandboxErrorReason[sandbox.errorReason] ?? String(sandbox.errorReason);
+    const reason = SandboxErrorReasonSchema.values.find((v) => v.number === sandbox.errorReason)?.name ??
+      String(sandbox.errorReason);
     super({
       code: Code.FailedPrecondition,
-      reason: "SANDBOX_PHASE_ERROR",
+      reason,
       message: `sandbox ${sandbox.spec?.namespace}/${sandbox.spec?.name} is in SANDBOX_PHASE_ERROR ` +
-        `(${why})${sandbox.message ? `: ${sandbox.message}` : ""}`,
-      metadata: { errorReason: why },
+        `(${reason})${sandbox.message ? `: ${sandbox.message}` : ""}`,
     });
     this.sandbox = sandbox;
   }
@@ -107,7 +111,7 @@ export class SandboxDeletedError extends SandboxNotFoundError {
   constructor(namespace: string, name: string) {
     super({
       code: Code.NotFound,
-      reason: "SANDBOX_DELETED",
+      reason: "SANDBOX_NOT_FOUND",
       message: `sandbox ${namespace}/${name} was deleted while waiting for it`,
     });
   }

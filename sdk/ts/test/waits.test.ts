@@ -49,11 +49,10 @@ test("waitFor fails fast with SandboxPhaseError when the image cannot be pulled"
   );
   assert.ok(error instanceof SandboxPhaseError, `got ${String(error)}`);
   assert.equal(error.code, Code.FailedPrecondition);
-  assert.equal(error.reason, "SANDBOX_PHASE_ERROR");
+  assert.equal(error.reason, "SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE");
   assert.equal(error.sandbox.phase, SandboxPhase.ERROR);
   assert.equal(error.sandbox.errorReason, SandboxErrorReason.IMAGE_PULL_FAILURE);
-  assert.deepEqual(error.metadata, { errorReason: "IMAGE_PULL_FAILURE" });
-  assert.match(error.message, /ErrImagePull/);
+  assert.match(error.message, /SANDBOX_PHASE_ERROR \(SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE\): .*ErrImagePull/);
 });
 
 test("waitFor fails fast with SandboxDeletedError when the sandbox is deleted", async () => {
@@ -67,7 +66,7 @@ test("waitFor fails fast with SandboxDeletedError when the sandbox is deleted", 
   const error = await waiting;
   assert.ok(error instanceof SandboxDeletedError, `got ${String(error)}`);
   assert.equal(error.code, Code.NotFound);
-  assert.equal(error.reason, "SANDBOX_DELETED");
+  assert.equal(error.reason, "SANDBOX_NOT_FOUND");
   await client.waitForDeleted(ns, deleted, { timeoutMs: WAIT_MS });
 });
 
