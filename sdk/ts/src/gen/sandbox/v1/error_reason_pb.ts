@@ -191,78 +191,111 @@ export enum ErrorReason {
   KUBERNETES_UNAUTHENTICATED = 21,
 
   /**
-   * The reasons of errors that carry no more specific one, one per status code.
+   * The reasons of errors that carry no more specific one, one per status code:
+   * CANCELLED: the call was cancelled (by the caller, or by the server shutting down).
    *
    * @generated from enum value: REQUEST_CANCELLED = 22;
    */
   REQUEST_CANCELLED = 22,
 
   /**
+   * UNKNOWN: an error of unknown kind; the details are in the server log.
+   *
    * @generated from enum value: UNKNOWN_ERROR = 23;
    */
   UNKNOWN_ERROR = 23,
 
   /**
+   * INVALID_ARGUMENT without a more specific reason.
+   *
    * @generated from enum value: INVALID_ARGUMENT = 24;
    */
   INVALID_ARGUMENT = 24,
 
   /**
+   * DEADLINE_EXCEEDED: the call's deadline passed (for example while waiting for the
+   * Kubernetes API); the write may or may not have happened: repeat the call (every
+   * method is idempotent).
+   *
    * @generated from enum value: DEADLINE_EXCEEDED = 25;
    */
   DEADLINE_EXCEEDED = 25,
 
   /**
+   * NOT_FOUND without a more specific reason.
+   *
    * @generated from enum value: RESOURCE_NOT_FOUND = 26;
    */
   RESOURCE_NOT_FOUND = 26,
 
   /**
+   * ALREADY_EXISTS without a more specific reason.
+   *
    * @generated from enum value: RESOURCE_ALREADY_EXISTS = 27;
    */
   RESOURCE_ALREADY_EXISTS = 27,
 
   /**
+   * PERMISSION_DENIED without a more specific reason.
+   *
    * @generated from enum value: PERMISSION_DENIED = 28;
    */
   PERMISSION_DENIED = 28,
 
   /**
+   * RESOURCE_EXHAUSTED without a more specific reason.
+   *
    * @generated from enum value: RESOURCE_EXHAUSTED = 29;
    */
   RESOURCE_EXHAUSTED = 29,
 
   /**
+   * FAILED_PRECONDITION without a more specific reason.
+   *
    * @generated from enum value: FAILED_PRECONDITION = 30;
    */
   FAILED_PRECONDITION = 30,
 
   /**
+   * OUT_OF_RANGE without a more specific reason.
+   *
    * @generated from enum value: OUT_OF_RANGE = 31;
    */
   OUT_OF_RANGE = 31,
 
   /**
+   * UNIMPLEMENTED: the method is not implemented by this server.
+   *
    * @generated from enum value: NOT_IMPLEMENTED = 32;
    */
   NOT_IMPLEMENTED = 32,
 
   /**
+   * INTERNAL: a bug or an installation problem; the details are in the server log under
+   * the call's request id.
+   *
    * @generated from enum value: INTERNAL_ERROR = 33;
    */
   INTERNAL_ERROR = 33,
 
   /**
+   * UNAVAILABLE: the Kubernetes API (or sandboxd) is unavailable for now; retry with
+   * backoff.
+   *
    * @generated from enum value: SERVICE_UNAVAILABLE = 34;
    */
   SERVICE_UNAVAILABLE = 34,
 
   /**
+   * DATA_LOSS: unrecoverable data loss or corruption.
+   *
    * @generated from enum value: DATA_LOSS = 35;
    */
   DATA_LOSS = 35,
 
   /**
+   * UNAUTHENTICATED without a more specific reason.
+   *
    * @generated from enum value: UNAUTHENTICATED = 36;
    */
   UNAUTHENTICATED = 36,
