@@ -83,10 +83,11 @@ const (
 	ErrorReason_CACHE_NOT_SYNCED ErrorReason = 18
 	// UNAVAILABLE: sandboxd is shutting down; retry (another replica, or after restart).
 	ErrorReason_SERVER_SHUTTING_DOWN ErrorReason = 19
-	// PERMISSION_DENIED: sandboxd's own Kubernetes identity lacks an RBAC right (an
-	// installation problem, not the caller's).
+	// INTERNAL: sandboxd's own Kubernetes identity lacks an RBAC right (an installation
+	// problem, not the caller's; the details are in the server log).
 	ErrorReason_KUBERNETES_FORBIDDEN ErrorReason = 20
-	// UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials.
+	// INTERNAL: the Kubernetes API rejected sandboxd's own credentials (an installation
+	// problem, not the caller's; the details are in the server log).
 	ErrorReason_KUBERNETES_UNAUTHENTICATED ErrorReason = 21
 	// The reasons of errors that carry no more specific one, one per status code:
 	// CANCELLED: the call was cancelled (by the caller, or by the server shutting down).

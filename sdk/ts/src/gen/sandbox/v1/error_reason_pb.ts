@@ -176,15 +176,16 @@ export enum ErrorReason {
   SERVER_SHUTTING_DOWN = 19,
 
   /**
-   * PERMISSION_DENIED: sandboxd's own Kubernetes identity lacks an RBAC right (an
-   * installation problem, not the caller's).
+   * INTERNAL: sandboxd's own Kubernetes identity lacks an RBAC right (an installation
+   * problem, not the caller's; the details are in the server log).
    *
    * @generated from enum value: KUBERNETES_FORBIDDEN = 20;
    */
   KUBERNETES_FORBIDDEN = 20,
 
   /**
-   * UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials.
+   * INTERNAL: the Kubernetes API rejected sandboxd's own credentials (an installation
+   * problem, not the caller's; the details are in the server log).
    *
    * @generated from enum value: KUBERNETES_UNAUTHENTICATED = 21;
    */

@@ -85,11 +85,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     SERVER_SHUTTING_DOWN: _ErrorReason.ValueType  # 19
     """UNAVAILABLE: sandboxd is shutting down; retry (another replica, or after restart)."""
     KUBERNETES_FORBIDDEN: _ErrorReason.ValueType  # 20
-    """PERMISSION_DENIED: sandboxd's own Kubernetes identity lacks an RBAC right (an
-    installation problem, not the caller's).
+    """INTERNAL: sandboxd's own Kubernetes identity lacks an RBAC right (an installation
+    problem, not the caller's; the details are in the server log).
     """
     KUBERNETES_UNAUTHENTICATED: _ErrorReason.ValueType  # 21
-    """UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials."""
+    """INTERNAL: the Kubernetes API rejected sandboxd's own credentials (an installation
+    problem, not the caller's; the details are in the server log).
+    """
     REQUEST_CANCELLED: _ErrorReason.ValueType  # 22
     """The reasons of errors that carry no more specific one, one per status code:
     CANCELLED: the call was cancelled (by the caller, or by the server shutting down).
@@ -197,11 +199,13 @@ CACHE_NOT_SYNCED: ErrorReason.ValueType  # 18
 SERVER_SHUTTING_DOWN: ErrorReason.ValueType  # 19
 """UNAVAILABLE: sandboxd is shutting down; retry (another replica, or after restart)."""
 KUBERNETES_FORBIDDEN: ErrorReason.ValueType  # 20
-"""PERMISSION_DENIED: sandboxd's own Kubernetes identity lacks an RBAC right (an
-installation problem, not the caller's).
+"""INTERNAL: sandboxd's own Kubernetes identity lacks an RBAC right (an installation
+problem, not the caller's; the details are in the server log).
 """
 KUBERNETES_UNAUTHENTICATED: ErrorReason.ValueType  # 21
-"""UNAUTHENTICATED: the Kubernetes API rejected sandboxd's own credentials."""
+"""INTERNAL: the Kubernetes API rejected sandboxd's own credentials (an installation
+problem, not the caller's; the details are in the server log).
+"""
 REQUEST_CANCELLED: ErrorReason.ValueType  # 22
 """The reasons of errors that carry no more specific one, one per status code:
 CANCELLED: the call was cancelled (by the caller, or by the server shutting down).
