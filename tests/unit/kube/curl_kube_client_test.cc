@@ -1,6 +1,7 @@
 // CurlKubeClient against a loopback HTTP/1.1 server written here (port chosen by the OS).
 #include "src/kube/curl_kube_client.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <functional>
@@ -124,7 +125,8 @@ class LoopbackServer {
       std::string out = absl::StrCat("HTTP/1.1 ", reply.status, " X\r\nContent-Type: application/json\r\n",
                                      "Content-Length: ", reply.body.size(), "\r\n",
                                      reply.extra_headers, "\r\n", reply.body);
-      if (write(fd, out.data(), out.size()) < 0) return;
+      // MSG_NOSIGNAL: a client that hung up must not kill the test with SIGPIPE.
+      if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return;
       if (absl::StrContains(reply.extra_headers, "Connection: close")) {
         shutdown(fd, SHUT_RDWR);
         return;
