@@ -244,6 +244,9 @@ bool SandboxdServer::WaitUntilServing(absl::Duration timeout) {
 void SandboxdServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  // Stopping the metrics listener takes up to 2 s (its accept loop polls for the stop):
+  // done alongside the drain, and before the parts its scrapes read are stopped.
+  std::thread stop_metrics([this] { metrics_->StopServing(); });
   // Health first, so that load balancers stop sending new calls; then end the watch
   // streams (UNAVAILABLE + resume token), which would otherwise hold Shutdown forever.
   server_->GetHealthCheckService()->Shutdown();
@@ -257,7 +260,7 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   }
   stopping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
-  metrics_->StopServing();  // scrapes read the parts stopped below
+  stop_metrics.join();
   feed_->Stop();
   namespaces_->Stop();
   ingress_hosts_->Stop();

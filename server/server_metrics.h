@@ -70,7 +70,8 @@ class ServerMetrics {
   // Serves /metrics on `address` (host:port; port 0: a free one). Returns the bound port.
   // UNAVAILABLE (LISTEN_FAILED) if it cannot listen. At most once.
   absl::StatusOr<int> Serve(const std::string& address);
-  // Stops serving (a scrape in progress completes first). Idempotent.
+  // Stops serving (a scrape in progress completes first); takes up to 2 s (civetweb's
+  // accept loop polls for the stop). Idempotent.
   void StopServing();
 
   // The text exposition of every metric (what /metrics returns).
