@@ -34,9 +34,10 @@ std::string NewRequestId() {
 // concurrently with it.
 class UnaryCall : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method)
-      : method_(method), start_(absl::Now()), cancel_(std::make_shared<kube::CancellationToken>()),
-        credentials_(CredentialsOf(*ctx)) {
+  UnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method, ServerMetrics* metrics)
+      : method_(method), metrics_(metrics), start_(absl::Now()),
+        cancel_(std::make_shared<kube::CancellationToken>()), credentials_(CredentialsOf(*ctx)) {
+    metrics_->RpcStarted(ServerMetrics::RpcType::kUnary, method_);
     const auto& metadata = ctx->client_metadata();
     auto id = metadata.find("x-request-id");
     request_id_ = id != metadata.end() ? std::string(id->second.data(), id->second.size())
@@ -77,9 +78,11 @@ class UnaryCall : public grpc::ServerUnaryReactor {
   void FinishWith(absl::Status status) {
     if (status.ok()) status = EncodeResponse();
     grpc::Status mapped = ToGrpcStatus(status, method_);
+    const absl::Duration latency = absl::Now() - start_;
     LogWithFields(LogLevel::kInfo, "rpc finished",
-                  CallLogFields(method_, sandbox_, caller_, request_id_, status,
-                                absl::Now() - start_));
+                  CallLogFields(method_, sandbox_, caller_, request_id_, status, latency));
+    if (mapped.ok()) metrics_->MessageSent(ServerMetrics::RpcType::kUnary, method_);
+    metrics_->RpcHandled(ServerMetrics::RpcType::kUnary, method_, mapped.error_code(), latency);
     Finish(mapped);
   }
 
@@ -92,6 +95,7 @@ class UnaryCall : public grpc::ServerUnaryReactor {
 
  private:
   const std::string method_;
+  ServerMetrics* const metrics_;
   const absl::Time start_;
   const std::shared_ptr<kube::CancellationToken> cancel_;
   const auth::Credentials credentials_;
@@ -143,8 +147,8 @@ template <typename Request, typename Response>
 class RawUnaryCall final : public UnaryCall {
  public:
   RawUnaryCall(grpc::CallbackServerContext* ctx, absl::string_view method,
-               grpc::ByteBuffer* raw_response)
-      : UnaryCall(ctx, method), raw_response_(raw_response) {}
+               grpc::ByteBuffer* raw_response, ServerMetrics* metrics)
+      : UnaryCall(ctx, method, metrics), raw_response_(raw_response) {}
 
   Request request;
   Response response;
@@ -163,25 +167,6 @@ class RawUnaryCall final : public UnaryCall {
   grpc::ByteBuffer* const raw_response_;  // gRPC's; valid until the call finishes
 };
 
-// Runs one call of a raw unary method: parses `raw_request` as a `Request` (bytes that are
-// not one finish the call with INVALID_ARGUMENT, MALFORMED_REQUEST) and then calls
-// `handle(call, &request, &response)`, which must finish the call exactly once. The
-// request and response live as long as the call.
-template <typename Request, typename Response, typename Handle>
-grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, absl::string_view method,
-                                   const grpc::ByteBuffer* raw_request,
-                                   grpc::ByteBuffer* raw_response, Handle handle) {
-  auto* call = new RawUnaryCall<Request, Response>(ctx, method, raw_response);
-  absl::StatusOr<Request> request = ParseRawRequest<Request>(*raw_request);
-  if (!request.ok()) {
-    call->FinishWith(request.status());
-    return call;
-  }
-  call->request = *std::move(request);
-  handle(static_cast<UnaryCall*>(call), &std::as_const(call->request), &call->response);
-  return call;
-}
-
 // Start and Stop: the same call shape.
 template <typename Request, typename Response>
 void ScaleCall(UnaryCall* call, const Request* request, Response* response,
@@ -198,6 +183,26 @@ void ScaleCall(UnaryCall* call, const Request* request, Response* response,
 }
 
 }  // namespace
+
+// Parses `raw_request` as a `Request` (bytes that are not one finish the call with
+// INVALID_ARGUMENT, MALFORMED_REQUEST) and then calls `handle(call, &request, &response)`.
+// The request and response live as long as the call.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* SandboxLifecycleService::RunUnary(grpc::CallbackServerContext* ctx,
+                                                            absl::string_view method,
+                                                            const grpc::ByteBuffer* raw_request,
+                                                            grpc::ByteBuffer* raw_response,
+                                                            Handle handle) {
+  auto* call = new RawUnaryCall<Request, Response>(ctx, method, raw_response, metrics_);
+  absl::StatusOr<Request> request = ParseRawRequest<Request>(*raw_request);
+  if (!request.ok()) {
+    call->FinishWith(request.status());
+    return call;
+  }
+  call->request = *std::move(request);
+  handle(static_cast<UnaryCall*>(call), &std::as_const(call->request), &call->response);
+  return call;
+}
 
 WatchReactor::Admission SandboxLifecycleService::AdmitWatch(grpc::CallbackServerContext* ctx,
                                                             const std::string& ns,
@@ -339,30 +344,30 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxRequest> request =
       ParseRawRequest<pb::WatchSandboxRequest>(*raw_request);
-  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandbox");
+  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandbox", metrics_);
   absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
-  if (!ref.ok()) return WatchReactor::Reject(ref.status(), "WatchSandbox");
+  if (!ref.ok()) return WatchReactor::Reject(ref.status(), "WatchSandbox", metrics_);
   service::WatchFilter filter;
   filter.ns = ref->ns;
   filter.name = ref->name;
   return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
-                             "WatchSandbox", AdmitWatch(ctx, ref->ns, ref->name));
+                             "WatchSandbox", AdmitWatch(ctx, ref->ns, ref->name), metrics_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandboxes(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxesRequest> request =
       ParseRawRequest<pb::WatchSandboxesRequest>(*raw_request);
-  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes");
+  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes", metrics_);
   absl::Status valid = ValidateWatchSandboxesRequest(*request, limits_);
-  if (!valid.ok()) return WatchReactor::Reject(valid, "WatchSandboxes");
+  if (!valid.ok()) return WatchReactor::Reject(valid, "WatchSandboxes", metrics_);
   service::WatchFilter filter;
   filter.ns = request->namespace_();
   filter.project = request->project();
   filter.label_selector = request->label_selector();
   const std::string ns = filter.ns;
   return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
-                             "WatchSandboxes", AdmitWatch(ctx, ns, ""));
+                             "WatchSandboxes", AdmitWatch(ctx, ns, ""), metrics_);
 }
 
 }  // namespace sandboxd::server

@@ -26,8 +26,11 @@
 // The project and label_selector filters of ListSandboxes and WatchSandboxes are checked
 // against `limits` (proto_convert.h) before they reach the cache or Kubernetes.
 //
-// Thread-safe. `service`, `cache` and `fanout` must outlive this object and every call in
-// flight.
+// Metrics: every call is counted in `metrics` (server_metrics.h: started, handled with its
+// code and latency, messages received and sent).
+//
+// Thread-safe. `service`, `cache`, `fanout` and `metrics` must outlive this object and
+// every call in flight.
 #ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 
@@ -36,6 +39,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
+#include "server/server_metrics.h"
 #include "server/watch_reactor.h"
 #include "src/auth/access_control.h"
 #include "src/domain/sandbox.h"
@@ -64,9 +68,9 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
 
   SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
                           service::TaskPool* fanout, auth::AccessControl* access,
-                          domain::SandboxLimits limits)
+                          domain::SandboxLimits limits, ServerMetrics* metrics)
       : service_(service), cache_(cache), fanout_(fanout), access_(access),
-        limits_(std::move(limits)) {}
+        limits_(std::move(limits)), metrics_(metrics) {}
 
   // Raw unary methods: `request` is the method's <Method>Request, `response` receives its
   // <Method>Response (e.g. CreateSandboxRequest / CreateSandboxResponse).
@@ -102,12 +106,19 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   // Admission of a watch stream on the sandboxes of `ns` (named `name`, or all).
   WatchReactor::Admission AdmitWatch(grpc::CallbackServerContext* ctx, const std::string& ns,
                                      const std::string& name);
+  // Runs one call of a raw unary method (defined in the .cc): parses the request, then
+  // `handle(call, &request, &response)`, which finishes the call exactly once.
+  template <typename Request, typename Response, typename Handle>
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, absl::string_view method,
+                                     const grpc::ByteBuffer* raw_request,
+                                     grpc::ByteBuffer* raw_response, Handle handle);
 
   service::SandboxService* const service_;  // not owned
   service::SandboxCache* const cache_;      // not owned
   service::TaskPool* const fanout_;         // not owned
   auth::AccessControl* const access_;       // not owned
   const domain::SandboxLimits limits_;
+  ServerMetrics* const metrics_;            // not owned
 };
 
 }  // namespace sandboxd::server

@@ -96,6 +96,8 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   kube_options.burst = config.kube.burst;
   kube_options.allow_insecure_http = config.kube.allow_http;
   std::unique_ptr<SandboxdServer> s(new SandboxdServer());
+  s->metrics_ = std::make_unique<ServerMetrics>(SANDBOXD_VERSION, SANDBOXD_KUBE_VERSION);
+  kube_options.observer = s->metrics_->kube_observer();
   absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> client =
       kube::CurlKubeClient::Create(*std::move(kube_config), kube_options);
   if (!client.ok()) return domain::WithContext(client.status(), "start Kubernetes client");
@@ -135,7 +137,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
       s->namespaces_.get());
   s->grpc_service_ = std::make_unique<SandboxLifecycleService>(
       s->service_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get(),
-      config.sandbox_defaults.limits);
+      config.sandbox_defaults.limits, s->metrics_.get());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ListenerCredentials(config.tls);
   if (!credentials.ok()) return credentials.status();
@@ -173,6 +175,12 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
                                {{"address", config.health_listen_address}});
     }
   }
+  if (!config.metrics_listen_address.empty()) {
+    s->metrics_->SetStateSource([raw = s.get()] { return raw->MetricsState(); });
+    absl::StatusOr<int> metrics_port = s->metrics_->Serve(config.metrics_listen_address);
+    if (!metrics_port.ok()) return metrics_port.status();
+    s->metrics_port_ = *metrics_port;
+  }
   s->SetServing(false);
   s->feed_->Start();
   s->namespaces_->Start();
@@ -180,6 +188,10 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
   spdlog::info("sandboxd listening on {} (port {}); NOT_SERVING until the watch cache syncs",
                config.listen_address, s->port_);
+  if (s->metrics_port_ != 0) {
+    spdlog::info("metrics at http://{}/metrics (port {})", config.metrics_listen_address,
+                 s->metrics_port_);
+  }
   return s;
 }
 
@@ -195,6 +207,25 @@ void SandboxdServer::Housekeeping() {
     }
     if (tick % kTicksPerRederive == 0) cache_->Tick(absl::Now());
   }
+}
+
+ServerMetrics::State SandboxdServer::MetricsState() const {
+  ServerMetrics::State state;
+  service::SandboxCache::Stats cache = cache_->stats();
+  state.sandboxes_by_phase = std::move(cache.by_phase);
+  state.sandboxes_by_error_reason = std::move(cache.by_error_reason);
+  state.stream_queued_events = cache.queued_events;
+  state.stream_merged_updates = cache.merged_updates;
+  state.stream_dropped_updates = cache.dropped_updates;
+  state.cache_synced = cache_->synced();
+  service::CacheFeed::Stats feed = feed_->stats();
+  state.reflector_lists = feed.lists;
+  state.reflector_relists_after_410 = feed.relists_after_410;
+  state.reflector_watches = feed.watches_started;
+  state.watch_events_applied = feed.events;
+  state.cache_input_queue = feed.queued;
+  state.fanout_queue = fanout_->queued();
+  return state;
 }
 
 void SandboxdServer::SetServing(bool serving) {
@@ -213,6 +244,9 @@ bool SandboxdServer::WaitUntilServing(absl::Duration timeout) {
 void SandboxdServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  // Stopping the metrics listener takes up to 2 s (its accept loop polls for the stop):
+  // done alongside the drain, and before the parts its scrapes read are stopped.
+  std::thread stop_metrics([this] { metrics_->StopServing(); });
   // Health first, so that load balancers stop sending new calls; then end the watch
   // streams (UNAVAILABLE + resume token), which would otherwise hold Shutdown forever.
   server_->GetHealthCheckService()->Shutdown();
@@ -226,6 +260,7 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   }
   stopping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
+  stop_metrics.join();
   feed_->Stop();
   namespaces_->Stop();
   ingress_hosts_->Stop();

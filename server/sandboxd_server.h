@@ -8,6 +8,8 @@
 // they change; client certificates verified against tls.client_ca_file when set) unless
 // tls.plaintext, which logs a warning. health_listen_address, when set, is a second,
 // plaintext listener with only the health service (Kubernetes gRPC probes speak no TLS).
+// metrics_listen_address, when set, serves Prometheus metrics at /metrics over plaintext
+// HTTP (server_metrics.h); the server's state there is read at each scrape.
 //
 // Thread-safe: Shutdown() may be called from any thread, once.
 #ifndef SANDBOXD_SERVER_SANDBOXD_SERVER_H_
@@ -24,6 +26,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/sandbox_lifecycle_service.h"
 #include "server/server_config.h"
+#include "server/server_metrics.h"
 #include "src/auth/access_control.h"
 #include "src/auth/authenticator.h"
 #include "src/auth/authorizer.h"
@@ -44,7 +47,7 @@ class SandboxdServer {
   // filling the watch cache. The health status of the server and of
   // sandbox.v1.SandboxLifecycle becomes SERVING once the cache has synced.
   // Errors: those of loading the Kubernetes config; INVALID_ARGUMENT without a TLS
-  // certificate unless tls.plaintext, or if a TLS file cannot be read; UNAVAILABLE if the address cannot be bound. curl_global_init() must have
+  // certificate unless tls.plaintext, or if a TLS file cannot be read; UNAVAILABLE if the address cannot be bound (the metrics address included). curl_global_init() must have
   // been called.
   //
   // Hooks for benchmarks (both optional). `decorate_kube` wraps the Kubernetes client that
@@ -61,6 +64,8 @@ class SandboxdServer {
   ~SandboxdServer();  // Shutdown(absl::ZeroDuration()) unless already shut down
 
   int port() const { return port_; }
+  // The port of /metrics (0 when metrics_listen_address is empty).
+  int metrics_port() const { return metrics_port_; }
 
   // Waits up to `timeout` for the watch cache to sync (health SERVING). True if it did.
   bool WaitUntilServing(absl::Duration timeout);
@@ -81,9 +86,13 @@ class SandboxdServer {
 
   // Marks the server SERVING once the cache syncs; re-derives time-dependent phases.
   void Housekeeping();
+  // The state metrics_ reports at each scrape.
+  ServerMetrics::State MetricsState() const;
   // Sets the health of the server and of sandbox.v1.SandboxLifecycle on every listener.
   void SetServing(bool serving);
 
+  // Outlives everything it counts; Shutdown() stops its listener before the cache feed.
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<kube::CurlKubeClient> kube_;
   std::unique_ptr<kube::KubeClient> decorated_kube_;  // wraps kube_ when set
   std::unique_ptr<service::TaskPool> fanout_;  // outlives the cache, feed and streams
@@ -100,6 +109,7 @@ class SandboxdServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;  // config.health_listen_address; may be null
   int port_ = 0;
+  int metrics_port_ = 0;
   bool shut_down_ = false;
   absl::Notification serving_;
   absl::Notification stopping_;

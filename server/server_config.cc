@@ -26,6 +26,9 @@ ABSL_FLAG(std::optional<std::string>, listen_address, std::nullopt,
 ABSL_FLAG(std::optional<std::string>, health_listen_address, std::nullopt,
           "Plaintext listener serving only grpc.health.v1, for Kubernetes gRPC probes "
           "(default: none)");
+ABSL_FLAG(std::optional<std::string>, metrics_listen_address, std::nullopt,
+          "Plaintext HTTP listener serving Prometheus metrics at /metrics; empty: none "
+          "(default 0.0.0.0:9090)");
 ABSL_FLAG(std::optional<std::string>, tls_cert_file, std::nullopt,
           "PEM certificate chain of the gRPC listener (re-read when the file changes)");
 ABSL_FLAG(std::optional<std::string>, tls_key_file, std::nullopt,
@@ -364,6 +367,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
   const std::map<std::string, YamlReader::Handler, std::less<>> top = {
       {"listen_address", r.String(&config->listen_address)},
       {"health_listen_address", r.String(&config->health_listen_address)},
+      {"metrics_listen_address", r.String(&config->metrics_listen_address)},
       {"tls", r.Nested({
                   {"cert_file", r.String(&config->tls.cert_file)},
                   {"key_file", r.String(&config->tls.key_file)},
@@ -463,6 +467,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
 void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.listen_address, &config->listen_address);
   Override(o.health_listen_address, &config->health_listen_address);
+  Override(o.metrics_listen_address, &config->metrics_listen_address);
   Override(o.tls_cert_file, &config->tls.cert_file);
   Override(o.tls_key_file, &config->tls.key_file);
   Override(o.tls_client_ca_file, &config->tls.client_ca_file);
@@ -658,6 +663,7 @@ ServerConfigOverrides OverridesFromFlags() {
   ServerConfigOverrides o;
   o.listen_address = absl::GetFlag(FLAGS_listen_address);
   o.health_listen_address = absl::GetFlag(FLAGS_health_listen_address);
+  o.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen_address);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);

@@ -12,6 +12,8 @@
 //   health_listen_address: "0.0.0.0:8081"  # --health_listen_address: plaintext, the
 //                                      #   health service (Kubernetes gRPC probes speak
 //                                      #   no TLS); empty: none
+//   metrics_listen_address: "0.0.0.0:9090"  # --metrics_listen_address: plaintext HTTP,
+//                                      #   Prometheus text at /metrics; empty: none
 //   log_level: info                    # --log_level: trace|debug|info|warn|error|critical|off
 //   log_format: text                   # --log_format: text|json (one JSON object per
 //                                      #   line; server/log_format.h)
@@ -155,6 +157,9 @@ struct FairUseSettings {
 struct ServerConfig {
   std::string listen_address = "0.0.0.0:50051";
   std::string health_listen_address;  // empty: no separate health listener
+  // Prometheus /metrics (server/server_metrics.h); empty: not served. On by default: the
+  // metrics carry no caller data or secrets, and deploy/ scrapes this port.
+  std::string metrics_listen_address = "0.0.0.0:9090";
   TlsSettings tls;
   AuthSettings auth;
   FairUseSettings fair_use;
@@ -174,6 +179,7 @@ struct ServerConfig {
 struct ServerConfigOverrides {
   std::optional<std::string> listen_address;
   std::optional<std::string> health_listen_address;
+  std::optional<std::string> metrics_listen_address;
   std::optional<std::string> tls_cert_file;
   std::optional<std::string> tls_key_file;
   std::optional<std::string> tls_client_ca_file;

@@ -64,15 +64,20 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event) {
   return grpc::ByteBuffer(&owned, 1);
 }
 
-WatchReactor::WatchReactor(std::string method) : shared_(std::make_shared<Shared>()) {
+WatchReactor::WatchReactor(std::string method, ServerMetrics* metrics)
+    : shared_(std::make_shared<Shared>()) {
   shared_->reactor = this;
   shared_->method = std::move(method);
+  shared_->metrics = metrics;
+  shared_->start = absl::Now();
+  metrics->RpcStarted(ServerMetrics::RpcType::kServerStream, shared_->method);
 }
 
 WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPool* fanout,
                                   service::WatchFilter filter, const std::string& resume_token,
-                                  std::string method, const Admission& admission) {
-  auto* reactor = new WatchReactor(std::move(method));
+                                  std::string method, const Admission& admission,
+                                  ServerMetrics* metrics) {
+  auto* reactor = new WatchReactor(std::move(method), metrics);
   // Until the stream is finished, gRPC keeps the reactor: the admission may answer later.
   admission([reactor, cache, fanout, filter = std::move(filter),
              resume_token](absl::StatusOr<Lease> admitted) {
@@ -105,20 +110,24 @@ void WatchReactor::Subscribe(service::SandboxCache* cache, service::TaskPool* fa
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->subscription = *std::move(subscription);
+    shared_->metrics->StreamSubscribed();  // before OnDone can see the subscription
   }
   shared_->Pump();
 }
 
-WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string method) {
-  return (new WatchReactor(std::move(method)))->FinishAtOnce(status);
+WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string method,
+                                   ServerMetrics* metrics) {
+  return (new WatchReactor(std::move(method), metrics))->FinishAtOnce(status);
 }
 
 WatchReactor* WatchReactor::FinishAtOnce(const absl::Status& status) {
+  const grpc::Status mapped = ToGrpcStatus(status, shared_->method);
   {
     std::lock_guard<std::mutex> lock(shared_->mu);  // OnCancel may run meanwhile
     shared_->finished = true;
+    shared_->code = mapped.error_code();
   }
-  Finish(ToGrpcStatus(status, shared_->method));
+  Finish(mapped);
   return this;
 }
 
@@ -129,6 +138,7 @@ void WatchReactor::OnWriteDone(bool ok) {
     shared_->message.Clear();
     if (!ok) shared_->broken = true;  // the client is gone; OnCancel follows
   }
+  if (ok) shared_->metrics->MessageSent(ServerMetrics::RpcType::kServerStream, shared_->method);
   shared_->Pump();
 }
 
@@ -143,13 +153,20 @@ void WatchReactor::OnCancel() {
 void WatchReactor::OnDone() {
   std::shared_ptr<service::WatchSubscription> subscription;
   Lease lease;
+  grpc::StatusCode code;
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->reactor = nullptr;
     subscription = std::move(shared_->subscription);
     lease = std::move(shared_->lease);
+    code = shared_->code;
   }
-  if (subscription != nullptr) subscription->Cancel();
+  if (subscription != nullptr) {
+    subscription->Cancel();
+    shared_->metrics->StreamEnded();
+  }
+  shared_->metrics->RpcHandled(ServerMetrics::RpcType::kServerStream, shared_->method, code,
+                               absl::Now() - shared_->start);
   LogWithFields(LogLevel::kInfo, "stream ended", {{"method", shared_->method}});
   delete this;
 }
@@ -158,15 +175,13 @@ void WatchReactor::Shared::Pump() {
   std::lock_guard<std::mutex> lock(mu);
   if (reactor == nullptr || writing || finished || subscription == nullptr) return;
   if (cancelled || broken) {
-    finished = true;
-    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
     return;
   }
   std::optional<service::WatchEvent> event = subscription->Next();
   if (!event.has_value()) {
     if (subscription->closed()) {
-      finished = true;
-      reactor->Finish(ToGrpcStatus(
+      FinishLocked(ToGrpcStatus(
           domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
                             "sandboxd is shutting down; resume the watch with resumeToken",
                             {{"resumeToken", subscription->last_token()}}),
@@ -174,9 +189,17 @@ void WatchReactor::Shared::Pump() {
     }
     return;
   }
+  if (event->type == service::WatchEvent::Type::kReset) metrics->ResetSent(writes == 0);
   message = EncodeWatchResponse(*event);
   writing = true;
+  ++writes;
   reactor->StartWrite(&message);
+}
+
+void WatchReactor::Shared::FinishLocked(const grpc::Status& status) {
+  finished = true;
+  code = status.error_code();
+  reactor->Finish(status);
 }
 
 }  // namespace sandboxd::server

@@ -17,6 +17,10 @@
 //   CANCELLED when the client cancels or the deadline passes (gRPC reports it);
 //   the subscription's error when it cannot continue.
 //
+// Metrics (server_metrics.h): the stream is counted as started when created, each
+// completed write as a message sent, its end with the status code and duration; while
+// subscribed it is an active stream; each RESET it sends is counted.
+//
 // Thread-safe: reactions and the subscription's on_ready may run concurrently; all
 // state is guarded by one mutex. Deletes itself in OnDone.
 #ifndef SANDBOXD_SERVER_WATCH_REACTOR_H_
@@ -27,8 +31,10 @@
 #include <mutex>
 #include <string>
 
+#include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/server_metrics.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/task_pool.h"
 
@@ -50,12 +56,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // OK. Returns the reactor to hand to gRPC; it finishes with the mapped error if the
   // admission or the subscription is refused (e.g. INVALID_ARGUMENT for a malformed
   // token). The subscription's wake-ups are served on `fanout` (which must outlive the
-  // cache's inputs).
+  // cache's inputs). `metrics` must outlive the stream.
   static WatchReactor* Start(service::SandboxCache* cache, service::TaskPool* fanout,
                              service::WatchFilter filter, const std::string& resume_token,
-                             std::string method, const Admission& admission);
+                             std::string method, const Admission& admission,
+                             ServerMetrics* metrics);
   // A stream refused before it starts: finishes at once with `status`.
-  static WatchReactor* Reject(const absl::Status& status, std::string method);
+  static WatchReactor* Reject(const absl::Status& status, std::string method,
+                              ServerMetrics* metrics);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -74,12 +82,18 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     bool cancelled = false;
     bool broken = false;
     std::string method;
+    ServerMetrics* metrics = nullptr;
+    absl::Time start;
+    int64_t writes = 0;  // messages whose write started
+    grpc::StatusCode code = grpc::StatusCode::OK;  // the stream's final status
 
     // Starts the next write, or finishes the stream, if nothing is in flight.
     void Pump();
+    // Finishes the stream with `status` (mu held).
+    void FinishLocked(const grpc::Status& status);
   };
 
-  explicit WatchReactor(std::string method);
+  WatchReactor(std::string method, ServerMetrics* metrics);
   // Subscribes and starts writing; finishes with the error if the cache refuses.
   void Subscribe(service::SandboxCache* cache, service::TaskPool* fanout,
                  const service::WatchFilter& filter, const std::string& resume_token);

@@ -166,6 +166,15 @@ std::string HeaderValue(CURL* easy, const char* name) {
   return h->value;
 }
 
+// The host:port of `server` ("https://host:port/prefix" -> "host:port"), as client-go's
+// metrics label it.
+std::string HostOf(absl::string_view server) {
+  if (size_t scheme = server.find("://"); scheme != absl::string_view::npos) {
+    server.remove_prefix(scheme + 3);
+  }
+  return std::string(server.substr(0, server.find('/')));
+}
+
 }  // namespace
 
 // Owns the multi handle, the I/O thread and every in-flight call.
@@ -181,6 +190,7 @@ class CurlKubeClient::IoLoop {
                                                 MakeCredentialSource(config_))),
         multi_(multi),
         waker_(std::make_shared<Waker>(multi)),
+        host_(HostOf(config_.server)),
         limiter_(options_.qps, options_.burst, absl::Now()),
         backoff_(options_.backoff, options_.jitter) {
     // HTTP/1.1 over a pool of kept-alive connections, one transfer per connection: with
@@ -412,6 +422,7 @@ class CurlKubeClient::IoLoop {
           continue;
         }
         call->token_reserved = true;
+        if (options_.observer) options_.observer->Throttled(call->req.method, host_, *wait);
         if (*wait > absl::ZeroDuration()) {
           if (*wait > kLongThrottle) {
             spdlog::info("kube request_id={} #{} {} {}: client-side throttling, waiting {}",
@@ -588,6 +599,7 @@ class CurlKubeClient::IoLoop {
       curl_multi_remove_handle(multi_, easy);
       LogAttempt(*call, 0, "cancelled");
       ReleaseEasy(*call);
+      Observe(*call, 0, absl::Now());
       Finish(std::move(call),
              StatusFromTransport(TransportFailure::kCancelled, "cancelled by the caller"));
     }
@@ -601,6 +613,7 @@ class CurlKubeClient::IoLoop {
     std::string flow_schema = HeaderValue(call->easy, "X-Kubernetes-PF-FlowSchema-UID");
     std::string curl_error = call->error[0] != '\0' ? call->error : curl_easy_strerror(result);
     ReleaseEasy(*call);
+    Observe(*call, result == CURLE_OK ? static_cast<int>(http) : 0, now);
     if (call->is_watch) {
       OnWatchAttemptDone(std::move(call), result, http, curl_error, now);
       return;
@@ -757,6 +770,13 @@ class CurlKubeClient::IoLoop {
     waiting_.push_back(std::move(call));
   }
 
+  void Observe(const Call& call, int http, absl::Time now) {
+    if (options_.observer) {
+      options_.observer->AttemptDone(call.req.method, host_, http, now - call.attempt_start,
+                                     call.is_watch);
+    }
+  }
+
   void LogAttempt(const Call& call, long http, const std::string& error) {
     int64_t ms = absl::ToInt64Milliseconds(absl::Now() - call.attempt_start);
     if (error.empty()) {
@@ -834,6 +854,8 @@ class CurlKubeClient::IoLoop {
   std::vector<std::pair<absl::Time, std::function<void()>>> incoming_timers_ ABSL_GUARDED_BY(mu_);
   // The result of the credential refresh, posted by refresher_.
   std::optional<absl::StatusOr<Credentials>> refreshed_ ABSL_GUARDED_BY(mu_);
+
+  const std::string host_;  // of config_.server, for the observer
 
   // Loop state: I/O thread only.
   TokenBucket limiter_;

@@ -40,6 +40,7 @@
 #include "src/kube/backoff.h"
 #include "src/kube/credentials.h"
 #include "src/kube/kube_client.h"
+#include "src/kube/kube_client_observer.h"
 #include "src/kube/kube_config.h"
 #include "src/kube/kube_request.h"
 
@@ -63,6 +64,8 @@ struct CurlKubeClientOptions {
   std::shared_ptr<CredentialSource> credentials;
   // Accept an "http://" server (no TLS). Off: Create() refuses it (see Create).
   bool allow_insecure_http = false;
+  // Told about every attempt and throttle wait (metrics); null: nobody.
+  std::shared_ptr<KubeClientObserver> observer;
 };
 
 class CurlKubeClient final : public KubeClient {

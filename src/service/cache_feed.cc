@@ -120,6 +120,7 @@ CacheFeed::Stats CacheFeed::stats() const {
     total.relists_after_410 += s.relists_after_410;
     total.events += s.events;
   }
+  if (input_ != nullptr) total.queued = input_->queued();
   return total;
 }
 

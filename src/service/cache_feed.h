@@ -31,6 +31,7 @@ class CacheFeed {
     int64_t watches_started = 0;
     int64_t relists_after_410 = 0;
     int64_t events = 0;
+    size_t queued = 0;  // received, not yet applied to the cache
   };
 
   CacheFeed(kube::KubeClient* client, SandboxCache* cache);

@@ -404,6 +404,7 @@ bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq)
     auto it = index_.find(name);
     if (it != index_.end() && it->second->type != Type::kDeleted) {
       Item& item = *it->second;
+      link_->merged_updates.fetch_add(1, std::memory_order_relaxed);
       if (type == Type::kDeleted && item.type == Type::kAdded) {
         queue_.erase(it->second);  // the client never saw it
         index_.erase(it);
@@ -413,6 +414,7 @@ bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq)
       }
     } else if (queue_.size() >= capacity_) {
       // Collapse: the consumer gets RESET and a fresh initial state when it catches up.
+      link_->dropped_updates.fetch_add(queue_.size() + 1, std::memory_order_relaxed);
       DropPendingLocked();
       needs_snapshot_ = true;
       reset_pending_ = true;
@@ -888,7 +890,12 @@ SandboxCache::Stats SandboxCache::stats() const {
   Stats s;
   s.sandboxes = sandboxes_;
   s.entries = entries_.size();
-  for (const auto& [ns, list] : subs_) s.subscriptions += list.size();
+  for (const auto& [ns, list] : subs_) {
+    s.subscriptions += list.size();
+    for (const auto& sub : list) s.queued_events += sub->pending();
+  }
+  s.merged_updates = link_->merged_updates.load(std::memory_order_relaxed);
+  s.dropped_updates = link_->dropped_updates.load(std::memory_order_relaxed);
   s.history = history_.size();
   s.sequence = seq_;
   absl::flat_hash_set<const SandboxState*> seen;
@@ -900,6 +907,12 @@ SandboxCache::Stats SandboxCache::stats() const {
   for (const auto& [key, e] : entries_) {
     s.approx_bytes += 32 + sizeof(std::pair<const Key, Entry>) + Heap(key.first) +
                       Heap(key.second) + state_bytes(e.state.get());
+    if (e.state != nullptr) {
+      ++s.by_phase[e.state->sandbox.phase];
+      if (e.state->sandbox.phase == domain::Phase::kError) {
+        ++s.by_error_reason[e.state->sandbox.error_reason];
+      }
+    }
     if (e.sts) s.approx_bytes += ApproxBytes(*e.sts) - sizeof(kube::StatefulSet);
     if (e.pod) s.approx_bytes += ApproxBytes(*e.pod) - sizeof(kube::Pod);
     if (e.claim) s.approx_bytes += ApproxBytes(*e.claim) - sizeof(kube::PersistentVolumeClaim);

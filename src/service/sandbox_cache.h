@@ -170,6 +170,8 @@ struct CacheLink {
   absl::Mutex mu;
   SandboxCache* cache ABSL_GUARDED_BY(mu) = nullptr;  // null once the cache is destroyed
   std::atomic<uint64_t> published_seq{0};  // every change <= this was offered to every sub
+  std::atomic<uint64_t> merged_updates{0};   // Stats::merged_updates
+  std::atomic<uint64_t> dropped_updates{0};  // Stats::dropped_updates
 };
 }  // namespace internal
 
@@ -264,6 +266,11 @@ class SandboxCache {
     size_t history = 0;        // changes in the ring
     uint64_t sequence = 0;     // last assigned sequence number
     size_t approx_bytes = 0;   // store + history (states, encodings; estimate, see ApproxBytes)
+    std::map<domain::Phase, size_t> by_phase;               // sandboxes
+    std::map<domain::ErrorReason, size_t> by_error_reason;  // sandboxes in ERROR
+    size_t queued_events = 0;     // pending in open subscriptions (WatchSubscription::pending)
+    uint64_t merged_updates = 0;  // queued states replaced by a newer one (slow streams)
+    uint64_t dropped_updates = 0;  // queued states dropped by a collapse (then RESET)
   };
 
   explicit SandboxCache(Options options);

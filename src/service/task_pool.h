@@ -33,6 +33,12 @@ class TaskPool {
   TaskPool(const TaskPool&) = delete;
   TaskPool& operator=(const TaskPool&) = delete;
 
+  // Tasks posted and not yet started.
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tasks_.size();
+  }
+
   void Post(std::function<void()> task) {
     {
       std::lock_guard<std::mutex> lock(mu_);

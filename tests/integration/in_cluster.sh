@@ -76,6 +76,7 @@ project "$first"
 server=${KUBE_LOCAL_APISERVER#https://}
 KUBERNETES_SERVICE_HOST=${server%:*} KUBERNETES_SERVICE_PORT=${server##*:} \
   "$sandboxd" --kube_service_account_dir="$sa" --listen_address=127.0.0.1:0 --plaintext \
+  --metrics_listen_address=127.0.0.1:0 \
   --port_file="$work/port" --default_image=registry.local/agent:1 --shutdown_grace=2s \
   >"$work/sandboxd.log" 2>&1 &
 pid=$!

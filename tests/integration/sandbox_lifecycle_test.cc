@@ -58,6 +58,7 @@ class SandboxLifecycleTest : public ::testing::Test {
     ns_ = new std::string(plane_->CreateNamespace("lifecycle"));
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
     config.tls.plaintext = true;
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = kImage;

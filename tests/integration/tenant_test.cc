@@ -66,6 +66,7 @@ class TenantTest : public ::testing::Test {
 
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
     config.tls.plaintext = true;
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = "registry.local/agent:1";
@@ -423,6 +424,7 @@ TEST_F(TenantTest, ANamespaceNarrowsTheIngressDomainsItsSandboxesUse) {
 TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {
   server::ServerConfig config;
   config.listen_address = "127.0.0.1:0";
+  config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
   config.tls.plaintext = true;
   config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
   config.fair_use.calls_per_second = 0.5;
@@ -492,6 +494,7 @@ TEST_F(TenantTest, ClientCertificatesAuthenticateOverMutualTls) {
 
   server::ServerConfig config;
   config.listen_address = "127.0.0.1:0";
+  config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
   config.tls.cert_file = d + "/server.crt";
   config.tls.key_file = d + "/server.key";
   config.tls.client_ca_file = d + "/ca.crt";

@@ -51,7 +51,8 @@ stop() {
 }
 start() {
   rm -f "$work/port"
-  "$sandboxd" --listen_address=127.0.0.1:$port --plaintext --port_file="$work/port" \\
+  "$sandboxd" --listen_address=127.0.0.1:$port --metrics_listen_address=127.0.0.1:0 --plaintext \\
+    --port_file="$work/port" \\
     --kubeconfig="$KUBE_LOCAL_SANDBOXD_KUBECONFIG" --default_image=registry.local/agent:1 \\
     --shutdown_grace=2s >>"$work/sandboxd.log" 2>&1 &
   echo \$! >"$work/pid"

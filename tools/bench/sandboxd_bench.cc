@@ -484,6 +484,7 @@ int Main() {
   {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
     config.tls.plaintext = true;
     config.fair_use.calls_per_second = 0;  // the benchmark is one caller at full speed
     config.kube.kubeconfig = plane.sandboxd_kubeconfig();

@@ -409,6 +409,7 @@ class BenchServer {
                                                             const domain::SandboxDefaults& defaults) {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
+    config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
     config.tls.plaintext = true;
     config.fair_use.calls_per_second = 0;  // one caller opens every stream
     config.fair_use.max_watch_streams = 0;

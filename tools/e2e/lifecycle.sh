@@ -41,7 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "starting sandboxd (identity: $KUBE_LOCAL_SANDBOXD_KUBECONFIG)"
-"$sandboxd" --listen_address=127.0.0.1:0 --plaintext --port_file="$work/port" \
+"$sandboxd" --listen_address=127.0.0.1:0 --metrics_listen_address=127.0.0.1:0 --plaintext \
+  --port_file="$work/port" \
   --kubeconfig="$KUBE_LOCAL_SANDBOXD_KUBECONFIG" --default_image=registry.local/agent:1 \
   --shutdown_grace=5s >"$work/sandboxd.log" 2>&1 &
 pid=$!

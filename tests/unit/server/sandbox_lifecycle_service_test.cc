@@ -45,7 +45,7 @@ std::pair<std::string, std::string> ReasonAndField(const grpc::Status& status) {
 class SandboxLifecycleServiceTest : public ::testing::Test {
  protected:
   SandboxLifecycleServiceTest()
-      : service_(nullptr, nullptr, nullptr, nullptr, domain::SandboxLimits()) {
+      : service_(nullptr, nullptr, nullptr, nullptr, domain::SandboxLimits(), &metrics_) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -69,6 +69,7 @@ class SandboxLifecycleServiceTest : public ::testing::Test {
     return done.get_future().get();
   }
 
+  ServerMetrics metrics_{"test", "test"};
   SandboxLifecycleService service_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;

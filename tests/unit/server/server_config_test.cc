@@ -21,12 +21,14 @@ ABSL_DECLARE_FLAG(std::optional<std::string>, max_cpu);
 ABSL_DECLARE_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes);
 ABSL_DECLARE_FLAG(std::optional<int64_t>, max_env_vars);
 ABSL_DECLARE_FLAG(std::optional<std::string>, log_format);
+ABSL_DECLARE_FLAG(std::optional<std::string>, metrics_listen_address);
 
 namespace sandboxd::server {
 namespace {
 
 constexpr char kFullConfig[] = R"yaml(
 listen_address: "127.0.0.1:6000"
+metrics_listen_address: ""
 log_level: debug
 log_format: json
 shutdown_grace: 45s
@@ -77,6 +79,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
       ResolveServerConfig(std::nullopt, "none", ServerConfigOverrides());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "0.0.0.0:50051");
+  EXPECT_EQ(config->metrics_listen_address, "0.0.0.0:9090");
   EXPECT_EQ(config->log_level, "info");
   EXPECT_EQ(config->log_format, "text");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(15));
@@ -122,6 +125,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
       ResolveServerConfig(std::string(kFullConfig), "full.yaml", ServerConfigOverrides());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "127.0.0.1:6000");
+  EXPECT_EQ(config->metrics_listen_address, "");  // off
   EXPECT_EQ(config->log_level, "debug");
   EXPECT_EQ(config->log_format, "json");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(45));
@@ -376,7 +380,9 @@ TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
   absl::SetFlag(&FLAGS_kube_qps, 80.0);
   absl::SetFlag(&FLAGS_keepalive_time, absl::Seconds(45));
   absl::SetFlag(&FLAGS_kube_allow_http, true);
+  absl::SetFlag(&FLAGS_metrics_listen_address, std::string("127.0.0.1:0"));
   absl::StatusOr<ServerConfig> config = LoadServerConfig();
+  absl::SetFlag(&FLAGS_metrics_listen_address, std::nullopt);
   absl::SetFlag(&FLAGS_config, std::nullopt);
   absl::SetFlag(&FLAGS_kube_qps, std::nullopt);
   absl::SetFlag(&FLAGS_keepalive_time, std::nullopt);
@@ -387,6 +393,7 @@ TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
   EXPECT_EQ(config->kube.qps, 80);                      // flag over file
   EXPECT_EQ(config->keepalive.time, absl::Seconds(45));  // flag over default
   EXPECT_TRUE(config->kube.allow_http);                  // flag over default
+  EXPECT_EQ(config->metrics_listen_address, "127.0.0.1:0");  // flag over default
   EXPECT_EQ(config->sandbox_defaults.app_port, 3000);    // default
 }
 
