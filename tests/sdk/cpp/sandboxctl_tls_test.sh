@@ -36,7 +36,7 @@ ec -x509 -keyout ca.key -out ca.pem -days 1 -subj /CN=sandboxd-test-ca &&
 "$SANDBOXD_TEST_KUBECTL" -n "$SANDBOXD_NAMESPACE" create rolebinding tls-user \
   --clusterrole=sandboxd-user --user=tls-user >/dev/null || { echo "FAIL rolebinding"; exit 1; }
 
-"$sandboxd" --listen_address=127.0.0.1:0 --port_file="$work/port" \
+"$sandboxd" --listen_address=127.0.0.1:0 --metrics_listen_address=127.0.0.1:0 --port_file="$work/port" \
   --tls_cert_file=server.pem --tls_key_file=server.key --tls_client_ca_file=ca.pem \
   --kubeconfig="$KUBE_LOCAL_SANDBOXD_KUBECONFIG" --default_image=registry.local/agent:1 \
   --shutdown_grace=1s >"$work/sandboxd.log" 2>&1 &
