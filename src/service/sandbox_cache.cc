@@ -866,6 +866,14 @@ absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string
   return *entry->sts;
 }
 
+bool SandboxCache::HasClaim(const std::string& ns, const std::string& name,
+                            const std::string& claim) const {
+  absl::MutexLock lock(&mu_);
+  if (!CheckSynced().ok()) return false;
+  auto it = entries_.find(Key{ns, name});
+  return it != entries_.end() && it->second.claims.count(claim) > 0;
+}
+
 const SandboxCache::Entry* SandboxCache::FindSandboxLocked(const std::string& ns,
                                                            const std::string& name) const {
   auto it = entries_.find(Key{ns, name});

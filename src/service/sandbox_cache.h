@@ -311,6 +311,10 @@ class SandboxCache {
   // write carries that version as a precondition). Errors as Get.
   absl::StatusOr<kube::StatefulSet> GetStatefulSet(const std::string& ns,
                                                    const std::string& name) const;
+  // Whether the cache holds claim `claim` of sandbox `name` (with or without its
+  // StatefulSet). Only claims labelled managed-by=sandboxd are cached. False while not
+  // synced.
+  bool HasClaim(const std::string& ns, const std::string& name, const std::string& claim) const;
   // Sandboxes of query.ns sorted by name, filtered by project and label selector (on the
   // StatefulSet labels), one page at a time. page_size 0: 50; capped at 500. page_token:
   // opaque (the last name returned); INVALID_ARGUMENT if malformed, or for a bad selector.

@@ -349,6 +349,10 @@ void SandboxService::ChooseClaimTemplate(const domain::SandboxSpec& spec,
   const std::string configured = domain::ClaimTemplateNameFor(spec, defaults_);
   if (configured == domain::kLegacyClaimTemplateName) return then(configured);
   const std::string legacy = domain::ClaimName(domain::kLegacyClaimTemplateName, spec.name);
+  // The cache holds every claim sandboxd's templates made, kept ones too: without a
+  // legacy claim there, nothing to adopt and no request to send. (One kept an instant
+  // ago, not yet cached, is not adopted: the sandbox gets a new claim.)
+  if (CacheReady() && !cache_->HasClaim(spec.ns, spec.name, legacy)) return then(configured);
   kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, spec.ns, legacy}, "", opts,
              [configured, then](absl::StatusOr<std::string> body) {
                if (absl::IsNotFound(body.status())) return then(configured);

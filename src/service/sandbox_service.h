@@ -157,6 +157,7 @@ class SandboxService {
   // The claim template of a new sandbox: the configured one (ClaimTemplateNameFor),
   // unless a claim of the legacy template that DeleteSandbox(keep_storage) kept before
   // the Sealos naming exists: then the legacy one, so that the sandbox adopts that claim.
+  // Reads that claim only if the watch cache has it (or is not ready).
   void ChooseClaimTemplate(const domain::SandboxSpec& spec, const kube::CallOptions& opts,
                            std::function<void(absl::StatusOr<std::string>)> then);
   // OK if no claim named `claim` exists or sandboxd made it.

@@ -231,6 +231,11 @@ TEST_F(SandboxCacheTest, JoinsTheClaimOfTheStatefulSetsOwnTemplate) {
   EXPECT_EQ(cache_->Get(kNs, "old")->storage.uid, "");
   EXPECT_EQ(cache_->Get(kNs, "old")->storage.claim_name, "home-old-0");
 
+  EXPECT_FALSE(cache_->HasClaim(kNs, "old", "home-old-0"));
+  cache_->ApplyClaim(home);
+  EXPECT_TRUE(cache_->HasClaim(kNs, "old", "home-old-0"));
+  EXPECT_FALSE(cache_->HasClaim(kNs, "old", "vn-homevn-agent-old-0"));
+
   // A new-style sandbox whose name ends like another's: the label decides.
   kube::PersistentVolumeClaim b = Claim("a-b");
   cache_->ApplyStatefulSet(Sts("a-b"));
