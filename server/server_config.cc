@@ -12,8 +12,10 @@
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "src/domain/builders.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
+#include "src/domain/naming.h"
 #include "src/domain/quantity.h"
 #include "src/domain/validation.h"
 #include "yaml-cpp/yaml.h"
@@ -94,6 +96,9 @@ ABSL_FLAG(std::optional<std::string>, default_storage_class, std::nullopt,
           "StorageClass of sandboxes that name none (default: the cluster's)");
 ABSL_FLAG(std::optional<std::string>, default_mount_path, std::nullopt,
           "Home volume mount path (default /home/agent)");
+ABSL_FLAG(std::optional<std::string>, default_claim_template_name, std::nullopt,
+          "Name of a new sandbox's volumeClaimTemplate (default: the Sealos name of the "
+          "mount path, vn-homevn-agent for /home/agent; \"home\": the pre-Sealos name)");
 ABSL_FLAG(std::optional<int32_t>, default_app_port, std::nullopt,
           "Application port (default 3000)");
 ABSL_FLAG(std::optional<int32_t>, default_terminal_port, std::nullopt,
@@ -419,6 +424,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                            {"size", r.String(&d.storage_size)},
                            {"class", r.String(&d.storage_class)},
                            {"mount_path", r.String(&d.mount_path)},
+                           {"claim_template_name", r.String(&d.claim_template_name)},
                        })},
            {"ports", r.Nested({
                          {"app", r.Integer(&d.app_port)},
@@ -499,6 +505,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.default_storage_size, &d.storage_size);
   Override(o.default_storage_class, &d.storage_class);
   Override(o.default_mount_path, &d.mount_path);
+  Override(o.default_claim_template_name, &d.claim_template_name);
   Override(o.default_app_port, &d.app_port);
   Override(o.default_terminal_port, &d.terminal_port);
   Override(o.ingress_class, &d.ingress_class);
@@ -577,6 +584,18 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (d.mount_path.empty() || d.mount_path.front() != '/') {
     return SettingError("sandbox_defaults.storage.mount_path",
                        absl::StrCat("must be an absolute path, got \"", d.mount_path, "\""));
+  }
+  {
+    domain::SandboxSpec probe;
+    probe.storage.mount_path = d.mount_path;
+    const std::string claim_template = domain::ClaimTemplateNameFor(probe, d);
+    if (!domain::ValidateName(claim_template).ok()) {
+      return SettingError(d.claim_template_name.empty() ? "sandbox_defaults.storage.mount_path"
+                                                        : "sandbox_defaults.storage.claim_template_name",
+                          absl::StrCat("the claim template name \"", claim_template,
+                                       "\" must be a DNS-1123 label of at most ",
+                                       domain::kMaxSandboxNameLength, " characters"));
+    }
   }
   SANDBOXD_RETURN_IF_ERROR(CheckPort("sandbox_defaults.ports.app", d.app_port));
   SANDBOXD_RETURN_IF_ERROR(CheckPort("sandbox_defaults.ports.terminal", d.terminal_port));
@@ -696,6 +715,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.default_storage_size = absl::GetFlag(FLAGS_default_storage_size);
   o.default_storage_class = absl::GetFlag(FLAGS_default_storage_class);
   o.default_mount_path = absl::GetFlag(FLAGS_default_mount_path);
+  o.default_claim_template_name = absl::GetFlag(FLAGS_default_claim_template_name);
   o.default_app_port = absl::GetFlag(FLAGS_default_app_port);
   o.default_terminal_port = absl::GetFlag(FLAGS_default_terminal_port);
   o.ingress_class = absl::GetFlag(FLAGS_ingress_class);

@@ -56,6 +56,8 @@
 //       size: 5Gi                      # --default_storage_size
 //       class: fast-ssd                # --default_storage_class
 //       mount_path: /home/agent        # --default_mount_path
+//       claim_template_name: ""        # --default_claim_template_name; "": Sealos
+//                                      #   name of mount_path (vn-homevn-agent)
 //     ports: {app: 3000, terminal: 7681}    # --default_app_port, --default_terminal_port
 //     ingress:
 //       class: nginx                   # --ingress_class
@@ -210,6 +212,7 @@ struct ServerConfigOverrides {
   std::optional<std::string> default_storage_size;
   std::optional<std::string> default_storage_class;
   std::optional<std::string> default_mount_path;
+  std::optional<std::string> default_claim_template_name;
   std::optional<int32_t> default_app_port;
   std::optional<int32_t> default_terminal_port;
   std::optional<std::string> ingress_class;

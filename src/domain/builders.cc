@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "src/domain/naming.h"
+#include "src/domain/quantity.h"
 
 namespace sandboxd::domain {
 namespace {
@@ -45,7 +46,7 @@ kube::StringMap ResourceMap(const ResourceQuantities& q) {
   return out;
 }
 
-kube::Container MainContainer(const SandboxSpec& spec) {
+kube::Container MainContainer(const SandboxSpec& spec, const std::string& claim_template) {
   kube::Container c;
   c.name = spec.name;
   c.image = spec.image;
@@ -59,7 +60,7 @@ kube::Container MainContainer(const SandboxSpec& spec) {
   };
   c.resources.requests = ResourceMap(spec.resources.requests);
   c.resources.limits = ResourceMap(spec.resources.limits);
-  c.volume_mounts = {kube::VolumeMount{kClaimTemplateName, spec.storage.mount_path, {}, {}}};
+  c.volume_mounts = {kube::VolumeMount{claim_template, spec.storage.mount_path, {}, {}}};
   kube::SecurityContext sc;
   sc.allow_privilege_escalation = false;
   sc.capabilities_drop = {"ALL"};
@@ -153,7 +154,40 @@ kube::StringMap PodSelector(std::string_view name) {
   return {{kLabelApp, std::string(name)}, {kLabelSandbox, std::string(name)}};
 }
 
+std::string ClaimTemplateNameFor(const SandboxSpec& spec, const SandboxDefaults& defaults) {
+  if (!defaults.claim_template_name.empty()) return defaults.claim_template_name;
+  return SealosVolumeName(spec.storage.mount_path);
+}
+
+std::string ClaimTemplateName(const kube::StatefulSet& sts) {
+  if (sts.spec.volume_claim_templates.empty()) return kLegacyClaimTemplateName;
+  return sts.spec.volume_claim_templates.front().metadata.name;
+}
+
+std::string ClaimNameOf(const kube::StatefulSet& sts) {
+  return ClaimName(ClaimTemplateName(sts), sts.metadata.name);
+}
+
+std::string SizeInGi(const std::string& size) {
+  absl::StatusOr<absl::int128> nano = ParseQuantityNano(size);
+  if (!nano.ok() || *nano < 0) return "";
+  const absl::int128 gi_nano = absl::int128(1073741824) * 1000000000;
+  absl::int128 gi = (*nano + gi_nano - 1) / gi_nano;
+  std::string digits;
+  if (gi == 0) return "0";
+  while (gi > 0) {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(gi % 10)));
+    gi /= 10;
+  }
+  return digits;
+}
+
 kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefaults& defaults) {
+  return BuildStatefulSet(spec, defaults, ClaimTemplateNameFor(spec, defaults));
+}
+
+kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefaults& defaults,
+                                   const std::string& claim_template) {
   kube::StatefulSet sts;
   sts.metadata = Meta(StatefulSetName(spec.name), spec);
   for (const auto& [key, value] : spec.labels) sts.metadata.labels.emplace(key, value);
@@ -192,11 +226,15 @@ kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefault
   psc.fs_group_change_policy = "OnRootMismatch";
   psc.seccomp_profile_type = "RuntimeDefault";
   t.spec.security_context = std::move(psc);
-  t.spec.containers = {MainContainer(spec)};
+  t.spec.containers = {MainContainer(spec, claim_template)};
 
   kube::PersistentVolumeClaim claim;
-  claim.metadata.name = kClaimTemplateName;
-  claim.metadata.labels = CommonLabels(spec);  // the PVC can be found by label
+  claim.metadata.name = claim_template;
+  // The PVC can be found by label; its `app` label names the sandbox it belongs to
+  // (SandboxCache joins claims to sandboxes by it).
+  claim.metadata.labels = CommonLabels(spec);
+  claim.metadata.annotations = {{kClaimAnnotationPath, spec.storage.mount_path},
+                                {kClaimAnnotationSizeGi, SizeInGi(spec.storage.size)}};
   claim.spec.access_modes = {"ReadWriteOnce"};
   claim.spec.resources.requests = {{"storage", spec.storage.size}};
   if (!spec.storage.storage_class.empty()) {
@@ -344,12 +382,13 @@ SandboxSpec SpecFromStatefulSet(const kube::StatefulSet& sts) {
       if (p.name == kAppPortName) spec.ports.app = p.container_port;
       if (p.name == kTerminalPortName) spec.ports.terminal = p.container_port;
     }
+    const std::string claim_template = ClaimTemplateName(sts);
     for (const kube::VolumeMount& m : c->volume_mounts) {
-      if (m.name == kClaimTemplateName) spec.storage.mount_path = m.mount_path;
+      if (m.name == claim_template) spec.storage.mount_path = m.mount_path;
     }
   }
   for (const kube::PersistentVolumeClaim& claim : sts.spec.volume_claim_templates) {
-    if (claim.metadata.name != kClaimTemplateName) continue;
+    if (claim.metadata.name != ClaimTemplateName(sts)) continue;
     spec.storage.size = Lookup(claim.spec.resources.requests, "storage");
     spec.storage.storage_class = claim.spec.storage_class_name.value_or("");
   }

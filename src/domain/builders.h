@@ -4,7 +4,8 @@
 // Objects (docs/ARCHITECTURE.md "Kubernetes objects of a sandbox", and naming.h):
 //  - StatefulSet <name>: 1 replica, governing Service <name>-service, selector
 //    {app, sandboxd.dev/sandbox} = <name> (PodSelector; naming.h kLabelSandbox),
-//    RollingUpdate, a "home" volumeClaimTemplate mounted at the spec's mount path,
+//    RollingUpdate, one volumeClaimTemplate (ClaimTemplateNameFor; Sealos annotations
+//    path and value, the size in Gi) mounted at the spec's mount path,
 //    PVC retention {whenScaled: Retain, whenDeleted: Delete}, Sealos labels/annotations,
 //    the spec hash; one non-root container named <name>.
 //  - Service <name>-service: headless (clusterIP None) governing Service with the
@@ -45,6 +46,22 @@ namespace sandboxd::domain {
 inline constexpr int32_t kRevisionHistoryLimit = 2;
 
 kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefaults& defaults);
+// The same with the claim template named `claim_template` (e.g. to adopt a kept claim
+// of the legacy name).
+kube::StatefulSet BuildStatefulSet(const SandboxSpec& spec, const SandboxDefaults& defaults,
+                                   const std::string& claim_template);
+
+// The claim template name a new sandbox of `spec` gets: defaults.claim_template_name, or
+// when that is empty SealosVolumeName(spec.storage.mount_path).
+std::string ClaimTemplateNameFor(const SandboxSpec& spec, const SandboxDefaults& defaults);
+// The claim template name of an existing StatefulSet: its first volumeClaimTemplate's
+// name; kLegacyClaimTemplateName if it has none.
+std::string ClaimTemplateName(const kube::StatefulSet& sts);
+// ClaimName(ClaimTemplateName(sts), sts.metadata.name).
+std::string ClaimNameOf(const kube::StatefulSet& sts);
+// The Sealos "value" annotation of a storage size: whole Gi, rounded up ("5Gi" -> "5",
+// "500Mi" -> "1"); "" if `size` is not a quantity.
+std::string SizeInGi(const std::string& size);
 // {app: <name>, sandboxd.dev/sandbox: <name>}: the selector of a sandbox's pods.
 kube::StringMap PodSelector(std::string_view name);
 

@@ -33,8 +33,20 @@ std::string ServiceName(std::string_view name) { return Cat(name, "-service"); }
 std::string NetworkPolicyName(std::string_view name) { return Cat(name, "-netpol"); }
 std::string AppIngressName(std::string_view name) { return Cat(name, "-app-ingress"); }
 std::string TtydIngressName(std::string_view name) { return Cat(name, "-ttyd-ingress"); }
-std::string ClaimName(std::string_view name) {
-  return Cat(Cat(kClaimTemplateName, "-"), Cat(name, "-0"));
+std::string ClaimName(std::string_view claim_template, std::string_view name) {
+  return Cat(Cat(claim_template, "-"), Cat(name, "-0"));
+}
+
+std::string SealosVolumeName(std::string_view mount_path) {
+  std::string out;
+  for (char c : mount_path) {
+    if (c == '/') {
+      out += "vn-";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 std::string PodName(std::string_view name) { return Cat(name, "-0"); }
 
@@ -60,7 +72,7 @@ std::vector<DerivedName> DerivedLabelNames(std::string_view name) {
       {"NetworkPolicy", NetworkPolicyName(name)},
       {"app Ingress", AppIngressName(name)},
       {"terminal Ingress", TtydIngressName(name)},
-      {"PVC", ClaimName(name)},
+      {"PVC", ClaimName(kLegacyClaimTemplateName, name)},
       {"pod", PodName(name)},
       // The StatefulSet controller labels pods with controller-revision-hash
       // "<name>-<hash>", the hash being up to 10 characters.

@@ -4,7 +4,9 @@
 //
 // Objects of sandbox <name> in namespace <ns>:
 //   StatefulSet <name>, Service <name>-service, NetworkPolicy <name>-netpol, Ingresses
-//   <name>-app-ingress and <name>-ttyd-ingress, claim template "home" => PVC home-<name>-0, pod <name>-0,
+//   <name>-app-ingress and <name>-ttyd-ingress, claim template <tmpl> => PVC
+//   <tmpl>-<name>-0 (<tmpl> is SealosVolumeName(mount path), "vn-homevn-agent", unless
+//   configured; "home" on StatefulSets created before that), pod <name>-0,
 //   pod DNS <name>-0.<name>-service.<ns>.svc.cluster.local,
 //   hosts <name>-app.<domain> and <name>-ttyd.<domain>.
 //
@@ -61,15 +63,24 @@ inline constexpr const char* kReservedLabelPrefixes[] = {"sandboxd.dev", "cloud.
 // Kubernetes: "app", or a prefix in kReservedLabelPrefixes (or a subdomain of one).
 bool IsReservedLabelKey(std::string_view key);
 
+// On the home volumeClaimTemplate (Sealos launchpad convention, read by its UI to show
+// and resize the volume): the mount path and the size in Gi (an integer, rounded up).
+inline constexpr char kClaimAnnotationPath[] = "path";
+inline constexpr char kClaimAnnotationSizeGi[] = "value";
+
 // ---- Fixed object parts -------------------------------------------------------------
-inline constexpr char kClaimTemplateName[] = "home";  // volumeClaimTemplates[0] and the mount
+// The claim template (and volume) name of StatefulSets created before the Sealos
+// convention; such sandboxes keep it for life (a StatefulSet's templates are immutable).
+inline constexpr char kLegacyClaimTemplateName[] = "home";
 inline constexpr char kAppPortName[] = "app";
 inline constexpr char kTerminalPortName[] = "ttyd";
 
 // ---- Name budget --------------------------------------------------------------------
 // Longest suffix appended to a sandbox name in any derived DNS-1123 label:
 //   "-ttyd-ingress" (13); also covers "home-" + "-0" (7), "-service" (8), and the pod's
-//   controller-revision-hash label value "<name>-<10 chars>" (11).
+//   controller-revision-hash label value "<name>-<10 chars>" (11). A longer claim
+//   template name (the Sealos "vn-homevn-agent-" + "-0" is 18) is checked when a sandbox
+//   is created (ValidateClaimTemplate), so existing names stay valid.
 inline constexpr size_t kMaxDerivedSuffix = 13;
 inline constexpr size_t kMaxDnsLabel = 63;
 inline constexpr size_t kMaxSandboxNameLength = kMaxDnsLabel - kMaxDerivedSuffix;  // 50
@@ -79,7 +90,11 @@ std::string ServiceName(std::string_view name);       // <name>-service
 std::string AppIngressName(std::string_view name);    // <name>-app-ingress
 std::string TtydIngressName(std::string_view name);   // <name>-ttyd-ingress
 std::string NetworkPolicyName(std::string_view name);  // <name>-netpol
-std::string ClaimName(std::string_view name);         // home-<name>-0
+// <claim_template>-<name>-0: the PVC the StatefulSet controller makes for pod <name>-0.
+std::string ClaimName(std::string_view claim_template, std::string_view name);
+// The Sealos launchpad volume name of a mount path: each "/" written as "vn-"
+// ("/home/agent" -> "vn-homevn-agent"). Not necessarily a valid DNS label.
+std::string SealosVolumeName(std::string_view mount_path);
 std::string PodName(std::string_view name);           // <name>-0
 // <name>-0.<name>-service.<ns>.svc.cluster.local
 std::string PodDnsName(std::string_view name, std::string_view ns);
@@ -89,7 +104,8 @@ std::string TerminalHost(std::string_view name, std::string_view domain);  // <n
 std::string AppHostLabel(std::string_view name);       // <name>-app
 std::string TerminalHostLabel(std::string_view name);  // <name>-ttyd
 
-// All derived DNS-1123 label names of `name` (for validation of the name budget).
+// All derived DNS-1123 label names of `name` (for validation of the name budget), with
+// the claim of the legacy template.
 // Each must be a valid label of at most 63 characters.
 struct DerivedName {
   const char* what;  // e.g. "PVC"

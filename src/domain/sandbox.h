@@ -80,6 +80,10 @@ struct SandboxDefaults {
   std::string storage_size = "5Gi";
   std::string storage_class;  // empty: the cluster's default
   std::string mount_path = "/home/agent";
+  // The name of a new sandbox's volumeClaimTemplate (its claim is <name>-<sandbox>-0).
+  // Empty: the Sealos launchpad name of the spec's mount path (SealosVolumeName,
+  // "vn-homevn-agent" for /home/agent). "home" gives the pre-Sealos naming.
+  std::string claim_template_name;
   int32_t app_port = 3000;
   int32_t terminal_port = 7681;
   std::string ingress_domain;  // used when the spec leaves it empty; empty: no Ingresses

@@ -129,7 +129,7 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
     sb.endpoints.terminal_url = scheme + TerminalHost(name, sb.spec.ingress_domain);
   }
 
-  sb.storage.claim_name = ClaimName(name);
+  sb.storage.claim_name = ClaimNameOf(sts);
   bool claim_pending = false;
   absl::Duration claim_pending_for = absl::ZeroDuration();
   if (claim != nullptr) {

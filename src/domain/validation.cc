@@ -449,6 +449,21 @@ absl::Status ValidateName(std::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateClaimTemplate(std::string_view claim_template, std::string_view name,
+                                   std::string_view template_field) {
+  std::string problem = Dns1123LabelProblem(claim_template, kMaxDnsLabel);
+  if (!problem.empty()) {
+    return InvalidField(std::string(template_field),
+                        "claim template name " + Quote(claim_template) + " " + problem);
+  }
+  const std::string claim = ClaimName(claim_template, name);
+  problem = Dns1123LabelProblem(claim, kMaxDnsLabel);
+  if (!problem.empty()) {
+    return InvalidField("name", Quote(name) + ": derived PVC name " + Quote(claim) + " " + problem);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateNamespace(std::string_view ns) {
   std::string problem = Dns1123LabelProblem(ns, kMaxDnsLabel);
   if (!problem.empty()) return InvalidField("namespace", Quote(ns) + " " + problem);

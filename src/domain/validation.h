@@ -51,6 +51,14 @@ inline constexpr size_t kMaxDnsSubdomain = 253;
 // derived name (naming.h) is a valid label of at most 63. Field "name".
 absl::Status ValidateName(std::string_view name);
 
+// The claim a new sandbox `name` would get from claim template `claim_template`
+// (ClaimName) must be a DNS-1123 label of at most 63 characters: the template name
+// itself a valid label, else INVALID_FIELD `template_field` (the setting or field it was
+// derived from, e.g. "storage.mount_path"); the claim too long, INVALID_FIELD "name".
+// Checked on create only: existing sandboxes keep the template they were created with.
+absl::Status ValidateClaimTemplate(std::string_view claim_template, std::string_view name,
+                                   std::string_view template_field);
+
 // Namespace: a DNS-1123 label of at most 63 characters. Field "namespace".
 absl::Status ValidateNamespace(std::string_view ns);
 

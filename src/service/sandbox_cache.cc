@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "src/domain/builders.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "src/domain/naming.h"
@@ -26,7 +27,7 @@ using internal::StatePtr;
 using Type = WatchEvent::Type;
 
 constexpr char kPodSuffix[] = "-0";
-constexpr char kClaimPrefix[] = "home-";
+constexpr char kLegacyClaimPrefix[] = "home-";
 
 // ---- tokens ---------------------------------------------------------------------------
 
@@ -88,19 +89,35 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The sandbox a pod "<name>-0" / claim "home-<name>-0" belongs to.
+// The sandbox a pod "<name>-0" belongs to.
 std::optional<std::string> SandboxOfPod(const std::string& pod) {
   if (pod.size() <= 2 || !EndsWith(pod, kPodSuffix)) return std::nullopt;
   return pod.substr(0, pod.size() - 2);
 }
 
-std::optional<std::string> SandboxOfClaim(const std::string& claim) {
-  const size_t prefix = sizeof(kClaimPrefix) - 1;
-  if (claim.size() <= prefix + 2 || claim.compare(0, prefix, kClaimPrefix) != 0 ||
-      !EndsWith(claim, kPodSuffix)) {
+// The sandbox a claim belongs to (see "Ownership" in the header): its `app` label if the
+// name is "<template>-<app>-0", else <name> of a legacy "home-<name>-0".
+std::optional<std::string> SandboxOfClaim(const kube::ObjectMeta& claim) {
+  auto app = claim.labels.find(domain::kLabelApp);
+  if (app != claim.labels.end() && !app->second.empty()) {
+    const std::string suffix = "-" + app->second + kPodSuffix;
+    if (claim.name.size() > suffix.size() && EndsWith(claim.name, suffix)) return app->second;
+  }
+  const size_t prefix = sizeof(kLegacyClaimPrefix) - 1;
+  const std::string& name = claim.name;
+  if (name.size() <= prefix + 2 || name.compare(0, prefix, kLegacyClaimPrefix) != 0 ||
+      !EndsWith(name, kPodSuffix)) {
     return std::nullopt;
   }
-  return claim.substr(prefix, claim.size() - prefix - 2);
+  return name.substr(prefix, name.size() - prefix - 2);
+}
+
+// The claim of the entry's StatefulSet, if present.
+template <typename EntryT>
+const kube::PersistentVolumeClaim* ClaimOf(const EntryT& e) {
+  if (!e.sts.has_value()) return nullptr;
+  auto it = e.claims.find(domain::ClaimNameOf(*e.sts));
+  return it == e.claims.end() ? nullptr : &it->second;
 }
 
 bool SameSpec(const domain::SandboxSpec& a, const domain::SandboxSpec& b) {
@@ -283,8 +300,9 @@ kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
         c.ports.push_back(kube::ContainerPort{p.name, p.container_port, ""});
       }
     }
+    const std::string claim_template = domain::ClaimTemplateName(sts);
     for (const kube::VolumeMount& v : main->volume_mounts) {
-      if (v.name == domain::kClaimTemplateName) {
+      if (v.name == claim_template) {
         kube::VolumeMount mount;
         mount.name = v.name;
         mount.mount_path = v.mount_path;
@@ -293,8 +311,9 @@ kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
     }
     out.spec.template_.spec.containers.push_back(std::move(c));
   }
+  // The first template only: it names the claim (ClaimTemplateName).
   for (const kube::PersistentVolumeClaim& t : sts.spec.volume_claim_templates) {
-    if (t.metadata.name != domain::kClaimTemplateName) continue;
+    if (!out.spec.volume_claim_templates.empty()) break;
     kube::PersistentVolumeClaim claim;
     claim.metadata.name = t.metadata.name;
     claim.spec.resources.requests = Only(t.spec.resources.requests, {"storage"});
@@ -607,16 +626,22 @@ void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name)
 }
 
 void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
-  std::optional<std::string> name = SandboxOfClaim(claim.metadata.name);
+  std::optional<std::string> name = SandboxOfClaim(claim.metadata);
   if (!name.has_value()) return;
-  ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true,
-              [&claim](Entry& e) { e.claim = TrimClaim(std::move(claim)); });
+  claim_owners_[Key{claim.metadata.ns, claim.metadata.name}] = *name;
+  ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true, [&claim](Entry& e) {
+    std::string claim_name = claim.metadata.name;
+    e.claims[claim_name] = TrimClaim(std::move(claim));
+  });
 }
 
 void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name) {
-  std::optional<std::string> name = SandboxOfClaim(claim_name);
-  if (!name.has_value()) return;
-  ChangeEntry(Key{ns, *name}, /*create=*/false, [](Entry& e) { e.claim.reset(); });
+  auto owner = claim_owners_.find(Key{ns, claim_name});
+  if (owner == claim_owners_.end()) return;  // never seen, or not a sandbox's claim
+  const std::string name = owner->second;
+  claim_owners_.erase(owner);
+  ChangeEntry(Key{ns, name}, /*create=*/false,
+              [&claim_name](Entry& e) { e.claims.erase(claim_name); });
 }
 
 void SandboxCache::MarkSynced(Source source) {
@@ -644,8 +669,7 @@ void SandboxCache::Tick(absl::Time now) {
   mu_.Lock();
   for (const auto& [key, entry] : entries_) {
     if (!entry.sts.has_value() ||
-        !TimeSensitive(*entry.sts, entry.pod ? &*entry.pod : nullptr,
-                       entry.claim ? &*entry.claim : nullptr)) {
+        !TimeSensitive(*entry.sts, entry.pod ? &*entry.pod : nullptr, ClaimOf(entry))) {
       continue;
     }
     Update(key, now, /*tick=*/true, &out);  // never erases: the entry has a StatefulSet
@@ -664,12 +688,11 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Publication
       --sandboxes_;
       Record(Type::kDeleted, last, last, out);
     }
-    if (!e.pod.has_value() && !e.claim.has_value()) entries_.erase(it);
+    if (!e.pod.has_value() && e.claims.empty()) entries_.erase(it);
     return;
   }
-  domain::Sandbox sb = domain::DeriveSandbox(*e.sts, e.pod ? &*e.pod : nullptr,
-                                             e.claim ? &*e.claim : nullptr, now,
-                                             options_.defaults);
+  domain::Sandbox sb = domain::DeriveSandbox(*e.sts, e.pod ? &*e.pod : nullptr, ClaimOf(e),
+                                             now, options_.defaults);
   if (e.state != nullptr) {
     const domain::Sandbox& old = e.state->sandbox;
     const bool same = tick ? (sb.phase == old.phase && sb.error_reason == old.error_reason)
@@ -845,6 +868,14 @@ absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string
   return *entry->sts;
 }
 
+bool SandboxCache::HasClaim(const std::string& ns, const std::string& name,
+                            const std::string& claim) const {
+  absl::MutexLock lock(&mu_);
+  if (!CheckSynced().ok()) return false;
+  auto it = entries_.find(Key{ns, name});
+  return it != entries_.end() && it->second.claims.count(claim) > 0;
+}
+
 const SandboxCache::Entry* SandboxCache::FindSandboxLocked(const std::string& ns,
                                                            const std::string& name) const {
   auto it = entries_.find(Key{ns, name});
@@ -915,7 +946,9 @@ SandboxCache::Stats SandboxCache::stats() const {
     }
     if (e.sts) s.approx_bytes += ApproxBytes(*e.sts) - sizeof(kube::StatefulSet);
     if (e.pod) s.approx_bytes += ApproxBytes(*e.pod) - sizeof(kube::Pod);
-    if (e.claim) s.approx_bytes += ApproxBytes(*e.claim) - sizeof(kube::PersistentVolumeClaim);
+    for (const auto& [claim_name, claim] : e.claims) {
+      s.approx_bytes += 32 + Heap(claim_name) + ApproxBytes(claim);
+    }
   }
   for (const Change& c : history_) {
     s.approx_bytes += sizeof(Change) + sizeof(SharedSandbox) + 16 /* control block */ +

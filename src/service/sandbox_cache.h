@@ -21,9 +21,14 @@
 // phases (claim bind timeout, unschedulable grace) and records a change only when the
 // phase or error reason changes: a message that merely counts elapsed time is not a change.
 //
-// Ownership of pods and claims: pod "<name>-0" and claim "home-<name>-0" belong to the
-// sandbox <name> in the same namespace (by name; other names are ignored). They are kept
-// without a StatefulSet and join it when it arrives.
+// Ownership of pods and claims: pod "<name>-0" belongs to the sandbox <name> in the same
+// namespace (by name; other names are ignored). A claim belongs to the sandbox its `app`
+// label names if its name is "<template>-<that name>-0" (every claim template sandboxd
+// ever wrote carries the label, whatever its template name), else, unlabelled, to <name>
+// if it is "home-<name>-0" (the legacy template). Claims are joined by label, not by the
+// StatefulSet's template name, because they may arrive before their StatefulSet; of
+// several claims of one sandbox, the StatefulSet's (ClaimNameOf) is the one used.
+// Pods and claims are kept without a StatefulSet and join it when it arrives.
 //
 // Watches (Subscribe). A stream is a sequence of WatchEvents:
 //   fresh (empty token):      ADDED per matching sandbox in name order, INITIAL_STATE_COMPLETE,
@@ -313,6 +318,10 @@ class SandboxCache {
   // write carries that version as a precondition). Errors as Get.
   absl::StatusOr<kube::StatefulSet> GetStatefulSet(const std::string& ns,
                                                    const std::string& name) const;
+  // Whether the cache holds claim `claim` of sandbox `name` (with or without its
+  // StatefulSet). Only claims labelled managed-by=sandboxd are cached. False while not
+  // synced.
+  bool HasClaim(const std::string& ns, const std::string& name, const std::string& claim) const;
   // Sandboxes of query.ns sorted by name, filtered by project and label selector (on the
   // StatefulSet labels), one page at a time. page_size 0: 50; capped at 500. page_token:
   // opaque (the last name returned); INVALID_ARGUMENT if malformed, or for a bad selector.
@@ -343,7 +352,8 @@ class SandboxCache {
   struct Entry {
     std::optional<kube::StatefulSet> sts;  // trimmed
     std::optional<kube::Pod> pod;          // trimmed
-    std::optional<kube::PersistentVolumeClaim> claim;  // trimmed
+    // Trimmed, by claim name: a sandbox may have a kept claim of another template too.
+    std::map<std::string, kube::PersistentVolumeClaim> claims;
     internal::StatePtr state;              // last recorded; non-null iff sts
   };
   struct Change {
@@ -403,6 +413,9 @@ class SandboxCache {
   bool synced_sts_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_pods_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_claims_ ABSL_GUARDED_BY(mu_) = false;
+  // (namespace, claim name) -> sandbox name, for DeleteClaim (which gets no labels).
+  // Only the input thread uses it.
+  std::map<Key, std::string> claim_owners_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   VersionGate statefulsets_at_;  // the StatefulSet input's progress
   // Open subscriptions by namespace.

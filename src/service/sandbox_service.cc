@@ -159,8 +159,8 @@ void SandboxService::Complete(kube::StatefulSet sts, const kube::CallOptions& op
                pending->pod = AllowNotFound(std::move(b));
                barrier->Arrive();
              });
-  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)}, "", opts,
-             [pending, barrier](absl::StatusOr<std::string> b) {
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimNameOf(pending->sts)}, "",
+             opts, [pending, barrier](absl::StatusOr<std::string> b) {
                pending->claim = AllowNotFound(std::move(b));
                barrier->Arrive();
              });
@@ -237,7 +237,7 @@ void SandboxService::List(domain::ListQuery query, bool consistent_read,
       const absl::Time now = clock_();
       for (const kube::StatefulSet& s : pending->sets.items) {
         auto pod = pod_by_name.find(domain::PodName(s.metadata.name));
-        auto claim = claim_by_name.find(domain::ClaimName(s.metadata.name));
+        auto claim = claim_by_name.find(domain::ClaimNameOf(s));
         result.sandboxes.push_back(domain::DeriveSandbox(
             s, pod == pod_by_name.end() ? nullptr : pod->second,
             claim == claim_by_name.end() ? nullptr : claim->second, now, defaults_));
@@ -331,16 +331,50 @@ void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& c
       }
     }
   }
-  CheckClaimIsOurs(spec.ns, spec.name, opts, [this, spec, opts, done](absl::Status ours) {
-    if (!ours.ok()) return done(ours);
-    CreateStatefulSet(spec, opts, done);
+  const std::string claim_template = domain::ClaimTemplateNameFor(spec, defaults_);
+  if (absl::Status s = domain::ValidateClaimTemplate(
+          claim_template, spec.name,
+          defaults_.claim_template_name.empty() ? "storage.mount_path" : "name");
+      !s.ok()) {
+    return done(s);
+  }
+  ChooseClaimTemplate(spec, opts, [this, spec, opts, done](absl::StatusOr<std::string> chosen) {
+    if (!chosen.ok()) return done(chosen.status());
+    const std::string claim = domain::ClaimName(*chosen, spec.name);
+    CheckClaimIsOurs(spec.ns, spec.name, claim, opts,
+                     [this, spec, opts, done, chosen = *chosen](absl::Status ours) {
+                       if (!ours.ok()) return done(ours);
+                       CreateStatefulSet(spec, chosen, opts, done);
+                     });
   });
 }
 
+void SandboxService::ChooseClaimTemplate(const domain::SandboxSpec& spec,
+                                         const kube::CallOptions& opts,
+                                         std::function<void(absl::StatusOr<std::string>)> then) {
+  const std::string configured = domain::ClaimTemplateNameFor(spec, defaults_);
+  if (configured == domain::kLegacyClaimTemplateName) return then(configured);
+  const std::string legacy = domain::ClaimName(domain::kLegacyClaimTemplateName, spec.name);
+  // The cache holds every claim sandboxd's templates made, kept ones too: without a
+  // legacy claim there, nothing to adopt and no request to send. (One kept an instant
+  // ago, not yet cached, is not adopted: the sandbox gets a new claim.)
+  if (CacheReady() && !cache_->HasClaim(spec.ns, spec.name, legacy)) return then(configured);
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, spec.ns, legacy}, "", opts,
+             [configured, then](absl::StatusOr<std::string> body) {
+               if (absl::IsNotFound(body.status())) return then(configured);
+               if (!body.ok()) return then(domain::WithContext(body.status(), "read claim"));
+               absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
+               if (!meta.ok()) return then(meta.status());
+               if (IsManaged(*meta) && IsKept(*meta)) {
+                 return then(std::string(domain::kLegacyClaimTemplateName));
+               }
+               then(configured);
+             });
+}
+
 void SandboxService::CheckClaimIsOurs(const std::string& ns, const std::string& name,
-                                      const kube::CallOptions& opts,
+                                      const std::string& claim, const kube::CallOptions& opts,
                                       std::function<void(absl::Status)> then) {
-  const std::string claim = domain::ClaimName(name);
   kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, claim}, "", opts,
              [ns, name, claim, then](absl::StatusOr<std::string> body) {
                if (absl::IsNotFound(body.status())) return then(absl::OkStatus());
@@ -357,8 +391,9 @@ void SandboxService::CheckClaimIsOurs(const std::string& ns, const std::string& 
 }
 
 void SandboxService::CreateStatefulSet(const domain::SandboxSpec& spec,
+                                       const std::string& claim_template,
                                        const kube::CallOptions& opts, Done<Sandbox> done) {
-  kube::StatefulSet desired = domain::BuildStatefulSet(spec, defaults_);
+  kube::StatefulSet desired = domain::BuildStatefulSet(spec, defaults_, claim_template);
   const std::string ns = spec.ns;
   const std::string name = spec.name;
   kube_->Create(Kind::kStatefulSet, ns, kube::ToJson(desired), opts,
@@ -636,19 +671,19 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
     // and mark it kept, so that only a new sandbox of the same name adopts it and no
     // later delete of an absent sandbox removes it.
     auto policy = domain::RetentionPolicy(/*keep_storage_on_delete=*/true);
+    const std::string claim = domain::ClaimNameOf(current->sts);
     kube_->Patch(ref, "", kube::PatchType::kMerge,
                  kube::RetentionPolicyPatch(policy.when_deleted, policy.when_scaled), opts,
-                 [this, request, opts, done, delete_sts](absl::StatusOr<std::string> r) {
+                 [this, request, claim, opts, done, delete_sts](absl::StatusOr<std::string> r) {
                    if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
                    absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
                    if (!patched.ok()) return done(patched.status());
                    // Until the StatefulSet controller has seen Retain it may give the
                    // claim its owner reference back, and the delete would take it along.
                    WaitUntilObserved(request.ns, request.name, patched->generation, opts,
-                                     [this, request, opts, done, delete_sts](absl::Status seen) {
+                                     [this, request, claim, opts, done, delete_sts](absl::Status seen) {
                      if (!seen.ok()) return done(domain::WithContext(seen, "keep claim"));
-                     kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns,
-                                            domain::ClaimName(request.name)},
+                     kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns, claim},
                                   "", kube::PatchType::kMerge,
                                   kube::KeepClaimPatch(domain::kAnnotationKeptClaim), opts,
                                   [done, delete_sts](absl::StatusOr<std::string> r2) {
@@ -715,7 +750,17 @@ void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool 
       {Kind::kPod, request.ns, domain::PodName(request.name)},
   };
   if (!request.keep_storage) {
-    refs.push_back({Kind::kPersistentVolumeClaim, request.ns, domain::ClaimName(request.name)});
+    // Without the StatefulSet its template name is unknown: the claims of the configured
+    // template (for the default mount path) and of the legacy one.
+    domain::SandboxSpec probe;
+    probe.storage.mount_path = defaults_.mount_path;
+    for (const std::string& claim_template :
+         {domain::ClaimTemplateNameFor(probe, defaults_),
+          std::string(domain::kLegacyClaimTemplateName)}) {
+      const std::string claim = domain::ClaimName(claim_template, request.name);
+      if (refs.back().name == claim) continue;
+      refs.push_back({Kind::kPersistentVolumeClaim, request.ns, claim});
+    }
   }
   struct State {
     std::mutex mu;

@@ -160,11 +160,17 @@ class SandboxService {
                        Done<domain::Sandbox> done);
   void Scale(const std::string& ns, const std::string& name, int32_t replicas,
              const kube::CallOptions& opts, Done<domain::Sandbox> done);
-  // OK if no claim of the sandbox's claim name exists or sandboxd made it.
-  void CheckClaimIsOurs(const std::string& ns, const std::string& name,
+  // The claim template of a new sandbox: the configured one (ClaimTemplateNameFor),
+  // unless a claim of the legacy template that DeleteSandbox(keep_storage) kept before
+  // the Sealos naming exists: then the legacy one, so that the sandbox adopts that claim.
+  // Reads that claim only if the watch cache has it (or is not ready).
+  void ChooseClaimTemplate(const domain::SandboxSpec& spec, const kube::CallOptions& opts,
+                           std::function<void(absl::StatusOr<std::string>)> then);
+  // OK if no claim named `claim` exists or sandboxd made it.
+  void CheckClaimIsOurs(const std::string& ns, const std::string& name, const std::string& claim,
                         const kube::CallOptions& opts, std::function<void(absl::Status)> then);
-  void CreateStatefulSet(const domain::SandboxSpec& spec, const kube::CallOptions& opts,
-                         Done<domain::Sandbox> done);
+  void CreateStatefulSet(const domain::SandboxSpec& spec, const std::string& claim_template,
+                         const kube::CallOptions& opts, Done<domain::Sandbox> done);
   void EnsureChildren(const std::string& sts_json, const domain::SandboxSpec& spec,
                       bool fresh, const kube::CallOptions& opts, Done<domain::Sandbox> done);
   // Attempt 1 reads the current state from the cache; later attempts (after a 409, or

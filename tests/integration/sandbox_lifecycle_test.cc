@@ -214,7 +214,7 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   EXPECT_EQ(created.endpoints().pod_dns(), absl::StrCat("alpha-0.alpha-service.", *ns_, ".svc.cluster.local"));
   EXPECT_EQ(created.endpoints().app_url(), absl::StrCat("https://alpha-app.", Domain()));
   EXPECT_EQ(created.endpoints().terminal_url(), absl::StrCat("https://alpha-ttyd.", Domain()));
-  EXPECT_EQ(created.storage().claim_name(), "home-alpha-0");
+  EXPECT_EQ(created.storage().claim_name(), "vn-homevn-agent-alpha-0");
 
   // The StatefulSet with the platform's labels and annotations.
   EXPECT_EQ(Json("statefulset/alpha", "{.spec.serviceName}"), "alpha-service");
@@ -260,7 +260,7 @@ TEST_F(SandboxLifecycleTest, CreateWritesTheSandboxObjectsAndReachesRunning) {
   EXPECT_EQ(running.ready_replicas(), 1);
   EXPECT_EQ(running.storage().phase(), "Bound");
   EXPECT_EQ(running.storage().capacity(), "5Gi");
-  EXPECT_EQ(running.storage().uid(), Json("pvc/home-alpha-0", "{.metadata.uid}"));
+  EXPECT_EQ(running.storage().uid(), Json("pvc/vn-homevn-agent-alpha-0", "{.metadata.uid}"));
 }
 
 TEST_F(SandboxLifecycleTest, SameCreateTwiceIsSuccessWithoutASecondWrite) {
@@ -321,7 +321,7 @@ TEST_F(SandboxLifecycleTest, StopKeepsTheClaimAndStartBindsTheSameOne) {
   ASSERT_TRUE(WaitForPhase("epsilon", pb::SANDBOX_PHASE_STOPPED, &stopped));
   EXPECT_EQ(stopped.desired_replicas(), 0);
   EXPECT_FALSE(Exists("pod/epsilon-0"));
-  EXPECT_EQ(Json("pvc/home-epsilon-0", "{.metadata.uid}"), claim_uid);
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-epsilon-0", "{.metadata.uid}"), claim_uid);
 
   // Stopping a stopped sandbox writes nothing (no scale PATCH either).
   const long scale_patches = plane_->RequestCount("PATCH", "statefulsets", "200");
@@ -332,8 +332,8 @@ TEST_F(SandboxLifecycleTest, StopKeepsTheClaimAndStartBindsTheSameOne) {
   pb::Sandbox restarted;
   ASSERT_TRUE(WaitForPhase("epsilon", pb::SANDBOX_PHASE_RUNNING, &restarted));
   EXPECT_EQ(restarted.storage().uid(), claim_uid);
-  EXPECT_EQ(Json("pod/epsilon-0", "{.spec.volumes[?(@.name==\"home\")].persistentVolumeClaim.claimName}"),
-            "home-epsilon-0");
+  EXPECT_EQ(Json("pod/epsilon-0", "{.spec.volumes[?(@.name==\"vn-homevn-agent\")].persistentVolumeClaim.claimName}"),
+            "vn-homevn-agent-epsilon-0");
 }
 
 TEST_F(SandboxLifecycleTest, UpdateEnvMergesAndANoOpDoesNotRollThePod) {
@@ -449,7 +449,7 @@ TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
   EXPECT_TRUE(Eventually([&] {
     return !Exists("statefulset/economy") && !Exists("service/economy-service") &&
            !Exists("ingress/economy-app-ingress") && !Exists("ingress/economy-ttyd-ingress") &&
-           !Exists("pvc/home-economy-0");
+           !Exists("pvc/vn-homevn-agent-economy-0");
   }));
 }
 
@@ -482,13 +482,13 @@ TEST_F(SandboxLifecycleTest, DeleteRemovesEveryObject) {
   req.mutable_spec()->set_ingress_domain(Domain());
   ASSERT_TRUE(Create(req).ok());
   ASSERT_TRUE(WaitForPhase("iota", pb::SANDBOX_PHASE_RUNNING));
-  ASSERT_TRUE(Exists("pvc/home-iota-0"));
+  ASSERT_TRUE(Exists("pvc/vn-homevn-agent-iota-0"));
 
   ASSERT_TRUE(Delete("iota").ok());
   EXPECT_TRUE(Eventually([&] {
     return !Exists("statefulset/iota") && !Exists("service/iota-service") &&
            !Exists("ingress/iota-app-ingress") && !Exists("ingress/iota-ttyd-ingress") &&
-           !Exists("pvc/home-iota-0") && !Exists("pod/iota-0");
+           !Exists("pvc/vn-homevn-agent-iota-0") && !Exists("pod/iota-0");
   }));
   pb::Sandbox gone;
   grpc::Status get = Get("iota", &gone);
@@ -513,15 +513,15 @@ TEST_F(SandboxLifecycleTest, DeleteWithKeepStorageKeepsTheClaim) {
   EXPECT_TRUE(Eventually([&] { return !Exists("statefulset/kappa") && !Exists("pod/kappa-0"); }));
   // Give the garbage collector time to act if it were going to.
   absl::SleepFor(absl::Seconds(3));
-  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.uid}"), running.storage().uid());
-  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.ownerReferences}"), "");
-  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.deletionTimestamp}"), "");
-  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.annotations.sandboxd\\.dev/kept}"), "true");
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-kappa-0", "{.metadata.uid}"), running.storage().uid());
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-kappa-0", "{.metadata.ownerReferences}"), "");
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-kappa-0", "{.metadata.deletionTimestamp}"), "");
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-kappa-0", "{.metadata.annotations.sandboxd\\.dev/kept}"), "true");
 
   // A later delete of the absent sandbox leaves the kept claim alone.
   EXPECT_TRUE(Delete("kappa", /*keep_storage=*/false, /*allow_missing=*/true).ok());
-  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.uid}"), running.storage().uid());
-  EXPECT_EQ(Json("pvc/home-kappa-0", "{.metadata.deletionTimestamp}"), "");
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-kappa-0", "{.metadata.uid}"), running.storage().uid());
+  EXPECT_EQ(Json("pvc/vn-homevn-agent-kappa-0", "{.metadata.deletionTimestamp}"), "");
 }
 
 // The StatefulSet controller may give a claim its owner reference back until it has
@@ -560,7 +560,7 @@ TEST_F(SandboxLifecycleTest, KeepStorageKeepsEveryClaimOfConcurrentDeletes) {
   // Give the garbage collector time to act if it were going to.
   absl::SleepFor(absl::Seconds(3));
   for (const std::string& name : names) {
-    const std::string claim = absl::StrCat("pvc/home-", name, "-0");
+    const std::string claim = absl::StrCat("pvc/vn-homevn-agent-", name, "-0");
     EXPECT_EQ(Json(claim, "{.metadata.uid}"), claim_uids[name]) << claim;
     EXPECT_EQ(Json(claim, "{.metadata.deletionTimestamp}"), "") << claim;
     EXPECT_EQ(Json(claim, "{.metadata.ownerReferences}"), "") << claim;

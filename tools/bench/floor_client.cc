@@ -17,6 +17,10 @@
 namespace sandboxd::bench {
 namespace {
 
+// The claim template of sandboxes created with the default settings (mount path
+// /home/agent, Sealos naming).
+constexpr char kClaimTemplate[] = "vn-homevn-agent";
+
 using kube::Kind;
 using kube::ObjectRef;
 using Body = absl::StatusOr<std::string>;
@@ -88,7 +92,7 @@ void FloorClient::Children(const std::string& ns, const std::string& name,
   auto join = std::make_shared<Join>(2, std::move(done));
   kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", Opts(),
              [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
-  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)}, "", Opts(),
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(kClaimTemplate, name)}, "", Opts(),
              [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
 }
 
@@ -203,7 +207,7 @@ void FloorClient::Delete(const std::string& ns, const std::string& name,
         {Kind::kIngress, ns, domain::AppIngressName(name)},
         {Kind::kIngress, ns, domain::TtydIngressName(name)},
         {Kind::kPod, ns, domain::PodName(name)},
-        {Kind::kPersistentVolumeClaim, ns, domain::ClaimName(name)},
+        {Kind::kPersistentVolumeClaim, ns, domain::ClaimName(kClaimTemplate, name)},
     };
     auto join = std::make_shared<Join>(static_cast<int>(refs.size()), std::move(finished));
     for (const ObjectRef& ref : refs) {

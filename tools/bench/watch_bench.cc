@@ -533,8 +533,10 @@ kube::Pod SyntheticPod(const std::string& name) {
 
 kube::PersistentVolumeClaim SyntheticClaim(const std::string& name) {
   kube::PersistentVolumeClaim claim;
-  claim.metadata.name = absl::StrCat("home-", name, "-0");
+  // As the StatefulSet controller makes it from BuildStatefulSet's claim template.
+  claim.metadata.name = absl::StrCat("vn-homevn-agent-", name, "-0");
   claim.metadata.ns = kSyntheticNs;
+  claim.metadata.labels = {{"app", name}};
   claim.metadata.uid = absl::StrCat("pvc-", name);
   claim.metadata.creation_timestamp = kSyntheticEpoch;
   claim.spec.access_modes = {"ReadWriteOnce"};

@@ -100,12 +100,12 @@ echo "$out" | jq -c '.sandbox | {phase, endpoints, storage}' 2>/dev/null
 expect "create returns the sandbox" test "$(echo "$out" | jq -r .sandbox.spec.name 2>/dev/null)" = demo
 expect "sandbox becomes RUNNING" wait_phase SANDBOX_PHASE_RUNNING
 claim=$(call GetSandbox "{\"namespace\":\"$ns\",\"name\":\"demo\"}" | jq -r .sandbox.storage.uid)
-echo "home volume: claim home-demo-0, uid $claim"
+echo "home volume: claim vn-homevn-agent-demo-0, uid $claim"
 
 step "stop"
 call StopSandbox "{\"namespace\":\"$ns\",\"name\":\"demo\"}" >/dev/null
 expect "sandbox becomes STOPPED" wait_phase SANDBOX_PHASE_STOPPED
-expect "claim kept while stopped" test "$(kubectl -n "$ns" get pvc home-demo-0 -o jsonpath='{.metadata.uid}')" = "$claim"
+expect "claim kept while stopped" test "$(kubectl -n "$ns" get pvc vn-homevn-agent-demo-0 -o jsonpath='{.metadata.uid}')" = "$claim"
 
 step "start"
 call StartSandbox "{\"namespace\":\"$ns\",\"name\":\"demo\"}" >/dev/null

@@ -245,8 +245,10 @@ func (WatchEventType) EnumDescriptor() ([]byte, []int) {
 // the Sandbox returned by the server shows the spec with defaults applied.
 type SandboxSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The sandbox name: a DNS-1123 label. Also the StatefulSet name and the main
-	// container name. Required.
+	// The sandbox name: a DNS-1123 label of at most 50 characters, short enough that its
+	// home volume's claim "<template>-<name>-0" is at most 63 (45 characters with the
+	// default template "vn-homevn-agent"), else INVALID_FIELD "name". Also the
+	// StatefulSet name and the main container name. Required.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The Kubernetes namespace. Required.
 	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -491,7 +493,10 @@ type StorageSpec struct {
 	// StorageClass name. Empty: the cluster's default StorageClass.
 	StorageClass string `protobuf:"bytes,2,opt,name=storage_class,json=storageClass,proto3" json:"storage_class,omitempty"`
 	// Absolute mount path in the main container. Empty: the server's default
-	// ("/home/agent" unless configured otherwise).
+	// ("/home/agent" unless configured otherwise). Unless the server configures a fixed
+	// claim template name, it also names the claim template by the Sealos launchpad
+	// convention (each "/" written as "vn-": "vn-homevn-agent"), so it must give a
+	// DNS-1123 label, else INVALID_FIELD "storage.mount_path".
 	MountPath     string `protobuf:"bytes,3,opt,name=mount_path,json=mountPath,proto3" json:"mount_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -673,7 +678,9 @@ func (x *Endpoints) GetTerminalUrl() string {
 // The observed state of the home volume.
 type StorageStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Name of the PersistentVolumeClaim, "<template>-<name>-0".
+	// Name of the PersistentVolumeClaim, "<template>-<name>-0": the StatefulSet's claim
+	// template, "vn-homevn-agent" (Sealos convention, annotated with the mount path and
+	// size in Gi) by default, "home" for sandboxes created before that convention.
 	ClaimName string `protobuf:"bytes,1,opt,name=claim_name,json=claimName,proto3" json:"claim_name,omitempty"`
 	// The claim's phase as Kubernetes reports it ("Pending", "Bound", "Lost"). Empty
 	// while the claim does not exist yet.

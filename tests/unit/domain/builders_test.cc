@@ -126,15 +126,57 @@ TEST(BuildersTest, StatefulSetEssentials) {
     EXPECT_EQ(sts.spec.template_.metadata.labels.at(key), value) << key;
   }
   ASSERT_EQ(sts.spec.volume_claim_templates.size(), 1u);
-  EXPECT_EQ(sts.spec.volume_claim_templates[0].metadata.name, "home");
+  EXPECT_EQ(sts.spec.volume_claim_templates[0].metadata.name, "vn-homevn-agent");
   EXPECT_EQ(sts.spec.volume_claim_templates[0].spec.storage_class_name,
             std::optional<std::string>("fast-ssd"));
-  EXPECT_EQ(ClaimName("alice"), "home-alice-0");
+  EXPECT_EQ(ClaimNameOf(sts), "vn-homevn-agent-alice-0");
   const kube::Container& c = sts.spec.template_.spec.containers.at(0);
   ASSERT_EQ(c.env.size(), 3u);  // sorted by name
   EXPECT_EQ(c.env[0].name, "API_URL");
   EXPECT_EQ(c.env[1].name, "EMPTY");
   EXPECT_EQ(c.env[2].name, "ZED");
+}
+
+TEST(ClaimTemplateTest, SealosLaunchpadNamingByDefault) {
+  EXPECT_EQ(SealosVolumeName("/home/agent"), "vn-homevn-agent");
+  EXPECT_EQ(SealosVolumeName("/workspace"), "vn-workspace");
+  kube::StatefulSet sts = BuildStatefulSet(Spec(), Defaults());
+  const kube::PersistentVolumeClaim& t = sts.spec.volume_claim_templates.at(0);
+  EXPECT_EQ(t.metadata.name, "vn-homevn-agent");
+  EXPECT_EQ(t.metadata.annotations,
+            (kube::StringMap{{"path", "/home/agent"}, {"value", "5"}}));
+  EXPECT_EQ(t.metadata.labels.at("app"), "alice");  // the cache joins claims by it
+  const kube::Container& c = sts.spec.template_.spec.containers.at(0);
+  ASSERT_EQ(c.volume_mounts.size(), 1u);
+  EXPECT_EQ(c.volume_mounts[0].name, "vn-homevn-agent");
+  EXPECT_EQ(c.volume_mounts[0].mount_path, "/home/agent");
+  EXPECT_EQ(ClaimTemplateName(sts), "vn-homevn-agent");
+  EXPECT_EQ(ClaimName("vn-homevn-agent", "alice"), "vn-homevn-agent-alice-0");
+}
+
+TEST(ClaimTemplateTest, SizeInWholeGiRoundedUp) {
+  EXPECT_EQ(SizeInGi("5Gi"), "5");
+  EXPECT_EQ(SizeInGi("500Mi"), "1");
+  EXPECT_EQ(SizeInGi("1Ti"), "1024");
+  EXPECT_EQ(SizeInGi("1073741825"), "2");
+  EXPECT_EQ(SizeInGi("junk"), "");
+}
+
+TEST(ClaimTemplateTest, ConfiguredNameAndTheLegacyHome) {
+  SandboxDefaults d = Defaults();
+  d.claim_template_name = "data";
+  EXPECT_EQ(ClaimTemplateNameFor(Spec(), d), "data");
+  EXPECT_EQ(ClaimNameOf(BuildStatefulSet(Spec(), d)), "data-alice-0");
+  d.claim_template_name = "home";
+  kube::StatefulSet legacy = BuildStatefulSet(Spec(), d);
+  EXPECT_EQ(ClaimTemplateName(legacy), "home");
+  EXPECT_EQ(ClaimNameOf(legacy), "home-alice-0");
+  // A StatefulSet with the legacy template reads back the same spec.
+  EXPECT_EQ(SpecFromStatefulSet(legacy).storage.mount_path, "/home/agent");
+  EXPECT_EQ(SpecFromStatefulSet(legacy).storage.size, Spec().storage.size);
+  // No template at all: the legacy name.
+  legacy.spec.volume_claim_templates.clear();
+  EXPECT_EQ(ClaimTemplateName(legacy), "home");
 }
 
 TEST(BuildersTest, OnlySandboxPodsAreSelected) {

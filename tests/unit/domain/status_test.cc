@@ -43,7 +43,7 @@ kube::Pod Pod() {
 
 kube::PersistentVolumeClaim Claim(const std::string& phase, absl::Duration age) {
   kube::PersistentVolumeClaim c;
-  c.metadata.name = "home-alice-0";
+  c.metadata.name = "vn-homevn-agent-alice-0";
   c.metadata.uid = "pvc-uid";
   c.metadata.creation_timestamp = kNow - age;
   c.status.phase = phase;
@@ -146,10 +146,10 @@ TEST(DeriveSandboxTest, PhaseTable) {
        "waiting for pod alice-0 to be ready (phase Pending)"},
       {"starting: claim pending within timeout", none, Pod(),
        Claim("Pending", absl::Seconds(30)), Phase::kStarting, ErrorReason::kNone,
-       "waiting for claim home-alice-0 to be bound"},
+       "waiting for claim vn-homevn-agent-alice-0 to be bound"},
       {"starting: unschedulable while claim binds", none, Unschedulable(),
        Claim("Pending", absl::Seconds(30)), Phase::kStarting, ErrorReason::kNone,
-       "waiting for claim home-alice-0 to be bound"},
+       "waiting for claim vn-homevn-agent-alice-0 to be bound"},
       {"ErrImagePull", none, Waiting("ErrImagePull", "manifest unknown"), bound, Phase::kError,
        ErrorReason::kImagePullFailure, "container alice: ErrImagePull: manifest unknown"},
       {"ImagePullBackOff", none, Waiting("ImagePullBackOff", "Back-off pulling image"), bound,
@@ -186,10 +186,10 @@ TEST(DeriveSandboxTest, PhaseTable) {
        "waiting for pod alice-0 to be ready (phase Pending)"},
       {"claim not bound past timeout", none, Unschedulable(),
        Claim("Pending", absl::Minutes(3)), Phase::kError, ErrorReason::kClaimNotBound,
-       "claim home-alice-0 has been Pending for 3m (limit 2m)"},
+       "claim vn-homevn-agent-alice-0 has been Pending for 3m (limit 2m)"},
       {"claim exactly at timeout is still starting", none, Pod(),
        Claim("Pending", absl::Minutes(2)), Phase::kStarting, ErrorReason::kNone,
-       "waiting for claim home-alice-0 to be bound"},
+       "waiting for claim vn-homevn-agent-alice-0 to be bound"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -223,7 +223,7 @@ TEST(DeriveSandboxTest, FillsViewFields) {
   with_tls.tls_secret = "wildcard-tls";
   EXPECT_EQ(DeriveSandbox(sts, nullptr, &claim, kNow, with_tls).endpoints.app_url,
             "https://alice-app.sandbox.example.com");
-  EXPECT_EQ(sb.storage.claim_name, "home-alice-0");
+  EXPECT_EQ(sb.storage.claim_name, "vn-homevn-agent-alice-0");
   EXPECT_EQ(sb.storage.phase, "Bound");
   EXPECT_EQ(sb.storage.capacity, "5Gi");
   EXPECT_EQ(sb.storage.uid, "pvc-uid");
@@ -234,8 +234,13 @@ TEST(DeriveSandboxTest, FillsViewFields) {
   Sandbox sb2 = DeriveSandbox(plain, nullptr, nullptr, kNow, Defaults());
   EXPECT_EQ(sb2.endpoints.app_url, "");
   EXPECT_EQ(sb2.endpoints.terminal_url, "");
-  EXPECT_EQ(sb2.storage.claim_name, "home-alice-0");
+  EXPECT_EQ(sb2.storage.claim_name, "vn-homevn-agent-alice-0");
   EXPECT_EQ(sb2.storage.phase, "");
+  // A StatefulSet created before the Sealos naming keeps its "home" claim.
+  SandboxSpec legacy_spec = SpecFromStatefulSet(Sts());
+  kube::StatefulSet legacy = BuildStatefulSet(legacy_spec, Defaults(), "home");
+  EXPECT_EQ(DeriveSandbox(legacy, nullptr, nullptr, kNow, Defaults()).storage.claim_name,
+            "home-alice-0");
   EXPECT_EQ(sb2.created, absl::InfinitePast());
 }
 

@@ -35,6 +35,17 @@ SandboxSpec ValidSpec() {
   return ApplyDefaults(s, Defaults());
 }
 
+TEST(ValidateClaimTemplateTest, TemplateAndDerivedClaimMustBeLabels) {
+  EXPECT_TRUE(ValidateClaimTemplate("vn-homevn-agent", std::string(45, 'a'), "x").ok());
+  absl::Status long_name = ValidateClaimTemplate("vn-homevn-agent", std::string(46, 'a'), "x");
+  EXPECT_EQ(GetErrorDetail(long_name).metadata.at("field"), "name");
+  absl::Status bad = ValidateClaimTemplate("vn-homevn-my_dir", "alice", "storage.mount_path");
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetErrorDetail(bad).metadata.at("field"), "storage.mount_path");
+  // The legacy template keeps the old 50-character budget.
+  EXPECT_TRUE(ValidateClaimTemplate("home", std::string(50, 'a'), "x").ok());
+}
+
 TEST(ValidateSpecTest, ValidSpecIsOk) {
   EXPECT_EQ(ValidateSpec(ValidSpec(), kLimits), absl::OkStatus());
 }

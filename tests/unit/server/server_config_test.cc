@@ -53,6 +53,7 @@ sandbox_defaults:
     size: 20Gi
     class: fast-ssd
     mount_path: /home/dev
+    claim_template_name: home
   ports: {app: 8080, terminal: 8081}
   ingress:
     class: traefik
@@ -94,6 +95,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(d.storage_size, "5Gi");
   EXPECT_EQ(d.storage_class, "");
   EXPECT_EQ(d.mount_path, "/home/agent");
+  EXPECT_EQ(d.claim_template_name, "");  // the Sealos name of the mount path
   EXPECT_EQ(d.app_port, 3000);
   EXPECT_EQ(d.terminal_port, 7681);
   EXPECT_EQ(d.ingress_class, "nginx");
@@ -147,6 +149,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(d.storage_size, "20Gi");
   EXPECT_EQ(d.storage_class, "fast-ssd");
   EXPECT_EQ(d.mount_path, "/home/dev");
+  EXPECT_EQ(d.claim_template_name, "home");
   EXPECT_EQ(d.app_port, 8080);
   EXPECT_EQ(d.terminal_port, 8081);
   EXPECT_EQ(d.ingress_class, "traefik");
@@ -256,6 +259,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadYamlCase{"sandbox_defaults:\n  storage:\n    klass: x\n",
                     "c.yaml: unknown key \"sandbox_defaults.storage.klass\""},
         BadYamlCase{"kube: {qps: fast}\n", "c.yaml: kube.qps: expected a number, got \"fast\""},
+        BadYamlCase{"sandbox_defaults:\n  storage:\n    claim_template_name: Home_Dir\n",
+                    "setting sandbox_defaults.storage.claim_template_name: the claim template "
+                    "name \"Home_Dir\" must be a DNS-1123 label of at most 50 characters"},
+        BadYamlCase{"sandbox_defaults:\n  storage:\n    mount_path: /home/my_dir\n",
+                    "setting sandbox_defaults.storage.mount_path: the claim template "
+                    "name \"vn-homevn-my_dir\" must be a DNS-1123 label of at most 50 characters"},
         BadYamlCase{"kube: {allow_http: maybe}\n",
                     "c.yaml: kube.allow_http: expected true or false, got \"maybe\""},
         BadYamlCase{"kube: {burst: 1.5}\n",

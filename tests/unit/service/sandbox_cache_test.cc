@@ -85,7 +85,8 @@ kube::Pod Pod(const std::string& name, const std::string& phase = "Running") {
 kube::PersistentVolumeClaim Claim(const std::string& name, const std::string& phase = "Bound",
                                   absl::Time created = kStart - absl::Minutes(10)) {
   kube::PersistentVolumeClaim c;
-  c.metadata.name = "home-" + name + "-0";
+  c.metadata.name = "vn-homevn-agent-" + name + "-0";
+  c.metadata.labels = {{"app", name}};  // from the claim template
   c.metadata.ns = kNs;
   c.metadata.uid = "pvc-" + name;
   c.metadata.creation_timestamp = created;
@@ -190,9 +191,58 @@ TEST_F(SandboxCacheTest, JoinsPodAndClaimThatArriveBeforeTheirStatefulSet) {
   stray.metadata.name = "x-1";
   cache_->ApplyPod(stray);
   kube::PersistentVolumeClaim other_claim = Claim("x");
-  other_claim.metadata.name = "data-x-0";
+  other_claim.metadata.name = "data-y-0";  // not "<template>-<app label>-0"
+  cache_->ApplyClaim(other_claim);
+  other_claim.metadata.labels.clear();
+  other_claim.metadata.name = "data-x-0";  // unlabelled and not "home-<name>-0"
   cache_->ApplyClaim(other_claim);
   EXPECT_EQ(cache_->stats().entries, 1u);
+}
+
+// A StatefulSet created before the Sealos naming: template "home", and its claim (from
+// a template that, like today's, carried the app label, or an unlabelled one) joins it,
+// whichever arrives first; a kept claim of the other template does not confuse it.
+TEST_F(SandboxCacheTest, JoinsTheClaimOfTheStatefulSetsOwnTemplate) {
+  domain::SandboxDefaults legacy_defaults = Defaults();
+  legacy_defaults.claim_template_name = "home";
+  kube::StatefulSet legacy = Sts("old");
+  legacy.spec.volume_claim_templates[0].metadata.name = "home";
+  legacy.spec.template_.spec.containers[0].volume_mounts[0].name = "home";
+  kube::PersistentVolumeClaim home = Claim("old", "Bound");
+  home.metadata.name = "home-old-0";
+  home.metadata.labels.clear();
+  home.metadata.uid = "pvc-home-old";
+  kube::PersistentVolumeClaim other = Claim("old", "Pending");
+  other.metadata.uid = "pvc-vn-old";  // vn-homevn-agent-old-0
+  cache_->ApplyClaim(home);
+  cache_->ApplyClaim(other);
+  cache_->ApplyStatefulSet(legacy);
+  absl::StatusOr<domain::Sandbox> sb = cache_->Get(kNs, "old");
+  ASSERT_TRUE(sb.ok()) << sb.status();
+  EXPECT_EQ(sb->storage.claim_name, "home-old-0");
+  EXPECT_EQ(sb->storage.uid, "pvc-home-old");
+  EXPECT_EQ(sb->storage.phase, "Bound");
+  EXPECT_EQ(sb->spec.storage.mount_path, "/home/agent");
+
+  // Deleting the other claim leaves the sandbox's; deleting its own clears it.
+  cache_->DeleteClaim(kNs, "vn-homevn-agent-old-0");
+  EXPECT_EQ(cache_->Get(kNs, "old")->storage.uid, "pvc-home-old");
+  cache_->DeleteClaim(kNs, "home-old-0");
+  EXPECT_EQ(cache_->Get(kNs, "old")->storage.uid, "");
+  EXPECT_EQ(cache_->Get(kNs, "old")->storage.claim_name, "home-old-0");
+
+  EXPECT_FALSE(cache_->HasClaim(kNs, "old", "home-old-0"));
+  cache_->ApplyClaim(home);
+  EXPECT_TRUE(cache_->HasClaim(kNs, "old", "home-old-0"));
+  EXPECT_FALSE(cache_->HasClaim(kNs, "old", "vn-homevn-agent-old-0"));
+
+  // A new-style sandbox whose name ends like another's: the label decides.
+  kube::PersistentVolumeClaim b = Claim("a-b");
+  cache_->ApplyStatefulSet(Sts("a-b"));
+  cache_->ApplyClaim(b);
+  EXPECT_EQ(cache_->Get(kNs, "a-b")->storage.uid, "pvc-a-b");
+  cache_->DeleteClaim(kNs, "vn-homevn-agent-a-b-0");
+  EXPECT_EQ(cache_->Get(kNs, "a-b")->storage.uid, "");
 }
 
 TEST_F(SandboxCacheTest, DerivationOnTrimmedObjectsEqualsDerivationOnWholeObjects) {
@@ -358,7 +408,7 @@ TEST_F(SandboxCacheTest, TickRecordsTimeDependentPhasesOnlyWhenThePhaseChanges) 
   EXPECT_EQ(Seq(), 2u);
   EXPECT_EQ(cache_->Get(kNs, "alice")->error_reason, domain::ErrorReason::kClaimNotBound);
   EXPECT_EQ(cache_->Get(kNs, "alice")->message,
-            "claim home-alice-0 has been Pending for 3m (limit 2m)");
+            "claim vn-homevn-agent-alice-0 has been Pending for 3m (limit 2m)");
   cache_->Tick(kStart + absl::Minutes(4));  // only the elapsed time in the message changes
   EXPECT_EQ(Seq(), 2u);
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice ERROR " + T(2)));

@@ -229,8 +229,10 @@ class SandboxSpec(_message.Message):
     INGRESS_DOMAIN_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The sandbox name: a DNS-1123 label. Also the StatefulSet name and the main
-    container name. Required.
+    """The sandbox name: a DNS-1123 label of at most 50 characters, short enough that its
+    home volume's claim "<template>-<name>-0" is at most 63 (45 characters with the
+    default template "vn-homevn-agent"), else INVALID_FIELD "name". Also the
+    StatefulSet name and the main container name. Required.
     """
     namespace: _builtins.str
     """The Kubernetes namespace. Required."""
@@ -359,7 +361,10 @@ class StorageSpec(_message.Message):
     """StorageClass name. Empty: the cluster's default StorageClass."""
     mount_path: _builtins.str
     """Absolute mount path in the main container. Empty: the server's default
-    ("/home/agent" unless configured otherwise).
+    ("/home/agent" unless configured otherwise). Unless the server configures a fixed
+    claim template name, it also names the claim template by the Sealos launchpad
+    convention (each "/" written as "vn-": "vn-homevn-agent"), so it must give a
+    DNS-1123 label, else INVALID_FIELD "storage.mount_path".
     """
     def __init__(
         self,
@@ -456,7 +461,10 @@ class StorageStatus(_message.Message):
     CAPACITY_FIELD_NUMBER: _builtins.int
     UID_FIELD_NUMBER: _builtins.int
     claim_name: _builtins.str
-    """Name of the PersistentVolumeClaim, "<template>-<name>-0"."""
+    """Name of the PersistentVolumeClaim, "<template>-<name>-0": the StatefulSet's claim
+    template, "vn-homevn-agent" (Sealos convention, annotated with the mount path and
+    size in Gi) by default, "home" for sandboxes created before that convention.
+    """
     phase: _builtins.str
     """The claim's phase as Kubernetes reports it ("Pending", "Bound", "Lost"). Empty
     while the claim does not exist yet.
