@@ -33,8 +33,10 @@ export const file_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
  */
 export type SandboxSpec = Message<"sandbox.v1.SandboxSpec"> & {
   /**
-   * The sandbox name: a DNS-1123 label. Also the StatefulSet name and the main
-   * container name. Required.
+   * The sandbox name: a DNS-1123 label of at most 50 characters, short enough that its
+   * home volume's claim "<template>-<name>-0" is at most 63 (45 characters with the
+   * default template "vn-homevn-agent"), else INVALID_FIELD "name". Also the
+   * StatefulSet name and the main container name. Required.
    *
    * @generated from field: string name = 1;
    */
@@ -192,7 +194,10 @@ export type StorageSpec = Message<"sandbox.v1.StorageSpec"> & {
 
   /**
    * Absolute mount path in the main container. Empty: the server's default
-   * ("/home/agent" unless configured otherwise).
+   * ("/home/agent" unless configured otherwise). Unless the server configures a fixed
+   * claim template name, it also names the claim template by the Sealos launchpad
+   * convention (each "/" written as "vn-": "vn-homevn-agent"), so it must give a
+   * DNS-1123 label, else INVALID_FIELD "storage.mount_path".
    *
    * @generated from field: string mount_path = 3;
    */
@@ -279,7 +284,9 @@ export const EndpointsSchema: GenMessage<Endpoints> = /*@__PURE__*/
  */
 export type StorageStatus = Message<"sandbox.v1.StorageStatus"> & {
   /**
-   * Name of the PersistentVolumeClaim, "<template>-<name>-0".
+   * Name of the PersistentVolumeClaim, "<template>-<name>-0": the StatefulSet's claim
+   * template, "vn-homevn-agent" (Sealos convention, annotated with the mount path and
+   * size in Gi) by default, "home" for sandboxes created before that convention.
    *
    * @generated from field: string claim_name = 1;
    */
