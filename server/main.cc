@@ -43,11 +43,13 @@ void ConfigureUsage() {
       "\"default: ;\" means not set: the config file applies, else the built-in default\n"
       "named in the flag's help text.");
   absl::FlagsUsageConfig config;
-  // Flag definitions are recorded under __FILE__, an absolute path: report them
-  // relative to the source tree ("server/server_config.cc").
+  // Flag definitions are recorded under __FILE__: an absolute path, or one relative to
+  // the build directory when a compiler cache rewrites paths ("../server/main.cc").
+  // Report them relative to the source tree ("server/server_config.cc").
   config.normalize_filename = [](absl::string_view file) {
     absl::ConsumePrefix(&file, SANDBOXD_SOURCE_DIR "/");
-    while (absl::ConsumePrefix(&file, "/")) {
+    while (absl::ConsumePrefix(&file, "/") || absl::ConsumePrefix(&file, "../") ||
+           absl::ConsumePrefix(&file, "./")) {
     }
     return std::string(file);
   };
