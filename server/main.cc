@@ -44,13 +44,16 @@ void ConfigureUsage() {
       "named in the flag's help text.");
   absl::FlagsUsageConfig config;
   // Flag definitions are recorded under __FILE__: an absolute path, or one relative to
-  // the build directory when a compiler cache rewrites paths ("../server/main.cc").
-  // Report them relative to the source tree ("server/server_config.cc").
+  // the build directory when a compiler cache rewrites paths ("../server/main.cc",
+  // "../../src-dir/server/main.cc"). Report them relative to the source tree
+  // ("server/server_config.cc").
   config.normalize_filename = [](absl::string_view file) {
-    absl::ConsumePrefix(&file, SANDBOXD_SOURCE_DIR "/");
     while (absl::ConsumePrefix(&file, "/") || absl::ConsumePrefix(&file, "../") ||
            absl::ConsumePrefix(&file, "./")) {
     }
+    absl::string_view source_dir = SANDBOXD_SOURCE_DIR;
+    absl::ConsumePrefix(&source_dir, "/");
+    if (absl::ConsumePrefix(&file, source_dir)) absl::ConsumePrefix(&file, "/");
     return std::string(file);
   };
   auto is_sandboxd_flag_file = [](absl::string_view file) {
