@@ -46,8 +46,7 @@ absl::Status InProgress(const std::string& ns, const std::string& name,
        {"holder", lease.holder},
        {"leaseExpires", lease.expires == absl::InfinitePast()
                             ? ""
-                            : absl::FormatTime(absl::RFC3339_sec, lease.expires,
-                                               absl::UTCTimeZone())}});
+                            : kube::FormatTimestamp(lease.expires)}});
 }
 
 // One Kubernetes write of a migration or rollback: what it is (the report's change) and
@@ -413,17 +412,12 @@ class MigrationRun final : public SandboxJob {
                       kube::ScalePatch(0))};
   }
   absl::StatusOr<Write> StatefulSetWrite() const {
-    const kube::StatefulSet sts =
-        domain::BuildMigratedStatefulSet(objects_.originals, claim_template_, defaults());
-    absl::StatusOr<std::string> pod_template = kube::MigratedPodTemplate(
-        objects_.saved.at(domain::kRecordKeyDeployment), domain::MigratedPodLabels(name_), name_,
-        domain::HomeMount(claim_template_, defaults()));
-    if (!pod_template.ok()) return pod_template.status();
-    absl::StatusOr<std::string> body = kube::WithPodTemplate(kube::ToJson(sts), *pod_template);
+    absl::StatusOr<std::string> body = domain::MigratedStatefulSetJson(
+        objects_.originals, objects_.saved.at(domain::kRecordKeyDeployment), claim_template_,
+        defaults());
     if (!body.ok()) return body.status();
-    Write w = MakeWrite(PlannedChange::Action::kCreate, Kind::kStatefulSet, ns_, name_,
-                        *std::move(body));
-    return w;
+    return MakeWrite(PlannedChange::Action::kCreate, Kind::kStatefulSet, ns_, name_,
+                     *std::move(body));
   }
   std::vector<Write> AdoptWrites(const kube::OwnerReference& owner) const {
     std::vector<Write> writes;
@@ -736,14 +730,12 @@ class RollbackRun final : public SandboxJob {
       return std::vector<Write>{MakeWrite(PlannedChange::Action::kPatch, Kind::kDeployment, ns_,
                                           name_, kube::ScalePatch(replicas_))};
     }
-    std::optional<kube::ClaimMount> home;
+    std::optional<std::string> home;
     if (request_.mount_home && objects_.statefulset.has_value()) {
-      const std::string claim_template = domain::ClaimTemplateName(*objects_.statefulset);
-      home = kube::ClaimMount{claim_template, domain::ClaimNameOf(*objects_.statefulset), name_,
-                              defaults().mount_path};
+      home = domain::ClaimTemplateName(*objects_.statefulset);
     }
-    absl::StatusOr<std::string> body = kube::RestoredDeployment(
-        objects_.saved.at(domain::kRecordKeyDeployment), replicas_, home);
+    absl::StatusOr<std::string> body = domain::RestoredDeploymentJson(
+        objects_.saved.at(domain::kRecordKeyDeployment), name_, replicas_, home, defaults());
     if (!body.ok()) return body.status();
     return std::vector<Write>{MakeWrite(PlannedChange::Action::kCreate, Kind::kDeployment, ns_,
                                         name_, *std::move(body))};
