@@ -1,6 +1,7 @@
 #include "sandboxd/client.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -263,6 +264,54 @@ absl::Status Client::Delete(const std::string& ns, const std::string& name,
   request.set_namespace_(ns);
   request.set_name(name);
   return Delete(request, call);
+}
+
+absl::StatusOr<pb::Migration> Client::Migrate(const pb::MigrateSandboxRequest& request,
+                                              const CallOptions& call) {
+  pb::MigrateSandboxResponse response;
+  absl::Status status = CallWithRetries(call, [&](grpc::ClientContext* context, int) {
+    return stub_->MigrateSandbox(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_migration());
+}
+
+absl::StatusOr<pb::MigrationSummary> Client::MigrateAll(const pb::MigrateSandboxesRequest& request,
+                                                        const MigrationObserver& on_progress,
+                                                        const CallOptions& call) {
+  CallOptions stream_call = call;
+  if (!stream_call.timeout.has_value()) stream_call.timeout = absl::InfiniteDuration();
+  std::optional<pb::MigrationSummary> summary;
+  absl::Status status = CallWithRetries(stream_call, [&](grpc::ClientContext* context, int) {
+    summary.reset();
+    std::unique_ptr<grpc::ClientReaderInterface<pb::MigrateSandboxesResponse>> reader =
+        stub_->MigrateSandboxes(context, request);
+    pb::MigrateSandboxesResponse message;
+    while (reader->Read(&message)) {
+      if (message.has_progress()) {
+        if (on_progress) on_progress(message.progress());
+      } else if (message.has_summary()) {
+        summary = std::move(*message.mutable_summary());
+      }
+    }
+    grpc::Status finished = reader->Finish();
+    if (finished.ok() && !summary.has_value()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "MigrateSandboxes ended without a summary");
+    }
+    return finished;
+  });
+  if (!status.ok()) return status;
+  return *std::move(summary);
+}
+
+absl::StatusOr<pb::Migration> Client::Rollback(const pb::RollbackMigrationRequest& request,
+                                               const CallOptions& call) {
+  pb::RollbackMigrationResponse response;
+  absl::Status status = CallWithRetries(call, [&](grpc::ClientContext* context, int) {
+    return stub_->RollbackMigration(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_rollback());
 }
 
 std::unique_ptr<SandboxWatch> Client::Watch(const pb::WatchSandboxRequest& request) {
