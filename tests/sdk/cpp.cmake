@@ -11,6 +11,9 @@ sandboxd_add_sdk_test(NAME cpp_client_sdk COMMAND $<TARGET_FILE:client_sdk_test>
 
 sandboxd_add_sdk_test(NAME cpp_sandboxctl
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_test.sh $<TARGET_FILE:sandboxctl>)
+# migrate and rollback over Deployment-era sandboxes made with the admin kubectl.
+sandboxd_add_sdk_test(NAME cpp_sandboxctl_migration
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_migration_test.sh $<TARGET_FILE:sandboxctl>)
 # TLS and mutual TLS against a second sandboxd with a test CA.
 sandboxd_add_sdk_test(NAME cpp_sandboxctl_tls
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_tls_test.sh $<TARGET_FILE:sandboxctl>
