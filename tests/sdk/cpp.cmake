@@ -3,6 +3,9 @@
 
 sandboxd_add_test(NAME client_retry_policy_test LABEL unit
   SRCS ${CMAKE_CURRENT_LIST_DIR}/cpp/retry_policy_test.cc DEPS sandboxd::client)
+# Retries of the migration calls against an in-process server that fails chosen attempts.
+sandboxd_add_test(NAME client_migration_retry_test LABEL unit
+  SRCS ${CMAKE_CURRENT_LIST_DIR}/cpp/migration_retry_test.cc DEPS sandboxd::client)
 
 add_executable(client_sdk_test ${CMAKE_CURRENT_LIST_DIR}/cpp/client_sdk_test.cc)
 target_link_libraries(client_sdk_test PRIVATE sandboxd::client GTest::gmock GTest::gtest
