@@ -36,7 +36,8 @@ bool LeftUndone(pb::MigrationOutcome outcome) {
 // Reasons with which a call leaves the sandbox as it was: the sandbox is skipped.
 bool IsSkipReason(const std::string& reason) {
   return reason == "NOT_DEPLOYMENT_ERA" || reason == "UNSUPPORTED_FIELD" ||
-         reason == "MIGRATION_IN_PROGRESS" || reason == "NOT_MIGRATED";
+         reason == "MIGRATION_IN_PROGRESS" || reason == "SANDBOX_ALREADY_EXISTS" ||
+         reason == "NOT_MIGRATED";
 }
 
 }  // namespace

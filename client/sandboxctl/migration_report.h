@@ -42,7 +42,8 @@ class MigrationReport {
 
   // The final message that stands for a failed MigrateSandbox / RollbackMigration call
   // of ns/name: outcome SKIPPED when the sandbox was left as it was (NOT_DEPLOYMENT_ERA,
-  // UNSUPPORTED_FIELD, MIGRATION_IN_PROGRESS, NOT_MIGRATED), else FAILED; `error`
+  // UNSUPPORTED_FIELD, MIGRATION_IN_PROGRESS, SANDBOX_ALREADY_EXISTS, NOT_MIGRATED: as
+  // MigrateSandboxes reports them), else FAILED; `error`
   // carries the status's code, reason, message and metadata.
   static sandbox::v1::Migration FromError(const std::string& ns, const std::string& name,
                                           const absl::Status& status);

@@ -15,8 +15,9 @@
 // so it does not fail with SANDBOX_NOT_FOUND because of its own earlier attempt (the
 // price: a retried Delete of a sandbox that never existed succeeds too). The migration
 // calls are resumable on the server, so a retry continues where the failed attempt
-// stopped; a MigrateSandboxes stream that fails with UNAVAILABLE is run again from the
-// start (there is no resume token), which finishes the migrations it interrupted.
+// stopped (a retried Migrate whose first attempt finished answers ALREADY_MIGRATED); a
+// MigrateSandboxes stream that fails with UNAVAILABLE is run again from the start
+// (there is no resume token), which finishes the migrations it interrupted.
 //
 // Credentials: a bearer token (ClientOptions::token, or token_file read again on every
 // call, so a rotated token is picked up), mTLS (cert_file + key_file), or both. TLS is
@@ -141,14 +142,17 @@ class Client {
       const sandbox::v1::MigrateSandboxRequest& request, const CallOptions& call = {});
 
   // MigrateSandboxes: migrates every Deployment-era sandbox matching
-  // request.label_selector. `on_progress` (on the calling thread) gets every progress
-  // message: one per sandbox and step completed, then each sandbox's final one (outcome
-  // set). Returns the stream's summary. A stream that fails with UNAVAILABLE is run
-  // again from the start (retry policy and deadline as for unary calls); the new run
-  // reports the sandboxes the earlier one finished as ALREADY_MIGRATED, and the summary
-  // is the last run's. No deadline unless call.timeout is set. Errors: INVALID_ARGUMENT
-  // (label_selector, concurrency); INTERNAL (the stream ended without a summary); the
-  // stream's own errors (messages received before are delivered to `on_progress`).
+  // request.label_selector (and finishes the namespace's interrupted migrations).
+  // `on_progress` (on the calling thread) gets every progress message: one per sandbox
+  // and step completed, then each sandbox's final one (outcome set). Returns the
+  // summary. A stream that fails with UNAVAILABLE is run again from the start (retry
+  // policy and deadline as for unary calls): the new run continues what the first left
+  // unfinished and does not list the sandboxes it finished (their Deployments are
+  // gone), so `on_progress` sees the messages of both runs and the summary is the last
+  // run's plus, once each, the sandboxes only earlier runs finished. No deadline unless
+  // call.timeout is set. Errors: INVALID_ARGUMENT (label_selector, concurrency);
+  // INTERNAL (the stream ended without a summary); the stream's own errors (messages
+  // received before are delivered to `on_progress`).
   absl::StatusOr<sandbox::v1::MigrationSummary> MigrateAll(
       const sandbox::v1::MigrateSandboxesRequest& request, const MigrationObserver& on_progress,
       const CallOptions& call = {});

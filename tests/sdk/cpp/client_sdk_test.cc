@@ -441,7 +441,8 @@ TEST_F(ClientSdkTest, MigrateMigrateAllAndRollback) {
   ASSERT_EQ(not_migrated.status().code(), absl::StatusCode::kFailedPrecondition)
       << not_migrated.status();
   EXPECT_EQ(ErrorReasonOf(not_migrated.status()), "NOT_MIGRATED");
-  EXPECT_EQ(client_->Get(ns_, "cpp-era").status().code(), absl::StatusCode::kNotFound);
+  // The StatefulSet's delete was sent; the sandbox is gone once it completes.
+  EXPECT_TRUE(client_->WaitForDeleted(ns_, "cpp-era", kPhaseTimeout).ok());
 }
 
 }  // namespace

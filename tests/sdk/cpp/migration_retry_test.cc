@@ -100,11 +100,12 @@ pb::MigrateSandboxesResponse Progress(const pb::Migration& m) {
   return response;
 }
 
-pb::MigrateSandboxesResponse Summary(int total, int migrated, int already) {
+pb::MigrateSandboxesResponse Summary(int total, int migrated, int already, int skipped) {
   pb::MigrateSandboxesResponse response;
   response.mutable_summary()->set_total(total);
   response.mutable_summary()->set_migrated(migrated);
   response.mutable_summary()->set_already_migrated(already);
+  response.mutable_summary()->set_skipped(skipped);
   return response;
 }
 
@@ -152,7 +153,8 @@ class MigrationRetryTest : public ::testing::Test {
 };
 
 // A stream cut with UNAVAILABLE runs again from the start with the same request; the
-// observer sees both runs; the summary is the second run's.
+// observer sees both runs. The second run lists only what is left (b's Deployment is
+// gone), so the summary is the second run's plus b, counted once.
 TEST_F(MigrationRetryTest, MigrateAllRunsTheStreamAgainAfterUnavailable) {
   service_.Script({
       {{Progress(Message("a", pb::MIGRATION_STEP_RECORDED)),
@@ -160,25 +162,42 @@ TEST_F(MigrationRetryTest, MigrateAllRunsTheStreamAgainAfterUnavailable) {
        grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection lost")},
       {{Progress(Message("a", pb::MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN)),
         Progress(Message("a", pb::MIGRATION_STEP_DEPLOYMENT_DELETED, pb::MIGRATION_OUTCOME_MIGRATED)),
-        Progress(Message("b", pb::MIGRATION_STEP_DEPLOYMENT_DELETED,
-                         pb::MIGRATION_OUTCOME_ALREADY_MIGRATED)),
-        Summary(2, 1, 1)},
+        Progress(Message("c", pb::MIGRATION_STEP_PLANNED, pb::MIGRATION_OUTCOME_SKIPPED)),
+        Summary(2, 1, 0, 1)},
        grpc::Status::OK},
   });
   absl::StatusOr<pb::MigrationSummary> summary = client_->MigrateAll(Request(), observe_);
   ASSERT_TRUE(summary.ok()) << summary.status();
-  EXPECT_EQ(summary->total(), 2);
-  EXPECT_EQ(summary->migrated(), 1);
-  EXPECT_EQ(summary->already_migrated(), 1);
+  EXPECT_EQ(summary->total(), 3);
+  EXPECT_EQ(summary->migrated(), 2);
+  EXPECT_EQ(summary->skipped(), 1);
+  EXPECT_EQ(summary->already_migrated() + summary->would_migrate() + summary->failed(), 0);
   EXPECT_THAT(seen_, ElementsAre("a MIGRATION_STEP_RECORDED", "b MIGRATION_OUTCOME_MIGRATED",
                                  "a MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN",
-                                 "a MIGRATION_OUTCOME_MIGRATED", "b MIGRATION_OUTCOME_ALREADY_MIGRATED"));
+                                 "a MIGRATION_OUTCOME_MIGRATED", "c MIGRATION_OUTCOME_SKIPPED"));
   EXPECT_THAT(retries_, ElementsAre("UNAVAILABLE 2"));
   std::vector<pb::MigrateSandboxesRequest> requests = service_.requests();
   ASSERT_EQ(requests.size(), 2u);
   for (const pb::MigrateSandboxesRequest& r : requests) {
     EXPECT_EQ(r.SerializeAsString(), Request().SerializeAsString());
   }
+}
+
+// A sandbox that failed in the first run and is continued by the second counts once,
+// with the second run's outcome.
+TEST_F(MigrationRetryTest, MigrateAllCountsARetriedSandboxOnce) {
+  service_.Script({
+      {{Progress(Message("a", pb::MIGRATION_STEP_ADOPTED, pb::MIGRATION_OUTCOME_FAILED))},
+       grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection lost")},
+      {{Progress(Message("a", pb::MIGRATION_STEP_DEPLOYMENT_DELETED, pb::MIGRATION_OUTCOME_MIGRATED)),
+        Summary(1, 1, 0, 0)},
+       grpc::Status::OK},
+  });
+  absl::StatusOr<pb::MigrationSummary> summary = client_->MigrateAll(Request(), observe_);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->total(), 1);
+  EXPECT_EQ(summary->migrated(), 1);
+  EXPECT_EQ(summary->failed(), 0);
 }
 
 TEST_F(MigrationRetryTest, MigrateAllDoesNotRetryOtherErrors) {

@@ -121,16 +121,17 @@ for n in b-one b-two; do
   check "batch: $n reports every step, then MIGRATED" eval '[ "$(lines_of "sandbox/$n: ")" = "$(echo "$migration_steps|MIGRATED" | sed "s#[A-Z_][A-Z_]*#sandbox/$n: &#g")" ]'
 done
 check "batch: the stopped b-three reports every step, then MIGRATED" eval '[ "$(lines_of "sandbox/b-three: ")" = "$(echo "$migration_steps|MIGRATED" | sed "s#[A-Z_][A-Z_]*#sandbox/b-three: &#g")" ]'
-check "batch: b-plain SKIPPED NOT_DEPLOYMENT_ERA" eval '[[ $(lines_of "sandbox/b-plain: ") == "sandbox/b-plain: SKIPPED (NOT_DEPLOYMENT_ERA/"*")" ]]'
-check "batch: the summary table and counts" eval 'stdout_has "b-one MIGRATED DEPLOYMENT_DELETED" && stdout_has "b-two MIGRATED DEPLOYMENT_DELETED" && stdout_has "b-three MIGRATED DEPLOYMENT_DELETED" && [[ $(lines_of "b-plain SKIPPED ") == "b-plain SKIPPED "*" NOT_DEPLOYMENT_ERA/"* ]] && [ "$(tail -n 1 "$out")" = "$(summary 3 0 0 1 0)" ] && [ "$(grep -c "^NAME " "$out")" = 1 ]'
+check "batch: b-plain SKIPPED NOT_DEPLOYMENT_ERA" eval '[ "$(lines_of "sandbox/b-plain: ")" = "sandbox/b-plain: SKIPPED (NOT_DEPLOYMENT_ERA/metadata.labels[cloud.sealos.io/app-deploy-manager])" ]'
+check "batch: the summary table and counts" eval 'stdout_has "b-one MIGRATED DEPLOYMENT_DELETED" && stdout_has "b-two MIGRATED DEPLOYMENT_DELETED" && stdout_has "b-three MIGRATED DEPLOYMENT_DELETED" && [ "$(lines_of "b-plain SKIPPED ")" = "b-plain SKIPPED - NOT_DEPLOYMENT_ERA/metadata.labels[cloud.sealos.io/app-deploy-manager]" ] && [ "$(tail -n 1 "$out")" = "$(summary 3 0 0 1 0)" ] && [ "$(grep -c "^NAME " "$out")" = 1 ]'
 check "batch: b-plain is untouched" eval '[ "$(field deployment b-plain "{.spec.replicas}")" = 1 ] && [ -z "$(field deployment b-plain "{.metadata.labels.app\.kubernetes\.io/managed-by}")" ] && absent statefulset b-plain && absent configmap b-plain-migration'
 run get b-two
 check "batch: b-two is RUNNING" eval 'rc_is 0 && [ "$(sed -n 2p "$out" | tr -s " " | cut -d" " -f1-3)" = "b-two RUNNING 1/1" ]'
 run get b-three
 check "batch: the stopped Deployment is a STOPPED sandbox" eval 'rc_is 0 && [ "$(sed -n 2p "$out" | tr -s " " | cut -d" " -f1-3)" = "b-three STOPPED 0/0" ] && absent deployment b-three'
+# Migrated sandboxes have no Deployment any more: a second run lists only b-plain.
 run -o json migrate -l project.fullstackagent.io/name=batch
-check "batch again -o json: ALREADY_MIGRATED x3, SKIPPED, exit 6" eval 'rc_is 6 && json "([.migrations[] | {(.name): .outcome}] | add) == {\"b-one\": \"MIGRATION_OUTCOME_ALREADY_MIGRATED\", \"b-two\": \"MIGRATION_OUTCOME_ALREADY_MIGRATED\", \"b-three\": \"MIGRATION_OUTCOME_ALREADY_MIGRATED\", \"b-plain\": \"MIGRATION_OUTCOME_SKIPPED\"} and .summary == {\"total\": 4, \"alreadyMigrated\": 3, \"skipped\": 1} and ([.migrations[] | select(.name == \"b-plain\") | .error.reason] == [\"NOT_DEPLOYMENT_ERA\"])"'
-check "batch again -o json: progress lines on stderr" eval '[ "$(grep -c "^sandbox/b-[a-z]*: ALREADY_MIGRATED$" "$err")" = 3 ] && grep -q "^sandbox/b-plain: SKIPPED (NOT_DEPLOYMENT_ERA/" "$err"'
+check "batch again -o json: only b-plain, SKIPPED with its error, exit 6" eval 'rc_is 6 && json ".migrations == [{\"namespace\": env.SANDBOXD_NAMESPACE, \"name\": \"b-plain\", \"outcome\": \"MIGRATION_OUTCOME_SKIPPED\", \"error\": {\"code\": 9, \"reason\": \"NOT_DEPLOYMENT_ERA\", \"message\": \"Deployment/b-plain: metadata.labels[cloud.sealos.io/app-deploy-manager]: not labelled cloud.sealos.io/app-deploy-manager=b-plain\", \"metadata\": {\"object\": \"Deployment/b-plain\", \"field\": \"metadata.labels[cloud.sealos.io/app-deploy-manager]\"}}}] and .summary == {\"total\": 1, \"skipped\": 1}"'
+check "batch again -o json: the progress line on stderr" stderr_is "sandbox/b-plain: SKIPPED (NOT_DEPLOYMENT_ERA/metadata.labels[cloud.sealos.io/app-deploy-manager])"
 run migrate -l project.fullstackagent.io/name=batch --concurrency 21
 check "--concurrency 21: INVALID_ARGUMENT naming concurrency, exit 1" eval 'rc_is 1 && stderr_starts "error: INVALID_ARGUMENT INVALID_FIELD: " && grep -q "(field: concurrency)$" "$err" && [ ! -s "$out" ]'
 
@@ -139,12 +140,12 @@ run rollback --dry-run b-one
 check "rollback --dry-run: the change list, WOULD_ROLL_BACK, exit 0" eval 'rc_is 0 && stdout_is "sandbox/b-one: WOULD_ROLL_BACK
 SANDBOX ACTION KIND OBJECT
 b-one PATCH StatefulSet b-one
-b-one PATCH StatefulSet b-one
-b-one PATCH PersistentVolumeClaim vn-homevn-agent-b-one-0
 b-one PATCH Service b-one-service
 b-one PATCH Ingress b-one-app-ingress
 b-one PATCH Ingress b-one-ttyd-ingress
 b-one CREATE Deployment b-one
+b-one PATCH StatefulSet b-one
+b-one PATCH PersistentVolumeClaim vn-homevn-agent-b-one-0
 b-one DELETE StatefulSet b-one
 b-one DELETE ConfigMap b-one-migration
 NAME OUTCOME STEP REASON
@@ -172,7 +173,14 @@ echo "-- sandboxes that cannot migrate"
 era wide p-wide 2 || exit 1
 run create native -o name
 run migrate nobody wide native
-check "NAMEs in order: FAILED not found, SKIPPED unsupported field, SKIPPED not Deployment-era; exit 6" eval 'rc_is 6 && [[ $(lines_of "sandbox/") == "sandbox/nobody: FAILED (SANDBOX_NOT_FOUND)|sandbox/wide: SKIPPED (UNSUPPORTED_FIELD/spec.replicas)|sandbox/native: SKIPPED (NOT_DEPLOYMENT_ERA"* ]] && stdout_has "nobody FAILED - SANDBOX_NOT_FOUND" && stdout_has "wide SKIPPED - UNSUPPORTED_FIELD/spec.replicas" && [ "$(tail -n 1 "$out")" = "$(summary 0 0 0 2 1)" ]'
+check "NAMEs in order: FAILED not found, SKIPPED unsupported field, SKIPPED not Deployment-era; exit 6" eval 'rc_is 6 && stdout_is "sandbox/nobody: FAILED (SANDBOX_NOT_FOUND)
+sandbox/wide: SKIPPED (UNSUPPORTED_FIELD/spec.replicas)
+sandbox/native: SKIPPED (NOT_DEPLOYMENT_ERA/metadata.name)
+NAME OUTCOME STEP REASON
+nobody FAILED - SANDBOX_NOT_FOUND
+wide SKIPPED - UNSUPPORTED_FIELD/spec.replicas
+native SKIPPED - NOT_DEPLOYMENT_ERA/metadata.name
+$(summary 0 0 0 2 1)"'
 check "the unsupported Deployment is untouched" eval '[ "$(field deployment wide "{.spec.replicas}")" = 2 ] && absent configmap wide-migration'
 run -o json migrate wide
 check "-o json of a skipped NAME: the error with code, reason and field" eval 'rc_is 6 && json ".migrations[0].outcome == \"MIGRATION_OUTCOME_SKIPPED\" and .migrations[0].error.code == 9 and .migrations[0].error.reason == \"UNSUPPORTED_FIELD\" and .migrations[0].error.metadata.field == \"spec.replicas\" and .migrations[0].error.metadata.object == \"Deployment/wide\" and .summary == {\"total\": 1, \"skipped\": 1}"'
