@@ -108,8 +108,21 @@ check "the Deployment is gone, the StatefulSet and the record exist" eval 'gone 
 check "the Service is adopted: same uid, clusterIP and ports" eval '[ "$(field service mig-one-service "{.metadata.uid}")" = "$service_uid" ] && [ "$(field service mig-one-service "{.spec.clusterIP}")" = "$cluster_ip" ] && [ "$(field service mig-one-service "{.spec.ports[*].name}")" = "$port_names" ] && [ "$(field service mig-one-service "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}")" = StatefulSet/mig-one ]'
 check "the Ingresses are adopted with their hosts" eval '[ "$(field ingress mig-one-app-ingress "{.spec.rules[0].host}")" = "$app_host" ] && [ "$(field ingress mig-one-ttyd-ingress "{.spec.rules[0].host}")" = "$ttyd_host" ] && [ "$(field ingress mig-one-app-ingress "{.metadata.ownerReferences[0].name}")" = mig-one ]'
 check "env in order, port names kept" eval '[ "$(field statefulset mig-one "{.spec.template.spec.containers[0].env[*].name}")" = "DATABASE_URL NODE_ENV TTYD_PORT TTYD_INTERFACE PROJECT_NAME" ] && [ "$(field statefulset mig-one "{.spec.template.spec.containers[0].ports[*].name}")" = "$port_names" ]'
+check "the StatefulSet keeps the Sealos labels and annotations, the project, the security context and the ConfigMap volume" eval '[ "$(field statefulset mig-one "{.metadata.labels.cloud\.sealos\.io/app-deploy-manager} {.metadata.labels.project\.fullstackagent\.io/name} {.metadata.labels.sandboxd\.dev/project} {.metadata.annotations.originImageName} {.metadata.annotations.deploy\.cloud\.sealos\.io/maxReplicas}")" = "mig-one p-one p-one registry.local/agent:1 1" ] && [ "$(field statefulset mig-one "{.spec.template.spec.securityContext.runAsUser} {.spec.template.spec.securityContext.fsGroup} {.spec.template.spec.volumes[?(@.name==\"kubeconfig-volume\")].configMap.name}")" = "1001 1001 mig-one-kubeconfig" ] && [ "$(k get statefulset mig-one -o json | jq -c ".spec.template.spec.containers[0].resources")" = "{\"limits\":{\"cpu\":\"1\",\"memory\":\"2Gi\"},\"requests\":{\"cpu\":\"100m\",\"memory\":\"256Mi\"}}" ]'
+check "the home volume: vn-homevn-agent, 5Gi, Sealos annotations, mounted at /home/agent" eval '[ "$(k get statefulset mig-one -o json | jq -c "[[.spec.volumeClaimTemplates[0] | .metadata.name, .metadata.annotations.path, .metadata.annotations.value, .spec.resources.requests.storage], [.spec.template.spec.containers[] | select(.name == \"mig-one\") | .volumeMounts[] | select(.name == \"vn-homevn-agent\") | .mountPath]]")" = "[[\"vn-homevn-agent\",\"/home/agent\",\"5\",\"5Gi\"],[\"/home/agent\"]]" ]'
+check "the Service selects the sandbox's pod only" eval '[ "$(k get service mig-one-service -o json | jq -c .spec.selector)" = "{\"app\":\"mig-one\",\"sandboxd.dev/sandbox\":\"mig-one\"}" ] && [ "$(field service mig-one-service "{.spec.type}")" = ClusterIP ]'
 run migrate mig-one
 check "migrate NAME again: ALREADY_MIGRATED, exit 0" eval 'rc_is 0 && [ "$(head -n 1 "$out")" = "sandbox/mig-one: ALREADY_MIGRATED" ] && stdout_has "$(summary 0 1 0 0 0)" && [[ $(lines_of "mig-one ALREADY_MIGRATED") == "mig-one ALREADY_MIGRATED "* ]]'
+
+echo "-- two calls at once: one migrates, the other is told it is in progress"
+era race p-race || exit 1
+"$ctl" --plaintext migrate race >"$out.1" 2>&1 & first=$!
+"$ctl" --plaintext migrate race >"$out.2" 2>&1 & second=$!
+wait "$first"; rc1=$?; wait "$second"; rc2=$?
+rc="$rc1/$rc2"; cat "$out.1" "$out.2" >"$out"; : >"$err"  # shown on failure
+check "concurrent migrations: one MIGRATED (exit 0), one SKIPPED MIGRATION_IN_PROGRESS (exit 6)" eval '[ "$(printf "%s\n" "$rc1 $(head -n 1 "$out.1")" "$rc2 $(head -n 1 "$out.2")" | sort)" = "0 sandbox/race: MIGRATED
+6 sandbox/race: SKIPPED (MIGRATION_IN_PROGRESS)" ]'
+rm -f "$out.1" "$out.2"
 
 echo "-- migrate -l SELECTOR: three Deployment-era sandboxes and one plain Deployment"
 era b-one batch && era b-two batch && era b-three batch 0 || exit 1
