@@ -148,6 +148,15 @@ check "batch again -o json: the progress line on stderr" stderr_is "sandbox/b-pl
 run migrate -l project.fullstackagent.io/name=batch --concurrency 21
 check "--concurrency 21: INVALID_ARGUMENT naming concurrency, exit 1" eval 'rc_is 1 && stderr_starts "error: INVALID_ARGUMENT INVALID_FIELD: " && grep -q "(field: concurrency)$" "$err" && [ ! -s "$out" ]'
 
+echo "-- an interrupted migration is continued by the next run"
+era cut p-cut || exit 1
+run -o json migrate cut --timeout 300ms  # ends while sandboxd waits for pods
+check "a call cut by its deadline: FAILED with DEADLINE_EXCEEDED, exit 6" eval 'rc_is 6 && json ".migrations[0].outcome == \"MIGRATION_OUTCOME_FAILED\" and .migrations[0].error.code == 4 and .summary == {\"total\": 1, \"failed\": 1}"'
+check "the record holds the step reached" eval '[[ " RECORDED DEPLOYMENT_SCALED_DOWN STATEFULSET_CREATED ADOPTED SANDBOX_READY " == *" $(field configmap cut-migration "{.metadata.annotations.sandboxd\.dev/migration-step}") "* ]]'
+run migrate -l project.fullstackagent.io/name=p-cut
+check "migrate -l continues it: MIGRATED, exit 0" eval 'rc_is 0 && [ "$(tail -n 2 "$out" | tr -s " ")" = "cut MIGRATED DEPLOYMENT_DELETED
+$(summary 1 0 0 0 0)" ] && [ "$(lines_of "sandbox/cut: " | tr "|" "\n" | tail -n 1)" = "sandbox/cut: MIGRATED" ] && [ "$(field configmap cut-migration "{.metadata.annotations.sandboxd\.dev/migration-step}")" = DEPLOYMENT_DELETED ] && gone deployment cut'
+
 echo "-- rollback"
 run rollback --dry-run b-one
 check "rollback --dry-run: the change list, WOULD_ROLL_BACK, exit 0" eval 'rc_is 0 && stdout_is "sandbox/b-one: WOULD_ROLL_BACK
