@@ -243,6 +243,10 @@ absl::StatusOr<std::string> MigratedStatefulSetJson(const DeploymentEraObjects& 
   }
   auto& annotations = sts.metadata.annotations;
   annotations[kAnnotationMigratedFrom] = absl::StrCat("Deployment/", d.metadata.uid);
+  const auto& service = objects.service;
+  if (service.has_value() && service->spec.cluster_ip.value_or("") != "None") {
+    annotations[kAnnotationNoPodDns] = "true";
+  }
   if (std::string url = IngressUrl(objects.app_ingress); !url.empty()) {
     annotations[kAnnotationAppUrl] = url;
   }

@@ -818,13 +818,15 @@ func (x *Ports) GetTerminal() int32 {
 type Endpoints struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable DNS name of the pod inside the cluster:
-	// "<name>-0.<name>-service.<namespace>.svc.cluster.local".
+	// "<name>-0.<name>-service.<namespace>.svc.cluster.local". Empty for a migrated
+	// sandbox that kept its Deployment-era ClusterIP Service (reach it by the Service's
+	// name, "<name>-service.<namespace>.svc.cluster.local").
 	PodDns string `protobuf:"bytes,1,opt,name=pod_dns,json=podDns,proto3" json:"pod_dns,omitempty"`
-	// URL of the application, "https://<name>-app.<ingress_domain>". Empty without an
-	// ingress domain.
+	// URL of the application, "https://<name>-app.<ingress_domain>" (a migrated sandbox:
+	// the host its Ingress had). Empty without an ingress domain.
 	AppUrl string `protobuf:"bytes,2,opt,name=app_url,json=appUrl,proto3" json:"app_url,omitempty"`
-	// URL of the web terminal, "https://<name>-ttyd.<ingress_domain>". Empty without an
-	// ingress domain.
+	// URL of the web terminal, "https://<name>-ttyd.<ingress_domain>" (a migrated
+	// sandbox: the host its Ingress had). Empty without an ingress domain.
 	TerminalUrl   string `protobuf:"bytes,3,opt,name=terminal_url,json=terminalUrl,proto3" json:"terminal_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

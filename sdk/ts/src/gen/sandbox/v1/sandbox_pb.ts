@@ -247,23 +247,25 @@ export const PortsSchema: GenMessage<Ports> = /*@__PURE__*/
 export type Endpoints = Message<"sandbox.v1.Endpoints"> & {
   /**
    * Stable DNS name of the pod inside the cluster:
-   * "<name>-0.<name>-service.<namespace>.svc.cluster.local".
+   * "<name>-0.<name>-service.<namespace>.svc.cluster.local". Empty for a migrated
+   * sandbox that kept its Deployment-era ClusterIP Service (reach it by the Service's
+   * name, "<name>-service.<namespace>.svc.cluster.local").
    *
    * @generated from field: string pod_dns = 1;
    */
   podDns: string;
 
   /**
-   * URL of the application, "https://<name>-app.<ingress_domain>". Empty without an
-   * ingress domain.
+   * URL of the application, "https://<name>-app.<ingress_domain>" (a migrated sandbox:
+   * the host its Ingress had). Empty without an ingress domain.
    *
    * @generated from field: string app_url = 2;
    */
   appUrl: string;
 
   /**
-   * URL of the web terminal, "https://<name>-ttyd.<ingress_domain>". Empty without an
-   * ingress domain.
+   * URL of the web terminal, "https://<name>-ttyd.<ingress_domain>" (a migrated
+   * sandbox: the host its Ingress had). Empty without an ingress domain.
    *
    * @generated from field: string terminal_url = 3;
    */

@@ -525,15 +525,17 @@ class Endpoints(_message.Message):
     TERMINAL_URL_FIELD_NUMBER: _builtins.int
     pod_dns: _builtins.str
     """Stable DNS name of the pod inside the cluster:
-    "<name>-0.<name>-service.<namespace>.svc.cluster.local".
+    "<name>-0.<name>-service.<namespace>.svc.cluster.local". Empty for a migrated
+    sandbox that kept its Deployment-era ClusterIP Service (reach it by the Service's
+    name, "<name>-service.<namespace>.svc.cluster.local").
     """
     app_url: _builtins.str
-    """URL of the application, "https://<name>-app.<ingress_domain>". Empty without an
-    ingress domain.
+    """URL of the application, "https://<name>-app.<ingress_domain>" (a migrated sandbox:
+    the host its Ingress had). Empty without an ingress domain.
     """
     terminal_url: _builtins.str
-    """URL of the web terminal, "https://<name>-ttyd.<ingress_domain>". Empty without an
-    ingress domain.
+    """URL of the web terminal, "https://<name>-ttyd.<ingress_domain>" (a migrated
+    sandbox: the host its Ingress had). Empty without an ingress domain.
     """
     def __init__(
         self,
