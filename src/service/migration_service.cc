@@ -491,21 +491,26 @@ class MigrationRun final : public SandboxJob {
     Finish(absl::OkStatus());
   }
 
-  // Records `step` done (with `owner` on the record when set) and reports it.
+  // Records `step` done (with `owner` on the record when set) and reports it. A step
+  // the record already shows (a resumed migration) is only reported.
   void Completed(MigrationStep step, std::optional<kube::OwnerReference> owner,
                  std::function<void()> then) {
     auto self = this->self();
+    auto report = [self, step, then]() {
+      self->report_.step = step;
+      if (self->progress_) self->progress_(self->report_);
+      then();
+    };
+    const kube::ObjectMeta& record = objects_.record->metadata;
+    const bool owned = !owner.has_value() || domain::OwnedBy(record, owner->uid);
+    if (RecordedStep() >= step && owned && step != MigrationStep::kDeploymentDeleted) {
+      return report();
+    }
     std::optional<std::vector<kube::OwnerReference>> owners;
     if (owner.has_value()) owners = std::vector<kube::OwnerReference>{*owner};
     domain::MigrationLease lease = lease_;
     if (step == MigrationStep::kDeploymentDeleted) lease = {};  // released
-    PatchRecord(domain::RecordPatch(objects_.record->metadata.resource_version, step, lease,
-                                    owners),
-                [self, step, then]() {
-                  self->report_.step = step;
-                  if (self->progress_) self->progress_(self->report_);
-                  then();
-                });
+    PatchRecord(domain::RecordPatch(record.resource_version, step, lease, owners), report);
   }
 
   // RECORDED: create the record, or take over its lease.
@@ -562,6 +567,9 @@ class MigrationRun final : public SandboxJob {
     report_.changes.push_back(sts->change);
     kube()->Create(Kind::kStatefulSet, ns_, sts->change.body, opts_,
                    [self](absl::StatusOr<std::string> r) {
+                     // Created by an earlier attempt of this call (a resent POST) or an
+                     // earlier call: read it and go on if it is the migration's.
+                     if (absl::IsAlreadyExists(r.status())) return self->ReadStatefulSet();
                      if (!r.ok()) {
                        return self->Finish(domain::WithContext(r.status(), "create StatefulSet"));
                      }
@@ -571,6 +579,26 @@ class MigrationRun final : public SandboxJob {
                      self->Completed(MigrationStep::kStatefulSetCreated, self->Owner(),
                                      [self]() { self->Adopt(); });
                    });
+  }
+
+  void ReadStatefulSet() {
+    auto self = this->self();
+    kube()->Get(ObjectRef{Kind::kStatefulSet, ns_, name_}, "", opts_,
+                [self](absl::StatusOr<std::string> r) {
+                  if (!r.ok()) return self->Finish(domain::WithContext(r.status(), "read StatefulSet"));
+                  absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*r);
+                  if (!sts.ok()) return self->Finish(sts.status());
+                  if (!IsManaged(sts->metadata) ||
+                      sts->metadata.annotations.count(domain::kAnnotationMigratedFrom) == 0) {
+                    return self->Finish(domain::MakeError(
+                        absl::StatusCode::kAlreadyExists, domain::reason::kSandboxAlreadyExists,
+                        absl::StrCat("a StatefulSet ", self->ns_, "/", self->name_,
+                                     " was created by someone else during the migration"),
+                        {{"namespace", self->ns_}, {"name", self->name_}}));
+                  }
+                  self->objects_.statefulset = *std::move(sts);
+                  self->CreateStatefulSet();
+                });
   }
 
   // ADOPTED: Service, Ingresses and NetworkPolicy owned by the StatefulSet.
