@@ -66,7 +66,8 @@ if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
   kinds=$(grep '^kind: ' <<<"$out" | LC_ALL=C sort | tr '\n' ' ')
   want="kind: ClusterRole kind: ClusterRole kind: ClusterRole kind: ClusterRoleBinding "
   want+="kind: ConfigMap kind: Deployment "
-  want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Service "
+  want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Role kind: RoleBinding "
+  want+="kind: Service "
   want+="kind: ServiceAccount kind: ValidatingAdmissionPolicy kind: ValidatingAdmissionPolicyBinding "
   [ "$kinds" = "$want" ] && pass "the objects of the base: $(sed 's/kind: //g' <<<"$kinds")" ||
     fail "rendered kinds: $kinds (want $want)"
