@@ -123,7 +123,7 @@ err=$(cat "$work/ok.apply.err")
 if [ $rc -eq 0 ]; then
   pass "kubectl apply --dry-run=server accepted every object"
   n=$(jq '.items | length' <<<"$out" 2>/dev/null || echo 0)
-  [ "$n" -eq 13 ] && pass "the server answered for 13 objects" || fail "the server answered for $n objects, want 13" "$out"
+  [ "$n" -eq 15 ] && pass "the server answered for 15 objects" || fail "the server answered for $n objects, want 15" "$out"
 else
   fail "kubectl apply --dry-run=server (exit $rc)" "$err"
 fi

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
@@ -144,13 +145,6 @@ class LeaseServer final : public KubeClient {
     }
     if (settle) Settle();
   }
-  // Waits (real time, at most 10 s) until `n` completions are pending.
-  bool AwaitCompletions(size_t n) {
-    absl::MutexLock lock(&mu_);
-    awaited_ = n;
-    return mu_.AwaitWithTimeout(absl::Condition(this, &LeaseServer::EnoughCompletions),
-                                absl::Seconds(10));
-  }
   // Waits (real time, at most 10 s) until the log holds `entry`.
   bool AwaitLogged(const std::string& entry) {
     absl::MutexLock lock(&mu_);
@@ -203,9 +197,6 @@ class LeaseServer final : public KubeClient {
     std::function<void()> fn;
   };
 
-  bool EnoughCompletions() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return completions_.size() >= awaited_;
-  }
   bool Logged() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return std::find(log_.begin(), log_.end(), awaited_entry_) != log_.end();
   }
@@ -236,7 +227,6 @@ class LeaseServer final : public KubeClient {
   std::deque<std::function<void()>> completions_ ABSL_GUARDED_BY(mu_);
   std::vector<Timer> timers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
-  size_t awaited_ ABSL_GUARDED_BY(mu_) = 0;
   std::string awaited_entry_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -264,6 +254,19 @@ class LeaderElectionTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<LeaderElector>> e = LeaderElector::Create(&server_, o);
     EXPECT_TRUE(e.ok()) << e.status();
     return *std::move(e);
+  }
+
+  // Calls e.Stop() on another thread (it waits for the release's answer) and runs the
+  // server's completions on this one until Stop returns.
+  void StopWhileSettling(LeaderElector& e) {
+    absl::Notification stopped;
+    std::thread stopper([&] {
+      e.Stop();
+      stopped.Notify();
+    });
+    while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(1))) server_.Settle();
+    stopper.join();
+    server_.Settle();
   }
 
   const absl::Time t0_ = absl::FromUnixSeconds(1800000000);
@@ -386,10 +389,9 @@ TEST_F(LeaderElectionTest, ReleaseLetsTheCandidateTakeOverAtOnce) {
   server_.Settle();
   server_.Advance(absl::Seconds(3));  // a renewed at t0+2
   server_.TakeLog();
-  std::thread stopper([&] { a->Stop(); });
-  ASSERT_TRUE(server_.AwaitCompletions(1));
-  server_.Settle();
-  stopper.join();
+  absl::Time before = absl::Now();
+  StopWhileSettling(*a);
+  EXPECT_LT(absl::Now() - before, absl::Seconds(5));  // not Stop's timeout
   EXPECT_THAT(server_.TakeLog(), ElementsAre("a stopped", "a PUT 200"));
   EXPECT_EQ(server_.Spec("holderIdentity"), "");
   EXPECT_EQ(server_.Spec("leaseDurationSeconds"), "1");
@@ -409,11 +411,18 @@ TEST_F(LeaderElectionTest, ReleaseAfterAnInFlightRenewal) {
   server_.Settle();
   server_.Advance(absl::Seconds(2), /*settle=*/false);  // the renewal is applied, unanswered
   server_.TakeLog();
-  std::thread stopper([&] { a->Stop(); });
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    a->Stop();
+    stopped.Notify();
+  });
   ASSERT_TRUE(server_.AwaitLogged("a stopped"));  // Stop waits for the renewal's answer
   EXPECT_THAT(server_.TakeLog(), ElementsAre("a stopped"));
-  server_.Settle();  // the renewal's answer, then the release and its answer
+  EXPECT_FALSE(stopped.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+  absl::Time before = absl::Now();
+  while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(1))) server_.Settle();
   stopper.join();
+  EXPECT_LT(absl::Now() - before, absl::Seconds(5));  // not Stop's timeout
   EXPECT_THAT(server_.TakeLog(), ElementsAre("a PUT 200"));
   EXPECT_EQ(server_.Spec("holderIdentity"), "");
 }
@@ -426,10 +435,9 @@ TEST_F(LeaderElectionTest, ReleaseRereadsAStaleCopy) {
   server_.Settle();
   server_.TakeLog();
   server_.WriteHolder("a");
-  std::thread stopper([&] { a->Stop(); });
-  ASSERT_TRUE(server_.AwaitCompletions(1));
-  server_.Settle();
-  stopper.join();
+  absl::Time before = absl::Now();
+  StopWhileSettling(*a);
+  EXPECT_LT(absl::Now() - before, absl::Seconds(5));  // not Stop's timeout
   EXPECT_THAT(server_.TakeLog(), ElementsAre("external PUT holder=a", "a stopped", "a PUT 409",
                                              "a GET 200", "a PUT 200"));
   EXPECT_EQ(server_.Spec("holderIdentity"), "");
