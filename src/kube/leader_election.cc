@@ -130,9 +130,10 @@ absl::StatusOr<std::string> UpdatedLease(const std::string& lease_json, const Le
 
 }  // namespace
 
-// The election loop. Handlers run with mu_ held and return the client operations to issue,
-// which run after mu_ is released (a client may complete a call inline or on another
-// thread at once); then Report() runs the leadership callbacks the state asks for.
+// The election loop. Handlers run with mu_ held and return the client operations to issue;
+// after mu_ is released, Report() runs the leadership callbacks the state asks for, then
+// the operations are issued (a client may complete a call inline or on another thread at
+// once).
 // Callbacks of a superseded timer, and every loop callback after Stop, change nothing
 // but the cached Lease.
 // Thread-safe.
@@ -177,8 +178,9 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
                                  options_.identity);
       leading_ = false;
       cancel = attempt_cancel_;
-      if (options_.release_on_stop && observed_holder_ == options_.identity &&
-          !lease_json_.empty()) {
+      // Whether the Lease is ours is decided when the release is due: an attempt still in
+      // flight may change it.
+      if (options_.release_on_stop && started_) {
         release_wanted_ = true;
         released = release_done_;
         wait_until = clock_() + options_.renew_deadline;
@@ -242,6 +244,12 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
     }
     absl::Time now = clock_();
     if (body.status().code() == absl::StatusCode::kNotFound) {
+      if (leading_) {
+        // Someone deleted it: a candidate may be creating it right now.
+        leading_ = false;
+        spdlog::warn("leader election {}: {} stops leading: the lease was deleted", name_,
+                     options_.identity);
+      }
       LeaseSpec spec{options_.identity, absl::ToInt64Seconds(options_.lease_duration),
                      MicroTime(now), MicroTime(now), 0};
       std::string lease = NewLease(options_.lease_namespace, options_.lease_name, spec);
@@ -301,8 +309,9 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
       return {};
     }
     if (!body.ok()) {
-      if (fast && body.status().code() == absl::StatusCode::kAborted) {
-        // Someone else wrote the Lease: read it and decide again.
+      if (fast && (body.status().code() == absl::StatusCode::kAborted ||
+                   body.status().code() == absl::StatusCode::kNotFound)) {
+        // Someone else wrote (or deleted) the Lease: read it and decide again.
         return {[self = shared_from_this(), call = CallLocked()] {
           self->client_->Get(self->ref_, "", call, [self](absl::StatusOr<std::string> body) {
             self->Handle([&] { return self->OnGetLocked(std::move(body)); });
@@ -470,7 +479,9 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
 
   // --- plumbing (mu_ not held) ---
 
-  // Runs `handler` under mu_, then what it returns, then the callbacks.
+  // Runs `handler` under mu_, then the callbacks the new state asks for, then the client
+  // operations the handler returned (so a change of leadership is reported before any
+  // further request goes out).
   template <typename Handler>
   void Handle(Handler handler) ABSL_LOCKS_EXCLUDED(mu_) {
     Actions next;
@@ -478,8 +489,8 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
       absl::MutexLock lock(&mu_);
       next = handler();
     }
-    Run(std::move(next));
     Report();
+    Run(std::move(next));
   }
 
   void Run(Actions actions) ABSL_LOCKS_EXCLUDED(mu_) {

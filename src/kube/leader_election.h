@@ -20,6 +20,9 @@
 //             saw that write, which happened after it was sent: with clocks running at
 //             the same rate there are never two leaders (margin lease_duration -
 //             renew_deadline). After losing, the elector is a candidate again.
+//             Not covered: deleting a held Lease. A candidate that finds none creates it
+//             and leads at once; the old leader notices at its next renewal (404) and
+//             stops then, so both lead for up to retry_period.
 //   Release   with release_on_stop, Stop() by the leader writes holderIdentity "" (and
 //             leaseDurationSeconds 1), after on_stopped_leading has returned, so another
 //             candidate takes over at its next try instead of after the lease duration.
@@ -89,9 +92,10 @@ class LeaderElector {
 
   // Ends the election; idempotent. If leading, on_stopped_leading has run when Stop
   // returns (called from inside a callback: right after that callback returns). With
-  // release_on_stop, if the last record seen was this process's, Stop then releases the
-  // Lease and waits for the answer (at most renew_deadline; not at all when called from a
-  // callback). No callback starts after Stop returns, except as just said.
+  // release_on_stop, Stop then waits for the attempt in flight (cancelled) and, if the
+  // Lease last seen names this process, releases it; it returns once that is answered
+  // (at most renew_deadline; at once when called from a callback). No callback starts
+  // after Stop returns, except as just said.
   void Stop();
 
   // True while leading: on_started_leading has been decided and renew_deadline has not

@@ -232,6 +232,7 @@ TEST_F(LeaderElectionTest, OneLeaderThenFailoverAfterExpiry) {
   Candidate* second = AwaitLeader(kLeaseDuration + kRetryPeriod * (1 + kJitter) + 2 * kSlack);
   ASSERT_NE(second, nullptr);
   absl::Duration failover = When(second->identity, "started", stopped) - stopped;
+  RecordProperty("failover_ms", absl::StrCat(absl::ToInt64Milliseconds(failover)));
   // The candidate waited out the lease from the last renewal it saw (at most one retry
   // period before the stop), and saw it at most one jittered retry period late.
   EXPECT_GE(failover, kLeaseDuration - kRetryPeriod - absl::Milliseconds(100));
@@ -260,6 +261,9 @@ TEST_F(LeaderElectionTest, ReleasedLeaseIsTakenOverAtOnce) {
   EXPECT_NE(holder, first->identity);
   Candidate* second = AwaitLeader(kLeaseDuration, first);
   ASSERT_NE(second, nullptr);
+  RecordProperty("takeover_after_release_ms",
+                 absl::StrCat(absl::ToInt64Milliseconds(
+                     When(second->identity, "started", stopped) - stopped)));
   EXPECT_LE(When(second->identity, "started", stopped) - stopped,
             kRetryPeriod * (1 + kJitter) + kSlack);
   EXPECT_EQ(LeaseField("holderIdentity"), second->identity);
@@ -300,6 +304,8 @@ TEST_F(LeaderElectionTest, PartitionedLeaderStepsDownBeforeTakeover) {
             nullptr);
   absl::Time stepped_down = When(first->identity, "stopped", cut);
   absl::Time took_over = When(other->identity, "started", cut);
+  RecordProperty("step_down_ms", absl::StrCat(absl::ToInt64Milliseconds(stepped_down - cut)));
+  RecordProperty("takeover_ms", absl::StrCat(absl::ToInt64Milliseconds(took_over - cut)));
   EXPECT_LE(stepped_down - cut, kRenewDeadline + absl::Milliseconds(100));
   EXPECT_LT(stepped_down, took_over);
   EXPECT_GE(took_over - stepped_down, kLeaseDuration - kRenewDeadline - kRetryPeriod);

@@ -85,6 +85,7 @@ class LeaseServer final : public KubeClient {
     absl::MutexLock lock(&mu_);
     EXPECT_EQ(ref.kind, Kind::kLease);
     if (unavailable_) return RespondLocked(call, "PUT 503", absl::UnavailableError("down"), done);
+    if (lease_.empty()) return RespondLocked(call, "PUT 404", absl::NotFoundError("gone"), done);
     rapidjson::Document doc;
     doc.Parse(body.data(), body.size());
     std::string rv = doc["metadata"]["resourceVersion"].GetString();
@@ -103,6 +104,18 @@ class LeaseServer final : public KubeClient {
   absl::Time Now() {
     absl::MutexLock lock(&mu_);
     return now_;
+  }
+  // Runs the oldest pending completion on this thread; false if there is none.
+  bool SettleOne() {
+    std::function<void()> next;
+    {
+      absl::MutexLock lock(&mu_);
+      if (completions_.empty()) return false;
+      next = std::move(completions_.front());
+      completions_.pop_front();
+    }
+    next();
+    return true;
   }
   // Runs the pending completions (and those they cause) on this thread.
   void Settle() {
@@ -152,6 +165,13 @@ class LeaseServer final : public KubeClient {
     return mu_.AwaitWithTimeout(absl::Condition(this, &LeaseServer::Logged), absl::Seconds(10));
   }
 
+  // Waits (real time, at most 10 s) until the last call's cancellation token is set.
+  bool AwaitLastCallCancelled() {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &LeaseServer::LastCallCancelled),
+                                absl::Seconds(10));
+  }
+
   // Another process writes the Lease: holderIdentity becomes `holder`.
   void WriteHolder(const std::string& holder) {
     absl::MutexLock lock(&mu_);
@@ -160,6 +180,12 @@ class LeaseServer final : public KubeClient {
     doc["spec"]["holderIdentity"].SetString(holder.c_str(), doc.GetAllocator());
     StoreLocked(Serialise(doc));
     log_.push_back(absl::StrCat("external PUT holder=", holder));
+  }
+  // Someone deletes the Lease.
+  void DeleteLease() {
+    absl::MutexLock lock(&mu_);
+    lease_.clear();
+    log_.push_back("external DELETE");
   }
   void SetUnavailable(bool unavailable) {
     absl::MutexLock lock(&mu_);
@@ -197,6 +223,9 @@ class LeaseServer final : public KubeClient {
     std::function<void()> fn;
   };
 
+  bool LastCallCancelled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_cancel_ != nullptr && last_cancel_->IsCancelled();
+  }
   bool Logged() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return std::find(log_.begin(), log_.end(), awaited_entry_) != log_.end();
   }
@@ -215,6 +244,7 @@ class LeaseServer final : public KubeClient {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::string who = call.request_id.substr(call.request_id.find('/') + 1);
     log_.push_back(absl::StrCat(who, " ", what));
+    last_cancel_ = call.cancel;
     completions_.push_back([done = std::move(done), result = std::move(result)] { done(result); });
   }
 
@@ -228,6 +258,7 @@ class LeaseServer final : public KubeClient {
   std::vector<Timer> timers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
   std::string awaited_entry_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const CancellationToken> last_cancel_ ABSL_GUARDED_BY(mu_);
 };
 
 class LeaderElectionTest : public ::testing::Test {
@@ -330,6 +361,22 @@ TEST_F(LeaderElectionTest, StepsDownWhenAConflictRevealsAnotherHolder) {
   EXPECT_EQ(server_.Spec("acquireTime"), MicroTime(t0_ + absl::Seconds(17)));
 }
 
+// The Lease is deleted under the leader: its next renewal (404) reads, stops leading and
+// creates the Lease again.
+TEST_F(LeaderElectionTest, LeaseDeletedUnderTheLeader) {
+  auto a = Elector("a");
+  a->Start();
+  server_.Settle();
+  server_.TakeLog();
+  server_.DeleteLease();
+  server_.Advance(absl::Seconds(2));
+  EXPECT_THAT(server_.TakeLog(), ElementsAre("external DELETE", "a PUT 404", "a GET 404",
+                                             "a stopped", "a POST 201", "a started"));
+  EXPECT_TRUE(a->IsLeader());
+  EXPECT_EQ(server_.Spec("holderIdentity"), "a");
+  EXPECT_EQ(server_.Spec("leaseTransitions"), "0");
+}
+
 // The API server is unreachable: the leader keeps leading until exactly renew_deadline
 // after its last successful write, then stops; it leads again once it can write.
 TEST_F(LeaderElectionTest, StepsDownAtTheRenewDeadline) {
@@ -425,6 +472,26 @@ TEST_F(LeaderElectionTest, ReleaseAfterAnInFlightRenewal) {
   EXPECT_LT(absl::Now() - before, absl::Seconds(5));  // not Stop's timeout
   EXPECT_THAT(server_.TakeLog(), ElementsAre("a PUT 200"));
   EXPECT_EQ(server_.Spec("holderIdentity"), "");
+}
+
+// Stop while the acquiring POST is in flight (applied, unanswered): no callback runs (it
+// never led), and the Lease it got is released once the answer arrives.
+TEST_F(LeaderElectionTest, StopDuringAnAcquisitionReleasesWhatItGot) {
+  auto a = Elector("a", /*release=*/true);
+  a->Start();
+  ASSERT_TRUE(server_.SettleOne());  // GET 404 -> POST
+  EXPECT_EQ(server_.Spec("holderIdentity"), "a");
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    a->Stop();
+    stopped.Notify();
+  });
+  ASSERT_TRUE(server_.AwaitLastCallCancelled());  // Stop has begun
+  while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(1))) server_.Settle();
+  stopper.join();
+  EXPECT_THAT(server_.TakeLog(), ElementsAre("a GET 404", "a POST 201", "a PUT 200"));
+  EXPECT_EQ(server_.Spec("holderIdentity"), "");
+  EXPECT_FALSE(a->IsLeader());
 }
 
 // A stale cached copy at release time (another write happened meanwhile, still naming
