@@ -90,6 +90,7 @@ class LeaderElectionTest : public ::testing::Test {
   void TearDown() override {
     StopSampler();
     candidates_.clear();
+    plane_.Kubectl(absl::StrCat("-n ", kNamespace, " delete lease ", kLease, " --ignore-not-found"));
     EXPECT_EQ(overlaps_.load(), 0) << "on_started_leading while another elector led";
     EXPECT_EQ(sampled_overlaps_.load(), 0) << "two electors answered IsLeader() at once";
   }
@@ -233,9 +234,9 @@ TEST_F(LeaderElectionTest, OneLeaderThenFailoverAfterExpiry) {
   ASSERT_NE(second, nullptr);
   absl::Duration failover = When(second->identity, "started", stopped) - stopped;
   RecordProperty("failover_ms", absl::StrCat(absl::ToInt64Milliseconds(failover)));
-  // The candidate waited out the lease from the last renewal it saw (at most one retry
+  // The candidate waited out the lease from the last renewal it saw (about one retry
   // period before the stop), and saw it at most one jittered retry period late.
-  EXPECT_GE(failover, kLeaseDuration - kRetryPeriod - absl::Milliseconds(100));
+  EXPECT_GE(failover, kLeaseDuration - 2 * kRetryPeriod);
   EXPECT_LE(failover, kLeaseDuration + kRetryPeriod * (1 + kJitter) + kSlack);
   EXPECT_EQ(LeaseField("holderIdentity"), second->identity);
   EXPECT_EQ(LeaseField("leaseTransitions"), "1");
@@ -306,7 +307,7 @@ TEST_F(LeaderElectionTest, PartitionedLeaderStepsDownBeforeTakeover) {
   absl::Time took_over = When(other->identity, "started", cut);
   RecordProperty("step_down_ms", absl::StrCat(absl::ToInt64Milliseconds(stepped_down - cut)));
   RecordProperty("takeover_ms", absl::StrCat(absl::ToInt64Milliseconds(took_over - cut)));
-  EXPECT_LE(stepped_down - cut, kRenewDeadline + absl::Milliseconds(100));
+  EXPECT_LE(stepped_down - cut, kRenewDeadline + absl::Milliseconds(500));
   EXPECT_LT(stepped_down, took_over);
   EXPECT_GE(took_over - stepped_down, kLeaseDuration - kRenewDeadline - kRetryPeriod);
   EXPECT_EQ(LeaseField("holderIdentity"), other->identity);
