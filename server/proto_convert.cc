@@ -7,6 +7,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "google/rpc/error_details.pb.h"
+#include "server/status_mapping.h"
 #include "src/domain/errors.h"
 #include "src/domain/validation.h"
 
@@ -47,6 +49,44 @@ domain::ResourceQuantities QuantitiesFrom(const v1::ResourceQuantities& q) {
 void QuantitiesTo(const domain::ResourceQuantities& q, v1::ResourceQuantities* out) {
   out->set_cpu(q.cpu);
   out->set_memory(q.memory);
+}
+
+v1::MigrationStep StepToProto(domain::MigrationStep step) {
+  switch (step) {
+    case domain::MigrationStep::kNone: return v1::MIGRATION_STEP_UNSPECIFIED;
+    case domain::MigrationStep::kPlanned: return v1::MIGRATION_STEP_PLANNED;
+    case domain::MigrationStep::kRecorded: return v1::MIGRATION_STEP_RECORDED;
+    case domain::MigrationStep::kDeploymentScaledDown:
+      return v1::MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN;
+    case domain::MigrationStep::kStatefulSetCreated: return v1::MIGRATION_STEP_STATEFULSET_CREATED;
+    case domain::MigrationStep::kAdopted: return v1::MIGRATION_STEP_ADOPTED;
+    case domain::MigrationStep::kSandboxReady: return v1::MIGRATION_STEP_SANDBOX_READY;
+    case domain::MigrationStep::kDeploymentDeleted: return v1::MIGRATION_STEP_DEPLOYMENT_DELETED;
+  }
+  return v1::MIGRATION_STEP_UNSPECIFIED;
+}
+
+v1::MigrationOutcome OutcomeToProto(domain::MigrationOutcome outcome) {
+  switch (outcome) {
+    case domain::MigrationOutcome::kInProgress: return v1::MIGRATION_OUTCOME_UNSPECIFIED;
+    case domain::MigrationOutcome::kMigrated: return v1::MIGRATION_OUTCOME_MIGRATED;
+    case domain::MigrationOutcome::kAlreadyMigrated: return v1::MIGRATION_OUTCOME_ALREADY_MIGRATED;
+    case domain::MigrationOutcome::kWouldMigrate: return v1::MIGRATION_OUTCOME_WOULD_MIGRATE;
+    case domain::MigrationOutcome::kSkipped: return v1::MIGRATION_OUTCOME_SKIPPED;
+    case domain::MigrationOutcome::kFailed: return v1::MIGRATION_OUTCOME_FAILED;
+    case domain::MigrationOutcome::kRolledBack: return v1::MIGRATION_OUTCOME_ROLLED_BACK;
+    case domain::MigrationOutcome::kWouldRollBack: return v1::MIGRATION_OUTCOME_WOULD_ROLL_BACK;
+  }
+  return v1::MIGRATION_OUTCOME_UNSPECIFIED;
+}
+
+v1::PlannedChange::Action ActionToProto(domain::PlannedChange::Action action) {
+  switch (action) {
+    case domain::PlannedChange::Action::kCreate: return v1::PlannedChange::ACTION_CREATE;
+    case domain::PlannedChange::Action::kPatch: return v1::PlannedChange::ACTION_PATCH;
+    case domain::PlannedChange::Action::kDelete: return v1::PlannedChange::ACTION_DELETE;
+  }
+  return v1::PlannedChange::ACTION_UNSPECIFIED;
 }
 
 }  // namespace
@@ -90,6 +130,36 @@ absl::StatusOr<SandboxRef> RefFromRequest(const v1::StopSandboxRequest& request)
 }
 absl::StatusOr<SandboxRef> RefFromRequest(const v1::WatchSandboxRequest& request) {
   return RefFrom(request);
+}
+
+absl::StatusOr<SandboxRef> RefFromRequest(const v1::MigrateSandboxRequest& request) {
+  return RefFrom(request);
+}
+
+absl::StatusOr<domain::MigrationBatch> MigrationBatchFromRequest(
+    const v1::MigrateSandboxesRequest& request) {
+  SANDBOXD_RETURN_IF_ERROR(RequireNonEmpty("namespace", request.namespace_()));
+  if (request.concurrency() < 0) {
+    return domain::InvalidField("concurrency", "must not be negative");
+  }
+  domain::MigrationBatch batch;
+  batch.ns = request.namespace_();
+  batch.label_selector = request.label_selector();
+  batch.dry_run = request.dry_run();
+  batch.concurrency = request.concurrency();
+  return batch;
+}
+
+absl::StatusOr<domain::RollbackRequest> RollbackFromRequest(
+    const v1::RollbackMigrationRequest& request) {
+  SANDBOXD_ASSIGN_OR_RETURN(SandboxRef ref, RefFrom(request));
+  domain::RollbackRequest rollback;
+  rollback.ns = ref.ns;
+  rollback.name = ref.name;
+  rollback.dry_run = request.dry_run();
+  rollback.mount_home = request.mount_home();
+  rollback.delete_storage = request.delete_storage();
+  return rollback;
 }
 
 absl::StatusOr<EnvUpdateCall> EnvUpdateFromRequest(const v1::UpdateSandboxEnvRequest& request) {
@@ -239,6 +309,46 @@ v1::ListSandboxesResponse ListResultToProto(const domain::ListResult& result) {
     *out.add_sandboxes() = SandboxToProto(sandbox);
   }
   out.set_next_page_token(result.next_page_token);
+  return out;
+}
+
+v1::Migration MigrationToProto(const domain::MigrationReport& report) {
+  v1::Migration out;
+  out.set_namespace_(report.ns);
+  out.set_name(report.name);
+  out.set_step(StepToProto(report.step));
+  out.set_outcome(OutcomeToProto(report.outcome));
+  for (const domain::PlannedChange& change : report.changes) {
+    v1::PlannedChange* c = out.add_changes();
+    c->set_action(ActionToProto(change.action));
+    c->set_kind(change.kind);
+    c->set_name(change.name);
+    c->set_body(change.body);
+  }
+  if (!report.error.ok()) {
+    const google::rpc::Status mapped = MapStatus(report.error).rpc_status;
+    v1::MigrationError* error = out.mutable_error();
+    error->set_code(mapped.code());
+    error->set_message(mapped.message());
+    for (const google::protobuf::Any& detail : mapped.details()) {
+      google::rpc::ErrorInfo info;
+      if (!detail.UnpackTo(&info)) continue;
+      error->set_reason(info.reason());
+      error->mutable_metadata()->insert(info.metadata().begin(), info.metadata().end());
+    }
+  }
+  if (report.sandbox.has_value()) *out.mutable_sandbox() = SandboxToProto(*report.sandbox);
+  return out;
+}
+
+v1::MigrationSummary SummaryToProto(const domain::MigrationSummary& summary) {
+  v1::MigrationSummary out;
+  out.set_total(summary.total);
+  out.set_migrated(summary.migrated);
+  out.set_already_migrated(summary.already_migrated);
+  out.set_would_migrate(summary.would_migrate);
+  out.set_skipped(summary.skipped);
+  out.set_failed(summary.failed);
   return out;
 }
 

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "sandbox/v1/sandbox.pb.h"
+#include "src/domain/migration.h"
 #include "src/domain/sandbox.h"
 
 namespace sandboxd::server {
@@ -68,6 +69,17 @@ absl::Status ValidateWatchSandboxesRequest(const sandbox::v1::WatchSandboxesRequ
 absl::StatusOr<domain::DeleteRequest> DeleteRequestFromRequest(
     const sandbox::v1::DeleteSandboxRequest& request);
 
+// MigrateSandboxRequest -> (ref, dry_run). INVALID_ARGUMENT: "namespace" or "name" empty.
+absl::StatusOr<SandboxRef> RefFromRequest(const sandbox::v1::MigrateSandboxRequest& request);
+// MigrateSandboxesRequest -> MigrationBatch. INVALID_ARGUMENT: "namespace" empty,
+// "concurrency" negative (the range is the service's).
+absl::StatusOr<domain::MigrationBatch> MigrationBatchFromRequest(
+    const sandbox::v1::MigrateSandboxesRequest& request);
+// RollbackMigrationRequest -> RollbackRequest. INVALID_ARGUMENT: "namespace" or "name"
+// empty.
+absl::StatusOr<domain::RollbackRequest> RollbackFromRequest(
+    const sandbox::v1::RollbackMigrationRequest& request);
+
 // Domain -> proto.
 sandbox::v1::SandboxPhase PhaseToProto(domain::Phase phase);
 sandbox::v1::SandboxErrorReason ErrorReasonToProto(domain::ErrorReason reason);
@@ -76,6 +88,10 @@ sandbox::v1::SandboxSpec SpecToProto(const domain::SandboxSpec& spec);
 // unset.
 sandbox::v1::Sandbox SandboxToProto(const domain::Sandbox& sandbox);
 sandbox::v1::ListSandboxesResponse ListResultToProto(const domain::ListResult& result);
+// `report.error` becomes the MigrationError of the status MapStatus() makes of it (the
+// same code, reason, message and metadata a unary call would return).
+sandbox::v1::Migration MigrationToProto(const domain::MigrationReport& report);
+sandbox::v1::MigrationSummary SummaryToProto(const domain::MigrationSummary& summary);
 
 }  // namespace sandboxd::server
 

@@ -9,8 +9,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/call_context.h"
 #include "server/call_credentials.h"
 #include "server/log_format.h"
+#include "server/migration_stream.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 #include "server/watch_reactor.h"
@@ -22,12 +24,6 @@ namespace {
 
 namespace pb = sandbox::v1;
 
-std::string NewRequestId() {
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t boot = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
-  return absl::StrCat(absl::Hex(boot), "-", counter.fetch_add(1, std::memory_order_relaxed));
-}
-
 // One unary RPC in flight. Owns the cancellation token shared with the Kubernetes
 // requests of the call; deletes itself when gRPC is done with it.
 // Thread-safe: FinishWith() is called once, from any thread; OnCancel() may run
@@ -38,17 +34,9 @@ class UnaryCall : public grpc::ServerUnaryReactor {
       : method_(method), metrics_(metrics), start_(absl::Now()),
         cancel_(std::make_shared<kube::CancellationToken>()), credentials_(CredentialsOf(*ctx)) {
     metrics_->RpcStarted(ServerMetrics::RpcType::kUnary, method_);
-    const auto& metadata = ctx->client_metadata();
-    auto id = metadata.find("x-request-id");
-    request_id_ = id != metadata.end() ? std::string(id->second.data(), id->second.size())
-                                       : NewRequestId();
-    absl::Time deadline = absl::FromChrono(ctx->deadline());
-    const absl::Time now = absl::Now();
-    if (deadline == absl::InfiniteFuture() ||
-        ctx->deadline() == std::chrono::system_clock::time_point::max()) {
-      deadline = now + SandboxLifecycleService::kDefaultDeadline;
-    }
-    deadline_ = std::min(deadline, now + SandboxLifecycleService::kMaxDeadline);
+    request_id_ = RequestIdOf(*ctx);
+    deadline_ = DeadlineOf(*ctx, SandboxLifecycleService::kDefaultDeadline,
+                           SandboxLifecycleService::kMaxDeadline);
   }
 
   // Names the sandbox in the call's log line.
@@ -338,6 +326,60 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
                            [call](absl::Status status) { call->FinishWith(status); });
         });
       });
+}
+
+// The answer of MigrateSandbox and RollbackMigration: the report in `out`.
+template <typename Response>
+service::Done<domain::MigrationReport> ReplyMigration(UnaryCall* call, Response* response,
+                                                     pb::Migration* out) {
+  return [call, out](absl::StatusOr<domain::MigrationReport> report) {
+    if (report.ok()) *out = MigrationToProto(*report);
+    call->FinishWith(report.status());
+  };
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::MigrateSandbox(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::MigrateSandboxRequest, pb::MigrateSandboxResponse>(
+      ctx, "MigrateSandbox", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::MigrateSandboxRequest* request,
+             pb::MigrateSandboxResponse* response) {
+        absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
+        if (!ref.ok()) return call->FinishWith(ref.status());
+        call->set_sandbox(ref->ns, ref->name);
+        call->Admit(access_, "update", ref->ns, ref->name,
+                    [this, call, request, response, ref = *ref]() {
+                      migrations_->Migrate(
+                          ref.ns, ref.name, request->dry_run(), call->options(), nullptr,
+                          ReplyMigration(call, response, response->mutable_migration()));
+                    });
+      });
+}
+
+grpc::ServerUnaryReactor* SandboxLifecycleService::RollbackMigration(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<pb::RollbackMigrationRequest, pb::RollbackMigrationResponse>(
+      ctx, "RollbackMigration", raw_request, raw_response,
+      [this](UnaryCall* call, const pb::RollbackMigrationRequest* request,
+             pb::RollbackMigrationResponse* response) {
+        absl::StatusOr<domain::RollbackRequest> rollback = RollbackFromRequest(*request);
+        if (!rollback.ok()) return call->FinishWith(rollback.status());
+        call->set_sandbox(rollback->ns, rollback->name);
+        call->Admit(access_, "update", rollback->ns, rollback->name,
+                    [this, call, response, rollback = *rollback]() {
+                      migrations_->Rollback(
+                          rollback, call->options(),
+                          ReplyMigration(call, response, response->mutable_rollback()));
+                    });
+      });
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::MigrateSandboxes(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
+  return MigrationStream::Start(ctx, ParseRawRequest<pb::MigrateSandboxesRequest>(*raw_request),
+                                migrations_, access_, metrics_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbox(

@@ -29,7 +29,7 @@
 // Metrics: every call is counted in `metrics` (server_metrics.h: started, handled with its
 // code and latency, messages received and sent).
 //
-// Thread-safe. `service`, `cache`, `fanout` and `metrics` must outlive this object and
+// Thread-safe. `service`, `migrations`, `cache`, `fanout` and `metrics` must outlive this object and
 // every call in flight.
 #ifndef SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
 #define SANDBOXD_SERVER_SANDBOX_LIFECYCLE_SERVICE_H_
@@ -43,6 +43,7 @@
 #include "server/watch_reactor.h"
 #include "src/auth/access_control.h"
 #include "src/domain/sandbox.h"
+#include "src/service/migration_service.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/task_pool.h"
@@ -50,27 +51,37 @@
 namespace sandboxd::server {
 
 // The callback service with every method re-registered as a raw (ByteBuffer) method.
-using SandboxLifecycleBase = sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_CreateSandbox<
-    sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_GetSandbox<
-        sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_ListSandboxes<
-            sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_StartSandbox<
-                sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_StopSandbox<
-                    sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_UpdateSandboxEnv<
-                        sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_DeleteSandbox<
-                            sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandbox<
-                                sandbox::v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandboxes<
-                                    sandbox::v1::SandboxLifecycle::CallbackService>>>>>>>>>;
+namespace internal {
+namespace v1 = ::sandbox::v1;
+using Raw = v1::SandboxLifecycle::WithRawCallbackMethod_CreateSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_GetSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_ListSandboxes<
+    v1::SandboxLifecycle::WithRawCallbackMethod_StartSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_StopSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_UpdateSandboxEnv<
+    v1::SandboxLifecycle::WithRawCallbackMethod_DeleteSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_WatchSandboxes<
+    v1::SandboxLifecycle::WithRawCallbackMethod_MigrateSandbox<
+    v1::SandboxLifecycle::WithRawCallbackMethod_MigrateSandboxes<
+    v1::SandboxLifecycle::WithRawCallbackMethod_RollbackMigration<
+    v1::SandboxLifecycle::CallbackService>>>>>>>>>>>>;
+}  // namespace internal
+
+// The callback service with every method re-registered as a raw (ByteBuffer) method.
+using SandboxLifecycleBase = internal::Raw;
 
 class SandboxLifecycleService final : public SandboxLifecycleBase {
  public:
   static constexpr absl::Duration kDefaultDeadline = absl::Seconds(30);
   static constexpr absl::Duration kMaxDeadline = absl::Minutes(5);
 
-  SandboxLifecycleService(service::SandboxService* service, service::SandboxCache* cache,
+  SandboxLifecycleService(service::SandboxService* service,
+                          service::MigrationService* migrations, service::SandboxCache* cache,
                           service::TaskPool* fanout, auth::AccessControl* access,
                           domain::SandboxLimits limits, ServerMetrics* metrics)
-      : service_(service), cache_(cache), fanout_(fanout), access_(access),
-        limits_(std::move(limits)), metrics_(metrics) {}
+      : service_(service), migrations_(migrations), cache_(cache), fanout_(fanout),
+        access_(access), limits_(std::move(limits)), metrics_(metrics) {}
 
   // Raw unary methods: `request` is the method's <Method>Request, `response` receives its
   // <Method>Response (e.g. CreateSandboxRequest / CreateSandboxResponse).
@@ -95,6 +106,16 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
   grpc::ServerUnaryReactor* DeleteSandbox(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+  // Migration (authorized as "update" on sandboxes), delegated to MigrationService.
+  grpc::ServerUnaryReactor* MigrateSandbox(grpc::CallbackServerContext* ctx,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RollbackMigration(grpc::CallbackServerContext* ctx,
+                                              const grpc::ByteBuffer* request,
+                                              grpc::ByteBuffer* response) override;
+  // Raw: `request` is a MigrateSandboxesRequest; see MigrationStream.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* MigrateSandboxes(
+      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
   // Raw: `request` is a WatchSandboxRequest / WatchSandboxesRequest; each message written
   // is a WatchSandboxResponse / WatchSandboxesResponse.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandbox(
@@ -114,6 +135,7 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
                                      grpc::ByteBuffer* raw_response, Handle handle);
 
   service::SandboxService* const service_;  // not owned
+  service::MigrationService* const migrations_;  // not owned
   service::SandboxCache* const cache_;      // not owned
   service::TaskPool* const fanout_;         // not owned
   auth::AccessControl* const access_;       // not owned

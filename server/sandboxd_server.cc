@@ -135,8 +135,10 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->access_ = std::make_unique<auth::AccessControl>(
       s->authenticator_.get(), s->caller_limits_.get(), s->authorizer_.get(),
       s->namespaces_.get());
+  s->migrations_ = std::make_unique<service::MigrationService>(kube, s->service_.get(),
+                                                               config.sandbox_defaults);
   s->grpc_service_ = std::make_unique<SandboxLifecycleService>(
-      s->service_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get(),
+      s->service_.get(), s->migrations_.get(), s->cache_.get(), s->fanout_.get(), s->access_.get(),
       config.sandbox_defaults.limits, s->metrics_.get());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ListenerCredentials(config.tls);

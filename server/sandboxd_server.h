@@ -34,6 +34,7 @@
 #include "src/kube/curl_kube_client.h"
 #include "src/service/cache_feed.h"
 #include "src/service/sandbox_cache.h"
+#include "src/service/migration_service.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/task_pool.h"
 
@@ -100,6 +101,7 @@ class SandboxdServer {
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::IngressHosts> ingress_hosts_;
   std::unique_ptr<service::SandboxService> service_;
+  std::unique_ptr<service::MigrationService> migrations_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<auth::CallerLimits> caller_limits_;
   std::unique_ptr<auth::Authorizer> authorizer_;

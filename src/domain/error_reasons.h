@@ -44,6 +44,13 @@ inline constexpr char kServerShuttingDown[] = "SERVER_SHUTTING_DOWN";
 inline constexpr char kKubeForbidden[] = "KUBERNETES_FORBIDDEN";  // our RBAC lacks a right
 inline constexpr char kKubeUnauthenticated[] = "KUBERNETES_UNAUTHENTICATED";  // our creds
 
+// Migration of Deployment-era sandboxes (metadata: object, field; UNSUPPORTED_FIELD also
+// why; MIGRATION_IN_PROGRESS: holder, leaseExpires).
+inline constexpr char kNotDeploymentEra[] = "NOT_DEPLOYMENT_ERA";        // FAILED_PRECONDITION
+inline constexpr char kUnsupportedField[] = "UNSUPPORTED_FIELD";          // FAILED_PRECONDITION
+inline constexpr char kMigrationInProgress[] = "MIGRATION_IN_PROGRESS";  // ABORTED
+inline constexpr char kNotMigrated[] = "NOT_MIGRATED";                    // FAILED_PRECONDITION
+
 // The reason of an error that carries no more specific one, one per status code.
 inline constexpr char kRequestCancelled[] = "REQUEST_CANCELLED";
 inline constexpr char kUnknownError[] = "UNKNOWN_ERROR";
@@ -72,6 +79,7 @@ inline constexpr const char* kAllCallerReasons[] = {
     kDeadlineExceeded,   kResourceNotFound,     kResourceAlreadyExists, kPermissionDenied,
     kResourceExhausted,  kFailedPrecondition,   kOutOfRange,          kNotImplemented,
     kInternalError,      kServiceUnavailable,   kDataLoss,            kUnauthenticated,
+    kNotDeploymentEra,   kUnsupportedField,     kMigrationInProgress, kNotMigrated,
 };
 
 // Start-up failures of the sandboxd binary (logged, never sent to callers).

@@ -49,6 +49,11 @@ inline constexpr char kAnnotationIngressDomain[] = "sandboxd.dev/ingress-domain"
 // (ParseDomainList). Narrows limits.allowed_ingress_domains; "" allows none.
 inline constexpr char kAnnotationAllowedIngressDomains[] =
     "sandboxd.dev/allowed-ingress-domains";
+// On a migrated StatefulSet: the URLs of its adopted Ingresses (random hosts, not
+// AppHost/TerminalHost; https when the Ingress has TLS for the host), which the Sandbox
+// view's endpoints show (DeriveSandbox).
+inline constexpr char kAnnotationAppUrl[] = "sandboxd.dev/app-url";
+inline constexpr char kAnnotationTerminalUrl[] = "sandboxd.dev/terminal-url";
 // On a claim kept by DeleteSandbox(keep_storage): "true". Only a new sandbox of the same
 // name adopts it; no cleanup of an absent sandbox deletes it.
 inline constexpr char kAnnotationKeptClaim[] = "sandboxd.dev/kept";

@@ -128,6 +128,11 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
     sb.endpoints.app_url = scheme + AppHost(name, sb.spec.ingress_domain);
     sb.endpoints.terminal_url = scheme + TerminalHost(name, sb.spec.ingress_domain);
   }
+  // A migrated sandbox kept its Ingresses and their hosts.
+  auto url = sts.metadata.annotations.find(kAnnotationAppUrl);
+  if (url != sts.metadata.annotations.end()) sb.endpoints.app_url = url->second;
+  url = sts.metadata.annotations.find(kAnnotationTerminalUrl);
+  if (url != sts.metadata.annotations.end()) sb.endpoints.terminal_url = url->second;
 
   sb.storage.claim_name = ClaimNameOf(sts);
   bool claim_pending = false;

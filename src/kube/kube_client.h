@@ -41,6 +41,7 @@ enum class Kind {
   kPod,                    // v1 pods
   kPersistentVolumeClaim,  // v1 persistentvolumeclaims
   kDeployment,             // apps/v1 deployments (migration source)
+  kConfigMap,              // v1 configmaps (migration records)
   kNamespace,              // v1 namespaces (cluster-scoped): which ones sandboxd serves
   kTokenReview,            // authentication.k8s.io/v1 tokenreviews (cluster-scoped, create only)
   kSubjectAccessReview,    // authorization.k8s.io/v1 subjectaccessreviews (cluster-scoped,

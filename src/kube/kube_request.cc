@@ -88,6 +88,8 @@ ResourceInfo ResourceFor(Kind kind) {
       return {"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"};
     case Kind::kDeployment:
       return {"apps", "v1", "deployments", "Deployment"};
+    case Kind::kConfigMap:
+      return {"", "v1", "configmaps", "ConfigMap"};
     case Kind::kNamespace:
       return {"", "v1", "namespaces", "Namespace", /*namespaced=*/false};
     case Kind::kTokenReview:

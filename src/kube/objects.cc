@@ -63,8 +63,8 @@ bool Container::operator==(const Container& o) const {
 }
 
 bool PodSpec::operator==(const PodSpec& o) const {
-  return std::tie(init_containers, containers, automount_service_account_token, enable_service_links, service_account_name, node_name, termination_grace_period_seconds, security_context) ==
-         std::tie(o.init_containers, o.containers, o.automount_service_account_token, o.enable_service_links, o.service_account_name, o.node_name, o.termination_grace_period_seconds, o.security_context);
+  return std::tie(init_containers, containers, automount_service_account_token, enable_service_links, service_account_name, node_name, termination_grace_period_seconds, security_context, volumes) ==
+         std::tie(o.init_containers, o.containers, o.automount_service_account_token, o.enable_service_links, o.service_account_name, o.node_name, o.termination_grace_period_seconds, o.security_context, o.volumes);
 }
 
 bool PodTemplateSpec::operator==(const PodTemplateSpec& o) const {
@@ -173,6 +173,24 @@ bool NetworkPolicyIngressRule::operator==(const NetworkPolicyIngressRule& o) con
 bool NetworkPolicySpec::operator==(const NetworkPolicySpec& o) const {
   return pod_selector == o.pod_selector && policy_types == o.policy_types &&
          ingress == o.ingress;
+}
+
+bool VolumeRef::operator==(const VolumeRef& o) const {
+  return std::tie(name, claim_name) == std::tie(o.name, o.claim_name);
+}
+
+bool DeploymentSpec::operator==(const DeploymentSpec& o) const {
+  return std::tie(replicas, selector, template_) == std::tie(o.replicas, o.selector, o.template_);
+}
+
+bool Deployment::operator==(const Deployment& o) const {
+  return api_version == o.api_version && kind == o.kind && metadata == o.metadata &&
+         spec == o.spec;
+}
+
+bool ConfigMap::operator==(const ConfigMap& o) const {
+  return api_version == o.api_version && kind == o.kind && metadata == o.metadata &&
+         data == o.data;
 }
 
 bool NetworkPolicy::operator==(const NetworkPolicy& o) const {

@@ -146,6 +146,13 @@ struct Container {
   bool operator==(const Container& o) const;
 };
 
+// A pod volume: its name and, for a persistentVolumeClaim volume, the claim.
+struct VolumeRef {
+  std::string name;
+  std::string claim_name;  // persistentVolumeClaim.claimName; empty for other sources
+  bool operator==(const VolumeRef& o) const;
+};
+
 struct PodSpec {
   std::vector<Container> init_containers;
   std::vector<Container> containers;
@@ -155,7 +162,10 @@ struct PodSpec {
   std::string node_name;
   std::optional<int64_t> termination_grace_period_seconds;
   std::optional<PodSecurityContext> security_context;
-  // volumes, affinity, tolerations... are not modelled.
+  // spec.volumes, decoded only, never encoded (their sources are not modelled): a
+  // PodSpec decoded with volumes must not be written back.
+  std::vector<VolumeRef> volumes;
+  // affinity, tolerations... are not modelled.
 
   bool operator==(const PodSpec& o) const;
 };
@@ -479,6 +489,34 @@ struct Pod {
 };
 
 // ---------------------------------------------------------------------------
+// Deployment (apps/v1): read only (the source of a migration); the parts sandboxd carries
+// over without modelling them stay JSON (raw_objects.h).
+struct DeploymentSpec {
+  std::optional<int32_t> replicas;  // absent: 1
+  LabelSelector selector;
+  PodTemplateSpec template_;  // "template"
+  bool operator==(const DeploymentSpec& o) const;
+};
+
+struct Deployment {
+  std::string api_version = "apps/v1";
+  std::string kind = "Deployment";
+  ObjectMeta metadata;
+  DeploymentSpec spec;
+  bool operator==(const Deployment& o) const;
+};
+
+// ---------------------------------------------------------------------------
+// ConfigMap (v1): string data only (binaryData is not modelled).
+struct ConfigMap {
+  std::string api_version = "v1";
+  std::string kind = "ConfigMap";
+  ObjectMeta metadata;
+  StringMap data;
+  bool operator==(const ConfigMap& o) const;
+};
+
+// ---------------------------------------------------------------------------
 // Lists: {"apiVersion", "kind": "<Kind>List", "metadata": ListMeta, "items": [...]}
 
 template <typename T>
@@ -499,6 +537,8 @@ using ServiceList = ObjectList<Service>;
 using IngressList = ObjectList<Ingress>;
 using PodList = ObjectList<Pod>;
 using PersistentVolumeClaimList = ObjectList<PersistentVolumeClaim>;
+using DeploymentList = ObjectList<Deployment>;
+using ConfigMapList = ObjectList<ConfigMap>;
 
 }  // namespace sandboxd::kube
 

@@ -314,6 +314,15 @@ absl::Status DecodePodSpec(const Value& v, PodSpec* out) {
                                &out->termination_grace_period_seconds));
   KUBE_RETURN_IF_ERROR(
       ReadObject(v, "securityContext", &out->security_context, DecodePodSecurityContext));
+  KUBE_RETURN_IF_ERROR(ReadArray(v, "volumes", &out->volumes,
+                                 [](const Value& vol, VolumeRef* ref) {
+                                   KUBE_RETURN_IF_ERROR(ReadString(vol, "name", &ref->name));
+                                   const Value* claim = Member(vol, "persistentVolumeClaim");
+                                   if (claim == nullptr || !claim->IsObject()) {
+                                     return absl::OkStatus();
+                                   }
+                                   return ReadString(*claim, "claimName", &ref->claim_name);
+                                 }));
   return absl::OkStatus();
 }
 
@@ -418,6 +427,29 @@ absl::Status DecodeIntOrString(const Value& obj, const char* key,
   } else {
     return TypeError(key, "an integer or a string");
   }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeDeploymentSpec(const Value& v, DeploymentSpec* out) {
+  KUBE_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
+  KUBE_RETURN_IF_ERROR(ReadObject(v, "selector", &out->selector, DecodeLabelSelector));
+  KUBE_RETURN_IF_ERROR(ReadObject(v, "template", &out->template_, DecodePodTemplateSpec));
+  return absl::OkStatus();
+}
+
+absl::Status DecodeDeployment(const Value& v, Deployment* out) {
+  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeDeploymentSpec));
+  return absl::OkStatus();
+}
+
+absl::Status DecodeConfigMap(const Value& v, ConfigMap* out) {
+  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "data", &out->data));
   return absl::OkStatus();
 }
 
@@ -955,6 +987,13 @@ void WriteIngress(Enc& e, const Ingress& i) {
   });
 }
 
+void WriteConfigMap(Enc& e, const ConfigMap& c) {
+  e.StrField("apiVersion", c.api_version);
+  e.StrField("kind", c.kind);
+  e.ObjectField("metadata", [&] { WriteObjectMeta(e, c.metadata); });
+  e.MapField("data", c.data);
+}
+
 void WriteNetworkPolicy(Enc& e, const NetworkPolicy& n) {
   e.StrField("apiVersion", n.api_version);
   e.StrField("kind", n.kind);
@@ -1107,6 +1146,12 @@ absl::Status FromJson(std::string_view json, Pod* out) {
 absl::Status FromJson(std::string_view json, PersistentVolumeClaim* out) {
   return DecodeDocument(json, "PersistentVolumeClaim", out, DecodePvc);
 }
+absl::Status FromJson(std::string_view json, Deployment* out) {
+  return DecodeDocument(json, "Deployment", out, DecodeDeployment);
+}
+absl::Status FromJson(std::string_view json, ConfigMap* out) {
+  return DecodeDocument(json, "ConfigMap", out, DecodeConfigMap);
+}
 absl::Status FromJson(std::string_view json, ObjectMeta* out) {
   return DecodeDocument(json, "object", out, [](const Value& v, ObjectMeta* m) {
     return ReadObject(v, "metadata", m, DecodeObjectMeta);
@@ -1131,6 +1176,16 @@ absl::Status FromJson(std::string_view json, PodList* out) {
   return DecodeDocument(json, "PodList", out,
                         [](const Value& v, PodList* l) { return DecodeList(v, l, DecodePod); });
 }
+absl::Status FromJson(std::string_view json, DeploymentList* out) {
+  return DecodeDocument(json, "DeploymentList", out, [](const Value& v, DeploymentList* l) {
+    return DecodeList(v, l, DecodeDeployment);
+  });
+}
+absl::Status FromJson(std::string_view json, ConfigMapList* out) {
+  return DecodeDocument(json, "ConfigMapList", out, [](const Value& v, ConfigMapList* l) {
+    return DecodeList(v, l, DecodeConfigMap);
+  });
+}
 absl::Status FromJson(std::string_view json, PersistentVolumeClaimList* out) {
   return DecodeDocument(json, "PersistentVolumeClaimList", out,
                         [](const Value& v, PersistentVolumeClaimList* l) {
@@ -1142,6 +1197,7 @@ std::string ToJson(const StatefulSet& obj) { return WriteTop(obj, WriteStatefulS
 std::string ToJson(const Service& obj) { return WriteTop(obj, WriteService); }
 std::string ToJson(const Ingress& obj) { return WriteTop(obj, WriteIngress); }
 std::string ToJson(const NetworkPolicy& obj) { return WriteTop(obj, WriteNetworkPolicy); }
+std::string ToJson(const ConfigMap& obj) { return WriteTop(obj, WriteConfigMap); }
 std::string ToJson(const Pod& obj) { return WriteTop(obj, WritePod); }
 std::string ToJson(const PersistentVolumeClaim& obj) { return WriteTop(obj, WritePvc); }
 std::string ToJson(const StatefulSetList& list) { return WriteList(list, WriteStatefulSet); }

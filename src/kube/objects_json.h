@@ -34,6 +34,7 @@ std::string ToJson(const StatefulSet& obj);
 std::string ToJson(const Service& obj);
 std::string ToJson(const Ingress& obj);
 std::string ToJson(const NetworkPolicy& obj);
+std::string ToJson(const ConfigMap& obj);
 std::string ToJson(const Pod& obj);
 std::string ToJson(const PersistentVolumeClaim& obj);
 std::string ToJson(const StatefulSetList& list);
@@ -49,6 +50,8 @@ absl::Status FromJson(std::string_view json, Service* out);
 absl::Status FromJson(std::string_view json, Ingress* out);
 absl::Status FromJson(std::string_view json, Pod* out);
 absl::Status FromJson(std::string_view json, PersistentVolumeClaim* out);
+absl::Status FromJson(std::string_view json, Deployment* out);
+absl::Status FromJson(std::string_view json, ConfigMap* out);
 // The `metadata` of any object document (a Scale, a Service, ...).
 absl::Status FromJson(std::string_view json, ObjectMeta* out);
 absl::Status FromJson(std::string_view json, StatefulSetList* out);
@@ -56,6 +59,8 @@ absl::Status FromJson(std::string_view json, ServiceList* out);
 absl::Status FromJson(std::string_view json, IngressList* out);
 absl::Status FromJson(std::string_view json, PodList* out);
 absl::Status FromJson(std::string_view json, PersistentVolumeClaimList* out);
+absl::Status FromJson(std::string_view json, DeploymentList* out);
+absl::Status FromJson(std::string_view json, ConfigMapList* out);
 
 // Convenience: `auto sts = Decode<StatefulSet>(body);`
 template <typename T>

@@ -15,7 +15,75 @@ void Str(JsonWriter& w, const std::string& value) {
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
+void OptionalStringMap(JsonWriter& w, const char* key,
+                       const std::map<std::string, std::optional<std::string>>& entries) {
+  if (entries.empty()) return;
+  w.Key(key);
+  w.StartObject();
+  for (const auto& [name, value] : entries) {
+    Key(w, name);
+    if (value.has_value()) {
+      Str(w, *value);
+    } else {
+      w.Null();
+    }
+  }
+  w.EndObject();
+}
+
 }  // namespace
+
+std::string ToJson(const MetadataPatch& patch) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("metadata");
+  w.StartObject();
+  if (!patch.resource_version.empty()) {
+    w.Key("resourceVersion");
+    Str(w, patch.resource_version);
+  }
+  OptionalStringMap(w, "labels", patch.labels);
+  OptionalStringMap(w, "annotations", patch.annotations);
+  if (patch.owner_references.has_value()) {
+    w.Key("ownerReferences");
+    if (patch.owner_references->empty()) {
+      w.Null();
+    } else {
+      w.StartArray();
+      for (const OwnerReference& o : *patch.owner_references) {
+        w.StartObject();
+        w.Key("apiVersion");
+        Str(w, o.api_version);
+        w.Key("kind");
+        Str(w, o.kind);
+        w.Key("name");
+        Str(w, o.name);
+        w.Key("uid");
+        Str(w, o.uid);
+        if (o.controller.has_value()) {
+          w.Key("controller");
+          w.Bool(*o.controller);
+        }
+        if (o.block_owner_deletion.has_value()) {
+          w.Key("blockOwnerDeletion");
+          w.Bool(*o.block_owner_deletion);
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+  }
+  w.EndObject();
+  if (!patch.selector.empty()) {
+    w.Key("spec");
+    w.StartObject();
+    OptionalStringMap(w, "selector", patch.selector);
+    w.EndObject();
+  }
+  w.EndObject();
+  return buf.GetString();
+}
 
 std::string ScalePatch(int32_t replicas) {
   rapidjson::StringBuffer buf;

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <optional>
 #include <vector>
+
+#include "src/kube/objects.h"
 
 namespace sandboxd::kube {
 
@@ -32,6 +35,20 @@ std::string RetentionPolicyPatch(const std::string& when_deleted, const std::str
 // PatchType::kMerge: removes every ownerReference of a claim and sets `kept_annotation`
 // to "true" on it (a claim kept when its sandbox was deleted).
 std::string KeepClaimPatch(const std::string& kept_annotation);
+
+// A JSON merge patch (PatchType::kMerge) of an object's metadata and, for a Service, its
+// selector: how sandboxd adopts and releases objects it did not create (migration) and
+// records progress. In each map a value sets the key and nullopt removes it.
+struct MetadataPatch {
+  // When set, the API server refuses the patch with 409 Conflict if the object changed.
+  std::string resource_version;
+  std::map<std::string, std::optional<std::string>> labels;
+  std::map<std::string, std::optional<std::string>> annotations;
+  // Replaces metadata.ownerReferences when set (an empty list removes them all).
+  std::optional<std::vector<OwnerReference>> owner_references;
+  std::map<std::string, std::optional<std::string>> selector;  // spec.selector
+};
+std::string ToJson(const MetadataPatch& patch);
 
 }  // namespace sandboxd::kube
 

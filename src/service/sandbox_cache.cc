@@ -278,7 +278,9 @@ kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
   m.creation_timestamp = sts.metadata.creation_timestamp;
   m.deletion_timestamp = sts.metadata.deletion_timestamp;
   m.labels = std::move(sts.metadata.labels);
-  m.annotations = Only(sts.metadata.annotations, {domain::kAnnotationIngressDomain});
+  m.annotations = Only(sts.metadata.annotations,
+                       {domain::kAnnotationIngressDomain, domain::kAnnotationAppUrl,
+                        domain::kAnnotationTerminalUrl});
   out.spec.replicas = sts.spec.replicas;
 
   // The container SpecFromStatefulSet reads: the one named like the sandbox, else the first.

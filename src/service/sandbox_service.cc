@@ -21,6 +21,8 @@
 #include "src/kube/objects.h"
 #include "src/kube/objects_json.h"
 #include "src/kube/patches.h"
+#include "src/service/barrier.h"
+#include "src/service/kube_reads.h"
 #include "spdlog/spdlog.h"
 
 namespace sandboxd::service {
@@ -40,47 +42,6 @@ absl::Status Deleting(const std::string& ns, const std::string& name) {
   return domain::MakeError(absl::StatusCode::kFailedPrecondition, domain::reason::kSandboxDeleting,
                            absl::StrCat("sandbox ", ns, "/", name, " is being deleted"),
                            {{"namespace", ns}, {"name", name}});
-}
-
-bool IsManaged(const kube::ObjectMeta& meta) {
-  auto it = meta.labels.find(domain::kLabelManagedBy);
-  return it != meta.labels.end() && it->second == domain::kManagedByValue;
-}
-
-// Runs `then` after `count` calls of Arrive(), on the thread of the last one.
-// Thread-safe.
-class Barrier {
- public:
-  Barrier(int count, std::function<void()> then) : remaining_(count), then_(std::move(then)) {}
-  void Arrive() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--remaining_ > 0) return;
-    }
-    then_();
-  }
-
- private:
-  std::mutex mu_;
-  int remaining_;  // guarded by mu_
-  std::function<void()> then_;
-};
-
-// Result of a GET that may legitimately be missing: the body, nullopt for 404, or error.
-using MaybeBody = absl::StatusOr<std::optional<std::string>>;
-MaybeBody AllowNotFound(absl::StatusOr<std::string> body) {
-  if (body.ok()) return std::optional<std::string>(std::move(*body));
-  if (absl::IsNotFound(body.status())) return std::optional<std::string>();
-  return body.status();
-}
-
-template <typename T>
-absl::StatusOr<std::optional<T>> DecodeMaybe(const MaybeBody& body) {
-  if (!body.ok()) return body.status();
-  if (!body->has_value()) return std::optional<T>();
-  absl::StatusOr<T> decoded = kube::Decode<T>(**body);
-  if (!decoded.ok()) return decoded.status();
-  return std::optional<T>(std::move(*decoded));
 }
 
 bool IsKept(const kube::ObjectMeta& meta) {
