@@ -49,7 +49,6 @@ namespace pb = sandbox::v1;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
-using ::testing::IsSubsetOf;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
@@ -937,15 +936,17 @@ TEST_F(MigrationTest, RefusalsNameTheReasonAndWriteNothing) {
     std::string name;
     grpc::StatusCode code;
     std::string reason;
-    std::string field;  // "" : not checked beyond being set
+    std::string field;  // metadata "field"; "-": no metadata checked (NOT_FOUND)
   };
   const std::vector<Refusal> refusals = {
       {"nobody-agentruntime-zzzzzz", grpc::StatusCode::NOT_FOUND, "SANDBOX_NOT_FOUND", "-"},
-      {plain.name, grpc::StatusCode::FAILED_PRECONDITION, "NOT_DEPLOYMENT_ERA", ""},
+      {plain.name, grpc::StatusCode::FAILED_PRECONDITION, "NOT_DEPLOYMENT_ERA",
+       "metadata.labels[cloud.sealos.io/app-deploy-manager]"},
       {two.name, grpc::StatusCode::FAILED_PRECONDITION, "UNSUPPORTED_FIELD", "spec.replicas"},
       {home.name, grpc::StatusCode::FAILED_PRECONDITION, "UNSUPPORTED_FIELD",
        "spec.template.spec.containers[0].volumeMounts[1].mountPath"},
-      {"made-by-create", grpc::StatusCode::FAILED_PRECONDITION, "NOT_DEPLOYMENT_ERA", ""},
+      {"made-by-create", grpc::StatusCode::FAILED_PRECONDITION, "NOT_DEPLOYMENT_ERA",
+       "metadata.name"},
   };
   for (const Refusal& r : refusals) {
     for (bool dry_run : {true, false}) {
@@ -957,12 +958,8 @@ TEST_F(MigrationTest, RefusalsNameTheReasonAndWriteNothing) {
       EXPECT_EQ(info.reason(), r.reason);
       if (r.field == "-") continue;
       EXPECT_EQ(MetadataOf(info, "object"), "Deployment/" + r.name);
-      if (r.field.empty()) {
-        if (r.name != "made-by-create") {
-          EXPECT_NE(MetadataOf(info, "field"), "<unset>");
-        }
-      } else {
-        EXPECT_EQ(MetadataOf(info, "field"), r.field);
+      EXPECT_EQ(MetadataOf(info, "field"), r.field);
+      if (r.reason == "UNSUPPORTED_FIELD") {
         EXPECT_NE(MetadataOf(info, "why"), "<unset>");
       }
     }
@@ -999,7 +996,11 @@ TEST_F(MigrationTest, MigrateSandboxesMigratesABatchAndSkipsWhatIsNotDeploymentE
     })) << era.name;
   }
   std::set<std::string> era_names;
-  for (const auto& era : eras) era_names.insert(era.name);
+  std::map<std::string, const testing::DeploymentEraSandbox*> eras_by_name;
+  for (const auto& era : eras) {
+    era_names.insert(era.name);
+    eras_by_name[era.name] = &era;
+  }
   const std::string selector = absl::StrCat(batch_label.first, "=", batch_label.second);
 
   // Out of range concurrency: refused before anything happens.
@@ -1097,16 +1098,15 @@ TEST_F(MigrationTest, MigrateSandboxesMigratesABatchAndSkipsWhatIsNotDeploymentE
       }
       steps.push_back(ms[i].step());
     }
-    EXPECT_THAT(std::vector<pb::MigrationStep>(
-                    {pb::MIGRATION_STEP_RECORDED, pb::MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN,
-                     pb::MIGRATION_STEP_STATEFULSET_CREATED, pb::MIGRATION_STEP_ADOPTED,
-                     pb::MIGRATION_STEP_SANDBOX_READY}),
-                IsSubsetOf(steps));
+    // One progress message per step completed, then the final message.
+    EXPECT_THAT(steps, ElementsAre(pb::MIGRATION_STEP_RECORDED,
+                                   pb::MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN,
+                                   pb::MIGRATION_STEP_STATEFULSET_CREATED,
+                                   pb::MIGRATION_STEP_ADOPTED, pb::MIGRATION_STEP_SANDBOX_READY,
+                                   pb::MIGRATION_STEP_DEPLOYMENT_DELETED));
     EXPECT_EQ(ms.back().outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
     EXPECT_EQ(ms.back().step(), pb::MIGRATION_STEP_DEPLOYMENT_DELETED);
-    if (!steps.empty()) {
-      EXPECT_GT(ms.back().step(), steps.back());
-    }
+    EXPECT_THAT(Describe(ms.back()), ElementsAreArray(MigrationChanges(*eras_by_name[name])));
     EXPECT_EQ(ms.back().sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
   }
   ASSERT_EQ(by_name[stranger.name].size(), 1u);
