@@ -256,14 +256,15 @@ class MigrationTest : public ::testing::Test {
   // ----- RPCs -----
 
   grpc::Status Migrate(const std::string& name, bool dry_run, pb::Migration* out = nullptr,
-                       pb::SandboxLifecycle::Stub* stub = nullptr, const std::string& ns = "") {
+                       pb::SandboxLifecycle::Stub* stub = nullptr,
+                       int deadline_seconds = kMigrateDeadlineSeconds) {
     pb::MigrateSandboxRequest req;
-    req.set_namespace_(ns.empty() ? *ns_ : ns);
+    req.set_namespace_(*ns_);
     req.set_name(name);
     req.set_dry_run(dry_run);
     pb::MigrateSandboxResponse resp;
     grpc::Status s = (stub != nullptr ? stub : stub_.get())
-                         ->MigrateSandbox(Context(kMigrateDeadlineSeconds).get(), req, &resp);
+                         ->MigrateSandbox(Context(deadline_seconds).get(), req, &resp);
     if (out != nullptr) *out = resp.migration();
     return s;
   }
@@ -1196,13 +1197,17 @@ TEST_F(MigrationTest, MigrationOfADeadServerIsFinishedByANewOneAfterItsLease) {
   ASSERT_TRUE(CreateEra(era));
   const std::string& n = era.name;
 
-  // A sandboxd that dies while its StatefulSet POST is in flight.
+  // A sandboxd that dies while its StatefulSet POST is in flight, in a call with a
+  // deadline of 30 s (the lease lasts until the call's deadline).
   RunningServer doomed = StartServer(/*inject_faults=*/true);
   ASSERT_NE(doomed.server, nullptr);
   doomed.faults->Hold("POST statefulsets");
   auto doomed_stub = pb::SandboxLifecycle::NewStub(doomed.channel);
   grpc::Status doomed_status;
-  std::thread call([&] { doomed_status = Migrate(n, /*dry_run=*/false, nullptr, doomed_stub.get()); });
+  const absl::Time called = absl::Now();
+  std::thread call([&] {
+    doomed_status = Migrate(n, /*dry_run=*/false, nullptr, doomed_stub.get(), /*deadline=*/30);
+  });
   ASSERT_TRUE(doomed.faults->WaitUntilHeld(absl::Seconds(120)));
   EXPECT_TRUE(Exists("configmap/" + n + "-migration"));
   EXPECT_EQ(Json("deployment/" + n, "{.spec.replicas}"), "0");
@@ -1226,7 +1231,7 @@ TEST_F(MigrationTest, MigrationOfADeadServerIsFinishedByANewOneAfterItsLease) {
   EXPECT_NE(MetadataOf(ErrorInfoOf(s), "holder"), "<unset>");
   // The lease lasts at most 30 s: retry once a second until then (and a little more).
   absl::Time attempt = absl::Now();
-  while (s.error_code() == grpc::StatusCode::ABORTED && absl::Now() - died < absl::Seconds(33)) {
+  while (s.error_code() == grpc::StatusCode::ABORTED && absl::Now() - called < absl::Seconds(33)) {
     absl::SleepFor(absl::Seconds(1));
     attempt = absl::Now();
     s = Migrate(n, /*dry_run=*/false, &done, fresh_stub.get());
@@ -1234,7 +1239,7 @@ TEST_F(MigrationTest, MigrationOfADeadServerIsFinishedByANewOneAfterItsLease) {
   ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message() << " "
                       << MetadataOf(ErrorInfoOf(s), "leaseExpires") << " after "
                       << absl::FormatDuration(absl::Now() - died);
-  EXPECT_LE(attempt - died, absl::Seconds(33)) << "the dead server's lease lasted too long";
+  EXPECT_LE(attempt - called, absl::Seconds(33)) << "the dead server's lease lasted too long";
   EXPECT_EQ(done.outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
   EXPECT_EQ(done.sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
   fresh.server->Shutdown(absl::Seconds(5));
