@@ -61,8 +61,8 @@ bool IsKind(absl::string_view doc, absl::string_view kind) {
 
 absl::Status VaryDeployment(const DeploymentEraSandbox& s, std::string* doc) {
   if (s.replicas != 1) {
-    absl::Status st = ReplaceOnce(doc, "\n  replicas: 1", absl::StrCat("\n  replicas: ", s.replicas),
-                                  "set spec.replicas");
+    absl::Status st = ReplaceOnce(doc, "\n  replicas: 1",
+                                  absl::StrCat("\n  replicas: ", s.replicas), "set spec.replicas");
     if (!st.ok()) return st;
   }
   if (!s.sealos_label) {
@@ -105,9 +105,11 @@ absl::Status VaryDeployment(const DeploymentEraSandbox& s, std::string* doc) {
 
 // The ttyd Ingress, made from the app Ingress as the fixture describes it.
 absl::StatusOr<std::string> TtydIngress(std::string app) {
-  absl::Status st = ReplaceOnce(&app, "<name>-app-ingress", "<name>-ttyd-ingress", "name the ttyd Ingress");
+  absl::Status st =
+      ReplaceOnce(&app, "<name>-app-ingress", "<name>-ttyd-ingress", "name the ttyd Ingress");
   if (!st.ok()) return st;
-  st = ReplaceOnce(&app, "port: {number: 3000}", "port: {number: 7681}", "point the ttyd Ingress at 7681");
+  st = ReplaceOnce(&app, "port: {number: 3000}", "port: {number: 7681}",
+                   "point the ttyd Ingress at 7681");
   if (!st.ok()) return st;
   if (absl::StrReplaceAll({{"<app-random>", "<ttyd-random>"}}, &app) != 3) {
     return absl::FailedPreconditionError(

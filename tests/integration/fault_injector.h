@@ -190,7 +190,9 @@ class FaultInjector final : public kube::ForwardingKubeClient {
   // Runs `done` with UNAVAILABLE on the I/O thread (or, if the client no longer takes
   // timers, on a thread of its own).
   void FailLater(kube::ResponseCallback done, const std::string& why) {
-    auto fail = [done, why]() { done(absl::UnavailableError(absl::StrCat("fault injector: ", why))); };
+    auto fail = [done, why]() {
+      done(absl::UnavailableError(absl::StrCat("fault injector: ", why)));
+    };
     if (!inner()->RunAfter(absl::ZeroDuration(), fail).ok()) std::thread(fail).detach();
   }
 

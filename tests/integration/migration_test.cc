@@ -125,6 +125,12 @@ std::vector<std::string> KeysOf(const std::string& json) {
   return out;
 }
 
+// `map[key]`, or "<absent>".
+std::string ValueOr(const std::map<std::string, std::string>& map, const std::string& key) {
+  auto it = map.find(key);
+  return it == map.end() ? "<absent>" : it->second;
+}
+
 // A sandbox's env as a sorted map.
 std::map<std::string, std::string> EnvOf(const pb::Sandbox& sandbox) {
   return {sandbox.spec().env().begin(), sandbox.spec().env().end()};
@@ -690,9 +696,9 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
   EXPECT_FALSE(Exists(dep));
   const std::map<std::string, std::string> sts_labels = StringMap(Json(sts, "{.metadata.labels}"));
   for (const auto& [key, value] : dep_labels) {
-    EXPECT_EQ(sts_labels.count(key) ? sts_labels.at(key) : "<absent>", value) << key;
+    EXPECT_EQ(ValueOr(sts_labels, key), value) << key;
   }
-  EXPECT_EQ(sts_labels.count(kManagedBy) ? sts_labels.at(kManagedBy) : "", "sandboxd");
+  EXPECT_EQ(ValueOr(sts_labels, kManagedBy), "sandboxd");
   EXPECT_EQ(Json(sts, "{.metadata.labels.sandboxd\\.dev/project}"), era.project);
   EXPECT_EQ(Json(sts, "{.metadata.annotations.originImageName}"), era.image);
   EXPECT_EQ(Json(sts, "{.metadata.annotations.deploy\\.cloud\\.sealos\\.io/minReplicas}"), "1");
@@ -704,10 +710,10 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
   const std::map<std::string, std::string> sts_tmpl_labels =
       StringMap(Json(sts, "{.spec.template.metadata.labels}"));
   for (const auto& [key, value] : tmpl_labels) {
-    EXPECT_EQ(sts_tmpl_labels.count(key) ? sts_tmpl_labels.at(key) : "<absent>", value) << key;
+    EXPECT_EQ(ValueOr(sts_tmpl_labels, key), value) << key;
   }
-  EXPECT_EQ(sts_tmpl_labels.count("sandboxd.dev/sandbox") ? sts_tmpl_labels.at("sandboxd.dev/sandbox") : "", n);
-  EXPECT_EQ(sts_tmpl_labels.count(kManagedBy) ? sts_tmpl_labels.at(kManagedBy) : "", "sandboxd");
+  EXPECT_EQ(ValueOr(sts_tmpl_labels, "sandboxd.dev/sandbox"), n);
+  EXPECT_EQ(ValueOr(sts_tmpl_labels, kManagedBy), "sandboxd");
   EXPECT_EQ(Json(sts, tmpl + ".image}"), era.image);
   EXPECT_EQ(Json(sts, tmpl + ".env}"), env);
   EXPECT_EQ(Json(sts, tmpl + ".env[*].name}"),
@@ -1271,7 +1277,8 @@ TEST_F(MigrationTest, SecondConcurrentMigrationIsAbortedAndTheFirstCompletes) {
 
   faults_->Release();
   call.join();
-  ASSERT_TRUE(first_status.ok()) << first_status.error_code() << " " << first_status.error_message();
+  ASSERT_TRUE(first_status.ok())
+      << first_status.error_code() << " " << first_status.error_message();
   EXPECT_EQ(first.outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
   EXPECT_EQ(first.step(), pb::MIGRATION_STEP_DEPLOYMENT_DELETED);
   EXPECT_THAT(Describe(first), ElementsAreArray(MigrationChanges(era)));
@@ -1299,7 +1306,7 @@ TEST_F(MigrationTest, RollbackOfANeverMigratedSandboxIsNotMigrated) {
   ExpectNothingWritten(before, {era.name});
 }
 
-TEST_F(MigrationTest, RollbackWithMountHomeRestoresTheDeploymentOnTheHomeVolume) {
+TEST_F(MigrationTest, RollbackWithMountHomeKeepsTheHomeVolumeAcrossTheRoundTrip) {
   const testing::DeploymentEraSandbox era = NewEra("back");
   ASSERT_TRUE(CreateEra(era));
   const std::string& n = era.name;
@@ -1407,6 +1414,23 @@ TEST_F(MigrationTest, RollbackWithMountHomeRestoresTheDeploymentOnTheHomeVolume)
   grpc::Status again = Rollback(n, /*dry_run=*/false, /*mount_home=*/true, false);
   EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ErrorInfoOf(again).reason(), "NOT_MIGRATED");
+
+  // Migrating it again adopts the kept claim: the work done since the first migration
+  // and after the rollback is still there.
+  pb::Migration remigrated;
+  s = Migrate(n, /*dry_run=*/false, &remigrated);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(remigrated.outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
+  EXPECT_THAT(Describe(remigrated), ElementsAreArray(MigrationChanges(era)));
+  EXPECT_EQ(remigrated.sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
+  EXPECT_EQ(remigrated.sandbox().storage().uid(), claim_uid);
+  EXPECT_EQ(Json(claim, "{.metadata.uid}"), claim_uid);
+  EXPECT_EQ(Json("statefulset/" + n, "{.spec.template.spec.volumes[*].name}"),
+            "kubeconfig-volume");
+  EXPECT_EQ(Json("pod/" + n + "-0", "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
+                                    ".persistentVolumeClaim.claimName}"),
+            "vn-homevn-agent-" + n + "-0");
+  ExpectCompleteMigration(era);
 }
 
 TEST_F(MigrationTest, RollbackWithDeleteStorageDropsTheClaimAndTheSandboxMigratesAgain) {
