@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sandboxctl/completion.h"
+#include "sandboxctl/migration_report.h"
 #include "sandboxctl/output.h"
 #include "sandboxd/client.h"
 
@@ -33,6 +34,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitNotFound = 3;
 constexpr int kExitTimeout = 4;
 constexpr int kExitDenied = 5;
+constexpr int kExitNotAllDone = 6;
 
 constexpr char kFooter[] = R"txt(Environment:
   SANDBOXD_ADDR        default of --server
@@ -48,7 +50,9 @@ Exit codes:
   2  usage error: the command line is wrong; nothing was sent
   3  not found: the sandbox does not exist (NOT_FOUND), or was deleted during a wait
   4  timeout: a call's deadline or wait --timeout passed (DEADLINE_EXCEEDED)
-  5  not allowed: UNAUTHENTICATED or PERMISSION_DENIED)txt";
+  5  not allowed: UNAUTHENTICATED or PERMISSION_DENIED
+  6  migrate, rollback: some sandboxes were skipped or failed (OUTCOME SKIPPED or
+     FAILED in the summary); the others were done)txt";
 
 // A usage error found after parsing (bad K=V, missing namespace, bad duration).
 struct UsageError {
@@ -106,6 +110,19 @@ int Fail(const absl::Status& status) {
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied: return kExitDenied;
     default: return kExitFailure;
+  }
+}
+
+// Errors of a migrate or rollback call that concern the command line or the connection,
+// not the sandbox: the remaining NAMEs would fail alike, so the command stops.
+bool EndsCommand(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kUnavailable: return true;
+    default: return false;
   }
 }
 
@@ -211,7 +228,8 @@ pb::SandboxPhase ParseWaitCondition(const std::string& condition) {
 }
 
 int Run(int argc, char** argv) {
-  CLI::App app{"sandboxctl: create, inspect, start, stop and delete sandboxd sandboxes."};
+  CLI::App app{"sandboxctl: create, inspect, start, stop and delete sandboxd sandboxes, and "
+               "migrate Deployment-era ones."};
   app.name("sandboxctl");
   app.footer(kFooter);
   app.require_subcommand(1);
@@ -426,6 +444,113 @@ int Run(int argc, char** argv) {
       std::cout << "sandbox/" << name << " " << ShortPhase(reached->phase()) << "\n";
     }
     return kExitOk;
+  });
+
+  // migrate, rollback
+  std::vector<std::string> names;
+  bool dry_run = false, mount_home = false, delete_storage = false;
+  int concurrency = 0;
+  std::string migration_timeout = "5m";
+  CLI::App* migrate = app.add_subcommand(
+      "migrate", "migrate Deployment-era sandboxes to sandboxd's StatefulSets (docs/MIGRATION.md)");
+  migrate->add_option("NAME", names, "Deployments to migrate, one call each, in order")->take_all();
+  CLI::Option* migrate_selector = migrate->add_option(
+      "-l,--selector", selector,
+      "every Deployment matching this label selector, in one stream (-l '': all of the namespace)");
+  CLI::Option* concurrency_flag = migrate->add_option(
+      "--concurrency", concurrency, "with -l: how many migrate at once, 1 to 20 (default: 4)");
+  migrate->add_flag("--dry-run", dry_run, "check and list the changes; write nothing");
+  CLI::Option* migrate_timeout_flag = migrate->add_option(
+      "--timeout", migration_timeout,
+      "deadline of each NAME's call, retries included; with -l, of the whole stream (none unless given)");
+  migrate_timeout_flag->capture_default_str();
+  on(migrate, [&] {
+    const bool by_selector = migrate_selector->count() > 0;
+    if (by_selector && !names.empty()) throw UsageError{"NAME and -l exclude each other"};
+    if (!by_selector && names.empty()) {
+      throw UsageError{"name the Deployments to migrate, or pass -l SELECTOR (-l '': every one)"};
+    }
+    if (!by_selector && concurrency_flag->count() > 0) throw UsageError{"--concurrency needs -l"};
+    std::optional<absl::Duration> timeout = ParseTimeout(migration_timeout);
+    if (!timeout) throw UsageError{"--timeout: not a duration: " + migration_timeout};
+    sandboxd::CallOptions call;
+    if (!by_selector || migrate_timeout_flag->count() > 0) call.timeout = *timeout;
+    const std::string& ns = session.Namespace();
+    MigrationReport report(MigrationCommand::kMigrate, session.format(), dry_run, std::cout,
+                           std::cerr);
+    if (by_selector) {
+      pb::MigrateSandboxesRequest request;
+      request.set_namespace_(ns);
+      request.set_label_selector(selector);
+      request.set_dry_run(dry_run);
+      request.set_concurrency(concurrency);
+      absl::StatusOr<pb::MigrationSummary> summary = session.client().MigrateAll(
+          request, [&report](const pb::Migration& m) { report.Add(m); }, call);
+      if (!summary.ok()) {
+        if (!report.empty()) report.PrintSummary();
+        return Fail(summary.status());
+      }
+      report.PrintSummary(*summary);
+    } else {
+      for (const std::string& deployment : names) {
+        pb::MigrateSandboxRequest request;
+        request.set_namespace_(ns);
+        request.set_name(deployment);
+        request.set_dry_run(dry_run);
+        absl::StatusOr<pb::Migration> migration = session.client().Migrate(request, call);
+        if (migration.ok()) {
+          report.Add(*migration);
+        } else if (EndsCommand(migration.status())) {
+          if (!report.empty()) report.PrintSummary();
+          return Fail(migration.status());
+        } else {
+          report.Add(MigrationReport::FromError(ns, deployment, migration.status()));
+        }
+      }
+      report.PrintSummary();
+    }
+    return report.AnyLeftUndone() ? kExitNotAllDone : kExitOk;
+  });
+
+  CLI::App* rollback = app.add_subcommand(
+      "rollback", "undo the migration of sandboxes: back to their Deployments (docs/MIGRATION.md)");
+  rollback->add_option("NAME", names, "migrated sandboxes, one call each, in order")
+      ->required()
+      ->take_all();
+  rollback->add_flag("--dry-run", dry_run, "check and list the changes; write nothing");
+  rollback->add_flag("--mount-home", mount_home,
+                     "mount the home volume into the Deployment: the work done since stays");
+  rollback->add_flag("--delete-storage", delete_storage,
+                     "delete the home volume (default: kept, released from the sandbox)");
+  rollback->add_option("--timeout", migration_timeout, "deadline of each call, retries included")
+      ->capture_default_str();
+  on(rollback, [&] {
+    std::optional<absl::Duration> timeout = ParseTimeout(migration_timeout);
+    if (!timeout) throw UsageError{"--timeout: not a duration: " + migration_timeout};
+    sandboxd::CallOptions call;
+    call.timeout = *timeout;
+    const std::string& ns = session.Namespace();
+    MigrationReport report(MigrationCommand::kRollback, session.format(), dry_run, std::cout,
+                           std::cerr);
+    for (const std::string& sandbox : names) {
+      pb::RollbackMigrationRequest request;
+      request.set_namespace_(ns);
+      request.set_name(sandbox);
+      request.set_dry_run(dry_run);
+      request.set_mount_home(mount_home);
+      request.set_delete_storage(delete_storage);
+      absl::StatusOr<pb::Migration> rolled_back = session.client().Rollback(request, call);
+      if (rolled_back.ok()) {
+        report.Add(*rolled_back);
+      } else if (EndsCommand(rolled_back.status())) {
+        if (!report.empty()) report.PrintSummary();
+        return Fail(rolled_back.status());
+      } else {
+        report.Add(MigrationReport::FromError(ns, sandbox, rolled_back.status()));
+      }
+    }
+    report.PrintSummary();
+    return report.AnyLeftUndone() ? kExitNotAllDone : kExitOk;
   });
 
   // version, completion

@@ -20,24 +20,6 @@ namespace {
 namespace pb = ::sandbox::v1;
 using Row = std::vector<std::string>;
 
-// Rows as aligned columns, three spaces apart (the last column is not padded).
-void PrintRows(const std::vector<Row>& rows, std::ostream& out) {
-  std::vector<size_t> widths;
-  for (const Row& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const Row& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << "\n";
-  }
-}
-
 // "5s", "3m", "2h", "4d": how long ago `created` was.
 std::string Age(const google::protobuf::Timestamp& created, absl::Time now) {
   if (created.seconds() == 0 && created.nanos() == 0) return "<unknown>";
@@ -126,6 +108,23 @@ void PrintStructured(const google::protobuf::Message& message, Format format, st
 }
 
 }  // namespace
+
+void PrintRows(const std::vector<Row>& rows, std::ostream& out) {
+  std::vector<size_t> widths;
+  for (const Row& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const Row& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+}
 
 std::optional<Format> ParseFormat(const std::string& name) {
   if (name == "table") return Format::kTable;

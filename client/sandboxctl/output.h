@@ -27,6 +27,9 @@ std::string ToJson(const google::protobuf::Message& message, bool one_line = fal
 // A JSON document as block-style YAML (strings that would read as another type quoted).
 std::string JsonToYaml(const std::string& json);
 
+// Rows as aligned columns, three spaces apart (the last column is not padded).
+void PrintRows(const std::vector<std::vector<std::string>>& rows, std::ostream& out);
+
 // "RUNNING" for SANDBOX_PHASE_RUNNING.
 std::string ShortPhase(sandbox::v1::SandboxPhase phase);
 

@@ -1,6 +1,8 @@
 #include "sandboxd/client.h"
 
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -23,6 +25,22 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
   std::ostringstream content;
   content << in.rdbuf();
   return content.str();
+}
+
+// Counts a sandbox that ended with `outcome` in `summary`.
+void AddToSummary(pb::MigrationOutcome outcome, pb::MigrationSummary* summary) {
+  summary->set_total(summary->total() + 1);
+  switch (outcome) {
+    case pb::MIGRATION_OUTCOME_MIGRATED: summary->set_migrated(summary->migrated() + 1); break;
+    case pb::MIGRATION_OUTCOME_ALREADY_MIGRATED:
+      summary->set_already_migrated(summary->already_migrated() + 1);
+      break;
+    case pb::MIGRATION_OUTCOME_WOULD_MIGRATE:
+      summary->set_would_migrate(summary->would_migrate() + 1);
+      break;
+    case pb::MIGRATION_OUTCOME_SKIPPED: summary->set_skipped(summary->skipped() + 1); break;
+    default: summary->set_failed(summary->failed() + 1); break;
+  }
 }
 
 // One attempt's deadline: the call's, as gRPC wants it.
@@ -263,6 +281,64 @@ absl::Status Client::Delete(const std::string& ns, const std::string& name,
   request.set_namespace_(ns);
   request.set_name(name);
   return Delete(request, call);
+}
+
+absl::StatusOr<pb::Migration> Client::Migrate(const pb::MigrateSandboxRequest& request,
+                                              const CallOptions& call) {
+  pb::MigrateSandboxResponse response;
+  absl::Status status = CallWithRetries(call, [&](grpc::ClientContext* context, int) {
+    return stub_->MigrateSandbox(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_migration());
+}
+
+absl::StatusOr<pb::MigrationSummary> Client::MigrateAll(const pb::MigrateSandboxesRequest& request,
+                                                        const MigrationObserver& on_progress,
+                                                        const CallOptions& call) {
+  CallOptions stream_call = call;
+  if (!stream_call.timeout.has_value()) stream_call.timeout = absl::InfiniteDuration();
+  std::optional<pb::MigrationSummary> summary;
+  // Final outcomes of the runs before the current one, and the names the current one
+  // has reported: a run after a retry lists only what is left to do.
+  std::map<std::string, pb::MigrationOutcome> finished_before, finished_now;
+  absl::Status status = CallWithRetries(stream_call, [&](grpc::ClientContext* context, int) {
+    summary.reset();
+    for (auto& [name, outcome] : finished_now) finished_before[name] = outcome;
+    finished_now.clear();
+    std::unique_ptr<grpc::ClientReaderInterface<pb::MigrateSandboxesResponse>> reader =
+        stub_->MigrateSandboxes(context, request);
+    pb::MigrateSandboxesResponse message;
+    while (reader->Read(&message)) {
+      if (message.has_progress()) {
+        const pb::Migration& m = message.progress();
+        if (m.outcome() != pb::MIGRATION_OUTCOME_UNSPECIFIED) finished_now[m.name()] = m.outcome();
+        if (on_progress) on_progress(m);
+      } else if (message.has_summary()) {
+        summary = std::move(*message.mutable_summary());
+      }
+    }
+    grpc::Status finished = reader->Finish();
+    if (finished.ok() && !summary.has_value()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "MigrateSandboxes ended without a summary");
+    }
+    return finished;
+  });
+  if (!status.ok()) return status;
+  for (const auto& [name, outcome] : finished_before) {
+    if (finished_now.count(name) == 0) AddToSummary(outcome, &*summary);
+  }
+  return *std::move(summary);
+}
+
+absl::StatusOr<pb::Migration> Client::Rollback(const pb::RollbackMigrationRequest& request,
+                                               const CallOptions& call) {
+  pb::RollbackMigrationResponse response;
+  absl::Status status = CallWithRetries(call, [&](grpc::ClientContext* context, int) {
+    return stub_->RollbackMigration(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_rollback());
 }
 
 std::unique_ptr<SandboxWatch> Client::Watch(const pb::WatchSandboxRequest& request) {

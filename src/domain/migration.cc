@@ -10,6 +10,8 @@
 #include "src/domain/errors.h"
 #include "src/domain/naming.h"
 #include "src/domain/validation.h"
+#include "src/kube/objects_json.h"
+#include "src/kube/raw_objects.h"
 
 namespace sandboxd::domain {
 namespace {
@@ -225,9 +227,10 @@ SandboxSpec MigratedSpec(const DeploymentEraObjects& objects, const SandboxDefau
   return ApplyDefaults(std::move(spec), defaults);
 }
 
-kube::StatefulSet BuildMigratedStatefulSet(const DeploymentEraObjects& objects,
-                                           const std::string& claim_template,
-                                           const SandboxDefaults& defaults) {
+absl::StatusOr<std::string> MigratedStatefulSetJson(const DeploymentEraObjects& objects,
+                                                    const std::string& deployment_json,
+                                                    const std::string& claim_template,
+                                                    const SandboxDefaults& defaults) {
   const kube::Deployment& d = objects.deployment;
   kube::StatefulSet sts = BuildStatefulSet(MigratedSpec(objects, defaults), defaults, claim_template);
   sts.spec.replicas = d.spec.replicas.value_or(1);
@@ -240,24 +243,35 @@ kube::StatefulSet BuildMigratedStatefulSet(const DeploymentEraObjects& objects,
   }
   auto& annotations = sts.metadata.annotations;
   annotations[kAnnotationMigratedFrom] = absl::StrCat("Deployment/", d.metadata.uid);
+  const auto& service = objects.service;
+  if (service.has_value() && service->spec.cluster_ip.value_or("") != "None") {
+    annotations[kAnnotationNoPodDns] = "true";
+  }
   if (std::string url = IngressUrl(objects.app_ingress); !url.empty()) {
     annotations[kAnnotationAppUrl] = url;
   }
   if (std::string url = IngressUrl(objects.ttyd_ingress); !url.empty()) {
     annotations[kAnnotationTerminalUrl] = url;
   }
-  return sts;
+  kube::VolumeMount home;
+  home.name = claim_template;
+  home.mount_path = defaults.mount_path;
+  const std::string& name = d.metadata.name;
+  absl::StatusOr<std::string> pod_template = kube::MigratedPodTemplate(
+      deployment_json, {{kLabelSandbox, name}, {kLabelManagedBy, kManagedByValue}}, name, home);
+  if (!pod_template.ok()) return pod_template.status();
+  return kube::WithPodTemplate(kube::ToJson(sts), *pod_template);
 }
 
-kube::StringMap MigratedPodLabels(std::string_view name) {
-  return {{kLabelSandbox, std::string(name)}, {kLabelManagedBy, kManagedByValue}};
-}
-
-kube::VolumeMount HomeMount(const std::string& claim_template, const SandboxDefaults& defaults) {
-  kube::VolumeMount mount;
-  mount.name = claim_template;
-  mount.mount_path = defaults.mount_path;
-  return mount;
+absl::StatusOr<std::string> RestoredDeploymentJson(
+    const std::string& saved_json, const std::string& name, int32_t replicas,
+    const std::optional<std::string>& home_claim_template, const SandboxDefaults& defaults) {
+  std::optional<kube::ClaimMount> home;
+  if (home_claim_template.has_value()) {
+    home = kube::ClaimMount{*home_claim_template, ClaimName(*home_claim_template, name), name,
+                            defaults.mount_path};
+  }
+  return kube::RestoredDeployment(saved_json, replicas, home);
 }
 
 kube::MetadataPatch AdoptPatch(const kube::ObjectMeta& current, const kube::OwnerReference& owner,
@@ -310,8 +324,7 @@ kube::ConfigMap BuildMigrationRecord(const kube::Deployment& deployment,
   record.metadata.annotations = {
       {kAnnotationMigrationStep, MigrationStepName(MigrationStep::kRecorded)},
       {kAnnotationMigrationHolder, lease.holder},
-      {kAnnotationMigrationLeaseExpires, absl::FormatTime(absl::RFC3339_sec, lease.expires,
-                                                          absl::UTCTimeZone())},
+      {kAnnotationMigrationLeaseExpires, kube::FormatTimestamp(lease.expires)},
   };
   record.data = originals;
   return record;
@@ -344,8 +357,7 @@ kube::MetadataPatch RecordPatch(const std::string& resource_version, MigrationSt
       lease.holder.empty() ? std::nullopt : std::optional<std::string>(lease.holder);
   patch.annotations[kAnnotationMigrationLeaseExpires] =
       lease.holder.empty() ? std::nullopt
-                           : std::optional<std::string>(absl::FormatTime(
-                                 absl::RFC3339_sec, lease.expires, absl::UTCTimeZone()));
+                           : std::optional<std::string>(kube::FormatTimestamp(lease.expires));
   patch.owner_references = std::move(owners);
   return patch;
 }

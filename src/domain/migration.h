@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/domain/sandbox.h"
 #include "src/kube/objects.h"
@@ -154,18 +155,23 @@ absl::Status CheckMigratable(const DeploymentEraObjects& objects, const std::str
 // ingress domain (the app host without its first label).
 SandboxSpec MigratedSpec(const DeploymentEraObjects& objects, const SandboxDefaults& defaults);
 
-// The StatefulSet: BuildStatefulSet(MigratedSpec) with the Deployment's replicas, its
-// labels and annotations added (controller-owned annotations left out) and
-// kAnnotationMigratedFrom / kAnnotationAppUrl / kAnnotationTerminalUrl. Its pod
-// template is the builder's: replace it with the Deployment's (MigratedPodLabels,
-// HomeMount; kube::MigratedPodTemplate) before sending it.
-kube::StatefulSet BuildMigratedStatefulSet(const DeploymentEraObjects& objects,
-                                           const std::string& claim_template,
-                                           const SandboxDefaults& defaults);
-// The labels the carried pod template gains: kLabelSandbox and the managed-by label.
-kube::StringMap MigratedPodLabels(std::string_view name);
-// The home volume's mount in the main container.
-kube::VolumeMount HomeMount(const std::string& claim_template, const SandboxDefaults& defaults);
+// The StatefulSet, as the JSON to create: BuildStatefulSet(MigratedSpec) with the
+// Deployment's replicas, its labels and annotations added (controller-owned annotations
+// left out) and kAnnotationMigratedFrom / kAnnotationAppUrl / kAnnotationTerminalUrl;
+// its pod template is the Deployment's (`deployment_json`, every field kept) with the
+// labels kLabelSandbox and managed-by, and the home volume mounted in the main
+// container (kube::MigratedPodTemplate). INTERNAL if `deployment_json` is not one.
+absl::StatusOr<std::string> MigratedStatefulSetJson(const DeploymentEraObjects& objects,
+                                                    const std::string& deployment_json,
+                                                    const std::string& claim_template,
+                                                    const SandboxDefaults& defaults);
+
+// The Deployment a rollback creates, as JSON: the saved copy (`saved_json`) with
+// `replicas` and, when `home_claim_template` is set, the claim of that template mounted
+// at the home mount path in the main container (kube::RestoredDeployment).
+absl::StatusOr<std::string> RestoredDeploymentJson(
+    const std::string& saved_json, const std::string& name, int32_t replicas,
+    const std::optional<std::string>& home_claim_template, const SandboxDefaults& defaults);
 
 // The patch that adopts `current` (the Service or an Ingress of the sandbox): the
 // managed-by label, `owner` as its controller (other owner references kept) and, for

@@ -54,6 +54,9 @@ inline constexpr char kAnnotationAllowedIngressDomains[] =
 // view's endpoints show (DeriveSandbox).
 inline constexpr char kAnnotationAppUrl[] = "sandboxd.dev/app-url";
 inline constexpr char kAnnotationTerminalUrl[] = "sandboxd.dev/terminal-url";
+// On a migrated StatefulSet whose adopted Service is not headless (a Deployment-era
+// ClusterIP Service): "true"; its pod has no DNS name of its own, so the view shows none.
+inline constexpr char kAnnotationNoPodDns[] = "sandboxd.dev/no-pod-dns";
 // On a claim kept by DeleteSandbox(keep_storage): "true". Only a new sandbox of the same
 // name adopts it; no cleanup of an absent sandbox deletes it.
 inline constexpr char kAnnotationKeptClaim[] = "sandboxd.dev/kept";

@@ -122,7 +122,10 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
   sb.desired_replicas = sts.spec.replicas.value_or(1);
   sb.ready_replicas = sts.status.ready_replicas;
 
-  sb.endpoints.pod_dns = PodDnsName(name, sts.metadata.ns);
+  auto no_pod_dns = sts.metadata.annotations.find(kAnnotationNoPodDns);
+  if (no_pod_dns == sts.metadata.annotations.end() || no_pod_dns->second != "true") {
+    sb.endpoints.pod_dns = PodDnsName(name, sts.metadata.ns);
+  }
   if (!sb.spec.ingress_domain.empty()) {
     const std::string scheme = defaults.tls_secret.empty() ? "http://" : "https://";
     sb.endpoints.app_url = scheme + AppHost(name, sb.spec.ingress_domain);

@@ -46,8 +46,7 @@ absl::Status InProgress(const std::string& ns, const std::string& name,
        {"holder", lease.holder},
        {"leaseExpires", lease.expires == absl::InfinitePast()
                             ? ""
-                            : absl::FormatTime(absl::RFC3339_sec, lease.expires,
-                                               absl::UTCTimeZone())}});
+                            : kube::FormatTimestamp(lease.expires)}});
 }
 
 // One Kubernetes write of a migration or rollback: what it is (the report's change) and
@@ -413,17 +412,12 @@ class MigrationRun final : public SandboxJob {
                       kube::ScalePatch(0))};
   }
   absl::StatusOr<Write> StatefulSetWrite() const {
-    const kube::StatefulSet sts =
-        domain::BuildMigratedStatefulSet(objects_.originals, claim_template_, defaults());
-    absl::StatusOr<std::string> pod_template = kube::MigratedPodTemplate(
-        objects_.saved.at(domain::kRecordKeyDeployment), domain::MigratedPodLabels(name_), name_,
-        domain::HomeMount(claim_template_, defaults()));
-    if (!pod_template.ok()) return pod_template.status();
-    absl::StatusOr<std::string> body = kube::WithPodTemplate(kube::ToJson(sts), *pod_template);
+    absl::StatusOr<std::string> body = domain::MigratedStatefulSetJson(
+        objects_.originals, objects_.saved.at(domain::kRecordKeyDeployment), claim_template_,
+        defaults());
     if (!body.ok()) return body.status();
-    Write w = MakeWrite(PlannedChange::Action::kCreate, Kind::kStatefulSet, ns_, name_,
-                        *std::move(body));
-    return w;
+    return MakeWrite(PlannedChange::Action::kCreate, Kind::kStatefulSet, ns_, name_,
+                     *std::move(body));
   }
   std::vector<Write> AdoptWrites(const kube::OwnerReference& owner) const {
     std::vector<Write> writes;
@@ -497,21 +491,26 @@ class MigrationRun final : public SandboxJob {
     Finish(absl::OkStatus());
   }
 
-  // Records `step` done (with `owner` on the record when set) and reports it.
+  // Records `step` done (with `owner` on the record when set) and reports it. A step
+  // the record already shows (a resumed migration) is only reported.
   void Completed(MigrationStep step, std::optional<kube::OwnerReference> owner,
                  std::function<void()> then) {
     auto self = this->self();
+    auto report = [self, step, then]() {
+      self->report_.step = step;
+      if (self->progress_) self->progress_(self->report_);
+      then();
+    };
+    const kube::ObjectMeta& record = objects_.record->metadata;
+    const bool owned = !owner.has_value() || domain::OwnedBy(record, owner->uid);
+    if (RecordedStep() >= step && owned && step != MigrationStep::kDeploymentDeleted) {
+      return report();
+    }
     std::optional<std::vector<kube::OwnerReference>> owners;
     if (owner.has_value()) owners = std::vector<kube::OwnerReference>{*owner};
     domain::MigrationLease lease = lease_;
     if (step == MigrationStep::kDeploymentDeleted) lease = {};  // released
-    PatchRecord(domain::RecordPatch(objects_.record->metadata.resource_version, step, lease,
-                                    owners),
-                [self, step, then]() {
-                  self->report_.step = step;
-                  if (self->progress_) self->progress_(self->report_);
-                  then();
-                });
+    PatchRecord(domain::RecordPatch(record.resource_version, step, lease, owners), report);
   }
 
   // RECORDED: create the record, or take over its lease.
@@ -568,6 +567,9 @@ class MigrationRun final : public SandboxJob {
     report_.changes.push_back(sts->change);
     kube()->Create(Kind::kStatefulSet, ns_, sts->change.body, opts_,
                    [self](absl::StatusOr<std::string> r) {
+                     // Created by an earlier attempt of this call (a resent POST) or an
+                     // earlier call: read it and go on if it is the migration's.
+                     if (absl::IsAlreadyExists(r.status())) return self->ReadStatefulSet();
                      if (!r.ok()) {
                        return self->Finish(domain::WithContext(r.status(), "create StatefulSet"));
                      }
@@ -577,6 +579,26 @@ class MigrationRun final : public SandboxJob {
                      self->Completed(MigrationStep::kStatefulSetCreated, self->Owner(),
                                      [self]() { self->Adopt(); });
                    });
+  }
+
+  void ReadStatefulSet() {
+    auto self = this->self();
+    kube()->Get(ObjectRef{Kind::kStatefulSet, ns_, name_}, "", opts_,
+                [self](absl::StatusOr<std::string> r) {
+                  if (!r.ok()) return self->Finish(domain::WithContext(r.status(), "read StatefulSet"));
+                  absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(*r);
+                  if (!sts.ok()) return self->Finish(sts.status());
+                  if (!IsManaged(sts->metadata) ||
+                      sts->metadata.annotations.count(domain::kAnnotationMigratedFrom) == 0) {
+                    return self->Finish(domain::MakeError(
+                        absl::StatusCode::kAlreadyExists, domain::reason::kSandboxAlreadyExists,
+                        absl::StrCat("a StatefulSet ", self->ns_, "/", self->name_,
+                                     " was created by someone else during the migration"),
+                        {{"namespace", self->ns_}, {"name", self->name_}}));
+                  }
+                  self->objects_.statefulset = *std::move(sts);
+                  self->CreateStatefulSet();
+                });
   }
 
   // ADOPTED: Service, Ingresses and NetworkPolicy owned by the StatefulSet.
@@ -736,14 +758,12 @@ class RollbackRun final : public SandboxJob {
       return std::vector<Write>{MakeWrite(PlannedChange::Action::kPatch, Kind::kDeployment, ns_,
                                           name_, kube::ScalePatch(replicas_))};
     }
-    std::optional<kube::ClaimMount> home;
+    std::optional<std::string> home;
     if (request_.mount_home && objects_.statefulset.has_value()) {
-      const std::string claim_template = domain::ClaimTemplateName(*objects_.statefulset);
-      home = kube::ClaimMount{claim_template, domain::ClaimNameOf(*objects_.statefulset), name_,
-                              defaults().mount_path};
+      home = domain::ClaimTemplateName(*objects_.statefulset);
     }
-    absl::StatusOr<std::string> body = kube::RestoredDeployment(
-        objects_.saved.at(domain::kRecordKeyDeployment), replicas_, home);
+    absl::StatusOr<std::string> body = domain::RestoredDeploymentJson(
+        objects_.saved.at(domain::kRecordKeyDeployment), name_, replicas_, home, defaults());
     if (!body.ok()) return body.status();
     return std::vector<Write>{MakeWrite(PlannedChange::Action::kCreate, Kind::kDeployment, ns_,
                                         name_, *std::move(body))};

@@ -280,7 +280,7 @@ kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
   m.labels = std::move(sts.metadata.labels);
   m.annotations = Only(sts.metadata.annotations,
                        {domain::kAnnotationIngressDomain, domain::kAnnotationAppUrl,
-                        domain::kAnnotationTerminalUrl});
+                        domain::kAnnotationTerminalUrl, domain::kAnnotationNoPodDns});
   out.spec.replicas = sts.spec.replicas;
 
   // The container SpecFromStatefulSet reads: the one named like the sandbox, else the first.

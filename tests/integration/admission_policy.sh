@@ -8,8 +8,11 @@
 #      creating an unlabelled Service, labelling the foreign Service (taking it over) are
 #      refused with the policy's message; creating, patching and deleting a labelled
 #      Service is allowed, removing its label is refused;
-#   3. as admin (not fenced), the same patch of the claim is allowed;
-#   4. as admin, the unlabelled objects are all still there, unchanged by sandboxd.
+#   3. as sandboxd, a Deployment labelled cloud.sealos.io/app-deploy-manager (a
+#      Deployment-era sandbox, which a migration scales down and deletes) can be patched
+#      and deleted, an unlabelled one cannot; an unlabelled ConfigMap cannot be created;
+#   4. as admin (not fenced), the same patch of the claim is allowed;
+#   5. as admin, the unlabelled objects are all still there, unchanged by sandboxd.
 # A refusal counts only if it names the policy: RBAC or anything else refusing would not
 # prove the fence. Without the policy or its binding the test fails.
 #
@@ -151,6 +154,40 @@ refused "removing the label of the labelled Service" \
   "sandboxd may not remove the label $label" \
   ksandboxd -n "$ns" label service managed-svc app.kubernetes.io/managed-by-
 allowed "deleting the labelled Service" ksandboxd -n "$ns" delete service managed-svc --wait=false
+
+step "as sandboxd: Deployments of Deployment-era sandboxes (migration) and no others"
+out=$(kadmin -n "$ns" apply -f - 2>&1 <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: era, labels: {app: era, cloud.sealos.io/app-deploy-manager: era}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: era}}
+  template:
+    metadata: {labels: {app: era}}
+    spec: {containers: [{name: era, image: registry.example/era:1}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: plain, labels: {app: plain}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: plain}}
+  template:
+    metadata: {labels: {app: plain}}
+    spec: {containers: [{name: plain, image: registry.example/plain:1}]}
+EOF
+) && pass "Deployments era (labelled cloud.sealos.io/app-deploy-manager) and plain created" ||
+  fail "creating the Deployments" "$out"
+refused "scaling down the unlabelled Deployment" "sandboxd may change only objects labelled $label" \
+  ksandboxd -n "$ns" patch deployment plain --type merge -p '{"spec":{"replicas":0}}'
+refused "deleting the unlabelled Deployment" "sandboxd may delete only objects labelled $label" \
+  ksandboxd -n "$ns" delete deployment plain --wait=false
+allowed "scaling down the Deployment-era Deployment" \
+  ksandboxd -n "$ns" patch deployment era --type merge -p '{"spec":{"replicas":0}}'
+allowed "deleting the Deployment-era Deployment" ksandboxd -n "$ns" delete deployment era --wait=false
+refused "creating an unlabelled ConfigMap" "sandboxd may create only objects labelled $label" \
+  ksandboxd -n "$ns" create configmap unlabelled-cm --from-literal=a=b
 
 step "as admin: other identities are not fenced"
 allowed "the admin's merge patch of an annotation onto the unlabelled claim" \

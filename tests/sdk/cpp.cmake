@@ -3,6 +3,9 @@
 
 sandboxd_add_test(NAME client_retry_policy_test LABEL unit
   SRCS ${CMAKE_CURRENT_LIST_DIR}/cpp/retry_policy_test.cc DEPS sandboxd::client)
+# Retries of the migration calls against an in-process server that fails chosen attempts.
+sandboxd_add_test(NAME client_migration_retry_test LABEL unit
+  SRCS ${CMAKE_CURRENT_LIST_DIR}/cpp/migration_retry_test.cc DEPS sandboxd::client)
 
 add_executable(client_sdk_test ${CMAKE_CURRENT_LIST_DIR}/cpp/client_sdk_test.cc)
 target_link_libraries(client_sdk_test PRIVATE sandboxd::client GTest::gmock GTest::gtest
@@ -11,6 +14,9 @@ sandboxd_add_sdk_test(NAME cpp_client_sdk COMMAND $<TARGET_FILE:client_sdk_test>
 
 sandboxd_add_sdk_test(NAME cpp_sandboxctl
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_test.sh $<TARGET_FILE:sandboxctl>)
+# migrate and rollback over Deployment-era sandboxes made with the admin kubectl.
+sandboxd_add_sdk_test(NAME cpp_sandboxctl_migration
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_migration_test.sh $<TARGET_FILE:sandboxctl>)
 # TLS and mutual TLS against a second sandboxd with a test CA.
 sandboxd_add_sdk_test(NAME cpp_sandboxctl_tls
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/sandboxctl_tls_test.sh $<TARGET_FILE:sandboxctl>

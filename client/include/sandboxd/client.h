@@ -13,7 +13,11 @@
 // (CallOptions::timeout, else ClientOptions::default_timeout) that covers all attempts.
 // A Delete retried after an attempt that may have succeeded is sent with allow_missing,
 // so it does not fail with SANDBOX_NOT_FOUND because of its own earlier attempt (the
-// price: a retried Delete of a sandbox that never existed succeeds too).
+// price: a retried Delete of a sandbox that never existed succeeds too). The migration
+// calls are resumable on the server, so a retry continues where the failed attempt
+// stopped (a retried Migrate whose first attempt finished answers ALREADY_MIGRATED); a
+// MigrateSandboxes stream that fails with UNAVAILABLE is run again from the start
+// (there is no resume token), which finishes the migrations it interrupted.
 //
 // Credentials: a bearer token (ClientOptions::token, or token_file read again on every
 // call, so a rotated token is picked up), mTLS (cert_file + key_file), or both. TLS is
@@ -78,6 +82,9 @@ struct CallOptions {
 // Called by WaitFor/WaitForDeleted with every state of the sandbox the watch reports.
 using SandboxObserver = std::function<void(const sandbox::v1::Sandbox&)>;
 
+// Called by MigrateAll with every progress message of the stream, in order.
+using MigrationObserver = std::function<void(const sandbox::v1::Migration&)>;
+
 class Client {
  public:
   // Builds the channel. Connects lazily: an unreachable server surfaces on the first
@@ -124,6 +131,38 @@ class Client {
                       const CallOptions& call = {});
   absl::Status Delete(const std::string& ns, const std::string& name,
                       const CallOptions& call = {});
+
+  // MigrateSandbox: migrates the Deployment-era sandbox request.name (see the proto).
+  // Returns the Migration: outcome MIGRATED, ALREADY_MIGRATED or (dry_run)
+  // WOULD_MIGRATE, with the writes made or planned. Errors: NOT_FOUND
+  // (SANDBOX_NOT_FOUND), FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD; the
+  // metadata "field" names it), ABORTED (MIGRATION_IN_PROGRESS), DEADLINE_EXCEEDED (call
+  // again to continue). The call waits for pods: give it a timeout of minutes.
+  absl::StatusOr<sandbox::v1::Migration> Migrate(
+      const sandbox::v1::MigrateSandboxRequest& request, const CallOptions& call = {});
+
+  // MigrateSandboxes: migrates every Deployment-era sandbox matching
+  // request.label_selector (and finishes the namespace's interrupted migrations).
+  // `on_progress` (on the calling thread) gets every progress message: one per sandbox
+  // and step completed, then each sandbox's final one (outcome set). Returns the
+  // summary. A stream that fails with UNAVAILABLE is run again from the start (retry
+  // policy and deadline as for unary calls): the new run continues what the first left
+  // unfinished and does not list the sandboxes it finished (their Deployments are
+  // gone), so `on_progress` sees the messages of both runs and the summary is the last
+  // run's plus, once each, the sandboxes only earlier runs finished. No deadline unless
+  // call.timeout is set. Errors: INVALID_ARGUMENT (label_selector, concurrency);
+  // INTERNAL (the stream ended without a summary); the stream's own errors (messages
+  // received before are delivered to `on_progress`).
+  absl::StatusOr<sandbox::v1::MigrationSummary> MigrateAll(
+      const sandbox::v1::MigrateSandboxesRequest& request, const MigrationObserver& on_progress,
+      const CallOptions& call = {});
+
+  // RollbackMigration: undoes the migration of request.name. Returns the Migration
+  // (outcome ROLLED_BACK or, dry_run, WOULD_ROLL_BACK). Errors: INVALID_ARGUMENT
+  // (mount_home with delete_storage), FAILED_PRECONDITION (NOT_MIGRATED), ABORTED
+  // (MIGRATION_IN_PROGRESS). Like Migrate, it waits for pods.
+  absl::StatusOr<sandbox::v1::Migration> Rollback(
+      const sandbox::v1::RollbackMigrationRequest& request, const CallOptions& call = {});
 
   // WatchSandbox / WatchSandboxes as a reconnecting SandboxWatch (see watch.h). The
   // request's resume_token is where the watch starts. No deadline applies.

@@ -124,6 +124,21 @@ const (
 	ErrorReason_DATA_LOSS ErrorReason = 35
 	// UNAUTHENTICATED without a more specific reason.
 	ErrorReason_UNAUTHENTICATED ErrorReason = 36
+	// Migration of Deployment-era sandboxes (MigrateSandbox, RollbackMigration):
+	// FAILED_PRECONDITION: the Deployment of that name is not a Deployment-era sandbox
+	// (no label cloud.sealos.io/app-deploy-manager naming it, or no container of its
+	// name); metadata "field" names what is missing.
+	ErrorReason_NOT_DEPLOYMENT_ERA ErrorReason = 37
+	// FAILED_PRECONDITION: the Deployment has a field sandboxd cannot carry over to a
+	// StatefulSet; metadata "field" names it and "why" says why.
+	ErrorReason_UNSUPPORTED_FIELD ErrorReason = 38
+	// ABORTED: another migration or rollback of the sandbox is running; metadata
+	// "holder" names it. Retry once it has finished (or its lease, metadata
+	// "leaseExpires", has run out).
+	ErrorReason_MIGRATION_IN_PROGRESS ErrorReason = 39
+	// FAILED_PRECONDITION: RollbackMigration of a sandbox that was not migrated (no
+	// migration record).
+	ErrorReason_NOT_MIGRATED ErrorReason = 40
 )
 
 // Enum value maps for ErrorReason.
@@ -166,6 +181,10 @@ var (
 		34: "SERVICE_UNAVAILABLE",
 		35: "DATA_LOSS",
 		36: "UNAUTHENTICATED",
+		37: "NOT_DEPLOYMENT_ERA",
+		38: "UNSUPPORTED_FIELD",
+		39: "MIGRATION_IN_PROGRESS",
+		40: "NOT_MIGRATED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -205,6 +224,10 @@ var (
 		"SERVICE_UNAVAILABLE":        34,
 		"DATA_LOSS":                  35,
 		"UNAUTHENTICATED":            36,
+		"NOT_DEPLOYMENT_ERA":         37,
+		"UNSUPPORTED_FIELD":          38,
+		"MIGRATION_IN_PROGRESS":      39,
+		"NOT_MIGRATED":               40,
 	}
 )
 
@@ -240,7 +263,7 @@ var File_sandbox_v1_error_reason_proto protoreflect.FileDescriptor
 const file_sandbox_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1dsandbox/v1/error_reason.proto\x12\n" +
-	"sandbox.v1*\xf0\x06\n" +
+	"sandbox.v1*\xcc\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_FIELD\x10\x01\x12\x15\n" +
@@ -279,7 +302,11 @@ const file_sandbox_v1_error_reason_proto_rawDesc = "" +
 	"\x0eINTERNAL_ERROR\x10!\x12\x17\n" +
 	"\x13SERVICE_UNAVAILABLE\x10\"\x12\r\n" +
 	"\tDATA_LOSS\x10#\x12\x13\n" +
-	"\x0fUNAUTHENTICATED\x10$B0\n" +
+	"\x0fUNAUTHENTICATED\x10$\x12\x16\n" +
+	"\x12NOT_DEPLOYMENT_ERA\x10%\x12\x15\n" +
+	"\x11UNSUPPORTED_FIELD\x10&\x12\x19\n" +
+	"\x15MIGRATION_IN_PROGRESS\x10'\x12\x10\n" +
+	"\fNOT_MIGRATED\x10(B0\n" +
 	"\x17dev.sandboxd.sandbox.v1B\x10ErrorReasonProtoP\x01\xf8\x01\x01b\x06proto3"
 
 var (

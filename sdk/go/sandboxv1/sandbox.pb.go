@@ -241,6 +241,212 @@ func (WatchEventType) EnumDescriptor() ([]byte, []int) {
 	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{2}
 }
 
+// The steps of a migration, in order. Each is recorded on the cluster once done.
+type MigrationStep int32
+
+const (
+	// Not started.
+	MigrationStep_MIGRATION_STEP_UNSPECIFIED MigrationStep = 0
+	// The objects were read and checked; a dry run ends here.
+	MigrationStep_MIGRATION_STEP_PLANNED MigrationStep = 1
+	// The original Deployment, Service and Ingresses are saved (ConfigMap
+	// "<name>-migration").
+	MigrationStep_MIGRATION_STEP_RECORDED MigrationStep = 2
+	// The Deployment is scaled to zero and its pods are gone.
+	MigrationStep_MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN MigrationStep = 3
+	// The StatefulSet exists (with the Deployment's replicas).
+	MigrationStep_MIGRATION_STEP_STATEFULSET_CREATED MigrationStep = 4
+	// The Service, Ingresses and record are owned by the StatefulSet; the Service selects
+	// only the sandbox's pod.
+	MigrationStep_MIGRATION_STEP_ADOPTED MigrationStep = 5
+	// The sandbox is RUNNING (or STOPPED, for a stopped Deployment).
+	MigrationStep_MIGRATION_STEP_SANDBOX_READY MigrationStep = 6
+	// The Deployment is deleted; the migration is complete.
+	MigrationStep_MIGRATION_STEP_DEPLOYMENT_DELETED MigrationStep = 7
+)
+
+// Enum value maps for MigrationStep.
+var (
+	MigrationStep_name = map[int32]string{
+		0: "MIGRATION_STEP_UNSPECIFIED",
+		1: "MIGRATION_STEP_PLANNED",
+		2: "MIGRATION_STEP_RECORDED",
+		3: "MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN",
+		4: "MIGRATION_STEP_STATEFULSET_CREATED",
+		5: "MIGRATION_STEP_ADOPTED",
+		6: "MIGRATION_STEP_SANDBOX_READY",
+		7: "MIGRATION_STEP_DEPLOYMENT_DELETED",
+	}
+	MigrationStep_value = map[string]int32{
+		"MIGRATION_STEP_UNSPECIFIED":            0,
+		"MIGRATION_STEP_PLANNED":                1,
+		"MIGRATION_STEP_RECORDED":               2,
+		"MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN": 3,
+		"MIGRATION_STEP_STATEFULSET_CREATED":    4,
+		"MIGRATION_STEP_ADOPTED":                5,
+		"MIGRATION_STEP_SANDBOX_READY":          6,
+		"MIGRATION_STEP_DEPLOYMENT_DELETED":     7,
+	}
+)
+
+func (x MigrationStep) Enum() *MigrationStep {
+	p := new(MigrationStep)
+	*p = x
+	return p
+}
+
+func (x MigrationStep) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MigrationStep) Descriptor() protoreflect.EnumDescriptor {
+	return file_sandbox_v1_sandbox_proto_enumTypes[3].Descriptor()
+}
+
+func (MigrationStep) Type() protoreflect.EnumType {
+	return &file_sandbox_v1_sandbox_proto_enumTypes[3]
+}
+
+func (x MigrationStep) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MigrationStep.Descriptor instead.
+func (MigrationStep) EnumDescriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{3}
+}
+
+// How a migration (or a message about one) ended.
+type MigrationOutcome int32
+
+const (
+	// Not finished: a progress message of MigrateSandboxes (see `step`).
+	MigrationOutcome_MIGRATION_OUTCOME_UNSPECIFIED MigrationOutcome = 0
+	// Migrated by this call.
+	MigrationOutcome_MIGRATION_OUTCOME_MIGRATED MigrationOutcome = 1
+	// Was already migrated: nothing to do.
+	MigrationOutcome_MIGRATION_OUTCOME_ALREADY_MIGRATED MigrationOutcome = 2
+	// dry_run: would be migrated by the listed changes.
+	MigrationOutcome_MIGRATION_OUTCOME_WOULD_MIGRATE MigrationOutcome = 3
+	// Not migrated and left as it was (`error` says why: NOT_DEPLOYMENT_ERA,
+	// UNSUPPORTED_FIELD, MIGRATION_IN_PROGRESS).
+	MigrationOutcome_MIGRATION_OUTCOME_SKIPPED MigrationOutcome = 4
+	// Failed at `step` (`error` says why); calling again continues from there.
+	MigrationOutcome_MIGRATION_OUTCOME_FAILED MigrationOutcome = 5
+	// RollbackMigration: rolled back by this call.
+	MigrationOutcome_MIGRATION_OUTCOME_ROLLED_BACK MigrationOutcome = 6
+	// RollbackMigration with dry_run: would be rolled back by the listed changes.
+	MigrationOutcome_MIGRATION_OUTCOME_WOULD_ROLL_BACK MigrationOutcome = 7
+)
+
+// Enum value maps for MigrationOutcome.
+var (
+	MigrationOutcome_name = map[int32]string{
+		0: "MIGRATION_OUTCOME_UNSPECIFIED",
+		1: "MIGRATION_OUTCOME_MIGRATED",
+		2: "MIGRATION_OUTCOME_ALREADY_MIGRATED",
+		3: "MIGRATION_OUTCOME_WOULD_MIGRATE",
+		4: "MIGRATION_OUTCOME_SKIPPED",
+		5: "MIGRATION_OUTCOME_FAILED",
+		6: "MIGRATION_OUTCOME_ROLLED_BACK",
+		7: "MIGRATION_OUTCOME_WOULD_ROLL_BACK",
+	}
+	MigrationOutcome_value = map[string]int32{
+		"MIGRATION_OUTCOME_UNSPECIFIED":      0,
+		"MIGRATION_OUTCOME_MIGRATED":         1,
+		"MIGRATION_OUTCOME_ALREADY_MIGRATED": 2,
+		"MIGRATION_OUTCOME_WOULD_MIGRATE":    3,
+		"MIGRATION_OUTCOME_SKIPPED":          4,
+		"MIGRATION_OUTCOME_FAILED":           5,
+		"MIGRATION_OUTCOME_ROLLED_BACK":      6,
+		"MIGRATION_OUTCOME_WOULD_ROLL_BACK":  7,
+	}
+)
+
+func (x MigrationOutcome) Enum() *MigrationOutcome {
+	p := new(MigrationOutcome)
+	*p = x
+	return p
+}
+
+func (x MigrationOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MigrationOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_sandbox_v1_sandbox_proto_enumTypes[4].Descriptor()
+}
+
+func (MigrationOutcome) Type() protoreflect.EnumType {
+	return &file_sandbox_v1_sandbox_proto_enumTypes[4]
+}
+
+func (x MigrationOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MigrationOutcome.Descriptor instead.
+func (MigrationOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{4}
+}
+
+// The kind of write.
+type PlannedChange_Action int32
+
+const (
+	// Not set. Never sent.
+	PlannedChange_ACTION_UNSPECIFIED PlannedChange_Action = 0
+	// POST of `body`, the whole object.
+	PlannedChange_ACTION_CREATE PlannedChange_Action = 1
+	// PATCH of the object with `body`, a JSON merge patch or a strategic merge patch.
+	PlannedChange_ACTION_PATCH PlannedChange_Action = 2
+	// DELETE of the object.
+	PlannedChange_ACTION_DELETE PlannedChange_Action = 3
+)
+
+// Enum value maps for PlannedChange_Action.
+var (
+	PlannedChange_Action_name = map[int32]string{
+		0: "ACTION_UNSPECIFIED",
+		1: "ACTION_CREATE",
+		2: "ACTION_PATCH",
+		3: "ACTION_DELETE",
+	}
+	PlannedChange_Action_value = map[string]int32{
+		"ACTION_UNSPECIFIED": 0,
+		"ACTION_CREATE":      1,
+		"ACTION_PATCH":       2,
+		"ACTION_DELETE":      3,
+	}
+)
+
+func (x PlannedChange_Action) Enum() *PlannedChange_Action {
+	p := new(PlannedChange_Action)
+	*p = x
+	return p
+}
+
+func (x PlannedChange_Action) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PlannedChange_Action) Descriptor() protoreflect.EnumDescriptor {
+	return file_sandbox_v1_sandbox_proto_enumTypes[5].Descriptor()
+}
+
+func (PlannedChange_Action) Type() protoreflect.EnumType {
+	return &file_sandbox_v1_sandbox_proto_enumTypes[5]
+}
+
+func (x PlannedChange_Action) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PlannedChange_Action.Descriptor instead.
+func (PlannedChange_Action) EnumDescriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{30, 0}
+}
+
 // What the caller asks for. Empty or unset fields take the server's configured defaults;
 // the Sandbox returned by the server shows the spec with defaults applied.
 type SandboxSpec struct {
@@ -612,13 +818,15 @@ func (x *Ports) GetTerminal() int32 {
 type Endpoints struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable DNS name of the pod inside the cluster:
-	// "<name>-0.<name>-service.<namespace>.svc.cluster.local".
+	// "<name>-0.<name>-service.<namespace>.svc.cluster.local". Empty for a migrated
+	// sandbox that kept its Deployment-era ClusterIP Service (reach it by the Service's
+	// name, "<name>-service.<namespace>.svc.cluster.local").
 	PodDns string `protobuf:"bytes,1,opt,name=pod_dns,json=podDns,proto3" json:"pod_dns,omitempty"`
-	// URL of the application, "https://<name>-app.<ingress_domain>". Empty without an
-	// ingress domain.
+	// URL of the application, "https://<name>-app.<ingress_domain>" (a migrated sandbox:
+	// the host its Ingress had). Empty without an ingress domain.
 	AppUrl string `protobuf:"bytes,2,opt,name=app_url,json=appUrl,proto3" json:"app_url,omitempty"`
-	// URL of the web terminal, "https://<name>-ttyd.<ingress_domain>". Empty without an
-	// ingress domain.
+	// URL of the web terminal, "https://<name>-ttyd.<ingress_domain>" (a migrated
+	// sandbox: the host its Ingress had). Empty without an ingress domain.
 	TerminalUrl   string `protobuf:"bytes,3,opt,name=terminal_url,json=terminalUrl,proto3" json:"terminal_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1978,6 +2186,750 @@ func (x *WatchSandboxesResponse) GetResumeToken() string {
 	return ""
 }
 
+// Request of MigrateSandbox.
+type MigrateSandboxRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Required.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The name of the Deployment (and of the sandbox it becomes). Required.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Check and plan only: nothing is written; the response lists the changes.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateSandboxRequest) Reset() {
+	*x = MigrateSandboxRequest{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateSandboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateSandboxRequest) ProtoMessage() {}
+
+func (x *MigrateSandboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateSandboxRequest.ProtoReflect.Descriptor instead.
+func (*MigrateSandboxRequest) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *MigrateSandboxRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *MigrateSandboxRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MigrateSandboxRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// Response of MigrateSandbox.
+type MigrateSandboxResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What was done (or, with dry_run, would be done).
+	Migration     *Migration `protobuf:"bytes,1,opt,name=migration,proto3" json:"migration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateSandboxResponse) Reset() {
+	*x = MigrateSandboxResponse{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateSandboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateSandboxResponse) ProtoMessage() {}
+
+func (x *MigrateSandboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateSandboxResponse.ProtoReflect.Descriptor instead.
+func (*MigrateSandboxResponse) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *MigrateSandboxResponse) GetMigration() *Migration {
+	if x != nil {
+		return x.Migration
+	}
+	return nil
+}
+
+// Request of MigrateSandboxes.
+type MigrateSandboxesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Required.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// A Kubernetes label selector over the Deployments' labels. Empty: every Deployment
+	// of the namespace (those that are not Deployment-era sandboxes are reported as
+	// skipped).
+	LabelSelector string `protobuf:"bytes,2,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// Check and plan only: nothing is written.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// How many sandboxes migrate at once: 1 to 20. 0: 4.
+	Concurrency   int32 `protobuf:"varint,4,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateSandboxesRequest) Reset() {
+	*x = MigrateSandboxesRequest{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateSandboxesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateSandboxesRequest) ProtoMessage() {}
+
+func (x *MigrateSandboxesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateSandboxesRequest.ProtoReflect.Descriptor instead.
+func (*MigrateSandboxesRequest) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *MigrateSandboxesRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *MigrateSandboxesRequest) GetLabelSelector() string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return ""
+}
+
+func (x *MigrateSandboxesRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MigrateSandboxesRequest) GetConcurrency() int32 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+// One message of a MigrateSandboxes stream: progress of one sandbox, or (last) the
+// summary.
+type MigrateSandboxesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What this message reports.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*MigrateSandboxesResponse_Progress
+	//	*MigrateSandboxesResponse_Summary
+	Event         isMigrateSandboxesResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateSandboxesResponse) Reset() {
+	*x = MigrateSandboxesResponse{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateSandboxesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateSandboxesResponse) ProtoMessage() {}
+
+func (x *MigrateSandboxesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateSandboxesResponse.ProtoReflect.Descriptor instead.
+func (*MigrateSandboxesResponse) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *MigrateSandboxesResponse) GetEvent() isMigrateSandboxesResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *MigrateSandboxesResponse) GetProgress() *Migration {
+	if x != nil {
+		if x, ok := x.Event.(*MigrateSandboxesResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *MigrateSandboxesResponse) GetSummary() *MigrationSummary {
+	if x != nil {
+		if x, ok := x.Event.(*MigrateSandboxesResponse_Summary); ok {
+			return x.Summary
+		}
+	}
+	return nil
+}
+
+type isMigrateSandboxesResponse_Event interface {
+	isMigrateSandboxesResponse_Event()
+}
+
+type MigrateSandboxesResponse_Progress struct {
+	// A sandbox completed a step, was skipped, failed or finished.
+	Progress *Migration `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type MigrateSandboxesResponse_Summary struct {
+	// Every sandbox has finished; the last message of the stream.
+	Summary *MigrationSummary `protobuf:"bytes,2,opt,name=summary,proto3,oneof"`
+}
+
+func (*MigrateSandboxesResponse_Progress) isMigrateSandboxesResponse_Event() {}
+
+func (*MigrateSandboxesResponse_Summary) isMigrateSandboxesResponse_Event() {}
+
+// A Kubernetes write that a migration or rollback makes (or, in a dry run, would make).
+type PlannedChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of write.
+	Action PlannedChange_Action `protobuf:"varint,1,opt,name=action,proto3,enum=sandbox.v1.PlannedChange_Action" json:"action,omitempty"`
+	// The Kubernetes kind: "StatefulSet", "Service", "Ingress", "NetworkPolicy",
+	// "ConfigMap", "Deployment", "PersistentVolumeClaim".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The object's name (in the request's namespace).
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The JSON that is sent: the object for ACTION_CREATE, the patch for ACTION_PATCH;
+	// empty for ACTION_DELETE.
+	Body          string `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlannedChange) Reset() {
+	*x = PlannedChange{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlannedChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlannedChange) ProtoMessage() {}
+
+func (x *PlannedChange) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlannedChange.ProtoReflect.Descriptor instead.
+func (*PlannedChange) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PlannedChange) GetAction() PlannedChange_Action {
+	if x != nil {
+		return x.Action
+	}
+	return PlannedChange_ACTION_UNSPECIFIED
+}
+
+func (x *PlannedChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PlannedChange) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PlannedChange) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// Why a sandbox was skipped or failed: the status MigrateSandbox would have returned.
+type MigrationError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code (google.rpc.Code).
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The ErrorReason name, as in the google.rpc.ErrorInfo of MigrateSandbox's error.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A human-readable message.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The ErrorInfo metadata, e.g. "field" for UNSUPPORTED_FIELD.
+	Metadata      map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationError) Reset() {
+	*x = MigrationError{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationError) ProtoMessage() {}
+
+func (x *MigrationError) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationError.ProtoReflect.Descriptor instead.
+func (*MigrationError) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MigrationError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *MigrationError) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MigrationError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *MigrationError) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// The state of one sandbox's migration (or rollback).
+type Migration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The sandbox's (and the Deployment's) name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The last step completed (migration only).
+	Step MigrationStep `protobuf:"varint,3,opt,name=step,proto3,enum=sandbox.v1.MigrationStep" json:"step,omitempty"`
+	// How it ended; unspecified in a progress message.
+	Outcome MigrationOutcome `protobuf:"varint,4,opt,name=outcome,proto3,enum=sandbox.v1.MigrationOutcome" json:"outcome,omitempty"`
+	// The writes made by this call, in order, or with dry_run the writes that would be
+	// made (waits between them are not listed). Empty when nothing was written.
+	Changes []*PlannedChange `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Why it was skipped or failed; unset otherwise.
+	Error *MigrationError `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// The sandbox once migrated (outcomes MIGRATED and ALREADY_MIGRATED); unset otherwise.
+	Sandbox       *Sandbox `protobuf:"bytes,7,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Migration) Reset() {
+	*x = Migration{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Migration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Migration) ProtoMessage() {}
+
+func (x *Migration) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Migration.ProtoReflect.Descriptor instead.
+func (*Migration) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Migration) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Migration) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Migration) GetStep() MigrationStep {
+	if x != nil {
+		return x.Step
+	}
+	return MigrationStep_MIGRATION_STEP_UNSPECIFIED
+}
+
+func (x *Migration) GetOutcome() MigrationOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return MigrationOutcome_MIGRATION_OUTCOME_UNSPECIFIED
+}
+
+func (x *Migration) GetChanges() []*PlannedChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *Migration) GetError() *MigrationError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *Migration) GetSandbox() *Sandbox {
+	if x != nil {
+		return x.Sandbox
+	}
+	return nil
+}
+
+// The totals of a MigrateSandboxes stream, by outcome.
+type MigrationSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sandboxes considered (Deployments that matched, plus interrupted migrations).
+	Total int32 `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
+	// Migrated by this call.
+	Migrated int32 `protobuf:"varint,2,opt,name=migrated,proto3" json:"migrated,omitempty"`
+	// Already migrated.
+	AlreadyMigrated int32 `protobuf:"varint,3,opt,name=already_migrated,json=alreadyMigrated,proto3" json:"already_migrated,omitempty"`
+	// dry_run: would be migrated.
+	WouldMigrate int32 `protobuf:"varint,4,opt,name=would_migrate,json=wouldMigrate,proto3" json:"would_migrate,omitempty"`
+	// Skipped (not Deployment-era, unsupported field, in progress elsewhere).
+	Skipped int32 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// Failed; call again to continue them.
+	Failed        int32 `protobuf:"varint,6,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationSummary) Reset() {
+	*x = MigrationSummary{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationSummary) ProtoMessage() {}
+
+func (x *MigrationSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationSummary.ProtoReflect.Descriptor instead.
+func (*MigrationSummary) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *MigrationSummary) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *MigrationSummary) GetMigrated() int32 {
+	if x != nil {
+		return x.Migrated
+	}
+	return 0
+}
+
+func (x *MigrationSummary) GetAlreadyMigrated() int32 {
+	if x != nil {
+		return x.AlreadyMigrated
+	}
+	return 0
+}
+
+func (x *MigrationSummary) GetWouldMigrate() int32 {
+	if x != nil {
+		return x.WouldMigrate
+	}
+	return 0
+}
+
+func (x *MigrationSummary) GetSkipped() int32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *MigrationSummary) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+// Request of RollbackMigration.
+type RollbackMigrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace. Required.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The migrated sandbox's name. Required.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Check and plan only: nothing is written; the response lists the changes.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Mount the sandbox's home volume into the recreated Deployment at the sandbox's
+	// home mount path, so that the work done since the migration stays available.
+	MountHome bool `protobuf:"varint,4,opt,name=mount_home,json=mountHome,proto3" json:"mount_home,omitempty"`
+	// Delete the home volume with the StatefulSet (otherwise it is kept, released from
+	// the StatefulSet and marked kept, as DeleteSandbox with keep_storage does).
+	// Incompatible with mount_home.
+	DeleteStorage bool `protobuf:"varint,5,opt,name=delete_storage,json=deleteStorage,proto3" json:"delete_storage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackMigrationRequest) Reset() {
+	*x = RollbackMigrationRequest{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackMigrationRequest) ProtoMessage() {}
+
+func (x *RollbackMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackMigrationRequest.ProtoReflect.Descriptor instead.
+func (*RollbackMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RollbackMigrationRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RollbackMigrationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RollbackMigrationRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RollbackMigrationRequest) GetMountHome() bool {
+	if x != nil {
+		return x.MountHome
+	}
+	return false
+}
+
+func (x *RollbackMigrationRequest) GetDeleteStorage() bool {
+	if x != nil {
+		return x.DeleteStorage
+	}
+	return false
+}
+
+// Response of RollbackMigration.
+type RollbackMigrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What was done (or, with dry_run, would be done); `step` is unset.
+	Rollback      *Migration `protobuf:"bytes,1,opt,name=rollback,proto3" json:"rollback,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackMigrationResponse) Reset() {
+	*x = RollbackMigrationResponse{}
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackMigrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackMigrationResponse) ProtoMessage() {}
+
+func (x *RollbackMigrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandbox_v1_sandbox_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackMigrationResponse.ProtoReflect.Descriptor instead.
+func (*RollbackMigrationResponse) Descriptor() ([]byte, []int) {
+	return file_sandbox_v1_sandbox_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RollbackMigrationResponse) GetRollback() *Migration {
+	if x != nil {
+		return x.Rollback
+	}
+	return nil
+}
+
 var File_sandbox_v1_sandbox_proto protoreflect.FileDescriptor
 
 const file_sandbox_v1_sandbox_proto_rawDesc = "" +
@@ -2108,7 +3060,64 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"\x16WatchSandboxesResponse\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.sandbox.v1.WatchEventTypeR\x04type\x12-\n" +
 	"\asandbox\x18\x02 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\x12!\n" +
-	"\fresume_token\x18\x03 \x01(\tR\vresumeToken*\xd0\x01\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"b\n" +
+	"\x15MigrateSandboxRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"M\n" +
+	"\x16MigrateSandboxResponse\x123\n" +
+	"\tmigration\x18\x01 \x01(\v2\x15.sandbox.v1.MigrationR\tmigration\"\x99\x01\n" +
+	"\x17MigrateSandboxesRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
+	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12 \n" +
+	"\vconcurrency\x18\x04 \x01(\x05R\vconcurrency\"\x92\x01\n" +
+	"\x18MigrateSandboxesResponse\x123\n" +
+	"\bprogress\x18\x01 \x01(\v2\x15.sandbox.v1.MigrationH\x00R\bprogress\x128\n" +
+	"\asummary\x18\x02 \x01(\v2\x1c.sandbox.v1.MigrationSummaryH\x00R\asummaryB\a\n" +
+	"\x05event\"\xdf\x01\n" +
+	"\rPlannedChange\x128\n" +
+	"\x06action\x18\x01 \x01(\x0e2 .sandbox.v1.PlannedChange.ActionR\x06action\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\"X\n" +
+	"\x06Action\x12\x16\n" +
+	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rACTION_CREATE\x10\x01\x12\x10\n" +
+	"\fACTION_PATCH\x10\x02\x12\x11\n" +
+	"\rACTION_DELETE\x10\x03\"\xd9\x01\n" +
+	"\x0eMigrationError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12D\n" +
+	"\bmetadata\x18\x04 \x03(\v2(.sandbox.v1.MigrationError.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x02\n" +
+	"\tMigration\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
+	"\x04step\x18\x03 \x01(\x0e2\x19.sandbox.v1.MigrationStepR\x04step\x126\n" +
+	"\aoutcome\x18\x04 \x01(\x0e2\x1c.sandbox.v1.MigrationOutcomeR\aoutcome\x123\n" +
+	"\achanges\x18\x05 \x03(\v2\x19.sandbox.v1.PlannedChangeR\achanges\x120\n" +
+	"\x05error\x18\x06 \x01(\v2\x1a.sandbox.v1.MigrationErrorR\x05error\x12-\n" +
+	"\asandbox\x18\a \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\"\xc6\x01\n" +
+	"\x10MigrationSummary\x12\x14\n" +
+	"\x05total\x18\x01 \x01(\x05R\x05total\x12\x1a\n" +
+	"\bmigrated\x18\x02 \x01(\x05R\bmigrated\x12)\n" +
+	"\x10already_migrated\x18\x03 \x01(\x05R\x0falreadyMigrated\x12#\n" +
+	"\rwould_migrate\x18\x04 \x01(\x05R\fwouldMigrate\x12\x18\n" +
+	"\askipped\x18\x05 \x01(\x05R\askipped\x12\x16\n" +
+	"\x06failed\x18\x06 \x01(\x05R\x06failed\"\xab\x01\n" +
+	"\x18RollbackMigrationRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1d\n" +
+	"\n" +
+	"mount_home\x18\x04 \x01(\bR\tmountHome\x12%\n" +
+	"\x0edelete_storage\x18\x05 \x01(\bR\rdeleteStorage\"N\n" +
+	"\x19RollbackMigrationResponse\x121\n" +
+	"\brollback\x18\x01 \x01(\v2\x15.sandbox.v1.MigrationR\brollback*\xd0\x01\n" +
 	"\fSandboxPhase\x12\x1d\n" +
 	"\x19SANDBOX_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SANDBOX_PHASE_STARTING\x10\x01\x12\x19\n" +
@@ -2130,7 +3139,25 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"\x19WATCH_EVENT_TYPE_MODIFIED\x10\x02\x12\x1c\n" +
 	"\x18WATCH_EVENT_TYPE_DELETED\x10\x03\x12+\n" +
 	"'WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE\x10\x04\x12\x1a\n" +
-	"\x16WATCH_EVENT_TYPE_RESET\x10\x052\x93\x06\n" +
+	"\x16WATCH_EVENT_TYPE_RESET\x10\x05*\xa0\x02\n" +
+	"\rMigrationStep\x12\x1e\n" +
+	"\x1aMIGRATION_STEP_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16MIGRATION_STEP_PLANNED\x10\x01\x12\x1b\n" +
+	"\x17MIGRATION_STEP_RECORDED\x10\x02\x12)\n" +
+	"%MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN\x10\x03\x12&\n" +
+	"\"MIGRATION_STEP_STATEFULSET_CREATED\x10\x04\x12\x1a\n" +
+	"\x16MIGRATION_STEP_ADOPTED\x10\x05\x12 \n" +
+	"\x1cMIGRATION_STEP_SANDBOX_READY\x10\x06\x12%\n" +
+	"!MIGRATION_STEP_DEPLOYMENT_DELETED\x10\a*\xa9\x02\n" +
+	"\x10MigrationOutcome\x12!\n" +
+	"\x1dMIGRATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aMIGRATION_OUTCOME_MIGRATED\x10\x01\x12&\n" +
+	"\"MIGRATION_OUTCOME_ALREADY_MIGRATED\x10\x02\x12#\n" +
+	"\x1fMIGRATION_OUTCOME_WOULD_MIGRATE\x10\x03\x12\x1d\n" +
+	"\x19MIGRATION_OUTCOME_SKIPPED\x10\x04\x12\x1c\n" +
+	"\x18MIGRATION_OUTCOME_FAILED\x10\x05\x12!\n" +
+	"\x1dMIGRATION_OUTCOME_ROLLED_BACK\x10\x06\x12%\n" +
+	"!MIGRATION_OUTCOME_WOULD_ROLL_BACK\x10\a2\xaf\b\n" +
 	"\x10SandboxLifecycle\x12T\n" +
 	"\rCreateSandbox\x12 .sandbox.v1.CreateSandboxRequest\x1a!.sandbox.v1.CreateSandboxResponse\x12K\n" +
 	"\n" +
@@ -2141,7 +3168,10 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"\x10UpdateSandboxEnv\x12#.sandbox.v1.UpdateSandboxEnvRequest\x1a$.sandbox.v1.UpdateSandboxEnvResponse\x12T\n" +
 	"\rDeleteSandbox\x12 .sandbox.v1.DeleteSandboxRequest\x1a!.sandbox.v1.DeleteSandboxResponse\x12S\n" +
 	"\fWatchSandbox\x12\x1f.sandbox.v1.WatchSandboxRequest\x1a .sandbox.v1.WatchSandboxResponse0\x01\x12Y\n" +
-	"\x0eWatchSandboxes\x12!.sandbox.v1.WatchSandboxesRequest\x1a\".sandbox.v1.WatchSandboxesResponse0\x01B,\n" +
+	"\x0eWatchSandboxes\x12!.sandbox.v1.WatchSandboxesRequest\x1a\".sandbox.v1.WatchSandboxesResponse0\x01\x12W\n" +
+	"\x0eMigrateSandbox\x12!.sandbox.v1.MigrateSandboxRequest\x1a\".sandbox.v1.MigrateSandboxResponse\x12_\n" +
+	"\x10MigrateSandboxes\x12#.sandbox.v1.MigrateSandboxesRequest\x1a$.sandbox.v1.MigrateSandboxesResponse0\x01\x12`\n" +
+	"\x11RollbackMigration\x12$.sandbox.v1.RollbackMigrationRequest\x1a%.sandbox.v1.RollbackMigrationResponseB,\n" +
 	"\x17dev.sandboxd.sandbox.v1B\fSandboxProtoP\x01\xf8\x01\x01b\x06proto3"
 
 var (
@@ -2156,92 +3186,123 @@ func file_sandbox_v1_sandbox_proto_rawDescGZIP() []byte {
 	return file_sandbox_v1_sandbox_proto_rawDescData
 }
 
-var file_sandbox_v1_sandbox_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_sandbox_v1_sandbox_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_sandbox_v1_sandbox_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_sandbox_v1_sandbox_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_sandbox_v1_sandbox_proto_goTypes = []any{
-	(SandboxPhase)(0),                // 0: sandbox.v1.SandboxPhase
-	(SandboxErrorReason)(0),          // 1: sandbox.v1.SandboxErrorReason
-	(WatchEventType)(0),              // 2: sandbox.v1.WatchEventType
-	(*SandboxSpec)(nil),              // 3: sandbox.v1.SandboxSpec
-	(*ResourceQuantities)(nil),       // 4: sandbox.v1.ResourceQuantities
-	(*Resources)(nil),                // 5: sandbox.v1.Resources
-	(*StorageSpec)(nil),              // 6: sandbox.v1.StorageSpec
-	(*Ports)(nil),                    // 7: sandbox.v1.Ports
-	(*Endpoints)(nil),                // 8: sandbox.v1.Endpoints
-	(*StorageStatus)(nil),            // 9: sandbox.v1.StorageStatus
-	(*Sandbox)(nil),                  // 10: sandbox.v1.Sandbox
-	(*CreateSandboxRequest)(nil),     // 11: sandbox.v1.CreateSandboxRequest
-	(*CreateSandboxResponse)(nil),    // 12: sandbox.v1.CreateSandboxResponse
-	(*GetSandboxRequest)(nil),        // 13: sandbox.v1.GetSandboxRequest
-	(*GetSandboxResponse)(nil),       // 14: sandbox.v1.GetSandboxResponse
-	(*ListSandboxesRequest)(nil),     // 15: sandbox.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil),    // 16: sandbox.v1.ListSandboxesResponse
-	(*StartSandboxRequest)(nil),      // 17: sandbox.v1.StartSandboxRequest
-	(*StartSandboxResponse)(nil),     // 18: sandbox.v1.StartSandboxResponse
-	(*StopSandboxRequest)(nil),       // 19: sandbox.v1.StopSandboxRequest
-	(*StopSandboxResponse)(nil),      // 20: sandbox.v1.StopSandboxResponse
-	(*UpdateSandboxEnvRequest)(nil),  // 21: sandbox.v1.UpdateSandboxEnvRequest
-	(*UpdateSandboxEnvResponse)(nil), // 22: sandbox.v1.UpdateSandboxEnvResponse
-	(*DeleteSandboxRequest)(nil),     // 23: sandbox.v1.DeleteSandboxRequest
-	(*DeleteSandboxResponse)(nil),    // 24: sandbox.v1.DeleteSandboxResponse
-	(*WatchSandboxRequest)(nil),      // 25: sandbox.v1.WatchSandboxRequest
-	(*WatchSandboxResponse)(nil),     // 26: sandbox.v1.WatchSandboxResponse
-	(*WatchSandboxesRequest)(nil),    // 27: sandbox.v1.WatchSandboxesRequest
-	(*WatchSandboxesResponse)(nil),   // 28: sandbox.v1.WatchSandboxesResponse
-	nil,                              // 29: sandbox.v1.SandboxSpec.EnvEntry
-	nil,                              // 30: sandbox.v1.SandboxSpec.LabelsEntry
-	nil,                              // 31: sandbox.v1.UpdateSandboxEnvRequest.EnvEntry
-	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
+	(SandboxPhase)(0),                 // 0: sandbox.v1.SandboxPhase
+	(SandboxErrorReason)(0),           // 1: sandbox.v1.SandboxErrorReason
+	(WatchEventType)(0),               // 2: sandbox.v1.WatchEventType
+	(MigrationStep)(0),                // 3: sandbox.v1.MigrationStep
+	(MigrationOutcome)(0),             // 4: sandbox.v1.MigrationOutcome
+	(PlannedChange_Action)(0),         // 5: sandbox.v1.PlannedChange.Action
+	(*SandboxSpec)(nil),               // 6: sandbox.v1.SandboxSpec
+	(*ResourceQuantities)(nil),        // 7: sandbox.v1.ResourceQuantities
+	(*Resources)(nil),                 // 8: sandbox.v1.Resources
+	(*StorageSpec)(nil),               // 9: sandbox.v1.StorageSpec
+	(*Ports)(nil),                     // 10: sandbox.v1.Ports
+	(*Endpoints)(nil),                 // 11: sandbox.v1.Endpoints
+	(*StorageStatus)(nil),             // 12: sandbox.v1.StorageStatus
+	(*Sandbox)(nil),                   // 13: sandbox.v1.Sandbox
+	(*CreateSandboxRequest)(nil),      // 14: sandbox.v1.CreateSandboxRequest
+	(*CreateSandboxResponse)(nil),     // 15: sandbox.v1.CreateSandboxResponse
+	(*GetSandboxRequest)(nil),         // 16: sandbox.v1.GetSandboxRequest
+	(*GetSandboxResponse)(nil),        // 17: sandbox.v1.GetSandboxResponse
+	(*ListSandboxesRequest)(nil),      // 18: sandbox.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil),     // 19: sandbox.v1.ListSandboxesResponse
+	(*StartSandboxRequest)(nil),       // 20: sandbox.v1.StartSandboxRequest
+	(*StartSandboxResponse)(nil),      // 21: sandbox.v1.StartSandboxResponse
+	(*StopSandboxRequest)(nil),        // 22: sandbox.v1.StopSandboxRequest
+	(*StopSandboxResponse)(nil),       // 23: sandbox.v1.StopSandboxResponse
+	(*UpdateSandboxEnvRequest)(nil),   // 24: sandbox.v1.UpdateSandboxEnvRequest
+	(*UpdateSandboxEnvResponse)(nil),  // 25: sandbox.v1.UpdateSandboxEnvResponse
+	(*DeleteSandboxRequest)(nil),      // 26: sandbox.v1.DeleteSandboxRequest
+	(*DeleteSandboxResponse)(nil),     // 27: sandbox.v1.DeleteSandboxResponse
+	(*WatchSandboxRequest)(nil),       // 28: sandbox.v1.WatchSandboxRequest
+	(*WatchSandboxResponse)(nil),      // 29: sandbox.v1.WatchSandboxResponse
+	(*WatchSandboxesRequest)(nil),     // 30: sandbox.v1.WatchSandboxesRequest
+	(*WatchSandboxesResponse)(nil),    // 31: sandbox.v1.WatchSandboxesResponse
+	(*MigrateSandboxRequest)(nil),     // 32: sandbox.v1.MigrateSandboxRequest
+	(*MigrateSandboxResponse)(nil),    // 33: sandbox.v1.MigrateSandboxResponse
+	(*MigrateSandboxesRequest)(nil),   // 34: sandbox.v1.MigrateSandboxesRequest
+	(*MigrateSandboxesResponse)(nil),  // 35: sandbox.v1.MigrateSandboxesResponse
+	(*PlannedChange)(nil),             // 36: sandbox.v1.PlannedChange
+	(*MigrationError)(nil),            // 37: sandbox.v1.MigrationError
+	(*Migration)(nil),                 // 38: sandbox.v1.Migration
+	(*MigrationSummary)(nil),          // 39: sandbox.v1.MigrationSummary
+	(*RollbackMigrationRequest)(nil),  // 40: sandbox.v1.RollbackMigrationRequest
+	(*RollbackMigrationResponse)(nil), // 41: sandbox.v1.RollbackMigrationResponse
+	nil,                               // 42: sandbox.v1.SandboxSpec.EnvEntry
+	nil,                               // 43: sandbox.v1.SandboxSpec.LabelsEntry
+	nil,                               // 44: sandbox.v1.UpdateSandboxEnvRequest.EnvEntry
+	nil,                               // 45: sandbox.v1.MigrationError.MetadataEntry
+	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
 }
 var file_sandbox_v1_sandbox_proto_depIdxs = []int32{
-	29, // 0: sandbox.v1.SandboxSpec.env:type_name -> sandbox.v1.SandboxSpec.EnvEntry
-	5,  // 1: sandbox.v1.SandboxSpec.resources:type_name -> sandbox.v1.Resources
-	6,  // 2: sandbox.v1.SandboxSpec.storage:type_name -> sandbox.v1.StorageSpec
-	7,  // 3: sandbox.v1.SandboxSpec.ports:type_name -> sandbox.v1.Ports
-	30, // 4: sandbox.v1.SandboxSpec.labels:type_name -> sandbox.v1.SandboxSpec.LabelsEntry
-	4,  // 5: sandbox.v1.Resources.requests:type_name -> sandbox.v1.ResourceQuantities
-	4,  // 6: sandbox.v1.Resources.limits:type_name -> sandbox.v1.ResourceQuantities
-	3,  // 7: sandbox.v1.Sandbox.spec:type_name -> sandbox.v1.SandboxSpec
+	42, // 0: sandbox.v1.SandboxSpec.env:type_name -> sandbox.v1.SandboxSpec.EnvEntry
+	8,  // 1: sandbox.v1.SandboxSpec.resources:type_name -> sandbox.v1.Resources
+	9,  // 2: sandbox.v1.SandboxSpec.storage:type_name -> sandbox.v1.StorageSpec
+	10, // 3: sandbox.v1.SandboxSpec.ports:type_name -> sandbox.v1.Ports
+	43, // 4: sandbox.v1.SandboxSpec.labels:type_name -> sandbox.v1.SandboxSpec.LabelsEntry
+	7,  // 5: sandbox.v1.Resources.requests:type_name -> sandbox.v1.ResourceQuantities
+	7,  // 6: sandbox.v1.Resources.limits:type_name -> sandbox.v1.ResourceQuantities
+	6,  // 7: sandbox.v1.Sandbox.spec:type_name -> sandbox.v1.SandboxSpec
 	0,  // 8: sandbox.v1.Sandbox.phase:type_name -> sandbox.v1.SandboxPhase
 	1,  // 9: sandbox.v1.Sandbox.error_reason:type_name -> sandbox.v1.SandboxErrorReason
-	8,  // 10: sandbox.v1.Sandbox.endpoints:type_name -> sandbox.v1.Endpoints
-	9,  // 11: sandbox.v1.Sandbox.storage:type_name -> sandbox.v1.StorageStatus
-	32, // 12: sandbox.v1.Sandbox.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 13: sandbox.v1.CreateSandboxRequest.spec:type_name -> sandbox.v1.SandboxSpec
-	10, // 14: sandbox.v1.CreateSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
-	10, // 15: sandbox.v1.GetSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
-	10, // 16: sandbox.v1.ListSandboxesResponse.sandboxes:type_name -> sandbox.v1.Sandbox
-	10, // 17: sandbox.v1.StartSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
-	10, // 18: sandbox.v1.StopSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
-	31, // 19: sandbox.v1.UpdateSandboxEnvRequest.env:type_name -> sandbox.v1.UpdateSandboxEnvRequest.EnvEntry
-	10, // 20: sandbox.v1.UpdateSandboxEnvResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	11, // 10: sandbox.v1.Sandbox.endpoints:type_name -> sandbox.v1.Endpoints
+	12, // 11: sandbox.v1.Sandbox.storage:type_name -> sandbox.v1.StorageStatus
+	46, // 12: sandbox.v1.Sandbox.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 13: sandbox.v1.CreateSandboxRequest.spec:type_name -> sandbox.v1.SandboxSpec
+	13, // 14: sandbox.v1.CreateSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	13, // 15: sandbox.v1.GetSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	13, // 16: sandbox.v1.ListSandboxesResponse.sandboxes:type_name -> sandbox.v1.Sandbox
+	13, // 17: sandbox.v1.StartSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	13, // 18: sandbox.v1.StopSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	44, // 19: sandbox.v1.UpdateSandboxEnvRequest.env:type_name -> sandbox.v1.UpdateSandboxEnvRequest.EnvEntry
+	13, // 20: sandbox.v1.UpdateSandboxEnvResponse.sandbox:type_name -> sandbox.v1.Sandbox
 	2,  // 21: sandbox.v1.WatchSandboxResponse.type:type_name -> sandbox.v1.WatchEventType
-	10, // 22: sandbox.v1.WatchSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	13, // 22: sandbox.v1.WatchSandboxResponse.sandbox:type_name -> sandbox.v1.Sandbox
 	2,  // 23: sandbox.v1.WatchSandboxesResponse.type:type_name -> sandbox.v1.WatchEventType
-	10, // 24: sandbox.v1.WatchSandboxesResponse.sandbox:type_name -> sandbox.v1.Sandbox
-	11, // 25: sandbox.v1.SandboxLifecycle.CreateSandbox:input_type -> sandbox.v1.CreateSandboxRequest
-	13, // 26: sandbox.v1.SandboxLifecycle.GetSandbox:input_type -> sandbox.v1.GetSandboxRequest
-	15, // 27: sandbox.v1.SandboxLifecycle.ListSandboxes:input_type -> sandbox.v1.ListSandboxesRequest
-	17, // 28: sandbox.v1.SandboxLifecycle.StartSandbox:input_type -> sandbox.v1.StartSandboxRequest
-	19, // 29: sandbox.v1.SandboxLifecycle.StopSandbox:input_type -> sandbox.v1.StopSandboxRequest
-	21, // 30: sandbox.v1.SandboxLifecycle.UpdateSandboxEnv:input_type -> sandbox.v1.UpdateSandboxEnvRequest
-	23, // 31: sandbox.v1.SandboxLifecycle.DeleteSandbox:input_type -> sandbox.v1.DeleteSandboxRequest
-	25, // 32: sandbox.v1.SandboxLifecycle.WatchSandbox:input_type -> sandbox.v1.WatchSandboxRequest
-	27, // 33: sandbox.v1.SandboxLifecycle.WatchSandboxes:input_type -> sandbox.v1.WatchSandboxesRequest
-	12, // 34: sandbox.v1.SandboxLifecycle.CreateSandbox:output_type -> sandbox.v1.CreateSandboxResponse
-	14, // 35: sandbox.v1.SandboxLifecycle.GetSandbox:output_type -> sandbox.v1.GetSandboxResponse
-	16, // 36: sandbox.v1.SandboxLifecycle.ListSandboxes:output_type -> sandbox.v1.ListSandboxesResponse
-	18, // 37: sandbox.v1.SandboxLifecycle.StartSandbox:output_type -> sandbox.v1.StartSandboxResponse
-	20, // 38: sandbox.v1.SandboxLifecycle.StopSandbox:output_type -> sandbox.v1.StopSandboxResponse
-	22, // 39: sandbox.v1.SandboxLifecycle.UpdateSandboxEnv:output_type -> sandbox.v1.UpdateSandboxEnvResponse
-	24, // 40: sandbox.v1.SandboxLifecycle.DeleteSandbox:output_type -> sandbox.v1.DeleteSandboxResponse
-	26, // 41: sandbox.v1.SandboxLifecycle.WatchSandbox:output_type -> sandbox.v1.WatchSandboxResponse
-	28, // 42: sandbox.v1.SandboxLifecycle.WatchSandboxes:output_type -> sandbox.v1.WatchSandboxesResponse
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	13, // 24: sandbox.v1.WatchSandboxesResponse.sandbox:type_name -> sandbox.v1.Sandbox
+	38, // 25: sandbox.v1.MigrateSandboxResponse.migration:type_name -> sandbox.v1.Migration
+	38, // 26: sandbox.v1.MigrateSandboxesResponse.progress:type_name -> sandbox.v1.Migration
+	39, // 27: sandbox.v1.MigrateSandboxesResponse.summary:type_name -> sandbox.v1.MigrationSummary
+	5,  // 28: sandbox.v1.PlannedChange.action:type_name -> sandbox.v1.PlannedChange.Action
+	45, // 29: sandbox.v1.MigrationError.metadata:type_name -> sandbox.v1.MigrationError.MetadataEntry
+	3,  // 30: sandbox.v1.Migration.step:type_name -> sandbox.v1.MigrationStep
+	4,  // 31: sandbox.v1.Migration.outcome:type_name -> sandbox.v1.MigrationOutcome
+	36, // 32: sandbox.v1.Migration.changes:type_name -> sandbox.v1.PlannedChange
+	37, // 33: sandbox.v1.Migration.error:type_name -> sandbox.v1.MigrationError
+	13, // 34: sandbox.v1.Migration.sandbox:type_name -> sandbox.v1.Sandbox
+	38, // 35: sandbox.v1.RollbackMigrationResponse.rollback:type_name -> sandbox.v1.Migration
+	14, // 36: sandbox.v1.SandboxLifecycle.CreateSandbox:input_type -> sandbox.v1.CreateSandboxRequest
+	16, // 37: sandbox.v1.SandboxLifecycle.GetSandbox:input_type -> sandbox.v1.GetSandboxRequest
+	18, // 38: sandbox.v1.SandboxLifecycle.ListSandboxes:input_type -> sandbox.v1.ListSandboxesRequest
+	20, // 39: sandbox.v1.SandboxLifecycle.StartSandbox:input_type -> sandbox.v1.StartSandboxRequest
+	22, // 40: sandbox.v1.SandboxLifecycle.StopSandbox:input_type -> sandbox.v1.StopSandboxRequest
+	24, // 41: sandbox.v1.SandboxLifecycle.UpdateSandboxEnv:input_type -> sandbox.v1.UpdateSandboxEnvRequest
+	26, // 42: sandbox.v1.SandboxLifecycle.DeleteSandbox:input_type -> sandbox.v1.DeleteSandboxRequest
+	28, // 43: sandbox.v1.SandboxLifecycle.WatchSandbox:input_type -> sandbox.v1.WatchSandboxRequest
+	30, // 44: sandbox.v1.SandboxLifecycle.WatchSandboxes:input_type -> sandbox.v1.WatchSandboxesRequest
+	32, // 45: sandbox.v1.SandboxLifecycle.MigrateSandbox:input_type -> sandbox.v1.MigrateSandboxRequest
+	34, // 46: sandbox.v1.SandboxLifecycle.MigrateSandboxes:input_type -> sandbox.v1.MigrateSandboxesRequest
+	40, // 47: sandbox.v1.SandboxLifecycle.RollbackMigration:input_type -> sandbox.v1.RollbackMigrationRequest
+	15, // 48: sandbox.v1.SandboxLifecycle.CreateSandbox:output_type -> sandbox.v1.CreateSandboxResponse
+	17, // 49: sandbox.v1.SandboxLifecycle.GetSandbox:output_type -> sandbox.v1.GetSandboxResponse
+	19, // 50: sandbox.v1.SandboxLifecycle.ListSandboxes:output_type -> sandbox.v1.ListSandboxesResponse
+	21, // 51: sandbox.v1.SandboxLifecycle.StartSandbox:output_type -> sandbox.v1.StartSandboxResponse
+	23, // 52: sandbox.v1.SandboxLifecycle.StopSandbox:output_type -> sandbox.v1.StopSandboxResponse
+	25, // 53: sandbox.v1.SandboxLifecycle.UpdateSandboxEnv:output_type -> sandbox.v1.UpdateSandboxEnvResponse
+	27, // 54: sandbox.v1.SandboxLifecycle.DeleteSandbox:output_type -> sandbox.v1.DeleteSandboxResponse
+	29, // 55: sandbox.v1.SandboxLifecycle.WatchSandbox:output_type -> sandbox.v1.WatchSandboxResponse
+	31, // 56: sandbox.v1.SandboxLifecycle.WatchSandboxes:output_type -> sandbox.v1.WatchSandboxesResponse
+	33, // 57: sandbox.v1.SandboxLifecycle.MigrateSandbox:output_type -> sandbox.v1.MigrateSandboxResponse
+	35, // 58: sandbox.v1.SandboxLifecycle.MigrateSandboxes:output_type -> sandbox.v1.MigrateSandboxesResponse
+	41, // 59: sandbox.v1.SandboxLifecycle.RollbackMigration:output_type -> sandbox.v1.RollbackMigrationResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_sandbox_v1_sandbox_proto_init() }
@@ -2251,13 +3312,17 @@ func file_sandbox_v1_sandbox_proto_init() {
 	}
 	file_sandbox_v1_sandbox_proto_msgTypes[4].OneofWrappers = []any{}
 	file_sandbox_v1_sandbox_proto_msgTypes[18].OneofWrappers = []any{}
+	file_sandbox_v1_sandbox_proto_msgTypes[29].OneofWrappers = []any{
+		(*MigrateSandboxesResponse_Progress)(nil),
+		(*MigrateSandboxesResponse_Summary)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandbox_v1_sandbox_proto_rawDesc), len(file_sandbox_v1_sandbox_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   29,
+			NumEnums:      6,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,15 +30,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SandboxLifecycle_CreateSandbox_FullMethodName    = "/sandbox.v1.SandboxLifecycle/CreateSandbox"
-	SandboxLifecycle_GetSandbox_FullMethodName       = "/sandbox.v1.SandboxLifecycle/GetSandbox"
-	SandboxLifecycle_ListSandboxes_FullMethodName    = "/sandbox.v1.SandboxLifecycle/ListSandboxes"
-	SandboxLifecycle_StartSandbox_FullMethodName     = "/sandbox.v1.SandboxLifecycle/StartSandbox"
-	SandboxLifecycle_StopSandbox_FullMethodName      = "/sandbox.v1.SandboxLifecycle/StopSandbox"
-	SandboxLifecycle_UpdateSandboxEnv_FullMethodName = "/sandbox.v1.SandboxLifecycle/UpdateSandboxEnv"
-	SandboxLifecycle_DeleteSandbox_FullMethodName    = "/sandbox.v1.SandboxLifecycle/DeleteSandbox"
-	SandboxLifecycle_WatchSandbox_FullMethodName     = "/sandbox.v1.SandboxLifecycle/WatchSandbox"
-	SandboxLifecycle_WatchSandboxes_FullMethodName   = "/sandbox.v1.SandboxLifecycle/WatchSandboxes"
+	SandboxLifecycle_CreateSandbox_FullMethodName     = "/sandbox.v1.SandboxLifecycle/CreateSandbox"
+	SandboxLifecycle_GetSandbox_FullMethodName        = "/sandbox.v1.SandboxLifecycle/GetSandbox"
+	SandboxLifecycle_ListSandboxes_FullMethodName     = "/sandbox.v1.SandboxLifecycle/ListSandboxes"
+	SandboxLifecycle_StartSandbox_FullMethodName      = "/sandbox.v1.SandboxLifecycle/StartSandbox"
+	SandboxLifecycle_StopSandbox_FullMethodName       = "/sandbox.v1.SandboxLifecycle/StopSandbox"
+	SandboxLifecycle_UpdateSandboxEnv_FullMethodName  = "/sandbox.v1.SandboxLifecycle/UpdateSandboxEnv"
+	SandboxLifecycle_DeleteSandbox_FullMethodName     = "/sandbox.v1.SandboxLifecycle/DeleteSandbox"
+	SandboxLifecycle_WatchSandbox_FullMethodName      = "/sandbox.v1.SandboxLifecycle/WatchSandbox"
+	SandboxLifecycle_WatchSandboxes_FullMethodName    = "/sandbox.v1.SandboxLifecycle/WatchSandboxes"
+	SandboxLifecycle_MigrateSandbox_FullMethodName    = "/sandbox.v1.SandboxLifecycle/MigrateSandbox"
+	SandboxLifecycle_MigrateSandboxes_FullMethodName  = "/sandbox.v1.SandboxLifecycle/MigrateSandboxes"
+	SandboxLifecycle_RollbackMigration_FullMethodName = "/sandbox.v1.SandboxLifecycle/RollbackMigration"
 )
 
 // SandboxLifecycleClient is the client API for SandboxLifecycle service.
@@ -83,6 +86,39 @@ type SandboxLifecycleClient interface {
 	// marker, then every change. See WatchSandboxesResponse for the order of messages.
 	// Errors: INVALID_ARGUMENT (bad selector or malformed resume_token).
 	WatchSandboxes(ctx context.Context, in *WatchSandboxesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSandboxesResponse], error)
+	// Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+	// Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+	// with a home volume that keeps the name, image, env (in order), resources, ports,
+	// volumes, security context, labels and annotations; the Service and Ingresses are
+	// adopted, so their names and hosts do not change. The originals are saved on the
+	// cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+	// RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+	// may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+	// sandbox.
+	//
+	// Resumable and idempotent: every step is recorded on the cluster; a migration that
+	// was interrupted is finished by calling again, and a migrated sandbox answers
+	// MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+	// response lists the changes that would be made. Authorization: "update" on
+	// sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+	// FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+	// ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+	// (call again to continue).
+	MigrateSandbox(ctx context.Context, in *MigrateSandboxRequest, opts ...grpc.CallOption) (*MigrateSandboxResponse, error)
+	// Migrates every Deployment-era sandbox of a namespace that matches a label selector
+	// (and finishes interrupted migrations of that namespace), several at once. Streams
+	// one message per sandbox each time it completes a step (or is skipped, or fails),
+	// then one summary. A failure of one sandbox does not stop the others.
+	// Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+	MigrateSandboxes(ctx context.Context, in *MigrateSandboxesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MigrateSandboxesResponse], error)
+	// Undoes a migration: recreates the Deployment from the saved copy (optionally
+	// mounting the sandbox's home volume at its mount path), restores the Service and
+	// Ingresses as they were, and removes the StatefulSet. The home volume is kept
+	// unless delete_storage is set. The StatefulSet's pod is gone before the
+	// Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+	// dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+	// FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
+	RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*RollbackMigrationResponse, error)
 }
 
 type sandboxLifecycleClient struct {
@@ -201,6 +237,45 @@ func (c *sandboxLifecycleClient) WatchSandboxes(ctx context.Context, in *WatchSa
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SandboxLifecycle_WatchSandboxesClient = grpc.ServerStreamingClient[WatchSandboxesResponse]
 
+func (c *sandboxLifecycleClient) MigrateSandbox(ctx context.Context, in *MigrateSandboxRequest, opts ...grpc.CallOption) (*MigrateSandboxResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MigrateSandboxResponse)
+	err := c.cc.Invoke(ctx, SandboxLifecycle_MigrateSandbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sandboxLifecycleClient) MigrateSandboxes(ctx context.Context, in *MigrateSandboxesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MigrateSandboxesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SandboxLifecycle_ServiceDesc.Streams[2], SandboxLifecycle_MigrateSandboxes_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MigrateSandboxesRequest, MigrateSandboxesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxLifecycle_MigrateSandboxesClient = grpc.ServerStreamingClient[MigrateSandboxesResponse]
+
+func (c *sandboxLifecycleClient) RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*RollbackMigrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackMigrationResponse)
+	err := c.cc.Invoke(ctx, SandboxLifecycle_RollbackMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SandboxLifecycleServer is the server API for SandboxLifecycle service.
 // All implementations must embed UnimplementedSandboxLifecycleServer
 // for forward compatibility.
@@ -243,6 +318,39 @@ type SandboxLifecycleServer interface {
 	// marker, then every change. See WatchSandboxesResponse for the order of messages.
 	// Errors: INVALID_ARGUMENT (bad selector or malformed resume_token).
 	WatchSandboxes(*WatchSandboxesRequest, grpc.ServerStreamingServer[WatchSandboxesResponse]) error
+	// Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+	// Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+	// with a home volume that keeps the name, image, env (in order), resources, ports,
+	// volumes, security context, labels and annotations; the Service and Ingresses are
+	// adopted, so their names and hosts do not change. The originals are saved on the
+	// cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+	// RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+	// may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+	// sandbox.
+	//
+	// Resumable and idempotent: every step is recorded on the cluster; a migration that
+	// was interrupted is finished by calling again, and a migrated sandbox answers
+	// MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+	// response lists the changes that would be made. Authorization: "update" on
+	// sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+	// FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+	// ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+	// (call again to continue).
+	MigrateSandbox(context.Context, *MigrateSandboxRequest) (*MigrateSandboxResponse, error)
+	// Migrates every Deployment-era sandbox of a namespace that matches a label selector
+	// (and finishes interrupted migrations of that namespace), several at once. Streams
+	// one message per sandbox each time it completes a step (or is skipped, or fails),
+	// then one summary. A failure of one sandbox does not stop the others.
+	// Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+	MigrateSandboxes(*MigrateSandboxesRequest, grpc.ServerStreamingServer[MigrateSandboxesResponse]) error
+	// Undoes a migration: recreates the Deployment from the saved copy (optionally
+	// mounting the sandbox's home volume at its mount path), restores the Service and
+	// Ingresses as they were, and removes the StatefulSet. The home volume is kept
+	// unless delete_storage is set. The StatefulSet's pod is gone before the
+	// Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+	// dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+	// FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
+	RollbackMigration(context.Context, *RollbackMigrationRequest) (*RollbackMigrationResponse, error)
 	mustEmbedUnimplementedSandboxLifecycleServer()
 }
 
@@ -279,6 +387,15 @@ func (UnimplementedSandboxLifecycleServer) WatchSandbox(*WatchSandboxRequest, gr
 }
 func (UnimplementedSandboxLifecycleServer) WatchSandboxes(*WatchSandboxesRequest, grpc.ServerStreamingServer[WatchSandboxesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchSandboxes not implemented")
+}
+func (UnimplementedSandboxLifecycleServer) MigrateSandbox(context.Context, *MigrateSandboxRequest) (*MigrateSandboxResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MigrateSandbox not implemented")
+}
+func (UnimplementedSandboxLifecycleServer) MigrateSandboxes(*MigrateSandboxesRequest, grpc.ServerStreamingServer[MigrateSandboxesResponse]) error {
+	return status.Error(codes.Unimplemented, "method MigrateSandboxes not implemented")
+}
+func (UnimplementedSandboxLifecycleServer) RollbackMigration(context.Context, *RollbackMigrationRequest) (*RollbackMigrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackMigration not implemented")
 }
 func (UnimplementedSandboxLifecycleServer) mustEmbedUnimplementedSandboxLifecycleServer() {}
 func (UnimplementedSandboxLifecycleServer) testEmbeddedByValue()                          {}
@@ -449,6 +566,53 @@ func _SandboxLifecycle_WatchSandboxes_Handler(srv interface{}, stream grpc.Serve
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SandboxLifecycle_WatchSandboxesServer = grpc.ServerStreamingServer[WatchSandboxesResponse]
 
+func _SandboxLifecycle_MigrateSandbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrateSandboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SandboxLifecycleServer).MigrateSandbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SandboxLifecycle_MigrateSandbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SandboxLifecycleServer).MigrateSandbox(ctx, req.(*MigrateSandboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SandboxLifecycle_MigrateSandboxes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(MigrateSandboxesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SandboxLifecycleServer).MigrateSandboxes(m, &grpc.GenericServerStream[MigrateSandboxesRequest, MigrateSandboxesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxLifecycle_MigrateSandboxesServer = grpc.ServerStreamingServer[MigrateSandboxesResponse]
+
+func _SandboxLifecycle_RollbackMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SandboxLifecycleServer).RollbackMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SandboxLifecycle_RollbackMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SandboxLifecycleServer).RollbackMigration(ctx, req.(*RollbackMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SandboxLifecycle_ServiceDesc is the grpc.ServiceDesc for SandboxLifecycle service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -484,6 +648,14 @@ var SandboxLifecycle_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteSandbox",
 			Handler:    _SandboxLifecycle_DeleteSandbox_Handler,
 		},
+		{
+			MethodName: "MigrateSandbox",
+			Handler:    _SandboxLifecycle_MigrateSandbox_Handler,
+		},
+		{
+			MethodName: "RollbackMigration",
+			Handler:    _SandboxLifecycle_RollbackMigration_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -494,6 +666,11 @@ var SandboxLifecycle_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchSandboxes",
 			Handler:       _SandboxLifecycle_WatchSandboxes_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "MigrateSandboxes",
+			Handler:       _SandboxLifecycle_MigrateSandboxes_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,6 +1,7 @@
 // The C++ client library (sandboxd::client) against a real sandboxd, run under
 // tests/sdk/with_sandboxd.sh (SANDBOXD_ADDR, SANDBOXD_TOKEN, SANDBOXD_TOKEN_FILE,
-// SANDBOXD_NAMESPACE, SANDBOXD_TEST_RESTART).
+// SANDBOXD_NAMESPACE, SANDBOXD_TEST_RESTART, SANDBOXD_TEST_KUBECTL; SANDBOXD_SOURCE_DIR
+// for the Deployment-era fixture script).
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -324,6 +325,124 @@ TEST_F(ClientSdkTest, WatchAndCallsSurviveARestart) {
   }
   EXPECT_EQ(state["cpp-restart"].desired_replicas(), 0);
   ASSERT_TRUE(client_->Delete(ns_, "cpp-restart").ok());
+}
+
+// Creates the Deployment-era sandbox `name` of `project` (tests/sdk/cpp/deployment_era.sh:
+// the team fixture applied with the admin kubectl).
+void MakeDeploymentEra(const std::string& name, const std::string& project) {
+  const std::string script = Env("SANDBOXD_SOURCE_DIR") + "/tests/sdk/cpp/deployment_era.sh";
+  ASSERT_EQ(std::system((script + " " + name + " " + project).c_str()), 0) << script;
+}
+
+// "NAME MIGRATION_STEP_X" for a progress message, "NAME MIGRATION_OUTCOME_Y" for a final one.
+std::string Describe(const pb::Migration& m) {
+  return m.name() + " " +
+         (m.outcome() == pb::MIGRATION_OUTCOME_UNSPECIFIED ? pb::MigrationStep_Name(m.step())
+                                                           : pb::MigrationOutcome_Name(m.outcome()));
+}
+
+// "ACTION_CREATE ConfigMap x-migration" for each change.
+std::vector<std::string> Changes(const pb::Migration& m) {
+  std::vector<std::string> out;
+  for (const pb::PlannedChange& c : m.changes()) {
+    out.push_back(pb::PlannedChange::Action_Name(c.action()) + " " + c.kind() + " " + c.name());
+  }
+  return out;
+}
+
+TEST_F(ClientSdkTest, MigrateMigrateAllAndRollback) {
+  ASSERT_NO_FATAL_FAILURE(MakeDeploymentEra("cpp-era", "cpp-era"));
+  const CallOptions minutes{absl::Minutes(5)};
+
+  pb::MigrateSandboxRequest dry;
+  dry.set_namespace_(ns_);
+  dry.set_name("cpp-era");
+  dry.set_dry_run(true);
+  absl::StatusOr<pb::Migration> planned = client_->Migrate(dry, minutes);
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  EXPECT_EQ(planned->outcome(), pb::MIGRATION_OUTCOME_WOULD_MIGRATE);
+  EXPECT_EQ(planned->step(), pb::MIGRATION_STEP_PLANNED);
+  EXPECT_THAT(Changes(*planned),
+              ElementsAre("ACTION_CREATE ConfigMap cpp-era-migration", "ACTION_PATCH Deployment cpp-era",
+                          "ACTION_CREATE StatefulSet cpp-era", "ACTION_PATCH Service cpp-era-service",
+                          "ACTION_PATCH Ingress cpp-era-app-ingress",
+                          "ACTION_PATCH Ingress cpp-era-ttyd-ingress",
+                          "ACTION_CREATE NetworkPolicy cpp-era-netpol",
+                          "ACTION_DELETE Deployment cpp-era"));
+  EXPECT_FALSE(planned->has_sandbox());
+
+  // Out of range: the whole stream is refused before any message.
+  pb::MigrateSandboxesRequest all;
+  all.set_namespace_(ns_);
+  all.set_label_selector("project.fullstackagent.io/name=cpp-era");
+  all.set_concurrency(21);
+  std::vector<std::string> seen;
+  auto observe = [&](const pb::Migration& m) { seen.push_back(Describe(m)); };
+  absl::StatusOr<pb::MigrationSummary> refused = client_->MigrateAll(all, observe);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(ErrorDetailsOf(refused.status()).Field(), "concurrency");
+  EXPECT_TRUE(seen.empty());
+
+  // The stream: one message per step completed, then the outcome, then the summary.
+  all.set_concurrency(1);
+  absl::StatusOr<pb::MigrationSummary> summary = client_->MigrateAll(all, observe);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_THAT(seen, ElementsAre("cpp-era MIGRATION_STEP_RECORDED",
+                                "cpp-era MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN",
+                                "cpp-era MIGRATION_STEP_STATEFULSET_CREATED",
+                                "cpp-era MIGRATION_STEP_ADOPTED", "cpp-era MIGRATION_STEP_SANDBOX_READY",
+                                "cpp-era MIGRATION_STEP_DEPLOYMENT_DELETED",
+                                "cpp-era MIGRATION_OUTCOME_MIGRATED"));
+  EXPECT_EQ(summary->total(), 1);
+  EXPECT_EQ(summary->migrated(), 1);
+  EXPECT_EQ(summary->skipped() + summary->failed() + summary->already_migrated(), 0);
+
+  // Again: nothing to do, nothing written; the sandbox is there.
+  dry.set_dry_run(false);
+  absl::StatusOr<pb::Migration> again = client_->Migrate(dry, minutes);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->outcome(), pb::MIGRATION_OUTCOME_ALREADY_MIGRATED);
+  EXPECT_TRUE(again->changes().empty());
+  EXPECT_EQ(again->sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
+  absl::StatusOr<pb::Sandbox> sandbox = client_->Get(ns_, "cpp-era");
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  EXPECT_EQ(sandbox->spec().image(), "registry.local/agent:1");
+
+  pb::MigrateSandboxRequest nobody;
+  nobody.set_namespace_(ns_);
+  nobody.set_name("cpp-nobody");
+  absl::StatusOr<pb::Migration> missing = client_->Migrate(nobody, minutes);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_EQ(ErrorReasonOf(missing.status()), "SANDBOX_NOT_FOUND");
+
+  pb::RollbackMigrationRequest rollback;
+  rollback.set_namespace_(ns_);
+  rollback.set_name("cpp-era");
+  rollback.set_mount_home(true);
+  rollback.set_delete_storage(true);
+  absl::StatusOr<pb::Migration> both = client_->Rollback(rollback, minutes);
+  ASSERT_EQ(both.status().code(), absl::StatusCode::kInvalidArgument) << both.status();
+  EXPECT_EQ(ErrorDetailsOf(both.status()).Field(), "delete_storage");
+
+  rollback.set_delete_storage(false);
+  rollback.set_dry_run(true);
+  absl::StatusOr<pb::Migration> would = client_->Rollback(rollback, minutes);
+  ASSERT_TRUE(would.ok()) << would.status();
+  EXPECT_EQ(would->outcome(), pb::MIGRATION_OUTCOME_WOULD_ROLL_BACK);
+  ASSERT_FALSE(would->changes().empty());
+  EXPECT_EQ(Changes(*would).back(), "ACTION_DELETE ConfigMap cpp-era-migration");
+
+  rollback.set_dry_run(false);
+  absl::StatusOr<pb::Migration> rolled_back = client_->Rollback(rollback, minutes);
+  ASSERT_TRUE(rolled_back.ok()) << rolled_back.status();
+  EXPECT_EQ(rolled_back->outcome(), pb::MIGRATION_OUTCOME_ROLLED_BACK);
+  EXPECT_EQ(Changes(*rolled_back), Changes(*would));
+  absl::StatusOr<pb::Migration> not_migrated = client_->Rollback(rollback, minutes);
+  ASSERT_EQ(not_migrated.status().code(), absl::StatusCode::kFailedPrecondition)
+      << not_migrated.status();
+  EXPECT_EQ(ErrorReasonOf(not_migrated.status()), "NOT_MIGRATED");
+  // The StatefulSet's delete was sent; the sandbox is gone once it completes.
+  EXPECT_TRUE(client_->WaitForDeleted(ns_, "cpp-era", kPhaseTimeout).ok());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "src/domain/builders.h"
+#include "src/domain/naming.h"
 #include "src/domain/validation.h"
 
 namespace sandboxd::domain {
@@ -242,6 +243,19 @@ TEST(DeriveSandboxTest, FillsViewFields) {
   EXPECT_EQ(DeriveSandbox(legacy, nullptr, nullptr, kNow, Defaults()).storage.claim_name,
             "home-alice-0");
   EXPECT_EQ(sb2.created, absl::InfinitePast());
+}
+
+// A migrated sandbox kept its Ingresses' hosts and, with a ClusterIP Service, has no
+// pod DNS name.
+TEST(DeriveSandboxTest, AMigratedSandboxShowsItsOwnEndpoints) {
+  kube::StatefulSet sts = Sts();
+  sts.metadata.annotations[kAnnotationAppUrl] = "https://qzvx.apps.example.dev";
+  sts.metadata.annotations[kAnnotationTerminalUrl] = "http://mkpl.apps.example.dev";
+  sts.metadata.annotations[kAnnotationNoPodDns] = "true";
+  Sandbox sb = DeriveSandbox(sts, nullptr, nullptr, kNow, Defaults());
+  EXPECT_EQ(sb.endpoints.app_url, "https://qzvx.apps.example.dev");
+  EXPECT_EQ(sb.endpoints.terminal_url, "http://mkpl.apps.example.dev");
+  EXPECT_EQ(sb.endpoints.pod_dns, "");
 }
 
 }  // namespace

@@ -389,5 +389,63 @@ TEST(ListResultToProtoTest, KeepsOrderAndToken) {
   EXPECT_EQ(ListResultToProto(domain::ListResult()).ByteSizeLong(), 0u);
 }
 
+TEST(MigrationProtoTest, RequestsAreChecked) {
+  v1::MigrateSandboxesRequest batch;
+  batch.set_namespace_("team-a");
+  batch.set_concurrency(-1);
+  EXPECT_EQ(domain::GetErrorDetail(MigrationBatchFromRequest(batch).status()).metadata["field"],
+            "concurrency");
+  batch.set_concurrency(3);
+  batch.set_label_selector("tier=a");
+  batch.set_dry_run(true);
+  absl::StatusOr<domain::MigrationBatch> converted = MigrationBatchFromRequest(batch);
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  EXPECT_EQ(converted->concurrency, 3);
+  EXPECT_EQ(converted->label_selector, "tier=a");
+  EXPECT_TRUE(converted->dry_run);
+
+  v1::RollbackMigrationRequest rollback;
+  rollback.set_namespace_("team-a");
+  EXPECT_EQ(domain::GetErrorDetail(RollbackFromRequest(rollback).status()).metadata["field"],
+            "name");
+  rollback.set_name("s1");
+  rollback.set_mount_home(true);
+  absl::StatusOr<domain::RollbackRequest> r = RollbackFromRequest(rollback);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->mount_home);
+  EXPECT_FALSE(r->delete_storage);
+}
+
+// A skipped sandbox carries the same code, reason and metadata a unary call would get.
+TEST(MigrationProtoTest, AReportCarriesItsChangesAndItsError) {
+  domain::MigrationReport report;
+  report.ns = "team-a";
+  report.name = "s1";
+  report.step = domain::MigrationStep::kRecorded;
+  report.outcome = domain::MigrationOutcome::kSkipped;
+  report.changes.push_back({domain::PlannedChange::Action::kPatch, "Deployment", "s1",
+                            R"({"spec":{"replicas":0}})"});
+  report.error = domain::MakeError(absl::StatusCode::kFailedPrecondition, "UNSUPPORTED_FIELD",
+                                   "Deployment/s1: spec.replicas: at most one",
+                                   {{"field", "spec.replicas"}, {"object", "Deployment/s1"}});
+  v1::Migration out = MigrationToProto(report);
+  EXPECT_EQ(out.step(), v1::MIGRATION_STEP_RECORDED);
+  EXPECT_EQ(out.outcome(), v1::MIGRATION_OUTCOME_SKIPPED);
+  ASSERT_EQ(out.changes_size(), 1);
+  EXPECT_EQ(out.changes(0).action(), v1::PlannedChange::ACTION_PATCH);
+  EXPECT_EQ(out.changes(0).body(), R"({"spec":{"replicas":0}})");
+  EXPECT_EQ(out.error().code(), 9);  // FAILED_PRECONDITION
+  EXPECT_EQ(out.error().reason(), "UNSUPPORTED_FIELD");
+  EXPECT_EQ(out.error().message(), "Deployment/s1: spec.replicas: at most one");
+  EXPECT_THAT(out.error().metadata(),
+              ::testing::UnorderedElementsAre(Pair("field", "spec.replicas"),
+                                              Pair("object", "Deployment/s1")));
+  EXPECT_FALSE(out.has_sandbox());
+  domain::MigrationSummary summary;
+  summary.Add(domain::MigrationOutcome::kMigrated);
+  EXPECT_EQ(SummaryToProto(summary).migrated(), 1);
+  EXPECT_EQ(SummaryToProto(summary).total(), 1);
+}
+
 }  // namespace
 }  // namespace sandboxd::server

@@ -45,7 +45,7 @@ std::pair<std::string, std::string> ReasonAndField(const grpc::Status& status) {
 class SandboxLifecycleServiceTest : public ::testing::Test {
  protected:
   SandboxLifecycleServiceTest()
-      : service_(nullptr, nullptr, nullptr, nullptr, domain::SandboxLimits(), &metrics_) {
+      : service_(nullptr, nullptr, nullptr, nullptr, nullptr, domain::SandboxLimits(), &metrics_) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -77,7 +77,8 @@ class SandboxLifecycleServiceTest : public ::testing::Test {
 
 constexpr const char* kMethods[] = {
     "CreateSandbox", "GetSandbox",    "ListSandboxes", "StartSandbox",  "StopSandbox",
-    "UpdateSandboxEnv", "DeleteSandbox", "WatchSandbox", "WatchSandboxes",
+    "UpdateSandboxEnv", "DeleteSandbox", "WatchSandbox", "WatchSandboxes", "MigrateSandbox",
+    "MigrateSandboxes", "RollbackMigration",
 };
 
 TEST_F(SandboxLifecycleServiceTest, BytesThatDoNotParseAreMalformedRequestForEveryMethod) {
@@ -101,7 +102,8 @@ TEST_F(SandboxLifecycleServiceTest, BytesThatDoNotParseAreMalformedRequestForEve
 TEST_F(SandboxLifecycleServiceTest, AnEmptyMessageParsesAndIsCheckedLikeAnyRequest) {
   // Zero bytes are a request with every field unset: the namespace is missing.
   for (const char* method : {"GetSandbox", "ListSandboxes", "StartSandbox", "StopSandbox",
-                             "UpdateSandboxEnv", "DeleteSandbox"}) {
+                             "UpdateSandboxEnv", "DeleteSandbox", "MigrateSandbox",
+                             "MigrateSandboxes", "RollbackMigration"}) {
     SCOPED_TRACE(method);
     grpc::Status status = CallRaw(method, "");
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sandbox/v1/sandbox.proto.
  */
 export const file_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("ChhzYW5kYm94L3YxL3NhbmRib3gucHJvdG8SCnNhbmRib3gudjEimwMKC1NhbmRib3hTcGVjEgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEg8KB3Byb2plY3QYAyABKAkSDQoFaW1hZ2UYBCABKAkSLQoDZW52GAUgAygLMiAuc2FuZGJveC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIoCglyZXNvdXJjZXMYBiABKAsyFS5zYW5kYm94LnYxLlJlc291cmNlcxIoCgdzdG9yYWdlGAcgASgLMhcuc2FuZGJveC52MS5TdG9yYWdlU3BlYxIgCgVwb3J0cxgIIAEoCzIRLnNhbmRib3gudjEuUG9ydHMSFgoOaW5ncmVzc19kb21haW4YCSABKAkSMwoGbGFiZWxzGAogAygLMiMuc2FuZGJveC52MS5TYW5kYm94U3BlYy5MYWJlbHNFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoSUmVzb3VyY2VRdWFudGl0aWVzEgsKA2NwdRgBIAEoCRIOCgZtZW1vcnkYAiABKAkibQoJUmVzb3VyY2VzEjAKCHJlcXVlc3RzGAEgASgLMh4uc2FuZGJveC52MS5SZXNvdXJjZVF1YW50aXRpZXMSLgoGbGltaXRzGAIgASgLMh4uc2FuZGJveC52MS5SZXNvdXJjZVF1YW50aXRpZXMiRgoLU3RvcmFnZVNwZWMSDAoEc2l6ZRgBIAEoCRIVCg1zdG9yYWdlX2NsYXNzGAIgASgJEhIKCm1vdW50X3BhdGgYAyABKAkiRQoFUG9ydHMSEAoDYXBwGAEgASgFSACIAQESFQoIdGVybWluYWwYAiABKAVIAYgBAUIGCgRfYXBwQgsKCV90ZXJtaW5hbCJDCglFbmRwb2ludHMSDwoHcG9kX2RucxgBIAEoCRIPCgdhcHBfdXJsGAIgASgJEhQKDHRlcm1pbmFsX3VybBgDIAEoCSJRCg1TdG9yYWdlU3RhdHVzEhIKCmNsYWltX25hbWUYASABKAkSDQoFcGhhc2UYAiABKAkSEAoIY2FwYWNpdHkYAyABKAkSCwoDdWlkGAQgASgJIvcCCgdTYW5kYm94EiUKBHNwZWMYASABKAsyFy5zYW5kYm94LnYxLlNhbmRib3hTcGVjEicKBXBoYXNlGAIgASgOMhguc2FuZGJveC52MS5TYW5kYm94UGhhc2USNAoMZXJyb3JfcmVhc29uGAMgASgOMh4uc2FuZGJveC52MS5TYW5kYm94RXJyb3JSZWFzb24SDwoHbWVzc2FnZRgEIAEoCRIYChBkZXNpcmVkX3JlcGxpY2FzGAUgASgFEhYKDnJlYWR5X3JlcGxpY2FzGAYgASgFEigKCWVuZHBvaW50cxgHIAEoCzIVLnNhbmRib3gudjEuRW5kcG9pbnRzEioKB3N0b3JhZ2UYCCABKAsyGS5zYW5kYm94LnYxLlN0b3JhZ2VTdGF0dXMSLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YCiABKAkSCwoDdWlkGAsgASgJIj0KFENyZWF0ZVNhbmRib3hSZXF1ZXN0EiUKBHNwZWMYASABKAsyFy5zYW5kYm94LnYxLlNhbmRib3hTcGVjIj0KFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIkCgdzYW5kYm94GAEgASgLMhMuc2FuZGJveC52MS5TYW5kYm94Ik0KEUdldFNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2NvbnNpc3RlbnRfcmVhZBgDIAEoCCI6ChJHZXRTYW5kYm94UmVzcG9uc2USJAoHc2FuZGJveBgBIAEoCzITLnNhbmRib3gudjEuU2FuZGJveCKSAQoUTGlzdFNhbmRib3hlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3Byb2plY3QYAiABKAkSFgoObGFiZWxfc2VsZWN0b3IYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSFwoPY29uc2lzdGVudF9yZWFkGAYgASgIIlgKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRImCglzYW5kYm94ZXMYASADKAsyEy5zYW5kYm94LnYxLlNhbmRib3gSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjYKE1N0YXJ0U2FuZGJveFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiPAoUU3RhcnRTYW5kYm94UmVzcG9uc2USJAoHc2FuZGJveBgBIAEoCzITLnNhbmRib3gudjEuU2FuZGJveCI1ChJTdG9wU2FuZGJveFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiOwoTU3RvcFNhbmRib3hSZXNwb25zZRIkCgdzYW5kYm94GAEgASgLMhMuc2FuZGJveC52MS5TYW5kYm94IuoBChdVcGRhdGVTYW5kYm94RW52UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRI5CgNlbnYYAyADKAsyLC5zYW5kYm94LnYxLlVwZGF0ZVNhbmRib3hFbnZSZXF1ZXN0LkVudkVudHJ5EhMKC3JlbW92ZV9rZXlzGAQgAygJEh0KEGV4cGVjdGVkX3ZlcnNpb24YBSABKAlIAIgBARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhMKEV9leHBlY3RlZF92ZXJzaW9uIkAKGFVwZGF0ZVNhbmRib3hFbnZSZXNwb25zZRIkCgdzYW5kYm94GAEgASgLMhMuc2FuZGJveC52MS5TYW5kYm94ImQKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGtlZXBfc3RvcmFnZRgDIAEoCBIVCg1hbGxvd19taXNzaW5nGAQgASgIIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJMChNXYXRjaFNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoCSJ8ChRXYXRjaFNhbmRib3hSZXNwb25zZRIoCgR0eXBlGAEgASgOMhouc2FuZGJveC52MS5XYXRjaEV2ZW50VHlwZRIkCgdzYW5kYm94GAIgASgLMhMuc2FuZGJveC52MS5TYW5kYm94EhQKDHJlc3VtZV90b2tlbhgDIAEoCSJpChVXYXRjaFNhbmRib3hlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3Byb2plY3QYAiABKAkSFgoObGFiZWxfc2VsZWN0b3IYAyABKAkSFAoMcmVzdW1lX3Rva2VuGAQgASgJIn4KFldhdGNoU2FuZGJveGVzUmVzcG9uc2USKAoEdHlwZRgBIAEoDjIaLnNhbmRib3gudjEuV2F0Y2hFdmVudFR5cGUSJAoHc2FuZGJveBgCIAEoCzITLnNhbmRib3gudjEuU2FuZGJveBIUCgxyZXN1bWVfdG9rZW4YAyABKAkq0AEKDFNhbmRib3hQaGFzZRIdChlTQU5EQk9YX1BIQVNFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9QSEFTRV9TVEFSVElORxABEhkKFVNBTkRCT1hfUEhBU0VfUlVOTklORxACEhoKFlNBTkRCT1hfUEhBU0VfU1RPUFBJTkcQAxIZChVTQU5EQk9YX1BIQVNFX1NUT1BQRUQQBBIaChZTQU5EQk9YX1BIQVNFX0RFTEVUSU5HEAUSFwoTU0FOREJPWF9QSEFTRV9FUlJPUhAGKokCChJTYW5kYm94RXJyb3JSZWFzb24SJAogU0FOREJPWF9FUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIrCidTQU5EQk9YX0VSUk9SX1JFQVNPTl9JTUFHRV9QVUxMX0ZBSUxVUkUQARIjCh9TQU5EQk9YX0VSUk9SX1JFQVNPTl9DUkFTSF9MT09QEAISJgoiU0FOREJPWF9FUlJPUl9SRUFTT05fVU5TQ0hFRFVMQUJMRRADEigKJFNBTkRCT1hfRVJST1JfUkVBU09OX0NMQUlNX05PVF9CT1VORBAEEikKJVNBTkRCT1hfRVJST1JfUkVBU09OX0NPTlRBSU5FUl9DT05GSUcQBSrUAQoOV2F0Y2hFdmVudFR5cGUSIAocV0FUQ0hfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhoKFldBVENIX0VWRU5UX1RZUEVfQURERUQQARIdChlXQVRDSF9FVkVOVF9UWVBFX01PRElGSUVEEAISHAoYV0FUQ0hfRVZFTlRfVFlQRV9ERUxFVEVEEAMSKwonV0FUQ0hfRVZFTlRfVFlQRV9JTklUSUFMX1NUQVRFX0NPTVBMRVRFEAQSGgoWV0FUQ0hfRVZFTlRfVFlQRV9SRVNFVBAFMpMGChBTYW5kYm94TGlmZWN5Y2xlElQKDUNyZWF0ZVNhbmRib3gSIC5zYW5kYm94LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiEuc2FuZGJveC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USSwoKR2V0U2FuZGJveBIdLnNhbmRib3gudjEuR2V0U2FuZGJveFJlcXVlc3QaHi5zYW5kYm94LnYxLkdldFNhbmRib3hSZXNwb25zZRJUCg1MaXN0U2FuZGJveGVzEiAuc2FuZGJveC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBohLnNhbmRib3gudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlElEKDFN0YXJ0U2FuZGJveBIfLnNhbmRib3gudjEuU3RhcnRTYW5kYm94UmVxdWVzdBogLnNhbmRib3gudjEuU3RhcnRTYW5kYm94UmVzcG9uc2USTgoLU3RvcFNhbmRib3gSHi5zYW5kYm94LnYxLlN0b3BTYW5kYm94UmVxdWVzdBofLnNhbmRib3gudjEuU3RvcFNhbmRib3hSZXNwb25zZRJdChBVcGRhdGVTYW5kYm94RW52EiMuc2FuZGJveC52MS5VcGRhdGVTYW5kYm94RW52UmVxdWVzdBokLnNhbmRib3gudjEuVXBkYXRlU2FuZGJveEVudlJlc3BvbnNlElQKDURlbGV0ZVNhbmRib3gSIC5zYW5kYm94LnYxLkRlbGV0ZVNhbmRib3hSZXF1ZXN0GiEuc2FuZGJveC52MS5EZWxldGVTYW5kYm94UmVzcG9uc2USUwoMV2F0Y2hTYW5kYm94Eh8uc2FuZGJveC52MS5XYXRjaFNhbmRib3hSZXF1ZXN0GiAuc2FuZGJveC52MS5XYXRjaFNhbmRib3hSZXNwb25zZTABElkKDldhdGNoU2FuZGJveGVzEiEuc2FuZGJveC52MS5XYXRjaFNhbmRib3hlc1JlcXVlc3QaIi5zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVzcG9uc2UwAUIsChdkZXYuc2FuZGJveGQuc2FuZGJveC52MUIMU2FuZGJveFByb3RvUAH4AQFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChhzYW5kYm94L3YxL3NhbmRib3gucHJvdG8SCnNhbmRib3gudjEimwMKC1NhbmRib3hTcGVjEgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEg8KB3Byb2plY3QYAyABKAkSDQoFaW1hZ2UYBCABKAkSLQoDZW52GAUgAygLMiAuc2FuZGJveC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIoCglyZXNvdXJjZXMYBiABKAsyFS5zYW5kYm94LnYxLlJlc291cmNlcxIoCgdzdG9yYWdlGAcgASgLMhcuc2FuZGJveC52MS5TdG9yYWdlU3BlYxIgCgVwb3J0cxgIIAEoCzIRLnNhbmRib3gudjEuUG9ydHMSFgoOaW5ncmVzc19kb21haW4YCSABKAkSMwoGbGFiZWxzGAogAygLMiMuc2FuZGJveC52MS5TYW5kYm94U3BlYy5MYWJlbHNFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMQoSUmVzb3VyY2VRdWFudGl0aWVzEgsKA2NwdRgBIAEoCRIOCgZtZW1vcnkYAiABKAkibQoJUmVzb3VyY2VzEjAKCHJlcXVlc3RzGAEgASgLMh4uc2FuZGJveC52MS5SZXNvdXJjZVF1YW50aXRpZXMSLgoGbGltaXRzGAIgASgLMh4uc2FuZGJveC52MS5SZXNvdXJjZVF1YW50aXRpZXMiRgoLU3RvcmFnZVNwZWMSDAoEc2l6ZRgBIAEoCRIVCg1zdG9yYWdlX2NsYXNzGAIgASgJEhIKCm1vdW50X3BhdGgYAyABKAkiRQoFUG9ydHMSEAoDYXBwGAEgASgFSACIAQESFQoIdGVybWluYWwYAiABKAVIAYgBAUIGCgRfYXBwQgsKCV90ZXJtaW5hbCJDCglFbmRwb2ludHMSDwoHcG9kX2RucxgBIAEoCRIPCgdhcHBfdXJsGAIgASgJEhQKDHRlcm1pbmFsX3VybBgDIAEoCSJRCg1TdG9yYWdlU3RhdHVzEhIKCmNsYWltX25hbWUYASABKAkSDQoFcGhhc2UYAiABKAkSEAoIY2FwYWNpdHkYAyABKAkSCwoDdWlkGAQgASgJIvcCCgdTYW5kYm94EiUKBHNwZWMYASABKAsyFy5zYW5kYm94LnYxLlNhbmRib3hTcGVjEicKBXBoYXNlGAIgASgOMhguc2FuZGJveC52MS5TYW5kYm94UGhhc2USNAoMZXJyb3JfcmVhc29uGAMgASgOMh4uc2FuZGJveC52MS5TYW5kYm94RXJyb3JSZWFzb24SDwoHbWVzc2FnZRgEIAEoCRIYChBkZXNpcmVkX3JlcGxpY2FzGAUgASgFEhYKDnJlYWR5X3JlcGxpY2FzGAYgASgFEigKCWVuZHBvaW50cxgHIAEoCzIVLnNhbmRib3gudjEuRW5kcG9pbnRzEioKB3N0b3JhZ2UYCCABKAsyGS5zYW5kYm94LnYxLlN0b3JhZ2VTdGF0dXMSLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YCiABKAkSCwoDdWlkGAsgASgJIj0KFENyZWF0ZVNhbmRib3hSZXF1ZXN0EiUKBHNwZWMYASABKAsyFy5zYW5kYm94LnYxLlNhbmRib3hTcGVjIj0KFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIkCgdzYW5kYm94GAEgASgLMhMuc2FuZGJveC52MS5TYW5kYm94Ik0KEUdldFNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2NvbnNpc3RlbnRfcmVhZBgDIAEoCCI6ChJHZXRTYW5kYm94UmVzcG9uc2USJAoHc2FuZGJveBgBIAEoCzITLnNhbmRib3gudjEuU2FuZGJveCKSAQoUTGlzdFNhbmRib3hlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3Byb2plY3QYAiABKAkSFgoObGFiZWxfc2VsZWN0b3IYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSFwoPY29uc2lzdGVudF9yZWFkGAYgASgIIlgKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRImCglzYW5kYm94ZXMYASADKAsyEy5zYW5kYm94LnYxLlNhbmRib3gSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjYKE1N0YXJ0U2FuZGJveFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiPAoUU3RhcnRTYW5kYm94UmVzcG9uc2USJAoHc2FuZGJveBgBIAEoCzITLnNhbmRib3gudjEuU2FuZGJveCI1ChJTdG9wU2FuZGJveFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiOwoTU3RvcFNhbmRib3hSZXNwb25zZRIkCgdzYW5kYm94GAEgASgLMhMuc2FuZGJveC52MS5TYW5kYm94IuoBChdVcGRhdGVTYW5kYm94RW52UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRI5CgNlbnYYAyADKAsyLC5zYW5kYm94LnYxLlVwZGF0ZVNhbmRib3hFbnZSZXF1ZXN0LkVudkVudHJ5EhMKC3JlbW92ZV9rZXlzGAQgAygJEh0KEGV4cGVjdGVkX3ZlcnNpb24YBSABKAlIAIgBARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhMKEV9leHBlY3RlZF92ZXJzaW9uIkAKGFVwZGF0ZVNhbmRib3hFbnZSZXNwb25zZRIkCgdzYW5kYm94GAEgASgLMhMuc2FuZGJveC52MS5TYW5kYm94ImQKFERlbGV0ZVNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGtlZXBfc3RvcmFnZRgDIAEoCBIVCg1hbGxvd19taXNzaW5nGAQgASgIIhcKFURlbGV0ZVNhbmRib3hSZXNwb25zZSJMChNXYXRjaFNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoCSJ8ChRXYXRjaFNhbmRib3hSZXNwb25zZRIoCgR0eXBlGAEgASgOMhouc2FuZGJveC52MS5XYXRjaEV2ZW50VHlwZRIkCgdzYW5kYm94GAIgASgLMhMuc2FuZGJveC52MS5TYW5kYm94EhQKDHJlc3VtZV90b2tlbhgDIAEoCSJpChVXYXRjaFNhbmRib3hlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg8KB3Byb2plY3QYAiABKAkSFgoObGFiZWxfc2VsZWN0b3IYAyABKAkSFAoMcmVzdW1lX3Rva2VuGAQgASgJIn4KFldhdGNoU2FuZGJveGVzUmVzcG9uc2USKAoEdHlwZRgBIAEoDjIaLnNhbmRib3gudjEuV2F0Y2hFdmVudFR5cGUSJAoHc2FuZGJveBgCIAEoCzITLnNhbmRib3gudjEuU2FuZGJveBIUCgxyZXN1bWVfdG9rZW4YAyABKAkiSQoVTWlncmF0ZVNhbmRib3hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB2RyeV9ydW4YAyABKAgiQgoWTWlncmF0ZVNhbmRib3hSZXNwb25zZRIoCgltaWdyYXRpb24YASABKAsyFS5zYW5kYm94LnYxLk1pZ3JhdGlvbiJqChdNaWdyYXRlU2FuZGJveGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFgoObGFiZWxfc2VsZWN0b3IYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCBITCgtjb25jdXJyZW5jeRgEIAEoBSJ/ChhNaWdyYXRlU2FuZGJveGVzUmVzcG9uc2USKQoIcHJvZ3Jlc3MYASABKAsyFS5zYW5kYm94LnYxLk1pZ3JhdGlvbkgAEi8KB3N1bW1hcnkYAiABKAsyHC5zYW5kYm94LnYxLk1pZ3JhdGlvblN1bW1hcnlIAEIHCgVldmVudCLFAQoNUGxhbm5lZENoYW5nZRIwCgZhY3Rpb24YASABKA4yIC5zYW5kYm94LnYxLlBsYW5uZWRDaGFuZ2UuQWN0aW9uEgwKBGtpbmQYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRib2R5GAQgASgJIlgKBkFjdGlvbhIWChJBQ1RJT05fVU5TUEVDSUZJRUQQABIRCg1BQ1RJT05fQ1JFQVRFEAESEAoMQUNUSU9OX1BBVENIEAISEQoNQUNUSU9OX0RFTEVURRADIqwBCg5NaWdyYXRpb25FcnJvchIMCgRjb2RlGAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEjoKCG1ldGFkYXRhGAQgAygLMiguc2FuZGJveC52MS5NaWdyYXRpb25FcnJvci5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKBAgoJTWlncmF0aW9uEhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEicKBHN0ZXAYAyABKA4yGS5zYW5kYm94LnYxLk1pZ3JhdGlvblN0ZXASLQoHb3V0Y29tZRgEIAEoDjIcLnNhbmRib3gudjEuTWlncmF0aW9uT3V0Y29tZRIqCgdjaGFuZ2VzGAUgAygLMhkuc2FuZGJveC52MS5QbGFubmVkQ2hhbmdlEikKBWVycm9yGAYgASgLMhouc2FuZGJveC52MS5NaWdyYXRpb25FcnJvchIkCgdzYW5kYm94GAcgASgLMhMuc2FuZGJveC52MS5TYW5kYm94IoUBChBNaWdyYXRpb25TdW1tYXJ5Eg0KBXRvdGFsGAEgASgFEhAKCG1pZ3JhdGVkGAIgASgFEhgKEGFscmVhZHlfbWlncmF0ZWQYAyABKAUSFQoNd291bGRfbWlncmF0ZRgEIAEoBRIPCgdza2lwcGVkGAUgASgFEg4KBmZhaWxlZBgGIAEoBSJ4ChhSb2xsYmFja01pZ3JhdGlvblJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHZHJ5X3J1bhgDIAEoCBISCgptb3VudF9ob21lGAQgASgIEhYKDmRlbGV0ZV9zdG9yYWdlGAUgASgIIkQKGVJvbGxiYWNrTWlncmF0aW9uUmVzcG9uc2USJwoIcm9sbGJhY2sYASABKAsyFS5zYW5kYm94LnYxLk1pZ3JhdGlvbirQAQoMU2FuZGJveFBoYXNlEh0KGVNBTkRCT1hfUEhBU0VfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1BIQVNFX1NUQVJUSU5HEAESGQoVU0FOREJPWF9QSEFTRV9SVU5OSU5HEAISGgoWU0FOREJPWF9QSEFTRV9TVE9QUElORxADEhkKFVNBTkRCT1hfUEhBU0VfU1RPUFBFRBAEEhoKFlNBTkRCT1hfUEhBU0VfREVMRVRJTkcQBRIXChNTQU5EQk9YX1BIQVNFX0VSUk9SEAYqiQIKElNhbmRib3hFcnJvclJlYXNvbhIkCiBTQU5EQk9YX0VSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEisKJ1NBTkRCT1hfRVJST1JfUkVBU09OX0lNQUdFX1BVTExfRkFJTFVSRRABEiMKH1NBTkRCT1hfRVJST1JfUkVBU09OX0NSQVNIX0xPT1AQAhImCiJTQU5EQk9YX0VSUk9SX1JFQVNPTl9VTlNDSEVEVUxBQkxFEAMSKAokU0FOREJPWF9FUlJPUl9SRUFTT05fQ0xBSU1fTk9UX0JPVU5EEAQSKQolU0FOREJPWF9FUlJPUl9SRUFTT05fQ09OVEFJTkVSX0NPTkZJRxAFKtQBCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBABEh0KGVdBVENIX0VWRU5UX1RZUEVfTU9ESUZJRUQQAhIcChhXQVRDSF9FVkVOVF9UWVBFX0RFTEVURUQQAxIrCidXQVRDSF9FVkVOVF9UWVBFX0lOSVRJQUxfU1RBVEVfQ09NUExFVEUQBBIaChZXQVRDSF9FVkVOVF9UWVBFX1JFU0VUEAUqoAIKDU1pZ3JhdGlvblN0ZXASHgoaTUlHUkFUSU9OX1NURVBfVU5TUEVDSUZJRUQQABIaChZNSUdSQVRJT05fU1RFUF9QTEFOTkVEEAESGwoXTUlHUkFUSU9OX1NURVBfUkVDT1JERUQQAhIpCiVNSUdSQVRJT05fU1RFUF9ERVBMT1lNRU5UX1NDQUxFRF9ET1dOEAMSJgoiTUlHUkFUSU9OX1NURVBfU1RBVEVGVUxTRVRfQ1JFQVRFRBAEEhoKFk1JR1JBVElPTl9TVEVQX0FET1BURUQQBRIgChxNSUdSQVRJT05fU1RFUF9TQU5EQk9YX1JFQURZEAYSJQohTUlHUkFUSU9OX1NURVBfREVQTE9ZTUVOVF9ERUxFVEVEEAcqqQIKEE1pZ3JhdGlvbk91dGNvbWUSIQodTUlHUkFUSU9OX09VVENPTUVfVU5TUEVDSUZJRUQQABIeChpNSUdSQVRJT05fT1VUQ09NRV9NSUdSQVRFRBABEiYKIk1JR1JBVElPTl9PVVRDT01FX0FMUkVBRFlfTUlHUkFURUQQAhIjCh9NSUdSQVRJT05fT1VUQ09NRV9XT1VMRF9NSUdSQVRFEAMSHQoZTUlHUkFUSU9OX09VVENPTUVfU0tJUFBFRBAEEhwKGE1JR1JBVElPTl9PVVRDT01FX0ZBSUxFRBAFEiEKHU1JR1JBVElPTl9PVVRDT01FX1JPTExFRF9CQUNLEAYSJQohTUlHUkFUSU9OX09VVENPTUVfV09VTERfUk9MTF9CQUNLEAcyrwgKEFNhbmRib3hMaWZlY3ljbGUSVAoNQ3JlYXRlU2FuZGJveBIgLnNhbmRib3gudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaIS5zYW5kYm94LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJLCgpHZXRTYW5kYm94Eh0uc2FuZGJveC52MS5HZXRTYW5kYm94UmVxdWVzdBoeLnNhbmRib3gudjEuR2V0U2FuZGJveFJlc3BvbnNlElQKDUxpc3RTYW5kYm94ZXMSIC5zYW5kYm94LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiEuc2FuZGJveC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USUQoMU3RhcnRTYW5kYm94Eh8uc2FuZGJveC52MS5TdGFydFNhbmRib3hSZXF1ZXN0GiAuc2FuZGJveC52MS5TdGFydFNhbmRib3hSZXNwb25zZRJOCgtTdG9wU2FuZGJveBIeLnNhbmRib3gudjEuU3RvcFNhbmRib3hSZXF1ZXN0Gh8uc2FuZGJveC52MS5TdG9wU2FuZGJveFJlc3BvbnNlEl0KEFVwZGF0ZVNhbmRib3hFbnYSIy5zYW5kYm94LnYxLlVwZGF0ZVNhbmRib3hFbnZSZXF1ZXN0GiQuc2FuZGJveC52MS5VcGRhdGVTYW5kYm94RW52UmVzcG9uc2USVAoNRGVsZXRlU2FuZGJveBIgLnNhbmRib3gudjEuRGVsZXRlU2FuZGJveFJlcXVlc3QaIS5zYW5kYm94LnYxLkRlbGV0ZVNhbmRib3hSZXNwb25zZRJTCgxXYXRjaFNhbmRib3gSHy5zYW5kYm94LnYxLldhdGNoU2FuZGJveFJlcXVlc3QaIC5zYW5kYm94LnYxLldhdGNoU2FuZGJveFJlc3BvbnNlMAESWQoOV2F0Y2hTYW5kYm94ZXMSIS5zYW5kYm94LnYxLldhdGNoU2FuZGJveGVzUmVxdWVzdBoiLnNhbmRib3gudjEuV2F0Y2hTYW5kYm94ZXNSZXNwb25zZTABElcKDk1pZ3JhdGVTYW5kYm94EiEuc2FuZGJveC52MS5NaWdyYXRlU2FuZGJveFJlcXVlc3QaIi5zYW5kYm94LnYxLk1pZ3JhdGVTYW5kYm94UmVzcG9uc2USXwoQTWlncmF0ZVNhbmRib3hlcxIjLnNhbmRib3gudjEuTWlncmF0ZVNhbmRib3hlc1JlcXVlc3QaJC5zYW5kYm94LnYxLk1pZ3JhdGVTYW5kYm94ZXNSZXNwb25zZTABEmAKEVJvbGxiYWNrTWlncmF0aW9uEiQuc2FuZGJveC52MS5Sb2xsYmFja01pZ3JhdGlvblJlcXVlc3QaJS5zYW5kYm94LnYxLlJvbGxiYWNrTWlncmF0aW9uUmVzcG9uc2VCLAoXZGV2LnNhbmRib3hkLnNhbmRib3gudjFCDFNhbmRib3hQcm90b1AB+AEBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * What the caller asks for. Empty or unset fields take the server's configured defaults;
@@ -247,23 +247,25 @@ export const PortsSchema: GenMessage<Ports> = /*@__PURE__*/
 export type Endpoints = Message<"sandbox.v1.Endpoints"> & {
   /**
    * Stable DNS name of the pod inside the cluster:
-   * "<name>-0.<name>-service.<namespace>.svc.cluster.local".
+   * "<name>-0.<name>-service.<namespace>.svc.cluster.local". Empty for a migrated
+   * sandbox that kept its Deployment-era ClusterIP Service (reach it by the Service's
+   * name, "<name>-service.<namespace>.svc.cluster.local").
    *
    * @generated from field: string pod_dns = 1;
    */
   podDns: string;
 
   /**
-   * URL of the application, "https://<name>-app.<ingress_domain>". Empty without an
-   * ingress domain.
+   * URL of the application, "https://<name>-app.<ingress_domain>" (a migrated sandbox:
+   * the host its Ingress had). Empty without an ingress domain.
    *
    * @generated from field: string app_url = 2;
    */
   appUrl: string;
 
   /**
-   * URL of the web terminal, "https://<name>-ttyd.<ingress_domain>". Empty without an
-   * ingress domain.
+   * URL of the web terminal, "https://<name>-ttyd.<ingress_domain>" (a migrated
+   * sandbox: the host its Ingress had). Empty without an ingress domain.
    *
    * @generated from field: string terminal_url = 3;
    */
@@ -1006,6 +1008,464 @@ export const WatchSandboxesResponseSchema: GenMessage<WatchSandboxesResponse> = 
   messageDesc(file_sandbox_v1_sandbox, 25);
 
 /**
+ * Request of MigrateSandbox.
+ *
+ * @generated from message sandbox.v1.MigrateSandboxRequest
+ */
+export type MigrateSandboxRequest = Message<"sandbox.v1.MigrateSandboxRequest"> & {
+  /**
+   * The namespace. Required.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The name of the Deployment (and of the sandbox it becomes). Required.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Check and plan only: nothing is written; the response lists the changes.
+   *
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message sandbox.v1.MigrateSandboxRequest.
+ * Use `create(MigrateSandboxRequestSchema)` to create a new message.
+ */
+export const MigrateSandboxRequestSchema: GenMessage<MigrateSandboxRequest> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 26);
+
+/**
+ * Response of MigrateSandbox.
+ *
+ * @generated from message sandbox.v1.MigrateSandboxResponse
+ */
+export type MigrateSandboxResponse = Message<"sandbox.v1.MigrateSandboxResponse"> & {
+  /**
+   * What was done (or, with dry_run, would be done).
+   *
+   * @generated from field: sandbox.v1.Migration migration = 1;
+   */
+  migration?: Migration | undefined;
+};
+
+/**
+ * Describes the message sandbox.v1.MigrateSandboxResponse.
+ * Use `create(MigrateSandboxResponseSchema)` to create a new message.
+ */
+export const MigrateSandboxResponseSchema: GenMessage<MigrateSandboxResponse> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 27);
+
+/**
+ * Request of MigrateSandboxes.
+ *
+ * @generated from message sandbox.v1.MigrateSandboxesRequest
+ */
+export type MigrateSandboxesRequest = Message<"sandbox.v1.MigrateSandboxesRequest"> & {
+  /**
+   * The namespace. Required.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * A Kubernetes label selector over the Deployments' labels. Empty: every Deployment
+   * of the namespace (those that are not Deployment-era sandboxes are reported as
+   * skipped).
+   *
+   * @generated from field: string label_selector = 2;
+   */
+  labelSelector: string;
+
+  /**
+   * Check and plan only: nothing is written.
+   *
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+
+  /**
+   * How many sandboxes migrate at once: 1 to 20. 0: 4.
+   *
+   * @generated from field: int32 concurrency = 4;
+   */
+  concurrency: number;
+};
+
+/**
+ * Describes the message sandbox.v1.MigrateSandboxesRequest.
+ * Use `create(MigrateSandboxesRequestSchema)` to create a new message.
+ */
+export const MigrateSandboxesRequestSchema: GenMessage<MigrateSandboxesRequest> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 28);
+
+/**
+ * One message of a MigrateSandboxes stream: progress of one sandbox, or (last) the
+ * summary.
+ *
+ * @generated from message sandbox.v1.MigrateSandboxesResponse
+ */
+export type MigrateSandboxesResponse = Message<"sandbox.v1.MigrateSandboxesResponse"> & {
+  /**
+   * What this message reports.
+   *
+   * @generated from oneof sandbox.v1.MigrateSandboxesResponse.event
+   */
+  event: {
+    /**
+     * A sandbox completed a step, was skipped, failed or finished.
+     *
+     * @generated from field: sandbox.v1.Migration progress = 1;
+     */
+    value: Migration;
+    case: "progress";
+  } | {
+    /**
+     * Every sandbox has finished; the last message of the stream.
+     *
+     * @generated from field: sandbox.v1.MigrationSummary summary = 2;
+     */
+    value: MigrationSummary;
+    case: "summary";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message sandbox.v1.MigrateSandboxesResponse.
+ * Use `create(MigrateSandboxesResponseSchema)` to create a new message.
+ */
+export const MigrateSandboxesResponseSchema: GenMessage<MigrateSandboxesResponse> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 29);
+
+/**
+ * A Kubernetes write that a migration or rollback makes (or, in a dry run, would make).
+ *
+ * @generated from message sandbox.v1.PlannedChange
+ */
+export type PlannedChange = Message<"sandbox.v1.PlannedChange"> & {
+  /**
+   * The kind of write.
+   *
+   * @generated from field: sandbox.v1.PlannedChange.Action action = 1;
+   */
+  action: PlannedChange_Action;
+
+  /**
+   * The Kubernetes kind: "StatefulSet", "Service", "Ingress", "NetworkPolicy",
+   * "ConfigMap", "Deployment", "PersistentVolumeClaim".
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * The object's name (in the request's namespace).
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * The JSON that is sent: the object for ACTION_CREATE, the patch for ACTION_PATCH;
+   * empty for ACTION_DELETE.
+   *
+   * @generated from field: string body = 4;
+   */
+  body: string;
+};
+
+/**
+ * Describes the message sandbox.v1.PlannedChange.
+ * Use `create(PlannedChangeSchema)` to create a new message.
+ */
+export const PlannedChangeSchema: GenMessage<PlannedChange> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 30);
+
+/**
+ * The kind of write.
+ *
+ * @generated from enum sandbox.v1.PlannedChange.Action
+ */
+export enum PlannedChange_Action {
+  /**
+   * Not set. Never sent.
+   *
+   * @generated from enum value: ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * POST of `body`, the whole object.
+   *
+   * @generated from enum value: ACTION_CREATE = 1;
+   */
+  CREATE = 1,
+
+  /**
+   * PATCH of the object with `body`, a JSON merge patch or a strategic merge patch.
+   *
+   * @generated from enum value: ACTION_PATCH = 2;
+   */
+  PATCH = 2,
+
+  /**
+   * DELETE of the object.
+   *
+   * @generated from enum value: ACTION_DELETE = 3;
+   */
+  DELETE = 3,
+}
+
+/**
+ * Describes the enum sandbox.v1.PlannedChange.Action.
+ */
+export const PlannedChange_ActionSchema: GenEnum<PlannedChange_Action> = /*@__PURE__*/
+  enumDesc(file_sandbox_v1_sandbox, 30, 0);
+
+/**
+ * Why a sandbox was skipped or failed: the status MigrateSandbox would have returned.
+ *
+ * @generated from message sandbox.v1.MigrationError
+ */
+export type MigrationError = Message<"sandbox.v1.MigrationError"> & {
+  /**
+   * The gRPC status code (google.rpc.Code).
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * The ErrorReason name, as in the google.rpc.ErrorInfo of MigrateSandbox's error.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * A human-readable message.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * The ErrorInfo metadata, e.g. "field" for UNSUPPORTED_FIELD.
+   *
+   * @generated from field: map<string, string> metadata = 4;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message sandbox.v1.MigrationError.
+ * Use `create(MigrationErrorSchema)` to create a new message.
+ */
+export const MigrationErrorSchema: GenMessage<MigrationError> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 31);
+
+/**
+ * The state of one sandbox's migration (or rollback).
+ *
+ * @generated from message sandbox.v1.Migration
+ */
+export type Migration = Message<"sandbox.v1.Migration"> & {
+  /**
+   * The namespace.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The sandbox's (and the Deployment's) name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The last step completed (migration only).
+   *
+   * @generated from field: sandbox.v1.MigrationStep step = 3;
+   */
+  step: MigrationStep;
+
+  /**
+   * How it ended; unspecified in a progress message.
+   *
+   * @generated from field: sandbox.v1.MigrationOutcome outcome = 4;
+   */
+  outcome: MigrationOutcome;
+
+  /**
+   * The writes made by this call, in order, or with dry_run the writes that would be
+   * made (waits between them are not listed). Empty when nothing was written.
+   *
+   * @generated from field: repeated sandbox.v1.PlannedChange changes = 5;
+   */
+  changes: PlannedChange[];
+
+  /**
+   * Why it was skipped or failed; unset otherwise.
+   *
+   * @generated from field: sandbox.v1.MigrationError error = 6;
+   */
+  error?: MigrationError | undefined;
+
+  /**
+   * The sandbox once migrated (outcomes MIGRATED and ALREADY_MIGRATED); unset otherwise.
+   *
+   * @generated from field: sandbox.v1.Sandbox sandbox = 7;
+   */
+  sandbox?: Sandbox | undefined;
+};
+
+/**
+ * Describes the message sandbox.v1.Migration.
+ * Use `create(MigrationSchema)` to create a new message.
+ */
+export const MigrationSchema: GenMessage<Migration> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 32);
+
+/**
+ * The totals of a MigrateSandboxes stream, by outcome.
+ *
+ * @generated from message sandbox.v1.MigrationSummary
+ */
+export type MigrationSummary = Message<"sandbox.v1.MigrationSummary"> & {
+  /**
+   * Sandboxes considered (Deployments that matched, plus interrupted migrations).
+   *
+   * @generated from field: int32 total = 1;
+   */
+  total: number;
+
+  /**
+   * Migrated by this call.
+   *
+   * @generated from field: int32 migrated = 2;
+   */
+  migrated: number;
+
+  /**
+   * Already migrated.
+   *
+   * @generated from field: int32 already_migrated = 3;
+   */
+  alreadyMigrated: number;
+
+  /**
+   * dry_run: would be migrated.
+   *
+   * @generated from field: int32 would_migrate = 4;
+   */
+  wouldMigrate: number;
+
+  /**
+   * Skipped (not Deployment-era, unsupported field, in progress elsewhere).
+   *
+   * @generated from field: int32 skipped = 5;
+   */
+  skipped: number;
+
+  /**
+   * Failed; call again to continue them.
+   *
+   * @generated from field: int32 failed = 6;
+   */
+  failed: number;
+};
+
+/**
+ * Describes the message sandbox.v1.MigrationSummary.
+ * Use `create(MigrationSummarySchema)` to create a new message.
+ */
+export const MigrationSummarySchema: GenMessage<MigrationSummary> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 33);
+
+/**
+ * Request of RollbackMigration.
+ *
+ * @generated from message sandbox.v1.RollbackMigrationRequest
+ */
+export type RollbackMigrationRequest = Message<"sandbox.v1.RollbackMigrationRequest"> & {
+  /**
+   * The namespace. Required.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The migrated sandbox's name. Required.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Check and plan only: nothing is written; the response lists the changes.
+   *
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+
+  /**
+   * Mount the sandbox's home volume into the recreated Deployment at the sandbox's
+   * home mount path, so that the work done since the migration stays available.
+   *
+   * @generated from field: bool mount_home = 4;
+   */
+  mountHome: boolean;
+
+  /**
+   * Delete the home volume with the StatefulSet (otherwise it is kept, released from
+   * the StatefulSet and marked kept, as DeleteSandbox with keep_storage does).
+   * Incompatible with mount_home.
+   *
+   * @generated from field: bool delete_storage = 5;
+   */
+  deleteStorage: boolean;
+};
+
+/**
+ * Describes the message sandbox.v1.RollbackMigrationRequest.
+ * Use `create(RollbackMigrationRequestSchema)` to create a new message.
+ */
+export const RollbackMigrationRequestSchema: GenMessage<RollbackMigrationRequest> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 34);
+
+/**
+ * Response of RollbackMigration.
+ *
+ * @generated from message sandbox.v1.RollbackMigrationResponse
+ */
+export type RollbackMigrationResponse = Message<"sandbox.v1.RollbackMigrationResponse"> & {
+  /**
+   * What was done (or, with dry_run, would be done); `step` is unset.
+   *
+   * @generated from field: sandbox.v1.Migration rollback = 1;
+   */
+  rollback?: Migration | undefined;
+};
+
+/**
+ * Describes the message sandbox.v1.RollbackMigrationResponse.
+ * Use `create(RollbackMigrationResponseSchema)` to create a new message.
+ */
+export const RollbackMigrationResponseSchema: GenMessage<RollbackMigrationResponse> = /*@__PURE__*/
+  messageDesc(file_sandbox_v1_sandbox, 35);
+
+/**
  * The derived phase of a sandbox. It is computed from the Kubernetes objects, never
  * stored.
  *
@@ -1187,6 +1647,147 @@ export const WatchEventTypeSchema: GenEnum<WatchEventType> = /*@__PURE__*/
   enumDesc(file_sandbox_v1_sandbox, 2);
 
 /**
+ * The steps of a migration, in order. Each is recorded on the cluster once done.
+ *
+ * @generated from enum sandbox.v1.MigrationStep
+ */
+export enum MigrationStep {
+  /**
+   * Not started.
+   *
+   * @generated from enum value: MIGRATION_STEP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The objects were read and checked; a dry run ends here.
+   *
+   * @generated from enum value: MIGRATION_STEP_PLANNED = 1;
+   */
+  PLANNED = 1,
+
+  /**
+   * The original Deployment, Service and Ingresses are saved (ConfigMap
+   * "<name>-migration").
+   *
+   * @generated from enum value: MIGRATION_STEP_RECORDED = 2;
+   */
+  RECORDED = 2,
+
+  /**
+   * The Deployment is scaled to zero and its pods are gone.
+   *
+   * @generated from enum value: MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN = 3;
+   */
+  DEPLOYMENT_SCALED_DOWN = 3,
+
+  /**
+   * The StatefulSet exists (with the Deployment's replicas).
+   *
+   * @generated from enum value: MIGRATION_STEP_STATEFULSET_CREATED = 4;
+   */
+  STATEFULSET_CREATED = 4,
+
+  /**
+   * The Service, Ingresses and record are owned by the StatefulSet; the Service selects
+   * only the sandbox's pod.
+   *
+   * @generated from enum value: MIGRATION_STEP_ADOPTED = 5;
+   */
+  ADOPTED = 5,
+
+  /**
+   * The sandbox is RUNNING (or STOPPED, for a stopped Deployment).
+   *
+   * @generated from enum value: MIGRATION_STEP_SANDBOX_READY = 6;
+   */
+  SANDBOX_READY = 6,
+
+  /**
+   * The Deployment is deleted; the migration is complete.
+   *
+   * @generated from enum value: MIGRATION_STEP_DEPLOYMENT_DELETED = 7;
+   */
+  DEPLOYMENT_DELETED = 7,
+}
+
+/**
+ * Describes the enum sandbox.v1.MigrationStep.
+ */
+export const MigrationStepSchema: GenEnum<MigrationStep> = /*@__PURE__*/
+  enumDesc(file_sandbox_v1_sandbox, 3);
+
+/**
+ * How a migration (or a message about one) ended.
+ *
+ * @generated from enum sandbox.v1.MigrationOutcome
+ */
+export enum MigrationOutcome {
+  /**
+   * Not finished: a progress message of MigrateSandboxes (see `step`).
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Migrated by this call.
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_MIGRATED = 1;
+   */
+  MIGRATED = 1,
+
+  /**
+   * Was already migrated: nothing to do.
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_ALREADY_MIGRATED = 2;
+   */
+  ALREADY_MIGRATED = 2,
+
+  /**
+   * dry_run: would be migrated by the listed changes.
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_WOULD_MIGRATE = 3;
+   */
+  WOULD_MIGRATE = 3,
+
+  /**
+   * Not migrated and left as it was (`error` says why: NOT_DEPLOYMENT_ERA,
+   * UNSUPPORTED_FIELD, MIGRATION_IN_PROGRESS).
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_SKIPPED = 4;
+   */
+  SKIPPED = 4,
+
+  /**
+   * Failed at `step` (`error` says why); calling again continues from there.
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_FAILED = 5;
+   */
+  FAILED = 5,
+
+  /**
+   * RollbackMigration: rolled back by this call.
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_ROLLED_BACK = 6;
+   */
+  ROLLED_BACK = 6,
+
+  /**
+   * RollbackMigration with dry_run: would be rolled back by the listed changes.
+   *
+   * @generated from enum value: MIGRATION_OUTCOME_WOULD_ROLL_BACK = 7;
+   */
+  WOULD_ROLL_BACK = 7,
+}
+
+/**
+ * Describes the enum sandbox.v1.MigrationOutcome.
+ */
+export const MigrationOutcomeSchema: GenEnum<MigrationOutcome> = /*@__PURE__*/
+  enumDesc(file_sandbox_v1_sandbox, 4);
+
+/**
  * Creates, reads, starts, stops, updates and deletes sandboxes.
  *
  * @generated from service sandbox.v1.SandboxLifecycle
@@ -1299,6 +1900,63 @@ export const SandboxLifecycle: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchSandboxesRequestSchema;
     output: typeof WatchSandboxesResponseSchema;
+  },
+  /**
+   * Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+   * Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+   * with a home volume that keeps the name, image, env (in order), resources, ports,
+   * volumes, security context, labels and annotations; the Service and Ingresses are
+   * adopted, so their names and hosts do not change. The originals are saved on the
+   * cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+   * RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+   * may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+   * sandbox.
+   *
+   * Resumable and idempotent: every step is recorded on the cluster; a migration that
+   * was interrupted is finished by calling again, and a migrated sandbox answers
+   * MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+   * response lists the changes that would be made. Authorization: "update" on
+   * sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+   * FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+   * ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+   * (call again to continue).
+   *
+   * @generated from rpc sandbox.v1.SandboxLifecycle.MigrateSandbox
+   */
+  migrateSandbox: {
+    methodKind: "unary";
+    input: typeof MigrateSandboxRequestSchema;
+    output: typeof MigrateSandboxResponseSchema;
+  },
+  /**
+   * Migrates every Deployment-era sandbox of a namespace that matches a label selector
+   * (and finishes interrupted migrations of that namespace), several at once. Streams
+   * one message per sandbox each time it completes a step (or is skipped, or fails),
+   * then one summary. A failure of one sandbox does not stop the others.
+   * Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+   *
+   * @generated from rpc sandbox.v1.SandboxLifecycle.MigrateSandboxes
+   */
+  migrateSandboxes: {
+    methodKind: "server_streaming";
+    input: typeof MigrateSandboxesRequestSchema;
+    output: typeof MigrateSandboxesResponseSchema;
+  },
+  /**
+   * Undoes a migration: recreates the Deployment from the saved copy (optionally
+   * mounting the sandbox's home volume at its mount path), restores the Service and
+   * Ingresses as they were, and removes the StatefulSet. The home volume is kept
+   * unless delete_storage is set. The StatefulSet's pod is gone before the
+   * Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+   * dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+   * FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
+   *
+   * @generated from rpc sandbox.v1.SandboxLifecycle.RollbackMigration
+   */
+  rollbackMigration: {
+    methodKind: "unary";
+    input: typeof RollbackMigrationRequestSchema;
+    output: typeof RollbackMigrationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sandbox_v1_sandbox, 0);

@@ -131,6 +131,25 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """DATA_LOSS: unrecoverable data loss or corruption."""
     UNAUTHENTICATED: _ErrorReason.ValueType  # 36
     """UNAUTHENTICATED without a more specific reason."""
+    NOT_DEPLOYMENT_ERA: _ErrorReason.ValueType  # 37
+    """Migration of Deployment-era sandboxes (MigrateSandbox, RollbackMigration):
+    FAILED_PRECONDITION: the Deployment of that name is not a Deployment-era sandbox
+    (no label cloud.sealos.io/app-deploy-manager naming it, or no container of its
+    name); metadata "field" names what is missing.
+    """
+    UNSUPPORTED_FIELD: _ErrorReason.ValueType  # 38
+    """FAILED_PRECONDITION: the Deployment has a field sandboxd cannot carry over to a
+    StatefulSet; metadata "field" names it and "why" says why.
+    """
+    MIGRATION_IN_PROGRESS: _ErrorReason.ValueType  # 39
+    """ABORTED: another migration or rollback of the sandbox is running; metadata
+    "holder" names it. Retry once it has finished (or its lease, metadata
+    "leaseExpires", has run out).
+    """
+    NOT_MIGRATED: _ErrorReason.ValueType  # 40
+    """FAILED_PRECONDITION: RollbackMigration of a sandbox that was not migrated (no
+    migration record).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason in the google.rpc.ErrorInfo (domain "sandboxd.dev") of every error sandboxd
@@ -245,4 +264,23 @@ DATA_LOSS: ErrorReason.ValueType  # 35
 """DATA_LOSS: unrecoverable data loss or corruption."""
 UNAUTHENTICATED: ErrorReason.ValueType  # 36
 """UNAUTHENTICATED without a more specific reason."""
+NOT_DEPLOYMENT_ERA: ErrorReason.ValueType  # 37
+"""Migration of Deployment-era sandboxes (MigrateSandbox, RollbackMigration):
+FAILED_PRECONDITION: the Deployment of that name is not a Deployment-era sandbox
+(no label cloud.sealos.io/app-deploy-manager naming it, or no container of its
+name); metadata "field" names what is missing.
+"""
+UNSUPPORTED_FIELD: ErrorReason.ValueType  # 38
+"""FAILED_PRECONDITION: the Deployment has a field sandboxd cannot carry over to a
+StatefulSet; metadata "field" names it and "why" says why.
+"""
+MIGRATION_IN_PROGRESS: ErrorReason.ValueType  # 39
+"""ABORTED: another migration or rollback of the sandbox is running; metadata
+"holder" names it. Retry once it has finished (or its lease, metadata
+"leaseExpires", has run out).
+"""
+NOT_MIGRATED: ErrorReason.ValueType  # 40
+"""FAILED_PRECONDITION: RollbackMigration of a sandbox that was not migrated (no
+migration record).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

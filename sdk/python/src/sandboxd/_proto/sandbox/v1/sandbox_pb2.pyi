@@ -170,6 +170,106 @@ then an INITIAL_STATE_COMPLETE marker. `sandbox` is not set.
 """
 Global___WatchEventType: _TypeAlias = WatchEventType  # noqa: Y015
 
+class _MigrationStep:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MigrationStepEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MigrationStep.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MIGRATION_STEP_UNSPECIFIED: _MigrationStep.ValueType  # 0
+    """Not started."""
+    MIGRATION_STEP_PLANNED: _MigrationStep.ValueType  # 1
+    """The objects were read and checked; a dry run ends here."""
+    MIGRATION_STEP_RECORDED: _MigrationStep.ValueType  # 2
+    """The original Deployment, Service and Ingresses are saved (ConfigMap
+    "<name>-migration").
+    """
+    MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN: _MigrationStep.ValueType  # 3
+    """The Deployment is scaled to zero and its pods are gone."""
+    MIGRATION_STEP_STATEFULSET_CREATED: _MigrationStep.ValueType  # 4
+    """The StatefulSet exists (with the Deployment's replicas)."""
+    MIGRATION_STEP_ADOPTED: _MigrationStep.ValueType  # 5
+    """The Service, Ingresses and record are owned by the StatefulSet; the Service selects
+    only the sandbox's pod.
+    """
+    MIGRATION_STEP_SANDBOX_READY: _MigrationStep.ValueType  # 6
+    """The sandbox is RUNNING (or STOPPED, for a stopped Deployment)."""
+    MIGRATION_STEP_DEPLOYMENT_DELETED: _MigrationStep.ValueType  # 7
+    """The Deployment is deleted; the migration is complete."""
+
+class MigrationStep(_MigrationStep, metaclass=_MigrationStepEnumTypeWrapper):
+    """The steps of a migration, in order. Each is recorded on the cluster once done."""
+
+MIGRATION_STEP_UNSPECIFIED: MigrationStep.ValueType  # 0
+"""Not started."""
+MIGRATION_STEP_PLANNED: MigrationStep.ValueType  # 1
+"""The objects were read and checked; a dry run ends here."""
+MIGRATION_STEP_RECORDED: MigrationStep.ValueType  # 2
+"""The original Deployment, Service and Ingresses are saved (ConfigMap
+"<name>-migration").
+"""
+MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN: MigrationStep.ValueType  # 3
+"""The Deployment is scaled to zero and its pods are gone."""
+MIGRATION_STEP_STATEFULSET_CREATED: MigrationStep.ValueType  # 4
+"""The StatefulSet exists (with the Deployment's replicas)."""
+MIGRATION_STEP_ADOPTED: MigrationStep.ValueType  # 5
+"""The Service, Ingresses and record are owned by the StatefulSet; the Service selects
+only the sandbox's pod.
+"""
+MIGRATION_STEP_SANDBOX_READY: MigrationStep.ValueType  # 6
+"""The sandbox is RUNNING (or STOPPED, for a stopped Deployment)."""
+MIGRATION_STEP_DEPLOYMENT_DELETED: MigrationStep.ValueType  # 7
+"""The Deployment is deleted; the migration is complete."""
+Global___MigrationStep: _TypeAlias = MigrationStep  # noqa: Y015
+
+class _MigrationOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MigrationOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MigrationOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MIGRATION_OUTCOME_UNSPECIFIED: _MigrationOutcome.ValueType  # 0
+    """Not finished: a progress message of MigrateSandboxes (see `step`)."""
+    MIGRATION_OUTCOME_MIGRATED: _MigrationOutcome.ValueType  # 1
+    """Migrated by this call."""
+    MIGRATION_OUTCOME_ALREADY_MIGRATED: _MigrationOutcome.ValueType  # 2
+    """Was already migrated: nothing to do."""
+    MIGRATION_OUTCOME_WOULD_MIGRATE: _MigrationOutcome.ValueType  # 3
+    """dry_run: would be migrated by the listed changes."""
+    MIGRATION_OUTCOME_SKIPPED: _MigrationOutcome.ValueType  # 4
+    """Not migrated and left as it was (`error` says why: NOT_DEPLOYMENT_ERA,
+    UNSUPPORTED_FIELD, MIGRATION_IN_PROGRESS).
+    """
+    MIGRATION_OUTCOME_FAILED: _MigrationOutcome.ValueType  # 5
+    """Failed at `step` (`error` says why); calling again continues from there."""
+    MIGRATION_OUTCOME_ROLLED_BACK: _MigrationOutcome.ValueType  # 6
+    """RollbackMigration: rolled back by this call."""
+    MIGRATION_OUTCOME_WOULD_ROLL_BACK: _MigrationOutcome.ValueType  # 7
+    """RollbackMigration with dry_run: would be rolled back by the listed changes."""
+
+class MigrationOutcome(_MigrationOutcome, metaclass=_MigrationOutcomeEnumTypeWrapper):
+    """How a migration (or a message about one) ended."""
+
+MIGRATION_OUTCOME_UNSPECIFIED: MigrationOutcome.ValueType  # 0
+"""Not finished: a progress message of MigrateSandboxes (see `step`)."""
+MIGRATION_OUTCOME_MIGRATED: MigrationOutcome.ValueType  # 1
+"""Migrated by this call."""
+MIGRATION_OUTCOME_ALREADY_MIGRATED: MigrationOutcome.ValueType  # 2
+"""Was already migrated: nothing to do."""
+MIGRATION_OUTCOME_WOULD_MIGRATE: MigrationOutcome.ValueType  # 3
+"""dry_run: would be migrated by the listed changes."""
+MIGRATION_OUTCOME_SKIPPED: MigrationOutcome.ValueType  # 4
+"""Not migrated and left as it was (`error` says why: NOT_DEPLOYMENT_ERA,
+UNSUPPORTED_FIELD, MIGRATION_IN_PROGRESS).
+"""
+MIGRATION_OUTCOME_FAILED: MigrationOutcome.ValueType  # 5
+"""Failed at `step` (`error` says why); calling again continues from there."""
+MIGRATION_OUTCOME_ROLLED_BACK: MigrationOutcome.ValueType  # 6
+"""RollbackMigration: rolled back by this call."""
+MIGRATION_OUTCOME_WOULD_ROLL_BACK: MigrationOutcome.ValueType  # 7
+"""RollbackMigration with dry_run: would be rolled back by the listed changes."""
+Global___MigrationOutcome: _TypeAlias = MigrationOutcome  # noqa: Y015
+
 @_typing.final
 class SandboxSpec(_message.Message):
     """What the caller asks for. Empty or unset fields take the server's configured defaults;
@@ -425,15 +525,17 @@ class Endpoints(_message.Message):
     TERMINAL_URL_FIELD_NUMBER: _builtins.int
     pod_dns: _builtins.str
     """Stable DNS name of the pod inside the cluster:
-    "<name>-0.<name>-service.<namespace>.svc.cluster.local".
+    "<name>-0.<name>-service.<namespace>.svc.cluster.local". Empty for a migrated
+    sandbox that kept its Deployment-era ClusterIP Service (reach it by the Service's
+    name, "<name>-service.<namespace>.svc.cluster.local").
     """
     app_url: _builtins.str
-    """URL of the application, "https://<name>-app.<ingress_domain>". Empty without an
-    ingress domain.
+    """URL of the application, "https://<name>-app.<ingress_domain>" (a migrated sandbox:
+    the host its Ingress had). Empty without an ingress domain.
     """
     terminal_url: _builtins.str
-    """URL of the web terminal, "https://<name>-ttyd.<ingress_domain>". Empty without an
-    ingress domain.
+    """URL of the web terminal, "https://<name>-ttyd.<ingress_domain>" (a migrated
+    sandbox: the host its Ingress had). Empty without an ingress domain.
     """
     def __init__(
         self,
@@ -1155,3 +1257,412 @@ class WatchSandboxesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchSandboxesResponse: _TypeAlias = WatchSandboxesResponse  # noqa: Y015
+
+@_typing.final
+class MigrateSandboxRequest(_message.Message):
+    """Request of MigrateSandbox."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The namespace. Required."""
+    name: _builtins.str
+    """The name of the Deployment (and of the sandbox it becomes). Required."""
+    dry_run: _builtins.bool
+    """Check and plan only: nothing is written; the response lists the changes."""
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateSandboxRequest: _TypeAlias = MigrateSandboxRequest  # noqa: Y015
+
+@_typing.final
+class MigrateSandboxResponse(_message.Message):
+    """Response of MigrateSandbox."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIGRATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def migration(self) -> Global___Migration:
+        """What was done (or, with dry_run, would be done)."""
+
+    def __init__(
+        self,
+        *,
+        migration: Global___Migration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["migration", b"migration"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["migration", b"migration"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateSandboxResponse: _TypeAlias = MigrateSandboxResponse  # noqa: Y015
+
+@_typing.final
+class MigrateSandboxesRequest(_message.Message):
+    """Request of MigrateSandboxes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The namespace. Required."""
+    label_selector: _builtins.str
+    """A Kubernetes label selector over the Deployments' labels. Empty: every Deployment
+    of the namespace (those that are not Deployment-era sandboxes are reported as
+    skipped).
+    """
+    dry_run: _builtins.bool
+    """Check and plan only: nothing is written."""
+    concurrency: _builtins.int
+    """How many sandboxes migrate at once: 1 to 20. 0: 4."""
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        label_selector: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        concurrency: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "dry_run", b"dry_run", "label_selector", b"label_selector", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateSandboxesRequest: _TypeAlias = MigrateSandboxesRequest  # noqa: Y015
+
+@_typing.final
+class MigrateSandboxesResponse(_message.Message):
+    """One message of a MigrateSandboxes stream: progress of one sandbox, or (last) the
+    summary.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> Global___Migration:
+        """A sandbox completed a step, was skipped, failed or finished."""
+
+    @_builtins.property
+    def summary(self) -> Global___MigrationSummary:
+        """Every sandbox has finished; the last message of the stream."""
+
+    def __init__(
+        self,
+        *,
+        progress: Global___Migration | None = ...,
+        summary: Global___MigrationSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "progress", b"progress", "summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "progress", b"progress", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["progress", "summary"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___MigrateSandboxesResponse: _TypeAlias = MigrateSandboxesResponse  # noqa: Y015
+
+@_typing.final
+class PlannedChange(_message.Message):
+    """A Kubernetes write that a migration or rollback makes (or, in a dry run, would make)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Action:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[PlannedChange._Action.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        ACTION_UNSPECIFIED: PlannedChange._Action.ValueType  # 0
+        """Not set. Never sent."""
+        ACTION_CREATE: PlannedChange._Action.ValueType  # 1
+        """POST of `body`, the whole object."""
+        ACTION_PATCH: PlannedChange._Action.ValueType  # 2
+        """PATCH of the object with `body`, a JSON merge patch or a strategic merge patch."""
+        ACTION_DELETE: PlannedChange._Action.ValueType  # 3
+        """DELETE of the object."""
+
+    class Action(_Action, metaclass=_ActionEnumTypeWrapper):
+        """The kind of write."""
+
+    ACTION_UNSPECIFIED: PlannedChange.Action.ValueType  # 0
+    """Not set. Never sent."""
+    ACTION_CREATE: PlannedChange.Action.ValueType  # 1
+    """POST of `body`, the whole object."""
+    ACTION_PATCH: PlannedChange.Action.ValueType  # 2
+    """PATCH of the object with `body`, a JSON merge patch or a strategic merge patch."""
+    ACTION_DELETE: PlannedChange.Action.ValueType  # 3
+    """DELETE of the object."""
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    action: Global___PlannedChange.Action.ValueType
+    """The kind of write."""
+    kind: _builtins.str
+    """The Kubernetes kind: "StatefulSet", "Service", "Ingress", "NetworkPolicy",
+    "ConfigMap", "Deployment", "PersistentVolumeClaim".
+    """
+    name: _builtins.str
+    """The object's name (in the request's namespace)."""
+    body: _builtins.str
+    """The JSON that is sent: the object for ACTION_CREATE, the patch for ACTION_PATCH;
+    empty for ACTION_DELETE.
+    """
+    def __init__(
+        self,
+        *,
+        action: Global___PlannedChange.Action.ValueType = ...,
+        kind: _builtins.str = ...,
+        name: _builtins.str = ...,
+        body: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "body", b"body", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlannedChange: _TypeAlias = PlannedChange  # noqa: Y015
+
+@_typing.final
+class MigrationError(_message.Message):
+    """Why a sandbox was skipped or failed: the status MigrateSandbox would have returned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """The gRPC status code (google.rpc.Code)."""
+    reason: _builtins.str
+    """The ErrorReason name, as in the google.rpc.ErrorInfo of MigrateSandbox's error."""
+    message: _builtins.str
+    """A human-readable message."""
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The ErrorInfo metadata, e.g. "field" for UNSUPPORTED_FIELD."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "metadata", b"metadata", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrationError: _TypeAlias = MigrationError  # noqa: Y015
+
+@_typing.final
+class Migration(_message.Message):
+    """The state of one sandbox's migration (or rollback)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The namespace."""
+    name: _builtins.str
+    """The sandbox's (and the Deployment's) name."""
+    step: Global___MigrationStep.ValueType
+    """The last step completed (migration only)."""
+    outcome: Global___MigrationOutcome.ValueType
+    """How it ended; unspecified in a progress message."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedChange]:
+        """The writes made by this call, in order, or with dry_run the writes that would be
+        made (waits between them are not listed). Empty when nothing was written.
+        """
+
+    @_builtins.property
+    def error(self) -> Global___MigrationError:
+        """Why it was skipped or failed; unset otherwise."""
+
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """The sandbox once migrated (outcomes MIGRATED and ALREADY_MIGRATED); unset otherwise."""
+
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        step: Global___MigrationStep.ValueType = ...,
+        outcome: Global___MigrationOutcome.ValueType = ...,
+        changes: _abc.Iterable[Global___PlannedChange] | None = ...,
+        error: Global___MigrationError | None = ...,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "error", b"error", "name", b"name", "namespace", b"namespace", "outcome", b"outcome", "sandbox", b"sandbox", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Migration: _TypeAlias = Migration  # noqa: Y015
+
+@_typing.final
+class MigrationSummary(_message.Message):
+    """The totals of a MigrateSandboxes stream, by outcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    MIGRATED_FIELD_NUMBER: _builtins.int
+    ALREADY_MIGRATED_FIELD_NUMBER: _builtins.int
+    WOULD_MIGRATE_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """Sandboxes considered (Deployments that matched, plus interrupted migrations)."""
+    migrated: _builtins.int
+    """Migrated by this call."""
+    already_migrated: _builtins.int
+    """Already migrated."""
+    would_migrate: _builtins.int
+    """dry_run: would be migrated."""
+    skipped: _builtins.int
+    """Skipped (not Deployment-era, unsupported field, in progress elsewhere)."""
+    failed: _builtins.int
+    """Failed; call again to continue them."""
+    def __init__(
+        self,
+        *,
+        total: _builtins.int = ...,
+        migrated: _builtins.int = ...,
+        already_migrated: _builtins.int = ...,
+        would_migrate: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+        failed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_migrated", b"already_migrated", "failed", b"failed", "migrated", b"migrated", "skipped", b"skipped", "total", b"total", "would_migrate", b"would_migrate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrationSummary: _TypeAlias = MigrationSummary  # noqa: Y015
+
+@_typing.final
+class RollbackMigrationRequest(_message.Message):
+    """Request of RollbackMigration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    MOUNT_HOME_FIELD_NUMBER: _builtins.int
+    DELETE_STORAGE_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The namespace. Required."""
+    name: _builtins.str
+    """The migrated sandbox's name. Required."""
+    dry_run: _builtins.bool
+    """Check and plan only: nothing is written; the response lists the changes."""
+    mount_home: _builtins.bool
+    """Mount the sandbox's home volume into the recreated Deployment at the sandbox's
+    home mount path, so that the work done since the migration stays available.
+    """
+    delete_storage: _builtins.bool
+    """Delete the home volume with the StatefulSet (otherwise it is kept, released from
+    the StatefulSet and marked kept, as DeleteSandbox with keep_storage does).
+    Incompatible with mount_home.
+    """
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        mount_home: _builtins.bool = ...,
+        delete_storage: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_storage", b"delete_storage", "dry_run", b"dry_run", "mount_home", b"mount_home", "name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackMigrationRequest: _TypeAlias = RollbackMigrationRequest  # noqa: Y015
+
+@_typing.final
+class RollbackMigrationResponse(_message.Message):
+    """Response of RollbackMigration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLLBACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rollback(self) -> Global___Migration:
+        """What was done (or, with dry_run, would be done); `step` is unset."""
+
+    def __init__(
+        self,
+        *,
+        rollback: Global___Migration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rollback", b"rollback"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rollback", b"rollback"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackMigrationResponse: _TypeAlias = RollbackMigrationResponse  # noqa: Y015

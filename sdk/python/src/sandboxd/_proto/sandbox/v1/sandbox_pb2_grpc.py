@@ -80,6 +80,21 @@ class SandboxLifecycleStub:
                 request_serializer=sandbox_dot_v1_dot_sandbox__pb2.WatchSandboxesRequest.SerializeToString,
                 response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.WatchSandboxesResponse.FromString,
                 _registered_method=True)
+        self.MigrateSandbox = channel.unary_unary(
+                '/sandbox.v1.SandboxLifecycle/MigrateSandbox',
+                request_serializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxRequest.SerializeToString,
+                response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxResponse.FromString,
+                _registered_method=True)
+        self.MigrateSandboxes = channel.unary_stream(
+                '/sandbox.v1.SandboxLifecycle/MigrateSandboxes',
+                request_serializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxesRequest.SerializeToString,
+                response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxesResponse.FromString,
+                _registered_method=True)
+        self.RollbackMigration = channel.unary_unary(
+                '/sandbox.v1.SandboxLifecycle/RollbackMigration',
+                request_serializer=sandbox_dot_v1_dot_sandbox__pb2.RollbackMigrationRequest.SerializeToString,
+                response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.RollbackMigrationResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxLifecycleServicer:
@@ -167,6 +182,54 @@ class SandboxLifecycleServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateSandbox(self, request, context):
+        """Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+        Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+        with a home volume that keeps the name, image, env (in order), resources, ports,
+        volumes, security context, labels and annotations; the Service and Ingresses are
+        adopted, so their names and hosts do not change. The originals are saved on the
+        cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+        RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+        may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+        sandbox.
+
+        Resumable and idempotent: every step is recorded on the cluster; a migration that
+        was interrupted is finished by calling again, and a migrated sandbox answers
+        MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+        response lists the changes that would be made. Authorization: "update" on
+        sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+        FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+        ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+        (call again to continue).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MigrateSandboxes(self, request, context):
+        """Migrates every Deployment-era sandbox of a namespace that matches a label selector
+        (and finishes interrupted migrations of that namespace), several at once. Streams
+        one message per sandbox each time it completes a step (or is skipped, or fails),
+        then one summary. A failure of one sandbox does not stop the others.
+        Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackMigration(self, request, context):
+        """Undoes a migration: recreates the Deployment from the saved copy (optionally
+        mounting the sandbox's home volume at its mount path), restores the Service and
+        Ingresses as they were, and removes the StatefulSet. The home volume is kept
+        unless delete_storage is set. The StatefulSet's pod is gone before the
+        Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+        dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+        FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxLifecycleServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +277,21 @@ def add_SandboxLifecycleServicer_to_server(servicer, server):
                     servicer.WatchSandboxes,
                     request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.WatchSandboxesRequest.FromString,
                     response_serializer=sandbox_dot_v1_dot_sandbox__pb2.WatchSandboxesResponse.SerializeToString,
+            ),
+            'MigrateSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateSandbox,
+                    request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxRequest.FromString,
+                    response_serializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxResponse.SerializeToString,
+            ),
+            'MigrateSandboxes': grpc.unary_stream_rpc_method_handler(
+                    servicer.MigrateSandboxes,
+                    request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxesRequest.FromString,
+                    response_serializer=sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxesResponse.SerializeToString,
+            ),
+            'RollbackMigration': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackMigration,
+                    request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.RollbackMigrationRequest.FromString,
+                    response_serializer=sandbox_dot_v1_dot_sandbox__pb2.RollbackMigrationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -460,6 +538,87 @@ class SandboxLifecycle:
             '/sandbox.v1.SandboxLifecycle/WatchSandboxes',
             sandbox_dot_v1_dot_sandbox__pb2.WatchSandboxesRequest.SerializeToString,
             sandbox_dot_v1_dot_sandbox__pb2.WatchSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.SandboxLifecycle/MigrateSandbox',
+            sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxRequest.SerializeToString,
+            sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateSandboxes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sandbox.v1.SandboxLifecycle/MigrateSandboxes',
+            sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxesRequest.SerializeToString,
+            sandbox_dot_v1_dot_sandbox__pb2.MigrateSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackMigration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.SandboxLifecycle/RollbackMigration',
+            sandbox_dot_v1_dot_sandbox__pb2.RollbackMigrationRequest.SerializeToString,
+            sandbox_dot_v1_dot_sandbox__pb2.RollbackMigrationResponse.FromString,
             options,
             channel_credentials,
             insecure,

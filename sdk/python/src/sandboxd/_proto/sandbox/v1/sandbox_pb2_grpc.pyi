@@ -87,6 +87,42 @@ class SandboxLifecycleStub:
     marker, then every change. See WatchSandboxesResponse for the order of messages.
     Errors: INVALID_ARGUMENT (bad selector or malformed resume_token).
     """
+    MigrateSandbox: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.MigrateSandboxRequest, _sandbox_pb2.MigrateSandboxResponse]
+    """Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+    Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+    with a home volume that keeps the name, image, env (in order), resources, ports,
+    volumes, security context, labels and annotations; the Service and Ingresses are
+    adopted, so their names and hosts do not change. The originals are saved on the
+    cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+    RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+    may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+    sandbox.
+
+    Resumable and idempotent: every step is recorded on the cluster; a migration that
+    was interrupted is finished by calling again, and a migrated sandbox answers
+    MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+    response lists the changes that would be made. Authorization: "update" on
+    sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+    FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+    ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+    (call again to continue).
+    """
+    MigrateSandboxes: _grpc.UnaryStreamMultiCallable[_sandbox_pb2.MigrateSandboxesRequest, _sandbox_pb2.MigrateSandboxesResponse]
+    """Migrates every Deployment-era sandbox of a namespace that matches a label selector
+    (and finishes interrupted migrations of that namespace), several at once. Streams
+    one message per sandbox each time it completes a step (or is skipped, or fails),
+    then one summary. A failure of one sandbox does not stop the others.
+    Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+    """
+    RollbackMigration: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.RollbackMigrationRequest, _sandbox_pb2.RollbackMigrationResponse]
+    """Undoes a migration: recreates the Deployment from the saved copy (optionally
+    mounting the sandbox's home volume at its mount path), restores the Service and
+    Ingresses as they were, and removes the StatefulSet. The home volume is kept
+    unless delete_storage is set. The StatefulSet's pod is gone before the
+    Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+    dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+    FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
+    """
 
 @_typing.type_check_only
 class SandboxLifecycleAsyncStub(SandboxLifecycleStub):
@@ -136,6 +172,42 @@ class SandboxLifecycleAsyncStub(SandboxLifecycleStub):
     """Streams the state of every sandbox that matches a filter: the initial state, a
     marker, then every change. See WatchSandboxesResponse for the order of messages.
     Errors: INVALID_ARGUMENT (bad selector or malformed resume_token).
+    """
+    MigrateSandbox: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.MigrateSandboxRequest, _sandbox_pb2.MigrateSandboxResponse]  # type: ignore[assignment]
+    """Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+    Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+    with a home volume that keeps the name, image, env (in order), resources, ports,
+    volumes, security context, labels and annotations; the Service and Ingresses are
+    adopted, so their names and hosts do not change. The originals are saved on the
+    cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+    RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+    may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+    sandbox.
+
+    Resumable and idempotent: every step is recorded on the cluster; a migration that
+    was interrupted is finished by calling again, and a migrated sandbox answers
+    MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+    response lists the changes that would be made. Authorization: "update" on
+    sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+    FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+    ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+    (call again to continue).
+    """
+    MigrateSandboxes: _aio.UnaryStreamMultiCallable[_sandbox_pb2.MigrateSandboxesRequest, _sandbox_pb2.MigrateSandboxesResponse]  # type: ignore[assignment]
+    """Migrates every Deployment-era sandbox of a namespace that matches a label selector
+    (and finishes interrupted migrations of that namespace), several at once. Streams
+    one message per sandbox each time it completes a step (or is skipped, or fails),
+    then one summary. A failure of one sandbox does not stop the others.
+    Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+    """
+    RollbackMigration: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.RollbackMigrationRequest, _sandbox_pb2.RollbackMigrationResponse]  # type: ignore[assignment]
+    """Undoes a migration: recreates the Deployment from the saved copy (optionally
+    mounting the sandbox's home volume at its mount path), restores the Service and
+    Ingresses as they were, and removes the StatefulSet. The home volume is kept
+    unless delete_storage is set. The StatefulSet's pod is gone before the
+    Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+    dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+    FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
     """
 
 class SandboxLifecycleServicer(metaclass=_abc_1.ABCMeta):
@@ -237,6 +309,60 @@ class SandboxLifecycleServicer(metaclass=_abc_1.ABCMeta):
         """Streams the state of every sandbox that matches a filter: the initial state, a
         marker, then every change. See WatchSandboxesResponse for the order of messages.
         Errors: INVALID_ARGUMENT (bad selector or malformed resume_token).
+        """
+
+    @_abc_1.abstractmethod
+    def MigrateSandbox(
+        self,
+        request: _sandbox_pb2.MigrateSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.MigrateSandboxResponse, _abc.Awaitable[_sandbox_pb2.MigrateSandboxResponse]]:
+        """Migrates a Deployment-era sandbox (a Deployment, its Service "<name>-service" and
+        Ingresses "<name>-app-ingress", "<name>-ttyd-ingress") to a sandbox: a StatefulSet
+        with a home volume that keeps the name, image, env (in order), resources, ports,
+        volumes, security context, labels and annotations; the Service and Ingresses are
+        adopted, so their names and hosts do not change. The originals are saved on the
+        cluster (ConfigMap "<name>-migration", owned by the StatefulSet) for
+        RollbackMigration. The Deployment is scaled to zero before the StatefulSet's pod
+        may start and deleted once that pod runs; a stopped Deployment becomes a stopped
+        sandbox.
+
+        Resumable and idempotent: every step is recorded on the cluster; a migration that
+        was interrupted is finished by calling again, and a migrated sandbox answers
+        MIGRATION_OUTCOME_ALREADY_MIGRATED. With dry_run nothing is written and the
+        response lists the changes that would be made. Authorization: "update" on
+        sandboxes. Errors: NOT_FOUND (neither a Deployment nor a sandbox of that name),
+        FAILED_PRECONDITION (NOT_DEPLOYMENT_ERA, UNSUPPORTED_FIELD naming the field),
+        ABORTED (MIGRATION_IN_PROGRESS: another call is migrating it), DEADLINE_EXCEEDED
+        (call again to continue).
+        """
+
+    @_abc_1.abstractmethod
+    def MigrateSandboxes(
+        self,
+        request: _sandbox_pb2.MigrateSandboxesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_sandbox_pb2.MigrateSandboxesResponse], _abc.AsyncIterator[_sandbox_pb2.MigrateSandboxesResponse]]:
+        """Migrates every Deployment-era sandbox of a namespace that matches a label selector
+        (and finishes interrupted migrations of that namespace), several at once. Streams
+        one message per sandbox each time it completes a step (or is skipped, or fails),
+        then one summary. A failure of one sandbox does not stop the others.
+        Authorization: "update" on sandboxes. Errors (of the whole stream): INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def RollbackMigration(
+        self,
+        request: _sandbox_pb2.RollbackMigrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.RollbackMigrationResponse, _abc.Awaitable[_sandbox_pb2.RollbackMigrationResponse]]:
+        """Undoes a migration: recreates the Deployment from the saved copy (optionally
+        mounting the sandbox's home volume at its mount path), restores the Service and
+        Ingresses as they were, and removes the StatefulSet. The home volume is kept
+        unless delete_storage is set. The StatefulSet's pod is gone before the
+        Deployment's may start. Resumable and idempotent like MigrateSandbox; with
+        dry_run nothing is written. Authorization: "update" on sandboxes. Errors:
+        FAILED_PRECONDITION (NOT_MIGRATED), ABORTED (MIGRATION_IN_PROGRESS).
         """
 
 def add_SandboxLifecycleServicer_to_server(servicer: SandboxLifecycleServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
