@@ -174,8 +174,9 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
       if (stopped_) return;
       stopped_ = true;
       ++timer_gen_;
-      if (leading_) spdlog::info("leader election {}: {} stops leading (stopped)", name_,
-                                 options_.identity);
+      if (leading_) {
+        spdlog::info("leader election {}: {} stops leading (stopped)", name_, options_.identity);
+      }
       leading_ = false;
       cancel = attempt_cancel_;
       // Whether the Lease is ours is decided when the release is due: an attempt still in
@@ -220,7 +221,10 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
     }
     return {[self = shared_from_this(), call = CallLocked()] {
       self->client_->Get(self->ref_, "", call, [self](absl::StatusOr<std::string> body) {
-        self->Handle([&] { return self->OnGetLocked(std::move(body)); });
+        self->Handle([&] {
+          self->mu_.AssertHeld();
+          return self->OnGetLocked(std::move(body));
+        });
       });
     }};
   }
@@ -231,8 +235,8 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
     call.cancel = attempt_cancel_;
     // A leader's request is worthless after its renew deadline; a candidate's is bounded
     // by the same length.
-    call.deadline = leading_ ? renewed_at_ + options_.renew_deadline
-                             : clock_() + options_.renew_deadline;
+    call.deadline =
+        leading_ ? renewed_at_ + options_.renew_deadline : clock_() + options_.renew_deadline;
     return call;
   }
 
@@ -257,6 +261,7 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
         self->client_->Create(Kind::kLease, self->options_.lease_namespace, lease, call,
                               [self, now](absl::StatusOr<std::string> body) {
                                 self->Handle([&] {
+                                  self->mu_.AssertHeld();
                                   return self->OnWriteLocked(false, now, std::move(body));
                                 });
                               });
@@ -289,11 +294,11 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
                    MicroTime(now), ours ? record.transitions : record.transitions + 1};
     absl::StatusOr<std::string> lease = UpdatedLease(lease_json_, spec);
     if (!lease.ok()) return EndAttemptLocked(lease.status(), "write");
-    return {[self = shared_from_this(), call = CallLocked(), lease = *std::move(lease), fast,
-             now] {
+    return {[self = shared_from_this(), call = CallLocked(), lease = *std::move(lease), fast, now] {
       self->client_->Replace(self->ref_, "", lease, call,
                              [self, fast, now](absl::StatusOr<std::string> body) {
                                self->Handle([&] {
+                                 self->mu_.AssertHeld();
                                  return self->OnWriteLocked(fast, now, std::move(body));
                                });
                              });
@@ -314,7 +319,10 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
         // Someone else wrote (or deleted) the Lease: read it and decide again.
         return {[self = shared_from_this(), call = CallLocked()] {
           self->client_->Get(self->ref_, "", call, [self](absl::StatusOr<std::string> body) {
-            self->Handle([&] { return self->OnGetLocked(std::move(body)); });
+            self->Handle([&] {
+              self->mu_.AssertHeld();
+              return self->OnGetLocked(std::move(body));
+            });
           });
         }};
       }
@@ -361,6 +369,7 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
     return {[self = shared_from_this(), delay, gen] {
       self->Schedule(delay, [self, gen] {
         self->Handle([&]() -> Actions {
+          self->mu_.AssertHeld();
           if (self->stopped_ || gen != self->timer_gen_) return {};
           return self->BeginAttemptLocked();
         });
@@ -377,14 +386,15 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
     return {[self = shared_from_this(), delay] {
       self->Schedule(delay, [self] {
         self->Handle([&]() -> Actions {
+          self->mu_.AssertHeld();
           self->watchdog_pending_ = false;
           if (self->stopped_ || !self->leading_) return {};
           if (self->clock_() < self->renewed_at_ + self->options_.renew_deadline) {
             return self->WatchdogLocked();
           }
           self->leading_ = false;
-          spdlog::warn("leader election {}: {} stops leading: not renewed within {}",
-                       self->name_, self->options_.identity,
+          spdlog::warn("leader election {}: {} stops leading: not renewed within {}", self->name_,
+                       self->options_.identity,
                        absl::FormatDuration(self->options_.renew_deadline));
           return {};
         });
@@ -412,8 +422,7 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
   }
 
   absl::Duration ObservedDurationLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return observed_duration_ > absl::ZeroDuration() ? observed_duration_
-                                                     : options_.lease_duration;
+    return observed_duration_ > absl::ZeroDuration() ? observed_duration_ : options_.lease_duration;
   }
 
   // --- release (after Stop) ---
@@ -439,6 +448,7 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
       self->client_->Replace(self->ref_, "", lease, call,
                              [self, call, reread](absl::StatusOr<std::string> body) {
                                self->Handle([&] {
+                                 self->mu_.AssertHeld();
                                  return self->OnReleasedLocked(call, reread, std::move(body));
                                });
                              });
@@ -460,6 +470,7 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
     return {[self = shared_from_this(), call] {
       self->client_->Get(self->ref_, "", call, [self](absl::StatusOr<std::string> body) {
         self->Handle([&]() -> Actions {
+          self->mu_.AssertHeld();
           if (!body.ok()) return self->ReleaseDoneLocked(body.status().ToString());
           self->ObserveLocked(*body).IgnoreError();
           return self->ReleaseLocked(/*reread=*/true);
@@ -479,9 +490,10 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
 
   // --- plumbing (mu_ not held) ---
 
-  // Runs `handler` under mu_, then the callbacks the new state asks for, then the client
-  // operations the handler returned (so a change of leadership is reported before any
-  // further request goes out).
+  // Runs `handler` under mu_ (handlers begin with self->mu_.AssertHeld(): the analysis
+  // cannot see that Handle holds it), then the callbacks the new state asks for, then
+  // the client operations the handler returned (so a change of leadership is reported
+  // before any further request goes out).
   template <typename Handler>
   void Handle(Handler handler) ABSL_LOCKS_EXCLUDED(mu_) {
     Actions next;
@@ -498,7 +510,8 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
   }
 
   void Schedule(absl::Duration delay, std::function<void()> fn) {
-    absl::Status scheduled = client_->RunAfter(std::max(delay, absl::ZeroDuration()), std::move(fn));
+    absl::Status scheduled =
+        client_->RunAfter(std::max(delay, absl::ZeroDuration()), std::move(fn));
     if (!scheduled.ok()) {
       spdlog::error("leader election {}: {} cannot schedule a timer, stalled: {}", name_,
                     options_.identity, scheduled.ToString());
@@ -558,8 +571,7 @@ class LeaderElector::Core : public std::enable_shared_from_this<Core> {
   absl::Time observed_at_ ABSL_GUARDED_BY(mu_);  // local time of the last change seen
   bool release_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool release_started_ ABSL_GUARDED_BY(mu_) = false;
-  const std::shared_ptr<absl::Notification> release_done_ =
-      std::make_shared<absl::Notification>();
+  const std::shared_ptr<absl::Notification> release_done_ = std::make_shared<absl::Notification>();
 
   absl::Mutex callback_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // held while a callback runs
   bool reported_leading_ ABSL_GUARDED_BY(callback_mu_) = false;

@@ -54,7 +54,8 @@ class PartitionableClient final : public ForwardingKubeClient {
   }
   void Replace(const ObjectRef& ref, const std::string& sub, std::string body,
                const CallOptions& opts, ResponseCallback done) override {
-    if (!Fail(done)) ForwardingKubeClient::Replace(ref, sub, std::move(body), opts, std::move(done));
+    if (!Fail(done))
+      ForwardingKubeClient::Replace(ref, sub, std::move(body), opts, std::move(done));
   }
 
  private:
@@ -81,8 +82,9 @@ class LeaderElectionTest : public ::testing::Test {
   static void SetUpTestSuite() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
   void SetUp() override {
-    ASSERT_EQ(plane_.Kubectl(absl::StrCat("-n ", kNamespace, " delete lease ", kLease,
-                                          " --ignore-not-found --wait"))
+    ASSERT_EQ(plane_
+                  .Kubectl(absl::StrCat("-n ", kNamespace, " delete lease ", kLease,
+                                        " --ignore-not-found --wait"))
                   .exit_code,
               0);
   }
@@ -90,7 +92,8 @@ class LeaderElectionTest : public ::testing::Test {
   void TearDown() override {
     StopSampler();
     candidates_.clear();
-    plane_.Kubectl(absl::StrCat("-n ", kNamespace, " delete lease ", kLease, " --ignore-not-found"));
+    plane_.Kubectl(
+        absl::StrCat("-n ", kNamespace, " delete lease ", kLease, " --ignore-not-found"));
     EXPECT_EQ(overlaps_.load(), 0) << "on_started_leading while another elector led";
     EXPECT_EQ(sampled_overlaps_.load(), 0) << "two electors answered IsLeader() at once";
   }
@@ -263,8 +266,8 @@ TEST_F(LeaderElectionTest, ReleasedLeaseIsTakenOverAtOnce) {
   Candidate* second = AwaitLeader(kLeaseDuration, first);
   ASSERT_NE(second, nullptr);
   RecordProperty("takeover_after_release_ms",
-                 absl::StrCat(absl::ToInt64Milliseconds(
-                     When(second->identity, "started", stopped) - stopped)));
+                 absl::StrCat(absl::ToInt64Milliseconds(When(second->identity, "started", stopped) -
+                                                        stopped)));
   EXPECT_LE(When(second->identity, "started", stopped) - stopped,
             kRetryPeriod * (1 + kJitter) + kSlack);
   EXPECT_EQ(LeaseField("holderIdentity"), second->identity);

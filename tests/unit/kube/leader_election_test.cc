@@ -411,8 +411,8 @@ TEST_F(LeaderElectionTest, CandidateTakesOverAnExpiredLease) {
   EXPECT_EQ(b->Leader(), "a");
   server_.Advance(absl::Seconds(5));
   a->Stop();
-  EXPECT_THAT(server_.TakeLog(), ElementsAre("a PUT 200", "b GET 200", "a PUT 200", "b GET 200",
-                                             "a stopped"));
+  EXPECT_THAT(server_.TakeLog(),
+              ElementsAre("a PUT 200", "b GET 200", "a PUT 200", "b GET 200", "a stopped"));
   const absl::Time last_write = t0_ + absl::Seconds(4);
   server_.Advance(last_write + absl::Seconds(15) - server_.Now() - absl::Milliseconds(1));
   EXPECT_FALSE(b->IsLeader());
@@ -547,13 +547,13 @@ TEST(LeaderElectionOptionsTest, InvalidOptionsAreRefused) {
       {"zero retry", [](auto& o) { o.retry_period = absl::ZeroDuration(); }},
       {"negative jitter", [](auto& o) { o.retry_jitter = -0.1; }},
       {"deadline = lease", [](auto& o) { o.renew_deadline = absl::Seconds(15); }},
-      {"deadline too short for retries", [](auto& o) { o.renew_deadline = absl::Milliseconds(4400); }},
+      {"deadline too short for retries",
+       [](auto& o) { o.renew_deadline = absl::Milliseconds(4400); }},
   };
   for (const Row& r : rows) {
     LeaderElectionOptions o = valid();
     r.change(o);
-    EXPECT_EQ(LeaderElector::Create(&server, o).status().code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(LeaderElector::Create(&server, o).status().code(), absl::StatusCode::kInvalidArgument)
         << r.what;
   }
   EXPECT_EQ(LeaderElector::Create(nullptr, valid()).status().code(),
