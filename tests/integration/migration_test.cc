@@ -1252,6 +1252,48 @@ TEST_F(MigrationTest, MigrationOfADeadServerIsFinishedByANewOneAfterItsLease) {
   ExpectCompleteMigration(era);
 }
 
+// A migration interrupted after its Deployment was deleted is found by its record.
+TEST_F(MigrationTest, MigrateSandboxesFinishesAMigrationInterruptedAfterTheDeploymentWent) {
+  // A full migration (another label), to count its writes: the last one records the end.
+  const testing::DeploymentEraSandbox probe = NewEra("lastprobe");
+  ASSERT_TRUE(CreateEra(probe));
+  faults_->TakeWrites();
+  ASSERT_TRUE(Migrate(probe.name, /*dry_run=*/false).ok());
+  const std::vector<std::string> writes = StoringWrites(faults_->TakeWrites());
+  ASSERT_FALSE(writes.empty());
+
+  const std::pair<std::string, std::string> label = {"fleet", "resume-b"};
+  const testing::DeploymentEraSandbox era =
+      NewEra("resume", [&](testing::DeploymentEraSandbox* e) { e->extra_labels = {label}; });
+  ASSERT_TRUE(CreateEra(era));
+  faults_->FailWrite(static_cast<int>(writes.size()));
+  grpc::Status s = Migrate(era.name, /*dry_run=*/false);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_TRUE(faults_->fault_fired());
+  faults_->FailWrite(0);
+  ASSERT_FALSE(Exists("deployment/" + era.name));
+  ASSERT_TRUE(Exists("configmap/" + era.name + "-migration"));
+
+  std::vector<pb::MigrateSandboxesResponse> messages;
+  s = MigrateBatch(*ns_, absl::StrCat(label.first, "=", label.second), /*dry_run=*/false, 0,
+                   &messages);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  ASSERT_FALSE(messages.empty());
+  ASSERT_TRUE(messages.back().has_summary());
+  EXPECT_EQ(messages.back().summary().total(), 1);
+  EXPECT_EQ(messages.back().summary().migrated(), 1);
+  ASSERT_GE(messages.size(), 2u);
+  const pb::Migration& last = messages[messages.size() - 2].progress();
+  EXPECT_EQ(last.name(), era.name);
+  EXPECT_EQ(last.outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
+  EXPECT_EQ(last.step(), pb::MIGRATION_STEP_DEPLOYMENT_DELETED);
+  EXPECT_EQ(last.sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
+  ExpectCompleteMigration(era);
+  pb::Migration again;
+  ASSERT_TRUE(Migrate(era.name, /*dry_run=*/false, &again).ok());
+  EXPECT_EQ(again.outcome(), pb::MIGRATION_OUTCOME_ALREADY_MIGRATED);
+}
+
 // ---------------------------------------------------------------------------------------
 // 7. Two migrations of one sandbox at once.
 
@@ -1431,6 +1473,79 @@ TEST_F(MigrationTest, RollbackWithMountHomeKeepsTheHomeVolumeAcrossTheRoundTrip)
                                     ".persistentVolumeClaim.claimName}"),
             "vn-homevn-agent-" + n + "-0");
   ExpectCompleteMigration(era);
+}
+
+// A rollback interrupted at any of its writes finishes when called again.
+TEST_F(MigrationTest, RollbackInterruptedAtAnyWriteFinishesWhenCalledAgain) {
+  // A full rollback, to count its writes.
+  const testing::DeploymentEraSandbox probe = NewEra("rbcount");
+  ASSERT_TRUE(CreateEra(probe));
+  ASSERT_TRUE(Migrate(probe.name, /*dry_run=*/false).ok());
+  faults_->TakeWrites();
+  pb::Migration done;
+  grpc::Status s = Rollback(probe.name, /*dry_run=*/false, /*mount_home=*/false,
+                            /*delete_storage=*/false, &done);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  ASSERT_EQ(done.outcome(), pb::MIGRATION_OUTCOME_ROLLED_BACK);
+  const std::vector<std::string> writes = StoringWrites(faults_->TakeWrites());
+  ASSERT_GE(writes.size(), RollbackChanges(probe, /*delete_storage=*/false).size())
+      << absl::StrJoin(writes, ", ");
+  std::cout << "A full rollback writes " << writes.size() << " times: "
+            << absl::StrJoin(writes, ", ") << "\n";
+
+  for (size_t n = 1; n <= writes.size(); ++n) {
+    const testing::DeploymentEraSandbox era = NewEra(absl::StrCat("rbcut", n));
+    SCOPED_TRACE(absl::StrCat("write ", n, " of ", writes.size(), " (", writes[n - 1], ") fails; ",
+                              era.name));
+    ASSERT_TRUE(CreateEra(era));
+    const std::string& name = era.name;
+    const std::string svc_uid = Json("service/" + name + "-service", "{.metadata.uid}");
+    ASSERT_TRUE(Migrate(name, /*dry_run=*/false).ok());
+    const std::string claim = "pvc/vn-homevn-agent-" + name + "-0";
+    const std::string claim_uid = Json(claim, "{.metadata.uid}");
+    faults_->FailWrite(static_cast<int>(n));
+    s = Rollback(name, /*dry_run=*/false, /*mount_home=*/false, /*delete_storage=*/false);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_TRUE(faults_->fault_fired());
+    EXPECT_EQ(faults_->failed_write(), writes[n - 1]);
+    faults_->FailWrite(0);
+
+    pb::Migration finished;
+    s = Rollback(name, /*dry_run=*/false, /*mount_home=*/false, /*delete_storage=*/false,
+                 &finished);
+    ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    EXPECT_EQ(finished.outcome(), pb::MIGRATION_OUTCOME_ROLLED_BACK);
+
+    // The Deployment-era sandbox as it was (running: one replica), the claim kept.
+    EXPECT_TRUE(Eventually([&] {
+      return !Exists("statefulset/" + name) && !Exists("networkpolicy/" + name + "-netpol") &&
+             !Exists("configmap/" + name + "-migration");
+    })) << absl::StrJoin(Names("all,configmaps,networkpolicies -l app=" + name), " ");
+    EXPECT_EQ(Json("deployment/" + name, "{.spec.replicas}"), "1");
+    if (Json("deployment/" + name, "{.spec.replicas}") == "1") {
+      EXPECT_TRUE(Eventually([&] {
+        return Json("deployment/" + name, "{.status.readyReplicas}") == "1" &&
+               Names("pods -l app=" + name).size() == 1;
+      })) << absl::StrJoin(Names("pods -l app=" + name), " ");
+    }
+    EXPECT_THAT(Names("deployments -l app=" + name), ElementsAre("deployment.apps/" + name));
+    EXPECT_EQ(Json("deployment/" + name, "{.spec.template.spec.volumes[*].name}"),
+              "kubeconfig-volume");
+    const std::string svc = "service/" + name + "-service";
+    EXPECT_EQ(Json(svc, "{.metadata.uid}"), svc_uid);
+    EXPECT_EQ(Json(svc, "{.spec.selector}"), absl::StrCat(R"({"app":")", name, R"("})"));
+    EXPECT_EQ(Json(svc, "{.metadata.ownerReferences}"), "");
+    for (const char* suffix : {"-app-ingress", "-ttyd-ingress"}) {
+      EXPECT_EQ(Json("ingress/" + name + suffix, "{.metadata.ownerReferences}"), "") << suffix;
+      EXPECT_EQ(Json("ingress/" + name + suffix,
+                     "{.metadata.labels.app\\.kubernetes\\.io/managed-by}"),
+                "")
+          << suffix;
+    }
+    EXPECT_EQ(Json(claim, "{.metadata.uid}"), claim_uid);
+    EXPECT_EQ(Json(claim, "{.metadata.ownerReferences}"), "");
+    EXPECT_EQ(Json(claim, "{.metadata.annotations.sandboxd\\.dev/kept}"), "true");
+  }
 }
 
 TEST_F(MigrationTest, RollbackWithDeleteStorageDropsTheClaimAndTheSandboxMigratesAgain) {
