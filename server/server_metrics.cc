@@ -2,12 +2,13 @@
 
 #include <array>
 #include <exception>
-#include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
@@ -71,15 +72,15 @@ void AddSample(prometheus::MetricFamily* family, double value,
 // The metrics read from the server's state at each scrape.
 class StateCollectable final : public prometheus::Collectable {
  public:
-  void SetSource(std::function<ServerMetrics::State()> source) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void SetSource(std::function<ServerMetrics::State()> source) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     source_ = std::move(source);
   }
 
-  std::vector<prometheus::MetricFamily> Collect() const override {
+  std::vector<prometheus::MetricFamily> Collect() const ABSL_LOCKS_EXCLUDED(mu_) override {
     std::function<ServerMetrics::State()> source;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       source = source_;
     }
     if (!source) return {};
@@ -152,8 +153,8 @@ class StateCollectable final : public prometheus::Collectable {
   }
 
  private:
-  mutable std::mutex mu_;
-  std::function<ServerMetrics::State()> source_;
+  mutable absl::Mutex mu_;
+  std::function<ServerMetrics::State()> source_ ABSL_GUARDED_BY(mu_);
 };
 
 // client-go's rest_client_* metrics.
@@ -264,9 +265,9 @@ class ServerMetrics::Impl {
     std::array<prometheus::Counter*, kGrpcCodes> handled{};
   };
 
-  Method& MethodOf(RpcType type, absl::string_view method) {
+  Method& MethodOf(RpcType type, absl::string_view method) ABSL_LOCKS_EXCLUDED(mu_) {
     const std::string key = absl::StrCat(TypeName(type), "/", method);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto [it, inserted] = methods_.try_emplace(key);
     if (inserted) {
       const prometheus::Labels labels = Labels(type, method);
@@ -278,11 +279,12 @@ class ServerMetrics::Impl {
     return it->second;
   }
 
-  prometheus::Counter& Handled(RpcType type, absl::string_view method, grpc::StatusCode code) {
+  prometheus::Counter& Handled(RpcType type, absl::string_view method, grpc::StatusCode code)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Method& m = MethodOf(type, method);
     int index = static_cast<int>(code);
     if (index < 0 || index >= kGrpcCodes) index = static_cast<int>(grpc::StatusCode::UNKNOWN);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);  // guards m.handled
     if (m.handled[index] == nullptr) {
       prometheus::Labels labels = Labels(type, method);
       labels["grpc_code"] = CodeName(static_cast<grpc::StatusCode>(index));
@@ -308,11 +310,12 @@ class ServerMetrics::Impl {
   prometheus::Family<prometheus::Counter>& resets_;
   std::shared_ptr<PrometheusKubeObserver> kube_observer_;
 
-  std::mutex mu_;
-  std::unordered_map<std::string, Method> methods_;  // node-stable: callers keep references
+  absl::Mutex mu_;
+  // Node-stable: callers keep references. A Method's `handled` is guarded by mu_ as well.
+  std::unordered_map<std::string, Method> methods_ ABSL_GUARDED_BY(mu_);
 
-  std::mutex exposer_mu_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  absl::Mutex exposer_mu_;
+  std::unique_ptr<prometheus::Exposer> exposer_ ABSL_GUARDED_BY(exposer_mu_);
 };
 
 ServerMetrics::ServerMetrics(std::string version, std::string kube_version)
@@ -341,7 +344,7 @@ absl::StatusOr<int> ServerMetrics::Serve(const std::string& address) {
   if (ports.empty() || ports.front() == 0) return listen_failed("");
   exposer->RegisterCollectable(impl_->registry_);
   exposer->RegisterCollectable(impl_->state_);
-  std::lock_guard<std::mutex> lock(impl_->exposer_mu_);
+  absl::MutexLock lock(&impl_->exposer_mu_);
   impl_->exposer_ = std::move(exposer);
   return ports.front();
 }
@@ -349,7 +352,7 @@ absl::StatusOr<int> ServerMetrics::Serve(const std::string& address) {
 void ServerMetrics::StopServing() {
   std::unique_ptr<prometheus::Exposer> exposer;
   {
-    std::lock_guard<std::mutex> lock(impl_->exposer_mu_);
+    absl::MutexLock lock(&impl_->exposer_mu_);
     exposer = std::move(impl_->exposer_);
   }
   exposer.reset();  // joins its threads

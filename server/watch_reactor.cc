@@ -65,11 +65,7 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event) {
 }
 
 WatchReactor::WatchReactor(std::string method, ServerMetrics* metrics)
-    : shared_(std::make_shared<Shared>()) {
-  shared_->reactor = this;
-  shared_->method = std::move(method);
-  shared_->metrics = metrics;
-  shared_->start = absl::Now();
+    : shared_(std::make_shared<Shared>(this, std::move(method), metrics)) {
   metrics->RpcStarted(ServerMetrics::RpcType::kServerStream, shared_->method);
 }
 
@@ -86,7 +82,7 @@ WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPoo
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(reactor->shared_->mu);
+      absl::MutexLock lock(&reactor->shared_->mu);
       reactor->shared_->lease = *std::move(admitted);
     }
     reactor->Subscribe(cache, fanout, filter, resume_token);
@@ -108,7 +104,7 @@ void WatchReactor::Subscribe(service::SandboxCache* cache, service::TaskPool* fa
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    absl::MutexLock lock(&shared_->mu);
     shared_->subscription = *std::move(subscription);
     shared_->metrics->StreamSubscribed();  // before OnDone can see the subscription
   }
@@ -123,7 +119,7 @@ WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string metho
 WatchReactor* WatchReactor::FinishAtOnce(const absl::Status& status) {
   const grpc::Status mapped = ToGrpcStatus(status, shared_->method);
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);  // OnCancel may run meanwhile
+    absl::MutexLock lock(&shared_->mu);  // OnCancel may run meanwhile
     shared_->finished = true;
     shared_->code = mapped.error_code();
   }
@@ -133,7 +129,7 @@ WatchReactor* WatchReactor::FinishAtOnce(const absl::Status& status) {
 
 void WatchReactor::OnWriteDone(bool ok) {
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    absl::MutexLock lock(&shared_->mu);
     shared_->writing = false;
     shared_->message.Clear();
     if (!ok) shared_->broken = true;  // the client is gone; OnCancel follows
@@ -144,7 +140,7 @@ void WatchReactor::OnWriteDone(bool ok) {
 
 void WatchReactor::OnCancel() {
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    absl::MutexLock lock(&shared_->mu);
     shared_->cancelled = true;
   }
   shared_->Pump();
@@ -155,7 +151,7 @@ void WatchReactor::OnDone() {
   Lease lease;
   grpc::StatusCode code;
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    absl::MutexLock lock(&shared_->mu);
     shared_->reactor = nullptr;
     subscription = std::move(shared_->subscription);
     lease = std::move(shared_->lease);
@@ -172,7 +168,7 @@ void WatchReactor::OnDone() {
 }
 
 void WatchReactor::Shared::Pump() {
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   if (reactor == nullptr || writing || finished || subscription == nullptr) return;
   if (cancelled || broken) {
     FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));

@@ -28,9 +28,11 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
@@ -72,25 +74,29 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  private:
   // State shared with the subscription's on_ready callback, which may outlive the reactor.
   struct Shared {
-    std::mutex mu;
-    WatchReactor* reactor = nullptr;  // null after OnDone
-    Lease lease;  // from the admission; released in OnDone
-    std::shared_ptr<service::WatchSubscription> subscription;
-    grpc::ByteBuffer message;  // the write in flight; cleared when it completes
-    bool writing = false;
-    bool finished = false;
-    bool cancelled = false;
-    bool broken = false;
-    std::string method;
-    ServerMetrics* metrics = nullptr;
-    absl::Time start;
-    int64_t writes = 0;  // messages whose write started
-    grpc::StatusCode code = grpc::StatusCode::OK;  // the stream's final status
+    Shared(WatchReactor* reactor, std::string method, ServerMetrics* metrics)
+        : reactor(reactor), method(std::move(method)), metrics(metrics), start(absl::Now()) {}
 
     // Starts the next write, or finishes the stream, if nothing is in flight.
-    void Pump();
-    // Finishes the stream with `status` (mu held).
-    void FinishLocked(const grpc::Status& status);
+    void Pump() ABSL_LOCKS_EXCLUDED(mu);
+    // Finishes the stream with `status`.
+    void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+    absl::Mutex mu;
+    WatchReactor* reactor ABSL_GUARDED_BY(mu);  // null after OnDone
+    Lease lease ABSL_GUARDED_BY(mu);            // from the admission; released in OnDone
+    std::shared_ptr<service::WatchSubscription> subscription ABSL_GUARDED_BY(mu);
+    // The write in flight; cleared when it completes.
+    grpc::ByteBuffer message ABSL_GUARDED_BY(mu);
+    bool writing ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    bool cancelled ABSL_GUARDED_BY(mu) = false;
+    bool broken ABSL_GUARDED_BY(mu) = false;
+    int64_t writes ABSL_GUARDED_BY(mu) = 0;  // messages whose write started
+    grpc::StatusCode code ABSL_GUARDED_BY(mu) = grpc::StatusCode::OK;  // the final status
+    const std::string method;
+    ServerMetrics* const metrics;
+    const absl::Time start;
   };
 
   WatchReactor(std::string method, ServerMetrics* metrics);

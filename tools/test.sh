@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Sets up and runs every test of sandboxd: installs the dependencies, builds (or reuses)
-# the pinned control-plane binaries, builds sandboxd, and runs the unit and integration
-# tests; the integration tier starts its own local control plane (tools/kube-local).
+# Sets up and runs every test of sandboxd: installs the dependencies, runs the quality
+# gates (tools/ci: format of the changed lines, clang's thread-safety analysis), builds
+# (or reuses) the pinned control-plane binaries, builds sandboxd, runs the unit and
+# integration tests (the integration tier starts its own local control plane,
+# tools/kube-local), then the unit tier again under ASan + UBSan. docs/reliability.md
+# describes the gates; each stage prints how long it took.
 #
 #   tools/test.sh               # everything
-#   tools/test.sh -L unit       # extra arguments go to ctest (here: one tier)
+#   tools/test.sh -L unit       # extra arguments go to the main ctest run (here: one tier)
 #
 # Heavy builds are cached outside the repository under $SANDBOXD_CACHE
 # (default ${XDG_CACHE_HOME:-~/.cache}/sandboxd).
@@ -13,11 +16,22 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=tools/lib.sh
 source "$repo/tools/lib.sh"
 
+# Runs stage $1 (the command that follows) and prints its duration.
+timed() {
+  local name=$1 start=$SECONDS
+  shift
+  "$@"
+  printf '==> [%s] %s took %ds\n' "$(date +%H:%M:%S)" "$name" $((SECONDS - start)) >&2
+}
+
 step "installing dependencies"
 "$repo/tools/install-deps.sh"
+timed "format check" "$repo/tools/ci/format_check.sh"
+timed "thread-safety analysis" "$repo/tools/ci/thread_safety.sh"
 step "building the local control plane binaries (cached)"
 "$repo/tools/kube-local/build.sh" >/dev/null
 ensure_grpcurl
-build_sandboxd
+timed "build" build_sandboxd
 step "running tests"
-ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeout 900 "$@"
+timed "tests" ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeout 900 "$@"
+timed "unit tier under ASan + UBSan" "$repo/tools/ci/sanitize.sh"

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "src/base/status_macros.h"
 
 namespace sandboxd::domain {
 
@@ -36,22 +37,5 @@ ErrorDetail GetErrorDetail(const absl::Status& status);
 absl::Status WithContext(const absl::Status& status, std::string_view context);
 
 }  // namespace sandboxd::domain
-
-// Early-return helpers (the Abseil on Debian bookworm has none).
-#define SANDBOXD_RETURN_IF_ERROR(expr)            \
-  do {                                            \
-    if (absl::Status _st = (expr); !_st.ok()) {   \
-      return _st;                                 \
-    }                                             \
-  } while (0)
-
-#define SANDBOXD_CONCAT_INNER(a, b) a##b
-#define SANDBOXD_CONCAT(a, b) SANDBOXD_CONCAT_INNER(a, b)
-#define SANDBOXD_ASSIGN_OR_RETURN(lhs, rexpr) \
-  SANDBOXD_ASSIGN_OR_RETURN_IMPL(SANDBOXD_CONCAT(_statusor_, __LINE__), lhs, rexpr)
-#define SANDBOXD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \
-  auto tmp = (rexpr);                                   \
-  if (!tmp.ok()) return tmp.status();                   \
-  lhs = std::move(tmp).value()
 
 #endif  // SANDBOXD_DOMAIN_ERRORS_H_

@@ -236,9 +236,9 @@ absl::StatusOr<std::string> MigratedStatefulSetJson(const DeploymentEraObjects& 
   sts.spec.replicas = d.spec.replicas.value_or(1);
   for (const auto& [key, value] : d.metadata.labels) sts.metadata.labels.emplace(key, value);
   for (const auto& [key, value] : d.metadata.annotations) {
-    const bool controllers = std::any_of(std::begin(kControllerAnnotations),
-                                         std::end(kControllerAnnotations),
-                                         [&](const char* k) { return key == k; });
+    const bool controllers =
+        std::any_of(std::begin(kControllerAnnotations), std::end(kControllerAnnotations),
+                    [&name = key](const char* k) { return name == k; });
     if (!controllers) sts.metadata.annotations.emplace(key, value);
   }
   auto& annotations = sts.metadata.annotations;

@@ -46,6 +46,7 @@ enum class Kind {
   kTokenReview,            // authentication.k8s.io/v1 tokenreviews (cluster-scoped, create only)
   kSubjectAccessReview,    // authorization.k8s.io/v1 subjectaccessreviews (cluster-scoped,
                            // create only)
+  kLease,                  // coordination.k8s.io/v1 leases (leader election)
 };
 
 // Cooperative cancellation shared between a caller (e.g. a gRPC reactor's OnCancel) and

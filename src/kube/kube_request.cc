@@ -97,6 +97,8 @@ ResourceInfo ResourceFor(Kind kind) {
     case Kind::kSubjectAccessReview:
       return {"authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
               false};
+    case Kind::kLease:
+      return {"coordination.k8s.io", "v1", "leases", "Lease"};
   }
   return {"", "v1", "unknown", "Unknown"};
 }

@@ -10,18 +10,11 @@
 #include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "src/base/status_macros.h"
 #include "src/kube/objects_rapidjson.h"
 
 namespace sandboxd::kube {
 namespace {
-
-// Local early return: this library sits below src/domain and cannot use its macros.
-#define KUBE_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    if (absl::Status _st = (expr); !_st.ok()) { \
-      return _st;                               \
-    }                                           \
-  } while (0)
 
 using rapidjson::Value;
 
@@ -84,7 +77,7 @@ template <typename Int>
 absl::Status ReadInt(const Value& obj, const char* key, std::optional<Int>* out) {
   if (Member(obj, key) == nullptr) return absl::OkStatus();
   Int value = 0;
-  KUBE_RETURN_IF_ERROR(ReadInt(obj, key, &value));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(obj, key, &value));
   *out = value;
   return absl::OkStatus();
 }
@@ -163,7 +156,7 @@ absl::Status ReadObject(const Value& obj, const char* key, std::optional<T>* out
   if (v == nullptr) return absl::OkStatus();
   if (!v->IsObject()) return TypeError(key, "an object");
   T value;
-  KUBE_RETURN_IF_ERROR(Nest(decode(*v, &value), key));
+  SANDBOXD_RETURN_IF_ERROR(Nest(decode(*v, &value), key));
   *out = std::move(value);
   return absl::OkStatus();
 }
@@ -180,7 +173,7 @@ absl::Status ReadArray(const Value& obj, const char* key, std::vector<T>* out, F
     std::string where = absl::StrCat(key, "[", i, "]");
     if (!e.IsObject()) return TypeError(where, "an object");
     T item;
-    KUBE_RETURN_IF_ERROR(Nest(decode(e, &item), where));
+    SANDBOXD_RETURN_IF_ERROR(Nest(decode(e, &item), where));
     out->push_back(std::move(item));
   }
   return absl::OkStatus();
@@ -190,64 +183,64 @@ absl::Status ReadArray(const Value& obj, const char* key, std::vector<T>* out, F
 // Decoders, one per type. `v` is a JSON object.
 
 absl::Status DecodeOwnerReference(const Value& v, OwnerReference* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "uid", &out->uid));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "controller", &out->controller));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "blockOwnerDeletion", &out->block_owner_deletion));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "uid", &out->uid));
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "controller", &out->controller));
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "blockOwnerDeletion", &out->block_owner_deletion));
   return absl::OkStatus();
 }
 
 absl::Status DecodeObjectMeta(const Value& v, ObjectMeta* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "generateName", &out->generate_name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "namespace", &out->ns));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "uid", &out->uid));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "resourceVersion", &out->resource_version));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "generation", &out->generation));
-  KUBE_RETURN_IF_ERROR(ReadTime(v, "creationTimestamp", &out->creation_timestamp));
-  KUBE_RETURN_IF_ERROR(ReadTime(v, "deletionTimestamp", &out->deletion_timestamp));
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "labels", &out->labels));
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "annotations", &out->annotations));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "generateName", &out->generate_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "namespace", &out->ns));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "uid", &out->uid));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "resourceVersion", &out->resource_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "generation", &out->generation));
+  SANDBOXD_RETURN_IF_ERROR(ReadTime(v, "creationTimestamp", &out->creation_timestamp));
+  SANDBOXD_RETURN_IF_ERROR(ReadTime(v, "deletionTimestamp", &out->deletion_timestamp));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "labels", &out->labels));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "annotations", &out->annotations));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadArray(v, "ownerReferences", &out->owner_references, DecodeOwnerReference));
-  KUBE_RETURN_IF_ERROR(ReadStringList(v, "finalizers", &out->finalizers));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringList(v, "finalizers", &out->finalizers));
   return absl::OkStatus();
 }
 
 absl::Status DecodeListMeta(const Value& v, ListMeta* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "resourceVersion", &out->resource_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "continue", &out->continue_token));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "remainingItemCount", &out->remaining_item_count));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "resourceVersion", &out->resource_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "continue", &out->continue_token));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "remainingItemCount", &out->remaining_item_count));
   return absl::OkStatus();
 }
 
 absl::Status DecodeEnvVar(const Value& v, EnvVar* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "value", &out->value));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "value", &out->value));
   out->has_value_from = Member(v, "valueFrom") != nullptr;
   return absl::OkStatus();
 }
 
 absl::Status DecodeContainerPort(const Value& v, ContainerPort* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "containerPort", &out->container_port));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "protocol", &out->protocol));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "containerPort", &out->container_port));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "protocol", &out->protocol));
   return absl::OkStatus();
 }
 
 absl::Status DecodeResources(const Value& v, ResourceRequirements* out) {
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "requests", &out->requests));
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "limits", &out->limits));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "requests", &out->requests));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "limits", &out->limits));
   return absl::OkStatus();
 }
 
 absl::Status DecodeVolumeMount(const Value& v, VolumeMount* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "mountPath", &out->mount_path));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "readOnly", &out->read_only));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "subPath", &out->sub_path));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "mountPath", &out->mount_path));
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "readOnly", &out->read_only));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "subPath", &out->sub_path));
   return absl::OkStatus();
 }
 
@@ -256,67 +249,67 @@ absl::Status DecodeSeccompType(const Value& v, std::string* out) {
 }
 
 absl::Status DecodeSecurityContext(const Value& v, SecurityContext* out) {
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "runAsNonRoot", &out->run_as_non_root));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "runAsUser", &out->run_as_user));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "runAsGroup", &out->run_as_group));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "runAsNonRoot", &out->run_as_non_root));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "runAsUser", &out->run_as_user));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "runAsGroup", &out->run_as_group));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadBool(v, "allowPrivilegeEscalation", &out->allow_privilege_escalation));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "privileged", &out->privileged));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "privileged", &out->privileged));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadBool(v, "readOnlyRootFilesystem", &out->read_only_root_filesystem));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "capabilities", out,
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "capabilities", out,
                                   [](const Value& c, SecurityContext* sc) {
-                                    KUBE_RETURN_IF_ERROR(
+                                    SANDBOXD_RETURN_IF_ERROR(
                                         ReadStringList(c, "add", &sc->capabilities_add));
                                     return ReadStringList(c, "drop", &sc->capabilities_drop);
                                   }));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(
       ReadObject(v, "seccompProfile", &out->seccomp_profile_type, DecodeSeccompType));
   return absl::OkStatus();
 }
 
 absl::Status DecodePodSecurityContext(const Value& v, PodSecurityContext* out) {
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "runAsNonRoot", &out->run_as_non_root));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "runAsUser", &out->run_as_user));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "runAsGroup", &out->run_as_group));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "fsGroup", &out->fs_group));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "fsGroupChangePolicy", &out->fs_group_change_policy));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "runAsNonRoot", &out->run_as_non_root));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "runAsUser", &out->run_as_user));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "runAsGroup", &out->run_as_group));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "fsGroup", &out->fs_group));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "fsGroupChangePolicy", &out->fs_group_change_policy));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadObject(v, "seccompProfile", &out->seccomp_profile_type, DecodeSeccompType));
   return absl::OkStatus();
 }
 
 absl::Status DecodeContainer(const Value& v, Container* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "image", &out->image));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "imagePullPolicy", &out->image_pull_policy));
-  KUBE_RETURN_IF_ERROR(ReadStringList(v, "command", &out->command));
-  KUBE_RETURN_IF_ERROR(ReadStringList(v, "args", &out->args));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "workingDir", &out->working_dir));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "env", &out->env, DecodeEnvVar));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "ports", &out->ports, DecodeContainerPort));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "resources", &out->resources, DecodeResources));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "volumeMounts", &out->volume_mounts, DecodeVolumeMount));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "image", &out->image));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "imagePullPolicy", &out->image_pull_policy));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringList(v, "command", &out->command));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringList(v, "args", &out->args));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "workingDir", &out->working_dir));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "env", &out->env, DecodeEnvVar));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "ports", &out->ports, DecodeContainerPort));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "resources", &out->resources, DecodeResources));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "volumeMounts", &out->volume_mounts, DecodeVolumeMount));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadObject(v, "securityContext", &out->security_context, DecodeSecurityContext));
   return absl::OkStatus();
 }
 
 absl::Status DecodePodSpec(const Value& v, PodSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "initContainers", &out->init_containers, DecodeContainer));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "containers", &out->containers, DecodeContainer));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "automountServiceAccountToken",
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "initContainers", &out->init_containers, DecodeContainer));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "containers", &out->containers, DecodeContainer));
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "automountServiceAccountToken",
                                 &out->automount_service_account_token));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "enableServiceLinks", &out->enable_service_links));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "serviceAccountName", &out->service_account_name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "nodeName", &out->node_name));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "terminationGracePeriodSeconds",
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "enableServiceLinks", &out->enable_service_links));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "serviceAccountName", &out->service_account_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "nodeName", &out->node_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "terminationGracePeriodSeconds",
                                &out->termination_grace_period_seconds));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(
       ReadObject(v, "securityContext", &out->security_context, DecodePodSecurityContext));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "volumes", &out->volumes,
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "volumes", &out->volumes,
                                  [](const Value& vol, VolumeRef* ref) {
-                                   KUBE_RETURN_IF_ERROR(ReadString(vol, "name", &ref->name));
+                                   SANDBOXD_RETURN_IF_ERROR(ReadString(vol, "name", &ref->name));
                                    const Value* claim = Member(vol, "persistentVolumeClaim");
                                    if (claim == nullptr || !claim->IsObject()) {
                                      return absl::OkStatus();
@@ -327,8 +320,8 @@ absl::Status DecodePodSpec(const Value& v, PodSpec* out) {
 }
 
 absl::Status DecodePodTemplateSpec(const Value& v, PodTemplateSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePodSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePodSpec));
   return absl::OkStatus();
 }
 
@@ -337,33 +330,33 @@ absl::Status DecodeLabelSelector(const Value& v, LabelSelector* out) {
 }
 
 absl::Status DecodePvcSpec(const Value& v, PersistentVolumeClaimSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadStringList(v, "accessModes", &out->access_modes));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "resources", &out->resources, DecodeResources));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "storageClassName", &out->storage_class_name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "volumeName", &out->volume_name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "volumeMode", &out->volume_mode));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringList(v, "accessModes", &out->access_modes));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "resources", &out->resources, DecodeResources));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "storageClassName", &out->storage_class_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "volumeName", &out->volume_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "volumeMode", &out->volume_mode));
   return absl::OkStatus();
 }
 
 absl::Status DecodePvcStatus(const Value& v, PersistentVolumeClaimStatus* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "phase", &out->phase));
-  KUBE_RETURN_IF_ERROR(ReadStringList(v, "accessModes", &out->access_modes));
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "capacity", &out->capacity));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "phase", &out->phase));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringList(v, "accessModes", &out->access_modes));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "capacity", &out->capacity));
   return absl::OkStatus();
 }
 
 absl::Status DecodePvc(const Value& v, PersistentVolumeClaim* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePvcSpec));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodePvcStatus));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePvcSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodePvcStatus));
   return absl::OkStatus();
 }
 
 absl::Status DecodeUpdateStrategy(const Value& v, StatefulSetUpdateStrategy* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "type", &out->type));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "rollingUpdate", out,
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "type", &out->type));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "rollingUpdate", out,
                                   [](const Value& r, StatefulSetUpdateStrategy* s) {
                                     return ReadInt(r, "partition", &s->partition);
                                   }));
@@ -372,47 +365,47 @@ absl::Status DecodeUpdateStrategy(const Value& v, StatefulSetUpdateStrategy* out
 
 absl::Status DecodeRetentionPolicy(const Value& v,
                                    StatefulSetPersistentVolumeClaimRetentionPolicy* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "whenDeleted", &out->when_deleted));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "whenScaled", &out->when_scaled));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "whenDeleted", &out->when_deleted));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "whenScaled", &out->when_scaled));
   return absl::OkStatus();
 }
 
 absl::Status DecodeStatefulSetSpec(const Value& v, StatefulSetSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "serviceName", &out->service_name));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "selector", &out->selector, DecodeLabelSelector));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "template", &out->template_, DecodePodTemplateSpec));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "serviceName", &out->service_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "selector", &out->selector, DecodeLabelSelector));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "template", &out->template_, DecodePodTemplateSpec));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadObject(v, "updateStrategy", &out->update_strategy, DecodeUpdateStrategy));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "podManagementPolicy", &out->pod_management_policy));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "revisionHistoryLimit", &out->revision_history_limit));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "minReadySeconds", &out->min_ready_seconds));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "podManagementPolicy", &out->pod_management_policy));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "revisionHistoryLimit", &out->revision_history_limit));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "minReadySeconds", &out->min_ready_seconds));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadArray(v, "volumeClaimTemplates", &out->volume_claim_templates, DecodePvc));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "persistentVolumeClaimRetentionPolicy",
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "persistentVolumeClaimRetentionPolicy",
                                   &out->persistent_volume_claim_retention_policy,
                                   DecodeRetentionPolicy));
   return absl::OkStatus();
 }
 
 absl::Status DecodeStatefulSetStatus(const Value& v, StatefulSetStatus* out) {
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "observedGeneration", &out->observed_generation));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "readyReplicas", &out->ready_replicas));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "availableReplicas", &out->available_replicas));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "currentReplicas", &out->current_replicas));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "updatedReplicas", &out->updated_replicas));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "currentRevision", &out->current_revision));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "updateRevision", &out->update_revision));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "observedGeneration", &out->observed_generation));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "readyReplicas", &out->ready_replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "availableReplicas", &out->available_replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "currentReplicas", &out->current_replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "updatedReplicas", &out->updated_replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "currentRevision", &out->current_revision));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "updateRevision", &out->update_revision));
   return absl::OkStatus();
 }
 
 absl::Status DecodeStatefulSet(const Value& v, StatefulSet* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeStatefulSetSpec));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodeStatefulSetStatus));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeStatefulSetSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodeStatefulSetStatus));
   return absl::OkStatus();
 }
 
@@ -431,68 +424,68 @@ absl::Status DecodeIntOrString(const Value& obj, const char* key,
 }
 
 absl::Status DecodeDeploymentSpec(const Value& v, DeploymentSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "selector", &out->selector, DecodeLabelSelector));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "template", &out->template_, DecodePodTemplateSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "replicas", &out->replicas));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "selector", &out->selector, DecodeLabelSelector));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "template", &out->template_, DecodePodTemplateSpec));
   return absl::OkStatus();
 }
 
 absl::Status DecodeDeployment(const Value& v, Deployment* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeDeploymentSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeDeploymentSpec));
   return absl::OkStatus();
 }
 
 absl::Status DecodeConfigMap(const Value& v, ConfigMap* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "data", &out->data));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "data", &out->data));
   return absl::OkStatus();
 }
 
 absl::Status DecodeServicePort(const Value& v, ServicePort* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "protocol", &out->protocol));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "port", &out->port));
-  KUBE_RETURN_IF_ERROR(DecodeIntOrString(v, "targetPort", &out->target_port));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "appProtocol", &out->app_protocol));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "protocol", &out->protocol));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "port", &out->port));
+  SANDBOXD_RETURN_IF_ERROR(DecodeIntOrString(v, "targetPort", &out->target_port));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "appProtocol", &out->app_protocol));
   return absl::OkStatus();
 }
 
 absl::Status DecodeServiceSpec(const Value& v, ServiceSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "type", &out->type));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "clusterIP", &out->cluster_ip));
-  KUBE_RETURN_IF_ERROR(ReadStringMap(v, "selector", &out->selector));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "ports", &out->ports, DecodeServicePort));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "type", &out->type));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "clusterIP", &out->cluster_ip));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "selector", &out->selector));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "ports", &out->ports, DecodeServicePort));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadBool(v, "publishNotReadyAddresses", &out->publish_not_ready_addresses));
   return absl::OkStatus();
 }
 
 absl::Status DecodeService(const Value& v, Service* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeServiceSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeServiceSpec));
   return absl::OkStatus();
 }
 
 absl::Status DecodeIngressBackend(const Value& v, IngressServiceBackend* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "port", out, [](const Value& p, IngressServiceBackend* b) {
-    KUBE_RETURN_IF_ERROR(ReadInt(p, "number", &b->port_number));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "port", out, [](const Value& p, IngressServiceBackend* b) {
+    SANDBOXD_RETURN_IF_ERROR(ReadInt(p, "number", &b->port_number));
     return ReadString(p, "name", &b->port_name);
   }));
   return absl::OkStatus();
 }
 
 absl::Status DecodeHttpPath(const Value& v, HTTPIngressPath* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "path", &out->path));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "pathType", &out->path_type));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "backend", &out->backend_service,
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "path", &out->path));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "pathType", &out->path_type));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "backend", &out->backend_service,
                                   [](const Value& b, IngressServiceBackend* s) {
                                     return ReadObject(b, "service", s, DecodeIngressBackend);
                                   }));
@@ -500,8 +493,8 @@ absl::Status DecodeHttpPath(const Value& v, HTTPIngressPath* out) {
 }
 
 absl::Status DecodeIngressRule(const Value& v, IngressRule* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "host", &out->host));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "host", &out->host));
+  SANDBOXD_RETURN_IF_ERROR(
       ReadObject(v, "http", &out->http_paths, [](const Value& h, std::vector<HTTPIngressPath>* p) {
         return ReadArray(h, "paths", p, DecodeHttpPath);
       }));
@@ -509,100 +502,100 @@ absl::Status DecodeIngressRule(const Value& v, IngressRule* out) {
 }
 
 absl::Status DecodeIngressTls(const Value& v, IngressTLS* out) {
-  KUBE_RETURN_IF_ERROR(ReadStringList(v, "hosts", &out->hosts));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "secretName", &out->secret_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadStringList(v, "hosts", &out->hosts));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "secretName", &out->secret_name));
   return absl::OkStatus();
 }
 
 absl::Status DecodeIngressSpec(const Value& v, IngressSpec* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "ingressClassName", &out->ingress_class_name));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "tls", &out->tls, DecodeIngressTls));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "rules", &out->rules, DecodeIngressRule));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "ingressClassName", &out->ingress_class_name));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "tls", &out->tls, DecodeIngressTls));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "rules", &out->rules, DecodeIngressRule));
   return absl::OkStatus();
 }
 
 absl::Status DecodeIngress(const Value& v, Ingress* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeIngressSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeIngressSpec));
   return absl::OkStatus();
 }
 
 absl::Status DecodePodCondition(const Value& v, PodCondition* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "type", &out->type));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "status", &out->status));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "reason", &out->reason));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "message", &out->message));
-  KUBE_RETURN_IF_ERROR(ReadTime(v, "lastTransitionTime", &out->last_transition_time));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "type", &out->type));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "status", &out->status));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "reason", &out->reason));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "message", &out->message));
+  SANDBOXD_RETURN_IF_ERROR(ReadTime(v, "lastTransitionTime", &out->last_transition_time));
   return absl::OkStatus();
 }
 
 absl::Status DecodeContainerState(const Value& v, ContainerState* out) {
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "waiting", &out->waiting,
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "waiting", &out->waiting,
                                   [](const Value& w, ContainerStateWaiting* s) {
-                                    KUBE_RETURN_IF_ERROR(ReadString(w, "reason", &s->reason));
+                                    SANDBOXD_RETURN_IF_ERROR(ReadString(w, "reason", &s->reason));
                                     return ReadString(w, "message", &s->message);
                                   }));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "running", &out->running,
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "running", &out->running,
                                   [](const Value& r, ContainerStateRunning* s) {
                                     return ReadTime(r, "startedAt", &s->started_at);
                                   }));
-  KUBE_RETURN_IF_ERROR(ReadObject(
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(
       v, "terminated", &out->terminated, [](const Value& t, ContainerStateTerminated* s) {
-        KUBE_RETURN_IF_ERROR(ReadInt(t, "exitCode", &s->exit_code));
-        KUBE_RETURN_IF_ERROR(ReadInt(t, "signal", &s->signal));
-        KUBE_RETURN_IF_ERROR(ReadString(t, "reason", &s->reason));
-        KUBE_RETURN_IF_ERROR(ReadString(t, "message", &s->message));
-        KUBE_RETURN_IF_ERROR(ReadTime(t, "startedAt", &s->started_at));
+        SANDBOXD_RETURN_IF_ERROR(ReadInt(t, "exitCode", &s->exit_code));
+        SANDBOXD_RETURN_IF_ERROR(ReadInt(t, "signal", &s->signal));
+        SANDBOXD_RETURN_IF_ERROR(ReadString(t, "reason", &s->reason));
+        SANDBOXD_RETURN_IF_ERROR(ReadString(t, "message", &s->message));
+        SANDBOXD_RETURN_IF_ERROR(ReadTime(t, "startedAt", &s->started_at));
         return ReadTime(t, "finishedAt", &s->finished_at);
       }));
   return absl::OkStatus();
 }
 
 absl::Status DecodeContainerStatus(const Value& v, ContainerStatus* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "image", &out->image));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "imageID", &out->image_id));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "containerID", &out->container_id));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "ready", &out->ready));
-  KUBE_RETURN_IF_ERROR(ReadBool(v, "started", &out->started));
-  KUBE_RETURN_IF_ERROR(ReadInt(v, "restartCount", &out->restart_count));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "state", &out->state, DecodeContainerState));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "lastState", &out->last_state, DecodeContainerState));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "name", &out->name));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "image", &out->image));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "imageID", &out->image_id));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "containerID", &out->container_id));
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "ready", &out->ready));
+  SANDBOXD_RETURN_IF_ERROR(ReadBool(v, "started", &out->started));
+  SANDBOXD_RETURN_IF_ERROR(ReadInt(v, "restartCount", &out->restart_count));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "state", &out->state, DecodeContainerState));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "lastState", &out->last_state, DecodeContainerState));
   return absl::OkStatus();
 }
 
 absl::Status DecodePodStatus(const Value& v, PodStatus* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "phase", &out->phase));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "conditions", &out->conditions, DecodePodCondition));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "reason", &out->reason));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "message", &out->message));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "podIP", &out->pod_ip));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "hostIP", &out->host_ip));
-  KUBE_RETURN_IF_ERROR(ReadTime(v, "startTime", &out->start_time));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "initContainerStatuses", &out->init_container_statuses,
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "phase", &out->phase));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "conditions", &out->conditions, DecodePodCondition));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "reason", &out->reason));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "message", &out->message));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "podIP", &out->pod_ip));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "hostIP", &out->host_ip));
+  SANDBOXD_RETURN_IF_ERROR(ReadTime(v, "startTime", &out->start_time));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "initContainerStatuses", &out->init_container_statuses,
                                  DecodeContainerStatus));
-  KUBE_RETURN_IF_ERROR(
+  SANDBOXD_RETURN_IF_ERROR(
       ReadArray(v, "containerStatuses", &out->container_statuses, DecodeContainerStatus));
   return absl::OkStatus();
 }
 
 absl::Status DecodePod(const Value& v, Pod* out) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePodSpec));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodePodStatus));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePodSpec));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodePodStatus));
   return absl::OkStatus();
 }
 
 template <typename T, typename F>
 absl::Status DecodeList(const Value& v, ObjectList<T>* out, F decode_item) {
-  KUBE_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  KUBE_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
-  KUBE_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeListMeta));
-  KUBE_RETURN_IF_ERROR(ReadArray(v, "items", &out->items, decode_item));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
+  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeListMeta));
+  SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "items", &out->items, decode_item));
   return absl::OkStatus();
 }
 

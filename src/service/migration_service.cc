@@ -899,9 +899,14 @@ class Batch : public std::enable_shared_from_this<Batch> {
         report_(std::move(report)), done_(std::move(done)), queue_(names.begin(), names.end()),
         pending_(static_cast<int>(names.size())) {}
 
-  void Start() {
-    if (queue_.empty()) return done_(domain::MigrationSummary{});
-    const int workers = std::min<int>(request_.concurrency, static_cast<int>(queue_.size()));
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
+    size_t queued;
+    {
+      absl::MutexLock lock(&mu_);
+      queued = queue_.size();
+    }
+    if (queued == 0) return done_(domain::MigrationSummary{});
+    const int workers = std::min<int>(request_.concurrency, static_cast<int>(queued));
     for (int i = 0; i < workers; ++i) Next();
   }
 

@@ -247,7 +247,6 @@ class WatchSubscription {
   bool reset_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<internal::StatePtr> snapshot_ ABSL_GUARDED_BY(mu_);  // initial state
   size_t snapshot_next_ ABSL_GUARDED_BY(mu_) = 0;
-  bool marker_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::list<Item> queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::list<Item>::iterator> index_ ABSL_GUARDED_BY(mu_);
   std::string last_token_ ABSL_GUARDED_BY(mu_);

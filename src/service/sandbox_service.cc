@@ -4,13 +4,15 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "spdlog/spdlog.h"
 #include "src/domain/builders.h"
 #include "src/domain/env.h"
 #include "src/domain/error_reasons.h"
@@ -23,7 +25,6 @@
 #include "src/kube/patches.h"
 #include "src/service/barrier.h"
 #include "src/service/kube_reads.h"
-#include "spdlog/spdlog.h"
 
 namespace sandboxd::service {
 namespace {
@@ -48,6 +49,25 @@ bool IsKept(const kube::ObjectMeta& meta) {
   auto it = meta.annotations.find(domain::kAnnotationKeptClaim);
   return it != meta.annotations.end() && it->second == "true";
 }
+
+// The first error of calls made in parallel. Thread-safe.
+class FirstError {
+ public:
+  // Keeps `status` if it is the first error recorded.
+  void Record(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (status_.ok()) status_ = std::move(status);
+  }
+  // The first error recorded, or OK.
+  absl::Status Get() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
 
 std::string ManagedSelector(const std::string& project, const std::string& extra) {
   std::vector<std::string> terms = {
@@ -425,17 +445,14 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
     children.push_back({Kind::kIngress, ingress.metadata.name, kube::ToJson(ingress)});
   }
 
-  auto first_error = std::make_shared<std::pair<std::mutex, absl::Status>>();
-  auto record = [first_error](absl::Status s) {
-    std::lock_guard<std::mutex> lock(first_error->first);
-    if (first_error->second.ok()) first_error->second = std::move(s);
-  };
+  auto first_error = std::make_shared<FirstError>();
+  auto record = [first_error](absl::Status s) { first_error->Record(std::move(s)); };
   const std::string ns = spec.ns;
   const std::string name = spec.name;
   auto barrier = std::make_shared<Barrier>(
       static_cast<int>(children.size()),
       [this, ns, name, rv = sts->metadata.resource_version, opts, done, first_error]() {
-        if (!first_error->second.ok()) return done(first_error->second);
+        if (absl::Status error = first_error->Get(); !error.ok()) return done(error);
         ReplyAfterWrite(ns, name, rv, opts, done);
       });
   for (Child& child : children) {
@@ -724,22 +741,29 @@ void SandboxService::DeleteLeftovers(const domain::DeleteRequest& request, bool 
     }
   }
   struct State {
-    std::mutex mu;
-    absl::Status error;
-    bool deleted_any = false;
+    absl::Mutex mu;
+    absl::Status error ABSL_GUARDED_BY(mu);
+    bool deleted_any ABSL_GUARDED_BY(mu) = false;
   };
   auto state = std::make_shared<State>();
   auto barrier = std::make_shared<Barrier>(
       static_cast<int>(refs.size()), [request, found_statefulset, state, done]() {
-        if (!state->error.ok()) return done(state->error);
-        if (!found_statefulset && !state->deleted_any && !request.allow_missing) {
+        absl::Status error;
+        bool deleted_any;
+        {
+          absl::MutexLock lock(&state->mu);
+          error = state->error;
+          deleted_any = state->deleted_any;
+        }
+        if (!error.ok()) return done(error);
+        if (!found_statefulset && !deleted_any && !request.allow_missing) {
           return done(SandboxNotFound(request.ns, request.name));
         }
         done(absl::OkStatus());
       });
   auto finish = [state, barrier](absl::Status error, bool deleted) {
     {
-      std::lock_guard<std::mutex> lock(state->mu);
+      absl::MutexLock lock(&state->mu);
       state->deleted_any = state->deleted_any || deleted;
       if (!error.ok() && state->error.ok()) state->error = std::move(error);
     }

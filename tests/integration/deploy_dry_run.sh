@@ -66,7 +66,8 @@ if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
   kinds=$(grep '^kind: ' <<<"$out" | LC_ALL=C sort | tr '\n' ' ')
   want="kind: ClusterRole kind: ClusterRole kind: ClusterRole kind: ClusterRoleBinding "
   want+="kind: ConfigMap kind: Deployment "
-  want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Service "
+  want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Role kind: RoleBinding "
+  want+="kind: Service "
   want+="kind: ServiceAccount kind: ValidatingAdmissionPolicy kind: ValidatingAdmissionPolicyBinding "
   [ "$kinds" = "$want" ] && pass "the objects of the base: $(sed 's/kind: //g' <<<"$kinds")" ||
     fail "rendered kinds: $kinds (want $want)"
@@ -122,7 +123,7 @@ err=$(cat "$work/ok.apply.err")
 if [ $rc -eq 0 ]; then
   pass "kubectl apply --dry-run=server accepted every object"
   n=$(jq '.items | length' <<<"$out" 2>/dev/null || echo 0)
-  [ "$n" -eq 13 ] && pass "the server answered for 13 objects" || fail "the server answered for $n objects, want 13" "$out"
+  [ "$n" -eq 15 ] && pass "the server answered for 15 objects" || fail "the server answered for $n objects, want 15" "$out"
 else
   fail "kubectl apply --dry-run=server (exit $rc)" "$err"
 fi

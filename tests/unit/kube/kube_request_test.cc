@@ -18,6 +18,7 @@ TEST(KubeRequestTest, PathsPerKind) {
       {Kind::kPod, "/api/v1/namespaces/u1/pods/sb"},
       {Kind::kPersistentVolumeClaim, "/api/v1/namespaces/u1/persistentvolumeclaims/sb"},
       {Kind::kDeployment, "/apis/apps/v1/namespaces/u1/deployments/sb"},
+      {Kind::kLease, "/apis/coordination.k8s.io/v1/namespaces/u1/leases/sb"},
   };
   for (const Row& r : rows) {
     absl::StatusOr<HttpRequest> req = BuildGet({r.kind, "u1", "sb"}, "");
