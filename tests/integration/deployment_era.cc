@@ -18,10 +18,10 @@ namespace sandboxd::testing {
 namespace {
 
 constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-constexpr const char* kWords[] = {"amber", "basil",  "cedar", "delta", "ember",  "fjord",
-                                  "grove", "haven",  "iris",  "kelp",  "lumen",  "maple",
-                                  "nova",  "onyx",   "pine",  "quartz", "raven", "sage",
-                                  "tide",  "umber",  "vale",  "willow", "yarrow", "zephyr"};
+constexpr const char* kWords[] = {"amber", "basil", "cedar", "delta",  "ember",  "fjord",
+                                  "grove", "haven", "iris",  "kelp",   "lumen",  "maple",
+                                  "nova",  "onyx",  "pine",  "quartz", "raven",  "sage",
+                                  "tide",  "umber", "vale",  "willow", "yarrow", "zephyr"};
 
 std::string RandomChars(std::mt19937* rng, int n) {
   std::string out;
@@ -36,9 +36,8 @@ absl::Status ReplaceOnce(std::string* doc, absl::string_view from, absl::string_
   const std::string needle(from);
   const size_t at = doc->find(needle);
   if (at == std::string::npos || doc->find(needle, at + 1) != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("deployment-era fixture: cannot ", what, ": \"", from,
-                     "\" does not occur exactly once"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment-era fixture: cannot ", what, ": \"", from, "\" does not occur exactly once"));
   }
   doc->replace(at, needle.size(), std::string(to));
   return absl::OkStatus();
@@ -156,8 +155,8 @@ DeploymentEraSandbox RandomDeploymentEra(const std::string& project,
 absl::StatusOr<std::string> RenderDeploymentEra(absl::string_view fixture,
                                                 const DeploymentEraSandbox& sandbox) {
   if (sandbox.name.empty() || sandbox.project.empty() || sandbox.image.empty() ||
-      sandbox.cluster_domain.empty() || sandbox.app_random.empty() ||
-      sandbox.ttyd_random.empty() || sandbox.port_names.size() != 4) {
+      sandbox.cluster_domain.empty() || sandbox.app_random.empty() || sandbox.ttyd_random.empty() ||
+      sandbox.port_names.size() != 4) {
     return absl::InvalidArgumentError(
         "deployment-era sandbox: name, project, image, cluster domain, host labels and four "
         "port names are required");

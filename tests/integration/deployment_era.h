@@ -34,11 +34,11 @@ struct DeploymentEraSandbox {
   std::string ttyd_random;     // <ttyd-random>: the ttyd Ingress's host label
 
   // Variations of the fixture.
-  int replicas = 1;                // spec.replicas of the Deployment (0: stopped)
-  bool ingresses = true;           // false: no Ingresses at all
-  bool sealos_label = true;        // false: the Deployment lacks cloud.sealos.io/app-deploy-manager
-  bool mounts_home = false;        // true: the container mounts an emptyDir at /home/agent
-                                   // (volumeMounts[1])
+  int replicas = 1;          // spec.replicas of the Deployment (0: stopped)
+  bool ingresses = true;     // false: no Ingresses at all
+  bool sealos_label = true;  // false: the Deployment lacks cloud.sealos.io/app-deploy-manager
+  bool mounts_home = false;  // true: the container mounts an emptyDir at /home/agent
+                             // (volumeMounts[1])
   // Variables appended to the container's env after the platform's five, in order.
   std::vector<std::pair<std::string, std::string>> extra_env;
   // Labels added to the Deployment's metadata (not to its pod template).

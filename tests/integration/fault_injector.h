@@ -164,8 +164,7 @@ class FaultInjector final : public kube::ForwardingKubeClient {
   void Replace(const kube::ObjectRef& ref, const std::string& subresource, std::string body,
                const kube::CallOptions& opts, kube::ResponseCallback done) override {
     Write(Key("PUT", ref.kind, subresource), ref.kind, opts.dry_run, std::move(done),
-          [this, ref, subresource, body = std::move(body),
-           opts](kube::ResponseCallback d) mutable {
+          [this, ref, subresource, body = std::move(body), opts](kube::ResponseCallback d) mutable {
             ForwardingKubeClient::Replace(ref, subresource, std::move(body), opts, std::move(d));
           });
   }
@@ -224,14 +223,10 @@ class FaultInjector final : public kube::ForwardingKubeClient {
       }
     }
     switch (fate) {
-      case Fate::kSend:
-        return send(std::move(done));
-      case Fate::kFail:
-        return FailLater(std::move(done), absl::StrCat("failed write ", key));
-      case Fate::kSevered:
-        return FailLater(std::move(done), "severed");
-      case Fate::kHold:
-        return;
+      case Fate::kSend: return send(std::move(done));
+      case Fate::kFail: return FailLater(std::move(done), absl::StrCat("failed write ", key));
+      case Fate::kSevered: return FailLater(std::move(done), "severed");
+      case Fate::kHold: return;
     }
   }
 

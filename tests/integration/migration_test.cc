@@ -290,8 +290,8 @@ class MigrationTest : public ::testing::Test {
     return reader->Finish();
   }
 
-  grpc::Status Rollback(const std::string& name, bool dry_run, bool mount_home,
-                        bool delete_storage, pb::Migration* out = nullptr) {
+  grpc::Status Rollback(const std::string& name, bool dry_run, bool mount_home, bool delete_storage,
+                        pb::Migration* out = nullptr) {
     pb::RollbackMigrationRequest req;
     req.set_namespace_(*ns_);
     req.set_name(name);
@@ -299,8 +299,7 @@ class MigrationTest : public ::testing::Test {
     req.set_mount_home(mount_home);
     req.set_delete_storage(delete_storage);
     pb::RollbackMigrationResponse resp;
-    grpc::Status s =
-        stub_->RollbackMigration(Context(kMigrateDeadlineSeconds).get(), req, &resp);
+    grpc::Status s = stub_->RollbackMigration(Context(kMigrateDeadlineSeconds).get(), req, &resp);
     if (out != nullptr) *out = resp.rollback();
     return s;
   }
@@ -343,8 +342,9 @@ class MigrationTest : public ::testing::Test {
     pb::Sandbox sandbox;
     bool ok = Eventually([&] { return Get(name, &sandbox, ns).ok() && sandbox.phase() == phase; });
     if (out != nullptr) *out = sandbox;
-    if (!ok) ADD_FAILURE() << name << " never reached " << pb::SandboxPhase_Name(phase)
-                           << "; last: " << sandbox.DebugString();
+    if (!ok)
+      ADD_FAILURE() << name << " never reached " << pb::SandboxPhase_Name(phase)
+                    << "; last: " << sandbox.DebugString();
     return ok;
   }
 
@@ -357,8 +357,8 @@ class MigrationTest : public ::testing::Test {
 
   // `kubectl get <kinds> -o name` in `ns` (default: the suite's), one name per element.
   std::vector<std::string> Names(const std::string& args, const std::string& ns = "") {
-    testing::CommandResult r = plane_->Kubectl(
-        absl::StrCat("-n ", ns.empty() ? *ns_ : ns, " get ", args, " -o name"));
+    testing::CommandResult r =
+        plane_->Kubectl(absl::StrCat("-n ", ns.empty() ? *ns_ : ns, " get ", args, " -o name"));
     std::vector<std::string> out;
     for (absl::string_view line : absl::StrSplit(r.output, '\n', absl::SkipWhitespace())) {
       out.emplace_back(line);
@@ -473,8 +473,7 @@ class MigrationTest : public ::testing::Test {
         << "ReplicaSets of " << n << " left behind";
     const std::string uid = json("statefulset/" + n, "{.metadata.uid}");
     ASSERT_FALSE(uid.empty()) << n;
-    std::vector<std::string> owned = {"service/" + n + "-service",
-                                      "networkpolicy/" + n + "-netpol",
+    std::vector<std::string> owned = {"service/" + n + "-service", "networkpolicy/" + n + "-netpol",
                                       "configmap/" + n + "-migration"};
     if (era.ingresses) {
       owned.push_back("ingress/" + n + "-app-ingress");
@@ -614,8 +613,7 @@ TEST_F(MigrationTest, DryRunPlansEveryWriteAndWritesNothing) {
   EXPECT_EQ(StringAt(sts, "/spec/selector/matchLabels/app"), n);
   EXPECT_EQ(StringAt(sts, "/spec/selector/matchLabels/sandboxd.dev~1sandbox"), n);
   EXPECT_EQ(StringAt(sts, "/spec/volumeClaimTemplates/0/metadata/name"), "vn-homevn-agent");
-  EXPECT_EQ(StringAt(sts, "/spec/volumeClaimTemplates/0/metadata/annotations/path"),
-            "/home/agent");
+  EXPECT_EQ(StringAt(sts, "/spec/volumeClaimTemplates/0/metadata/annotations/path"), "/home/agent");
   EXPECT_EQ(StringAt(sts, "/spec/volumeClaimTemplates/0/metadata/annotations/value"), "5");
   const rapidjson::Value* containers =
       rapidjson::Pointer("/spec/template/spec/containers").Get(sts);
@@ -722,16 +720,16 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
   EXPECT_EQ(Json(sts, tmpl + ".ports[*].name}"), absl::StrJoin(era.port_names, " "));
   EXPECT_EQ(Json(sts, tmpl + ".resources}"), resources);
   EXPECT_EQ(Json(sts, "{.spec.template.spec.securityContext}"), security);
-  EXPECT_EQ(Json(sts, "{.spec.template.spec.volumes[?(@.name==\"kubeconfig-volume\")]"
-                      ".configMap.name}"),
+  EXPECT_EQ(Json(sts,
+                 "{.spec.template.spec.volumes[?(@.name==\"kubeconfig-volume\")]"
+                 ".configMap.name}"),
             n + "-kubeconfig");
   EXPECT_EQ(Json(sts, tmpl + ".volumeMounts[?(@.name==\"kubeconfig-volume\")].mountPath}"),
             "/tmp/kubeconfig");
   EXPECT_EQ(Json(sts, tmpl + ".volumeMounts[?(@.name==\"vn-homevn-agent\")].mountPath}"),
             "/home/agent");
   EXPECT_EQ(Json(sts, "{.spec.volumeClaimTemplates[*].metadata.name}"), "vn-homevn-agent");
-  EXPECT_EQ(Json(sts, "{.spec.volumeClaimTemplates[0].metadata.annotations.path}"),
-            "/home/agent");
+  EXPECT_EQ(Json(sts, "{.spec.volumeClaimTemplates[0].metadata.annotations.path}"), "/home/agent");
   EXPECT_EQ(Json(sts, "{.spec.volumeClaimTemplates[0].metadata.annotations.value}"), "5");
   EXPECT_EQ(Json(sts, "{.spec.volumeClaimTemplates[0].spec.resources.requests.storage}"), "5Gi");
 
@@ -760,9 +758,8 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
 
   // The record keeps the originals, owned by the StatefulSet.
   const std::string record = "configmap/" + n + "-migration";
-  EXPECT_THAT(KeysOf(Json(record, "{.data}")),
-              ElementsAre("app-ingress.json", "deployment.json", "service.json",
-                          "ttyd-ingress.json"));
+  EXPECT_THAT(KeysOf(Json(record, "{.data}")), ElementsAre("app-ingress.json", "deployment.json",
+                                                           "service.json", "ttyd-ingress.json"));
   rapidjson::Document saved;
   saved.Parse(Json(record, "{.data.deployment\\.json}").c_str());
   ASSERT_TRUE(saved.IsObject());
@@ -774,8 +771,9 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
 
   // One pod, the StatefulSet's, with the home claim.
   EXPECT_THAT(Names("pods -l app=" + n), ElementsAre("pod/" + n + "-0"));
-  EXPECT_EQ(Json("pod/" + n + "-0", "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
-                                    ".persistentVolumeClaim.claimName}"),
+  EXPECT_EQ(Json("pod/" + n + "-0",
+                 "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
+                 ".persistentVolumeClaim.claimName}"),
             "vn-homevn-agent-" + n + "-0");
   EXPECT_TRUE(Exists("pvc/vn-homevn-agent-" + n + "-0"));
   ExpectCompleteMigration(era);
@@ -843,7 +841,8 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
     return !Exists(sts) && !Exists(svc) && !Exists(app_ing) && !Exists(ttyd_ing) &&
            !Exists("networkpolicy/" + n + "-netpol") && !Exists(record) &&
            !Exists("pvc/vn-homevn-agent-" + n + "-0") && Names("pods -l app=" + n).empty();
-  })) << "left: " << absl::StrJoin(Names("all,configmaps,networkpolicies,pvc -l app=" + n), " ");
+  })) << "left: "
+      << absl::StrJoin(Names("all,configmaps,networkpolicies,pvc -l app=" + n), " ");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -933,9 +932,8 @@ TEST_F(MigrationTest, RefusalsNameTheReasonAndWriteNothing) {
   pb::CreateSandboxResponse created;
   ASSERT_TRUE(stub_->CreateSandbox(Context().get(), create, &created).ok());
   ASSERT_TRUE(WaitForPhase("made-by-create", pb::SANDBOX_PHASE_RUNNING));
-  ASSERT_TRUE(Eventually([&] {
-    return Json("deployment/" + two.name, "{.status.readyReplicas}") == "2";
-  }));
+  ASSERT_TRUE(
+      Eventually([&] { return Json("deployment/" + two.name, "{.status.readyReplicas}") == "2"; }));
   const std::vector<std::string> names = {plain.name, two.name, home.name, "made-by-create"};
   const Quiet before = QuietPoint(names);
 
@@ -1106,11 +1104,11 @@ TEST_F(MigrationTest, MigrateSandboxesMigratesABatchAndSkipsWhatIsNotDeploymentE
       steps.push_back(ms[i].step());
     }
     // One progress message per step completed, then the final message.
-    EXPECT_THAT(steps, ElementsAre(pb::MIGRATION_STEP_RECORDED,
-                                   pb::MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN,
-                                   pb::MIGRATION_STEP_STATEFULSET_CREATED,
-                                   pb::MIGRATION_STEP_ADOPTED, pb::MIGRATION_STEP_SANDBOX_READY,
-                                   pb::MIGRATION_STEP_DEPLOYMENT_DELETED));
+    EXPECT_THAT(
+        steps,
+        ElementsAre(pb::MIGRATION_STEP_RECORDED, pb::MIGRATION_STEP_DEPLOYMENT_SCALED_DOWN,
+                    pb::MIGRATION_STEP_STATEFULSET_CREATED, pb::MIGRATION_STEP_ADOPTED,
+                    pb::MIGRATION_STEP_SANDBOX_READY, pb::MIGRATION_STEP_DEPLOYMENT_DELETED));
     EXPECT_EQ(ms.back().outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
     EXPECT_EQ(ms.back().step(), pb::MIGRATION_STEP_DEPLOYMENT_DELETED);
     EXPECT_THAT(Describe(ms.back()), ElementsAreArray(MigrationChanges(*eras_by_name[name])));
@@ -1158,8 +1156,8 @@ TEST_F(MigrationTest, MigrationInterruptedAtAnyWriteFinishesWhenCalledAgain) {
   const std::vector<std::string> writes = StoringWrites(faults_->TakeWrites());
   const std::vector<std::string> full_changes = Describe(done);
   ASSERT_GE(writes.size(), MigrationChanges(probe).size()) << absl::StrJoin(writes, ", ");
-  std::cout << "A full migration writes " << writes.size() << " times: "
-            << absl::StrJoin(writes, ", ") << "\n";
+  std::cout << "A full migration writes " << writes.size()
+            << " times: " << absl::StrJoin(writes, ", ") << "\n";
   ASSERT_TRUE(Delete(probe.name).ok());
 
   for (size_t n = 1; n <= writes.size(); ++n) {
@@ -1188,8 +1186,8 @@ TEST_F(MigrationTest, MigrationInterruptedAtAnyWriteFinishesWhenCalledAgain) {
     auto it = expected_rest.begin();
     for (const std::string& change : rest) {
       it = std::find(it, expected_rest.end(), change);
-      EXPECT_NE(it, expected_rest.end()) << change << " out of order in "
-                                         << absl::StrJoin(rest, ", ");
+      EXPECT_NE(it, expected_rest.end())
+          << change << " out of order in " << absl::StrJoin(rest, ", ");
       if (it == expected_rest.end()) break;
       ++it;
     }
@@ -1252,6 +1250,48 @@ TEST_F(MigrationTest, MigrationOfADeadServerIsFinishedByANewOneAfterItsLease) {
   ExpectCompleteMigration(era);
 }
 
+// A migration interrupted after its Deployment was deleted is found by its record.
+TEST_F(MigrationTest, MigrateSandboxesFinishesAMigrationInterruptedAfterTheDeploymentWent) {
+  // A full migration (another label), to count its writes: the last one records the end.
+  const testing::DeploymentEraSandbox probe = NewEra("lastprobe");
+  ASSERT_TRUE(CreateEra(probe));
+  faults_->TakeWrites();
+  ASSERT_TRUE(Migrate(probe.name, /*dry_run=*/false).ok());
+  const std::vector<std::string> writes = StoringWrites(faults_->TakeWrites());
+  ASSERT_FALSE(writes.empty());
+
+  const std::pair<std::string, std::string> label = {"fleet", "resume-b"};
+  const testing::DeploymentEraSandbox era =
+      NewEra("resume", [&](testing::DeploymentEraSandbox* e) { e->extra_labels = {label}; });
+  ASSERT_TRUE(CreateEra(era));
+  faults_->FailWrite(static_cast<int>(writes.size()));
+  grpc::Status s = Migrate(era.name, /*dry_run=*/false);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_TRUE(faults_->fault_fired());
+  faults_->FailWrite(0);
+  ASSERT_FALSE(Exists("deployment/" + era.name));
+  ASSERT_TRUE(Exists("configmap/" + era.name + "-migration"));
+
+  std::vector<pb::MigrateSandboxesResponse> messages;
+  s = MigrateBatch(*ns_, absl::StrCat(label.first, "=", label.second), /*dry_run=*/false, 0,
+                   &messages);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  ASSERT_FALSE(messages.empty());
+  ASSERT_TRUE(messages.back().has_summary());
+  EXPECT_EQ(messages.back().summary().total(), 1);
+  EXPECT_EQ(messages.back().summary().migrated(), 1);
+  ASSERT_GE(messages.size(), 2u);
+  const pb::Migration& last = messages[messages.size() - 2].progress();
+  EXPECT_EQ(last.name(), era.name);
+  EXPECT_EQ(last.outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
+  EXPECT_EQ(last.step(), pb::MIGRATION_STEP_DEPLOYMENT_DELETED);
+  EXPECT_EQ(last.sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
+  ExpectCompleteMigration(era);
+  pb::Migration again;
+  ASSERT_TRUE(Migrate(era.name, /*dry_run=*/false, &again).ok());
+  EXPECT_EQ(again.outcome(), pb::MIGRATION_OUTCOME_ALREADY_MIGRATED);
+}
+
 // ---------------------------------------------------------------------------------------
 // 7. Two migrations of one sandbox at once.
 
@@ -1277,8 +1317,8 @@ TEST_F(MigrationTest, SecondConcurrentMigrationIsAbortedAndTheFirstCompletes) {
 
   faults_->Release();
   call.join();
-  ASSERT_TRUE(first_status.ok())
-      << first_status.error_code() << " " << first_status.error_message();
+  ASSERT_TRUE(first_status.ok()) << first_status.error_code() << " "
+                                 << first_status.error_message();
   EXPECT_EQ(first.outcome(), pb::MIGRATION_OUTCOME_MIGRATED);
   EXPECT_EQ(first.step(), pb::MIGRATION_STEP_DEPLOYMENT_DELETED);
   EXPECT_THAT(Describe(first), ElementsAreArray(MigrationChanges(era)));
@@ -1364,8 +1404,9 @@ TEST_F(MigrationTest, RollbackWithMountHomeKeepsTheHomeVolumeAcrossTheRoundTrip)
   EXPECT_EQ(Json(dep, "{.spec.replicas}"), "1");
   EXPECT_EQ(Json(dep, tmpl + ".env}"), env);
   EXPECT_EQ(Json(dep, tmpl + ".ports}"), ports);
-  EXPECT_EQ(Json(dep, "{.spec.template.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
-                      ".persistentVolumeClaim.claimName}"),
+  EXPECT_EQ(Json(dep,
+                 "{.spec.template.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
+                 ".persistentVolumeClaim.claimName}"),
             "vn-homevn-agent-" + n + "-0");
   EXPECT_EQ(Json(dep, tmpl + ".volumeMounts[?(@.name==\"vn-homevn-agent\")].mountPath}"),
             "/home/agent");
@@ -1379,8 +1420,9 @@ TEST_F(MigrationTest, RollbackWithMountHomeKeepsTheHomeVolumeAcrossTheRoundTrip)
     return Json(pod, "{.status.phase}") == "Running";
   })) << absl::StrJoin(Names("pods -l app=" + n), " ");
   EXPECT_NE(pod, "pod/" + n + "-0");
-  EXPECT_EQ(Json(pod, "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
-                      ".persistentVolumeClaim.claimName}"),
+  EXPECT_EQ(Json(pod,
+                 "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
+                 ".persistentVolumeClaim.claimName}"),
             "vn-homevn-agent-" + n + "-0");
 
   // The sandbox's own objects are gone; the Service and Ingresses are as they were.
@@ -1425,12 +1467,85 @@ TEST_F(MigrationTest, RollbackWithMountHomeKeepsTheHomeVolumeAcrossTheRoundTrip)
   EXPECT_EQ(remigrated.sandbox().phase(), pb::SANDBOX_PHASE_RUNNING);
   EXPECT_EQ(remigrated.sandbox().storage().uid(), claim_uid);
   EXPECT_EQ(Json(claim, "{.metadata.uid}"), claim_uid);
-  EXPECT_EQ(Json("statefulset/" + n, "{.spec.template.spec.volumes[*].name}"),
-            "kubeconfig-volume");
-  EXPECT_EQ(Json("pod/" + n + "-0", "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
-                                    ".persistentVolumeClaim.claimName}"),
+  EXPECT_EQ(Json("statefulset/" + n, "{.spec.template.spec.volumes[*].name}"), "kubeconfig-volume");
+  EXPECT_EQ(Json("pod/" + n + "-0",
+                 "{.spec.volumes[?(@.name==\"vn-homevn-agent\")]"
+                 ".persistentVolumeClaim.claimName}"),
             "vn-homevn-agent-" + n + "-0");
   ExpectCompleteMigration(era);
+}
+
+// A rollback interrupted at any of its writes finishes when called again.
+TEST_F(MigrationTest, RollbackInterruptedAtAnyWriteFinishesWhenCalledAgain) {
+  // A full rollback, to count its writes.
+  const testing::DeploymentEraSandbox probe = NewEra("rbcount");
+  ASSERT_TRUE(CreateEra(probe));
+  ASSERT_TRUE(Migrate(probe.name, /*dry_run=*/false).ok());
+  faults_->TakeWrites();
+  pb::Migration done;
+  grpc::Status s = Rollback(probe.name, /*dry_run=*/false, /*mount_home=*/false,
+                            /*delete_storage=*/false, &done);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  ASSERT_EQ(done.outcome(), pb::MIGRATION_OUTCOME_ROLLED_BACK);
+  const std::vector<std::string> writes = StoringWrites(faults_->TakeWrites());
+  ASSERT_GE(writes.size(), RollbackChanges(probe, /*delete_storage=*/false).size())
+      << absl::StrJoin(writes, ", ");
+  std::cout << "A full rollback writes " << writes.size()
+            << " times: " << absl::StrJoin(writes, ", ") << "\n";
+
+  for (size_t n = 1; n <= writes.size(); ++n) {
+    const testing::DeploymentEraSandbox era = NewEra(absl::StrCat("rbcut", n));
+    SCOPED_TRACE(absl::StrCat("write ", n, " of ", writes.size(), " (", writes[n - 1], ") fails; ",
+                              era.name));
+    ASSERT_TRUE(CreateEra(era));
+    const std::string& name = era.name;
+    const std::string svc_uid = Json("service/" + name + "-service", "{.metadata.uid}");
+    ASSERT_TRUE(Migrate(name, /*dry_run=*/false).ok());
+    const std::string claim = "pvc/vn-homevn-agent-" + name + "-0";
+    const std::string claim_uid = Json(claim, "{.metadata.uid}");
+    faults_->FailWrite(static_cast<int>(n));
+    s = Rollback(name, /*dry_run=*/false, /*mount_home=*/false, /*delete_storage=*/false);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_TRUE(faults_->fault_fired());
+    EXPECT_EQ(faults_->failed_write(), writes[n - 1]);
+    faults_->FailWrite(0);
+
+    pb::Migration finished;
+    s = Rollback(name, /*dry_run=*/false, /*mount_home=*/false, /*delete_storage=*/false,
+                 &finished);
+    ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    EXPECT_EQ(finished.outcome(), pb::MIGRATION_OUTCOME_ROLLED_BACK);
+
+    // The Deployment-era sandbox as it was (running: one replica), the claim kept.
+    EXPECT_TRUE(Eventually([&] {
+      return !Exists("statefulset/" + name) && !Exists("networkpolicy/" + name + "-netpol") &&
+             !Exists("configmap/" + name + "-migration");
+    })) << absl::StrJoin(Names("all,configmaps,networkpolicies -l app=" + name), " ");
+    EXPECT_EQ(Json("deployment/" + name, "{.spec.replicas}"), "1");
+    if (Json("deployment/" + name, "{.spec.replicas}") == "1") {
+      EXPECT_TRUE(Eventually([&] {
+        return Json("deployment/" + name, "{.status.readyReplicas}") == "1" &&
+               Names("pods -l app=" + name).size() == 1;
+      })) << absl::StrJoin(Names("pods -l app=" + name), " ");
+    }
+    EXPECT_THAT(Names("deployments -l app=" + name), ElementsAre("deployment.apps/" + name));
+    EXPECT_EQ(Json("deployment/" + name, "{.spec.template.spec.volumes[*].name}"),
+              "kubeconfig-volume");
+    const std::string svc = "service/" + name + "-service";
+    EXPECT_EQ(Json(svc, "{.metadata.uid}"), svc_uid);
+    EXPECT_EQ(Json(svc, "{.spec.selector}"), absl::StrCat(R"({"app":")", name, R"("})"));
+    EXPECT_EQ(Json(svc, "{.metadata.ownerReferences}"), "");
+    for (const char* suffix : {"-app-ingress", "-ttyd-ingress"}) {
+      EXPECT_EQ(Json("ingress/" + name + suffix, "{.metadata.ownerReferences}"), "") << suffix;
+      EXPECT_EQ(
+          Json("ingress/" + name + suffix, "{.metadata.labels.app\\.kubernetes\\.io/managed-by}"),
+          "")
+          << suffix;
+    }
+    EXPECT_EQ(Json(claim, "{.metadata.uid}"), claim_uid);
+    EXPECT_EQ(Json(claim, "{.metadata.ownerReferences}"), "");
+    EXPECT_EQ(Json(claim, "{.metadata.annotations.sandboxd\\.dev/kept}"), "true");
+  }
 }
 
 TEST_F(MigrationTest, RollbackWithDeleteStorageDropsTheClaimAndTheSandboxMigratesAgain) {
@@ -1454,11 +1569,9 @@ TEST_F(MigrationTest, RollbackWithDeleteStorageDropsTheClaimAndTheSandboxMigrate
            !Exists("configmap/" + n + "-migration");
   }));
   EXPECT_EQ(Json("deployment/" + n, "{.metadata.labels}"), labels);
-  EXPECT_EQ(Json("deployment/" + n, "{.spec.template.spec.volumes[*].name}"),
-            "kubeconfig-volume");
-  ASSERT_TRUE(Eventually([&] {
-    return Json("deployment/" + n, "{.status.readyReplicas}") == "1";
-  }));
+  EXPECT_EQ(Json("deployment/" + n, "{.spec.template.spec.volumes[*].name}"), "kubeconfig-volume");
+  ASSERT_TRUE(
+      Eventually([&] { return Json("deployment/" + n, "{.status.readyReplicas}") == "1"; }));
 
   // The rolled-back sandbox is a Deployment-era sandbox again: it migrates.
   pb::Migration again;
