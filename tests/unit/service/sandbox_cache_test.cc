@@ -691,8 +691,10 @@ TEST_F(SandboxCacheTest, SubscriptionOutlivingTheCacheAfterCollapseIsClosed) {
 // Inputs from three threads while a consumer drains with on_ready: the consumer ends with
 // exactly the cache's final state of every sandbox (through merges and collapses).
 TEST_F(SandboxCacheTest, ConcurrentInputsConvergeForTheConsumer) {
-  std::atomic<bool> ready{false};
-  auto sub = *cache_->Subscribe({kNs, "", "", ""}, "", [&]() { ready = true; });
+  // Shared with on_ready: the cache, destroyed after this frame, wakes the open
+  // subscription when it shuts down.
+  auto ready = std::make_shared<std::atomic<bool>>(false);
+  auto sub = *cache_->Subscribe({kNs, "", "", ""}, "", [ready]() { *ready = true; });
   std::map<std::string, std::string> seen;  // name -> version; absent when deleted
   auto consume = [&]() {
     while (std::optional<WatchEvent> e = sub->Next()) {
@@ -706,7 +708,7 @@ TEST_F(SandboxCacheTest, ConcurrentInputsConvergeForTheConsumer) {
   std::atomic<bool> done{false};
   std::thread consumer([&]() {
     while (!done) {
-      if (ready.exchange(false)) consume();
+      if (ready->exchange(false)) consume();
       std::this_thread::yield();
     }
   });
