@@ -358,6 +358,10 @@ std::string SpecHash(const SandboxSpec& spec) {
   return h.Hex();
 }
 
+const kube::Container* FindMainContainer(const kube::StatefulSet& sts) {
+  return FindContainer(sts.spec.template_.spec, sts.metadata.name);
+}
+
 SandboxSpec SpecFromStatefulSet(const kube::StatefulSet& sts) {
   SandboxSpec spec;
   const kube::ObjectMeta& meta = sts.metadata;

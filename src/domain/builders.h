@@ -103,6 +103,10 @@ kube::StatefulSetPersistentVolumeClaimRetentionPolicy RetentionPolicy(bool keep_
 // canonical encoding with a version tag): 16 lowercase hex digits.
 std::string SpecHash(const SandboxSpec& spec);
 
+// The sandbox's container of `sts`: the one named like the sandbox, else the first;
+// nullptr if there is none. Points into `sts`.
+const kube::Container* FindMainContainer(const kube::StatefulSet& sts);
+
 // The spec a StatefulSet was built from by BuildStatefulSet (as stored by Kubernetes):
 // name, namespace, project, image, env, resources, storage, ports, ingress domain and
 // caller labels (every label that is not reserved, see IsReservedLabelKey). For an object

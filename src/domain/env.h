@@ -8,8 +8,10 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "src/domain/sandbox.h"
+#include "src/kube/objects.h"
 
 namespace sandboxd::domain {
 
@@ -24,6 +26,14 @@ struct EnvUpdateResult {
 // changed one with ValidateUpdatedEnv before writing it.
 EnvUpdateResult ApplyEnvUpdate(const std::map<std::string, std::string>& current,
                                const EnvUpdate& update);
+
+// The names of the container's env after `update`, in order: `current` in its order
+// (entries with valueFrom included) without the removed keys, then the new keys of
+// `update.set` in key order. A strategic merge patch sends this as $setElementOrder, so
+// that variables keep their places (and $(VAR) references keep resolving) and new ones
+// are appended.
+std::vector<std::string> EnvOrderAfterUpdate(const std::vector<kube::EnvVar>& current,
+                                             const EnvUpdate& update);
 
 }  // namespace sandboxd::domain
 

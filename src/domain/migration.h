@@ -38,6 +38,10 @@ inline constexpr char kLabelMigration[] = "sandboxd.dev/migration";
 inline constexpr char kAnnotationMigrationStep[] = "sandboxd.dev/migration-step";
 inline constexpr char kAnnotationMigrationHolder[] = "sandboxd.dev/migration-holder";
 inline constexpr char kAnnotationMigrationLeaseExpires[] = "sandboxd.dev/migration-lease-expires";
+// On the record while a rollback runs: the replicas the Deployment gets back (the
+// StatefulSet's before the rollback scaled it to 0), so that a resumed rollback
+// restores them too. A migration that takes the record over removes it.
+inline constexpr char kAnnotationRollbackReplicas[] = "sandboxd.dev/rollback-replicas";
 // On a migrated StatefulSet: "Deployment/<uid>" of the Deployment it replaced.
 inline constexpr char kAnnotationMigratedFrom[] = "sandboxd.dev/migrated-from";
 // Data keys of the record.

@@ -101,7 +101,8 @@ std::string ScalePatch(int32_t replicas) {
 std::string EnvPatch(const std::string& container, const std::string& resource_version,
                      const std::map<std::string, std::string>& annotations,
                      const std::map<std::string, std::string>& set,
-                     const std::vector<std::string>& remove) {
+                     const std::vector<std::string>& remove,
+                     const std::vector<std::string>& order) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -132,6 +133,17 @@ std::string EnvPatch(const std::string& container, const std::string& resource_v
   w.StartObject();
   w.Key("name");
   Str(w, container);
+  if (!order.empty()) {
+    w.Key("$setElementOrder/env");
+    w.StartArray();
+    for (const std::string& name : order) {
+      w.StartObject();
+      w.Key("name");
+      Str(w, name);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("env");
   w.StartArray();
   for (const auto& [name, value] : set) {

@@ -21,13 +21,16 @@ std::string ScalePatch(int32_t replicas);
 
 // PatchType::kStrategicMerge on a StatefulSet: in the pod template's container named
 // `container`, sets each variable of `set` (name -> value) and deletes each of `remove`;
-// other variables are kept. Also sets `annotations` on the StatefulSet. When
+// other variables are kept. `order`, when not empty, is every variable's name after the
+// patch in the order the list must have ($setElementOrder/env; without it the API
+// server puts new variables first). Also sets `annotations` on the StatefulSet. When
 // `resource_version` is non-empty the patch carries it, and the API server refuses it
 // with 409 Conflict if the object changed since.
 std::string EnvPatch(const std::string& container, const std::string& resource_version,
                      const std::map<std::string, std::string>& annotations,
                      const std::map<std::string, std::string>& set,
-                     const std::vector<std::string>& remove);
+                     const std::vector<std::string>& remove,
+                     const std::vector<std::string>& order = {});
 
 // PatchType::kMerge on a StatefulSet: spec.persistentVolumeClaimRetentionPolicy.
 std::string RetentionPolicyPatch(const std::string& when_deleted, const std::string& when_scaled);

@@ -10,6 +10,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -517,9 +518,12 @@ class MigrationRun final : public SandboxJob {
   void Acquire() {
     auto self = this->self();
     if (objects_.record.has_value()) {
-      return PatchRecord(domain::RecordPatch(objects_.record->metadata.resource_version,
-                                             MigrationStep::kNone, lease_, std::nullopt),
-                         [self]() { self->ScaleDown(); });
+      kube::MetadataPatch patch = domain::RecordPatch(
+          objects_.record->metadata.resource_version, MigrationStep::kNone, lease_, std::nullopt);
+      if (objects_.record->metadata.annotations.count(domain::kAnnotationRollbackReplicas) > 0) {
+        patch.annotations[domain::kAnnotationRollbackReplicas] = std::nullopt;
+      }
+      return PatchRecord(std::move(patch), [self]() { self->ScaleDown(); });
     }
     absl::StatusOr<Write> record = RecordWrite();
     if (!record.ok()) return Finish(record.status());
@@ -689,9 +693,15 @@ class RollbackRun final : public SandboxJob {
     }
     if (absl::Status s = CheckLease(); !s.ok()) return Finish(s);
     lease_ = NewLease();
+    // The replicas to give back: recorded by an earlier, interrupted rollback (which
+    // may have scaled the StatefulSet to 0 already), else the StatefulSet's.
     const auto& sts = objects_.statefulset;
-    replicas_ = sts.has_value() ? sts->spec.replicas.value_or(1)
-                                : objects_.originals.deployment.spec.replicas.value_or(1);
+    const auto& recorded = objects_.record->metadata.annotations;
+    auto replicas = recorded.find(domain::kAnnotationRollbackReplicas);
+    if (replicas == recorded.end() || !absl::SimpleAtoi(replicas->second, &replicas_)) {
+      replicas_ = sts.has_value() ? sts->spec.replicas.value_or(1)
+                                  : objects_.originals.deployment.spec.replicas.value_or(1);
+    }
     if (dry_run_) {
       std::vector<Write> writes = ScaleDownWrites();
       for (Write& w : RestoreWrites()) writes.push_back(std::move(w));
@@ -704,12 +714,14 @@ class RollbackRun final : public SandboxJob {
       report_.outcome = MigrationOutcome::kWouldRollBack;
       return Finish(absl::OkStatus());
     }
-    // Take the lease and free the record from the StatefulSet, which goes below.
+    // Take the lease, record the replicas to give back, and free the record from the
+    // StatefulSet, which goes below.
     auto self = this->self();
-    PatchRecord(domain::RecordPatch(objects_.record->metadata.resource_version,
-                                    MigrationStep::kRecorded, lease_,
-                                    std::vector<kube::OwnerReference>{}),
-                [self]() { self->ScaleDown(); });
+    kube::MetadataPatch patch =
+        domain::RecordPatch(objects_.record->metadata.resource_version, MigrationStep::kRecorded,
+                            lease_, std::vector<kube::OwnerReference>{});
+    patch.annotations[domain::kAnnotationRollbackReplicas] = std::to_string(replicas_);
+    PatchRecord(std::move(patch), [self]() { self->ScaleDown(); });
   }
 
   std::vector<Write> ScaleDownWrites() const {

@@ -292,9 +292,8 @@ kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
     kube::Container c;
     c.name = std::move(main->name);
     c.image = std::move(main->image);
-    for (kube::EnvVar& e : main->env) {
-      if (!e.has_value_from) c.env.push_back(std::move(e));
-    }
+    // Entries with valueFrom stay as names (no value): UpdateEnv keeps their places.
+    c.env = std::move(main->env);
     c.resources.requests = Only(main->resources.requests, {"cpu", "memory"});
     c.resources.limits = Only(main->resources.limits, {"cpu", "memory"});
     for (const kube::ContainerPort& p : main->ports) {

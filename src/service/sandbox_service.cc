@@ -577,11 +577,14 @@ void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
     if (it == spec.env.end() || it->second != value) set[key] = value;
   }
   spec.env = std::move(result.env);
+  const kube::Container* container = domain::FindMainContainer(sts);
+  const std::vector<std::string> order = domain::EnvOrderAfterUpdate(
+      container != nullptr ? container->env : std::vector<kube::EnvVar>{}, update);
   // The resourceVersion of the state the merge was computed on: if anything changed
   // since (a cached state may be behind), the API server answers 409.
   const std::string patch =
       kube::EnvPatch(name, sts.metadata.resource_version,
-                     {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}}, set, removed);
+                     {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}}, set, removed, order);
   kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kStrategicMerge,
                patch, opts,
                [this, ns, name, update, attempt, opts, done](absl::StatusOr<std::string> r) {

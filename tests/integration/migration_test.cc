@@ -436,17 +436,19 @@ class MigrationTest : public ::testing::Test {
   static std::vector<std::string> RollbackChanges(const testing::DeploymentEraSandbox& era,
                                                   bool delete_storage) {
     const std::string& n = era.name;
+    // Scale down; release the Service and Ingresses; recreate the Deployment; then the
+    // StatefulSet goes (DeleteSandbox: the claim kept first unless delete_storage).
     std::vector<std::string> out = {absl::StrCat("PATCH StatefulSet ", n)};
-    if (!delete_storage) {
-      out.push_back(absl::StrCat("PATCH StatefulSet ", n));
-      out.push_back(absl::StrCat("PATCH PersistentVolumeClaim vn-homevn-agent-", n, "-0"));
-    }
     out.push_back(absl::StrCat("PATCH Service ", n, "-service"));
     if (era.ingresses) {
       out.push_back(absl::StrCat("PATCH Ingress ", n, "-app-ingress"));
       out.push_back(absl::StrCat("PATCH Ingress ", n, "-ttyd-ingress"));
     }
     out.push_back(absl::StrCat("CREATE Deployment ", n));
+    if (!delete_storage) {
+      out.push_back(absl::StrCat("PATCH StatefulSet ", n));
+      out.push_back(absl::StrCat("PATCH PersistentVolumeClaim vn-homevn-agent-", n, "-0"));
+    }
     out.push_back(absl::StrCat("DELETE StatefulSet ", n));
     out.push_back(absl::StrCat("DELETE ConfigMap ", n, "-migration"));
     return out;
@@ -962,7 +964,9 @@ TEST_F(MigrationTest, RefusalsNameTheReasonAndWriteNothing) {
       EXPECT_EQ(info.domain(), "sandboxd.dev");
       EXPECT_EQ(info.reason(), r.reason);
       if (r.field == "-") continue;
-      EXPECT_EQ(MetadataOf(info, "object"), "Deployment/" + r.name);
+      // The object that decided it: the Deployment, or the StatefulSet CreateSandbox made.
+      EXPECT_EQ(MetadataOf(info, "object"),
+                (r.name == "made-by-create" ? "StatefulSet/" : "Deployment/") + r.name);
       EXPECT_EQ(MetadataOf(info, "field"), r.field);
       if (r.reason == "UNSUPPORTED_FIELD") {
         EXPECT_NE(MetadataOf(info, "why"), "<unset>");

@@ -45,5 +45,15 @@ TEST(ApplyEnvUpdateTest, Table) {
   }
 }
 
+TEST(EnvOrderTest, KeepsPlacesDropsRemovedAppendsNewKeys) {
+  const std::vector<kube::EnvVar> current = {
+      {"ZED", "1", false}, {"SECRET", "", true}, {"A", "2", false}, {"GONE", "3", false}};
+  EnvUpdate update;
+  update.set = {{"NEW2", "x"}, {"A", "changed"}, {"NEW1", "y"}};
+  update.remove = {"GONE"};
+  EXPECT_EQ(EnvOrderAfterUpdate(current, update),
+            (std::vector<std::string>{"ZED", "SECRET", "A", "NEW1", "NEW2"}));
+}
+
 }  // namespace
 }  // namespace sandboxd::domain

@@ -20,6 +20,13 @@ TEST(PatchesTest, EnvSetsRemovesAndCarriesThePrecondition) {
             R"("env":[{"name":"B","$patch":"delete"}]}]}}}})");
 }
 
+TEST(PatchesTest, EnvKeepsTheOrderWhenGiven) {
+  EXPECT_EQ(EnvPatch("alice", "", {}, {{"NEW", "1"}}, {}, {"OLD", "NEW"}),
+            R"({"metadata":{},"spec":{"template":{"spec":{"containers":[{"name":"alice",)"
+            R"("$setElementOrder/env":[{"name":"OLD"},{"name":"NEW"}],"env":[{"name":"NEW",)"
+            R"("value":"1"}]}]}}}})");
+}
+
 TEST(PatchesTest, RetentionAndKeptClaim) {
   EXPECT_EQ(RetentionPolicyPatch("Retain", "Retain"),
             R"({"spec":{"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Retain",)"
