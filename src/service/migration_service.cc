@@ -518,8 +518,8 @@ class MigrationRun final : public SandboxJob {
   void Acquire() {
     auto self = this->self();
     if (objects_.record.has_value()) {
-      kube::MetadataPatch patch = domain::RecordPatch(
-          objects_.record->metadata.resource_version, MigrationStep::kNone, lease_, std::nullopt);
+      kube::MetadataPatch patch = domain::RecordPatch(objects_.record->metadata.resource_version,
+                                                      MigrationStep::kNone, lease_, std::nullopt);
       if (objects_.record->metadata.annotations.count(domain::kAnnotationRollbackReplicas) > 0) {
         patch.annotations[domain::kAnnotationRollbackReplicas] = std::nullopt;
       }

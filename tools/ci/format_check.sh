@@ -32,7 +32,7 @@ echo "[format] C++ lines changed since $(git rev-parse --short "$base")" >&2
 if ! out=$("$git_clang_format" --binary "$(command -v "$clang_format")" --diff \
     --extensions cc,h "$base" -- 2>&1) || grep -q '^diff --git' <<<"$out"; then
   printf '%s\n' "$out"
-  echo "[format] not formatted; fix with: git clang-format-14 $(git rev-parse --short "$base")" >&2
+  echo "[format] not formatted; fix with: git clang-format-14 --binary clang-format-14 $(git rev-parse --short "$base")" >&2
   exit 1
 fi
 echo "[format] ok ($out)" >&2
