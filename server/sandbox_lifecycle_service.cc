@@ -329,9 +329,7 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::DeleteSandbox(
 }
 
 // The answer of MigrateSandbox and RollbackMigration: the report in `out`.
-template <typename Response>
-service::Done<domain::MigrationReport> ReplyMigration(UnaryCall* call, Response* response,
-                                                     pb::Migration* out) {
+service::Done<domain::MigrationReport> ReplyMigration(UnaryCall* call, pb::Migration* out) {
   return [call, out](absl::StatusOr<domain::MigrationReport> report) {
     if (report.ok()) *out = MigrationToProto(*report);
     call->FinishWith(report.status());
@@ -348,12 +346,11 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::MigrateSandbox(
         absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
         if (!ref.ok()) return call->FinishWith(ref.status());
         call->set_sandbox(ref->ns, ref->name);
-        call->Admit(access_, "update", ref->ns, ref->name,
-                    [this, call, request, response, ref = *ref]() {
-                      migrations_->Migrate(
-                          ref.ns, ref.name, request->dry_run(), call->options(), nullptr,
-                          ReplyMigration(call, response, response->mutable_migration()));
-                    });
+        call->Admit(
+            access_, "update", ref->ns, ref->name, [this, call, request, response, ref = *ref]() {
+              migrations_->Migrate(ref.ns, ref.name, request->dry_run(), call->options(), nullptr,
+                                   ReplyMigration(call, response->mutable_migration()));
+            });
       });
 }
 
@@ -369,9 +366,8 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::RollbackMigration(
         call->set_sandbox(rollback->ns, rollback->name);
         call->Admit(access_, "update", rollback->ns, rollback->name,
                     [this, call, response, rollback = *rollback]() {
-                      migrations_->Rollback(
-                          rollback, call->options(),
-                          ReplyMigration(call, response, response->mutable_rollback()));
+                      migrations_->Rollback(rollback, call->options(),
+                                            ReplyMigration(call, response->mutable_rollback()));
                     });
       });
 }

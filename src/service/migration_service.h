@@ -96,7 +96,6 @@ class MigrationService {
   // Marks `ns/name` as in work in this process; false if it already is.
   bool Enter(const std::string& key);
   void Leave(const std::string& key);
-  bool InWork(const std::string& key) const;
   // A new lease holder id of this process: "<process>/<n>".
   std::string NewHolder();
   // True if `holder` is a call of this process.
