@@ -112,7 +112,10 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->fanout_ = std::make_unique<service::TaskPool>(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);
-  s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get());
+  s->feed_ = std::make_unique<service::CacheFeed>(kube, s->cache_.get(),
+                                                  config.kube.namespaced
+                                                      ? service::CacheFeed::Scope::kPerNamespace
+                                                      : service::CacheFeed::Scope::kCluster);
   s->ingress_hosts_ = std::make_unique<service::IngressHosts>(kube);
   auth::Authenticator::Options authn;
   authn.audiences = config.auth.audiences;
@@ -126,7 +129,15 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   auth::NamespaceGate::Options served;
   served.label_selector = config.auth.served_namespace_selector;
   served.own_namespace = config.auth.own_namespace;
-  s->namespaces_ = std::make_unique<auth::NamespaceGate>(kube, served);
+  auth::NamespaceGate::Observer feed_follows;  // the cache holds served namespaces only
+  feed_follows.served = [feed = s->feed_.get()](const std::string& ns) {
+    feed->NamespaceServed(ns);
+  };
+  feed_follows.unserved = [feed = s->feed_.get()](const std::string& ns) {
+    feed->NamespaceUnserved(ns);
+  };
+  feed_follows.synced = [feed = s->feed_.get()]() { feed->Start(); };
+  s->namespaces_ = std::make_unique<auth::NamespaceGate>(kube, served, feed_follows);
   s->service_ = std::make_unique<service::SandboxService>(
       kube, s->cache_.get(), config.sandbox_defaults, s->ingress_hosts_.get(), absl::Now,
       [gate = s->namespaces_.get()](const std::string& ns) {
@@ -184,8 +195,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
     s->metrics_port_ = *metrics_port;
   }
   s->SetServing(false);
-  s->feed_->Start();
-  s->namespaces_->Start();
+  s->namespaces_->Start();  // starts the feed once the served namespaces are known
   s->ingress_hosts_->Start();
   s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
   spdlog::info("sandboxd listening on {} (port {}); NOT_SERVING until the watch cache syncs",
@@ -263,8 +273,8 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   stopping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
   stop_metrics.join();
+  namespaces_->Stop();  // first: it drives the feed
   feed_->Stop();
-  namespaces_->Stop();
   ingress_hosts_->Stop();
   kube_.reset();  // fails the Kubernetes requests still pending with CANCELLED
   spdlog::info("sandboxd stopped");

@@ -74,6 +74,10 @@ ABSL_FLAG(std::optional<int32_t>, kube_burst, std::nullopt,
 ABSL_FLAG(bool, kube_allow_http, false,
           "Accept a plain http:// Kubernetes API server (no TLS; local tests only); given, it "
           "turns kube.allow_http on");
+ABSL_FLAG(bool, kube_namespaced, false,
+          "Watch sandboxes in each served namespace on its own instead of cluster-wide, so "
+          "that RoleBindings in the served namespaces suffice; given, it turns "
+          "kube.namespaced on");
 ABSL_FLAG(std::optional<absl::Duration>, keepalive_time, std::nullopt,
           "Interval of server keepalive pings (default 60s)");
 ABSL_FLAG(std::optional<absl::Duration>, keepalive_timeout, std::nullopt,
@@ -381,8 +385,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
               })},
       {"auth", r.Nested({
                    {"audiences", r.StringList(&config->auth.audiences)},
-                   {"served_namespace_selector",
-                    r.String(&config->auth.served_namespace_selector)},
+                   {"served_namespace_selector", r.String(&config->auth.served_namespace_selector)},
                    {"own_namespace", r.String(&config->auth.own_namespace)},
                })},
       {"fair_use", r.Nested({
@@ -401,6 +404,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                    {"qps", r.Double(&config->kube.qps)},
                    {"burst", r.Integer(&config->kube.burst)},
                    {"allow_http", r.Bool(&config->kube.allow_http)},
+                   {"namespaced", r.Bool(&config->kube.namespaced)},
                })},
       {"keepalive", r.Nested({
                         {"time", r.Duration(&config->keepalive.time)},
@@ -436,8 +440,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
                            {"auth_url", r.String(&d.ingress_auth_url)},
                            {"auth_signin", r.String(&d.ingress_auth_signin)},
                            {"auth_app", r.Bool(&d.ingress_auth_app)},
-                           {"controller_namespace",
-                            r.String(&d.ingress_controller_namespace)},
+                           {"controller_namespace", r.String(&d.ingress_controller_namespace)},
                        })},
            {"security_context", r.Nested({
                                     {"run_as_user", r.Integer(&d.run_as_user)},
@@ -447,10 +450,8 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
        })},
       {"limits", r.Nested({
                      {"max_storage_size", r.String(&d.limits.max_storage_size)},
-                     {"allowed_storage_classes",
-                      r.StringList(&d.limits.allowed_storage_classes)},
-                     {"allowed_ingress_domains",
-                      r.StringList(&d.limits.allowed_ingress_domains)},
+                     {"allowed_storage_classes", r.StringList(&d.limits.allowed_storage_classes)},
+                     {"allowed_ingress_domains", r.StringList(&d.limits.allowed_ingress_domains)},
                      {"max_cpu", r.String(&d.limits.max_cpu)},
                      {"max_memory", r.String(&d.limits.max_memory)},
                      {"max_env_vars", r.Integer(&d.limits.max_env_vars)},
@@ -493,6 +494,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.kube_qps, &config->kube.qps);
   Override(o.kube_burst, &config->kube.burst);
   Override(o.kube_allow_http, &config->kube.allow_http);
+  Override(o.kube_namespaced, &config->kube.namespaced);
   Override(o.keepalive_time, &config->keepalive.time);
   Override(o.keepalive_timeout, &config->keepalive.timeout);
   Override(o.keepalive_min_ping_interval, &config->keepalive.min_ping_interval);
@@ -704,6 +706,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.kube_qps = absl::GetFlag(FLAGS_kube_qps);
   o.kube_burst = absl::GetFlag(FLAGS_kube_burst);
   if (absl::GetFlag(FLAGS_kube_allow_http)) o.kube_allow_http = true;
+  if (absl::GetFlag(FLAGS_kube_namespaced)) o.kube_namespaced = true;
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   o.keepalive_min_ping_interval = absl::GetFlag(FLAGS_keepalive_min_ping_interval);

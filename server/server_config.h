@@ -29,6 +29,8 @@
 //     burst: 100                       # --kube_burst
 //     allow_http: false                # --kube_allow_http: accept an http:// API server
 //                                      #   (no TLS; local tests only)
+//     namespaced: false                # --kube_namespaced: watch each served namespace on
+//                                      #   its own (RoleBindings suffice; docs/SECURITY.md)
 //   tls:                               # the gRPC listener
 //     cert_file: /etc/sandboxd/tls/tls.crt   # --tls_cert_file (re-read when it changes)
 //     key_file: /etc/sandboxd/tls/tls.key    # --tls_key_file
@@ -122,6 +124,10 @@ struct KubeSettings {
   // Accept a plain http:// API server (kube::KubeConfigLoadOptions::allow_insecure_http,
   // kube::CurlKubeClientOptions::allow_insecure_http); off: such a cluster is refused.
   bool allow_http = false;
+  // Watch sandboxes per served namespace instead of cluster-wide
+  // (service::CacheFeed::Scope::kPerNamespace), so that sandboxd needs permissions on
+  // StatefulSets, pods and claims only in the namespaces it serves.
+  bool namespaced = false;
 };
 
 struct KeepaliveSettings {
@@ -201,6 +207,7 @@ struct ServerConfigOverrides {
   std::optional<double> kube_qps;
   std::optional<int32_t> kube_burst;
   std::optional<bool> kube_allow_http;
+  std::optional<bool> kube_namespaced;
   std::optional<absl::Duration> keepalive_time;
   std::optional<absl::Duration> keepalive_timeout;
   std::optional<absl::Duration> keepalive_min_ping_interval;

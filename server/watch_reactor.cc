@@ -176,13 +176,7 @@ void WatchReactor::Shared::Pump() {
   }
   std::optional<service::WatchEvent> event = subscription->Next();
   if (!event.has_value()) {
-    if (subscription->closed()) {
-      FinishLocked(ToGrpcStatus(
-          domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
-                            "sandboxd is shutting down; resume the watch with resumeToken",
-                            {{"resumeToken", subscription->last_token()}}),
-          method));
-    }
+    if (subscription->closed()) FinishLocked(ToGrpcStatus(subscription->end_status(), method));
     return;
   }
   if (event->type == service::WatchEvent::Type::kReset) metrics->ResetSent(writes == 0);

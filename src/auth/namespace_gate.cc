@@ -24,24 +24,45 @@ class NamespaceGate::Sink final : public kube::ReflectorSink {
     if (annotation != meta->annotations.end()) {
       domains = domain::ParseDomainList(annotation->second);
     }
+    const bool reserved = gate_->Reserved(meta->name);
+    bool known;
+    {
+      absl::MutexLock lock(&gate_->mu_);
+      known = gate_->served_.contains(meta->name);
+    }
+    // Only this thread changes the set, so `known` stays true until the insert below.
+    if (!known && !reserved && gate_->observer_.served) gate_->observer_.served(meta->name);
     absl::MutexLock lock(&gate_->mu_);
     gate_->served_[meta->name] = std::move(domains);
   }
   void OnDelete(const std::string& /*ns*/, const std::string& name) override {
-    absl::MutexLock lock(&gate_->mu_);
-    gate_->served_.erase(name);
+    bool erased;
+    {
+      absl::MutexLock lock(&gate_->mu_);
+      erased = gate_->served_.erase(name) > 0;
+    }
+    if (erased && !gate_->Reserved(name) && gate_->observer_.unserved) {
+      gate_->observer_.unserved(name);
+    }
   }
   void OnSynced() override {
-    absl::MutexLock lock(&gate_->mu_);
-    gate_->synced_ = true;
+    bool first;
+    {
+      absl::MutexLock lock(&gate_->mu_);
+      first = !gate_->synced_;
+      gate_->synced_ = true;
+    }
+    if (first && gate_->observer_.synced) gate_->observer_.synced();
   }
 
  private:
   NamespaceGate* const gate_;
 };
 
-NamespaceGate::NamespaceGate(kube::KubeClient* kube, Options options)
-    : options_(std::move(options)), sink_(std::make_unique<Sink>(this)) {
+NamespaceGate::NamespaceGate(kube::KubeClient* kube, Options options, Observer observer)
+    : options_(std::move(options)),
+      observer_(std::move(observer)),
+      sink_(std::make_unique<Sink>(this)) {
   kube::ReflectorOptions reflector;
   reflector.kind = kube::Kind::kNamespace;
   reflector.label_selector = options_.label_selector;
@@ -65,13 +86,17 @@ absl::Status NamespaceGate::Check(const std::string& ns) const {
                              absl::StrCat("sandboxd does not serve namespace ", ns),
                              {{"namespace", ns}});
   };
-  if (absl::StartsWith(ns, "kube-") || ns == options_.own_namespace) return not_served();
+  if (Reserved(ns)) return not_served();
   absl::MutexLock lock(&mu_);
   if (!synced_) {
     return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheNotSynced,
                              "sandboxd is starting; retry shortly");
   }
   return served_.contains(ns) ? absl::OkStatus() : not_served();
+}
+
+bool NamespaceGate::Reserved(const std::string& ns) const {
+  return absl::StartsWith(ns, "kube-") || ns == options_.own_namespace;
 }
 
 std::optional<std::vector<std::string>> NamespaceGate::AllowedIngressDomains(

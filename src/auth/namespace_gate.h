@@ -9,11 +9,18 @@
 //                      not exist);
 //   UNAVAILABLE        CACHE_NOT_SYNCED before the first list has arrived.
 //
+// Observer: told of every change of the served set, so that the watch cache can hold
+// exactly the served namespaces. `served(ns)` runs before Check(ns) starts to pass,
+// `unserved(ns)` after it has stopped passing, `synced()` once after the first complete
+// list (after the `served` calls of its namespaces). Calls come from the Kubernetes
+// client's thread, one at a time, with no gate lock held; they must not block.
+//
 // Thread-safe. `kube` must outlive the gate; Stop() (or the destructor) before the
 // client is destroyed.
 #ifndef SANDBOXD_AUTH_NAMESPACE_GATE_H_
 #define SANDBOXD_AUTH_NAMESPACE_GATE_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +42,14 @@ class NamespaceGate {
     std::string own_namespace = "sandboxd-system";  // never served
   };
 
-  NamespaceGate(kube::KubeClient* kube, Options options);
+  struct Observer {
+    std::function<void(const std::string& ns)> served;
+    std::function<void(const std::string& ns)> unserved;
+    std::function<void()> synced;
+  };
+
+  // `observer`'s callbacks may be empty.
+  NamespaceGate(kube::KubeClient* kube, Options options, Observer observer = {});
   ~NamespaceGate();  // Stop()
 
   void Start();
@@ -52,7 +66,11 @@ class NamespaceGate {
 
  private:
   class Sink;
+  // Never served, whatever its labels: `kube-*` and sandboxd's own namespace.
+  bool Reserved(const std::string& ns) const;
+
   const Options options_;
+  const Observer observer_;
   mutable absl::Mutex mu_;
   // Served namespaces -> their allowed ingress domains (nullopt: no annotation).
   absl::flat_hash_map<std::string, std::optional<std::vector<std::string>>> served_

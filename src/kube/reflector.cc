@@ -60,7 +60,9 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
       : client_(client),
         sink_(sink),
         options_(std::move(options)),
-        plural_(ResourceFor(options_.kind).plural),
+        plural_(options_.ns.empty()
+                    ? std::string(ResourceFor(options_.kind).plural)
+                    : absl::StrCat(options_.ns, "/", ResourceFor(options_.kind).plural)),
         api_version_(ResourceFor(options_.kind).group.empty()
                          ? std::string(ResourceFor(options_.kind).version)
                          : absl::StrCat(ResourceFor(options_.kind).group, "/",
@@ -103,6 +105,23 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     }
     if (watch) watch->Stop();
     spdlog::info("reflector {}: stopped", plural_);
+  }
+
+  int64_t Relist() {
+    Next next;
+    std::unique_ptr<WatchHandle> watch;
+    int64_t number = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!started_ || stopped_.load()) return 0;
+      watch = TearDownLocked();
+      next = BeginList("requested");
+      absl::MutexLock stats_lock(&stats_mu_);
+      number = stats_.lists;
+    }
+    if (watch) watch->Stop();
+    Issue(std::move(next));
+    return number;
   }
 
   ReflectorStats Stats() const {
@@ -438,14 +457,14 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
       case Op::kList:
         call.deadline = absl::Now() + options_.list_page_timeout;
         call.cancel = next.cancel;
-        client_->List(options_.kind, "", next.list, call,
+        client_->List(options_.kind, options_.ns, next.list, call,
                       [self, gen](absl::StatusOr<std::string> body) {
                         self->OnListPage(gen, std::move(body));
                       });
         return;
       case Op::kWatch: {
         std::unique_ptr<WatchHandle> handle = client_->Watch(
-            options_.kind, "", next.watch, call,
+            options_.kind, options_.ns, next.watch, call,
             [self, gen](WatchEvent event) { self->OnWatchEvent(gen, std::move(event)); },
             [self, gen](absl::Status status) { self->OnWatchDone(gen, std::move(status)); });
         {
@@ -476,7 +495,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
   KubeClient* const client_;  // not owned
   ReflectorSink* const sink_;  // not owned
   const ReflectorOptions options_;
-  const std::string plural_;
+  const std::string plural_;  // for logs: "<plural>" or "<namespace>/<plural>"
   const std::string api_version_;
 
   // Set under mu_, or by the thread inside a callback frame (which holds mu_); read
@@ -515,6 +534,8 @@ Reflector::~Reflector() { Stop(); }
 void Reflector::Start() { core_->Start(); }
 
 void Reflector::Stop() { core_->Stop(); }
+
+int64_t Reflector::Relist() { return core_->Relist(); }
 
 ReflectorStats Reflector::Stats() const { return core_->Stats(); }
 

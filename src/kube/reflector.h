@@ -1,5 +1,5 @@
-// Reflector: keeps a sink in step with one kind of Kubernetes object (all namespaces, one
-// label selector) by list + watch, the way client-go's reflector does.
+// Reflector: keeps a sink in step with one kind of Kubernetes object (all namespaces or
+// one, one label selector) by list + watch, the way client-go's reflector does.
 //
 // Loop:
 //   LIST   pages of `page_size` at resourceVersion "" (a consistent read, see below),
@@ -76,6 +76,7 @@ class ReflectorSink {
 
 struct ReflectorOptions {
   Kind kind = Kind::kStatefulSet;
+  std::string ns;              // "" = all namespaces (and cluster-scoped kinds)
   std::string label_selector;  // "" = everything
   int64_t page_size = 500;
   absl::Duration list_page_timeout = absl::Seconds(60);  // deadline of each LIST page
@@ -120,6 +121,14 @@ class Reflector {
 
   // Begins the first LIST (asynchronously). Idempotent; does nothing after Stop().
   void Start();
+
+  // Abandons what is in flight (a list, a watch, a backoff) and lists again from the
+  // first page at once, with synthetic deletes as after a 410. Returns the number (as
+  // ReflectorStats::lists counts them) of the list it began: a sink that reads
+  // Stats().lists in OnSynced knows the list it is told about began after this call when
+  // that number is >= the one returned. Returns 0 (and does nothing) before Start() or
+  // after Stop(). Must not be called from inside a sink call of this reflector.
+  int64_t Relist();
 
   // Ends the loop: cancels the pending LIST, stops the watch, ignores pending timers.
   // Guarantee: no sink call starts after Stop() returns, and, when called from another

@@ -536,6 +536,21 @@ bool WatchSubscription::closed() const {
   return closed_;
 }
 
+absl::Status WatchSubscription::end_status() const {
+  absl::MutexLock lock(&mu_);
+  return end_status_;
+}
+
+bool WatchSubscription::CloseLocked(absl::Status why) {
+  if (closed_) return false;
+  closed_ = true;
+  end_status_ = std::move(why);
+  DropPendingLocked();
+  const bool wake = armed_;
+  armed_ = false;
+  return wake;
+}
+
 std::string WatchSubscription::last_token() const {
   absl::MutexLock lock(&mu_);
   return last_token_;
@@ -555,6 +570,7 @@ SandboxCache::SandboxCache(Options options)
       epoch_(options_.epoch != 0 ? options_.epoch
                                  : absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX)),
       link_(std::make_shared<internal::CacheLink>()) {
+  progress_[""] = std::make_shared<VersionGate>();
   absl::MutexLock lock(&link_->mu);
   link_->cache = this;
 }
@@ -659,10 +675,102 @@ bool SandboxCache::synced() const {
   return synced_sts_ && synced_pods_ && synced_claims_;
 }
 
-absl::Status SandboxCache::CheckSynced() const {
-  if (synced_sts_ && synced_pods_ && synced_claims_) return absl::OkStatus();
-  return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheNotSynced,
-                           "sandboxd is starting (its watch cache has not synced); retry shortly");
+bool SandboxCache::synced(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  return CheckSynced(ns).ok();
+}
+
+void SandboxCache::SetNamespacePending(const std::string& ns, bool pending) {
+  absl::MutexLock lock(&mu_);
+  if (pending) {
+    pending_namespaces_.insert(ns);
+  } else {
+    pending_namespaces_.erase(ns);
+  }
+}
+
+absl::Status SandboxCache::CheckSynced(const std::string& ns) const {
+  if (!(synced_sts_ && synced_pods_ && synced_claims_)) {
+    return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheNotSynced,
+                             "sandboxd is starting (its watch cache has not synced); retry "
+                             "shortly");
+  }
+  if (pending_namespaces_.contains(ns)) {
+    return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheNotSynced,
+                             absl::StrCat("sandboxd has just begun serving namespace ", ns,
+                                          " and is listing its sandboxes; retry shortly"),
+                             {{"namespace", ns}});
+  }
+  return absl::OkStatus();
+}
+
+void SandboxCache::ForgetNamespace(const std::string& ns) {
+  Notify notify;
+  std::shared_ptr<VersionGate> progress;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.lower_bound(Key{ns, ""});
+    while (it != entries_.end() && it->first.first == ns) {
+      if (it->second.sts.has_value()) --sandboxes_;
+      it = entries_.erase(it);
+    }
+    for (auto owner = claim_owners_.lower_bound(Key{ns, ""});
+         owner != claim_owners_.end() && owner->first.first == ns;) {
+      owner = claim_owners_.erase(owner);
+    }
+    auto subs = subs_.find(ns);
+    if (subs != subs_.end()) {
+      const absl::Status not_served = domain::MakeError(
+          absl::StatusCode::kPermissionDenied, domain::reason::kNamespaceNotServed,
+          absl::StrCat("sandboxd does not serve namespace ", ns), {{"namespace", ns}});
+      for (auto& sub : subs->second) {
+        absl::MutexLock sub_lock(&sub->mu_);
+        if (sub->CloseLocked(not_served)) notify.push_back(sub);
+      }
+      subs_.erase(subs);
+    }
+    forgotten_at_[ns] = seq_;
+    auto scope = progress_.find(ns);
+    if (scope != progress_.end() && !ns.empty()) {
+      progress = std::move(scope->second);
+      progress_.erase(scope);
+    }
+  }
+  Wake(notify);
+  if (progress != nullptr) progress->Close();
+}
+
+bool SandboxCache::ForgottenSince(const std::string& ns, uint64_t seq) const {
+  auto it = forgotten_at_.find(ns);
+  return it != forgotten_at_.end() && seq <= it->second;
+}
+
+void SandboxCache::AddProgressScope(const std::string& ns) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<VersionGate>& gate = progress_[ns];
+  if (gate == nullptr) gate = std::make_shared<VersionGate>();
+}
+
+std::shared_ptr<VersionGate> SandboxCache::ProgressOf(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = progress_.find(ns);
+  return it != progress_.end() ? it->second : progress_.at("");
+}
+
+void SandboxCache::MarkStatefulSetsAt(const std::string& scope, uint64_t version) {
+  std::shared_ptr<VersionGate> gate;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = progress_.find(scope);
+    if (it == progress_.end()) return;  // a scope already forgotten
+    gate = it->second;
+  }
+  gate->Advance(version);
+}
+
+void SandboxCache::WhenStatefulSetsAt(const std::string& ns, uint64_t version,
+                                      VersionGate::Reached reached) {
+  ProgressOf(ns)->WhenReached(version, std::move(reached));
 }
 
 void SandboxCache::Tick(absl::Time now) {
@@ -793,13 +901,12 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
     return domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
                              "sandboxd is shutting down");
   }
-  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced(filter.ns));
   // A resumable position: same process, and every change after it is still in the history.
   const bool resumable =
       position.has_value() && !position->incomplete && position->epoch == epoch_ &&
-      position->seq <= seq_ &&
-      (position->seq == seq_ ||
-       (!history_.empty() && history_.front().seq <= position->seq + 1));
+      position->seq <= seq_ && !ForgottenSince(filter.ns, position->seq) &&
+      (position->seq == seq_ || (!history_.empty() && history_.front().seq <= position->seq + 1));
   if (resumable) {
     {
       absl::MutexLock sub_lock(&sub->mu_);
@@ -833,18 +940,22 @@ void SandboxCache::Shutdown() {
     for (auto& [ns, list] : subs_) {
       for (auto& sub : list) {
         absl::MutexLock sub_lock(&sub->mu_);
-        sub->closed_ = true;
-        sub->DropPendingLocked();
-        if (sub->armed_) {
-          sub->armed_ = false;
-          notify.push_back(sub);
-        }
+        const absl::Status shutting_down =
+            domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
+                              "sandboxd is shutting down; resume the watch with resumeToken",
+                              {{"resumeToken", sub->last_token_}});
+        if (sub->CloseLocked(shutting_down)) notify.push_back(sub);
       }
     }
     subs_.clear();
   }
   Wake(notify);
-  statefulsets_at_.Close();
+  absl::flat_hash_map<std::string, std::shared_ptr<VersionGate>> progress;
+  {
+    absl::MutexLock lock(&mu_);
+    progress = progress_;  // kept: MarkStatefulSetsAt and WhenStatefulSetsAt still work
+  }
+  for (auto& [scope, gate] : progress) gate->Close();
 }
 
 absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
@@ -852,7 +963,7 @@ absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
   SANDBOXD_RETURN_IF_ERROR(domain::ValidateNamespace(ns));
   SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(name));
   absl::MutexLock lock(&mu_);
-  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced(ns));
   const Entry* entry = FindSandboxLocked(ns, name);
   if (entry == nullptr) return SandboxNotFound(ns, name);
   return entry->state->sandbox;
@@ -863,7 +974,7 @@ absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string
   SANDBOXD_RETURN_IF_ERROR(domain::ValidateNamespace(ns));
   SANDBOXD_RETURN_IF_ERROR(domain::ValidateName(name));
   absl::MutexLock lock(&mu_);
-  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced(ns));
   const Entry* entry = FindSandboxLocked(ns, name);
   if (entry == nullptr) return SandboxNotFound(ns, name);
   return *entry->sts;
@@ -872,7 +983,7 @@ absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string
 bool SandboxCache::HasClaim(const std::string& ns, const std::string& name,
                             const std::string& claim) const {
   absl::MutexLock lock(&mu_);
-  if (!CheckSynced().ok()) return false;
+  if (!CheckSynced(ns).ok()) return false;
   auto it = entries_.find(Key{ns, name});
   return it != entries_.end() && it->second.claims.count(claim) > 0;
 }
@@ -899,7 +1010,7 @@ absl::StatusOr<domain::ListResult> SandboxCache::List(const domain::ListQuery& q
                            : std::min(query.page_size, SandboxService::kMaxPageSize);
 
   absl::MutexLock lock(&mu_);
-  SANDBOXD_RETURN_IF_ERROR(CheckSynced());
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced(query.ns));
   domain::ListResult result;
   auto it = query.page_token.empty() ? entries_.lower_bound(Key{query.ns, ""})
                                      : entries_.upper_bound(Key{query.ns, after});

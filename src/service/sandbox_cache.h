@@ -88,6 +88,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -200,8 +201,13 @@ class WatchSubscription {
   // cache forgets it. Idempotent; may be called from any thread, including on_ready.
   void Cancel();
 
-  // True after Cancel() or SandboxCache::Shutdown(); Next() then returns nullopt.
+  // True after Cancel(), SandboxCache::Shutdown() or ForgetNamespace() of its namespace;
+  // Next() then returns nullopt.
   bool closed() const;
+  // Why the cache closed it: UNAVAILABLE SERVER_SHUTTING_DOWN (metadata resumeToken)
+  // after Shutdown(), PERMISSION_DENIED NAMESPACE_NOT_SERVED after ForgetNamespace();
+  // OK while open or after Cancel().
+  absl::Status end_status() const;
   // The resume token of the last event Next() returned ("" before the first one unless
   // the subscription resumed from a token in the history: then that token). A client
   // resuming with it misses nothing.
@@ -231,6 +237,8 @@ class WatchSubscription {
   void DropSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops every pending event: the queue and the initial state.
   void DropPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes it for `why` (end_status()); returns true if on_ready must be invoked.
+  bool CloseLocked(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<WatchEvent> PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<internal::CacheLink> link_;
@@ -242,6 +250,7 @@ class WatchSubscription {
 
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);
   bool armed_ ABSL_GUARDED_BY(mu_) = false;        // Next() returned nullopt last
   bool needs_snapshot_ ABSL_GUARDED_BY(mu_) = false;  // collapsed: snapshot at next Next()
   bool reset_pending_ ABSL_GUARDED_BY(mu_) = false;
@@ -294,19 +303,34 @@ class SandboxCache {
   void MarkSynced(Source source);
   // True once all three sources are synced.
   bool synced() const;
+  // Namespace `ns` has just become served: its objects are being listed, so until
+  // SetNamespacePending(ns, false) the cache is not synced for it (reads of it are
+  // UNAVAILABLE CACHE_NOT_SYNCED; callers go to the API server).
+  void SetNamespacePending(const std::string& ns, bool pending);
+  // synced() and `ns` not pending.
+  bool synced(const std::string& ns) const;
+  // Namespace `ns` is no longer served: drops every object of it, closes its watch
+  // subscriptions (as Shutdown() does), runs its read-your-writes waiters with false,
+  // and makes every resume token issued before now RESET in `ns`. No change is recorded;
+  // whether `ns` is pending is left as it is. Input thread only (it edits the claim
+  // index).
+  void ForgetNamespace(const std::string& ns);
   // Re-derives sandboxes whose phase depends on time (a claim Pending, a pod
   // Unschedulable) at `now`.
   void Tick(absl::Time now);
-  // Every StatefulSet change up to resource version `version` has been applied.
-  void MarkStatefulSetsAt(uint64_t version) { statefulsets_at_.Advance(version); }
+  // Every StatefulSet change up to resource version `version` has been applied, in
+  // every namespace (`scope` "") or in namespace `scope` (added with AddProgressScope).
+  void MarkStatefulSetsAt(const std::string& scope, uint64_t version);
+  // StatefulSets of namespace `ns` come from a feed of their own (a per-namespace watch),
+  // whose progress is reported with MarkStatefulSetsAt(ns, ...). Removed by
+  // ForgetNamespace(ns).
+  void AddProgressScope(const std::string& ns);
 
-  // ---- Read-your-writes. Runs `reached(true)` once every StatefulSet change up to
-  // `version` (the resourceVersion a write answered with) has been applied, so that
+  // ---- Read-your-writes. Runs `reached(true)` once every StatefulSet change of `ns` up
+  // to `version` (the resourceVersion a write answered with) has been applied, so that
   // every read after it reflects that write or something newer; `reached(false)` if the
-  // cache shuts down first. See VersionGate for the thread it runs on.
-  void WhenStatefulSetsAt(uint64_t version, VersionGate::Reached reached) {
-    statefulsets_at_.WhenReached(version, std::move(reached));
-  }
+  // cache shuts down or forgets `ns` first. See VersionGate for the thread it runs on.
+  void WhenStatefulSetsAt(const std::string& ns, uint64_t version, VersionGate::Reached reached);
 
   // ---- Reads. UNAVAILABLE (reason CACHE_NOT_SYNCED: retry shortly) until synced();
   // INVALID_ARGUMENT for an invalid namespace or name.
@@ -394,7 +418,12 @@ class SandboxCache {
   void Resnapshot(WatchSubscription& sub) ABSL_LOCKS_EXCLUDED(mu_);
   void Unsubscribe(WatchSubscription* sub) ABSL_LOCKS_EXCLUDED(mu_);
   static void Wake(const Notify& notify);
-  absl::Status CheckSynced() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK if the cache is synced for namespace `ns`.
+  absl::Status CheckSynced(const std::string& ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `ns` was forgotten at or after sequence number `seq`.
+  bool ForgottenSince(const std::string& ns, uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The progress of StatefulSets of `ns`: its own scope, else the cluster-wide one.
+  std::shared_ptr<VersionGate> ProgressOf(const std::string& ns) const ABSL_LOCKS_EXCLUDED(mu_);
   // The entry of sandbox `name` if it has a StatefulSet (then also a state), else null.
   const Entry* FindSandboxLocked(const std::string& ns, const std::string& name) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -416,7 +445,13 @@ class SandboxCache {
   // Only the input thread uses it.
   std::map<Key, std::string> claim_owners_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  VersionGate statefulsets_at_;  // the StatefulSet input's progress
+  // Namespaces served but not listed yet (SetNamespacePending).
+  absl::flat_hash_set<std::string> pending_namespaces_ ABSL_GUARDED_BY(mu_);
+  // Namespace -> the sequence number when it was last forgotten: older tokens RESET.
+  absl::flat_hash_map<std::string, uint64_t> forgotten_at_ ABSL_GUARDED_BY(mu_);
+  // The StatefulSet input's progress: scope "" (every namespace) and per-namespace scopes.
+  // shared_ptr: waited on outside mu_ while ForgetNamespace may remove a scope.
+  absl::flat_hash_map<std::string, std::shared_ptr<VersionGate>> progress_ ABSL_GUARDED_BY(mu_);
   // Open subscriptions by namespace.
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<WatchSubscription>>> subs_
       ABSL_GUARDED_BY(mu_);

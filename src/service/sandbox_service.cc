@@ -91,7 +91,9 @@ kube::CallOptions SandboxService::IdempotentWrites(kube::CallOptions opts) {
   return opts;
 }
 
-bool SandboxService::CacheReady() const { return cache_ != nullptr && cache_->synced(); }
+bool SandboxService::CacheReady(const std::string& ns) const {
+  return cache_ != nullptr && cache_->synced(ns);
+}
 
 // ---- reads --------------------------------------------------------------------------
 
@@ -160,13 +162,13 @@ void SandboxService::Get(const std::string& ns, const std::string& name, bool co
                          const kube::CallOptions& opts, Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
-  if (!consistent_read && CacheReady()) return done(cache_->Get(ns, name));
+  if (!consistent_read && CacheReady(ns)) return done(cache_->Get(ns, name));
   Load(ns, name, opts, std::move(done));
 }
 
 void SandboxService::List(domain::ListQuery query, bool consistent_read,
                           const kube::CallOptions& opts, Done<domain::ListResult> done) {
-  if (!consistent_read && CacheReady()) return done(cache_->List(query));
+  if (!consistent_read && CacheReady(query.ns)) return done(cache_->List(query));
   if (absl::Status s = domain::ValidateNamespace(query.ns); !s.ok()) return done(s);
   if (query.page_size < 0) return done(domain::InvalidField("page_size", "must not be negative"));
   kube::ListOptions list;
@@ -239,7 +241,7 @@ void SandboxService::List(domain::ListQuery query, bool consistent_read,
 
 void SandboxService::ReadCurrent(const std::string& ns, const std::string& name,
                                  const kube::CallOptions& opts, Done<Current> done) {
-  if (CacheReady()) {
+  if (CacheReady(ns)) {
     absl::StatusOr<kube::StatefulSet> cached = cache_->GetStatefulSet(ns, name);
     if (cached.ok()) return done(Current{*std::move(cached), /*cached=*/true});
     // Not in the cache: it may have been created an instant ago (by another replica);
@@ -260,17 +262,17 @@ void SandboxService::ReplyUnchanged(Current current, const kube::CallOptions& op
   Complete(std::move(current.sts), opts, std::move(done));
 }
 
-void SandboxService::AwaitCache(const std::string& resource_version,
+void SandboxService::AwaitCache(const std::string& ns, const std::string& resource_version,
                                 const kube::CallOptions& opts,
                                 std::function<void(bool reached)> then) {
   std::optional<uint64_t> version = VersionGate::Parse(resource_version);
-  if (!version.has_value() || !CacheReady()) return then(false);
+  if (!version.has_value() || !CacheReady(ns)) return then(false);
   // The cache's input thread and the timer race; the first one answers.
   auto answered = std::make_shared<std::atomic<bool>>(false);
   auto answer = [answered, then = std::move(then)](bool reached) {
     if (!answered->exchange(true)) then(reached);
   };
-  cache_->WhenStatefulSetsAt(*version, answer);
+  cache_->WhenStatefulSetsAt(ns, *version, answer);
   if (answered->load()) return;
   const absl::Duration wait =
       std::min(kMaxCacheWait, (opts.deadline - absl::Now()) / 2);
@@ -283,7 +285,7 @@ void SandboxService::AwaitCache(const std::string& resource_version,
 void SandboxService::ReplyAfterWrite(const std::string& ns, const std::string& name,
                                      const std::string& resource_version,
                                      const kube::CallOptions& opts, Done<Sandbox> done) {
-  AwaitCache(resource_version, opts, [this, ns, name, opts, done](bool reached) {
+  AwaitCache(ns, resource_version, opts, [this, ns, name, opts, done](bool reached) {
     if (reached) return done(cache_->Get(ns, name));
     spdlog::warn("request_id={}: the watch cache did not apply the write to {}/{} in time; "
                  "answering from the API server",
@@ -339,7 +341,7 @@ void SandboxService::ChooseClaimTemplate(const domain::SandboxSpec& spec,
   // The cache holds every claim sandboxd's templates made, kept ones too: without a
   // legacy claim there, nothing to adopt and no request to send. (One kept an instant
   // ago, not yet cached, is not adopted: the sandbox gets a new claim.)
-  if (CacheReady() && !cache_->HasClaim(spec.ns, spec.name, legacy)) return then(configured);
+  if (CacheReady(spec.ns) && !cache_->HasClaim(spec.ns, spec.name, legacy)) return then(configured);
   kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, spec.ns, legacy}, "", opts,
              [configured, then](absl::StatusOr<std::string> body) {
                if (absl::IsNotFound(body.status())) return then(configured);
@@ -642,7 +644,7 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
         if (!r.ok()) return done(domain::WithContext(r.status(), "delete StatefulSet"));
         // The answer is the StatefulSet marked for deletion (or a Status if it is gone).
         absl::StatusOr<kube::ObjectMeta> deleted = kube::Decode<kube::ObjectMeta>(*r);
-        AwaitCache(deleted.ok() ? deleted->resource_version : "", opts,
+        AwaitCache(request.ns, deleted.ok() ? deleted->resource_version : "", opts,
                    [done](bool) { done(absl::OkStatus()); });
       });
     };
@@ -703,7 +705,7 @@ void SandboxService::PollObserved(const std::string& ns, const std::string& name
     });
     if (!scheduled.ok()) then(scheduled);
   };
-  if (CacheReady()) {
+  if (CacheReady(ns)) {
     absl::StatusOr<kube::StatefulSet> cached = cache_->GetStatefulSet(ns, name);
     if (cached.ok()) return observed(*cached) ? then(absl::OkStatus()) : again();
   }

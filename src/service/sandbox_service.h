@@ -127,7 +127,7 @@ class SandboxService {
   // succeeds (kube::CallOptions::idempotent_writes). So a short API-server outage
   // delays a call instead of failing it.
   static kube::CallOptions IdempotentWrites(kube::CallOptions opts);
-  bool CacheReady() const;
+  bool CacheReady(const std::string& ns) const;
   // GET the StatefulSet and the pod and claim, and derive the view.
   void Load(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
             Done<domain::Sandbox> done);
@@ -151,8 +151,8 @@ class SandboxService {
   // Runs `then(true)` once the cache has applied `resource_version` (see the class
   // comment for the bound), `then(false)` if it did not in time, has not synced, or
   // there is no cache.
-  void AwaitCache(const std::string& resource_version, const kube::CallOptions& opts,
-                  std::function<void(bool reached)> then);
+  void AwaitCache(const std::string& ns, const std::string& resource_version,
+                  const kube::CallOptions& opts, std::function<void(bool reached)> then);
   // The answer of a write that left the StatefulSet at `resource_version`: from the cache
   // once it has applied it, else from fresh reads.
   void ReplyAfterWrite(const std::string& ns, const std::string& name,

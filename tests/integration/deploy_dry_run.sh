@@ -64,7 +64,8 @@ step "rendering deploy/ ($("$KUBE_LOCAL_BIN/kubectl" version --client | head -n 
 if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
   pass "kubectl kustomize deploy/"
   kinds=$(grep '^kind: ' <<<"$out" | LC_ALL=C sort | tr '\n' ' ')
-  want="kind: ClusterRole kind: ClusterRole kind: ClusterRole kind: ClusterRoleBinding "
+  want="kind: ClusterRole kind: ClusterRole kind: ClusterRole kind: ClusterRole "
+  want+="kind: ClusterRoleBinding kind: ClusterRoleBinding "
   want+="kind: ConfigMap kind: Deployment "
   want+="kind: Namespace kind: NetworkPolicy kind: PodDisruptionBudget kind: Role kind: RoleBinding "
   want+="kind: Service "
@@ -74,6 +75,25 @@ if out=$(kubectl kustomize "$repo/deploy" 2>&1); then
 else
   fail "kubectl kustomize deploy/" "$out"
   echo; echo "$passed passed, $failed failed"; exit 1
+fi
+
+step "rendering deploy/ with the component deploy/namespaced (the namespaced mode)"
+mkdir -p "$work/repo" "$work/namespaced"
+cp -r "$repo/deploy" "$work/repo/deploy"
+printf 'resources: [../repo/deploy]\ncomponents: [../repo/deploy/namespaced]\n' \
+  >"$work/namespaced/kustomization.yaml"
+if out=$(kubectl kustomize "$work/namespaced" 2>&1); then
+  # metadata.name of each ClusterRoleBinding
+  bindings=$(doc_of_kind <(printf '%s\n' "$out") ClusterRoleBinding |
+    awk '/^metadata:/ { m = 1; next } /^[^ ]/ { m = 0 } m && /^  name: / { print $2 }' |
+    LC_ALL=C sort | tr '\n' ' ')
+  [ "$bindings" = "sandboxd-cluster " ] &&
+    pass "namespaced: only ClusterRoleBinding sandboxd-cluster is left" ||
+    fail "namespaced: ClusterRoleBindings '$bindings' (want 'sandboxd-cluster ')"
+  grep -q -- '- --kube_namespaced$' <<<"$out" && pass "namespaced: sandboxd runs with --kube_namespaced" ||
+    fail "namespaced: no --kube_namespaced argument" "$out"
+else
+  fail "kubectl kustomize of an overlay with deploy/namespaced" "$out"
 fi
 
 # Overlays: the base into $ns, and the same without runAsNonRoot (negative control).
@@ -123,7 +143,7 @@ err=$(cat "$work/ok.apply.err")
 if [ $rc -eq 0 ]; then
   pass "kubectl apply --dry-run=server accepted every object"
   n=$(jq '.items | length' <<<"$out" 2>/dev/null || echo 0)
-  [ "$n" -eq 15 ] && pass "the server answered for 15 objects" || fail "the server answered for $n objects, want 15" "$out"
+  [ "$n" -eq 17 ] && pass "the server answered for 17 objects" || fail "the server answered for $n objects, want 17" "$out"
 else
   fail "kubectl apply --dry-run=server (exit $rc)" "$err"
 fi

@@ -10,108 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "tests/unit/kube/fake_kube_client.h"
 
 namespace sandboxd::kube {
 namespace {
-
-// Records List/Watch/RunAfter; the test pops and completes them. Thread-safe (one mutex,
-// never held while a callback runs).
-class FakeKubeClient final : public KubeClient {
- public:
-  struct PendingList {
-    ListOptions opts;
-    CallOptions call;
-    ResponseCallback done;
-  };
-  struct PendingWatch {
-    WatchOptions opts;
-    std::function<void(WatchEvent)> on_event;
-    std::function<void(absl::Status)> on_done;
-    std::shared_ptr<std::atomic<bool>> stopped;
-  };
-  struct Timer {
-    absl::Duration delay;
-    std::function<void()> fn;
-  };
-
-  void Get(const ObjectRef&, const std::string&, const CallOptions&, ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
-  }
-  void List(Kind kind, const std::string& ns, const ListOptions& list, const CallOptions& call,
-            ResponseCallback done) override {
-    EXPECT_EQ(kind, Kind::kStatefulSet);
-    EXPECT_EQ(ns, "");
-    absl::MutexLock lock(&mu_);
-    lists_.push_back({list, call, std::move(done)});
-  }
-  void Create(Kind, const std::string&, std::string, const CallOptions&, ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
-  }
-  void Patch(const ObjectRef&, const std::string&, PatchType, std::string, const CallOptions&,
-             ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
-  }
-  void Delete(const ObjectRef&, const DeleteOptions&, const CallOptions&, ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
-  }
-  std::unique_ptr<WatchHandle> Watch(Kind kind, const std::string& ns, const WatchOptions& opts,
-                                     const CallOptions&, std::function<void(WatchEvent)> on_event,
-                                     std::function<void(absl::Status)> on_done) override {
-    EXPECT_EQ(ns, "");
-    auto stopped = std::make_shared<std::atomic<bool>>(false);
-    {
-      absl::MutexLock lock(&mu_);
-      watches_.push_back({opts, std::move(on_event), std::move(on_done), stopped});
-    }
-    class Handle final : public WatchHandle {
-     public:
-      explicit Handle(std::shared_ptr<std::atomic<bool>> s) : s_(std::move(s)) {}
-      void Stop() override { s_->store(true); }
-
-     private:
-      std::shared_ptr<std::atomic<bool>> s_;
-    };
-    return std::make_unique<Handle>(stopped);
-  }
-  absl::Status RunAfter(absl::Duration delay, std::function<void()> fn) override {
-    absl::MutexLock lock(&mu_);
-    timers_.push_back({delay, std::move(fn)});
-    return absl::OkStatus();
-  }
-
-  PendingList PopList() {
-    absl::MutexLock lock(&mu_);
-    EXPECT_FALSE(lists_.empty());
-    PendingList p = std::move(lists_.front());
-    lists_.pop_front();
-    return p;
-  }
-  PendingWatch PopWatch() {
-    absl::MutexLock lock(&mu_);
-    EXPECT_FALSE(watches_.empty());
-    PendingWatch p = std::move(watches_.front());
-    watches_.pop_front();
-    return p;
-  }
-  Timer PopTimer() {
-    absl::MutexLock lock(&mu_);
-    EXPECT_FALSE(timers_.empty());
-    Timer t = std::move(timers_.front());
-    timers_.pop_front();
-    return t;
-  }
-  // Outstanding operations, as "L<lists> W<watches> T<timers>".
-  std::string Pending() {
-    absl::MutexLock lock(&mu_);
-    return absl::StrCat("L", lists_.size(), " W", watches_.size(), " T", timers_.size());
-  }
-
- private:
-  absl::Mutex mu_;
-  std::deque<PendingList> lists_ ABSL_GUARDED_BY(mu_);
-  std::deque<PendingWatch> watches_ ABSL_GUARDED_BY(mu_);
-  std::deque<Timer> timers_ ABSL_GUARDED_BY(mu_);
-};
 
 // Records sink calls as strings. Thread-safe.
 class RecordingSink final : public ReflectorSink {
@@ -195,6 +97,42 @@ class ReflectorTest : public ::testing::Test {
   absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::FromUnixSeconds(1000000);
 };
 
+TEST_F(ReflectorTest, RelistAbandonsTheWatchAndListsOneNamespaceAgain) {
+  ReflectorOptions options = Options();
+  options.ns = "u1";
+  Reflector r(&client_, &sink_, options);
+  EXPECT_EQ(r.Relist(), 0);  // not started
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  r.Start();
+  auto l1 = client_.PopList();
+  EXPECT_EQ(l1.ns, "u1");
+  EXPECT_EQ(l1.call.request_id, "reflector/u1/statefulsets");
+  l1.done(Page({Item("a", "90")}, "100"));
+  auto w1 = client_.PopWatch();
+  EXPECT_EQ(w1.ns, "u1");
+  w1.on_event({WatchEvent::Type::kAdded, WatchObj("b", "101")});
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "90"), "synced",
+                                                    "upsert " + WatchObj("b", "101")}));
+
+  EXPECT_EQ(r.Relist(), 2);  // the number of the list it began
+  EXPECT_TRUE(w1.stopped->load());
+  EXPECT_EQ(client_.Pending(), "L1 W0 T0");
+  w1.on_event({WatchEvent::Type::kAdded, WatchObj("c", "102")});  // abandoned: ignored
+  auto l2 = client_.PopList();
+  EXPECT_EQ(l2.ns, "u1");
+  EXPECT_EQ(l2.opts.continue_token, "");
+  l2.done(Page({Item("a", "150")}, "200"));
+  EXPECT_EQ(sink_.Take(),
+            (std::vector<std::string>{Upserted("a", "150"), "delete u1/b", "synced"}));
+  EXPECT_EQ(client_.PopWatch().opts.resource_version, "200");
+  EXPECT_EQ(r.Stats().lists, 2);
+  EXPECT_EQ(r.Stats().relists_after_410, 0);
+
+  r.Stop();
+  EXPECT_EQ(r.Relist(), 0);
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+}
+
 TEST_F(ReflectorTest, ListSyncedEventsThen410RelistWithSyntheticDeletes) {
   Reflector r(&client_, &sink_, Options());
   r.Start();
@@ -207,6 +145,8 @@ TEST_F(ReflectorTest, ListSyncedEventsThen410RelistWithSyntheticDeletes) {
   EXPECT_EQ(l1.opts.continue_token, "");
   EXPECT_EQ(l1.opts.resource_version, "");
   EXPECT_EQ(l1.call.request_id, "reflector/statefulsets");
+  EXPECT_EQ(l1.kind, Kind::kStatefulSet);
+  EXPECT_EQ(l1.ns, "");  // all namespaces
   l1.done(Page({Item("a", "90"), Item("b", "91")}, "100", "c1"));
   EXPECT_FALSE(r.HasSynced());
   auto l2 = client_.PopList();

@@ -522,6 +522,101 @@ TEST_F(SandboxCacheTest, InitialStateThenMarkerThenChanges) {
   EXPECT_EQ(one->last_token(), Token(4));
 }
 
+// ---- served namespaces ----------------------------------------------------------------
+
+TEST_F(SandboxCacheTest, PendingNamespaceIsNotSyncedUntilListed) {
+  cache_->ApplyStatefulSet(Sts("alice"));
+  cache_->SetNamespacePending(kNs, true);
+  EXPECT_TRUE(cache_->synced());
+  EXPECT_FALSE(cache_->synced(kNs));
+  EXPECT_TRUE(cache_->synced("ns-b"));
+  absl::Status get = cache_->Get(kNs, "alice").status();
+  EXPECT_EQ(get.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(get.message(),
+            "sandboxd has just begun serving namespace ns-a and is listing its sandboxes; "
+            "retry shortly");
+  EXPECT_EQ(domain::GetErrorDetail(get).reason, "CACHE_NOT_SYNCED");
+  EXPECT_EQ(domain::GetErrorDetail(get).metadata.at("namespace"), kNs);
+  EXPECT_EQ(cache_->List(Q(kNs)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cache_->GetStatefulSet(kNs, "alice").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(cache_->List(Q("ns-b")).ok());
+  cache_->SetNamespacePending(kNs, false);
+  EXPECT_TRUE(cache_->synced(kNs));
+  EXPECT_EQ(cache_->Get(kNs, "alice")->spec.name, "alice");
+}
+
+TEST_F(SandboxCacheTest, ForgetNamespaceDropsItsObjectsClosesItsStreamsAndResetsOldTokens) {
+  kube::StatefulSet other = Sts("zed");
+  other.metadata.ns = "ns-b";
+  cache_->ApplyStatefulSet(other);         // 1
+  cache_->ApplyStatefulSet(Sts("alice"));  // 2
+  cache_->ApplyPod(Pod("alice"));          // 3
+  cache_->ApplyClaim(Claim("alice"));      // 4
+  cache_->ApplyClaim(Claim("bob"));        // claim without StatefulSet: no change
+  std::shared_ptr<WatchSubscription> mine = Sub();
+  Drain(*mine);
+  std::shared_ptr<WatchSubscription> theirs = Sub({"ns-b", "", "", ""});
+  Drain(*theirs);
+  ASSERT_EQ(cache_->stats().sandboxes, 2u);
+  ASSERT_EQ(cache_->stats().entries, 3u);
+  const int calls = ready_calls_;
+
+  cache_->ForgetNamespace(kNs);
+  EXPECT_EQ(ready_calls_, calls + 1);  // `mine` was waiting: woken to see it is closed
+  EXPECT_TRUE(mine->closed());
+  EXPECT_FALSE(theirs->closed());
+  EXPECT_EQ(mine->last_token(), Token(4));
+  EXPECT_EQ(mine->end_status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(mine->end_status().message(), "sandboxd does not serve namespace ns-a");
+  EXPECT_EQ(domain::GetErrorDetail(mine->end_status()).reason, "NAMESPACE_NOT_SERVED");
+  EXPECT_TRUE(theirs->end_status().ok());
+  SandboxCache::Stats stats = cache_->stats();
+  EXPECT_EQ(stats.sandboxes, 1u);
+  EXPECT_EQ(stats.entries, 1u);
+  EXPECT_EQ(stats.subscriptions, 1u);
+  EXPECT_EQ(stats.sequence, 4u) << "forgetting records no change";
+  EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason, "SANDBOX_NOT_FOUND");
+  EXPECT_TRUE(cache_->Get("ns-b", "zed").ok());
+  // A claim event of the forgotten namespace finds no owner left.
+  cache_->DeleteClaim(kNs, Claim("bob").metadata.name);
+  EXPECT_EQ(cache_->stats().entries, 1u);
+
+  // Served again and listed: a token from before the forget starts over; a later one
+  // resumes.
+  cache_->ApplyStatefulSet(Sts("alice"));  // 5
+  const std::vector<std::string> reset = {"RESET " + TI(), "ADDED alice STARTING " + TI(),
+                                          "INITIAL_STATE_COMPLETE " + T(5)};
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(4))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(2))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(5))),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(5)));
+  EXPECT_THAT(Drain(*Sub({"ns-b", "", "", ""}, Token(2))),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(5)))
+      << "other namespaces resume as before";
+}
+
+TEST_F(SandboxCacheTest, ReadYourWritesFollowsTheScopeOfTheNamespace) {
+  std::vector<std::string> reached;
+  auto record = [&reached](const std::string& what) {
+    return [&reached, what](bool ok) { reached.push_back(what + (ok ? " ok" : " gave up")); };
+  };
+  cache_->AddProgressScope("ns-own");
+  cache_->WhenStatefulSetsAt(kNs, 10, record("cluster 10"));
+  cache_->WhenStatefulSetsAt("ns-own", 10, record("own 10"));
+  cache_->MarkStatefulSetsAt("", 12);
+  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok"));
+  cache_->MarkStatefulSetsAt("ns-own", 11);
+  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok", "own 10 ok"));
+  cache_->WhenStatefulSetsAt("ns-own", 20, record("own 20"));
+  cache_->ForgetNamespace("ns-own");
+  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok", "own 10 ok", "own 20 gave up"));
+  cache_->MarkStatefulSetsAt("ns-own", 30);  // a forgotten scope: ignored
+  cache_->WhenStatefulSetsAt("ns-own", 12, record("own 12 after forget"));
+  EXPECT_EQ(reached.back(), "own 12 after forget ok") << "falls back to the cluster scope";
+}
+
 TEST_F(SandboxCacheTest, ResumeWithinHistoryDeliversExactlyTheMissedChanges) {
   cache_->ApplyStatefulSet(Sts("alice"));
   cache_->ApplyStatefulSet(Sts("bob"));
@@ -668,6 +763,10 @@ TEST_F(SandboxCacheTest, CancelAndShutdown) {
     EXPECT_EQ(sub->pending(), 0u);
   }
   EXPECT_EQ(waiting->last_token(), Token(1));
+  EXPECT_EQ(waiting->end_status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(domain::GetErrorDetail(waiting->end_status()).reason, "SERVER_SHUTTING_DOWN");
+  EXPECT_EQ(domain::GetErrorDetail(waiting->end_status()).metadata.at("resumeToken"), Token(1));
+  EXPECT_TRUE(cancelled->end_status().ok());
   // An incomplete initial state: resuming from it starts over (RESET).
   EXPECT_EQ(busy->last_token(), absl::StrFormat("%016x.i", kEpoch));
   EXPECT_EQ(cache_->stats().subscriptions, 0u);
