@@ -12,16 +12,26 @@
 
 namespace {
 
-// A private directory holding the config file, made once per process.
+// A private directory holding the config file, made once per process and removed when
+// it exits.
+std::string* dir_path = nullptr;
+std::string* config_path = nullptr;
+
+void RemoveConfigDir() {
+  unlink(config_path->c_str());
+  rmdir(dir_path->c_str());
+}
+
 const std::string& ConfigPath() {
-  static const std::string* path = [] {
+  if (config_path == nullptr) {
     const char* tmp = getenv("TMPDIR");
-    std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                      "/sandboxd-kubeconfig-fuzz-XXXXXX";
-    if (mkdtemp(dir.data()) == nullptr) abort();
-    return new std::string(dir + "/config");
-  }();
-  return *path;
+    dir_path = new std::string(std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                               "/sandboxd-kubeconfig-fuzz-XXXXXX");
+    if (mkdtemp(dir_path->data()) == nullptr) abort();
+    config_path = new std::string(*dir_path + "/config");
+    atexit(RemoveConfigDir);
+  }
+  return *config_path;
 }
 
 }  // namespace
