@@ -1,7 +1,9 @@
 // A SandboxCache for the token fuzzers: synced, a fixed epoch, eight sandboxes in two
 // namespaces with projects and labels, and a history of changes, so that resume tokens
 // and page tokens from the seed corpora point at real positions. Built through the
-// cache's public inputs only.
+// cache's public inputs only. Changes 1..17 (two per sandbox, then sb-5 deleted); the
+// history keeps 2..17 and a queue 4 sandboxes, so in ns-a ".10" resumes, ".3" overflows
+// the queue (RESET) and ".0" is older than the history (RESET, also for one sandbox).
 //
 // Not thread-safe: one per fuzzing process, used from the fuzzer's thread.
 #ifndef SANDBOXD_TESTS_FUZZ_FUZZ_CACHE_H_
