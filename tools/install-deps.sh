@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing sandboxd needs: Debian packages (compiler, CMake,
 # gRPC, Protobuf, Abseil, libcurl, RapidJSON, spdlog, yaml-cpp, prometheus-cpp, GoogleTest;
-# clang and clang-format for the quality gates in tools/ci) and checks for Go (the local control plane is built from Go modules). Idempotent and
+# clang, its libFuzzer runtime and clang-format for the quality gates in tools/ci) and checks for Go (the local control plane is built from Go modules). Idempotent and
 # quick when everything is present.
 set -euo pipefail
 packages=(
@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libcurl4-openssl-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev ccache
-  clang-14 clang-format-14
+  clang-14 libclang-rt-14-dev clang-format-14
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,12 +1,12 @@
 #include "src/domain/status.h"
 
 #include <optional>
-
 #include <string>
 #include <vector>
 
 #include "src/domain/builders.h"
 #include "src/domain/naming.h"
+#include "src/kube/objects_json.h"
 
 namespace sandboxd::domain {
 namespace {
@@ -139,16 +139,14 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
 
   sb.storage.claim_name = ClaimNameOf(sts);
   bool claim_pending = false;
-  absl::Duration claim_pending_for = absl::ZeroDuration();
+  std::optional<absl::Time> claim_created;
   if (claim != nullptr) {
     sb.storage.phase = claim->status.phase;
     auto it = claim->status.capacity.find("storage");
     if (it != claim->status.capacity.end()) sb.storage.capacity = it->second;
     sb.storage.uid = claim->metadata.uid;
     claim_pending = claim->status.phase == "Pending" || claim->status.phase.empty();
-    if (claim->metadata.creation_timestamp.has_value()) {
-      claim_pending_for = now - *claim->metadata.creation_timestamp;
-    }
+    claim_created = claim->metadata.creation_timestamp;
   }
 
   const std::string pod_name = PodName(name);
@@ -168,11 +166,14 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
   }
 
   // Wants a replica: errors first, then readiness.
-  if (claim_pending && claim_pending_for > defaults.claim_bind_timeout) {
+  // The message names the claim's creation time, not its age: the derived view depends
+  // on `now` only through the phase.
+  if (claim_pending && claim_created.has_value() &&
+      now - *claim_created > defaults.claim_bind_timeout) {
     sb.phase = Phase::kError;
     sb.error_reason = ErrorReason::kClaimNotBound;
-    sb.message = "claim " + sb.storage.claim_name + " has been Pending for " +
-                 Seconds(claim_pending_for) + " (limit " +
+    sb.message = "claim " + sb.storage.claim_name + " Pending since " +
+                 kube::FormatTimestamp(*claim_created) + " (limit " +
                  Seconds(defaults.claim_bind_timeout) + ")";
     return sb;
   }

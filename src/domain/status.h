@@ -32,7 +32,10 @@ namespace sandboxd::domain {
 //   RUNNING   status.readyReplicas >= 1 and status.observedGeneration >= generation;
 //   STARTING  otherwise.
 // Init containers are inspected before the main containers. `message` carries the pod's
-// reason and message for ERROR and says what is awaited for STARTING / STOPPING.
+// reason and message for ERROR and says what is awaited for STARTING / STOPPING;
+// CLAIM_NOT_BOUND says since when ("claim <c> Pending since <creation, RFC 3339 UTC>
+// (limit 2m)"). No message depends on `now`: a re-derivation later changes the view only
+// when the phase changes.
 // Also filled: spec (SpecFromStatefulSet), desired/ready replicas, endpoints (https URLs
 // when the spec has an ingress domain), storage (claim name always; phase, capacity and
 // uid from `claim`), created, version (resourceVersion) and uid.

@@ -81,11 +81,14 @@ absl::Status WatchDecoder::Line(absl::string_view line, const Emit& emit) {
 absl::Status WatchDecoder::Feed(absl::string_view bytes, const Emit& emit) {
   while (!bytes.empty()) {
     size_t nl = bytes.find('\n');
+    // The line so far (held back + this chunk's part): the limit holds however the line
+    // is split into chunks, also for a line that arrives complete.
+    const size_t line_bytes = pending_.size() + (nl == absl::string_view::npos ? bytes.size() : nl);
+    if (line_bytes > max_line_bytes_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("watch event longer than ", max_line_bytes_, " bytes"));
+    }
     if (nl == absl::string_view::npos) {
-      if (pending_.size() + bytes.size() > max_line_bytes_) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("watch event longer than ", max_line_bytes_, " bytes"));
-      }
       pending_.append(bytes.data(), bytes.size());
       return absl::OkStatus();
     }

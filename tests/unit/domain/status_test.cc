@@ -114,12 +114,13 @@ TEST(DeriveSandboxTest, PhaseTable) {
        std::nullopt, bound, Phase::kStopping, ErrorReason::kNone,
        "waiting for pod alice-0 to terminate"},
       {"stopped", stopped, std::nullopt, bound, Phase::kStopped, ErrorReason::kNone, ""},
-      {"stopped ignores a pending claim", stopped, std::nullopt,
-       Claim("Pending", absl::Hours(1)), Phase::kStopped, ErrorReason::kNone, ""},
+      {"stopped ignores a pending claim", stopped, std::nullopt, Claim("Pending", absl::Hours(1)),
+       Phase::kStopped, ErrorReason::kNone, ""},
       {"running", ready, Pod(), bound, Phase::kRunning, ErrorReason::kNone, ""},
       {"running without pod in cache", ready, std::nullopt, std::nullopt, Phase::kRunning,
        ErrorReason::kNone, ""},
-      {"replicas absent means 1", [](kube::StatefulSet& s) {
+      {"replicas absent means 1",
+       [](kube::StatefulSet& s) {
          s.spec.replicas.reset();
          s.status.ready_replicas = 1;
        },
@@ -143,10 +144,9 @@ TEST(DeriveSandboxTest, PhaseTable) {
       {"starting: pod not ready", none, Pod(), bound, Phase::kStarting, ErrorReason::kNone,
        "waiting for pod alice-0 to be ready (phase Pending)"},
       {"starting: ContainerCreating is not an error", none, Waiting("ContainerCreating"), bound,
+       Phase::kStarting, ErrorReason::kNone, "waiting for pod alice-0 to be ready (phase Pending)"},
+      {"starting: claim pending within timeout", none, Pod(), Claim("Pending", absl::Seconds(30)),
        Phase::kStarting, ErrorReason::kNone,
-       "waiting for pod alice-0 to be ready (phase Pending)"},
-      {"starting: claim pending within timeout", none, Pod(),
-       Claim("Pending", absl::Seconds(30)), Phase::kStarting, ErrorReason::kNone,
        "waiting for claim vn-homevn-agent-alice-0 to be bound"},
       {"starting: unschedulable while claim binds", none, Unschedulable(),
        Claim("Pending", absl::Seconds(30)), Phase::kStarting, ErrorReason::kNone,
@@ -173,8 +173,7 @@ TEST(DeriveSandboxTest, PhaseTable) {
        "container alice: CreateContainerConfigError: secret \"x\" not found"},
       {"CreateContainerError", none, Waiting("CreateContainerError"), bound, Phase::kError,
        ErrorReason::kContainerConfig, "container alice: CreateContainerError"},
-      {"Unschedulable", none, Unschedulable(), bound, Phase::kError,
-       ErrorReason::kUnschedulable,
+      {"Unschedulable", none, Unschedulable(), bound, Phase::kError, ErrorReason::kUnschedulable,
        "pod alice-0: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."},
       {"Unschedulable without claim", none, Unschedulable(), std::nullopt, Phase::kError,
        ErrorReason::kUnschedulable,
@@ -185,9 +184,9 @@ TEST(DeriveSandboxTest, PhaseTable) {
       {"starting: Unschedulable within the grace (scheduler retries)", none,
        Unschedulable(kNow - absl::Seconds(30)), bound, Phase::kStarting, ErrorReason::kNone,
        "waiting for pod alice-0 to be ready (phase Pending)"},
-      {"claim not bound past timeout", none, Unschedulable(),
-       Claim("Pending", absl::Minutes(3)), Phase::kError, ErrorReason::kClaimNotBound,
-       "claim vn-homevn-agent-alice-0 has been Pending for 3m (limit 2m)"},
+      {"claim not bound past timeout", none, Unschedulable(), Claim("Pending", absl::Minutes(3)),
+       Phase::kError, ErrorReason::kClaimNotBound,
+       "claim vn-homevn-agent-alice-0 Pending since 2023-11-14T22:10:20Z (limit 2m)"},
       {"claim exactly at timeout is still starting", none, Pod(),
        Claim("Pending", absl::Minutes(2)), Phase::kStarting, ErrorReason::kNone,
        "waiting for claim vn-homevn-agent-alice-0 to be bound"},
@@ -202,6 +201,24 @@ TEST(DeriveSandboxTest, PhaseTable) {
     EXPECT_EQ(ErrorReasonName(sb.error_reason), std::string(ErrorReasonName(c.reason)));
     EXPECT_EQ(sb.message, c.message);
   }
+}
+
+TEST(DeriveSandboxTest, ClaimNotBoundSaysSinceWhenWhateverTheTimeOfDerivation) {
+  const kube::StatefulSet sts = Sts();
+  const kube::PersistentVolumeClaim claim = Claim("Pending", absl::Minutes(3));
+  const Sandbox first = DeriveSandbox(sts, nullptr, &claim, kNow, Defaults());
+  const Sandbox later = DeriveSandbox(sts, nullptr, &claim, kNow + absl::Hours(5), Defaults());
+  EXPECT_EQ(first.error_reason, ErrorReason::kClaimNotBound);
+  EXPECT_EQ(first.message,
+            "claim vn-homevn-agent-alice-0 Pending since 2023-11-14T22:10:20Z (limit 2m)");
+  EXPECT_EQ(later.error_reason, ErrorReason::kClaimNotBound);
+  EXPECT_EQ(later.message, first.message);
+  // Without a creation time there is nothing to measure from: never CLAIM_NOT_BOUND.
+  kube::PersistentVolumeClaim undated = claim;
+  undated.metadata.creation_timestamp.reset();
+  const Sandbox sb = DeriveSandbox(sts, nullptr, &undated, kNow + absl::Hours(5), Defaults());
+  EXPECT_EQ(sb.phase, Phase::kStarting);
+  EXPECT_EQ(sb.message, "waiting for pod alice-0 to be created");
 }
 
 TEST(DeriveSandboxTest, FillsViewFields) {

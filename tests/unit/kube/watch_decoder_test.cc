@@ -118,6 +118,26 @@ TEST(WatchDecoderTest, OversizedLine) {
   EXPECT_EQ(decoder.Feed("0123456789", c.Emit()).code(), absl::StatusCode::kResourceExhausted);
 }
 
+// Found by tests/fuzz/watch_decoder_fuzz.cc: a line that arrived complete in one chunk
+// was not held to the limit, so the same body was refused or accepted depending on
+// where the chunks broke.
+TEST(WatchDecoderTest, OversizedLineIsRefusedWhateverTheChunks) {
+  const std::string line = kAdded;
+  for (size_t split : {size_t{0}, size_t{10}, line.size()}) {
+    SCOPED_TRACE(split);
+    WatchDecoder decoder(line.size() - 1);
+    Collector c;
+    absl::Status s = decoder.Feed(line.substr(0, split), c.Emit());
+    if (s.ok()) s = decoder.Feed(line.substr(split) + "\n", c.Emit());
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(c.events.empty());
+  }
+  WatchDecoder fits(line.size());  // the limit itself is allowed; the newline is not counted
+  Collector c;
+  EXPECT_TRUE(fits.Feed(line + "\n", c.Emit()).ok());
+  EXPECT_EQ(c.events.size(), 1u);
+}
+
 TEST(BuildWatchTest, ClusterScopedPathAndQuery) {
   WatchOptions o;
   o.label_selector = "app.kubernetes.io/managed-by=sandboxd";
