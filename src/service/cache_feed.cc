@@ -21,17 +21,20 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
   void OnUpsert(const std::string& object_json) override {
     input_->Post([this, json = object_json]() { Upsert(json); });
   }
-  void OnDelete(const std::string& ns, const std::string& name) override {
-    input_->Post([this, ns, name]() { Delete(ns, name); });
+  void OnDelete(const std::string& ns, const std::string& name,
+                const std::string& resource_version) override {
+    const uint64_t rv = VersionGate::Parse(resource_version).value_or(0);
+    input_->Post([this, ns, name, rv]() { Delete(ns, name, rv); });
   }
   void OnSynced() override {
     input_->Post([this]() { Synced(); });
   }
+  // Every kind's progress: read-your-writes waits on StatefulSets, resumed watches on
+  // all three (SandboxCache::MarkProgress).
   void OnProgress(const std::string& resource_version) override {
-    if (kind_ != kube::Kind::kStatefulSet) return;  // writes are awaited on StatefulSets
     std::optional<uint64_t> version = VersionGate::Parse(resource_version);
     if (!version.has_value()) return;
-    input_->Post([this, v = *version]() { cache_->MarkStatefulSetsAt(v); });
+    input_->Post([this, v = *version]() { cache_->MarkProgress(Source(), v); });
   }
 
  private:
@@ -51,25 +54,21 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
     }
   }
 
-  void Delete(const std::string& ns, const std::string& name) {
+  void Delete(const std::string& ns, const std::string& name, uint64_t rv) {
     switch (kind_) {
-      case kube::Kind::kStatefulSet:
-        cache_->DeleteStatefulSet(ns, name);
-        break;
-      case kube::Kind::kPod:
-        cache_->DeletePod(ns, name);
-        break;
-      default:
-        cache_->DeleteClaim(ns, name);
-        break;
+      case kube::Kind::kStatefulSet: cache_->DeleteStatefulSet(ns, name, rv); break;
+      case kube::Kind::kPod: cache_->DeletePod(ns, name, rv); break;
+      default: cache_->DeleteClaim(ns, name, rv); break;
     }
   }
 
-  void Synced() {
-    cache_->MarkSynced(kind_ == kube::Kind::kStatefulSet ? SandboxCache::Source::kStatefulSets
-                       : kind_ == kube::Kind::kPod       ? SandboxCache::Source::kPods
-                                                         : SandboxCache::Source::kClaims);
+  SandboxCache::Source Source() const {
+    return kind_ == kube::Kind::kStatefulSet ? SandboxCache::Source::kStatefulSets
+           : kind_ == kube::Kind::kPod       ? SandboxCache::Source::kPods
+                                             : SandboxCache::Source::kClaims;
   }
+
+  void Synced() { cache_->MarkSynced(Source()); }
 
   // A malformed object is logged and skipped: one bad object must not stop the feed.
   template <typename T>

@@ -4,9 +4,11 @@
 // namespaces. However many gRPC streams are open, the API server sees three watches.
 //
 // The reflectors only queue what they receive; one input thread of the feed decodes it
-// and applies it to the cache, in arrival order across the three kinds. So the Kubernetes
-// client's I/O thread, which also completes every RPC's requests, never waits for JSON
-// decoding or for a change being offered to thousands of watch streams.
+// and applies it to the cache, in arrival order across the three kinds, followed by each
+// reflector's progress (SandboxCache::MarkProgress: every event, bookmark and list), which
+// resume tokens and read-your-writes rest on; deletes carry the deletion's version. So
+// the Kubernetes client's I/O thread, which also completes every RPC's requests, never
+// waits for JSON decoding or for a change being offered to thousands of watch streams.
 //
 // Thread-safe, except that Stop() must not run concurrently with itself. `client` and
 // `cache` must outlive the feed.

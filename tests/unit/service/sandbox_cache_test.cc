@@ -1,17 +1,18 @@
 #include "src/service/sandbox_cache.h"
 
 #include <atomic>
-#include <thread>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "src/domain/builders.h"
 #include "src/domain/errors.h"
 #include "src/domain/status.h"
@@ -24,10 +25,14 @@ using domain::Phase;
 using Type = WatchEvent::Type;
 
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
-constexpr uint64_t kEpoch = 0xabcdef0123456789;
 const char kNs[] = "ns-a";
 
-std::string Token(uint64_t seq) { return absl::StrFormat("%016x.%d", kEpoch, seq); }
+// The token of a position (sts, pod, pvc).
+std::string Token(uint64_t sts, uint64_t pod, uint64_t pvc) {
+  return absl::StrFormat("v1.%d.%d.%d", sts, pod, pvc);
+}
+// Tests that never call MarkProgress: every complete position is the zero one.
+std::string Token0() { return Token(0, 0, 0); }
 
 domain::SandboxDefaults Defaults() {
   domain::SandboxDefaults d;
@@ -102,7 +107,6 @@ class SandboxCacheTest : public testing::Test {
   SandboxCache::Options Opts() {
     SandboxCache::Options o;
     o.defaults = Defaults();
-    o.epoch = kEpoch;
     o.history_capacity = 16;
     o.queue_capacity = 4;
     o.clock = [this]() { return now_; };
@@ -152,9 +156,10 @@ domain::ListQuery Q(const std::string& ns) {
   return q;
 }
 
-std::string T(uint64_t seq) { return "[" + Token(seq) + "]"; }
+std::string T(uint64_t sts, uint64_t pod, uint64_t pvc) { return "[" + Token(sts, pod, pvc) + "]"; }
+std::string T0() { return "[" + Token0() + "]"; }
 // The token of an initial-state ADDED or a RESET.
-std::string TI() { return absl::StrFormat("[%016x.i]", kEpoch); }
+std::string TI() { return "[v1.i]"; }
 
 // ---- store and derivation --------------------------------------------------------------
 
@@ -378,14 +383,14 @@ TEST_F(SandboxCacheTest, DeleteRecordsDeletedWithTheLastState) {
   std::shared_ptr<WatchSubscription> sub = Sub();
   EXPECT_EQ(Seq(), 1u);  // the pod does not change a RUNNING view
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice RUNNING " + TI(),
-                                                "INITIAL_STATE_COMPLETE " + T(1)));
+                                                "INITIAL_STATE_COMPLETE " + T0()));
   cache_->DeleteStatefulSet(kNs, "alice");
   std::optional<WatchEvent> e = sub->Next();
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->type, Type::kDeleted);
   EXPECT_EQ(e->sandbox->sandbox().phase, Phase::kRunning);
   EXPECT_EQ(e->sandbox->sandbox().version, "5");
-  EXPECT_EQ(e->resume_token, Token(2));
+  EXPECT_EQ(e->resume_token, Token0());
   EXPECT_EQ(cache_->Get(kNs, "alice").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason,
             "SANDBOX_NOT_FOUND");
@@ -411,7 +416,7 @@ TEST_F(SandboxCacheTest, TickRecordsTimeDependentPhasesOnlyWhenThePhaseChanges) 
             "claim vn-homevn-agent-alice-0 has been Pending for 3m (limit 2m)");
   cache_->Tick(kStart + absl::Minutes(4));  // only the elapsed time in the message changes
   EXPECT_EQ(Seq(), 2u);
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice ERROR " + T(2)));
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice ERROR " + T0()));
 }
 
 // ---- reads ------------------------------------------------------------------------------
@@ -503,75 +508,212 @@ TEST_F(SandboxCacheTest, InitialStateThenMarkerThenChanges) {
   EXPECT_EQ(sub->pending(), 3u);
   EXPECT_THAT(Drain(*sub),
               testing::ElementsAre("ADDED alice RUNNING " + TI(), "ADDED bob STARTING " + TI(),
-                                   "INITIAL_STATE_COMPLETE " + T(2)));
-  EXPECT_EQ(sub->last_token(), Token(2));
+                                   "INITIAL_STATE_COMPLETE " + T0()));
+  EXPECT_EQ(sub->last_token(), Token0());
   EXPECT_EQ(ready_calls_, 0);
   cache_->ApplyStatefulSet(Ready(Sts("bob"), "3"));
   EXPECT_EQ(ready_calls_, 1);
   cache_->ApplyStatefulSet(Sts("carol"));
   EXPECT_EQ(ready_calls_, 1);  // not re-armed: Next() has not returned nullopt since
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED bob RUNNING " + T(3),
-                                                "ADDED carol STARTING " + T(4)));
+  EXPECT_THAT(Drain(*sub),
+              testing::ElementsAre("MODIFIED bob RUNNING " + T0(), "ADDED carol STARTING " + T0()));
 
   // A single-sandbox watch.
   std::shared_ptr<WatchSubscription> one = Sub({kNs, "bob", "", ""});
-  EXPECT_THAT(Drain(*one), testing::ElementsAre("ADDED bob RUNNING " + TI(),
-                                                "INITIAL_STATE_COMPLETE " + T(4)));
+  EXPECT_THAT(Drain(*one),
+              testing::ElementsAre("ADDED bob RUNNING " + TI(), "INITIAL_STATE_COMPLETE " + T0()));
   cache_->ApplyStatefulSet(Ready(Sts("alice"), "9"));
   EXPECT_THAT(Drain(*one), testing::ElementsAre());
-  EXPECT_EQ(one->last_token(), Token(4));
+  EXPECT_EQ(one->last_token(), Token0());
 }
 
-TEST_F(SandboxCacheTest, ResumeWithinHistoryDeliversExactlyTheMissedChanges) {
-  cache_->ApplyStatefulSet(Sts("alice"));
-  cache_->ApplyStatefulSet(Sts("bob"));
-  const std::string token = Token(2);
-  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));      // 3
-  cache_->ApplyStatefulSet(Sts("carol"));                  // 4
-  kube::StatefulSet other = Sts("zed");
-  other.metadata.ns = "ns-b";
-  cache_->ApplyStatefulSet(other);                         // 5: other namespace
-  cache_->DeleteStatefulSet(kNs, "bob");                   // 6
-  std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "", ""}, token);
-  EXPECT_EQ(sub->last_token(), token);
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice RUNNING " + T(3),
-                                                "ADDED carol STARTING " + T(5),
-                                                "DELETED bob STARTING " + T(6),
-                                                "INITIAL_STATE_COMPLETE " + T(6)));
-  // Resuming at the head: nothing missed, just the marker.
-  std::shared_ptr<WatchSubscription> head = Sub({kNs, "", "", ""}, Token(6));
-  EXPECT_THAT(Drain(*head), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(6)));
+// ---- positions and resume tokens --------------------------------------------------------
+
+using Source = SandboxCache::Source;
+// One input as CacheFeed delivers it: the object (or delete) at `rv`, then the progress.
+using Input = std::function<void(SandboxCache&)>;
+
+Input StsAt(kube::StatefulSet sts, uint64_t rv) {
+  sts.metadata.resource_version = std::to_string(rv);
+  return [sts, rv](SandboxCache& c) {
+    c.ApplyStatefulSet(sts);
+    c.MarkProgress(Source::kStatefulSets, rv);
+  };
+}
+Input DeleteStsAt(const std::string& name, uint64_t rv) {
+  return [name, rv](SandboxCache& c) {
+    c.DeleteStatefulSet(kNs, name, rv);
+    c.MarkProgress(Source::kStatefulSets, rv);
+  };
+}
+Input PodAt(kube::Pod pod, uint64_t rv) {
+  pod.metadata.resource_version = std::to_string(rv);
+  return [pod, rv](SandboxCache& c) {
+    c.ApplyPod(pod);
+    c.MarkProgress(Source::kPods, rv);
+  };
+}
+Input ClaimAt(kube::PersistentVolumeClaim claim, uint64_t rv) {
+  claim.metadata.resource_version = std::to_string(rv);
+  return [claim, rv](SandboxCache& c) {
+    c.ApplyClaim(claim);
+    c.MarkProgress(Source::kClaims, rv);
+  };
+}
+// The three first lists, empty, at `rv`: the floor of every kind.
+void FirstListsAt(SandboxCache& c, uint64_t rv) {
+  for (Source k : {Source::kStatefulSets, Source::kPods, Source::kClaims}) {
+    c.MarkSynced(k);
+    c.MarkProgress(k, rv);
+  }
 }
 
-TEST_F(SandboxCacheTest, ResumeTooOldOrFromAnotherProcessResets) {
+TEST(ResumeTokenTest, RoundTripAndFormats) {
+  const Progress p{{12, 34, 56}};
+  EXPECT_EQ(EncodeResumeToken(p), "v1.12.34.56");
+  absl::StatusOr<ResumePosition> parsed = ParseResumeToken("v1.12.34.56");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->kind, ResumePosition::Kind::kAt);
+  EXPECT_EQ(parsed->at, p);
+  EXPECT_EQ(ParseResumeToken("")->kind, ResumePosition::Kind::kNone);
+  // Incomplete positions and the per-process tokens of earlier versions: start over.
+  for (const char* token : {"v1.i", "abcdef0123456789.5", "abcdef0123456789.i"}) {
+    EXPECT_EQ(ParseResumeToken(token)->kind, ResumePosition::Kind::kRestart) << token;
+  }
+  for (const char* token : {"x", "v1", "v1.1.2", "v1.1.2.3.4", "v2.1.2.3", "v1.a.2.3", "v1.-1.2.3",
+                            "v1.1.2.", "v1.+1.2.3", "v1.99999999999999999999999.0.0",
+                            "ABCDEF0123456789.1", "abcdef0123456789.", "abcdef0123456789.1x"}) {
+    absl::StatusOr<ResumePosition> bad = ParseResumeToken(token);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_EQ(domain::GetErrorDetail(bad.status()).metadata["field"], "resume_token") << token;
+  }
+  EXPECT_TRUE((Progress{{2, 2, 2}}).Covers(Progress{{1, 2, 0}}));
+  EXPECT_FALSE((Progress{{2, 2, 2}}).Covers(Progress{{1, 3, 0}}));
+  EXPECT_EQ(Max(Progress{{1, 5, 2}}, Progress{{3, 4, 2}}), (Progress{{3, 5, 2}}));
+}
+
+// A stream on replica A is cut; the client resumes on replica B, which received the same
+// inputs with the kinds interleaved differently (each kind in resourceVersion order, as
+// its watch delivers them). B replays exactly what the client has not seen.
+TEST_F(SandboxCacheTest, ResumeOnAnotherReplicaReplaysExactlyTheUnseenChanges) {
+  kube::StatefulSet alice_ready = Ready(Sts("alice"), "14");
+  const Input s1 = StsAt(Sts("alice"), 11), c1 = ClaimAt(Claim("alice"), 12),
+              p1 = PodAt(Pod("alice"), 13), s2 = StsAt(alice_ready, 14), s3 = StsAt(Sts("bob"), 15),
+              p2 = PodAt(Pod("bob"), 16), s4 = DeleteStsAt("alice", 17);
+
+  SandboxCache a(Opts());
+  FirstListsAt(a, 10);
+  auto on_a = *a.Subscribe({kNs, "", "", ""}, "", nullptr);
+  EXPECT_THAT(Drain(*on_a), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(10, 10, 10)));
+  std::vector<std::string> seen_on_a;
+  for (const Input& in : {s1, c1}) {
+    in(a);
+    for (std::string& e : Drain(*on_a)) seen_on_a.push_back(std::move(e));
+  }
+  const std::string early = on_a->last_token();
+  for (const Input& in : {p1, s2}) {
+    in(a);
+    for (std::string& e : Drain(*on_a)) seen_on_a.push_back(std::move(e));
+  }
+  const std::string late = on_a->last_token();
+  EXPECT_THAT(seen_on_a, testing::ElementsAre("ADDED alice STARTING " + T(11, 10, 10),
+                                              "MODIFIED alice STARTING " + T(11, 10, 12),
+                                              "MODIFIED alice STARTING " + T(11, 13, 12),
+                                              "MODIFIED alice RUNNING " + T(14, 13, 12)));
+  EXPECT_EQ(early, Token(11, 10, 12));
+  EXPECT_EQ(late, Token(14, 13, 12));
+  for (const Input& in : {s3, p2, s4}) in(a);  // the client is gone
+
+  // B: pods first, then claims, then StatefulSets.
+  SandboxCache b(Opts());
+  FirstListsAt(b, 10);
+  for (const Input& in : {p1, p2, c1, s1, s2, s3, s4}) in(b);
+  EXPECT_EQ(b.progress(kNs), (Progress{{17, 16, 12}}));
+  EXPECT_EQ(b.Get(kNs, "bob")->resource_version, "15");  // Sandbox.resource_version
+
+  // From `late`: bob appeared and alice went; nothing of alice before is repeated.
+  auto resumed = *b.Subscribe({kNs, "", "", ""}, late, nullptr);
+  EXPECT_EQ(resumed->last_token(), late);
+  EXPECT_THAT(Drain(*resumed), testing::ElementsAre("ADDED bob STARTING " + T(15, 16, 12),
+                                                    "DELETED alice RUNNING " + T(17, 16, 12),
+                                                    "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // From `early`: B recorded alice's ADDED with her pod (unseen: pod 13 > 10), but the
+  // client knows alice (StatefulSet 11 <= 11): MODIFIED. Her later changes merge into it
+  // (one pending item per sandbox), ending DELETED.
+  auto from_early = *b.Subscribe({kNs, "", "", ""}, early, nullptr);
+  EXPECT_THAT(Drain(*from_early), testing::ElementsAre("DELETED alice RUNNING " + T(14, 16, 12),
+                                                       "ADDED bob STARTING " + T(17, 16, 12),
+                                                       "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // At the head of B: just the marker.
+  EXPECT_THAT(Drain(**b.Subscribe({kNs, "", "", ""}, Token(17, 16, 12), nullptr)),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // A token from A carries over to A too (same process, same rules).
+  EXPECT_THAT(Drain(**a.Subscribe({kNs, "", "", ""}, late, nullptr)),
+              testing::ElementsAre("ADDED bob STARTING " + T(15, 16, 12),
+                                   "DELETED alice RUNNING " + T(17, 16, 12),
+                                   "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+}
+
+TEST_F(SandboxCacheTest, ResumeBelowTheFloorIncompleteOrOldFormatResets) {
   SandboxCache::Options o = Opts();
   o.history_capacity = 2;
   MakeCache(o);
-  SyncAll();
-  cache_->ApplyStatefulSet(Sts("alice"));              // 1
-  cache_->ApplyStatefulSet(Sts("bob"));                // 2
-  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));  // 3; history now holds 2..3
+  FirstListsAt(*cache_, 10);
+  StsAt(Sts("alice"), 11)(*cache_);               // change 1
+  StsAt(Sts("bob"), 12)(*cache_);                 // change 2
+  StsAt(Ready(Sts("alice"), "13"), 13)(*cache_);  // change 3; evicts 1: floor sts 11
   const std::vector<std::string> reset = {"RESET " + TI(), "ADDED alice RUNNING " + TI(),
                                           "ADDED bob STARTING " + TI(),
-                                          "INITIAL_STATE_COMPLETE " + T(3)};
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(0))), testing::ElementsAreArray(reset));
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(1))),
-              testing::ElementsAre("ADDED bob STARTING " + T(2),
-                                   "MODIFIED alice RUNNING " + T(3),
-                                   "INITIAL_STATE_COMPLETE " + T(3)))
-      << "token 1 is still resumable: changes 2 and 3 are in the history";
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "0000000000000001.2")),
-              testing::ElementsAreArray(reset));  // another epoch
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(7))),
-              testing::ElementsAreArray(reset));  // from the future
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, absl::StrFormat("%016x.i", kEpoch))),
+                                          "INITIAL_STATE_COMPLETE " + T(13, 10, 10)};
+  // Older than the first lists: deletes before them were never seen here.
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(9, 10, 10))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(10, 10, 9))), testing::ElementsAreArray(reset));
+  // Before the evicted change 1.
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(10, 10, 10))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(11, 10, 10))),
+              testing::ElementsAre("ADDED bob STARTING " + T(12, 10, 10),
+                                   "MODIFIED alice RUNNING " + T(13, 10, 10),
+                                   "INITIAL_STATE_COMPLETE " + T(13, 10, 10)))
+      << "after change 1: changes 2 and 3 are in the history";
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "abcdef0123456789.2")),
+              testing::ElementsAreArray(reset));  // a per-process token of an older sandboxd
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "v1.i")),
               testing::ElementsAreArray(reset));  // from within an initial state
 }
 
+TEST_F(SandboxCacheTest, ResumeWaitsUntilTheCacheHasCaughtUp) {
+  MakeCache(Opts());
+  FirstListsAt(*cache_, 10);
+  StsAt(Sts("alice"), 11)(*cache_);
+  // Ahead of this cache: Subscribe refuses; WhenAt runs once every kind has caught up.
+  absl::Status ahead = cache_->Subscribe({kNs, "", "", ""}, Token(12, 13, 10), nullptr).status();
+  EXPECT_EQ(ahead.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(domain::GetErrorDetail(ahead).reason, "CACHE_BEHIND");
+  std::vector<bool> answers;
+  cache_->WhenAt(kNs, Progress{{12, 13, 10}}, [&answers](bool ok) { answers.push_back(ok); });
+  cache_->MarkProgress(Source::kPods, 13);  // a bookmark
+  EXPECT_TRUE(answers.empty());
+  StsAt(Ready(Sts("alice"), "12"), 12)(*cache_);
+  EXPECT_THAT(answers, testing::ElementsAre(true));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(12, 13, 10))),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(12, 13, 10)));
+  // Already there: at once. Shut down first: false.
+  cache_->WhenAt(kNs, Progress{{5, 0, 0}}, [&answers](bool ok) { answers.push_back(ok); });
+  cache_->WhenAt(kNs, Progress{{99, 0, 0}}, [&answers](bool ok) { answers.push_back(ok); });
+  cache_->WhenStatefulSetsAt(12, [&answers](bool ok) { answers.push_back(ok); });
+  // Given up (a version that never comes): never answered, even when reached later.
+  std::function<void()> give_up =
+      cache_->WhenAt(kNs, Progress{{12, 50, 10}}, [&answers](bool ok) { answers.push_back(ok); });
+  give_up();
+  cache_->MarkProgress(Source::kPods, 50);
+  cache_->Shutdown();
+  EXPECT_THAT(answers, testing::ElementsAre(true, true, true, false));
+}
+
 TEST_F(SandboxCacheTest, MalformedTokenIsInvalidArgument) {
-  for (const char* token : {"x", "abc.1", "ABCDEF0123456789.1", "abcdef0123456789.",
-                            "abcdef0123456789.-1", "abcdef0123456789.1x", "abcdef0123456789.ii",
-                            "abcdef0123456789.99999999999999999999999"}) {
+  for (const char* token :
+       {"x", "abc.1", "ABCDEF0123456789.1", "abcdef0123456789.", "abcdef0123456789.-1",
+        "abcdef0123456789.1x", "abcdef0123456789.ii", "v1.1.2", "v1.1.2.x"}) {
     absl::Status s = cache_->Subscribe({kNs, "", "", ""}, token, nullptr).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << token;
     EXPECT_EQ(domain::GetErrorDetail(s).metadata["field"], "resume_token") << token;
@@ -602,18 +744,18 @@ TEST_F(SandboxCacheTest, SlowSubscriberMergesPerSandbox) {
   std::optional<WatchEvent> first = sub->Next();
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->sandbox->sandbox().version, "3");  // the latest state of alice
-  EXPECT_EQ(first->resume_token, Token(3));  // bob's change 4 is still undelivered
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED bob RUNNING " + T(5),
-                                                "ADDED carol RUNNING " + T(10),
-                                                "ADDED bob STARTING " + T(11)));
-  EXPECT_EQ(sub->last_token(), Token(11));
+  EXPECT_EQ(first->resume_token, Token0());           // bob's change 4 is still undelivered
+  EXPECT_THAT(Drain(*sub),
+              testing::ElementsAre("DELETED bob RUNNING " + T0(), "ADDED carol RUNNING " + T0(),
+                                   "ADDED bob STARTING " + T0()));
+  EXPECT_EQ(sub->last_token(), Token0());
 }
 
 TEST_F(SandboxCacheTest, OverflowCollapsesToResetAndFreshInitialState) {
   std::shared_ptr<WatchSubscription> slow = Sub();
   std::shared_ptr<WatchSubscription> fast = Sub();
-  EXPECT_THAT(Drain(*slow), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(0)));
-  EXPECT_THAT(Drain(*fast), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(0)));
+  EXPECT_THAT(Drain(*slow), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T0()));
+  EXPECT_THAT(Drain(*fast), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T0()));
   const int calls = ready_calls_;
   std::vector<std::string> fast_events;
   for (const char* name : {"a", "b", "c", "d", "e"}) {  // capacity 4
@@ -622,16 +764,16 @@ TEST_F(SandboxCacheTest, OverflowCollapsesToResetAndFreshInitialState) {
   }
   EXPECT_EQ(ready_calls_, calls + 5 + 1);  // fast after each change, slow once
   EXPECT_EQ(fast_events.size(), 5u);
-  EXPECT_EQ(fast_events.back(), "ADDED e STARTING " + T(5));
+  EXPECT_EQ(fast_events.back(), "ADDED e STARTING " + T0());
   cache_->ApplyStatefulSet(Sts("f"));  // ignored by the collapsed queue
   EXPECT_EQ(slow->pending(), 1u);
   EXPECT_THAT(Drain(*slow),
-              testing::ElementsAre("RESET " + TI(), "ADDED a STARTING " + TI(), "ADDED b STARTING " + TI(),
-                                   "ADDED c STARTING " + TI(), "ADDED d STARTING " + TI(),
-                                   "ADDED e STARTING " + TI(), "ADDED f STARTING " + TI(),
-                                   "INITIAL_STATE_COMPLETE " + T(6)));
+              testing::ElementsAre("RESET " + TI(), "ADDED a STARTING " + TI(),
+                                   "ADDED b STARTING " + TI(), "ADDED c STARTING " + TI(),
+                                   "ADDED d STARTING " + TI(), "ADDED e STARTING " + TI(),
+                                   "ADDED f STARTING " + TI(), "INITIAL_STATE_COMPLETE " + T0()));
   cache_->ApplyStatefulSet(Ready(Sts("a"), "2"));
-  EXPECT_THAT(Drain(*slow), testing::ElementsAre("MODIFIED a RUNNING " + T(7)));
+  EXPECT_THAT(Drain(*slow), testing::ElementsAre("MODIFIED a RUNNING " + T0()));
 }
 
 TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
@@ -639,12 +781,12 @@ TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
   cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "a"}}));
   std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "p1", "team=a"});
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice STARTING " + TI(),
-                                                "INITIAL_STATE_COMPLETE " + T(2)));
+                                                "INITIAL_STATE_COMPLETE " + T0()));
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "b"}}));  // 3: leaves the selector
   cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "b"}}));    // 4: never matched
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "a"}}));  // 5: back
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED alice STARTING " + T(4),
-                                                "ADDED alice STARTING " + T(5)));
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED alice STARTING " + T0(),
+                                                "ADDED alice STARTING " + T0()));
 }
 
 TEST_F(SandboxCacheTest, CancelAndShutdown) {
@@ -667,9 +809,9 @@ TEST_F(SandboxCacheTest, CancelAndShutdown) {
     EXPECT_FALSE(sub->Next().has_value());
     EXPECT_EQ(sub->pending(), 0u);
   }
-  EXPECT_EQ(waiting->last_token(), Token(1));
+  EXPECT_EQ(waiting->last_token(), Token0());
   // An incomplete initial state: resuming from it starts over (RESET).
-  EXPECT_EQ(busy->last_token(), absl::StrFormat("%016x.i", kEpoch));
+  EXPECT_EQ(busy->last_token(), "v1.i");
   EXPECT_EQ(cache_->stats().subscriptions, 0u);
   EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
             absl::StatusCode::kUnavailable);
@@ -743,7 +885,7 @@ TEST_F(SandboxCacheTest, ConcurrentInputsConvergeForTheConsumer) {
   ASSERT_TRUE(all.ok()) << all.status();
   for (const domain::Sandbox& s : all->sandboxes) expected[s.spec.name] = s.version;
   EXPECT_EQ(seen, expected);
-  EXPECT_EQ(sub->last_token(), Token(Seq()));
+  EXPECT_EQ(sub->last_token(), Token0());
 }
 
 }  // namespace
