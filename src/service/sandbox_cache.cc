@@ -495,8 +495,8 @@ bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, const Progres
       index_[name] = std::prev(queue_.end());
     }
   }
-  const bool available =
-      needs_snapshot_ || reset_pending_ || snapshot_next_ < snapshot_.size() || !queue_.empty();
+  const bool available = needs_snapshot_ || reset_pending_ || snapshot_next_ < snapshot_.size() ||
+                         !replay_.empty() || !queue_.empty();
   if (armed_ && available) {
     armed_ = false;
     return true;
@@ -510,6 +510,7 @@ void WatchSubscription::DropSnapshotLocked() {
 }
 
 void WatchSubscription::DropPendingLocked() {
+  std::deque<Item>().swap(replay_);
   queue_.clear();
   index_.clear();
   DropSnapshotLocked();
@@ -518,7 +519,9 @@ void WatchSubscription::DropPendingLocked() {
 std::string WatchSubscription::TokenLocked() {
   // Everything recorded before the first undelivered change has been delivered; with an
   // empty queue, everything published.
-  const Progress at = queue_.empty() ? link_->Published(scope_) : queue_.front().before;
+  const Progress at = !replay_.empty()  ? replay_.front().before
+                      : !queue_.empty() ? queue_.front().before
+                                        : link_->Published(scope_);
   delivered_ = Max(delivered_, at);
   return EncodeResumeToken(delivered_);
 }
@@ -536,6 +539,12 @@ std::optional<WatchEvent> WatchSubscription::PopLocked() {
       last_token_ = kIncompleteToken;
       return WatchEvent{Type::kAdded, std::make_shared<const SharedSandbox>(std::move(state)),
                         last_token_};
+    }
+    if (!replay_.empty()) {
+      Item item = std::move(replay_.front());
+      replay_.pop_front();
+      last_token_ = TokenLocked();
+      return WatchEvent{item.type, std::move(item.sandbox), last_token_};
     }
     if (!queue_.empty()) {
       Item item = std::move(queue_.front());
@@ -599,7 +608,8 @@ size_t WatchSubscription::pending() const {
   absl::MutexLock lock(&mu_);
   if (closed_) return 0;
   if (needs_snapshot_) return 1;
-  return (reset_pending_ ? 1 : 0) + (snapshot_.size() - snapshot_next_) + queue_.size();
+  return (reset_pending_ ? 1 : 0) + (snapshot_.size() - snapshot_next_) + replay_.size() +
+         queue_.size();
 }
 
 // ---- SandboxCache -----------------------------------------------------------------------
@@ -848,13 +858,19 @@ bool SandboxCache::Unseen(const Change& change, const Progress& at) {
   return !at.Covers(change.inputs) || (change.tick && !at.Covers(change.progress));
 }
 
-bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change, bool known) {
+bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
+  std::optional<Type> type = Translate(sub, change, /*known=*/false);
+  return type.has_value() && sub.Offer(*type, change.next, change.progress);
+}
+
+std::optional<WatchEvent::Type> SandboxCache::Translate(const WatchSubscription& sub,
+                                                        const Change& change, bool known) {
   const bool was = known ? sub.Matches(change.next->state())
                          : change.prev != nullptr && sub.Matches(*change.prev);
   const bool is = change.type != Type::kDeleted && sub.Matches(change.next->state());
   Type type;
   if (change.type == Type::kDeleted) {
-    if (!was) return false;
+    if (!was) return std::nullopt;
     type = Type::kDeleted;
   } else if (was && is) {
     type = Type::kModified;
@@ -863,9 +879,9 @@ bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change, boo
   } else if (was) {
     type = Type::kDeleted;  // no longer matches the filter
   } else {
-    return false;
+    return std::nullopt;
   }
-  return sub.Offer(type, change.next, change.progress);
+  return type;
 }
 
 void SandboxCache::SnapshotInto(WatchSubscription& sub) {
@@ -934,23 +950,23 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
   // Resumable: every change the client may not have seen is still in the history.
   if (at && position->at.Covers(scope.floor)) {
     const Progress& t = position->at;
-    {
-      absl::MutexLock sub_lock(&sub->mu_);
-      sub->last_token_ = resume_token;
-      sub->delivered_ = t;
-    }
+    absl::MutexLock sub_lock(&sub->mu_);
+    sub->last_token_ = resume_token;
+    sub->delivered_ = t;
+    // Every unseen change, each on its own (not merged, not counted against the queue's
+    // capacity: the history bounds it).
     for (const Change& change : history_) {
       if (change.next->sandbox().spec.ns != filter.ns || !Unseen(change, t)) continue;
       const bool known =
           change.type == Type::kAdded &&
           change.inputs.rv[Index(Source::kStatefulSets)] <= t.rv[Index(Source::kStatefulSets)];
-      OfferChange(*sub, change, known);
+      std::optional<Type> type = Translate(*sub, change, known);
+      if (type.has_value()) {
+        sub->replay_.push_back(WatchSubscription::Item{*type, change.next, change.progress});
+      }
     }
-    absl::MutexLock sub_lock(&sub->mu_);
-    if (!sub->needs_snapshot_) {  // else it overflowed: RESET and a snapshot at Next()
-      sub->queue_.push_back(
-          WatchSubscription::Item{Type::kInitialStateComplete, nullptr, scope.progress});
-    }
+    sub->queue_.push_back(
+        WatchSubscription::Item{Type::kInitialStateComplete, nullptr, scope.progress});
   } else {
     absl::MutexLock sub_lock(&sub->mu_);
     sub->reset_pending_ = position->kind != ResumePosition::Kind::kNone;

@@ -34,7 +34,8 @@
 //   fresh (empty token):      ADDED per matching sandbox in name order, INITIAL_STATE_COMPLETE,
 //                             then changes;
 //   resumed (token covered by the history): the matching changes the token's holder has
-//                             not seen, in sequence order, then INITIAL_STATE_COMPLETE
+//                             not seen, in sequence order, each on its own (never merged,
+//                             not counted against the queue), then INITIAL_STATE_COMPLETE
 //                             (always sent, so clients need one code path), then changes;
 //   reset (token older than the history, incomplete, of the old format, or the queue
 //                             overflowed): RESET, then as fresh.
@@ -307,6 +308,8 @@ class WatchSubscription {
   bool reset_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<internal::StatePtr> snapshot_ ABSL_GUARDED_BY(mu_);  // initial state
   size_t snapshot_next_ ABSL_GUARDED_BY(mu_) = 0;
+  // A resumed stream's replayed changes, each delivered (never merged), before queue_.
+  std::deque<Item> replay_ ABSL_GUARDED_BY(mu_);
   std::list<Item> queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::list<Item>::iterator> index_ ABSL_GUARDED_BY(mu_);
   std::string last_token_ ABSL_GUARDED_BY(mu_);
@@ -483,9 +486,13 @@ class SandboxCache {
   // overtake each other; readers (Get, List, Subscribe) do not wait for the offers.
   void PublishAndUnlock(Publications out) ABSL_UNLOCK_FUNCTION(mu_)
       ABSL_LOCKS_EXCLUDED(publish_mu_);
-  // Offers one change to `sub`, translated for its filter. `known`: the client knows the
-  // sandbox although the change is an ADDED (a resumed client that saw its StatefulSet).
-  static bool OfferChange(WatchSubscription& sub, const Change& change, bool known = false);
+  // Offers one change to `sub`, translated for its filter.
+  static bool OfferChange(WatchSubscription& sub, const Change& change);
+  // The event `change` is for `sub`'s filter (nullopt: none). `known`: the client knows
+  // the sandbox although the change is an ADDED (a resumed client that saw its
+  // StatefulSet).
+  static std::optional<WatchEvent::Type> Translate(const WatchSubscription& sub,
+                                                   const Change& change, bool known);
   // Fills `sub` with a fresh initial state at the current sequence.
   void SnapshotInto(WatchSubscription& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called by WatchSubscription::Next() after a collapse (no subscription lock held).

@@ -638,20 +638,35 @@ TEST_F(SandboxCacheTest, ResumeOnAnotherReplicaReplaysExactlyTheUnseenChanges) {
                                                     "DELETED alice RUNNING " + T(17, 16, 12),
                                                     "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
   // From `early`: B recorded alice's ADDED with her pod (unseen: pod 13 > 10), but the
-  // client knows alice (StatefulSet 11 <= 11): MODIFIED. Her later changes merge into it
-  // (one pending item per sandbox), ending DELETED.
+  // client knows alice (StatefulSet 11 <= 11): MODIFIED. Then each unseen change.
   auto from_early = *b.Subscribe({kNs, "", "", ""}, early, nullptr);
-  EXPECT_THAT(Drain(*from_early), testing::ElementsAre("DELETED alice RUNNING " + T(14, 16, 12),
-                                                       "ADDED bob STARTING " + T(17, 16, 12),
+  EXPECT_THAT(Drain(*from_early), testing::ElementsAre("MODIFIED alice STARTING " + T(11, 16, 12),
+                                                       "MODIFIED alice RUNNING " + T(14, 16, 12),
+                                                       "ADDED bob STARTING " + T(15, 16, 12),
+                                                       "DELETED alice RUNNING " + T(17, 16, 12),
                                                        "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // A watch of alice alone, from `early`: her changes only.
+  EXPECT_THAT(Drain(**b.Subscribe({kNs, "alice", "", ""}, early, nullptr)),
+              testing::ElementsAre("MODIFIED alice STARTING " + T(11, 16, 12),
+                                   "MODIFIED alice RUNNING " + T(15, 16, 12),
+                                   "DELETED alice RUNNING " + T(17, 16, 12),
+                                   "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
   // At the head of B: just the marker.
   EXPECT_THAT(Drain(**b.Subscribe({kNs, "", "", ""}, Token(17, 16, 12), nullptr)),
               testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
   // A token from A carries over to A too (same process, same rules).
   EXPECT_THAT(Drain(**a.Subscribe({kNs, "", "", ""}, late, nullptr)),
-              testing::ElementsAre("ADDED bob STARTING " + T(15, 16, 12),
+              testing::ElementsAre("ADDED bob STARTING " + T(15, 13, 12),
+                                   "MODIFIED bob STARTING " + T(15, 16, 12),
                                    "DELETED alice RUNNING " + T(17, 16, 12),
                                    "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // Replayed changes are not merged with live ones either.
+  auto live = *b.Subscribe({kNs, "", "", ""}, late, nullptr);
+  StsAt(Ready(Sts("bob"), "18"), 18)(b);
+  EXPECT_THAT(Drain(*live), testing::ElementsAre("ADDED bob STARTING " + T(15, 16, 12),
+                                                 "DELETED alice RUNNING " + T(17, 16, 12),
+                                                 "INITIAL_STATE_COMPLETE " + T(17, 16, 12),
+                                                 "MODIFIED bob RUNNING " + T(18, 16, 12)));
 }
 
 TEST_F(SandboxCacheTest, ResumeBelowTheFloorIncompleteOrOldFormatResets) {
