@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -605,6 +606,22 @@ std::vector<std::string> Phases(const std::vector<pb::WatchSandboxesResponse>& s
   return out;
 }
 
+// The position of a resume token, per kind (the test knows the format,
+// "v1.<statefulsets>.<pods>.<claims>"; clients treat tokens as opaque).
+std::vector<uint64_t> PositionOf(const std::string& token) {
+  std::vector<uint64_t> out;
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  for (size_t i = 1; i < parts.size(); ++i) out.push_back(std::stoull(parts[i]));
+  return out;
+}
+bool Covers(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  if (a.size() != 3 || b.size() != 3) return false;
+  for (size_t k = 0; k < 3; ++k) {
+    if (a[k] < b[k]) return false;
+  }
+  return true;
+}
+
 // A client's stream on replica A is cut mid-lifecycle and resumed on replica B with the
 // last token: B replays what the client missed (no RESET, nothing the client had seen)
 // and continues live. A reference stream on A, never cut, sees the same phases.
@@ -621,6 +638,24 @@ TEST_F(WatchTest, AStreamMovedToAnotherReplicaGetsEveryChangeOnceWithoutReset) {
   std::vector<pb::WatchSandboxesResponse> client;  // what the client received, in order
   Create("w-move", "p-move");
   ASSERT_TRUE(on_a->NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_RUNNING), &client));
+  // B resumes only tokens at or after its first lists. A's tokens reach that in every
+  // kind once A has seen an event (or list, or bookmark) of each kind after B listed:
+  // here the sandbox's own, unless an earlier test's API-server restart left a reflector
+  // of A backing off before its relist. Wait for that.
+  std::vector<uint64_t> b_start;
+  {
+    Stream s(stub_b.get(), WatchRequest("p-move-none"));
+    auto marker = s.NextWhere(IsMarker);
+    ASSERT_TRUE(marker.has_value());
+    b_start = PositionOf(marker->resume_token());
+  }
+  ASSERT_TRUE(testing::Eventually(
+      [&b_start] {
+        Stream s(stub_, WatchRequest("p-move-none"));
+        auto marker = s.NextWhere(IsMarker);
+        return marker.has_value() && Covers(PositionOf(marker->resume_token()), b_start);
+      },
+      kWait));
   Stop("w-move");
   ASSERT_TRUE(on_a->NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_STOPPED), &client));
   on_a->Cancel();
