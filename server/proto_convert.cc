@@ -299,6 +299,7 @@ v1::Sandbox SandboxToProto(const domain::Sandbox& sandbox) {
   }
   out.set_version(sandbox.version);
   out.set_uid(sandbox.uid);
+  out.set_resource_version(sandbox.resource_version);
   return out;
 }
 

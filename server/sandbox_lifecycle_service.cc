@@ -192,20 +192,28 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::RunUnary(grpc::CallbackServer
   return call;
 }
 
-WatchReactor::Admission SandboxLifecycleService::AdmitWatch(grpc::CallbackServerContext* ctx,
-                                                            const std::string& ns,
-                                                            const std::string& name) {
+WatchReactor::Admission SandboxLifecycleService::AdmitWatch(
+    grpc::CallbackServerContext* ctx, const std::string& ns, const std::string& name,
+    const std::string& resume_token, const std::string& min_resource_version) {
   kube::CallOptions opts;
   opts.deadline = absl::Now() + kDefaultDeadline;  // bounds the reviews, not the stream
-  return [this, credentials = CredentialsOf(*ctx), opts, ns,
-          name](std::function<void(absl::StatusOr<WatchReactor::Lease>)> admitted) {
+  kube::CallOptions wait = opts;
+  wait.deadline = DeadlineOf(*ctx, kDefaultDeadline, kDefaultDeadline);  // bounds the wait
+  return [this, credentials = CredentialsOf(*ctx), opts, wait, ns, name, resume_token,
+          min_resource_version](std::function<void(absl::StatusOr<WatchReactor::Lease>)> admitted) {
     access_->Admit(credentials, auth::AccessRequest{"watch", ns, name}, opts,
-                   [this, admitted = std::move(admitted)](absl::StatusOr<kube::UserInfo> user) {
+                   [this, wait, ns, resume_token, min_resource_version,
+                    admitted = std::move(admitted)](absl::StatusOr<kube::UserInfo> user) {
                      if (!user.ok()) return admitted(user.status());
                      absl::StatusOr<auth::CallerLimits::WatchLease> slot =
                          access_->OpenWatch(*user);
                      if (!slot.ok()) return admitted(slot.status());
-                     admitted(WatchReactor::Lease(*std::move(slot)));
+                     auto lease = std::make_shared<WatchReactor::Lease>(*std::move(slot));
+                     service_->AwaitWatchStart(ns, resume_token, min_resource_version, wait,
+                                               [admitted, lease](absl::Status caught_up) {
+                                                 if (!caught_up.ok()) return admitted(caught_up);
+                                                 admitted(std::move(*lease));
+                                               });
                    });
   };
 }
@@ -245,7 +253,8 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::GetSandbox(grpc::CallbackServ
         call->Admit(access_, "get", ref->ns, ref->name,
                     [this, call, request, response, ref = *ref]() {
                       service_->Get(ref.ns, ref.name, request->consistent_read(),
-                                    call->options(), ReplySandbox(call, response));
+                                    request->min_resource_version(), call->options(),
+                                    ReplySandbox(call, response));
                     });
       });
 }
@@ -264,10 +273,10 @@ grpc::ServerUnaryReactor* SandboxLifecycleService::ListSandboxes(
           if (result.ok()) *response = ListResultToProto(*result);
           call->FinishWith(result.status());
         };
-        call->Admit(access_, "list", query->ns, "",
-                    [this, call, request, reply, query = *query]() {
-                      service_->List(query, request->consistent_read(), call->options(), reply);
-                    });
+        call->Admit(access_, "list", query->ns, "", [this, call, request, reply, query = *query]() {
+          service_->List(query, request->consistent_read(), request->min_resource_version(),
+                         call->options(), reply);
+        });
       });
 }
 
@@ -388,8 +397,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
   service::WatchFilter filter;
   filter.ns = ref->ns;
   filter.name = ref->name;
-  return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
-                             "WatchSandbox", AdmitWatch(ctx, ref->ns, ref->name), metrics_);
+  return WatchReactor::Start(
+      cache_, fanout_, std::move(filter), request->resume_token(), "WatchSandbox",
+      AdmitWatch(ctx, ref->ns, ref->name, request->resume_token(), request->min_resource_version()),
+      metrics_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandboxes(
@@ -404,8 +415,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
   filter.project = request->project();
   filter.label_selector = request->label_selector();
   const std::string ns = filter.ns;
-  return WatchReactor::Start(cache_, fanout_, std::move(filter), request->resume_token(),
-                             "WatchSandboxes", AdmitWatch(ctx, ns, ""), metrics_);
+  return WatchReactor::Start(
+      cache_, fanout_, std::move(filter), request->resume_token(), "WatchSandboxes",
+      AdmitWatch(ctx, ns, "", request->resume_token(), request->min_resource_version()), metrics_);
 }
 
 }  // namespace sandboxd::server

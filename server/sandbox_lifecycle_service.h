@@ -124,9 +124,12 @@ class SandboxLifecycleService final : public SandboxLifecycleBase {
       grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
 
  private:
-  // Admission of a watch stream on the sandboxes of `ns` (named `name`, or all).
+  // Admission of a watch stream on the sandboxes of `ns` (named `name`, or all), then
+  // the wait for the cache to reach its resume token and min_resource_version
+  // (SandboxService::AwaitWatchStart).
   WatchReactor::Admission AdmitWatch(grpc::CallbackServerContext* ctx, const std::string& ns,
-                                     const std::string& name);
+                                     const std::string& name, const std::string& resume_token,
+                                     const std::string& min_resource_version);
   // Runs one call of a raw unary method (defined in the .cc): parses the request, then
   // `handle(call, &request, &response)`, which finishes the call exactly once.
   template <typename Request, typename Response, typename Handle>

@@ -109,6 +109,9 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   }
   service::SandboxCache::Options cache_options;
   cache_options.defaults = config.sandbox_defaults;
+  if (hooks.watch_history_capacity.has_value()) {
+    cache_options.history_capacity = *hooks.watch_history_capacity;
+  }
   s->fanout_ = std::make_unique<service::TaskPool>(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   s->cache_ = std::make_unique<service::SandboxCache>(cache_options);

@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -33,8 +34,8 @@
 #include "src/auth/namespace_gate.h"
 #include "src/kube/curl_kube_client.h"
 #include "src/service/cache_feed.h"
-#include "src/service/sandbox_cache.h"
 #include "src/service/migration_service.h"
+#include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/task_pool.h"
 
@@ -48,16 +49,19 @@ class SandboxdServer {
   // filling the watch cache. The health status of the server and of
   // sandbox.v1.SandboxLifecycle becomes SERVING once the cache has synced.
   // Errors: those of loading the Kubernetes config; INVALID_ARGUMENT without a TLS
-  // certificate unless tls.plaintext, or if a TLS file cannot be read; UNAVAILABLE if the address cannot be bound (the metrics address included). curl_global_init() must have
-  // been called.
+  // certificate unless tls.plaintext, or if a TLS file cannot be read; UNAVAILABLE if the address
+  // cannot be bound (the metrics address included). curl_global_init() must have been called.
   //
-  // Hooks for benchmarks (both optional). `decorate_kube` wraps the Kubernetes client that
+  // Hooks for benchmarks and tests (all optional). `decorate_kube` wraps the Kubernetes client that
   // the service and the watch cache use (the server owns what it returns);
   // `configure_grpc` adjusts the gRPC server builder last, before the server is built
   // (e.g. to add interceptors).
   struct Hooks {
     std::function<std::unique_ptr<kube::KubeClient>(kube::KubeClient* inner)> decorate_kube;
     std::function<void(grpc::ServerBuilder&)> configure_grpc;
+    // Replaces the number of changes the watch cache keeps for resuming streams
+    // (SandboxCache::Options::history_capacity); tests use a tiny one.
+    std::optional<size_t> watch_history_capacity;
   };
   static absl::StatusOr<std::unique_ptr<SandboxdServer>> Start(const ServerConfig& config,
                                                                const Hooks& hooks = {});

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing sandboxd needs: Debian packages (compiler, CMake,
 # gRPC, Protobuf, Abseil, libcurl, RapidJSON, spdlog, yaml-cpp, prometheus-cpp, GoogleTest;
-# clang, its libFuzzer runtime and clang-format for the quality gates in tools/ci) and checks for Go (the local control plane is built from Go modules). Idempotent and
-# quick when everything is present.
+# clang, its libFuzzer runtime and clang-format for the quality gates in tools/ci; buildah
+# for the image gate) and checks for Go (the local control plane is built from Go
+# modules). Idempotent and quick when everything is present.
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git curl openssl python3 jq
@@ -10,6 +11,7 @@ packages=(
   libabsl-dev libcurl4-openssl-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev ccache
   clang-14 libclang-rt-14-dev clang-format-14
+  buildah
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -3,7 +3,8 @@
 # gates (tools/ci: format of the changed lines, clang's thread-safety analysis), builds
 # (or reuses) the pinned control-plane binaries, builds sandboxd, runs the unit and
 # integration tests (the integration tier starts its own local control plane,
-# tools/kube-local), then the unit tier again under ASan + UBSan, then the libFuzzer
+# tools/kube-local), builds and checks the container image (tools/ci/image.sh), then the
+# unit tier again under ASan + UBSan, then the libFuzzer
 # targets (every committed input, then 20 s of fuzzing each). docs/reliability.md
 # describes the gates; each stage prints how long it took.
 #
@@ -35,5 +36,6 @@ ensure_grpcurl
 timed "build" build_sandboxd
 step "running tests"
 timed "tests" ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeout 900 "$@"
+timed "container image" "$repo/tools/ci/image.sh"
 timed "unit tier under ASan + UBSan" "$repo/tools/ci/sanitize.sh"
 timed "fuzzing" "$repo/tools/ci/fuzz.sh"

@@ -35,7 +35,8 @@ class NamespaceGate::Sink final : public kube::ReflectorSink {
     absl::MutexLock lock(&gate_->mu_);
     gate_->served_[meta->name] = std::move(domains);
   }
-  void OnDelete(const std::string& /*ns*/, const std::string& name) override {
+  void OnDelete(const std::string& /*ns*/, const std::string& name,
+                const std::string& /*resource_version*/) override {
     bool erased;
     {
       absl::MutexLock lock(&gate_->mu_);

@@ -40,6 +40,9 @@ inline constexpr char kTooManyWatchStreams[] = "TOO_MANY_WATCH_STREAMS";  // ret
 
 // sandboxd itself.
 inline constexpr char kCacheNotSynced[] = "CACHE_NOT_SYNCED";  // starting: retry shortly
+// This replica's watch cache has not caught up with a version the caller asked for
+// (min_resource_version, a resume token) in time: retry, here or on another replica.
+inline constexpr char kCacheBehind[] = "CACHE_BEHIND";
 inline constexpr char kServerShuttingDown[] = "SERVER_SHUTTING_DOWN";
 inline constexpr char kKubeForbidden[] = "KUBERNETES_FORBIDDEN";  // our RBAC lacks a right
 inline constexpr char kKubeUnauthenticated[] = "KUBERNETES_UNAUTHENTICATED";  // our creds
@@ -70,16 +73,47 @@ inline constexpr char kUnauthenticated[] = "UNAUTHENTICATED";
 
 // Every reason above that reaches callers (the ErrorReason enum, in its order).
 inline constexpr const char* kAllCallerReasons[] = {
-    kInvalidField,       kMalformedRequest,     kSandboxNotFound,     kSandboxAlreadyExists,
-    kSandboxDeleting,    kVersionMismatch,      kConcurrentModification, kForeignClaim,
-    kIngressHostTaken,   kQuotaExceeded,        kAdmissionDenied,     kMissingCredentials,
-    kInvalidCredentials, kAccessDenied,         kNamespaceNotServed,  kCallerRateLimited,
-    kTooManyWatchStreams, kCacheNotSynced,      kServerShuttingDown,  kKubeForbidden,
-    kKubeUnauthenticated, kRequestCancelled,    kUnknownError,        kInvalidArgument,
-    kDeadlineExceeded,   kResourceNotFound,     kResourceAlreadyExists, kPermissionDenied,
-    kResourceExhausted,  kFailedPrecondition,   kOutOfRange,          kNotImplemented,
-    kInternalError,      kServiceUnavailable,   kDataLoss,            kUnauthenticated,
-    kNotDeploymentEra,   kUnsupportedField,     kMigrationInProgress, kNotMigrated,
+    kInvalidField,
+    kMalformedRequest,
+    kSandboxNotFound,
+    kSandboxAlreadyExists,
+    kSandboxDeleting,
+    kVersionMismatch,
+    kConcurrentModification,
+    kForeignClaim,
+    kIngressHostTaken,
+    kQuotaExceeded,
+    kAdmissionDenied,
+    kMissingCredentials,
+    kInvalidCredentials,
+    kAccessDenied,
+    kNamespaceNotServed,
+    kCallerRateLimited,
+    kTooManyWatchStreams,
+    kCacheNotSynced,
+    kServerShuttingDown,
+    kKubeForbidden,
+    kKubeUnauthenticated,
+    kRequestCancelled,
+    kUnknownError,
+    kInvalidArgument,
+    kDeadlineExceeded,
+    kResourceNotFound,
+    kResourceAlreadyExists,
+    kPermissionDenied,
+    kResourceExhausted,
+    kFailedPrecondition,
+    kOutOfRange,
+    kNotImplemented,
+    kInternalError,
+    kServiceUnavailable,
+    kDataLoss,
+    kUnauthenticated,
+    kNotDeploymentEra,
+    kUnsupportedField,
+    kMigrationInProgress,
+    kNotMigrated,
+    kCacheBehind,
 };
 
 // Start-up failures of the sandboxd binary (logged, never sent to callers).

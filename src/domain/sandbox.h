@@ -153,6 +153,10 @@ struct Sandbox {
   absl::Time created = absl::InfinitePast();
   std::string version;  // StatefulSet metadata.generation: an etag for preconditions
   std::string uid;      // StatefulSet UID
+  // StatefulSet metadata.resourceVersion this view was derived from (at least: a
+  // StatefulSet write that changes nothing visible does not record a new watch state).
+  // Awaited by min_resource_version (read-your-writes across replicas).
+  std::string resource_version;
 };
 
 // UpdateSandboxEnv: keys in `set` are added or overwritten, keys in `remove` are

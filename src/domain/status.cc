@@ -115,6 +115,7 @@ Sandbox DeriveSandbox(const kube::StatefulSet& sts, const kube::Pod* pod,
   sb.spec = SpecFromStatefulSet(sts);
   const std::string& name = sts.metadata.name;
   sb.uid = sts.metadata.uid;
+  sb.resource_version = sts.metadata.resource_version;
   // The spec's generation: controllers' status writes do not change it, so a caller's
   // etag stays valid until the sandbox itself is changed.
   sb.version = std::to_string(sts.metadata.generation);

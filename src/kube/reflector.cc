@@ -307,7 +307,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     for (const std::string& key : gone) {
       size_t slash = key.find('/');
       ++deleted;
-      sink_->OnDelete(key.substr(0, slash), key.substr(slash + 1));
+      sink_->OnDelete(key.substr(0, slash), key.substr(slash + 1), rv);
       if (stopped_.load()) return Next();
     }
     rv_ = rv;
@@ -370,7 +370,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
         break;
       case WatchEvent::Type::kDeleted:
         known_.erase(Key(ns, name));
-        sink_->OnDelete(ns, name);
+        sink_->OnDelete(ns, name, rv);
         break;
       case WatchEvent::Type::kBookmark:
         break;

@@ -9,11 +9,11 @@
 //          contain gets a synthetic OnDelete, then OnSynced.
 //   WATCH  from the list's resourceVersion, allowWatchBookmarks=true, timeoutSeconds
 //          uniform in [min_watch_timeout, max_watch_timeout]. ADDED/MODIFIED -> OnUpsert,
-//          DELETED -> OnDelete; every event, BOOKMARK included, advances the tracked RV.
-//          Ended OK (server timeout) -> watch again from the last RV.
-//          Ended OUT_OF_RANGE (410: RV too old) -> LIST again (counted in
-//          relists_after_410), with synthetic deletes as above.
-//          Any other end -> back off, then watch again from the last RV.
+//          DELETED -> OnDelete (at the event's RV); every event, BOOKMARK included, advances the
+//          tracked RV. Ended OK (server timeout) -> watch again from the last RV. Ended
+//          OUT_OF_RANGE (410: RV too old) -> LIST again (counted in relists_after_410), with
+//          synthetic deletes as above. Any other end -> back off, then watch again from the last
+//          RV.
 //   FAILURES (list errors, watch errors, an undecodable event, and a watch that ends,
 //          even OK or 410, in under `short_watch` without a single event) back off:
 //          `backoff` (800 ms doubling, jitter 1.0, cap 30 s), the attempt counter reset
@@ -63,8 +63,10 @@ class ReflectorSink {
   // be unchanged since the last call (lists repeat everything).
   virtual void OnUpsert(const std::string& object_json) = 0;
   // DELETED events, and synthetic deletes after a relist for keys that are gone.
-  // `ns` is "" for cluster-scoped objects.
-  virtual void OnDelete(const std::string& ns, const std::string& name) = 0;
+  // `ns` is "" for cluster-scoped objects. `resource_version`: the deletion's (a DELETED
+  // event's object carries it), or the list's for a synthetic delete.
+  virtual void OnDelete(const std::string& ns, const std::string& name,
+                        const std::string& resource_version) = 0;
   // After each complete (re)list has been delivered (including its synthetic deletes).
   virtual void OnSynced() = 0;
   // Everything up to `resource_version` has been delivered: after each complete (re)list

@@ -44,9 +44,11 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
     feed_->input_->Post(
         [feed = feed_, kind = Kind(), json = object_json]() { feed->Upsert(kind, json); });
   }
-  void OnDelete(const std::string& ns, const std::string& name) override {
+  void OnDelete(const std::string& ns, const std::string& name,
+                const std::string& resource_version) override {
+    const uint64_t rv = VersionGate::Parse(resource_version).value_or(0);
     feed_->input_->Post(
-        [feed = feed_, kind = Kind(), ns, name]() { feed->Delete(kind, ns, name); });
+        [feed = feed_, kind = Kind(), ns, name, rv]() { feed->Delete(kind, ns, name, rv); });
   }
   void OnSynced() override {
     // The list just completed; no other can begin during this call (Reflector::Relist).
@@ -55,13 +57,13 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
       feed->Synced(group, index, list_number);
     });
   }
+  // Every kind's progress: read-your-writes waits on StatefulSets, resumed watches on
+  // all three (SandboxCache::MarkProgress).
   void OnProgress(const std::string& resource_version) override {
-    if (Kind() != kube::Kind::kStatefulSet) return;  // writes are awaited on StatefulSets
     std::optional<uint64_t> version = VersionGate::Parse(resource_version);
     if (!version.has_value()) return;
-    feed_->input_->Post([cache = feed_->cache_, scope = group_->ns, v = *version]() {
-      cache->MarkStatefulSetsAt(scope, v);
-    });
+    feed_->input_->Post([cache = feed_->cache_, source = kSources[kind_index_], scope = group_->ns,
+                         v = *version]() { cache->MarkProgress(source, v, scope); });
   }
 
  private:
@@ -193,12 +195,13 @@ void CacheFeed::Upsert(kube::Kind kind, const std::string& object_json) {
   }
 }
 
-void CacheFeed::Delete(kube::Kind kind, const std::string& ns, const std::string& name) {
+void CacheFeed::Delete(kube::Kind kind, const std::string& ns, const std::string& name,
+                       uint64_t rv) {
   if (!applying_.contains(ns)) return;
   switch (kind) {
-    case kube::Kind::kStatefulSet: cache_->DeleteStatefulSet(ns, name); break;
-    case kube::Kind::kPod: cache_->DeletePod(ns, name); break;
-    default: cache_->DeleteClaim(ns, name); break;
+    case kube::Kind::kStatefulSet: cache_->DeleteStatefulSet(ns, name, rv); break;
+    case kube::Kind::kPod: cache_->DeletePod(ns, name, rv); break;
+    default: cache_->DeleteClaim(ns, name, rv); break;
   }
 }
 
@@ -246,11 +249,7 @@ void CacheFeed::Forget(const std::string& ns) {
   cache_->ForgetNamespace(ns);
   spdlog::info("cache feed: namespace {} is no longer served; its sandboxes are forgotten", ns);
   absl::MutexLock lock(&mu_);
-  if (served_.count(ns) == 0) {
-    cache_->SetNamespacePending(ns, false);
-  } else if (scope_ == Scope::kPerNamespace) {
-    cache_->AddProgressScope(ns);  // served again meanwhile: its new watch reports here
-  }
+  if (served_.count(ns) == 0) cache_->SetNamespacePending(ns, false);  // else served again
 }
 
 CacheFeed::Stats CacheFeed::stats() const {

@@ -20,9 +20,12 @@
 // (SandboxCache::ForgetNamespace): its objects dropped, its streams closed.
 //
 // The reflectors only queue what they receive; one input thread of the feed decodes it
-// and applies it to the cache, in arrival order across kinds and namespaces. So the
-// Kubernetes client's I/O thread, which also completes every RPC's requests, never waits
-// for JSON decoding or for a change being offered to thousands of watch streams.
+// and applies it to the cache, in arrival order across kinds and namespaces, followed by
+// each reflector's progress (SandboxCache::MarkProgress: every event, bookmark and list, in
+// the scope of its group), which resume tokens and read-your-writes rest on; deletes carry
+// the deletion's version. So the Kubernetes client's I/O thread, which also completes
+// every RPC's requests, never waits for JSON decoding or for a change being offered to
+// thousands of watch streams.
 //
 // Wiring: NamespaceServed / NamespaceUnserved / Start are NamespaceGate::Observer's
 // served / unserved / synced. Thread-safe; they must not be called after Stop(), so stop
@@ -100,7 +103,7 @@ class CacheFeed {
   void StopGroup(Group& group);
   // Input thread.
   void Upsert(kube::Kind kind, const std::string& object_json);
-  void Delete(kube::Kind kind, const std::string& ns, const std::string& name);
+  void Delete(kube::Kind kind, const std::string& ns, const std::string& name, uint64_t rv);
   void Synced(Group* group, size_t kind_index, int64_t list_number);
   void RelistWaiting();
   void Forget(const std::string& ns);

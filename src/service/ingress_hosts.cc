@@ -24,7 +24,8 @@ class IngressHosts::Sink final : public kube::ReflectorSink {
     hosts_->Set(absl::StrCat(ingress->metadata.ns, "/", ingress->metadata.name),
                 std::move(hosts));
   }
-  void OnDelete(const std::string& ns, const std::string& name) override {
+  void OnDelete(const std::string& ns, const std::string& name,
+                const std::string& /*resource_version*/) override {
     hosts_->Set(absl::StrCat(ns, "/", name), {});
   }
   void OnSynced() override {

@@ -622,8 +622,8 @@ class MigrationRun final : public SandboxJob {
     Poll(
         [self, want](std::function<void(absl::StatusOr<bool>)> answer) {
           self->sandboxes()->Get(
-              self->ns_, self->name_, /*consistent_read=*/false, self->opts_,
-              [answer, want](absl::StatusOr<domain::Sandbox> sandbox) {
+              self->ns_, self->name_, /*consistent_read=*/false, /*min_resource_version=*/"",
+              self->opts_, [answer, want](absl::StatusOr<domain::Sandbox> sandbox) {
                 if (absl::IsNotFound(sandbox.status())) return answer(false);  // cache behind
                 if (!sandbox.ok()) return answer(sandbox.status());
                 if (sandbox->phase == domain::Phase::kError) {
@@ -656,12 +656,12 @@ class MigrationRun final : public SandboxJob {
 
   void FinishWithSandbox() {
     auto self = this->self();
-    sandboxes()->Get(ns_, name_, /*consistent_read=*/false, opts_,
-                          [self](absl::StatusOr<domain::Sandbox> sandbox) {
-                            if (!sandbox.ok()) return self->Finish(sandbox.status());
-                            self->report_.sandbox = *std::move(sandbox);
-                            self->Finish(absl::OkStatus());
-                          });
+    sandboxes()->Get(ns_, name_, /*consistent_read=*/false, /*min_resource_version=*/"", opts_,
+                     [self](absl::StatusOr<domain::Sandbox> sandbox) {
+                       if (!sandbox.ok()) return self->Finish(sandbox.status());
+                       self->report_.sandbox = *std::move(sandbox);
+                       self->Finish(absl::OkStatus());
+                     });
   }
 
   const MigrationService::Progress progress_;

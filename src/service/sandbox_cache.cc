@@ -5,11 +5,11 @@
 #include <iterator>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "src/domain/builders.h"
 #include "src/domain/error_reasons.h"
@@ -31,50 +31,59 @@ constexpr char kLegacyClaimPrefix[] = "home-";
 
 // ---- tokens ---------------------------------------------------------------------------
 
-std::string EncodeToken(uint64_t epoch, uint64_t seq) {
-  return absl::StrFormat("%016x.%d", epoch, seq);
-}
-
+constexpr char kTokenVersion[] = "v1";
 // The token of a message before INITIAL_STATE_COMPLETE (an initial-state ADDED, RESET):
 // the client's state is incomplete there, so resuming from it starts over with RESET.
-constexpr char kIncompleteSuffix[] = "i";
+constexpr char kIncompleteToken[] = "v1.i";
 
-std::string EncodeIncompleteToken(uint64_t epoch) {
-  return absl::StrFormat("%016x.%s", epoch, kIncompleteSuffix);
+bool AllDigits(absl::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-struct Position {
-  uint64_t epoch = 0;
-  uint64_t seq = 0;
-  bool incomplete = false;  // an initial state had not been delivered entirely
-};
-
-std::optional<Position> DecodeToken(const std::string& token) {
-  const size_t dot = token.find('.');
-  if (dot != 16 || token.size() < 18) return std::nullopt;
-  Position p;
+// "<epoch:16 hex>.<seq>" or "<epoch>.i": the tokens of sandboxd before positions were
+// portable.
+bool IsProcessToken(absl::string_view token) {
+  if (token.size() < 18 || token[16] != '.') return false;
   for (size_t i = 0; i < 16; ++i) {
     const char c = token[i];
-    int digit;
-    if (c >= '0' && c <= '9') {
-      digit = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      digit = c - 'a' + 10;
-    } else {
-      return std::nullopt;
-    }
-    p.epoch = (p.epoch << 4) | static_cast<uint64_t>(digit);
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
-  const std::string seq = token.substr(dot + 1);
-  if (seq == kIncompleteSuffix) {
-    p.incomplete = true;
-    return p;
-  }
-  if (!std::all_of(seq.begin(), seq.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  if (!absl::SimpleAtoi(seq, &p.seq)) return std::nullopt;
-  return p;
+  absl::string_view seq = token.substr(17);
+  uint64_t ignored;
+  return seq == "i" || (AllDigits(seq) && absl::SimpleAtoi(seq, &ignored));
+}
+
+size_t Index(SandboxCache::Source source) { return static_cast<size_t>(source); }
+
+// An object's resourceVersion as an integer; 0 if it is not one (never newer than a token).
+uint64_t VersionOf(const std::string& resource_version) {
+  return VersionGate::Parse(resource_version).value_or(0);
+}
+
+// A wait over the three gates of a scope, one kind after the other (WhenAt).
+struct GateWait {
+  absl::Mutex mu;
+  size_t stage ABSL_GUARDED_BY(mu) = 0;                // the gate waited on
+  VersionGate::Ticket ticket ABSL_GUARDED_BY(mu) = 0;  // its waiter; 0: none pending
+  bool cancelled ABSL_GUARDED_BY(mu) = false;
+};
+
+void WaitForGates(const std::array<VersionGate*, 3>& gates, const Progress& target, size_t k,
+                  VersionGate::Reached reached, std::shared_ptr<GateWait> wait) {
+  if (k == gates.size()) return reached(true);
+  const VersionGate::Ticket ticket =
+      gates[k]->WhenReached(target.rv[k], [gates, target, k, reached, wait](bool ok) {
+        {
+          absl::MutexLock lock(&wait->mu);
+          if (wait->cancelled) return;
+          wait->stage = k + 1;
+          wait->ticket = 0;
+        }
+        if (!ok) return reached(false);
+        WaitForGates(gates, target, k + 1, reached, wait);
+      });
+  absl::MutexLock lock(&wait->mu);
+  if (wait->stage == k) wait->ticket = ticket;  // else it already ran
 }
 
 // ---- helpers --------------------------------------------------------------------------
@@ -254,6 +263,43 @@ size_t Heap(const kube::ContainerStatus& cs) {
 
 }  // namespace
 
+bool Progress::Covers(const Progress& other) const {
+  for (size_t k = 0; k < rv.size(); ++k) {
+    if (rv[k] < other.rv[k]) return false;
+  }
+  return true;
+}
+
+Progress Max(const Progress& a, const Progress& b) {
+  Progress out;
+  for (size_t k = 0; k < out.rv.size(); ++k) out.rv[k] = std::max(a.rv[k], b.rv[k]);
+  return out;
+}
+
+std::string EncodeResumeToken(const Progress& p) {
+  return absl::StrCat(kTokenVersion, ".", p.rv[0], ".", p.rv[1], ".", p.rv[2]);
+}
+
+absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token) {
+  ResumePosition out;
+  if (token.empty()) return out;
+  if (token == kIncompleteToken || IsProcessToken(token)) {
+    out.kind = ResumePosition::Kind::kRestart;
+    return out;
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 4 || parts[0] != kTokenVersion) {
+    return domain::InvalidField("resume_token", "malformed");
+  }
+  for (size_t k = 0; k < 3; ++k) {
+    if (!AllDigits(parts[k + 1]) || !absl::SimpleAtoi(parts[k + 1], &out.at.rv[k])) {
+      return domain::InvalidField("resume_token", "malformed");
+    }
+  }
+  out.kind = ResumePosition::Kind::kAt;
+  return out;
+}
+
 const char* WatchEventTypeName(WatchEvent::Type type) {
   switch (type) {
     case Type::kAdded: return "ADDED";
@@ -385,23 +431,29 @@ size_t ApproxBytes(const kube::PersistentVolumeClaim& claim) {
 
 size_t ApproxBytes(const domain::Sandbox& sb) {
   const domain::SandboxSpec& s = sb.spec;
-  return sizeof(sb) + Heap(s.name) + Heap(s.ns) + Heap(s.project) + Heap(s.image) +
-         Heap(s.env) + Heap(s.resources.requests.cpu) + Heap(s.resources.requests.memory) +
+  return sizeof(sb) + Heap(s.name) + Heap(s.ns) + Heap(s.project) + Heap(s.image) + Heap(s.env) +
+         Heap(s.resources.requests.cpu) + Heap(s.resources.requests.memory) +
          Heap(s.resources.limits.cpu) + Heap(s.resources.limits.memory) + Heap(s.storage.size) +
          Heap(s.storage.storage_class) + Heap(s.storage.mount_path) + Heap(s.ingress_domain) +
          Heap(s.labels) + Heap(sb.message) + Heap(sb.endpoints.pod_dns) +
          Heap(sb.endpoints.app_url) + Heap(sb.endpoints.terminal_url) +
          Heap(sb.storage.claim_name) + Heap(sb.storage.phase) + Heap(sb.storage.capacity) +
-         Heap(sb.storage.uid) + Heap(sb.version) + Heap(sb.uid);
+         Heap(sb.storage.uid) + Heap(sb.version) + Heap(sb.uid) + Heap(sb.resource_version);
 }
 
 // ---- WatchSubscription ------------------------------------------------------------------
 
-WatchSubscription::WatchSubscription(std::shared_ptr<internal::CacheLink> link, uint64_t epoch,
+Progress internal::CacheLink::Published(const std::string& scope) {
+  absl::MutexLock lock(&progress_mu);
+  auto it = published.find(scope);
+  return it == published.end() ? Progress{} : it->second;
+}
+
+WatchSubscription::WatchSubscription(std::shared_ptr<internal::CacheLink> link, std::string scope,
                                      WatchFilter filter, domain::LabelSelector selector,
                                      size_t capacity, std::function<void()> on_ready)
     : link_(std::move(link)),
-      epoch_(epoch),
+      scope_(std::move(scope)),
       filter_(std::move(filter)),
       selector_(std::move(selector)),
       capacity_(capacity),
@@ -416,7 +468,7 @@ bool WatchSubscription::Matches(const SandboxState& state) const {
          selector_.Matches(state.labels);
 }
 
-bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq) {
+bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, const Progress& before) {
   absl::MutexLock lock(&mu_);
   if (closed_) return false;
   if (!needs_snapshot_) {
@@ -439,12 +491,12 @@ bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, uint64_t seq)
       needs_snapshot_ = true;
       reset_pending_ = true;
     } else {
-      queue_.push_back(Item{type, std::move(sandbox), seq});
+      queue_.push_back(Item{type, std::move(sandbox), before});
       index_[name] = std::prev(queue_.end());
     }
   }
-  const bool available =
-      needs_snapshot_ || reset_pending_ || snapshot_next_ < snapshot_.size() || !queue_.empty();
+  const bool available = needs_snapshot_ || reset_pending_ || snapshot_next_ < snapshot_.size() ||
+                         !replay_.empty() || !queue_.empty();
   if (armed_ && available) {
     armed_ = false;
     return true;
@@ -458,15 +510,20 @@ void WatchSubscription::DropSnapshotLocked() {
 }
 
 void WatchSubscription::DropPendingLocked() {
+  std::deque<Item>().swap(replay_);
   queue_.clear();
   index_.clear();
   DropSnapshotLocked();
 }
 
-std::string WatchSubscription::TokenLocked() const {
-  // Everything before the first undelivered change has been delivered.
-  if (!queue_.empty()) return EncodeToken(epoch_, queue_.front().first_seq - 1);
-  return EncodeToken(epoch_, link_->published_seq.load(std::memory_order_acquire));
+std::string WatchSubscription::TokenLocked() {
+  // Everything recorded before the first undelivered change has been delivered; with an
+  // empty queue, everything published.
+  const Progress at = !replay_.empty()  ? replay_.front().before
+                      : !queue_.empty() ? queue_.front().before
+                                        : link_->Published(scope_);
+  delivered_ = Max(delivered_, at);
+  return EncodeResumeToken(delivered_);
 }
 
 std::optional<WatchEvent> WatchSubscription::PopLocked() {
@@ -474,14 +531,20 @@ std::optional<WatchEvent> WatchSubscription::PopLocked() {
   if (!needs_snapshot_) {
     if (reset_pending_) {
       reset_pending_ = false;
-      last_token_ = EncodeIncompleteToken(epoch_);
+      last_token_ = kIncompleteToken;
       return WatchEvent{Type::kReset, nullptr, last_token_};
     }
     if (snapshot_next_ < snapshot_.size()) {
       StatePtr state = std::move(snapshot_[snapshot_next_++]);
-      last_token_ = EncodeIncompleteToken(epoch_);
+      last_token_ = kIncompleteToken;
       return WatchEvent{Type::kAdded, std::make_shared<const SharedSandbox>(std::move(state)),
                         last_token_};
+    }
+    if (!replay_.empty()) {
+      Item item = std::move(replay_.front());
+      replay_.pop_front();
+      last_token_ = TokenLocked();
+      return WatchEvent{item.type, std::move(item.sandbox), last_token_};
     }
     if (!queue_.empty()) {
       Item item = std::move(queue_.front());
@@ -560,17 +623,14 @@ size_t WatchSubscription::pending() const {
   absl::MutexLock lock(&mu_);
   if (closed_) return 0;
   if (needs_snapshot_) return 1;
-  return (reset_pending_ ? 1 : 0) + (snapshot_.size() - snapshot_next_) + queue_.size();
+  return (reset_pending_ ? 1 : 0) + (snapshot_.size() - snapshot_next_) + replay_.size() +
+         queue_.size();
 }
 
 // ---- SandboxCache -----------------------------------------------------------------------
 
 SandboxCache::SandboxCache(Options options)
-    : options_(std::move(options)),
-      epoch_(options_.epoch != 0 ? options_.epoch
-                                 : absl::Uniform<uint64_t>(absl::BitGen(), 1, UINT64_MAX)),
-      link_(std::make_shared<internal::CacheLink>()) {
-  progress_[""] = std::make_shared<VersionGate>();
+    : options_(std::move(options)), link_(std::make_shared<internal::CacheLink>()) {
   absl::MutexLock lock(&link_->mu);
   link_->cache = this;
 }
@@ -587,7 +647,7 @@ void SandboxCache::Wake(const Notify& notify) {
   }
 }
 
-void SandboxCache::ChangeEntry(const Key& key, bool create,
+void SandboxCache::ChangeEntry(const Key& key, bool create, Source source, uint64_t rv,
                                const std::function<void(Entry&)>& mutate) {
   const absl::Time now = options_.clock();
   Publications out;
@@ -596,16 +656,16 @@ void SandboxCache::ChangeEntry(const Key& key, bool create,
   if (it == entries_.end() && create) it = entries_.emplace(key, Entry{}).first;
   if (it != entries_.end()) {  // else: deleting what was never seen
     mutate(it->second);
+    uint64_t& input = it->second.inputs.rv[Index(source)];
+    input = std::max(input, rv);
     Update(key, now, /*tick=*/false, &out);
   }
   PublishAndUnlock(std::move(out));
 }
 
 void SandboxCache::PublishAndUnlock(Publications out) {
-  if (out.empty()) {
-    mu_.Unlock();
-    return;
-  }
+  std::map<std::string, Progress> progress;
+  for (const auto& [name, scope] : scopes_) progress.emplace(name, scope->progress);
   publish_mu_.Lock();
   mu_.Unlock();
   Notify notify;
@@ -613,51 +673,116 @@ void SandboxCache::PublishAndUnlock(Publications out) {
     for (const auto& sub : p.subs) {
       if (OfferChange(*sub, p.change)) notify.push_back(sub);
     }
-    link_->published_seq.store(p.change.seq, std::memory_order_release);
+  }
+  {
+    absl::MutexLock lock(&link_->progress_mu);
+    link_->published = std::move(progress);
   }
   publish_mu_.Unlock();
   Wake(notify);
 }
 
+SandboxCache::Scope& SandboxCache::ScopeLocked(const std::string& scope) {
+  std::unique_ptr<Scope>& s = scopes_[scope];
+  if (s == nullptr) s = std::make_unique<Scope>();
+  return *s;
+}
+
+void SandboxCache::MarkProgress(Source source, uint64_t rv, const std::string& scope) {
+  const size_t k = Index(source);
+  mu_.Lock();
+  Scope& s = ScopeLocked(scope);
+  if (!s.floor_set[k]) {
+    s.floor_set[k] = true;
+    s.floor.rv[k] = std::max(s.floor.rv[k], rv);
+  }
+  s.progress.rv[k] = std::max(s.progress.rv[k], rv);
+  VersionGate* gate = &s.gates[k];  // scopes are never erased
+  PublishAndUnlock({});
+  gate->Advance(rv);
+}
+
+Progress SandboxCache::progress(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = scopes_.find(ScopeOfLocked(ns));
+  return it == scopes_.end() ? Progress{} : it->second->progress;
+}
+
+std::function<void()> SandboxCache::WhenAt(const std::string& ns, const Progress& target,
+                                           VersionGate::Reached reached) {
+  std::array<VersionGate*, 3> gates;
+  bool shut_down;
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down = shut_down_;  // a scope made after Shutdown() would have open gates
+    Scope& scope = ScopeLocked(ScopeOfLocked(ns));
+    for (size_t k = 0; k < gates.size(); ++k) gates[k] = &scope.gates[k];
+  }
+  if (shut_down) {
+    reached(false);
+    return [] {};
+  }
+  auto wait = std::make_shared<GateWait>();
+  WaitForGates(gates, target, 0, std::move(reached), wait);
+  return [gates, wait]() {
+    VersionGate* gate = nullptr;
+    VersionGate::Ticket ticket = 0;
+    {
+      absl::MutexLock lock(&wait->mu);
+      if (wait->cancelled) return;
+      wait->cancelled = true;
+      if (wait->stage >= gates.size() || wait->ticket == 0) return;
+      gate = gates[wait->stage];
+      ticket = wait->ticket;
+    }
+    gate->Cancel(ticket);
+  };
+}
+
 void SandboxCache::ApplyStatefulSet(kube::StatefulSet sts) {
   Key key{sts.metadata.ns, sts.metadata.name};
-  ChangeEntry(key, /*create=*/true,
+  const uint64_t rv = VersionOf(sts.metadata.resource_version);
+  ChangeEntry(key, /*create=*/true, Source::kStatefulSets, rv,
               [&sts](Entry& e) { e.sts = TrimStatefulSet(std::move(sts)); });
 }
 
-void SandboxCache::DeleteStatefulSet(const std::string& ns, const std::string& name) {
-  ChangeEntry(Key{ns, name}, /*create=*/false, [](Entry& e) { e.sts.reset(); });
+void SandboxCache::DeleteStatefulSet(const std::string& ns, const std::string& name, uint64_t rv) {
+  ChangeEntry(Key{ns, name}, /*create=*/false, Source::kStatefulSets, rv,
+              [](Entry& e) { e.sts.reset(); });
 }
 
 void SandboxCache::ApplyPod(kube::Pod pod) {
   std::optional<std::string> name = SandboxOfPod(pod.metadata.name);
   if (!name.has_value()) return;
-  ChangeEntry(Key{pod.metadata.ns, *name}, /*create=*/true,
+  const uint64_t rv = VersionOf(pod.metadata.resource_version);
+  ChangeEntry(Key{pod.metadata.ns, *name}, /*create=*/true, Source::kPods, rv,
               [&pod](Entry& e) { e.pod = TrimPod(std::move(pod)); });
 }
 
-void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name) {
+void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name, uint64_t rv) {
   std::optional<std::string> name = SandboxOfPod(pod_name);
   if (!name.has_value()) return;
-  ChangeEntry(Key{ns, *name}, /*create=*/false, [](Entry& e) { e.pod.reset(); });
+  ChangeEntry(Key{ns, *name}, /*create=*/false, Source::kPods, rv, [](Entry& e) { e.pod.reset(); });
 }
 
 void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
   std::optional<std::string> name = SandboxOfClaim(claim.metadata);
   if (!name.has_value()) return;
   claim_owners_[Key{claim.metadata.ns, claim.metadata.name}] = *name;
-  ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true, [&claim](Entry& e) {
-    std::string claim_name = claim.metadata.name;
-    e.claims[claim_name] = TrimClaim(std::move(claim));
-  });
+  const uint64_t rv = VersionOf(claim.metadata.resource_version);
+  ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true, Source::kClaims, rv,
+              [&claim](Entry& e) {
+                std::string claim_name = claim.metadata.name;
+                e.claims[claim_name] = TrimClaim(std::move(claim));
+              });
 }
 
-void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name) {
+void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name, uint64_t rv) {
   auto owner = claim_owners_.find(Key{ns, claim_name});
   if (owner == claim_owners_.end()) return;  // never seen, or not a sandbox's claim
   const std::string name = owner->second;
   claim_owners_.erase(owner);
-  ChangeEntry(Key{ns, name}, /*create=*/false,
+  ChangeEntry(Key{ns, name}, /*create=*/false, Source::kClaims, rv,
               [&claim_name](Entry& e) { e.claims.erase(claim_name); });
 }
 
@@ -706,7 +831,6 @@ absl::Status SandboxCache::CheckSynced(const std::string& ns) const {
 
 void SandboxCache::ForgetNamespace(const std::string& ns) {
   Notify notify;
-  std::shared_ptr<VersionGate> progress;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.lower_bound(Key{ns, ""});
@@ -729,48 +853,30 @@ void SandboxCache::ForgetNamespace(const std::string& ns) {
       }
       subs_.erase(subs);
     }
-    forgotten_at_[ns] = seq_;
-    auto scope = progress_.find(ns);
-    if (scope != progress_.end() && !ns.empty()) {
-      progress = std::move(scope->second);
-      progress_.erase(scope);
-    }
+    forgotten_at_[ns] = ScopeLocked(ScopeOfLocked(ns)).progress;
   }
   Wake(notify);
-  if (progress != nullptr) progress->Close();
 }
 
-bool SandboxCache::ForgottenSince(const std::string& ns, uint64_t seq) const {
+bool SandboxCache::ForgottenSince(const std::string& ns, const Progress& at) const {
   auto it = forgotten_at_.find(ns);
-  return it != forgotten_at_.end() && seq <= it->second;
+  // Whatever happened in `ns` after it was forgotten came after this StatefulSet version.
+  const size_t k = Index(Source::kStatefulSets);
+  return it != forgotten_at_.end() && at.rv[k] <= it->second.rv[k];
 }
 
 void SandboxCache::AddProgressScope(const std::string& ns) {
   absl::MutexLock lock(&mu_);
-  std::shared_ptr<VersionGate>& gate = progress_[ns];
-  if (gate == nullptr) gate = std::make_shared<VersionGate>();
+  own_scopes_.insert(ns);
 }
 
-std::shared_ptr<VersionGate> SandboxCache::ProgressOf(const std::string& ns) const {
+std::string SandboxCache::ScopeOfLocked(const std::string& ns) const {
+  return own_scopes_.contains(ns) ? ns : std::string();
+}
+
+std::string SandboxCache::ScopeOf(const std::string& ns) const {
   absl::MutexLock lock(&mu_);
-  auto it = progress_.find(ns);
-  return it != progress_.end() ? it->second : progress_.at("");
-}
-
-void SandboxCache::MarkStatefulSetsAt(const std::string& scope, uint64_t version) {
-  std::shared_ptr<VersionGate> gate;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = progress_.find(scope);
-    if (it == progress_.end()) return;  // a scope already forgotten
-    gate = it->second;
-  }
-  gate->Advance(version);
-}
-
-void SandboxCache::WhenStatefulSetsAt(const std::string& ns, uint64_t version,
-                                      VersionGate::Reached reached) {
-  ProgressOf(ns)->WhenReached(version, std::move(reached));
+  return ScopeOfLocked(ns);
 }
 
 void SandboxCache::Tick(absl::Time now) {
@@ -795,7 +901,7 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Publication
       StatePtr last = std::move(e.state);
       e.state = nullptr;
       --sandboxes_;
-      Record(Type::kDeleted, last, last, out);
+      Record(Type::kDeleted, last, last, e.inputs, tick, out);
     }
     if (!e.pod.has_value() && e.claims.empty()) entries_.erase(it);
     return;
@@ -813,25 +919,46 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Publication
   if (prev == nullptr) ++sandboxes_;
   e.state = next;
   Record(prev == nullptr ? Type::kAdded : Type::kModified, std::move(prev), std::move(next),
-         out);
+         e.inputs, tick, out);
 }
 
-void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, Publications* out) {
+void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, const Progress& inputs,
+                          bool tick, Publications* out) {
+  Scope& scope = ScopeLocked(ScopeOfLocked(state->sandbox.spec.ns));
   auto next = std::make_shared<const SharedSandbox>(std::move(state));
-  history_.push_back(Change{++seq_, type, std::move(prev), std::move(next)});
-  while (history_.size() > std::max<size_t>(options_.history_capacity, 1)) history_.pop_front();
+  history_.push_back(
+      Change{++seq_, type, std::move(prev), std::move(next), inputs, scope.progress, tick});
+  while (history_.size() > std::max<size_t>(options_.history_capacity, 1)) {
+    // A client that has not seen the evicted change can no longer resume.
+    const Change& evicted = history_.front();
+    Scope& of = ScopeLocked(ScopeOfLocked(evicted.next->sandbox().spec.ns));
+    of.floor = Max(of.floor, evicted.inputs);
+    if (evicted.tick) of.floor = Max(of.floor, evicted.progress);
+    history_.pop_front();
+  }
   Publication publication{history_.back(), {}};
   auto subs = subs_.find(publication.change.next->sandbox().spec.ns);
   if (subs != subs_.end()) publication.subs = subs->second;
   out->push_back(std::move(publication));
 }
 
+bool SandboxCache::Unseen(const Change& change, const Progress& at) {
+  return !at.Covers(change.inputs) || (change.tick && !at.Covers(change.progress));
+}
+
 bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
-  const bool was = change.prev != nullptr && sub.Matches(*change.prev);
+  std::optional<Type> type = Translate(sub, change, /*known=*/false);
+  return type.has_value() && sub.Offer(*type, change.next, change.progress);
+}
+
+std::optional<WatchEvent::Type> SandboxCache::Translate(const WatchSubscription& sub,
+                                                        const Change& change, bool known) {
+  const bool was = known ? sub.Matches(change.next->state())
+                         : change.prev != nullptr && sub.Matches(*change.prev);
   const bool is = change.type != Type::kDeleted && sub.Matches(change.next->state());
   Type type;
   if (change.type == Type::kDeleted) {
-    if (!was) return false;
+    if (!was) return std::nullopt;
     type = Type::kDeleted;
   } else if (was && is) {
     type = Type::kModified;
@@ -840,9 +967,9 @@ bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
   } else if (was) {
     type = Type::kDeleted;  // no longer matches the filter
   } else {
-    return false;
+    return std::nullopt;
   }
-  return sub.Offer(type, change.next, change.seq);
+  return type;
 }
 
 void SandboxCache::SnapshotInto(WatchSubscription& sub) {
@@ -856,7 +983,8 @@ void SandboxCache::SnapshotInto(WatchSubscription& sub) {
       sub.snapshot_.push_back(it->second.state);
     }
   }
-  sub.queue_.push_back(WatchSubscription::Item{Type::kInitialStateComplete, nullptr, seq_ + 1});
+  sub.queue_.push_back(WatchSubscription::Item{Type::kInitialStateComplete, nullptr,
+                                               ScopeLocked(sub.scope_).progress});
   sub.needs_snapshot_ = false;
 }
 
@@ -887,13 +1015,11 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
   absl::StatusOr<domain::LabelSelector> selector =
       domain::LabelSelector::Parse(filter.label_selector);
   if (!selector.ok()) return selector.status();
-  std::optional<Position> position;
-  if (!resume_token.empty()) {
-    position = DecodeToken(resume_token);
-    if (!position.has_value()) return domain::InvalidField("resume_token", "malformed");
-  }
+  absl::StatusOr<ResumePosition> position = ParseResumeToken(resume_token);
+  if (!position.ok()) return position.status();
+  const std::string scope_name = ScopeOf(filter.ns);
   auto sub = std::shared_ptr<WatchSubscription>(
-      new WatchSubscription(link_, epoch_, filter, std::move(*selector),
+      new WatchSubscription(link_, scope_name, filter, std::move(*selector),
                             std::max<size_t>(options_.queue_capacity, 1), std::move(on_ready)));
 
   absl::MutexLock lock(&mu_);
@@ -902,29 +1028,36 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
                              "sandboxd is shutting down");
   }
   SANDBOXD_RETURN_IF_ERROR(CheckSynced(filter.ns));
-  // A resumable position: same process, and every change after it is still in the history.
-  const bool resumable =
-      position.has_value() && !position->incomplete && position->epoch == epoch_ &&
-      position->seq <= seq_ && !ForgottenSince(filter.ns, position->seq) &&
-      (position->seq == seq_ || (!history_.empty() && history_.front().seq <= position->seq + 1));
-  if (resumable) {
-    {
-      absl::MutexLock sub_lock(&sub->mu_);
-      sub->last_token_ = resume_token;
-    }
-    if (position->seq < seq_) {
-      for (size_t i = position->seq + 1 - history_.front().seq; i < history_.size(); ++i) {
-        OfferChange(*sub, history_[i]);
+  Scope& scope = ScopeLocked(scope_name);
+  const bool at = position->kind == ResumePosition::Kind::kAt;
+  if (at && !scope.progress.Covers(position->at)) {
+    return domain::MakeError(
+        absl::StatusCode::kUnavailable, domain::reason::kCacheBehind,
+        "this sandboxd replica has not yet caught up with resume_token; retry shortly");
+  }
+  // Resumable: every change the client may not have seen is still in the history.
+  if (at && position->at.Covers(scope.floor) && !ForgottenSince(filter.ns, position->at)) {
+    const Progress& t = position->at;
+    absl::MutexLock sub_lock(&sub->mu_);
+    sub->last_token_ = resume_token;
+    sub->delivered_ = t;
+    // Every unseen change, each on its own (not merged, not counted against the queue's
+    // capacity: the history bounds it).
+    for (const Change& change : history_) {
+      if (change.next->sandbox().spec.ns != filter.ns || !Unseen(change, t)) continue;
+      const bool known =
+          change.type == Type::kAdded &&
+          change.inputs.rv[Index(Source::kStatefulSets)] <= t.rv[Index(Source::kStatefulSets)];
+      std::optional<Type> type = Translate(*sub, change, known);
+      if (type.has_value()) {
+        sub->replay_.push_back(WatchSubscription::Item{*type, change.next, change.progress});
       }
     }
-    absl::MutexLock sub_lock(&sub->mu_);
-    if (!sub->needs_snapshot_) {  // else it overflowed: RESET and a snapshot at Next()
-      sub->queue_.push_back(
-          WatchSubscription::Item{Type::kInitialStateComplete, nullptr, seq_ + 1});
-    }
+    sub->queue_.push_back(
+        WatchSubscription::Item{Type::kInitialStateComplete, nullptr, scope.progress});
   } else {
     absl::MutexLock sub_lock(&sub->mu_);
-    sub->reset_pending_ = position.has_value();
+    sub->reset_pending_ = position->kind != ResumePosition::Kind::kNone;
     SnapshotInto(*sub);
   }
   subs_[filter.ns].push_back(sub);
@@ -950,12 +1083,14 @@ void SandboxCache::Shutdown() {
     subs_.clear();
   }
   Wake(notify);
-  absl::flat_hash_map<std::string, std::shared_ptr<VersionGate>> progress;
+  std::vector<VersionGate*> gates;
   {
     absl::MutexLock lock(&mu_);
-    progress = progress_;  // kept: MarkStatefulSetsAt and WhenStatefulSetsAt still work
+    for (auto& [name, scope] : scopes_) {
+      for (VersionGate& gate : scope->gates) gates.push_back(&gate);
+    }
   }
-  for (auto& [scope, gate] : progress) gate->Close();
+  for (VersionGate* gate : gates) gate->Close();
 }
 
 absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
@@ -966,7 +1101,9 @@ absl::StatusOr<domain::Sandbox> SandboxCache::Get(const std::string& ns,
   SANDBOXD_RETURN_IF_ERROR(CheckSynced(ns));
   const Entry* entry = FindSandboxLocked(ns, name);
   if (entry == nullptr) return SandboxNotFound(ns, name);
-  return entry->state->sandbox;
+  domain::Sandbox sandbox = entry->state->sandbox;
+  sandbox.resource_version = entry->sts->metadata.resource_version;  // the latest applied
+  return sandbox;
 }
 
 absl::StatusOr<kube::StatefulSet> SandboxCache::GetStatefulSet(const std::string& ns,
@@ -1024,6 +1161,7 @@ absl::StatusOr<domain::ListResult> SandboxCache::List(const domain::ListQuery& q
       break;
     }
     result.sandboxes.push_back(state->sandbox);
+    result.sandboxes.back().resource_version = it->second.sts->metadata.resource_version;
   }
   return result;
 }

@@ -33,17 +33,46 @@
 // Watches (Subscribe). A stream is a sequence of WatchEvents:
 //   fresh (empty token):      ADDED per matching sandbox in name order, INITIAL_STATE_COMPLETE,
 //                             then changes;
-//   resumed (token in history): the matching changes after the token, in sequence order,
-//                             then INITIAL_STATE_COMPLETE (always sent, so clients need one
-//                             code path), then changes;
-//   reset (token too old, from another process, or the queue overflowed):
-//                             RESET, then as fresh.
-// Resume tokens (opaque to clients); every event carries one. INITIAL_STATE_COMPLETE and
-// change events carry "<epoch:16 hex>.<sequence>": the position up to which the client
-// has received every matching change, so resuming from the last token received never
-// skips a change (it may repeat some: at-least-once). The ADDED events of an initial
-// state and RESET carry "<epoch>.i": the client's state is incomplete there, so resuming
-// from it is answered with RESET and a fresh initial state.
+//   resumed (token covered by the history): the matching changes the token's holder has
+//                             not seen, in sequence order, each on its own (never merged,
+//                             not counted against the queue), then INITIAL_STATE_COMPLETE
+//                             (always sent, so clients need one code path), then changes;
+//   reset (token older than the history, incomplete, of the old format, or the queue
+//                             overflowed): RESET, then as fresh.
+//
+// Positions and resume tokens (portable across replicas). Every input has a Kubernetes
+// resourceVersion: a watch event its object's (a DELETED event: the deletion's), an
+// object of a (re)list its own, a synthetic delete after a relist the list's. A
+// position p holds one resourceVersion per kind (StatefulSets, Pods, Claims) and means
+// "every input of kind k with resourceVersion <= p[k] is reflected in what the client
+// received". Resource versions are opaque in the Kubernetes API but are etcd revisions
+// in practice, increasing in the order a watch delivers them; like VersionGate, the
+// cache compares them as integers. Since they are the cluster's, not the process's, a
+// position taken on one sandboxd replica means the same on another.
+//   Progress: per scope (the cluster, "", today; a namespace once per-namespace
+//     reflectors exist), MarkProgress(kind, rv) says every input of that kind up to rv
+//     has been applied (after each watch event and bookmark, after each complete list).
+//     The first call per kind is the first list's version: the scope's floor.
+//   Each change records the scope's progress when it was recorded and, per kind, the
+//     highest resourceVersion of the inputs its sandbox reflects (`inputs`).
+//   A token is "v1.<sts>.<pod>.<pvc>" (decimal). A change event carries the progress as of
+//     just before the first change the client has not received yet (at-least-once:
+//     resuming from the last token received never skips a change), never less than the
+//     token the stream resumed from. The ADDED events of an initial state and RESET
+//     carry "v1.i": the client's state is incomplete there, so any replica answers it
+//     with RESET. Tokens of the per-process format "<epoch:16 hex>.<seq>" are answered
+//     with RESET too (rolling upgrades).
+//   Resuming from position T: the scope's progress must cover T (else UNAVAILABLE
+//     CACHE_BEHIND; SandboxService waits for that first); T must be at or above the
+//     scope's floor in every kind, else RESET. The floor starts at the first list's
+//     version (a client older than that may have missed deletes this cache never saw)
+//     and rises to the `inputs` (and, for Tick changes, the progress) of every change
+//     evicted from the history. Replayed: every change whose `inputs` exceed T in some
+//     kind (it reflects something the client has not seen), and every Tick change
+//     recorded at a progress T does not cover; an ADDED whose StatefulSet version is
+//     <= T is sent as MODIFIED (the client knows the sandbox). Inputs of several kinds
+//     may reach two replicas in different orders, so the intermediate states they
+//     record may differ; each replica's last state is a function of the same objects.
 // With filters (project, label selector), a sandbox that stops matching is DELETED and one
 // that starts matching is ADDED for that stream, carrying the new state.
 //
@@ -73,6 +102,7 @@
 #ifndef SANDBOXD_SERVICE_SANDBOX_CACHE_H_
 #define SANDBOXD_SERVICE_SANDBOX_CACHE_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -103,6 +133,30 @@ namespace sandboxd::service {
 
 class SandboxCache;
 
+// A position in the inputs of one scope (see the header comment): per kind, indexed by
+// SandboxCache::Source, a resourceVersion. Zero: nothing of that kind yet.
+struct Progress {
+  std::array<uint64_t, 3> rv{};
+
+  // >= in every kind.
+  bool Covers(const Progress& other) const;
+  bool operator==(const Progress& other) const { return rv == other.rv; }
+};
+// The larger of each kind.
+Progress Max(const Progress& a, const Progress& b);
+
+// Resume tokens. EncodeResumeToken: "v1.<sts>.<pod>.<pvc>". ParseResumeToken: kNone for
+// "", kRestart for an incomplete position ("v1.i") or a token of the per-process format
+// "<epoch:16 hex>.<seq or i>", kAt with the position otherwise; INVALID_ARGUMENT
+// (INVALID_FIELD resume_token) if malformed.
+struct ResumePosition {
+  enum class Kind { kNone, kRestart, kAt };
+  Kind kind = Kind::kNone;
+  Progress at;
+};
+std::string EncodeResumeToken(const Progress& p);
+absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token);
+
 namespace internal {
 // One recorded state of a sandbox: the derived view and the StatefulSet labels (which
 // label selectors match). Immutable once published; shared by the store, the history and
@@ -129,6 +183,7 @@ class SharedSandbox {
 
   const domain::Sandbox& sandbox() const { return state_->sandbox; }
   const internal::SandboxState& state() const { return *state_; }
+  const internal::StatePtr& state_ptr() const { return state_; }
   // Heap bytes of the kept encoding (0 before the first Encoded()).
   size_t encoded_bytes() const {
     const std::string* kept = encoded_.load(std::memory_order_acquire);
@@ -175,7 +230,11 @@ namespace internal {
 struct CacheLink {
   absl::Mutex mu;
   SandboxCache* cache ABSL_GUARDED_BY(mu) = nullptr;  // null once the cache is destroyed
-  std::atomic<uint64_t> published_seq{0};  // every change <= this was offered to every sub
+  // Per scope: the progress as of the last publication (every change recorded before it
+  // was offered to every subscription). A leaf lock.
+  absl::Mutex progress_mu;
+  std::map<std::string, Progress> published ABSL_GUARDED_BY(progress_mu);
+  Progress Published(const std::string& scope);
   std::atomic<uint64_t> merged_updates{0};   // Stats::merged_updates
   std::atomic<uint64_t> dropped_updates{0};  // Stats::dropped_updates
 };
@@ -209,8 +268,8 @@ class WatchSubscription {
   // OK while open or after Cancel().
   absl::Status end_status() const;
   // The resume token of the last event Next() returned ("" before the first one unless
-  // the subscription resumed from a token in the history: then that token). A client
-  // resuming with it misses nothing.
+  // the subscription resumed from a token: then that token). A client resuming with it,
+  // on any replica, misses nothing.
   std::string last_token() const;
   // Events Next() would return now (0 while a collapsed queue awaits its fresh snapshot
   // counts as 1).
@@ -221,18 +280,20 @@ class WatchSubscription {
   struct Item {
     WatchEvent::Type type;
     SharedSandboxPtr sandbox;  // null for the INITIAL_STATE_COMPLETE marker
-    uint64_t first_seq;        // the first change merged into this item
+    Progress before;           // the progress before the first change merged into it
   };
-  // ns is the filter's namespace; `selector` is the parsed filter.label_selector.
-  WatchSubscription(std::shared_ptr<internal::CacheLink> link, uint64_t epoch,
+  // `scope` is the progress scope of the filter's namespace; `selector` is the parsed
+  // filter.label_selector.
+  WatchSubscription(std::shared_ptr<internal::CacheLink> link, std::string scope,
                     WatchFilter filter, domain::LabelSelector selector, size_t capacity,
                     std::function<void()> on_ready);
 
   bool Matches(const internal::SandboxState& state) const;
   // Queues a change (already translated for this filter). Returns true if on_ready must
   // be invoked (after the caller released its locks).
-  bool Offer(WatchEvent::Type type, SharedSandboxPtr sandbox, uint64_t seq);
-  std::string TokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Offer(WatchEvent::Type type, SharedSandboxPtr sandbox, const Progress& before);
+  // The token after the events delivered so far; raises delivered_.
+  std::string TokenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Empties the initial state and frees its storage.
   void DropSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops every pending event: the queue and the initial state.
@@ -242,7 +303,7 @@ class WatchSubscription {
   std::optional<WatchEvent> PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<internal::CacheLink> link_;
-  const uint64_t epoch_;
+  const std::string scope_;
   const WatchFilter filter_;
   const domain::LabelSelector selector_;
   const size_t capacity_;
@@ -256,9 +317,14 @@ class WatchSubscription {
   bool reset_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<internal::StatePtr> snapshot_ ABSL_GUARDED_BY(mu_);  // initial state
   size_t snapshot_next_ ABSL_GUARDED_BY(mu_) = 0;
+  // A resumed stream's replayed changes, each delivered (never merged), before queue_.
+  std::deque<Item> replay_ ABSL_GUARDED_BY(mu_);
   std::list<Item> queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::list<Item>::iterator> index_ ABSL_GUARDED_BY(mu_);
   std::string last_token_ ABSL_GUARDED_BY(mu_);
+  // The highest position the client holds: the resumed-from token, raised by every token
+  // delivered since. A token is never lower.
+  Progress delivered_ ABSL_GUARDED_BY(mu_);
 };
 
 class SandboxCache {
@@ -267,7 +333,6 @@ class SandboxCache {
     domain::SandboxDefaults defaults;  // claim_bind_timeout, unschedulable_grace
     size_t history_capacity = 4096;    // changes kept for resuming (>= 1)
     size_t queue_capacity = 256;       // distinct sandboxes queued per subscription (>= 1)
-    uint64_t epoch = 0;                // 0: random (tests fix it)
     std::function<absl::Time()> clock = absl::Now;  // for status derivation of inputs
   };
   enum class Source { kStatefulSets, kPods, kClaims };
@@ -292,13 +357,16 @@ class SandboxCache {
   SandboxCache(const SandboxCache&) = delete;
   SandboxCache& operator=(const SandboxCache&) = delete;
 
-  // ---- Inputs (from the reflectors; objects already decoded, any order across kinds).
+  // ---- Inputs (from the reflectors; objects already decoded, any order across kinds,
+  // in resourceVersion order within a kind). An object's resourceVersion is its
+  // metadata.resourceVersion; a delete's is `rv`, the deletion's (0: unknown, then a
+  // resumed watch on another replica may miss it).
   void ApplyStatefulSet(kube::StatefulSet sts);
-  void DeleteStatefulSet(const std::string& ns, const std::string& name);
+  void DeleteStatefulSet(const std::string& ns, const std::string& name, uint64_t rv = 0);
   void ApplyPod(kube::Pod pod);
-  void DeletePod(const std::string& ns, const std::string& name);
+  void DeletePod(const std::string& ns, const std::string& name, uint64_t rv = 0);
   void ApplyClaim(kube::PersistentVolumeClaim claim);
-  void DeleteClaim(const std::string& ns, const std::string& name);
+  void DeleteClaim(const std::string& ns, const std::string& name, uint64_t rv = 0);
   // The initial list of `source` is complete. Idempotent.
   void MarkSynced(Source source);
   // True once all three sources are synced.
@@ -310,27 +378,41 @@ class SandboxCache {
   // synced() and `ns` not pending.
   bool synced(const std::string& ns) const;
   // Namespace `ns` is no longer served: drops every object of it, closes its watch
-  // subscriptions (as Shutdown() does), runs its read-your-writes waiters with false,
-  // and makes every resume token issued before now RESET in `ns`. No change is recorded;
-  // whether `ns` is pending is left as it is. Input thread only (it edits the claim
-  // index).
+  // subscriptions (end_status NAMESPACE_NOT_SERVED) and makes every resume token issued
+  // before now RESET in `ns`. No change is recorded; whether `ns` is pending, and its
+  // progress scope, are left as they are. Input thread only (it edits the claim index).
   void ForgetNamespace(const std::string& ns);
   // Re-derives sandboxes whose phase depends on time (a claim Pending, a pod
   // Unschedulable) at `now`.
   void Tick(absl::Time now);
-  // Every StatefulSet change up to resource version `version` has been applied, in
-  // every namespace (`scope` "") or in namespace `scope` (added with AddProgressScope).
-  void MarkStatefulSetsAt(const std::string& scope, uint64_t version);
-  // StatefulSets of namespace `ns` come from a feed of their own (a per-namespace watch),
-  // whose progress is reported with MarkStatefulSetsAt(ns, ...). Removed by
-  // ForgetNamespace(ns).
+  // Every input of `source` up to resource version `rv` has been applied (after a watch
+  // event or bookmark, and after a complete list, at its version), in progress scope
+  // `scope` ("": the cluster-wide reflectors; a namespace with reflectors of its own, see
+  // AddProgressScope). The first call per source and scope sets its floor (see the header
+  // comment). Lower versions than the current one are ignored. Runs the waiters it
+  // satisfies (WhenAt).
+  void MarkProgress(Source source, uint64_t rv, const std::string& scope = "");
+  // Namespace `ns` is fed by reflectors of its own (CacheFeed::Scope::kPerNamespace),
+  // which report progress in scope `ns`. Idempotent.
   void AddProgressScope(const std::string& ns);
+  // The progress scope of namespace `ns`: `ns` after AddProgressScope(ns), else "".
+  std::string ScopeOf(const std::string& ns) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The progress of the scope of `ns`.
+  Progress progress(const std::string& ns) const;
 
   // ---- Read-your-writes. Runs `reached(true)` once every StatefulSet change of `ns` up
   // to `version` (the resourceVersion a write answered with) has been applied, so that
   // every read after it reflects that write or something newer; `reached(false)` if the
-  // cache shuts down or forgets `ns` first. See VersionGate for the thread it runs on.
-  void WhenStatefulSetsAt(const std::string& ns, uint64_t version, VersionGate::Reached reached);
+  // cache shuts down first. See VersionGate for the thread it runs on.
+  void WhenStatefulSetsAt(const std::string& ns, uint64_t version, VersionGate::Reached reached) {
+    WhenAt(ns, Progress{{version, 0, 0}}, std::move(reached));
+  }
+  // As WhenStatefulSetsAt, for every kind of `target` in the scope of `ns`. Returns a
+  // function that drops the wait if it has not been answered yet (`reached` then never
+  // runs); call it when giving up, so that a version that never comes holds nothing.
+  // The function must not be called after the cache is destroyed.
+  std::function<void()> WhenAt(const std::string& ns, const Progress& target,
+                               VersionGate::Reached reached);
 
   // ---- Reads. UNAVAILABLE (reason CACHE_NOT_SYNCED: retry shortly) until synced();
   // INVALID_ARGUMENT for an invalid namespace or name.
@@ -357,7 +439,8 @@ class SandboxCache {
   // then returns nullopt), and must not block. The events present when Subscribe returns
   // are not announced: call Next() once after subscribing.
   // Errors: INVALID_ARGUMENT (namespace, name, label_selector, malformed resume_token);
-  // UNAVAILABLE CACHE_NOT_SYNCED; UNAVAILABLE after Shutdown().
+  // UNAVAILABLE CACHE_NOT_SYNCED; UNAVAILABLE CACHE_BEHIND if the token's position is
+  // ahead of this cache (wait with WhenAt first); UNAVAILABLE after Shutdown().
   absl::StatusOr<std::shared_ptr<WatchSubscription>> Subscribe(
       const WatchFilter& filter, const std::string& resume_token,
       std::function<void()> on_ready);
@@ -378,12 +461,24 @@ class SandboxCache {
     // Trimmed, by claim name: a sandbox may have a kept claim of another template too.
     std::map<std::string, kube::PersistentVolumeClaim> claims;
     internal::StatePtr state;              // last recorded; non-null iff sts
+    Progress inputs;  // per kind, the highest resourceVersion applied to this entry
   };
   struct Change {
     uint64_t seq;
     WatchEvent::Type type;     // kAdded, kModified or kDeleted
     internal::StatePtr prev;   // before (null for kAdded)
     SharedSandboxPtr next;     // after (for kDeleted: the last known state)
+    Progress inputs;           // the entry's inputs when recorded
+    Progress progress;         // the scope's progress when recorded (before MarkProgress
+                               // of the input that caused it)
+    bool tick = false;         // recorded by Tick()
+  };
+  // The progress of one scope (see the header comment).
+  struct Scope {
+    Progress progress;
+    Progress floor;
+    std::array<bool, 3> floor_set{};
+    std::array<VersionGate, 3> gates;  // progress per kind, for WhenAt
   };
   using Key = std::pair<std::string, std::string>;  // namespace, sandbox name
   using Notify = std::vector<std::shared_ptr<WatchSubscription>>;
@@ -397,14 +492,19 @@ class SandboxCache {
 
   // Applies `mutate` to the entry of `key` (created first if `create`; nothing happens
   // for a missing key otherwise), re-derives it and publishes the change, if any.
-  void ChangeEntry(const Key& key, bool create, const std::function<void(Entry&)>& mutate)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // `source` and `rv`: the input's kind and resourceVersion (Entry::inputs).
+  void ChangeEntry(const Key& key, bool create, Source source, uint64_t rv,
+                   const std::function<void(Entry&)>& mutate) ABSL_LOCKS_EXCLUDED(mu_);
   // Re-derives `key` at `now` and records a change if its view changed (`tick`: only a
   // changed phase or error reason counts), appending it to `out`.
   void Update(const Key& key, absl::Time now, bool tick, Publications* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(WatchEvent::Type type, internal::StatePtr prev, internal::StatePtr state,
-              Publications* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+              const Progress& inputs, bool tick, Publications* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Scope& ScopeLocked(const std::string& scope) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a client at `at` has not seen (everything) `change` records.
+  static bool Unseen(const Change& change, const Progress& at);
   // Releases mu_, then offers `out` in sequence order and wakes the subscriptions that
   // got an event. publish_mu_ is taken before mu_ is released, so publications never
   // overtake each other; readers (Get, List, Subscribe) do not wait for the offers.
@@ -412,6 +512,11 @@ class SandboxCache {
       ABSL_LOCKS_EXCLUDED(publish_mu_);
   // Offers one change to `sub`, translated for its filter.
   static bool OfferChange(WatchSubscription& sub, const Change& change);
+  // The event `change` is for `sub`'s filter (nullopt: none). `known`: the client knows
+  // the sandbox although the change is an ADDED (a resumed client that saw its
+  // StatefulSet).
+  static std::optional<WatchEvent::Type> Translate(const WatchSubscription& sub,
+                                                   const Change& change, bool known);
   // Fills `sub` with a fresh initial state at the current sequence.
   void SnapshotInto(WatchSubscription& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called by WatchSubscription::Next() after a collapse (no subscription lock held).
@@ -420,16 +525,15 @@ class SandboxCache {
   static void Wake(const Notify& notify);
   // OK if the cache is synced for namespace `ns`.
   absl::Status CheckSynced(const std::string& ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether `ns` was forgotten at or after sequence number `seq`.
-  bool ForgottenSince(const std::string& ns, uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The progress of StatefulSets of `ns`: its own scope, else the cluster-wide one.
-  std::shared_ptr<VersionGate> ProgressOf(const std::string& ns) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a client at `at` in `ns` may have missed that `ns` was forgotten.
+  bool ForgottenSince(const std::string& ns, const Progress& at) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string ScopeOfLocked(const std::string& ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The entry of sandbox `name` if it has a StatefulSet (then also a state), else null.
   const Entry* FindSandboxLocked(const std::string& ns, const std::string& name) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  const uint64_t epoch_;
   const std::shared_ptr<internal::CacheLink> link_;
 
   mutable absl::Mutex mu_;
@@ -447,11 +551,13 @@ class SandboxCache {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Namespaces served but not listed yet (SetNamespacePending).
   absl::flat_hash_set<std::string> pending_namespaces_ ABSL_GUARDED_BY(mu_);
-  // Namespace -> the sequence number when it was last forgotten: older tokens RESET.
-  absl::flat_hash_map<std::string, uint64_t> forgotten_at_ ABSL_GUARDED_BY(mu_);
-  // The StatefulSet input's progress: scope "" (every namespace) and per-namespace scopes.
-  // shared_ptr: waited on outside mu_ while ForgetNamespace may remove a scope.
-  absl::flat_hash_map<std::string, std::shared_ptr<VersionGate>> progress_ ABSL_GUARDED_BY(mu_);
+  // Namespace -> its scope's progress when it was last forgotten: a token that does not
+  // go beyond it in StatefulSets (issued before) RESETs.
+  absl::flat_hash_map<std::string, Progress> forgotten_at_ ABSL_GUARDED_BY(mu_);
+  // Namespaces with a progress scope of their own (AddProgressScope).
+  absl::flat_hash_set<std::string> own_scopes_ ABSL_GUARDED_BY(mu_);
+  // By scope name; never erased (WhenAt uses a gate after releasing mu_).
+  std::map<std::string, std::unique_ptr<Scope>> scopes_ ABSL_GUARDED_BY(mu_);
   // Open subscriptions by namespace.
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<WatchSubscription>>> subs_
       ABSL_GUARDED_BY(mu_);

@@ -159,16 +159,33 @@ void SandboxService::Load(const std::string& ns, const std::string& name,
 }
 
 void SandboxService::Get(const std::string& ns, const std::string& name, bool consistent_read,
-                         const kube::CallOptions& opts, Done<Sandbox> done) {
+                         const std::string& min_resource_version, const kube::CallOptions& opts,
+                         Done<Sandbox> done) {
   if (absl::Status s = domain::ValidateNamespace(ns); !s.ok()) return done(s);
   if (absl::Status s = domain::ValidateName(name); !s.ok()) return done(s);
-  if (!consistent_read && CacheReady(ns)) return done(cache_->Get(ns, name));
+  absl::StatusOr<Progress> target = MinProgress(min_resource_version);
+  if (!target.ok()) return done(target.status());
+  if (!consistent_read && CacheReady(ns)) {
+    return AwaitProgress(ns, *target, opts, [this, ns, name, done](absl::Status s) {
+      if (!s.ok()) return done(s);
+      done(cache_->Get(ns, name));
+    });
+  }
   Load(ns, name, opts, std::move(done));
 }
 
 void SandboxService::List(domain::ListQuery query, bool consistent_read,
-                          const kube::CallOptions& opts, Done<domain::ListResult> done) {
-  if (!consistent_read && CacheReady(query.ns)) return done(cache_->List(query));
+                          const std::string& min_resource_version, const kube::CallOptions& opts,
+                          Done<domain::ListResult> done) {
+  absl::StatusOr<Progress> target = MinProgress(min_resource_version);
+  if (!target.ok()) return done(target.status());
+  if (!consistent_read && CacheReady(query.ns)) {
+    const std::string ns = query.ns;
+    return AwaitProgress(ns, *target, opts, [this, query, done](absl::Status s) {
+      if (!s.ok()) return done(s);
+      done(cache_->List(query));
+    });
+  }
   if (absl::Status s = domain::ValidateNamespace(query.ns); !s.ok()) return done(s);
   if (query.page_size < 0) return done(domain::InvalidField("page_size", "must not be negative"));
   kube::ListOptions list;
@@ -280,6 +297,65 @@ void SandboxService::AwaitCache(const std::string& ns, const std::string& resour
       !kube_->RunAfter(wait, [answer]() { answer(false); }).ok()) {
     answer(false);
   }
+}
+
+absl::StatusOr<Progress> SandboxService::MinProgress(const std::string& min_resource_version) {
+  Progress target;
+  if (min_resource_version.empty()) return target;
+  std::optional<uint64_t> version = VersionGate::Parse(min_resource_version);
+  if (!version.has_value()) {
+    return domain::InvalidField("min_resource_version",
+                                "not a resource version (pass Sandbox.resource_version)");
+  }
+  target.rv[static_cast<size_t>(SandboxCache::Source::kStatefulSets)] = *version;
+  return target;
+}
+
+void SandboxService::AwaitProgress(const std::string& ns, const Progress& target,
+                                   const kube::CallOptions& opts,
+                                   std::function<void(absl::Status)> then) {
+  if (target == Progress{} || !CacheReady(ns)) return then(absl::OkStatus());
+  // The cache's input thread and the timer race; the first one answers.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto answer = [answered, then = std::move(then)](absl::Status s) {
+    if (!answered->exchange(true)) then(std::move(s));
+  };
+  std::function<void()> give_up = cache_->WhenAt(ns, target, [answer](bool reached) {
+    answer(reached ? absl::OkStatus()
+                   : domain::MakeError(absl::StatusCode::kUnavailable,
+                                       domain::reason::kServerShuttingDown,
+                                       "sandboxd is shutting down"));
+  });
+  if (answered->load()) return;
+  const absl::Duration left = opts.deadline - absl::Now();
+  const bool deadline_first = left < kMaxCacheWait;
+  absl::Status late =
+      deadline_first
+          ? domain::MakeError(absl::StatusCode::kDeadlineExceeded,
+                              domain::reason::kDeadlineExceeded,
+                              "the deadline passed before this replica's watch cache reached "
+                              "the requested version")
+          : domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kCacheBehind,
+                              "this replica's watch cache has not reached the requested "
+                              "version; retry (here or on another replica)");
+  const absl::Duration wait = std::min(kMaxCacheWait, left);
+  auto expire = [answer, late, give_up]() {
+    give_up();  // the version may never come: drop the waiter
+    answer(late);
+  };
+  if (wait <= absl::ZeroDuration() || !kube_->RunAfter(wait, expire).ok()) expire();
+}
+
+void SandboxService::AwaitWatchStart(const std::string& ns, const std::string& resume_token,
+                                     const std::string& min_resource_version,
+                                     const kube::CallOptions& opts,
+                                     std::function<void(absl::Status)> then) {
+  absl::StatusOr<Progress> target = MinProgress(min_resource_version);
+  if (!target.ok()) return then(target.status());
+  absl::StatusOr<ResumePosition> position = ParseResumeToken(resume_token);
+  if (!position.ok()) return then(position.status());
+  if (position->kind == ResumePosition::Kind::kAt) *target = Max(*target, position->at);
+  AwaitProgress(ns, *target, opts, std::move(then));
 }
 
 void SandboxService::ReplyAfterWrite(const std::string& ns, const std::string& name,

@@ -90,15 +90,30 @@ class SandboxService {
   void Create(domain::SandboxSpec spec, const kube::CallOptions& opts, Done<domain::Sandbox> done);
 
   // From the cache once it has synced, else (or with `consistent_read`) from the API
-  // server.
+  // server. Read-your-writes across replicas: with a `min_resource_version` (a
+  // Sandbox.resource_version, e.g. the answer of a write on another replica), a cached
+  // read waits until the cache has applied every StatefulSet change up to it (see
+  // AwaitProgress for the bound and the errors); INVALID_ARGUMENT (INVALID_FIELD
+  // min_resource_version) if it is not a resource version.
   void Get(const std::string& ns, const std::string& name, bool consistent_read,
-           const kube::CallOptions& opts, Done<domain::Sandbox> done);
+           const std::string& min_resource_version, const kube::CallOptions& opts,
+           Done<domain::Sandbox> done);
 
   // Sandboxes managed by sandboxd in query.ns, optionally filtered by project and a label
   // selector, one page at a time (page_token: opaque, from the previous result; an expired
   // token is INVALID_ARGUMENT). Source as Get.
-  void List(domain::ListQuery query, bool consistent_read, const kube::CallOptions& opts,
-            Done<domain::ListResult> done);
+  // min_resource_version as in Get.
+  void List(domain::ListQuery query, bool consistent_read, const std::string& min_resource_version,
+            const kube::CallOptions& opts, Done<domain::ListResult> done);
+
+  // Before a watch stream subscribes (SandboxCache::Subscribe): runs `then(OK)` once the
+  // cache has reached the position of `resume_token` (a token of the current format; any
+  // other resumes or resets at once) and `min_resource_version` (as in Get). Errors:
+  // INVALID_ARGUMENT (INVALID_FIELD resume_token or min_resource_version), and those of
+  // AwaitProgress.
+  void AwaitWatchStart(const std::string& ns, const std::string& resume_token,
+                       const std::string& min_resource_version, const kube::CallOptions& opts,
+                       std::function<void(absl::Status)> then);
 
   // Scale to 1 / 0 through the scale subresource. No write if already there.
   void Start(const std::string& ns, const std::string& name, const kube::CallOptions& opts,
@@ -153,6 +168,16 @@ class SandboxService {
   // there is no cache.
   void AwaitCache(const std::string& ns, const std::string& resource_version,
                   const kube::CallOptions& opts, std::function<void(bool reached)> then);
+  // Runs `then(OK)` once the cache (scope of `ns`) has reached `target` in every kind: at
+  // once for an all-zero target or without a synced cache (reads then go to the API
+  // server; Subscribe answers CACHE_NOT_SYNCED). Waits at most kMaxCacheWait, then
+  // UNAVAILABLE CACHE_BEHIND (retry, here or on another replica), or DEADLINE_EXCEEDED
+  // if opts.deadline comes first; UNAVAILABLE SERVER_SHUTTING_DOWN if the cache shuts
+  // down. `then` runs on the cache's input thread, the client's I/O thread, or inline.
+  void AwaitProgress(const std::string& ns, const Progress& target, const kube::CallOptions& opts,
+                     std::function<void(absl::Status)> then);
+  // The StatefulSet progress `min_resource_version` asks for ("" : none).
+  static absl::StatusOr<Progress> MinProgress(const std::string& min_resource_version);
   // The answer of a write that left the StatefulSet at `resource_version`: from the cache
   // once it has applied it, else from fresh reads.
   void ReplyAfterWrite(const std::string& ns, const std::string& name,

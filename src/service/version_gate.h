@@ -28,6 +28,8 @@ class VersionGate {
   // Called with true once the gate has reached the awaited version, or with false when
   // the gate closes first. Exactly once either way.
   using Reached = std::function<void(bool reached)>;
+  // Names a waiter for Cancel; 0 names none.
+  using Ticket = uint64_t;
 
   VersionGate() = default;
   ~VersionGate();  // Close()
@@ -40,8 +42,13 @@ class VersionGate {
   void Advance(uint64_t version);
 
   // Runs `reached(true)` once Advance() has reached `version` (inline if it already has),
-  // or `reached(false)` if the gate is closed first (inline if it already is).
-  void WhenReached(uint64_t version, Reached reached);
+  // or `reached(false)` if the gate is closed first (inline if it already is). Returns
+  // the waiter's ticket, 0 if `reached` ran inline.
+  Ticket WhenReached(uint64_t version, Reached reached);
+
+  // Drops the waiter `ticket` unless its callback already started (then it runs as
+  // usual): a waiter for a version that may never come must not stay forever.
+  void Cancel(Ticket ticket);
 
   // Runs every waiter with false; later WhenReached calls get false at once. Idempotent.
   void Close();
@@ -56,7 +63,13 @@ class VersionGate {
   mutable absl::Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::multimap<uint64_t, Reached> waiters_ ABSL_GUARDED_BY(mu_);
+  Ticket last_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  struct Waiter {
+    Ticket ticket;
+    Reached reached;
+  };
+  std::multimap<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);  // by version
+  std::map<Ticket, uint64_t> versions_ ABSL_GUARDED_BY(mu_);      // of each waiter
 };
 
 }  // namespace sandboxd::service

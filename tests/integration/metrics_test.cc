@@ -280,8 +280,8 @@ TEST_F(MetricsTest, ALifecycleMovesEveryCounterByExactlyItsCalls) {
   watch_ctx.TryCancel();
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 
-  // A stream resumed from a token of another process: RESET, then the (empty) initial
-  // state of the namespace.
+  // A stream resumed from a token of an earlier sandboxd (the per-process format): RESET,
+  // then the (empty) initial state of the namespace.
   grpc::ClientContext reset_ctx;
   reset_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   pb::WatchSandboxesRequest reset_req;

@@ -1,8 +1,10 @@
 // WatchSandbox / WatchSandboxes over real gRPC against the real local control plane:
 // ordering of lifecycle transitions, ERROR reasons, kube-apiserver restarts and 410
-// relists, resume tokens, slow consumers, and one API-server watch however many streams.
+// relists, resume tokens (on the same and on another replica), read-your-writes across
+// replicas, slow consumers, and one API-server watch however many streams.
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -168,7 +171,8 @@ class WatchTest : public ::testing::Test {
     plane_->DeleteNamespace(*ns_);
   }
 
-  static std::unique_ptr<server::SandboxdServer> StartServer() {
+  static std::unique_ptr<server::SandboxdServer> StartServer(
+      const server::SandboxdServer::Hooks& hooks = {}) {
     server::ServerConfig config;
     config.listen_address = "127.0.0.1:0";
     config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
@@ -179,7 +183,7 @@ class WatchTest : public ::testing::Test {
     config.kube.qps = 500;
     config.kube.burst = 1000;
     config.sandbox_defaults.image = "registry.local/agent:1";
-    auto server = server::SandboxdServer::Start(config);
+    auto server = server::SandboxdServer::Start(config, hooks);
     EXPECT_TRUE(server.ok()) << server.status();
     EXPECT_TRUE((*server)->WaitUntilServing(absl::Seconds(60)));
     return *std::move(server);
@@ -325,22 +329,10 @@ TEST_F(WatchTest, ResumingWithATokenDeliversWhatWasMissed) {
   EXPECT_LE(markers, 1);
 }
 
-TEST_F(WatchTest, ATokenFromAnotherServerIsAnExplicitReset) {
+TEST_F(WatchTest, ATokenOfAnEarlierSandboxdIsAnExplicitReset) {
   Create("w-reset", "p-reset");
-  std::string foreign_token;
-  {
-    std::unique_ptr<server::SandboxdServer> other = StartServer();
-    auto other_stub = pb::SandboxLifecycle::NewStub(testing::TokenChannel(
-        absl::StrCat("127.0.0.1:", other->port()), *token_));
-    Stream s(other_stub.get(), WatchRequest("p-reset"));
-    auto marker = s.NextWhere(IsMarker);
-    ASSERT_TRUE(marker.has_value());
-    foreign_token = marker->resume_token();
-    s.Cancel();
-    s.WaitDone();
-    other->Shutdown(absl::Seconds(2));
-  }
-  Stream stream(stub_, WatchRequest("p-reset", foreign_token));
+  // The per-process format of sandboxd before tokens were portable ("<epoch>.<seq>").
+  Stream stream(stub_, WatchRequest("p-reset", "0123456789abcdef.42"));
   auto reset = stream.Next();
   ASSERT_TRUE(reset.has_value());
   EXPECT_EQ(reset->type(), pb::WATCH_EVENT_TYPE_RESET);
@@ -430,12 +422,11 @@ TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {
   EXPECT_EQ(info.reason(), "SERVER_SHUTTING_DOWN");
   EXPECT_EQ(info.metadata().at("resumeToken"), marker->resume_token());
 
-  // The token resumes on another server of the same process lineage only if it knows it:
-  // here the main server does not, so it answers with an explicit RESET, never a gap.
+  // The token resumes on another replica: nothing changed since, so just the marker.
   Stream resumed(stub_, WatchRequest("p-shutdown", info.metadata().at("resumeToken")));
   auto first = resumed.Next();
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->type(), pb::WATCH_EVENT_TYPE_RESET);
+  EXPECT_EQ(first->type(), pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE);
 }
 
 TEST_F(WatchTest, ASlowClientGetsTheFinalStateAndDoesNotHoldBackAFastOne) {
@@ -596,6 +587,261 @@ TEST_F(WatchTest, MutatingCallsRideOutAnApiServerRestart) {
       [] { return !plane_->Exists(*ns_, "statefulset/w-outage-gone"); }, kWait));
   Delete("w-outage-new");
   Delete("w-outage-live");
+}
+
+// ---- several replicas ------------------------------------------------------------------
+
+// (type, phase) of each message for `name`, with consecutive repeats collapsed: what a
+// replica's cache records in between depends on how its three watches interleave, the
+// sequence of phases does not.
+std::vector<std::string> Phases(const std::vector<pb::WatchSandboxesResponse>& seen,
+                                const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& r : seen) {
+    if (r.sandbox().spec().name() != name) continue;
+    std::string e = absl::StrCat(pb::WatchEventType_Name(r.type()), " ",
+                                 pb::SandboxPhase_Name(r.sandbox().phase()));
+    if (out.empty() || out.back() != e) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// The position of a resume token, per kind (the test knows the format,
+// "v1.<statefulsets>.<pods>.<claims>"; clients treat tokens as opaque).
+std::vector<uint64_t> PositionOf(const std::string& token) {
+  std::vector<uint64_t> out;
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  for (size_t i = 1; i < parts.size(); ++i) out.push_back(std::stoull(parts[i]));
+  return out;
+}
+bool Covers(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  if (a.size() != 3 || b.size() != 3) return false;
+  for (size_t k = 0; k < 3; ++k) {
+    if (a[k] < b[k]) return false;
+  }
+  return true;
+}
+
+// A client's stream on replica A is cut mid-lifecycle and resumed on replica B with the
+// last token: B replays what the client missed (no RESET, nothing the client had seen)
+// and continues live. A reference stream on A, never cut, sees the same phases.
+TEST_F(WatchTest, AStreamMovedToAnotherReplicaGetsEveryChangeOnceWithoutReset) {
+  std::unique_ptr<server::SandboxdServer> b = StartServer();
+  auto stub_b = pb::SandboxLifecycle::NewStub(
+      testing::TokenChannel(absl::StrCat("127.0.0.1:", b->port()), *token_));
+  Stream reference(stub_, WatchRequest("p-move"));
+  ASSERT_TRUE(reference.NextWhere(IsMarker).has_value());
+  std::vector<pb::WatchSandboxesResponse> ref;  // everything the reference received
+  auto on_a = std::make_unique<Stream>(stub_, WatchRequest("p-move"));
+  ASSERT_TRUE(on_a->NextWhere(IsMarker).has_value());
+
+  std::vector<pb::WatchSandboxesResponse> client;  // what the client received, in order
+  Create("w-move", "p-move");
+  ASSERT_TRUE(on_a->NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_RUNNING), &client));
+  // B resumes only tokens at or after its first lists. A's tokens reach that in every
+  // kind once A has seen an event (or list, or bookmark) of each kind after B listed:
+  // here the sandbox's own, unless an earlier test's API-server restart left a reflector
+  // of A backing off before its relist. Wait for that.
+  std::vector<uint64_t> b_start;
+  {
+    Stream s(stub_b.get(), WatchRequest("p-move-none"));
+    auto marker = s.NextWhere(IsMarker);
+    ASSERT_TRUE(marker.has_value());
+    b_start = PositionOf(marker->resume_token());
+  }
+  ASSERT_TRUE(testing::Eventually(
+      [&b_start] {
+        Stream s(stub_, WatchRequest("p-move-none"));
+        auto marker = s.NextWhere(IsMarker);
+        return marker.has_value() && Covers(PositionOf(marker->resume_token()), b_start);
+      },
+      kWait));
+  Stop("w-move");
+  ASSERT_TRUE(on_a->NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_STOPPED), &client));
+  on_a->Cancel();
+  on_a->WaitDone();
+  on_a.reset();
+  const pb::WatchSandboxesResponse last = client.back();
+  ASSERT_TRUE(reference.NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_STOPPED), &ref));
+
+  // While the client is away: started (through B) until running, its env changed (A).
+  {
+    pb::StartSandboxRequest req;
+    req.set_namespace_(*ns_);
+    req.set_name("w-move");
+    pb::StartSandboxResponse resp;
+    grpc::Status s = stub_b->StartSandbox(Context().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_TRUE(reference.NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_RUNNING), &ref));
+  SetEnv("w-move", "MOVED", "yes");
+  auto moved = [](const pb::WatchSandboxesResponse& r) {
+    return r.sandbox().spec().env().count("MOVED") > 0 &&
+           r.sandbox().phase() == pb::SANDBOX_PHASE_RUNNING;
+  };
+  ASSERT_TRUE(reference.NextWhere(moved, &ref));
+
+  Stream on_b(stub_b.get(), WatchRequest("p-move", last.resume_token()));
+  std::vector<pb::WatchSandboxesResponse> resumed;
+  ASSERT_TRUE(on_b.NextWhere(IsMarker, &resumed).has_value());
+  Delete("w-move");
+  ASSERT_TRUE(on_b.NextWhere(DeletedEvent("w-move"), &resumed));
+  ASSERT_TRUE(reference.NextWhere(DeletedEvent("w-move"), &ref));
+
+  ASSERT_GE(resumed.size(), 2u);
+  EXPECT_FALSE(IsMarker(resumed.front())) << "B replayed nothing";
+  EXPECT_NE(resumed.front().sandbox().SerializeAsString(), last.sandbox().SerializeAsString())
+      << "B repeated the last message the client had";
+  int markers = 0;
+  bool env_seen = false;
+  for (const auto& r : resumed) {
+    markers += IsMarker(r);
+    EXPECT_NE(r.type(), pb::WATCH_EVENT_TYPE_RESET);
+    EXPECT_NE(r.type(), pb::WATCH_EVENT_TYPE_ADDED) << "the client knows w-move";
+    EXPECT_FALSE(r.resume_token().empty());
+    env_seen = env_seen || r.sandbox().spec().env().count("MOVED") > 0;
+    if (!IsMarker(r)) client.push_back(r);
+  }
+  EXPECT_EQ(markers, 1);
+  EXPECT_TRUE(env_seen);
+  // Across both replicas: every step of the lifecycle, in order, as on the reference
+  // (a stream may merge intermediate states of one sandbox while a write is in flight,
+  // so the milestones are compared, not every intermediate state) ...
+  // The replay is never merged, so the client sees the restart's STARTING as well.
+  const std::vector<std::string> milestones = {"_ADDED",    "_RUNNING", "_STOPPED",
+                                               "_STARTING", "_RUNNING", "_DELETED"};
+  for (const auto* seen : {&client, &ref}) {
+    std::vector<std::string> phases = Phases(*seen, "w-move");
+    auto at = phases.begin();  // one message may be two milestones (ADDED and RUNNING)
+    for (const std::string& m : milestones) {
+      at = std::find_if(at, phases.end(),
+                        [&m](const std::string& p) { return p.find(m) != std::string::npos; });
+      ASSERT_NE(at, phases.end()) << m << " missing from " << ::testing::PrintToString(phases);
+    }
+  }
+  // ... and no state twice in a row (the final DELETED carries the last state again).
+  for (size_t i = 1; i + 1 < client.size(); ++i) {
+    EXPECT_NE(client[i].sandbox().SerializeAsString(), client[i - 1].sandbox().SerializeAsString())
+        << "repeated at " << i << ": " << client[i].DebugString();
+  }
+  b->Shutdown(absl::Seconds(5));
+}
+
+// A replica whose history no longer covers a token answers it with RESET and a fresh
+// initial state; one whose history does resumes it.
+TEST_F(WatchTest, ATokenOlderThanTheReplicasHistoryIsReset) {
+  server::SandboxdServer::Hooks tiny;
+  tiny.watch_history_capacity = 1;
+  std::unique_ptr<server::SandboxdServer> c = StartServer(tiny);
+  auto stub_c = pb::SandboxLifecycle::NewStub(
+      testing::TokenChannel(absl::StrCat("127.0.0.1:", c->port()), *token_));
+  Stream on_a(stub_, WatchRequest("p-old"));
+  ASSERT_TRUE(on_a.NextWhere(IsMarker).has_value());
+  Create("w-old", "p-old");
+  auto running = on_a.NextWhere(PhaseOf("w-old", pb::SANDBOX_PHASE_RUNNING));
+  ASSERT_TRUE(running.has_value());
+  Stop("w-old");  // several changes: C's history of one loses the first of them
+
+  auto stopped = on_a.NextWhere(PhaseOf("w-old", pb::SANDBOX_PHASE_STOPPED));
+  ASSERT_TRUE(stopped.has_value());
+  pb::WatchSandboxesRequest old_token = WatchRequest("p-old", running->resume_token());
+  old_token.set_min_resource_version(stopped->sandbox().resource_version());
+  Stream on_c(stub_c.get(), old_token);
+  auto reset = on_c.Next();
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_EQ(reset->type(), pb::WATCH_EVENT_TYPE_RESET);
+  auto added = on_c.Next();
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->type(), pb::WATCH_EVENT_TYPE_ADDED);
+  EXPECT_EQ(added->sandbox().spec().name(), "w-old");
+  EXPECT_EQ(added->sandbox().desired_replicas(), 0);  // min_resource_version: the stop
+  auto marker = on_c.Next();
+  ASSERT_TRUE(marker.has_value());
+  EXPECT_TRUE(IsMarker(*marker));
+
+  // The main server's history (4096 changes) still covers it: the missed changes.
+  Stream on_main(stub_, WatchRequest("p-old", running->resume_token()));
+  auto first = on_main.Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type(), pb::WATCH_EVENT_TYPE_MODIFIED);
+  ASSERT_TRUE(on_main.NextWhere(IsMarker).has_value());
+  c->Shutdown(absl::Seconds(5));
+  Delete("w-old");
+}
+
+// Read-your-writes across replicas: a write through A returns the StatefulSet's
+// resourceVersion; a read or watch through B that passes it as min_resource_version
+// reflects the write.
+TEST_F(WatchTest, AReadOnAnotherReplicaWithMinResourceVersionSeesTheWrite) {
+  std::unique_ptr<server::SandboxdServer> b = StartServer();
+  auto stub_b = pb::SandboxLifecycle::NewStub(
+      testing::TokenChannel(absl::StrCat("127.0.0.1:", b->port()), *token_));
+  Create("w-ryw", "p-ryw");
+  for (int round = 0; round < 3; ++round) {
+    pb::UpdateSandboxEnvRequest update;
+    update.set_namespace_(*ns_);
+    update.set_name("w-ryw");
+    (*update.mutable_env())["ROUND"] = std::to_string(round);
+    pb::UpdateSandboxEnvResponse written;
+    grpc::Status s = stub_->UpdateSandboxEnv(Context().get(), update, &written);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    const std::string rv = written.sandbox().resource_version();
+    ASSERT_FALSE(rv.empty());
+
+    pb::GetSandboxRequest get;
+    get.set_namespace_(*ns_);
+    get.set_name("w-ryw");
+    get.set_min_resource_version(rv);
+    pb::GetSandboxResponse read;
+    s = stub_b->GetSandbox(Context().get(), get, &read);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(read.sandbox().spec().env().at("ROUND"), std::to_string(round));
+    EXPECT_GE(std::stoull(read.sandbox().resource_version()), std::stoull(rv));
+
+    pb::ListSandboxesRequest list;
+    list.set_namespace_(*ns_);
+    list.set_project("p-ryw");
+    list.set_min_resource_version(rv);
+    pb::ListSandboxesResponse listed;
+    s = stub_b->ListSandboxes(Context().get(), list, &listed);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(listed.sandboxes_size(), 1);
+    EXPECT_EQ(listed.sandboxes(0).spec().env().at("ROUND"), std::to_string(round));
+
+    pb::WatchSandboxesRequest watch = WatchRequest("p-ryw");
+    watch.set_min_resource_version(rv);
+    Stream stream(stub_b.get(), watch);
+    auto added = stream.Next();
+    ASSERT_TRUE(added.has_value());
+    EXPECT_EQ(added->type(), pb::WATCH_EVENT_TYPE_ADDED);
+    EXPECT_EQ(added->sandbox().spec().env().at("ROUND"), std::to_string(round));
+  }
+  {  // not a resource version
+    pb::GetSandboxRequest get;
+    get.set_namespace_(*ns_);
+    get.set_name("w-ryw");
+    get.set_min_resource_version("latest");
+    pb::GetSandboxResponse read;
+    grpc::Status s = stub_b->GetSandbox(Context().get(), get, &read);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ReasonAndField(s).second, "min_resource_version");
+  }
+  {  // a version the cluster has not reached: the wait is bounded
+    pb::GetSandboxRequest get;
+    get.set_namespace_(*ns_);
+    get.set_name("w-ryw");
+    get.set_min_resource_version("999999999999");
+    pb::GetSandboxResponse read;
+    grpc::Status s = stub_b->GetSandbox(Context().get(), get, &read);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(ReasonAndField(s).first, "CACHE_BEHIND");
+    grpc::ClientContext short_ctx;
+    short_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    s = stub_b->GetSandbox(&short_ctx, get, &read);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  b->Shutdown(absl::Seconds(5));
+  Delete("w-ryw");
 }
 
 }  // namespace

@@ -139,6 +139,10 @@ const (
 	// FAILED_PRECONDITION: RollbackMigration of a sandbox that was not migrated (no
 	// migration record).
 	ErrorReason_NOT_MIGRATED ErrorReason = 40
+	// UNAVAILABLE: this replica's watch cache has not caught up, in time, with a version
+	// the request named (min_resource_version, or the position of a resume_token); retry,
+	// on this or another replica.
+	ErrorReason_CACHE_BEHIND ErrorReason = 41
 )
 
 // Enum value maps for ErrorReason.
@@ -185,6 +189,7 @@ var (
 		38: "UNSUPPORTED_FIELD",
 		39: "MIGRATION_IN_PROGRESS",
 		40: "NOT_MIGRATED",
+		41: "CACHE_BEHIND",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -228,6 +233,7 @@ var (
 		"UNSUPPORTED_FIELD":          38,
 		"MIGRATION_IN_PROGRESS":      39,
 		"NOT_MIGRATED":               40,
+		"CACHE_BEHIND":               41,
 	}
 )
 
@@ -263,7 +269,7 @@ var File_sandbox_v1_error_reason_proto protoreflect.FileDescriptor
 const file_sandbox_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
 	"\x1dsandbox/v1/error_reason.proto\x12\n" +
-	"sandbox.v1*\xcc\a\n" +
+	"sandbox.v1*\xde\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_FIELD\x10\x01\x12\x15\n" +
@@ -306,7 +312,8 @@ const file_sandbox_v1_error_reason_proto_rawDesc = "" +
 	"\x12NOT_DEPLOYMENT_ERA\x10%\x12\x15\n" +
 	"\x11UNSUPPORTED_FIELD\x10&\x12\x19\n" +
 	"\x15MIGRATION_IN_PROGRESS\x10'\x12\x10\n" +
-	"\fNOT_MIGRATED\x10(B0\n" +
+	"\fNOT_MIGRATED\x10(\x12\x10\n" +
+	"\fCACHE_BEHIND\x10)B0\n" +
 	"\x17dev.sandboxd.sandbox.v1B\x10ErrorReasonProtoP\x01\xf8\x01\x01b\x06proto3"
 
 var (

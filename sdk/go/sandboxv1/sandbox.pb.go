@@ -988,9 +988,16 @@ type Sandbox struct {
 	Version string `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
 	// A unique ID of this incarnation of the sandbox: a sandbox deleted and created
 	// again under the same name has a different uid.
-	Uid           string `protobuf:"bytes,11,opt,name=uid,proto3" json:"uid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Uid string `protobuf:"bytes,11,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The Kubernetes resourceVersion of the sandbox's StatefulSet this state reflects
+	// (opaque; at least that version: a StatefulSet write that changes nothing visible
+	// may not show in watch messages). The answer of a mutating call carries the version
+	// of its write. Pass it as min_resource_version of GetSandbox, ListSandboxes,
+	// WatchSandbox or WatchSandboxes, on any sandboxd replica, to read this state or a
+	// newer one.
+	ResourceVersion string `protobuf:"bytes,12,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Sandbox) Reset() {
@@ -1100,6 +1107,13 @@ func (x *Sandbox) GetUid() string {
 	return ""
 }
 
+func (x *Sandbox) GetResourceVersion() string {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return ""
+}
+
 // Request of CreateSandbox.
 type CreateSandboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1203,8 +1217,16 @@ type GetSandboxRequest struct {
 	// The cache is at most a watch event behind; ask for this only when a read must
 	// reflect a write that another client has just made.
 	ConsistentRead bool `protobuf:"varint,3,opt,name=consistent_read,json=consistentRead,proto3" json:"consistent_read,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Read-your-writes across sandboxd replicas: a Sandbox.resource_version (typically
+	// the answer of a write, possibly made through another replica). The server answers
+	// only once its watch cache has applied every change of sandboxes' StatefulSets up to
+	// that version, so the answer reflects that write or something newer. It waits at most
+	// a few seconds and never past the call's deadline: UNAVAILABLE (reason CACHE_BEHIND:
+	// retry, on this or another replica) or DEADLINE_EXCEEDED. INVALID_ARGUMENT if it is
+	// not a resource version. Empty: no wait.
+	MinResourceVersion string `protobuf:"bytes,4,opt,name=min_resource_version,json=minResourceVersion,proto3" json:"min_resource_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetSandboxRequest) Reset() {
@@ -1256,6 +1278,13 @@ func (x *GetSandboxRequest) GetConsistentRead() bool {
 		return x.ConsistentRead
 	}
 	return false
+}
+
+func (x *GetSandboxRequest) GetMinResourceVersion() string {
+	if x != nil {
+		return x.MinResourceVersion
+	}
+	return ""
 }
 
 // Response of GetSandbox.
@@ -1323,8 +1352,16 @@ type ListSandboxesRequest struct {
 	// Read straight from the Kubernetes API server instead of sandboxd's watch cache
 	// (see GetSandboxRequest.consistent_read).
 	ConsistentRead bool `protobuf:"varint,6,opt,name=consistent_read,json=consistentRead,proto3" json:"consistent_read,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Read-your-writes across sandboxd replicas: a Sandbox.resource_version (typically
+	// the answer of a write, possibly made through another replica). The server answers
+	// only once its watch cache has applied every change of sandboxes' StatefulSets up to
+	// that version, so the answer reflects that write or something newer. It waits at most
+	// a few seconds and never past the call's deadline: UNAVAILABLE (reason CACHE_BEHIND:
+	// retry, on this or another replica) or DEADLINE_EXCEEDED. INVALID_ARGUMENT if it is
+	// not a resource version. Empty: no wait.
+	MinResourceVersion string `protobuf:"bytes,7,opt,name=min_resource_version,json=minResourceVersion,proto3" json:"min_resource_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ListSandboxesRequest) Reset() {
@@ -1397,6 +1434,13 @@ func (x *ListSandboxesRequest) GetConsistentRead() bool {
 		return x.ConsistentRead
 	}
 	return false
+}
+
+func (x *ListSandboxesRequest) GetMinResourceVersion() string {
+	if x != nil {
+		return x.MinResourceVersion
+	}
+	return ""
 }
 
 // Response of ListSandboxes.
@@ -1909,14 +1953,21 @@ type WatchSandboxRequest struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The resume_token of the last message the client processed on an earlier stream
 	// with the same request fields. Empty: start with the initial state.
-	// Resuming never skips a change (a change may be repeated). A token that is too old,
-	// that another sandboxd process issued, or that came before the INITIAL_STATE_COMPLETE
-	// of its stream (an initial-state ADDED or a RESET: the client's state was still
-	// incomplete) is answered with RESET, the whole initial state and
-	// INITIAL_STATE_COMPLETE.
-	ResumeToken   string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Tokens are positions in the cluster's resource versions, so any sandboxd replica
+	// resumes from a token another one issued: the stream replays the changes the client
+	// has not received, then INITIAL_STATE_COMPLETE. Resuming never skips a change (a
+	// change may be repeated). The replica first waits (a few seconds at most) until its
+	// cache has caught up with the token, else UNAVAILABLE (reason CACHE_BEHIND). A token
+	// older than the replica's history, one of an earlier sandboxd version, or one that
+	// came before the INITIAL_STATE_COMPLETE of its stream (an initial-state ADDED or a
+	// RESET: the client's state was still incomplete) is answered with RESET, the whole
+	// initial state and INITIAL_STATE_COMPLETE.
+	ResumeToken string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// As GetSandboxRequest.min_resource_version: the stream starts (with its initial
+	// state, or by resuming) only once the replica's cache has applied that version.
+	MinResourceVersion string `protobuf:"bytes,4,opt,name=min_resource_version,json=minResourceVersion,proto3" json:"min_resource_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WatchSandboxRequest) Reset() {
@@ -1966,6 +2017,13 @@ func (x *WatchSandboxRequest) GetName() string {
 func (x *WatchSandboxRequest) GetResumeToken() string {
 	if x != nil {
 		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *WatchSandboxRequest) GetMinResourceVersion() string {
+	if x != nil {
+		return x.MinResourceVersion
 	}
 	return ""
 }
@@ -2049,14 +2107,21 @@ type WatchSandboxesRequest struct {
 	LabelSelector string `protobuf:"bytes,3,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
 	// The resume_token of the last message the client processed on an earlier stream
 	// with the same filters. Empty: start with the initial state.
-	// Resuming never skips a change (a change may be repeated). A token that is too old,
-	// that another sandboxd process issued, or that came before the INITIAL_STATE_COMPLETE
-	// of its stream (an initial-state ADDED or a RESET: the client's state was still
-	// incomplete) is answered with RESET, the whole initial state and
-	// INITIAL_STATE_COMPLETE.
-	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Tokens are positions in the cluster's resource versions, so any sandboxd replica
+	// resumes from a token another one issued: the stream replays the changes the client
+	// has not received, then INITIAL_STATE_COMPLETE. Resuming never skips a change (a
+	// change may be repeated). The replica first waits (a few seconds at most) until its
+	// cache has caught up with the token, else UNAVAILABLE (reason CACHE_BEHIND). A token
+	// older than the replica's history, one of an earlier sandboxd version, or one that
+	// came before the INITIAL_STATE_COMPLETE of its stream (an initial-state ADDED or a
+	// RESET: the client's state was still incomplete) is answered with RESET, the whole
+	// initial state and INITIAL_STATE_COMPLETE.
+	ResumeToken string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// As GetSandboxRequest.min_resource_version: the stream starts (with its initial
+	// state, or by resuming) only once the replica's cache has applied that version.
+	MinResourceVersion string `protobuf:"bytes,5,opt,name=min_resource_version,json=minResourceVersion,proto3" json:"min_resource_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WatchSandboxesRequest) Reset() {
@@ -2113,6 +2178,13 @@ func (x *WatchSandboxesRequest) GetLabelSelector() string {
 func (x *WatchSandboxesRequest) GetResumeToken() string {
 	if x != nil {
 		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *WatchSandboxesRequest) GetMinResourceVersion() string {
+	if x != nil {
+		return x.MinResourceVersion
 	}
 	return ""
 }
@@ -2979,7 +3051,7 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"claim_name\x18\x01 \x01(\tR\tclaimName\x12\x14\n" +
 	"\x05phase\x18\x02 \x01(\tR\x05phase\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\tR\bcapacity\x12\x10\n" +
-	"\x03uid\x18\x04 \x01(\tR\x03uid\"\xe8\x03\n" +
+	"\x03uid\x18\x04 \x01(\tR\x03uid\"\x93\x04\n" +
 	"\aSandbox\x12+\n" +
 	"\x04spec\x18\x01 \x01(\v2\x17.sandbox.v1.SandboxSpecR\x04spec\x12.\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x18.sandbox.v1.SandboxPhaseR\x05phase\x12A\n" +
@@ -2993,17 +3065,19 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"createTime\x12\x18\n" +
 	"\aversion\x18\n" +
 	" \x01(\tR\aversion\x12\x10\n" +
-	"\x03uid\x18\v \x01(\tR\x03uid\"C\n" +
+	"\x03uid\x18\v \x01(\tR\x03uid\x12)\n" +
+	"\x10resource_version\x18\f \x01(\tR\x0fresourceVersion\"C\n" +
 	"\x14CreateSandboxRequest\x12+\n" +
 	"\x04spec\x18\x01 \x01(\v2\x17.sandbox.v1.SandboxSpecR\x04spec\"F\n" +
 	"\x15CreateSandboxResponse\x12-\n" +
-	"\asandbox\x18\x01 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\"n\n" +
+	"\asandbox\x18\x01 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\"\xa0\x01\n" +
 	"\x11GetSandboxRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
-	"\x0fconsistent_read\x18\x03 \x01(\bR\x0econsistentRead\"C\n" +
+	"\x0fconsistent_read\x18\x03 \x01(\bR\x0econsistentRead\x120\n" +
+	"\x14min_resource_version\x18\x04 \x01(\tR\x12minResourceVersion\"C\n" +
 	"\x12GetSandboxResponse\x12-\n" +
-	"\asandbox\x18\x01 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\"\xda\x01\n" +
+	"\asandbox\x18\x01 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\"\x8c\x02\n" +
 	"\x14ListSandboxesRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12%\n" +
@@ -3011,7 +3085,8 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\x12'\n" +
-	"\x0fconsistent_read\x18\x06 \x01(\bR\x0econsistentRead\"r\n" +
+	"\x0fconsistent_read\x18\x06 \x01(\bR\x0econsistentRead\x120\n" +
+	"\x14min_resource_version\x18\a \x01(\tR\x12minResourceVersion\"r\n" +
 	"\x15ListSandboxesResponse\x121\n" +
 	"\tsandboxes\x18\x01 \x03(\v2\x13.sandbox.v1.SandboxR\tsandboxes\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"G\n" +
@@ -3043,20 +3118,22 @@ const file_sandbox_v1_sandbox_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
 	"\fkeep_storage\x18\x03 \x01(\bR\vkeepStorage\x12#\n" +
 	"\rallow_missing\x18\x04 \x01(\bR\fallowMissing\"\x17\n" +
-	"\x15DeleteSandboxResponse\"j\n" +
+	"\x15DeleteSandboxResponse\"\x9c\x01\n" +
 	"\x13WatchSandboxRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
-	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"\x98\x01\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\x120\n" +
+	"\x14min_resource_version\x18\x04 \x01(\tR\x12minResourceVersion\"\x98\x01\n" +
 	"\x14WatchSandboxResponse\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.sandbox.v1.WatchEventTypeR\x04type\x12-\n" +
 	"\asandbox\x18\x02 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\x12!\n" +
-	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"\x99\x01\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"\xcb\x01\n" +
 	"\x15WatchSandboxesRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12%\n" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12!\n" +
-	"\fresume_token\x18\x04 \x01(\tR\vresumeToken\"\x9a\x01\n" +
+	"\fresume_token\x18\x04 \x01(\tR\vresumeToken\x120\n" +
+	"\x14min_resource_version\x18\x05 \x01(\tR\x12minResourceVersion\"\x9a\x01\n" +
 	"\x16WatchSandboxesResponse\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.sandbox.v1.WatchEventTypeR\x04type\x12-\n" +
 	"\asandbox\x18\x02 \x01(\v2\x13.sandbox.v1.SandboxR\asandbox\x12!\n" +

@@ -232,6 +232,7 @@ TEST(DeriveSandboxTest, FillsViewFields) {
   EXPECT_EQ(sb.ready_replicas, 1);
   EXPECT_EQ(sb.uid, "sts-uid");
   EXPECT_EQ(sb.version, "3");  // the generation, not the resourceVersion
+  EXPECT_EQ(sb.resource_version, "4242");  // for min_resource_version
   EXPECT_EQ(sb.created, kNow - absl::Minutes(10));
   EXPECT_EQ(sb.endpoints.pod_dns, "alice-0.alice-service.ns-alice.svc.cluster.local");
   // No TLS secret configured: the Ingresses serve plain HTTP, and the URLs say so.

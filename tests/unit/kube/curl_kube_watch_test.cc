@@ -320,8 +320,9 @@ TEST(CurlKubeWatchTest, RunAfterRunsTimersInOrderOnTheIoThread) {
 class Sink final : public ReflectorSink {
  public:
   void OnUpsert(const std::string& json) override { Add(absl::StrCat("upsert ", json)); }
-  void OnDelete(const std::string& ns, const std::string& name) override {
-    Add(absl::StrCat("delete ", ns, "/", name));
+  void OnDelete(const std::string& ns, const std::string& name,
+                const std::string& resource_version) override {
+    Add(absl::StrCat("delete ", ns, "/", name, "@", resource_version));
   }
   void OnSynced() override {
     Add("synced");
@@ -385,12 +386,15 @@ TEST(CurlKubeWatchTest, ReflectorRelistsAfter410InsideTheStream) {
   EXPECT_EQ(stats.last_resource_version, "20");
   absl::MutexLock lock(&sink.mu);
   const std::string sts = R"(,"kind":"StatefulSet","apiVersion":"apps/v1"})";
-  EXPECT_EQ(sink.calls,
-            (std::vector<std::string>{
-                absl::StrCat(R"(upsert {"metadata":{"name":"a","namespace":"u1","resourceVersion":"5"})", sts),
-                "synced", absl::StrCat("upsert ", Obj("b", "11")),
-                absl::StrCat(R"(upsert {"metadata":{"name":"b","namespace":"u1","resourceVersion":"11"})", sts),
-                "delete u1/a", "synced"}));
+  EXPECT_EQ(
+      sink.calls,
+      (std::vector<std::string>{
+          absl::StrCat(R"(upsert {"metadata":{"name":"a","namespace":"u1","resourceVersion":"5"})",
+                       sts),
+          "synced", absl::StrCat("upsert ", Obj("b", "11")),
+          absl::StrCat(R"(upsert {"metadata":{"name":"b","namespace":"u1","resourceVersion":"11"})",
+                       sts),
+          "delete u1/a@20", "synced"}));
   std::vector<std::string> paths = server.paths();
   ASSERT_GE(paths.size(), 3u);
   EXPECT_EQ(paths[0], "/apis/apps/v1/statefulsets?limit=500");

@@ -22,8 +22,9 @@ class RecordingSink final : public ReflectorSink {
     Record(absl::StrCat("upsert ", json));
     if (on_call) on_call();
   }
-  void OnDelete(const std::string& ns, const std::string& name) override {
-    Record(absl::StrCat("delete ", ns, "/", name));
+  void OnDelete(const std::string& ns, const std::string& name,
+                const std::string& resource_version) override {
+    Record(absl::StrCat("delete ", ns, "/", name, "@", resource_version));
     if (on_call) on_call();
   }
   void OnSynced() override {
@@ -123,7 +124,7 @@ TEST_F(ReflectorTest, RelistAbandonsTheWatchAndListsOneNamespaceAgain) {
   EXPECT_EQ(l2.opts.continue_token, "");
   l2.done(Page({Item("a", "150")}, "200"));
   EXPECT_EQ(sink_.Take(),
-            (std::vector<std::string>{Upserted("a", "150"), "delete u1/b", "synced"}));
+            (std::vector<std::string>{Upserted("a", "150"), "delete u1/b@200", "synced"}));
   EXPECT_EQ(client_.PopWatch().opts.resource_version, "200");
   EXPECT_EQ(r.Stats().lists, 2);
   EXPECT_EQ(r.Stats().relists_after_410, 0);
@@ -166,9 +167,9 @@ TEST_F(ReflectorTest, ListSyncedEventsThen410RelistWithSyntheticDeletes) {
   w1.on_event({WatchEvent::Type::kModified, WatchObj("a", "102")});
   w1.on_event({WatchEvent::Type::kDeleted, WatchObj("b", "103")});
   w1.on_event({WatchEvent::Type::kBookmark, BookmarkObj("110")});
-  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{"upsert " + WatchObj("d", "101"),
-                                                    "upsert " + WatchObj("a", "102"),
-                                                    "delete u1/b"}));
+  EXPECT_EQ(sink_.Take(),
+            (std::vector<std::string>{"upsert " + WatchObj("d", "101"),
+                                      "upsert " + WatchObj("a", "102"), "delete u1/b@103"}));
   EXPECT_EQ(r.Stats().last_resource_version, "110");
   EXPECT_EQ(r.Stats().events, 4);
 
@@ -186,8 +187,9 @@ TEST_F(ReflectorTest, ListSyncedEventsThen410RelistWithSyntheticDeletes) {
   EXPECT_EQ(l3.opts.continue_token, "");
   EXPECT_EQ(l3.opts.resource_version, "");
   l3.done(Page({Item("a", "150"), Item("e", "160")}, "200"));
-  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "150"), Upserted("e", "160"),
-                                                    "delete u1/c", "delete u1/d", "synced"}));
+  EXPECT_EQ(sink_.Take(),
+            (std::vector<std::string>{Upserted("a", "150"), Upserted("e", "160"), "delete u1/c@200",
+                                      "delete u1/d@200", "synced"}));
   auto w3 = client_.PopWatch();
   EXPECT_EQ(w3.opts.resource_version, "200");
 
@@ -213,7 +215,7 @@ TEST_F(ReflectorTest, ExpiredContinueTokenRestartsTheListAtOnce) {
   EXPECT_EQ(again.opts.continue_token, "");
   again.done(Page({Item("b", "2")}, "20"));
   EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "1"), Upserted("b", "2"),
-                                                    "delete u1/a", "synced"}));
+                                                    "delete u1/a@20", "synced"}));
   EXPECT_EQ(client_.PopWatch().opts.resource_version, "20");
   EXPECT_EQ(r.Stats().lists, 2);
   EXPECT_EQ(r.Stats().backoffs, 0);

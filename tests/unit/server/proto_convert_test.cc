@@ -326,6 +326,7 @@ domain::Sandbox SampleSandbox() {
   s.created = absl::FromUnixNanos(1700000000123456789);
   s.version = "4711";
   s.uid = "sts-uid-1";
+  s.resource_version = "98765";
   return s;
 }
 
@@ -358,6 +359,7 @@ TEST(SandboxToProtoTest, ConvertsEveryField) {
     create_time { seconds: 1700000000 nanos: 123456789 }
     version: "4711"
     uid: "sts-uid-1"
+    resource_version: "98765"
   )pb");
   EXPECT_TRUE(MessageDifferencer::Equals(got, want))
       << got.DebugString() << "\nvs\n" << want.DebugString();

@@ -59,7 +59,6 @@ class CacheFeedTest : public ::testing::Test {
   static SandboxCache::Options Options() {
     SandboxCache::Options o;
     o.defaults = Defaults();
-    o.epoch = 1;
     return o;
   }
   // Completes the next three lists (StatefulSets, pods, claims, in that order) with

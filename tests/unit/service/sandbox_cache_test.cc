@@ -1,17 +1,18 @@
 #include "src/service/sandbox_cache.h"
 
 #include <atomic>
-#include <thread>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "src/domain/builders.h"
 #include "src/domain/errors.h"
 #include "src/domain/status.h"
@@ -24,10 +25,14 @@ using domain::Phase;
 using Type = WatchEvent::Type;
 
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
-constexpr uint64_t kEpoch = 0xabcdef0123456789;
 const char kNs[] = "ns-a";
 
-std::string Token(uint64_t seq) { return absl::StrFormat("%016x.%d", kEpoch, seq); }
+// The token of a position (sts, pod, pvc).
+std::string Token(uint64_t sts, uint64_t pod, uint64_t pvc) {
+  return absl::StrFormat("v1.%d.%d.%d", sts, pod, pvc);
+}
+// Tests that never call MarkProgress: every complete position is the zero one.
+std::string Token0() { return Token(0, 0, 0); }
 
 domain::SandboxDefaults Defaults() {
   domain::SandboxDefaults d;
@@ -102,7 +107,6 @@ class SandboxCacheTest : public testing::Test {
   SandboxCache::Options Opts() {
     SandboxCache::Options o;
     o.defaults = Defaults();
-    o.epoch = kEpoch;
     o.history_capacity = 16;
     o.queue_capacity = 4;
     o.clock = [this]() { return now_; };
@@ -152,9 +156,10 @@ domain::ListQuery Q(const std::string& ns) {
   return q;
 }
 
-std::string T(uint64_t seq) { return "[" + Token(seq) + "]"; }
+std::string T(uint64_t sts, uint64_t pod, uint64_t pvc) { return "[" + Token(sts, pod, pvc) + "]"; }
+std::string T0() { return "[" + Token0() + "]"; }
 // The token of an initial-state ADDED or a RESET.
-std::string TI() { return absl::StrFormat("[%016x.i]", kEpoch); }
+std::string TI() { return "[v1.i]"; }
 
 // ---- store and derivation --------------------------------------------------------------
 
@@ -378,14 +383,14 @@ TEST_F(SandboxCacheTest, DeleteRecordsDeletedWithTheLastState) {
   std::shared_ptr<WatchSubscription> sub = Sub();
   EXPECT_EQ(Seq(), 1u);  // the pod does not change a RUNNING view
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice RUNNING " + TI(),
-                                                "INITIAL_STATE_COMPLETE " + T(1)));
+                                                "INITIAL_STATE_COMPLETE " + T0()));
   cache_->DeleteStatefulSet(kNs, "alice");
   std::optional<WatchEvent> e = sub->Next();
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->type, Type::kDeleted);
   EXPECT_EQ(e->sandbox->sandbox().phase, Phase::kRunning);
   EXPECT_EQ(e->sandbox->sandbox().version, "5");
-  EXPECT_EQ(e->resume_token, Token(2));
+  EXPECT_EQ(e->resume_token, Token0());
   EXPECT_EQ(cache_->Get(kNs, "alice").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason,
             "SANDBOX_NOT_FOUND");
@@ -411,7 +416,7 @@ TEST_F(SandboxCacheTest, TickRecordsTimeDependentPhasesOnlyWhenThePhaseChanges) 
             "claim vn-homevn-agent-alice-0 Pending since 2023-11-14T22:13:20Z (limit 2m)");
   cache_->Tick(kStart + absl::Minutes(4));  // nothing in the derived view changes
   EXPECT_EQ(Seq(), 2u);
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice ERROR " + T(2)));
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice ERROR " + T0()));
 }
 
 // ---- reads ------------------------------------------------------------------------------
@@ -503,170 +508,227 @@ TEST_F(SandboxCacheTest, InitialStateThenMarkerThenChanges) {
   EXPECT_EQ(sub->pending(), 3u);
   EXPECT_THAT(Drain(*sub),
               testing::ElementsAre("ADDED alice RUNNING " + TI(), "ADDED bob STARTING " + TI(),
-                                   "INITIAL_STATE_COMPLETE " + T(2)));
-  EXPECT_EQ(sub->last_token(), Token(2));
+                                   "INITIAL_STATE_COMPLETE " + T0()));
+  EXPECT_EQ(sub->last_token(), Token0());
   EXPECT_EQ(ready_calls_, 0);
   cache_->ApplyStatefulSet(Ready(Sts("bob"), "3"));
   EXPECT_EQ(ready_calls_, 1);
   cache_->ApplyStatefulSet(Sts("carol"));
   EXPECT_EQ(ready_calls_, 1);  // not re-armed: Next() has not returned nullopt since
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED bob RUNNING " + T(3),
-                                                "ADDED carol STARTING " + T(4)));
+  EXPECT_THAT(Drain(*sub),
+              testing::ElementsAre("MODIFIED bob RUNNING " + T0(), "ADDED carol STARTING " + T0()));
 
   // A single-sandbox watch.
   std::shared_ptr<WatchSubscription> one = Sub({kNs, "bob", "", ""});
-  EXPECT_THAT(Drain(*one), testing::ElementsAre("ADDED bob RUNNING " + TI(),
-                                                "INITIAL_STATE_COMPLETE " + T(4)));
+  EXPECT_THAT(Drain(*one),
+              testing::ElementsAre("ADDED bob RUNNING " + TI(), "INITIAL_STATE_COMPLETE " + T0()));
   cache_->ApplyStatefulSet(Ready(Sts("alice"), "9"));
   EXPECT_THAT(Drain(*one), testing::ElementsAre());
-  EXPECT_EQ(one->last_token(), Token(4));
+  EXPECT_EQ(one->last_token(), Token0());
 }
 
-// ---- served namespaces ----------------------------------------------------------------
+// ---- positions and resume tokens --------------------------------------------------------
 
-TEST_F(SandboxCacheTest, PendingNamespaceIsNotSyncedUntilListed) {
-  cache_->ApplyStatefulSet(Sts("alice"));
-  cache_->SetNamespacePending(kNs, true);
-  EXPECT_TRUE(cache_->synced());
-  EXPECT_FALSE(cache_->synced(kNs));
-  EXPECT_TRUE(cache_->synced("ns-b"));
-  absl::Status get = cache_->Get(kNs, "alice").status();
-  EXPECT_EQ(get.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(get.message(),
-            "sandboxd has just begun serving namespace ns-a and is listing its sandboxes; "
-            "retry shortly");
-  EXPECT_EQ(domain::GetErrorDetail(get).reason, "CACHE_NOT_SYNCED");
-  EXPECT_EQ(domain::GetErrorDetail(get).metadata.at("namespace"), kNs);
-  EXPECT_EQ(cache_->List(Q(kNs)).status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(cache_->GetStatefulSet(kNs, "alice").status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
-            absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(cache_->List(Q("ns-b")).ok());
-  cache_->SetNamespacePending(kNs, false);
-  EXPECT_TRUE(cache_->synced(kNs));
-  EXPECT_EQ(cache_->Get(kNs, "alice")->spec.name, "alice");
-}
+using Source = SandboxCache::Source;
+// One input as CacheFeed delivers it: the object (or delete) at `rv`, then the progress.
+using Input = std::function<void(SandboxCache&)>;
 
-TEST_F(SandboxCacheTest, ForgetNamespaceDropsItsObjectsClosesItsStreamsAndResetsOldTokens) {
-  kube::StatefulSet other = Sts("zed");
-  other.metadata.ns = "ns-b";
-  cache_->ApplyStatefulSet(other);         // 1
-  cache_->ApplyStatefulSet(Sts("alice"));  // 2
-  cache_->ApplyPod(Pod("alice"));          // 3
-  cache_->ApplyClaim(Claim("alice"));      // 4
-  cache_->ApplyClaim(Claim("bob"));        // claim without StatefulSet: no change
-  std::shared_ptr<WatchSubscription> mine = Sub();
-  Drain(*mine);
-  std::shared_ptr<WatchSubscription> theirs = Sub({"ns-b", "", "", ""});
-  Drain(*theirs);
-  ASSERT_EQ(cache_->stats().sandboxes, 2u);
-  ASSERT_EQ(cache_->stats().entries, 3u);
-  const int calls = ready_calls_;
-
-  cache_->ForgetNamespace(kNs);
-  EXPECT_EQ(ready_calls_, calls + 1);  // `mine` was waiting: woken to see it is closed
-  EXPECT_TRUE(mine->closed());
-  EXPECT_FALSE(theirs->closed());
-  EXPECT_EQ(mine->last_token(), Token(4));
-  EXPECT_EQ(mine->end_status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(mine->end_status().message(), "sandboxd does not serve namespace ns-a");
-  EXPECT_EQ(domain::GetErrorDetail(mine->end_status()).reason, "NAMESPACE_NOT_SERVED");
-  EXPECT_TRUE(theirs->end_status().ok());
-  SandboxCache::Stats stats = cache_->stats();
-  EXPECT_EQ(stats.sandboxes, 1u);
-  EXPECT_EQ(stats.entries, 1u);
-  EXPECT_EQ(stats.subscriptions, 1u);
-  EXPECT_EQ(stats.sequence, 4u) << "forgetting records no change";
-  EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason, "SANDBOX_NOT_FOUND");
-  EXPECT_TRUE(cache_->Get("ns-b", "zed").ok());
-  // A claim event of the forgotten namespace finds no owner left.
-  cache_->DeleteClaim(kNs, Claim("bob").metadata.name);
-  EXPECT_EQ(cache_->stats().entries, 1u);
-
-  // Served again and listed: a token from before the forget starts over; a later one
-  // resumes.
-  cache_->ApplyStatefulSet(Sts("alice"));  // 5
-  const std::vector<std::string> reset = {"RESET " + TI(), "ADDED alice STARTING " + TI(),
-                                          "INITIAL_STATE_COMPLETE " + T(5)};
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(4))), testing::ElementsAreArray(reset));
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(2))), testing::ElementsAreArray(reset));
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(5))),
-              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(5)));
-  EXPECT_THAT(Drain(*Sub({"ns-b", "", "", ""}, Token(2))),
-              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(5)))
-      << "other namespaces resume as before";
-}
-
-TEST_F(SandboxCacheTest, ReadYourWritesFollowsTheScopeOfTheNamespace) {
-  std::vector<std::string> reached;
-  auto record = [&reached](const std::string& what) {
-    return [&reached, what](bool ok) { reached.push_back(what + (ok ? " ok" : " gave up")); };
+Input StsAt(kube::StatefulSet sts, uint64_t rv) {
+  sts.metadata.resource_version = std::to_string(rv);
+  return [sts, rv](SandboxCache& c) {
+    c.ApplyStatefulSet(sts);
+    c.MarkProgress(Source::kStatefulSets, rv);
   };
-  cache_->AddProgressScope("ns-own");
-  cache_->WhenStatefulSetsAt(kNs, 10, record("cluster 10"));
-  cache_->WhenStatefulSetsAt("ns-own", 10, record("own 10"));
-  cache_->MarkStatefulSetsAt("", 12);
-  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok"));
-  cache_->MarkStatefulSetsAt("ns-own", 11);
-  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok", "own 10 ok"));
-  cache_->WhenStatefulSetsAt("ns-own", 20, record("own 20"));
-  cache_->ForgetNamespace("ns-own");
-  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok", "own 10 ok", "own 20 gave up"));
-  cache_->MarkStatefulSetsAt("ns-own", 30);  // a forgotten scope: ignored
-  cache_->WhenStatefulSetsAt("ns-own", 12, record("own 12 after forget"));
-  EXPECT_EQ(reached.back(), "own 12 after forget ok") << "falls back to the cluster scope";
+}
+Input DeleteStsAt(const std::string& name, uint64_t rv) {
+  return [name, rv](SandboxCache& c) {
+    c.DeleteStatefulSet(kNs, name, rv);
+    c.MarkProgress(Source::kStatefulSets, rv);
+  };
+}
+Input PodAt(kube::Pod pod, uint64_t rv) {
+  pod.metadata.resource_version = std::to_string(rv);
+  return [pod, rv](SandboxCache& c) {
+    c.ApplyPod(pod);
+    c.MarkProgress(Source::kPods, rv);
+  };
+}
+Input ClaimAt(kube::PersistentVolumeClaim claim, uint64_t rv) {
+  claim.metadata.resource_version = std::to_string(rv);
+  return [claim, rv](SandboxCache& c) {
+    c.ApplyClaim(claim);
+    c.MarkProgress(Source::kClaims, rv);
+  };
+}
+// The three first lists, empty, at `rv`: the floor of every kind.
+void FirstListsAt(SandboxCache& c, uint64_t rv) {
+  for (Source k : {Source::kStatefulSets, Source::kPods, Source::kClaims}) {
+    c.MarkSynced(k);
+    c.MarkProgress(k, rv);
+  }
 }
 
-TEST_F(SandboxCacheTest, ResumeWithinHistoryDeliversExactlyTheMissedChanges) {
-  cache_->ApplyStatefulSet(Sts("alice"));
-  cache_->ApplyStatefulSet(Sts("bob"));
-  const std::string token = Token(2);
-  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));      // 3
-  cache_->ApplyStatefulSet(Sts("carol"));                  // 4
-  kube::StatefulSet other = Sts("zed");
-  other.metadata.ns = "ns-b";
-  cache_->ApplyStatefulSet(other);                         // 5: other namespace
-  cache_->DeleteStatefulSet(kNs, "bob");                   // 6
-  std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "", ""}, token);
-  EXPECT_EQ(sub->last_token(), token);
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("MODIFIED alice RUNNING " + T(3),
-                                                "ADDED carol STARTING " + T(5),
-                                                "DELETED bob STARTING " + T(6),
-                                                "INITIAL_STATE_COMPLETE " + T(6)));
-  // Resuming at the head: nothing missed, just the marker.
-  std::shared_ptr<WatchSubscription> head = Sub({kNs, "", "", ""}, Token(6));
-  EXPECT_THAT(Drain(*head), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(6)));
+TEST(ResumeTokenTest, RoundTripAndFormats) {
+  const Progress p{{12, 34, 56}};
+  EXPECT_EQ(EncodeResumeToken(p), "v1.12.34.56");
+  absl::StatusOr<ResumePosition> parsed = ParseResumeToken("v1.12.34.56");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->kind, ResumePosition::Kind::kAt);
+  EXPECT_EQ(parsed->at, p);
+  EXPECT_EQ(ParseResumeToken("")->kind, ResumePosition::Kind::kNone);
+  // Incomplete positions and the per-process tokens of earlier versions: start over.
+  for (const char* token : {"v1.i", "abcdef0123456789.5", "abcdef0123456789.i"}) {
+    EXPECT_EQ(ParseResumeToken(token)->kind, ResumePosition::Kind::kRestart) << token;
+  }
+  for (const char* token : {"x", "v1", "v1.1.2", "v1.1.2.3.4", "v2.1.2.3", "v1.a.2.3", "v1.-1.2.3",
+                            "v1.1.2.", "v1.+1.2.3", "v1.99999999999999999999999.0.0",
+                            "ABCDEF0123456789.1", "abcdef0123456789.", "abcdef0123456789.1x"}) {
+    absl::StatusOr<ResumePosition> bad = ParseResumeToken(token);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_EQ(domain::GetErrorDetail(bad.status()).metadata["field"], "resume_token") << token;
+  }
+  EXPECT_TRUE((Progress{{2, 2, 2}}).Covers(Progress{{1, 2, 0}}));
+  EXPECT_FALSE((Progress{{2, 2, 2}}).Covers(Progress{{1, 3, 0}}));
+  EXPECT_EQ(Max(Progress{{1, 5, 2}}, Progress{{3, 4, 2}}), (Progress{{3, 5, 2}}));
 }
 
-TEST_F(SandboxCacheTest, ResumeTooOldOrFromAnotherProcessResets) {
+// A stream on replica A is cut; the client resumes on replica B, which received the same
+// inputs with the kinds interleaved differently (each kind in resourceVersion order, as
+// its watch delivers them). B replays exactly what the client has not seen.
+TEST_F(SandboxCacheTest, ResumeOnAnotherReplicaReplaysExactlyTheUnseenChanges) {
+  kube::StatefulSet alice_ready = Ready(Sts("alice"), "14");
+  const Input s1 = StsAt(Sts("alice"), 11), c1 = ClaimAt(Claim("alice"), 12),
+              p1 = PodAt(Pod("alice"), 13), s2 = StsAt(alice_ready, 14), s3 = StsAt(Sts("bob"), 15),
+              p2 = PodAt(Pod("bob"), 16), s4 = DeleteStsAt("alice", 17);
+
+  SandboxCache a(Opts());
+  FirstListsAt(a, 10);
+  auto on_a = *a.Subscribe({kNs, "", "", ""}, "", nullptr);
+  EXPECT_THAT(Drain(*on_a), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(10, 10, 10)));
+  std::vector<std::string> seen_on_a;
+  for (const Input& in : {s1, c1}) {
+    in(a);
+    for (std::string& e : Drain(*on_a)) seen_on_a.push_back(std::move(e));
+  }
+  const std::string early = on_a->last_token();
+  for (const Input& in : {p1, s2}) {
+    in(a);
+    for (std::string& e : Drain(*on_a)) seen_on_a.push_back(std::move(e));
+  }
+  const std::string late = on_a->last_token();
+  EXPECT_THAT(seen_on_a, testing::ElementsAre("ADDED alice STARTING " + T(11, 10, 10),
+                                              "MODIFIED alice STARTING " + T(11, 10, 12),
+                                              "MODIFIED alice STARTING " + T(11, 13, 12),
+                                              "MODIFIED alice RUNNING " + T(14, 13, 12)));
+  EXPECT_EQ(early, Token(11, 10, 12));
+  EXPECT_EQ(late, Token(14, 13, 12));
+  for (const Input& in : {s3, p2, s4}) in(a);  // the client is gone
+
+  // B: pods first, then claims, then StatefulSets.
+  SandboxCache b(Opts());
+  FirstListsAt(b, 10);
+  for (const Input& in : {p1, p2, c1, s1, s2, s3, s4}) in(b);
+  EXPECT_EQ(b.progress(kNs), (Progress{{17, 16, 12}}));
+  EXPECT_EQ(b.Get(kNs, "bob")->resource_version, "15");  // Sandbox.resource_version
+
+  // From `late`: bob appeared and alice went; nothing of alice before is repeated.
+  auto resumed = *b.Subscribe({kNs, "", "", ""}, late, nullptr);
+  EXPECT_EQ(resumed->last_token(), late);
+  EXPECT_THAT(Drain(*resumed), testing::ElementsAre("ADDED bob STARTING " + T(15, 16, 12),
+                                                    "DELETED alice RUNNING " + T(17, 16, 12),
+                                                    "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // From `early`: B recorded alice's ADDED with her pod (unseen: pod 13 > 10), but the
+  // client knows alice (StatefulSet 11 <= 11): MODIFIED. Then each unseen change.
+  auto from_early = *b.Subscribe({kNs, "", "", ""}, early, nullptr);
+  EXPECT_THAT(Drain(*from_early), testing::ElementsAre("MODIFIED alice STARTING " + T(11, 16, 12),
+                                                       "MODIFIED alice RUNNING " + T(14, 16, 12),
+                                                       "ADDED bob STARTING " + T(15, 16, 12),
+                                                       "DELETED alice RUNNING " + T(17, 16, 12),
+                                                       "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // A watch of alice alone, from `early`: her changes only.
+  EXPECT_THAT(Drain(**b.Subscribe({kNs, "alice", "", ""}, early, nullptr)),
+              testing::ElementsAre("MODIFIED alice STARTING " + T(11, 16, 12),
+                                   "MODIFIED alice RUNNING " + T(15, 16, 12),
+                                   "DELETED alice RUNNING " + T(17, 16, 12),
+                                   "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // At the head of B: just the marker.
+  EXPECT_THAT(Drain(**b.Subscribe({kNs, "", "", ""}, Token(17, 16, 12), nullptr)),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // A token from A carries over to A too (same process, same rules).
+  EXPECT_THAT(Drain(**a.Subscribe({kNs, "", "", ""}, late, nullptr)),
+              testing::ElementsAre("ADDED bob STARTING " + T(15, 13, 12),
+                                   "MODIFIED bob STARTING " + T(15, 16, 12),
+                                   "DELETED alice RUNNING " + T(17, 16, 12),
+                                   "INITIAL_STATE_COMPLETE " + T(17, 16, 12)));
+  // Replayed changes are not merged with live ones either.
+  auto live = *b.Subscribe({kNs, "", "", ""}, late, nullptr);
+  StsAt(Ready(Sts("bob"), "18"), 18)(b);
+  EXPECT_THAT(Drain(*live), testing::ElementsAre("ADDED bob STARTING " + T(15, 16, 12),
+                                                 "DELETED alice RUNNING " + T(17, 16, 12),
+                                                 "INITIAL_STATE_COMPLETE " + T(17, 16, 12),
+                                                 "MODIFIED bob RUNNING " + T(18, 16, 12)));
+}
+
+TEST_F(SandboxCacheTest, ResumeBelowTheFloorIncompleteOrOldFormatResets) {
   SandboxCache::Options o = Opts();
   o.history_capacity = 2;
   MakeCache(o);
-  SyncAll();
-  cache_->ApplyStatefulSet(Sts("alice"));              // 1
-  cache_->ApplyStatefulSet(Sts("bob"));                // 2
-  cache_->ApplyStatefulSet(Ready(Sts("alice"), "2"));  // 3; history now holds 2..3
+  FirstListsAt(*cache_, 10);
+  StsAt(Sts("alice"), 11)(*cache_);               // change 1
+  StsAt(Sts("bob"), 12)(*cache_);                 // change 2
+  StsAt(Ready(Sts("alice"), "13"), 13)(*cache_);  // change 3; evicts 1: floor sts 11
   const std::vector<std::string> reset = {"RESET " + TI(), "ADDED alice RUNNING " + TI(),
                                           "ADDED bob STARTING " + TI(),
-                                          "INITIAL_STATE_COMPLETE " + T(3)};
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(0))), testing::ElementsAreArray(reset));
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(1))),
-              testing::ElementsAre("ADDED bob STARTING " + T(2),
-                                   "MODIFIED alice RUNNING " + T(3),
-                                   "INITIAL_STATE_COMPLETE " + T(3)))
-      << "token 1 is still resumable: changes 2 and 3 are in the history";
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "0000000000000001.2")),
-              testing::ElementsAreArray(reset));  // another epoch
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(7))),
-              testing::ElementsAreArray(reset));  // from the future
-  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, absl::StrFormat("%016x.i", kEpoch))),
+                                          "INITIAL_STATE_COMPLETE " + T(13, 10, 10)};
+  // Older than the first lists: deletes before them were never seen here.
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(9, 10, 10))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(10, 10, 9))), testing::ElementsAreArray(reset));
+  // Before the evicted change 1.
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(10, 10, 10))), testing::ElementsAreArray(reset));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(11, 10, 10))),
+              testing::ElementsAre("ADDED bob STARTING " + T(12, 10, 10),
+                                   "MODIFIED alice RUNNING " + T(13, 10, 10),
+                                   "INITIAL_STATE_COMPLETE " + T(13, 10, 10)))
+      << "after change 1: changes 2 and 3 are in the history";
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "abcdef0123456789.2")),
+              testing::ElementsAreArray(reset));  // a per-process token of an older sandboxd
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, "v1.i")),
               testing::ElementsAreArray(reset));  // from within an initial state
 }
 
+TEST_F(SandboxCacheTest, ResumeWaitsUntilTheCacheHasCaughtUp) {
+  MakeCache(Opts());
+  FirstListsAt(*cache_, 10);
+  StsAt(Sts("alice"), 11)(*cache_);
+  // Ahead of this cache: Subscribe refuses; WhenAt runs once every kind has caught up.
+  absl::Status ahead = cache_->Subscribe({kNs, "", "", ""}, Token(12, 13, 10), nullptr).status();
+  EXPECT_EQ(ahead.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(domain::GetErrorDetail(ahead).reason, "CACHE_BEHIND");
+  std::vector<bool> answers;
+  cache_->WhenAt(kNs, Progress{{12, 13, 10}}, [&answers](bool ok) { answers.push_back(ok); });
+  cache_->MarkProgress(Source::kPods, 13);  // a bookmark
+  EXPECT_TRUE(answers.empty());
+  StsAt(Ready(Sts("alice"), "12"), 12)(*cache_);
+  EXPECT_THAT(answers, testing::ElementsAre(true));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(12, 13, 10))),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(12, 13, 10)));
+  // Already there: at once. Shut down first: false.
+  cache_->WhenAt(kNs, Progress{{5, 0, 0}}, [&answers](bool ok) { answers.push_back(ok); });
+  cache_->WhenAt(kNs, Progress{{99, 0, 0}}, [&answers](bool ok) { answers.push_back(ok); });
+  cache_->WhenStatefulSetsAt(kNs, 12, [&answers](bool ok) { answers.push_back(ok); });
+  // Given up (a version that never comes): never answered, even when reached later.
+  std::function<void()> give_up =
+      cache_->WhenAt(kNs, Progress{{12, 50, 10}}, [&answers](bool ok) { answers.push_back(ok); });
+  give_up();
+  cache_->MarkProgress(Source::kPods, 50);
+  cache_->Shutdown();
+  EXPECT_THAT(answers, testing::ElementsAre(true, true, true, false));
+}
+
 TEST_F(SandboxCacheTest, MalformedTokenIsInvalidArgument) {
-  for (const char* token : {"x", "abc.1", "ABCDEF0123456789.1", "abcdef0123456789.",
-                            "abcdef0123456789.-1", "abcdef0123456789.1x", "abcdef0123456789.ii",
-                            "abcdef0123456789.99999999999999999999999"}) {
+  for (const char* token :
+       {"x", "abc.1", "ABCDEF0123456789.1", "abcdef0123456789.", "abcdef0123456789.-1",
+        "abcdef0123456789.1x", "abcdef0123456789.ii", "v1.1.2", "v1.1.2.x"}) {
     absl::Status s = cache_->Subscribe({kNs, "", "", ""}, token, nullptr).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << token;
     EXPECT_EQ(domain::GetErrorDetail(s).metadata["field"], "resume_token") << token;
@@ -697,18 +759,18 @@ TEST_F(SandboxCacheTest, SlowSubscriberMergesPerSandbox) {
   std::optional<WatchEvent> first = sub->Next();
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->sandbox->sandbox().version, "3");  // the latest state of alice
-  EXPECT_EQ(first->resume_token, Token(3));  // bob's change 4 is still undelivered
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED bob RUNNING " + T(5),
-                                                "ADDED carol RUNNING " + T(10),
-                                                "ADDED bob STARTING " + T(11)));
-  EXPECT_EQ(sub->last_token(), Token(11));
+  EXPECT_EQ(first->resume_token, Token0());           // bob's change 4 is still undelivered
+  EXPECT_THAT(Drain(*sub),
+              testing::ElementsAre("DELETED bob RUNNING " + T0(), "ADDED carol RUNNING " + T0(),
+                                   "ADDED bob STARTING " + T0()));
+  EXPECT_EQ(sub->last_token(), Token0());
 }
 
 TEST_F(SandboxCacheTest, OverflowCollapsesToResetAndFreshInitialState) {
   std::shared_ptr<WatchSubscription> slow = Sub();
   std::shared_ptr<WatchSubscription> fast = Sub();
-  EXPECT_THAT(Drain(*slow), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(0)));
-  EXPECT_THAT(Drain(*fast), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(0)));
+  EXPECT_THAT(Drain(*slow), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T0()));
+  EXPECT_THAT(Drain(*fast), testing::ElementsAre("INITIAL_STATE_COMPLETE " + T0()));
   const int calls = ready_calls_;
   std::vector<std::string> fast_events;
   for (const char* name : {"a", "b", "c", "d", "e"}) {  // capacity 4
@@ -717,16 +779,16 @@ TEST_F(SandboxCacheTest, OverflowCollapsesToResetAndFreshInitialState) {
   }
   EXPECT_EQ(ready_calls_, calls + 5 + 1);  // fast after each change, slow once
   EXPECT_EQ(fast_events.size(), 5u);
-  EXPECT_EQ(fast_events.back(), "ADDED e STARTING " + T(5));
+  EXPECT_EQ(fast_events.back(), "ADDED e STARTING " + T0());
   cache_->ApplyStatefulSet(Sts("f"));  // ignored by the collapsed queue
   EXPECT_EQ(slow->pending(), 1u);
   EXPECT_THAT(Drain(*slow),
-              testing::ElementsAre("RESET " + TI(), "ADDED a STARTING " + TI(), "ADDED b STARTING " + TI(),
-                                   "ADDED c STARTING " + TI(), "ADDED d STARTING " + TI(),
-                                   "ADDED e STARTING " + TI(), "ADDED f STARTING " + TI(),
-                                   "INITIAL_STATE_COMPLETE " + T(6)));
+              testing::ElementsAre("RESET " + TI(), "ADDED a STARTING " + TI(),
+                                   "ADDED b STARTING " + TI(), "ADDED c STARTING " + TI(),
+                                   "ADDED d STARTING " + TI(), "ADDED e STARTING " + TI(),
+                                   "ADDED f STARTING " + TI(), "INITIAL_STATE_COMPLETE " + T0()));
   cache_->ApplyStatefulSet(Ready(Sts("a"), "2"));
-  EXPECT_THAT(Drain(*slow), testing::ElementsAre("MODIFIED a RUNNING " + T(7)));
+  EXPECT_THAT(Drain(*slow), testing::ElementsAre("MODIFIED a RUNNING " + T0()));
 }
 
 TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
@@ -734,12 +796,12 @@ TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
   cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "a"}}));
   std::shared_ptr<WatchSubscription> sub = Sub({kNs, "", "p1", "team=a"});
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("ADDED alice STARTING " + TI(),
-                                                "INITIAL_STATE_COMPLETE " + T(2)));
+                                                "INITIAL_STATE_COMPLETE " + T0()));
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "b"}}));  // 3: leaves the selector
   cache_->ApplyStatefulSet(Sts("bob", "p2", {{"team", "b"}}));    // 4: never matched
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "a"}}));  // 5: back
-  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED alice STARTING " + T(4),
-                                                "ADDED alice STARTING " + T(5)));
+  EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED alice STARTING " + T0(),
+                                                "ADDED alice STARTING " + T0()));
 }
 
 TEST_F(SandboxCacheTest, CancelAndShutdown) {
@@ -762,13 +824,13 @@ TEST_F(SandboxCacheTest, CancelAndShutdown) {
     EXPECT_FALSE(sub->Next().has_value());
     EXPECT_EQ(sub->pending(), 0u);
   }
-  EXPECT_EQ(waiting->last_token(), Token(1));
+  EXPECT_EQ(waiting->last_token(), Token0());
   EXPECT_EQ(waiting->end_status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(domain::GetErrorDetail(waiting->end_status()).reason, "SERVER_SHUTTING_DOWN");
-  EXPECT_EQ(domain::GetErrorDetail(waiting->end_status()).metadata.at("resumeToken"), Token(1));
+  EXPECT_EQ(domain::GetErrorDetail(waiting->end_status()).metadata.at("resumeToken"), Token0());
   EXPECT_TRUE(cancelled->end_status().ok());
   // An incomplete initial state: resuming from it starts over (RESET).
-  EXPECT_EQ(busy->last_token(), absl::StrFormat("%016x.i", kEpoch));
+  EXPECT_EQ(busy->last_token(), "v1.i");
   EXPECT_EQ(cache_->stats().subscriptions, 0u);
   EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
             absl::StatusCode::kUnavailable);
@@ -842,7 +904,102 @@ TEST_F(SandboxCacheTest, ConcurrentInputsConvergeForTheConsumer) {
   ASSERT_TRUE(all.ok()) << all.status();
   for (const domain::Sandbox& s : all->sandboxes) expected[s.spec.name] = s.version;
   EXPECT_EQ(seen, expected);
-  EXPECT_EQ(sub->last_token(), Token(Seq()));
+  EXPECT_EQ(sub->last_token(), Token0());
+}
+
+// ---- served namespaces ----------------------------------------------------------------
+
+TEST_F(SandboxCacheTest, PendingNamespaceIsNotSyncedUntilListed) {
+  cache_->ApplyStatefulSet(Sts("alice"));
+  cache_->SetNamespacePending(kNs, true);
+  EXPECT_TRUE(cache_->synced());
+  EXPECT_FALSE(cache_->synced(kNs));
+  EXPECT_TRUE(cache_->synced("ns-b"));
+  absl::Status get = cache_->Get(kNs, "alice").status();
+  EXPECT_EQ(get.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(get.message(),
+            "sandboxd has just begun serving namespace ns-a and is listing its sandboxes; "
+            "retry shortly");
+  EXPECT_EQ(domain::GetErrorDetail(get).reason, "CACHE_NOT_SYNCED");
+  EXPECT_EQ(domain::GetErrorDetail(get).metadata.at("namespace"), kNs);
+  EXPECT_EQ(cache_->List(Q(kNs)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cache_->GetStatefulSet(kNs, "alice").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cache_->Subscribe({kNs, "", "", ""}, "", nullptr).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(cache_->List(Q("ns-b")).ok());
+  cache_->SetNamespacePending(kNs, false);
+  EXPECT_TRUE(cache_->synced(kNs));
+  EXPECT_EQ(cache_->Get(kNs, "alice")->spec.name, "alice");
+}
+
+TEST_F(SandboxCacheTest, ForgetNamespaceDropsItsObjectsClosesItsStreamsAndResetsOldTokens) {
+  MakeCache(Opts());
+  FirstListsAt(*cache_, 10);
+  kube::StatefulSet other = Sts("zed");
+  other.metadata.ns = "ns-b";
+  StsAt(other, 11)(*cache_);
+  StsAt(Sts("alice"), 12)(*cache_);
+  PodAt(Pod("alice"), 13)(*cache_);
+  ClaimAt(Claim("alice"), 14)(*cache_);
+  cache_->ApplyClaim(Claim("bob"));  // a claim without StatefulSet: no change
+  std::shared_ptr<WatchSubscription> mine = Sub();
+  Drain(*mine);
+  std::shared_ptr<WatchSubscription> theirs = Sub({"ns-b", "", "", ""});
+  Drain(*theirs);
+  ASSERT_EQ(cache_->stats().sandboxes, 2u);
+  ASSERT_EQ(cache_->stats().entries, 3u);
+  const uint64_t seq = Seq();
+  const std::string before = mine->last_token();
+  EXPECT_EQ(before, Token(12, 13, 14));
+  const int calls = ready_calls_;
+
+  cache_->ForgetNamespace(kNs);
+  EXPECT_EQ(ready_calls_, calls + 1);  // `mine` was waiting: woken to see it is closed
+  EXPECT_TRUE(mine->closed());
+  EXPECT_FALSE(theirs->closed());
+  EXPECT_EQ(mine->last_token(), before);
+  EXPECT_EQ(mine->end_status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(mine->end_status().message(), "sandboxd does not serve namespace ns-a");
+  EXPECT_EQ(domain::GetErrorDetail(mine->end_status()).reason, "NAMESPACE_NOT_SERVED");
+  EXPECT_TRUE(theirs->end_status().ok());
+  SandboxCache::Stats stats = cache_->stats();
+  EXPECT_EQ(stats.sandboxes, 1u);
+  EXPECT_EQ(stats.entries, 1u);
+  EXPECT_EQ(stats.subscriptions, 1u);
+  EXPECT_EQ(stats.sequence, seq) << "forgetting records no change";
+  EXPECT_EQ(domain::GetErrorDetail(cache_->Get(kNs, "alice").status()).reason, "SANDBOX_NOT_FOUND");
+  EXPECT_TRUE(cache_->Get("ns-b", "zed").ok());
+  // A claim event of the forgotten namespace finds no owner left.
+  cache_->DeleteClaim(kNs, Claim("bob").metadata.name, 15);
+  EXPECT_EQ(cache_->stats().entries, 1u);
+
+  // Served again and listed: a token from before the forget starts over (what was deleted
+  // meanwhile was never seen here); a later one resumes.
+  StsAt(Sts("alice"), 20)(*cache_);
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, before)),
+              testing::ElementsAre("RESET " + TI(), "ADDED alice STARTING " + TI(),
+                                   "INITIAL_STATE_COMPLETE " + T(20, 13, 14)));
+  EXPECT_THAT(Drain(*Sub({kNs, "", "", ""}, Token(20, 13, 14))),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(20, 13, 14)));
+  EXPECT_THAT(Drain(*Sub({"ns-b", "", "", ""}, Token(11, 10, 10))),
+              testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(20, 13, 14)))
+      << "other namespaces resume as before";
+}
+
+TEST_F(SandboxCacheTest, ReadYourWritesFollowsTheScopeOfTheNamespace) {
+  cache_->AddProgressScope("ns-own");
+  EXPECT_EQ(cache_->ScopeOf("ns-own"), "ns-own");
+  EXPECT_EQ(cache_->ScopeOf(kNs), "");
+  std::vector<std::string> reached;
+  auto record = [&reached](const std::string& what) {
+    return [&reached, what](bool ok) { reached.push_back(what + (ok ? " ok" : " gave up")); };
+  };
+  cache_->WhenStatefulSetsAt(kNs, 10, record("cluster 10"));
+  cache_->WhenStatefulSetsAt("ns-own", 10, record("own 10"));
+  cache_->MarkProgress(Source::kStatefulSets, 12);
+  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok"));
+  cache_->MarkProgress(Source::kStatefulSets, 11, "ns-own");
+  EXPECT_THAT(reached, testing::ElementsAre("cluster 10 ok", "own 10 ok"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "src/service/version_gate.h"
 
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -54,6 +55,24 @@ TEST(VersionGateTest, CloseAnswersWaitersAndLaterCallsWithFalse) {
   EXPECT_THAT(calls, ElementsAre(false, false, true));
   gate.Close();  // idempotent
   EXPECT_EQ(calls.size(), 3u);
+}
+
+TEST(VersionGateTest, CancelDropsAPendingWaiterOnly) {
+  VersionGate gate;
+  std::vector<std::string> calls;
+  const VersionGate::Ticket first = gate.WhenReached(5, [&](bool r) { calls.push_back("first"); });
+  const VersionGate::Ticket second =
+      gate.WhenReached(5, [&](bool r) { calls.push_back("second"); });
+  EXPECT_NE(first, 0u);
+  EXPECT_NE(first, second);
+  EXPECT_EQ(gate.WhenReached(0, [&](bool r) { calls.push_back("inline"); }), 0u);
+  gate.Cancel(first);
+  gate.Cancel(first);  // idempotent
+  gate.Cancel(12345);  // unknown: nothing
+  gate.Advance(5);
+  EXPECT_THAT(calls, ElementsAre("inline", "second"));
+  gate.Cancel(second);  // already ran: nothing
+  EXPECT_THAT(calls, ElementsAre("inline", "second"));
 }
 
 TEST(VersionGateTest, ParsesIntegerResourceVersionsOnly) {

@@ -150,6 +150,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: RollbackMigration of a sandbox that was not migrated (no
     migration record).
     """
+    CACHE_BEHIND: _ErrorReason.ValueType  # 41
+    """UNAVAILABLE: this replica's watch cache has not caught up, in time, with a version
+    the request named (min_resource_version, or the position of a resume_token); retry,
+    on this or another replica.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason in the google.rpc.ErrorInfo (domain "sandboxd.dev") of every error sandboxd
@@ -282,5 +287,10 @@ MIGRATION_IN_PROGRESS: ErrorReason.ValueType  # 39
 NOT_MIGRATED: ErrorReason.ValueType  # 40
 """FAILED_PRECONDITION: RollbackMigration of a sandbox that was not migrated (no
 migration record).
+"""
+CACHE_BEHIND: ErrorReason.ValueType  # 41
+"""UNAVAILABLE: this replica's watch cache has not caught up, in time, with a version
+the request named (min_resource_version, or the position of a resume_token); retry,
+on this or another replica.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

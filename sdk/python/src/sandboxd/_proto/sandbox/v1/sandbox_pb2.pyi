@@ -610,6 +610,7 @@ class Sandbox(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     UID_FIELD_NUMBER: _builtins.int
+    RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
     phase: Global___SandboxPhase.ValueType
     """The derived phase."""
     error_reason: Global___SandboxErrorReason.ValueType
@@ -628,6 +629,14 @@ class Sandbox(_message.Message):
     uid: _builtins.str
     """A unique ID of this incarnation of the sandbox: a sandbox deleted and created
     again under the same name has a different uid.
+    """
+    resource_version: _builtins.str
+    """The Kubernetes resourceVersion of the sandbox's StatefulSet this state reflects
+    (opaque; at least that version: a StatefulSet write that changes nothing visible
+    may not show in watch messages). The answer of a mutating call carries the version
+    of its write. Pass it as min_resource_version of GetSandbox, ListSandboxes,
+    WatchSandbox or WatchSandboxes, on any sandboxd replica, to read this state or a
+    newer one.
     """
     @_builtins.property
     def spec(self) -> Global___SandboxSpec:
@@ -661,10 +670,11 @@ class Sandbox(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.str = ...,
         uid: _builtins.str = ...,
+        resource_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "endpoints", b"endpoints", "spec", b"spec", "storage", b"storage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "desired_replicas", b"desired_replicas", "endpoints", b"endpoints", "error_reason", b"error_reason", "message", b"message", "phase", b"phase", "ready_replicas", b"ready_replicas", "spec", b"spec", "storage", b"storage", "uid", b"uid", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "desired_replicas", b"desired_replicas", "endpoints", b"endpoints", "error_reason", b"error_reason", "message", b"message", "phase", b"phase", "ready_replicas", b"ready_replicas", "resource_version", b"resource_version", "spec", b"spec", "storage", b"storage", "uid", b"uid", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -727,6 +737,7 @@ class GetSandboxRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     CONSISTENT_READ_FIELD_NUMBER: _builtins.int
+    MIN_RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """The sandbox's namespace. Required."""
     name: _builtins.str
@@ -736,16 +747,26 @@ class GetSandboxRequest(_message.Message):
     The cache is at most a watch event behind; ask for this only when a read must
     reflect a write that another client has just made.
     """
+    min_resource_version: _builtins.str
+    """Read-your-writes across sandboxd replicas: a Sandbox.resource_version (typically
+    the answer of a write, possibly made through another replica). The server answers
+    only once its watch cache has applied every change of sandboxes' StatefulSets up to
+    that version, so the answer reflects that write or something newer. It waits at most
+    a few seconds and never past the call's deadline: UNAVAILABLE (reason CACHE_BEHIND:
+    retry, on this or another replica) or DEADLINE_EXCEEDED. INVALID_ARGUMENT if it is
+    not a resource version. Empty: no wait.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
         consistent_read: _builtins.bool = ...,
+        min_resource_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "min_resource_version", b"min_resource_version", "name", b"name", "namespace", b"namespace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -787,6 +808,7 @@ class ListSandboxesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     CONSISTENT_READ_FIELD_NUMBER: _builtins.int
+    MIN_RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """The namespace to list. Required."""
     project: _builtins.str
@@ -807,6 +829,15 @@ class ListSandboxesRequest(_message.Message):
     """Read straight from the Kubernetes API server instead of sandboxd's watch cache
     (see GetSandboxRequest.consistent_read).
     """
+    min_resource_version: _builtins.str
+    """Read-your-writes across sandboxd replicas: a Sandbox.resource_version (typically
+    the answer of a write, possibly made through another replica). The server answers
+    only once its watch cache has applied every change of sandboxes' StatefulSets up to
+    that version, so the answer reflects that write or something newer. It waits at most
+    a few seconds and never past the call's deadline: UNAVAILABLE (reason CACHE_BEHIND:
+    retry, on this or another replica) or DEADLINE_EXCEEDED. INVALID_ARGUMENT if it is
+    not a resource version. Empty: no wait.
+    """
     def __init__(
         self,
         *,
@@ -816,10 +847,11 @@ class ListSandboxesRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         consistent_read: _builtins.bool = ...,
+        min_resource_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "label_selector", b"label_selector", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token", "project", b"project"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistent_read", b"consistent_read", "label_selector", b"label_selector", "min_resource_version", b"min_resource_version", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token", "project", b"project"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1110,6 +1142,7 @@ class WatchSandboxRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    MIN_RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """The sandbox's namespace. Required."""
     name: _builtins.str
@@ -1119,11 +1152,19 @@ class WatchSandboxRequest(_message.Message):
     resume_token: _builtins.str
     """The resume_token of the last message the client processed on an earlier stream
     with the same request fields. Empty: start with the initial state.
-    Resuming never skips a change (a change may be repeated). A token that is too old,
-    that another sandboxd process issued, or that came before the INITIAL_STATE_COMPLETE
-    of its stream (an initial-state ADDED or a RESET: the client's state was still
-    incomplete) is answered with RESET, the whole initial state and
-    INITIAL_STATE_COMPLETE.
+    Tokens are positions in the cluster's resource versions, so any sandboxd replica
+    resumes from a token another one issued: the stream replays the changes the client
+    has not received, then INITIAL_STATE_COMPLETE. Resuming never skips a change (a
+    change may be repeated). The replica first waits (a few seconds at most) until its
+    cache has caught up with the token, else UNAVAILABLE (reason CACHE_BEHIND). A token
+    older than the replica's history, one of an earlier sandboxd version, or one that
+    came before the INITIAL_STATE_COMPLETE of its stream (an initial-state ADDED or a
+    RESET: the client's state was still incomplete) is answered with RESET, the whole
+    initial state and INITIAL_STATE_COMPLETE.
+    """
+    min_resource_version: _builtins.str
+    """As GetSandboxRequest.min_resource_version: the stream starts (with its initial
+    state, or by resuming) only once the replica's cache has applied that version.
     """
     def __init__(
         self,
@@ -1131,10 +1172,11 @@ class WatchSandboxRequest(_message.Message):
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
         resume_token: _builtins.str = ...,
+        min_resource_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "resume_token", b"resume_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_resource_version", b"min_resource_version", "name", b"name", "namespace", b"namespace", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1188,6 +1230,7 @@ class WatchSandboxesRequest(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
     RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    MIN_RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """The namespace to watch. Required."""
     project: _builtins.str
@@ -1197,11 +1240,19 @@ class WatchSandboxesRequest(_message.Message):
     resume_token: _builtins.str
     """The resume_token of the last message the client processed on an earlier stream
     with the same filters. Empty: start with the initial state.
-    Resuming never skips a change (a change may be repeated). A token that is too old,
-    that another sandboxd process issued, or that came before the INITIAL_STATE_COMPLETE
-    of its stream (an initial-state ADDED or a RESET: the client's state was still
-    incomplete) is answered with RESET, the whole initial state and
-    INITIAL_STATE_COMPLETE.
+    Tokens are positions in the cluster's resource versions, so any sandboxd replica
+    resumes from a token another one issued: the stream replays the changes the client
+    has not received, then INITIAL_STATE_COMPLETE. Resuming never skips a change (a
+    change may be repeated). The replica first waits (a few seconds at most) until its
+    cache has caught up with the token, else UNAVAILABLE (reason CACHE_BEHIND). A token
+    older than the replica's history, one of an earlier sandboxd version, or one that
+    came before the INITIAL_STATE_COMPLETE of its stream (an initial-state ADDED or a
+    RESET: the client's state was still incomplete) is answered with RESET, the whole
+    initial state and INITIAL_STATE_COMPLETE.
+    """
+    min_resource_version: _builtins.str
+    """As GetSandboxRequest.min_resource_version: the stream starts (with its initial
+    state, or by resuming) only once the replica's cache has applied that version.
     """
     def __init__(
         self,
@@ -1210,10 +1261,11 @@ class WatchSandboxesRequest(_message.Message):
         project: _builtins.str = ...,
         label_selector: _builtins.str = ...,
         resume_token: _builtins.str = ...,
+        min_resource_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label_selector", b"label_selector", "namespace", b"namespace", "project", b"project", "resume_token", b"resume_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label_selector", b"label_selector", "min_resource_version", b"min_resource_version", "namespace", b"namespace", "project", b"project", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
