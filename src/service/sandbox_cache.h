@@ -73,6 +73,9 @@
 //     <= T is sent as MODIFIED (the client knows the sandbox). Inputs of several kinds
 //     may reach two replicas in different orders, so the intermediate states they
 //     record may differ; each replica's last state is a function of the same objects.
+//     So the first replayed change of a sandbox may repeat the state the client already
+//     has (it carries an input the first replica had not applied, which changed nothing
+//     there); a cache cannot tell, holding no client state.
 // With filters (project, label selector), a sandbox that stops matching is DELETED and one
 // that starts matching is ADDED for that stream, carrying the new state.
 //

@@ -21,11 +21,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
+#include "tests/integration/error_info.h"
 #include "tests/integration/plane.h"
 #include "tests/integration/token_channel.h"
 
@@ -34,18 +33,9 @@ namespace {
 
 namespace pb = sandbox::v1;
 using testing::Eventually;
+using testing::ReasonOf;
 
 constexpr absl::Duration kWait = absl::Seconds(90);
-
-std::string ReasonOf(const grpc::Status& status) {
-  google::rpc::Status rpc;
-  google::rpc::ErrorInfo info;
-  if (!rpc.ParseFromString(status.error_details())) return "";
-  for (const auto& any : rpc.details()) {
-    if (any.UnpackTo(&info)) return info.reason();
-  }
-  return "";
-}
 
 std::unique_ptr<grpc::ClientContext> Context() {
   auto ctx = std::make_unique<grpc::ClientContext>();

@@ -13,15 +13,16 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
+#include "tests/integration/error_info.h"
 #include "tests/integration/plane.h"
 #include "tests/integration/request_counter.h"
 #include "tests/integration/token_channel.h"
@@ -30,19 +31,10 @@ namespace sandboxd {
 namespace {
 
 namespace pb = sandbox::v1;
+using testing::ReasonOf;
 using Counts = testing::RequestCounter::Counts;
 
 constexpr absl::Duration kWait = absl::Seconds(90);
-
-std::string ReasonOf(const grpc::Status& status) {
-  google::rpc::Status rpc;
-  google::rpc::ErrorInfo info;
-  if (!rpc.ParseFromString(status.error_details())) return "";
-  for (const auto& any : rpc.details()) {
-    if (any.UnpackTo(&info)) return info.reason();
-  }
-  return "";
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
