@@ -70,6 +70,11 @@ void IngressHosts::Set(const Key& key, std::vector<std::string> hosts) {
   hosts_by_ingress_[key] = std::move(hosts);
 }
 
+void IngressHosts::Created(const std::string& ns, const std::string& ingress,
+                           std::vector<std::string> hosts) {
+  Set(absl::StrCat(ns, "/", ingress), std::move(hosts));
+}
+
 absl::Status IngressHosts::CheckFree(const std::string& ns, const std::string& ingress,
                                      const std::string& host) const {
   const Key mine = absl::StrCat(ns, "/", ingress);

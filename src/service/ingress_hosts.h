@@ -4,8 +4,9 @@
 // reflector over every Ingress of the cluster (not only sandboxd's); only hosts and the
 // namespace/name of their Ingresses are kept.
 //
-// Checks are as current as the watch: two creates racing for one new host in different
-// namespaces within the watch's latency can both pass.
+// Checks are as current as the watch, plus the Ingresses this replica created itself
+// (Created): two creates racing for one new host on different replicas within the
+// watch's latency can both pass.
 //
 // Thread-safe. `kube` must outlive it; Stop() (or the destructor) before the client goes.
 #ifndef SANDBOXD_SERVICE_INGRESS_HOSTS_H_
@@ -39,6 +40,11 @@ class IngressHosts {
   // tenant's); UNAVAILABLE (CACHE_NOT_SYNCED) before the first list.
   absl::Status CheckFree(const std::string& ns, const std::string& ingress,
                          const std::string& host) const;
+
+  // sandboxd has just created Ingress `ns`/`ingress` with `hosts`: recorded at once, as
+  // the watch will report it, so that a check on this replica right after the create
+  // already sees the hosts taken.
+  void Created(const std::string& ns, const std::string& ingress, std::vector<std::string> hosts);
 
  private:
   class Sink;

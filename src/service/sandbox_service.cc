@@ -509,18 +509,21 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
     Kind kind;
     std::string name;
     std::string body;
+    std::vector<std::string> hosts;  // an Ingress's, recorded in hosts_ once created
   };
   std::vector<Child> children;
   kube::Service service = domain::BuildService(spec, defaults_, *sts);
   domain::SetOwnerReference(owner, &service.metadata);
-  children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service)});
+  children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service), {}});
   if (std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(spec, defaults_)) {
     domain::SetOwnerReference(owner, &policy->metadata);
-    children.push_back({Kind::kNetworkPolicy, policy->metadata.name, kube::ToJson(*policy)});
+    children.push_back({Kind::kNetworkPolicy, policy->metadata.name, kube::ToJson(*policy), {}});
   }
   for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
     domain::SetOwnerReference(owner, &ingress.metadata);
-    children.push_back({Kind::kIngress, ingress.metadata.name, kube::ToJson(ingress)});
+    std::vector<std::string> hosts;
+    for (const kube::IngressRule& rule : ingress.spec.rules) hosts.push_back(rule.host);
+    children.push_back({Kind::kIngress, ingress.metadata.name, kube::ToJson(ingress), hosts});
   }
 
   auto first_error = std::make_shared<FirstError>();
@@ -535,14 +538,18 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
       });
   for (Child& child : children) {
     auto create = [this, ns, opts, record, barrier, kind = child.kind, body = child.body,
-                   what = child.name]() {
-      kube_->Create(kind, ns, body, opts, [record, barrier, what](absl::StatusOr<std::string> r) {
-        // Already there (a concurrent create of the same sandbox): fine.
-        if (!r.ok() && !absl::IsAlreadyExists(r.status())) {
-          record(domain::WithContext(r.status(), absl::StrCat("create ", what)));
-        }
-        barrier->Arrive();
-      });
+                   what = child.name, hosts = child.hosts]() {
+      kube_->Create(kind, ns, body, opts,
+                    [this, ns, record, barrier, what, hosts](absl::StatusOr<std::string> r) {
+                      if (r.ok() && !hosts.empty() && hosts_ != nullptr) {
+                        hosts_->Created(ns, what, hosts);
+                      }
+                      // Already there (a concurrent create of the same sandbox): fine.
+                      if (!r.ok() && !absl::IsAlreadyExists(r.status())) {
+                        record(domain::WithContext(r.status(), absl::StrCat("create ", what)));
+                      }
+                      barrier->Arrive();
+                    });
     };
     if (fresh) {
       create();
