@@ -4,7 +4,7 @@
 # predates .clang-format and is not reformatted wholesale. Exits non-zero with the diff
 # that would fix the lines; apply it with
 #
-#   git clang-format-14 "$(git merge-base HEAD main)"
+#   git clang-format-14 --extensions cc,h "$(git merge-base HEAD main)"
 #
 # The base is $SANDBOXD_FORMAT_BASE if set, else the merge base of HEAD with origin/main
 # or main. On main itself (and on a clone with no other history) there is nothing to check.
@@ -32,7 +32,7 @@ echo "[format] C++ lines changed since $(git rev-parse --short "$base")" >&2
 if ! out=$("$git_clang_format" --binary "$(command -v "$clang_format")" --diff \
     --extensions cc,h "$base" -- 2>&1) || grep -q '^diff --git' <<<"$out"; then
   printf '%s\n' "$out"
-  echo "[format] not formatted; fix with: git clang-format-14 --binary clang-format-14 $(git rev-parse --short "$base")" >&2
+  echo "[format] not formatted; fix with: git clang-format-14 --binary clang-format-14 --extensions cc,h $(git rev-parse --short "$base")" >&2
   exit 1
 fi
 echo "[format] ok ($out)" >&2
