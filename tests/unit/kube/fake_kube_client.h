@@ -1,6 +1,7 @@
-// FakeKubeClient: an in-memory KubeClient for unit tests of code that lists and watches
-// (Reflector, CacheFeed). It records every List, Watch and RunAfter; the test pops them
-// and completes them, on the test thread. Other calls fail with UNIMPLEMENTED.
+// FakeKubeClient: an in-memory KubeClient for unit tests (Reflector, CacheFeed,
+// SandboxService). It records every call (Get, Create, Patch, Delete and Replace as
+// PendingCall; List; Watch; RunAfter); the test pops them in the order they were issued
+// and completes them, on the test thread. It answers nothing by itself.
 #ifndef SANDBOXD_TESTS_UNIT_KUBE_FAKE_KUBE_CLIENT_H_
 #define SANDBOXD_TESTS_UNIT_KUBE_FAKE_KUBE_CLIENT_H_
 
@@ -16,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "src/kube/kube_client.h"
+#include "src/kube/kube_request.h"
 
 namespace sandboxd::kube {
 
@@ -38,31 +40,62 @@ class FakeKubeClient final : public KubeClient {
     std::function<void(absl::Status)> on_done;
     std::shared_ptr<std::atomic<bool>> stopped;
   };
+  // A Get, Create, Patch, Delete or Replace.
+  struct PendingCall {
+    std::string verb;  // GET, POST, PATCH, DELETE, PUT
+    ObjectRef ref;     // name "" for POST
+    std::string subresource;
+    std::string body;      // POST, PATCH, PUT
+    PatchType patch_type;  // PATCH
+    DeleteOptions del;     // DELETE
+    CallOptions call;
+    ResponseCallback done;
+
+    // "<VERB> <plural>[/<name>[/<subresource>]]", e.g. "PATCH statefulsets/foo".
+    std::string Describe() const {
+      std::string out = absl::StrCat(verb, " ", ResourceFor(ref.kind).plural);
+      if (!ref.name.empty()) absl::StrAppend(&out, "/", ref.name);
+      if (!subresource.empty()) absl::StrAppend(&out, "/", subresource);
+      return out;
+    }
+  };
   struct Timer {
     absl::Duration delay;
     std::function<void()> fn;
   };
 
-  void Get(const ObjectRef&, const std::string&, const CallOptions&,
+  void Get(const ObjectRef& ref, const std::string& subresource, const CallOptions& call,
            ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
+    Record({"GET", ref, subresource, "", PatchType::kMerge, {}, call, std::move(done)});
   }
   void List(Kind kind, const std::string& ns, const ListOptions& list, const CallOptions& call,
             ResponseCallback done) override {
     absl::MutexLock lock(&mu_);
     lists_.push_back({kind, ns, list, call, std::move(done)});
   }
-  void Create(Kind, const std::string&, std::string, const CallOptions&,
+  void Create(Kind kind, const std::string& ns, std::string body, const CallOptions& call,
               ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
+    Record({"POST",
+            {kind, ns, ""},
+            "",
+            std::move(body),
+            PatchType::kMerge,
+            {},
+            call,
+            std::move(done)});
   }
-  void Patch(const ObjectRef&, const std::string&, PatchType, std::string, const CallOptions&,
-             ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
+  void Patch(const ObjectRef& ref, const std::string& subresource, PatchType type, std::string body,
+             const CallOptions& call, ResponseCallback done) override {
+    Record({"PATCH", ref, subresource, std::move(body), type, {}, call, std::move(done)});
   }
-  void Delete(const ObjectRef&, const DeleteOptions&, const CallOptions&,
+  void Delete(const ObjectRef& ref, const DeleteOptions& del, const CallOptions& call,
               ResponseCallback done) override {
-    done(absl::UnimplementedError("fake"));
+    Record({"DELETE", ref, "", "", PatchType::kMerge, del, call, std::move(done)});
+  }
+  void Replace(const ObjectRef& ref, const std::string& subresource, std::string body,
+               const CallOptions& call, ResponseCallback done) override {
+    Record(
+        {"PUT", ref, subresource, std::move(body), PatchType::kMerge, {}, call, std::move(done)});
   }
   std::unique_ptr<WatchHandle> Watch(Kind kind, const std::string& ns, const WatchOptions& opts,
                                      const CallOptions&, std::function<void(WatchEvent)> on_event,
@@ -88,6 +121,20 @@ class FakeKubeClient final : public KubeClient {
     return absl::OkStatus();
   }
 
+  // The oldest call not yet popped; a default-constructed one (verb "") if there is none.
+  PendingCall PopCall() {
+    absl::MutexLock lock(&mu_);
+    EXPECT_FALSE(calls_.empty()) << "no pending call";
+    if (calls_.empty()) return PendingCall{};
+    PendingCall c = std::move(calls_.front());
+    calls_.pop_front();
+    return c;
+  }
+  // Calls issued and not yet popped.
+  size_t PendingCalls() {
+    absl::MutexLock lock(&mu_);
+    return calls_.size();
+  }
   PendingList PopList() {
     absl::MutexLock lock(&mu_);
     EXPECT_FALSE(lists_.empty());
@@ -116,7 +163,13 @@ class FakeKubeClient final : public KubeClient {
   }
 
  private:
+  void Record(PendingCall call) {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(std::move(call));
+  }
+
   absl::Mutex mu_;
+  std::deque<PendingCall> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingList> lists_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingWatch> watches_ ABSL_GUARDED_BY(mu_);
   std::deque<Timer> timers_ ABSL_GUARDED_BY(mu_);
