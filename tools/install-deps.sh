@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building and testing sandboxd needs: Debian packages (compiler, CMake,
 # gRPC, Protobuf, Abseil, libcurl, RapidJSON, spdlog, yaml-cpp, prometheus-cpp, GoogleTest;
-# clang, its libFuzzer runtime and clang-format for the quality gates in tools/ci; buildah
-# for the image gate) and checks for Go (the local control plane is built from Go
-# modules). Idempotent and quick when everything is present.
+# clang, its libFuzzer runtime, clang-format and clang-tidy for the quality gates in
+# tools/ci; buildah for the image gate) and checks for Go (the local control plane and
+# the instrumented Abseil of the TSan gate come from Go modules). Idempotent and quick
+# when everything is present.
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git curl openssl python3 jq
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libcurl4-openssl-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev ccache
-  clang-14 libclang-rt-14-dev clang-format-14
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
   buildah
 )
 missing=()

@@ -1,9 +1,12 @@
 # Shared helpers of the top-level scripts (sourced, not run). Sets:
 #   SANDBOXD_CACHE      cache root outside the repository
 #   SANDBOXD_BUILD_DIR  CMake build tree of this checkout (keyed by the checkout's path)
+#   SANDBOXD_TSA_BUILD_DIR  the clang build tree of tools/ci/thread_safety.sh, whose
+#                       compile database tools/ci/tidy.sh uses
 SANDBOXD_CACHE=${SANDBOXD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sandboxd}
 SANDBOXD_BUILD_DIR=${SANDBOXD_BUILD_DIR:-$SANDBOXD_CACHE/build/$(printf '%s' "$repo" | sha1sum | cut -c1-12)}
-export SANDBOXD_CACHE SANDBOXD_BUILD_DIR
+SANDBOXD_TSA_BUILD_DIR=${SANDBOXD_TSA_BUILD_DIR:-$SANDBOXD_CACHE/build-thread-safety/$(printf '%s' "$repo" | sha1sum | cut -c1-12)}
+export SANDBOXD_CACHE SANDBOXD_BUILD_DIR SANDBOXD_TSA_BUILD_DIR
 
 step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -28,4 +31,21 @@ ensure_grpcurl() {
       go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
   fi
   export SANDBOXD_GRPCURL
+}
+
+# Configures the clang-14 tree shared by the ASan + UBSan unit tier (tools/ci/sanitize.sh)
+# and the libFuzzer targets (tools/ci/fuzz.sh): CMake option SANDBOXD_FUZZ instruments
+# everything for ASan, UBSan (aborting) and the fuzzer's coverage, so one build of the
+# libraries serves both gates. -O1 and line tables only: enough for the reports, quick to
+# build. Sets SANDBOXD_FUZZ_BUILD_DIR.
+configure_sanitizer_build() {
+  SANDBOXD_FUZZ_BUILD_DIR=${SANDBOXD_FUZZ_BUILD_DIR:-$SANDBOXD_CACHE/build-fuzz/$(printf '%s' "$repo" | sha1sum | cut -c1-12)}
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$repo" -B "$SANDBOXD_FUZZ_BUILD_DIR" -G Ninja \
+    -DCMAKE_CXX_COMPILER="${SANDBOXD_CLANGXX:-clang++-14}" -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSANDBOXD_FUZZ=ON "${launcher[@]}" >/dev/null
+  # Every finding must fail: UBSan only prints and goes on unless told to stop.
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 }

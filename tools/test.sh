@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up and runs every test of sandboxd: installs the dependencies, runs the quality
-# gates (tools/ci: format of the changed lines, clang's thread-safety analysis), builds
-# (or reuses) the pinned control-plane binaries, builds sandboxd, runs the unit and
-# integration tests (the integration tier starts its own local control plane,
-# tools/kube-local), builds and checks the container image (tools/ci/image.sh), then the
-# unit tier again under ASan + UBSan, then the libFuzzer
-# targets (every committed input, then 20 s of fuzzing each). docs/reliability.md
-# describes the gates; each stage prints how long it took. A failing gate does not stop the
-# ones after it: the run ends with the list of failed stages and the first one's exit code.
+# gates (tools/ci: format of the changed lines, clang's thread-safety analysis,
+# clang-tidy), builds (or reuses) the pinned control-plane binaries, builds sandboxd, runs
+# the unit and integration tests (the integration tier starts its own local control
+# plane, tools/kube-local), builds and checks the container image (tools/ci/image.sh),
+# then the unit tier again under ASan + UBSan, the libFuzzer targets (every committed
+# input, then 20 s of fuzzing each) and the unit tests of src/ under ThreadSanitizer.
+# docs/reliability.md describes the gates; each stage prints how long it took. A failing
+# gate does not stop the ones after it: the run ends with the list of failed stages and
+# the first one's exit code.
 #
 #   tools/test.sh               # everything
 #   tools/test.sh -L unit       # extra arguments go to the main ctest run (here: one tier)
@@ -40,6 +41,7 @@ step "installing dependencies"
 "$repo/tools/install-deps.sh"
 timed "format check" "$repo/tools/ci/format_check.sh"
 timed "thread-safety analysis" "$repo/tools/ci/thread_safety.sh"
+timed "clang-tidy" "$repo/tools/ci/tidy.sh"
 step "building the local control plane binaries (cached)"
 "$repo/tools/kube-local/build.sh" >/dev/null
 ensure_grpcurl
@@ -51,6 +53,7 @@ timed "tests" ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeo
 timed "container image" "$repo/tools/ci/image.sh"
 timed "unit tier under ASan + UBSan" "$repo/tools/ci/sanitize.sh"
 timed "fuzzing" "$repo/tools/ci/fuzz.sh"
+timed "src/ unit tests under TSan" "$repo/tools/ci/tsan.sh"
 
 if [ "${#failed[@]}" -ne 0 ]; then
   printf '==> FAILED stages: %s\n' "${failed[*]}" >&2

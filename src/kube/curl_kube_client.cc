@@ -630,10 +630,12 @@ class CurlKubeClient::IoLoop {
       }
       if (result == CURLE_OPERATION_TIMEDOUT &&
           now + absl::Milliseconds(5) >= call->opts.deadline) {
-        Finish(std::move(call),
-               StatusFromTransport(TransportFailure::kDeadlineExceeded,
-                                   absl::StrCat(call->req.method, " ", call->req.path,
-                                                ": deadline exceeded: ", curl_error)));
+        // Built before `call` is moved: the order in which arguments are evaluated is
+        // unspecified (clang goes left to right).
+        absl::Status late = StatusFromTransport(TransportFailure::kDeadlineExceeded,
+                                                absl::StrCat(call->req.method, " ", call->req.path,
+                                                             ": deadline exceeded: ", curl_error));
+        Finish(std::move(call), std::move(late));
         return;
       }
       absl::Status status = StatusFromTransport(

@@ -12,8 +12,9 @@
 # New inputs that reach new code are kept in the working corpus under the build tree
 # (<build>/fuzz-corpus/<target>), not in the repository; seeds are copied in first, so
 # later runs start from everything earlier runs found. Uses its own build tree, cached
-# outside the repository under $SANDBOXD_CACHE. Needs clang++-14 and its libFuzzer
-# runtime (tools/install-deps.sh).
+# outside the repository under $SANDBOXD_CACHE, shared with tools/ci/sanitize.sh
+# (lib.sh: configure_sanitizer_build). Needs clang++-14 and its libFuzzer runtime
+# (tools/install-deps.sh).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tools/lib.sh
@@ -21,21 +22,11 @@ source "$repo/tools/lib.sh"
 
 seconds=${1:-${SANDBOXD_FUZZ_SECONDS:-20}}
 pattern=${2:-*}
-build=${SANDBOXD_FUZZ_BUILD_DIR:-$SANDBOXD_CACHE/build-fuzz/$(printf '%s' "$repo" | sha1sum | cut -c1-12)}
-compiler=${SANDBOXD_CLANGXX:-clang++-14}
-launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-
-step "libFuzzer build (clang, ASan + UBSan) of tests/fuzz in $build"
-# -O1 and line tables only, as the sanitizer gate: enough for the reports, quick to build.
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$compiler" \
-  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSANDBOXD_FUZZ=ON \
-  "${launcher[@]}" >/dev/null
+step "libFuzzer build (clang, ASan + UBSan) of tests/fuzz"
+configure_sanitizer_build
+build=$SANDBOXD_FUZZ_BUILD_DIR
 # Only the fuzzers and the libraries they link: tests/fuzz's Ninja "all" target.
 cmake --build "$build" -j "$(nproc)" --target tests/fuzz/all
-
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 step "every committed input once (regressions)"
 ctest --test-dir "$build" --output-on-failure -L fuzz

@@ -13,7 +13,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tools/lib.sh
 source "$repo/tools/lib.sh"
 
-build=${SANDBOXD_TSA_BUILD_DIR:-$SANDBOXD_CACHE/build-thread-safety/$(printf '%s' "$repo" | sha1sum | cut -c1-12)}
+build=$SANDBOXD_TSA_BUILD_DIR
 compiler=${SANDBOXD_CLANGXX:-clang++-14}
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
