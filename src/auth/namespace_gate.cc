@@ -16,8 +16,8 @@ class NamespaceGate::Sink final : public kube::ReflectorSink {
  public:
   explicit Sink(NamespaceGate* gate) : gate_(gate) {}
 
-  void OnUpsert(const std::string& object_json) override {
-    absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(object_json);
+  void OnUpsert(const kube::JsonObject& object) override {
+    absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(object);
     if (!meta.ok() || meta->name.empty()) return;
     std::optional<std::vector<std::string>> domains;
     auto annotation = meta->annotations.find(domain::kAnnotationAllowedIngressDomains);

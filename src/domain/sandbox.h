@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -186,6 +187,39 @@ struct DeleteRequest {
   bool keep_storage = false;   // keep the PVC (the home volume)
   bool allow_missing = false;  // OK instead of NOT_FOUND when there is no such sandbox
 };
+
+// ---- Equality: every field (tests/unit/domain/sandbox_equality_test.cc changes each one).
+// A field added to one of these types must be added to its Tie() too.
+
+inline auto Tie(const ResourceQuantities& q) { return std::tie(q.cpu, q.memory); }
+inline auto Tie(const Resources& r) { return std::tie(r.requests, r.limits); }
+inline auto Tie(const StorageSpec& s) { return std::tie(s.size, s.storage_class, s.mount_path); }
+inline auto Tie(const PortsSpec& p) { return std::tie(p.app, p.terminal); }
+inline auto Tie(const SandboxSpec& s) {
+  return std::tie(s.name, s.ns, s.project, s.image, s.env, s.resources, s.storage, s.ports,
+                  s.ingress_domain, s.labels);
+}
+inline auto Tie(const Endpoints& e) { return std::tie(e.pod_dns, e.app_url, e.terminal_url); }
+inline auto Tie(const StorageStatus& s) {
+  return std::tie(s.claim_name, s.phase, s.capacity, s.uid);
+}
+inline auto Tie(const Sandbox& s) {
+  return std::tie(s.spec, s.phase, s.error_reason, s.message, s.desired_replicas, s.ready_replicas,
+                  s.endpoints, s.storage, s.created, s.version, s.uid, s.resource_version);
+}
+
+#define SANDBOXD_DOMAIN_EQUALITY(T)                                           \
+  inline bool operator==(const T& a, const T& b) { return Tie(a) == Tie(b); } \
+  inline bool operator!=(const T& a, const T& b) { return !(a == b); }
+SANDBOXD_DOMAIN_EQUALITY(ResourceQuantities)
+SANDBOXD_DOMAIN_EQUALITY(Resources)
+SANDBOXD_DOMAIN_EQUALITY(StorageSpec)
+SANDBOXD_DOMAIN_EQUALITY(PortsSpec)
+SANDBOXD_DOMAIN_EQUALITY(SandboxSpec)
+SANDBOXD_DOMAIN_EQUALITY(Endpoints)
+SANDBOXD_DOMAIN_EQUALITY(StorageStatus)
+SANDBOXD_DOMAIN_EQUALITY(Sandbox)
+#undef SANDBOXD_DOMAIN_EQUALITY
 
 }  // namespace sandboxd::domain
 

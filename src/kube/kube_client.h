@@ -29,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/kube/json_object.h"
 
 namespace sandboxd::kube {
 
@@ -123,7 +124,9 @@ struct WatchOptions {
 struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kBookmark };
   Type type;
-  std::string object_json;  // the event's "object" member, re-serialised compactly
+  // The event's "object" member, parsed once by the decoder (never null in an event a
+  // client delivers).
+  JsonObject object;
 };
 
 // Stops one watch. Thread-safe. The handle does not own the watch's callbacks, and may

@@ -11,6 +11,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "src/base/status_macros.h"
+#include "src/kube/json_object_rapidjson.h"
 #include "src/kube/objects_rapidjson.h"
 
 namespace sandboxd::kube {
@@ -1122,6 +1123,41 @@ absl::Status FromValue(const Value& v, Ingress* out) {
 absl::Status FromValue(const Value& v, Pod* out) { return DecodeTopValue(v, out, DecodePod); }
 absl::Status FromValue(const Value& v, PersistentVolumeClaim* out) {
   return DecodeTopValue(v, out, DecodePvc);
+}
+
+namespace {
+// Runs `decode` on the parsed object, with FromJson's error prefix.
+template <typename T, typename F>
+absl::Status DecodeObject(const JsonObject& object, absl::string_view what, T* out, F decode) {
+  if (object.null()) return absl::InternalError(absl::StrCat("decode ", what, ": no object"));
+  const Value& v = internal::JsonObjectAccess::Value(object);
+  if (!v.IsObject()) {
+    return absl::InternalError(absl::StrCat("decode ", what, ": expected a JSON object"));
+  }
+  absl::Status status = decode(v, out);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("decode ", what, ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status FromObject(const JsonObject& object, StatefulSet* out) {
+  return DecodeObject(object, "StatefulSet", out, DecodeStatefulSet);
+}
+absl::Status FromObject(const JsonObject& object, Ingress* out) {
+  return DecodeObject(object, "Ingress", out, DecodeIngress);
+}
+absl::Status FromObject(const JsonObject& object, Pod* out) {
+  return DecodeObject(object, "Pod", out, DecodePod);
+}
+absl::Status FromObject(const JsonObject& object, PersistentVolumeClaim* out) {
+  return DecodeObject(object, "PersistentVolumeClaim", out, DecodePvc);
+}
+absl::Status FromObject(const JsonObject& object, ObjectMeta* out) {
+  return DecodeObject(object, "object", out, [](const Value& v, ObjectMeta* m) {
+    return ReadObject(v, "metadata", m, DecodeObjectMeta);
+  });
 }
 
 absl::Status FromJson(std::string_view json, StatefulSet* out) {

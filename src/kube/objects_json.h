@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "src/kube/json_object.h"
 #include "src/kube/objects.h"
 
 namespace sandboxd::kube {
@@ -62,11 +63,29 @@ absl::Status FromJson(std::string_view json, PersistentVolumeClaimList* out);
 absl::Status FromJson(std::string_view json, DeploymentList* out);
 absl::Status FromJson(std::string_view json, ConfigMapList* out);
 
+// The same from an already parsed object (a watch event's or a list item's; see
+// json_object.h): no JSON text is parsed. INTERNAL as above, also for a null() object.
+absl::Status FromObject(const JsonObject& object, StatefulSet* out);
+absl::Status FromObject(const JsonObject& object, Ingress* out);
+absl::Status FromObject(const JsonObject& object, Pod* out);
+absl::Status FromObject(const JsonObject& object, PersistentVolumeClaim* out);
+// The `metadata` of any object.
+absl::Status FromObject(const JsonObject& object, ObjectMeta* out);
+
 // Convenience: `auto sts = Decode<StatefulSet>(body);`
 template <typename T>
 absl::StatusOr<T> Decode(std::string_view json) {
   T out;
   absl::Status status = FromJson(json, &out);
+  if (!status.ok()) return status;
+  return out;
+}
+
+// Convenience: `auto sts = Decode<StatefulSet>(event.object);`
+template <typename T>
+absl::StatusOr<T> Decode(const JsonObject& object) {
+  T out;
+  absl::Status status = FromObject(object, &out);
   if (!status.ok()) return status;
   return out;
 }

@@ -13,14 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "rapidjson/document.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "spdlog/spdlog.h"
+#include "src/kube/json_object_rapidjson.h"
 #include "src/kube/kube_request.h"
 
 namespace sandboxd::kube {
 namespace {
-
 
 std::string StringAt(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return "";
@@ -34,13 +32,6 @@ const rapidjson::Value& Metadata(const rapidjson::Value& obj) {
   if (!obj.IsObject()) return kNull;
   auto it = obj.FindMember("metadata");
   return it == obj.MemberEnd() ? kNull : it->value;
-}
-
-std::string Serialise(const rapidjson::Value& value) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  value.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
 }
 
 std::string Key(const std::string& ns, const std::string& name) {
@@ -124,13 +115,27 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     return number;
   }
 
+  void Resume() {
+    Next next;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_.load() || paused_ == Paused::kNo) return;
+      spdlog::info("reflector {}: resumed at RV '{}'", plural_, rv_);
+      next = paused_ == Paused::kWatch ? BeginWatch() : ListPage(continue_);
+      Unpause();
+    }
+    Issue(std::move(next));
+  }
+
   ReflectorStats Stats() const {
     absl::MutexLock lock(&stats_mu_);
     return stats_;
   }
 
  private:
-  enum class Op { kNone, kList, kWatch, kTimer };
+  enum class Op { kNone, kList, kWatch, kTimer, kPause };
+  // What a paused reflector reads when resumed.
+  enum class Paused { kNo, kWatch, kListPage };
   // The client operation a transition asks for.
   struct Next {
     Op op = Op::kNone;
@@ -218,6 +223,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
   // --- transitions (mu_ held) ---
 
   Next BeginList(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Unpause();
     need_relist_ = false;
     listed_.clear();
     list_cancel_ = std::make_shared<CancellationToken>();
@@ -251,7 +257,9 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
       }
       return Failure(body.status(), /*relist=*/true, "list");
     }
-    rapidjson::Document doc;
+    // The one parse of this page: its items are handed on as parts of this document.
+    auto page = std::make_shared<rapidjson::Document>();
+    rapidjson::Document& doc = *page;
     doc.Parse(body->data(), body->size());
     auto items = doc.IsObject() ? doc.FindMember("items") : doc.MemberEnd();
     std::string rv = StringAt(Metadata(doc), "resourceVersion");
@@ -265,6 +273,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
       absl::MutexLock lock(&stats_mu_);
       ++stats_.list_pages;
     }
+    std::vector<JsonObject> objects;
     if (items != doc.MemberEnd()) {
       for (auto& item : items->value.GetArray()) {
         if (!item.IsObject()) continue;
@@ -288,12 +297,22 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
         std::string key = Key(ns, name);
         known_.insert(key);
         listed_.insert(std::move(key));
-        sink_->OnUpsert(Serialise(item));
-        if (stopped_.load()) return Next();
+        objects.push_back(internal::JsonObjectAccess::Make(page, &item));
       }
     }
+    // The page is complete (no more changes to its document) before anything is shared.
+    for (const JsonObject& object : objects) {
+      sink_->OnUpsert(object);
+      if (stopped_.load()) return Next();
+    }
     std::string next_token = StringAt(Metadata(doc), "continue");
-    if (!next_token.empty()) return ListPage(std::move(next_token));
+    if (!next_token.empty()) {
+      if (!sink_->HasRoom()) {
+        continue_ = std::move(next_token);
+        return Pause(Paused::kListPage);
+      }
+      return ListPage(std::move(next_token));
+    }
 
     // Complete: synthetic deletes for keys that are gone, then synced.
     size_t deleted = 0;
@@ -323,10 +342,12 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     if (stopped_.load()) return Next();
     sink_->OnProgress(rv);
     if (stopped_.load()) return Next();
+    if (!sink_->HasRoom()) return Pause(Paused::kWatch);
     return BeginWatch();
   }
 
   Next BeginWatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Unpause();
     double u = std::clamp(uniform01_(), 0.0, 1.0);
     absl::Duration timeout =
         options_.min_watch_timeout + (options_.max_watch_timeout - options_.min_watch_timeout) * u;
@@ -350,12 +371,11 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
 
   Next WatchEventLocked(WatchEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ++watch_events_;
-    rapidjson::Document doc;
-    doc.Parse(event.object_json.data(), event.object_json.size());
-    std::string rv = StringAt(Metadata(doc), "resourceVersion");
-    std::string ns = StringAt(Metadata(doc), "namespace");
-    std::string name = StringAt(Metadata(doc), "name");
-    if (doc.HasParseError() || rv.empty() ||
+    // Parsed by the decoder: only its metadata is read here.
+    std::string rv(event.object.resource_version());
+    std::string ns(event.object.ns());
+    std::string name(event.object.name());
+    if (event.object.null() || rv.empty() ||
         (event.type != WatchEvent::Type::kBookmark && name.empty())) {
       // Not applied and the RV not advanced: the re-watch delivers it again.
       return Failure(absl::InternalError(absl::StrCat("watch ", plural_,
@@ -366,7 +386,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
       case WatchEvent::Type::kAdded:
       case WatchEvent::Type::kModified:
         known_.insert(Key(ns, name));
-        sink_->OnUpsert(event.object_json);
+        sink_->OnUpsert(event.object);
         break;
       case WatchEvent::Type::kDeleted:
         known_.erase(Key(ns, name));
@@ -377,10 +397,32 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     }
     if (!stopped_.load()) sink_->OnProgress(rv);
     rv_ = rv;
-    absl::MutexLock lock(&stats_mu_);
-    ++stats_.events;
-    stats_.last_resource_version = rv;
+    {
+      absl::MutexLock lock(&stats_mu_);
+      ++stats_.events;
+      stats_.last_resource_version = rv;
+    }
+    // Stop reading: end this watch (its later events are ignored) and watch again from
+    // rv_ on Resume(), so nothing is dropped.
+    if (!stopped_.load() && !sink_->HasRoom()) return Pause(Paused::kWatch);
     return Next();
+  }
+
+  // The sink is full: nothing more is read until Resume(). The caller ends the watch (the
+  // returned op is not kNone) and issues nothing.
+  Next Pause(Paused what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    paused_ = what;
+    ++gen_;  // callbacks of the watch or list that was current are stale now
+    {
+      absl::MutexLock lock(&stats_mu_);
+      ++stats_.pauses;
+      stats_.paused = true;
+    }
+    spdlog::info("reflector {}: the sink is full; paused at RV '{}' before the next {}", plural_,
+                 rv_, what == Paused::kWatch ? "watch" : "list page");
+    Next next;
+    next.op = Op::kPause;
+    return next;
   }
 
   Next WatchDoneLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -436,6 +478,13 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     return next;
   }
 
+  void Unpause() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (paused_ == Paused::kNo) return;
+    paused_ = Paused::kNo;
+    absl::MutexLock lock(&stats_mu_);
+    stats_.paused = false;
+  }
+
   // Cancels what is in flight; the caller stops the returned watch after unlocking.
   std::unique_ptr<WatchHandle> TearDownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ++gen_;
@@ -453,7 +502,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
     call.request_id = absl::StrCat("reflector/", plural_);
     switch (next.op) {
       case Op::kNone:
-        return;
+      case Op::kPause: return;
       case Op::kList:
         call.deadline = absl::Now() + options_.list_page_timeout;
         call.cancel = next.cancel;
@@ -512,6 +561,7 @@ class Reflector::Core : public std::enable_shared_from_this<Core> {
   uint64_t gen_ ABSL_GUARDED_BY(mu_) = 0;
   std::string rv_ ABSL_GUARDED_BY(mu_);  // last known RV ("" before the first list)
   bool need_relist_ ABSL_GUARDED_BY(mu_) = false;
+  Paused paused_ ABSL_GUARDED_BY(mu_) = Paused::kNo;
   std::string continue_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<CancellationToken> list_cancel_ ABSL_GUARDED_BY(mu_);
   std::unordered_set<std::string> known_ ABSL_GUARDED_BY(mu_);   // keys the sink holds
@@ -536,6 +586,8 @@ void Reflector::Start() { core_->Start(); }
 void Reflector::Stop() { core_->Stop(); }
 
 int64_t Reflector::Relist() { return core_->Relist(); }
+
+void Reflector::Resume() { core_->Resume(); }
 
 ReflectorStats Reflector::Stats() const { return core_->Stats(); }
 

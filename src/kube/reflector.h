@@ -30,8 +30,18 @@
 // Not implemented: the streaming list (sendInitialEvents, KEP-3157).
 //
 // Objects handed to OnUpsert always carry "apiVersion" and "kind" (added to list items,
-// which the API server sends without them). The reflector keeps only the set of
+// which the API server sends without them). Each event's and each list page's JSON is
+// parsed once: the reflector reads the metadata of the parsed object and hands that same
+// object on (a list item shares its page's document). The reflector keeps only the set of
 // "namespace/name" keys it has delivered, never the objects.
+//
+// Flow control. When the sink reports no room (ReflectorSink::HasRoom) the reflector
+// stops reading: during a watch it ends the watch at once (events the client had already
+// decoded are ignored, not delivered) and, on Resume(), watches again from the version of
+// the last event delivered; during a list it requests the next page on Resume(); after a
+// complete list it begins the watch on Resume(). So no event is dropped (a resume that is
+// too late for the watch cache gets 410 and relists, as above) and no thread blocks. At
+// most one watch event or one list page is delivered after HasRoom() first says false.
 //
 // Sink calls are serialised (never concurrent) and, with CurlKubeClient, run on its I/O
 // thread: they must not block. They may call Stop() and Stats().
@@ -51,6 +61,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "src/kube/backoff.h"
+#include "src/kube/json_object.h"
 #include "src/kube/kube_client.h"
 
 namespace sandboxd::kube {
@@ -60,8 +71,10 @@ class ReflectorSink {
  public:
   virtual ~ReflectorSink() = default;
   // ADDED/MODIFIED events and every object of a (re)list, in arrival order. The object may
-  // be unchanged since the last call (lists repeat everything).
-  virtual void OnUpsert(const std::string& object_json) = 0;
+  // be unchanged since the last call (lists repeat everything). It is parsed already
+  // (json_object.h): decode it with FromObject, and keep a copy (cheap, shared) to decode
+  // it later on another thread.
+  virtual void OnUpsert(const JsonObject& object) = 0;
   // DELETED events, and synthetic deletes after a relist for keys that are gone.
   // `ns` is "" for cluster-scoped objects. `resource_version`: the deletion's (a DELETED
   // event's object carries it), or the list's for a synthetic delete.
@@ -74,6 +87,10 @@ class ReflectorSink {
   // (the event's version). Versions never decrease within one list + watch cycle; a
   // relist may report a lower one than the last event.
   virtual void OnProgress(const std::string& resource_version) {}
+  // Flow control: asked after each watch event, after each list page that has a next
+  // page, and after a complete list. False pauses the reflector before its next read
+  // (see Reflector, "Flow control") until Reflector::Resume(). Must not block.
+  virtual bool HasRoom() { return true; }
 };
 
 struct ReflectorOptions {
@@ -102,6 +119,8 @@ struct ReflectorStats {
   int64_t relists_after_410 = 0;  // watches ended by 410 that led to a relist
   int64_t backoffs = 0;           // failures that scheduled a backoff
   int64_t events = 0;             // watch events received, bookmarks included
+  int64_t pauses = 0;             // times the sink had no room (flow control)
+  bool paused = false;            // waiting for Resume()
   std::string last_resource_version;  // of the last list or event
   absl::Duration last_backoff;    // the most recent backoff delay
   absl::Status last_error;        // the most recent failure (OK if none)
@@ -131,6 +150,11 @@ class Reflector {
   // that number is >= the one returned. Returns 0 (and does nothing) before Start() or
   // after Stop(). Must not be called from inside a sink call of this reflector.
   int64_t Relist();
+
+  // Continues a reflector paused by flow control (see the header comment); nothing
+  // happens if it is not paused, or after Stop(). Any thread, but not from inside a sink
+  // call of this reflector (it takes the lock held across sink calls).
+  void Resume();
 
   // Ends the loop: cancels the pending LIST, stops the watch, ignores pending timers.
   // Guarantee: no sink call starts after Stop() returns, and, when called from another

@@ -1,5 +1,6 @@
 #include "src/kube/watch_decoder.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -8,6 +9,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "src/kube/json_object_rapidjson.h"
 #include "src/kube/kube_errors.h"
 
 namespace sandboxd::kube {
@@ -54,20 +56,25 @@ absl::Status StatusFromWatchError(absl::string_view status_json) {
 absl::StatusOr<std::optional<WatchEvent>> DecodeWatchLine(absl::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (absl::StripAsciiWhitespace(line).empty()) return std::optional<WatchEvent>();
-  rapidjson::Document doc;
-  doc.Parse(line.data(), line.size());
-  if (doc.HasParseError() || !doc.IsObject()) return Malformed("not a JSON object", line);
-  auto type = doc.FindMember("type");
-  auto object = doc.FindMember("object");
-  if (type == doc.MemberEnd() || !type->value.IsString()) return Malformed("no type", line);
-  if (object == doc.MemberEnd() || !object->value.IsObject()) return Malformed("no object", line);
+  // The one parse of this event: the object is handed on as this document.
+  auto doc = std::make_shared<rapidjson::Document>();
+  doc->Parse(line.data(), line.size());
+  if (doc->HasParseError() || !doc->IsObject()) return Malformed("not a JSON object", line);
+  auto type = doc->FindMember("type");
+  auto object = doc->FindMember("object");
+  if (type == doc->MemberEnd() || !type->value.IsString()) return Malformed("no type", line);
+  if (object == doc->MemberEnd() || !object->value.IsObject()) {
+    return Malformed("no object", line);
+  }
   absl::string_view name(type->value.GetString(), type->value.GetStringLength());
   if (name == "ERROR") {
-    return StatusFromWatchError(Serialise(object->value));
+    return StatusFromWatchError(Serialise(object->value));  // rare: the stream ends
   }
   std::optional<WatchEvent::Type> t = TypeFromName(name);
   if (!t) return Malformed(absl::StrCat("unknown type ", name), line);
-  return std::optional<WatchEvent>(WatchEvent{*t, Serialise(object->value)});
+  const rapidjson::Value* value = &object->value;
+  return std::optional<WatchEvent>(
+      WatchEvent{*t, internal::JsonObjectAccess::Make(std::move(doc), value)});
 }
 
 absl::Status WatchDecoder::Line(absl::string_view line, const Emit& emit) {

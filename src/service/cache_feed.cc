@@ -1,5 +1,6 @@
 #include "src/service/cache_feed.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,8 +22,8 @@ constexpr unsigned kAllKinds = (1u << kFeedKinds.size()) - 1;
 
 // A malformed object is logged and skipped: one bad object must not stop the feed.
 template <typename T>
-std::optional<T> DecodeOrLog(const std::string& json) {
-  absl::StatusOr<T> decoded = kube::Decode<T>(json);
+std::optional<T> DecodeOrLog(const kube::JsonObject& object) {
+  absl::StatusOr<T> decoded = kube::Decode<T>(object);
   if (!decoded.ok()) {
     spdlog::error("cache feed: cannot decode {}: {}", T().kind, decoded.status().ToString());
     return std::nullopt;
@@ -40,16 +41,24 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
       : feed_(feed), group_(group), kind_index_(kind_index) {}
   void set_reflector(const kube::Reflector* reflector) { reflector_ = reflector; }
 
-  void OnUpsert(const std::string& object_json) override {
-    feed_->input_->Post(
-        [feed = feed_, kind = Kind(), json = object_json]() { feed->Upsert(kind, json); });
+  void OnUpsert(const kube::JsonObject& object) override {
+    // The parsed object is shared, not copied; the input thread decodes it.
+    feed_->queued_inputs_.fetch_add(1);
+    feed_->input_->Post([feed = feed_, kind = Kind(), object]() {
+      feed->Upsert(kind, object);
+      feed->Applied();
+    });
   }
   void OnDelete(const std::string& ns, const std::string& name,
                 const std::string& resource_version) override {
     const uint64_t rv = VersionGate::Parse(resource_version).value_or(0);
-    feed_->input_->Post(
-        [feed = feed_, kind = Kind(), ns, name, rv]() { feed->Delete(kind, ns, name, rv); });
+    feed_->queued_inputs_.fetch_add(1);
+    feed_->input_->Post([feed = feed_, kind = Kind(), ns, name, rv]() {
+      feed->Delete(kind, ns, name, rv);
+      feed->Applied();
+    });
   }
+  bool HasRoom() override { return feed_->HasRoom(); }
   void OnSynced() override {
     // The list just completed; no other can begin during this call (Reflector::Relist).
     const int64_t list_number = reflector_->Stats().lists;
@@ -75,10 +84,12 @@ class CacheFeed::Sink final : public kube::ReflectorSink {
   const kube::Reflector* reflector_ = nullptr;
 };
 
-CacheFeed::CacheFeed(kube::KubeClient* client, SandboxCache* cache, Scope scope)
+CacheFeed::CacheFeed(kube::KubeClient* client, SandboxCache* cache, Scope scope,
+                     size_t queue_capacity)
     : cache_(cache),
       client_(client),
       scope_(scope),
+      queue_capacity_(std::max<size_t>(queue_capacity, 1)),
       input_owner_(std::make_unique<TaskPool>(1)),
       input_(input_owner_.get()) {
   if (scope_ == Scope::kCluster) cluster_ = MakeGroup("");
@@ -175,20 +186,20 @@ void CacheFeed::Stop() {
   input_owner_.reset();  // applies what is queued, then joins
 }
 
-void CacheFeed::Upsert(kube::Kind kind, const std::string& object_json) {
+void CacheFeed::Upsert(kube::Kind kind, const kube::JsonObject& object) {
   switch (kind) {
     case kube::Kind::kStatefulSet:
-      if (auto sts = DecodeOrLog<kube::StatefulSet>(object_json)) {
+      if (auto sts = DecodeOrLog<kube::StatefulSet>(object)) {
         if (applying_.contains(sts->metadata.ns)) cache_->ApplyStatefulSet(*std::move(sts));
       }
       break;
     case kube::Kind::kPod:
-      if (auto pod = DecodeOrLog<kube::Pod>(object_json)) {
+      if (auto pod = DecodeOrLog<kube::Pod>(object)) {
         if (applying_.contains(pod->metadata.ns)) cache_->ApplyPod(*std::move(pod));
       }
       break;
     default:
-      if (auto claim = DecodeOrLog<kube::PersistentVolumeClaim>(object_json)) {
+      if (auto claim = DecodeOrLog<kube::PersistentVolumeClaim>(object)) {
         if (applying_.contains(claim->metadata.ns)) cache_->ApplyClaim(*std::move(claim));
       }
       break;
@@ -252,6 +263,30 @@ void CacheFeed::Forget(const std::string& ns) {
   if (served_.count(ns) == 0) cache_->SetNamespacePending(ns, false);  // else served again
 }
 
+bool CacheFeed::HasRoom() {
+  if (queued_inputs_.load() < queue_capacity_) return true;
+  paused_any_.store(true);
+  // The input thread may have drained to the resume mark before it saw the flag: then
+  // there is room after all (the flag only causes one needless ResumeAll).
+  return queued_inputs_.load() <= queue_capacity_ / 2;
+}
+
+void CacheFeed::Applied() {
+  const size_t left = queued_inputs_.fetch_sub(1) - 1;
+  if (left <= queue_capacity_ / 2 && paused_any_.exchange(false)) ResumeAll();
+}
+
+void CacheFeed::ResumeAll() {
+  absl::MutexLock lock(&mu_);  // before each reflector's lock; no sink call takes mu_
+  if (stopped_) return;
+  if (cluster_ != nullptr) {
+    for (auto& reflector : cluster_->reflectors) reflector->Resume();
+  }
+  for (auto& [ns, group] : namespaces_) {
+    for (auto& reflector : group->reflectors) reflector->Resume();
+  }
+}
+
 CacheFeed::Stats CacheFeed::stats() const {
   Stats total;
   auto add = [&total](const Group& group) {
@@ -261,6 +296,7 @@ CacheFeed::Stats CacheFeed::stats() const {
       total.watches_started += s.watches_started;
       total.relists_after_410 += s.relists_after_410;
       total.events += s.events;
+      total.pauses += s.pauses;
       ++total.reflectors;
     }
   };

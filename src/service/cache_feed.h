@@ -19,13 +19,22 @@
 // Either way, a namespace that stops being served is forgotten by the cache at once
 // (SandboxCache::ForgetNamespace): its objects dropped, its streams closed.
 //
-// The reflectors only queue what they receive; one input thread of the feed decodes it
-// and applies it to the cache, in arrival order across kinds and namespaces, followed by
+// The reflectors only queue what they receive (objects parsed once by the watch decoder
+// or the reflector's list, kube/json_object.h); one input thread of the feed decodes
+// them into typed objects (from the parsed document, not from text) and applies them to
+// the cache, in arrival order across kinds and namespaces, followed by
 // each reflector's progress (SandboxCache::MarkProgress: every event, bookmark and list, in
 // the scope of its group), which resume tokens and read-your-writes rest on; deletes carry
 // the deletion's version. So the Kubernetes client's I/O thread, which also completes
-// every RPC's requests, never waits for JSON decoding or for a change being offered to
-// thousands of watch streams.
+// every RPC's requests, never waits for typed decoding, for the cache or for a change
+// being offered to thousands of watch streams.
+//
+// Bounded input. At most `queue_capacity` objects and deletes (plus at most one list page
+// or one watch event per reflector) wait for the input thread. When the queue is full,
+// each reflector that delivers to it pauses (ReflectorSink::HasRoom, Reflector "Flow
+// control"): it stops reading its watch, without dropping anything and without blocking
+// the Kubernetes client's I/O thread, and is resumed by the input thread once the queue
+// has drained to half the capacity. Meanwhile the cache serves the state it has.
 //
 // Wiring: NamespaceServed / NamespaceUnserved / Start are NamespaceGate::Observer's
 // served / unserved / synced. Thread-safe; they must not be called after Stop(), so stop
@@ -34,6 +43,7 @@
 #define SANDBOXD_SERVICE_CACHE_FEED_H_
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -60,11 +70,15 @@ class CacheFeed {
     int64_t watches_started = 0;
     int64_t relists_after_410 = 0;
     int64_t events = 0;
-    size_t queued = 0;      // received, not yet applied to the cache
+    size_t queued = 0;      // received, not yet applied to the cache (tasks)
+    int64_t pauses = 0;     // reflector pauses for a full queue
     size_t reflectors = 0;  // running
   };
 
-  CacheFeed(kube::KubeClient* client, SandboxCache* cache, Scope scope = Scope::kCluster);
+  static constexpr size_t kDefaultQueueCapacity = 10000;
+
+  CacheFeed(kube::KubeClient* client, SandboxCache* cache, Scope scope = Scope::kCluster,
+            size_t queue_capacity = kDefaultQueueCapacity);
   ~CacheFeed();  // Stop()
 
   // `ns` is served from now on (before any call on it passes the gate).
@@ -102,15 +116,24 @@ class CacheFeed {
   std::unique_ptr<Group> MakeGroup(const std::string& ns);
   void StopGroup(Group& group);
   // Input thread.
-  void Upsert(kube::Kind kind, const std::string& object_json);
+  void Upsert(kube::Kind kind, const kube::JsonObject& object);
   void Delete(kube::Kind kind, const std::string& ns, const std::string& name, uint64_t rv);
   void Synced(Group* group, size_t kind_index, int64_t list_number);
   void RelistWaiting();
   void Forget(const std::string& ns);
+  // Flow control: an object or delete was queued / applied.
+  bool HasRoom();
+  void Applied();
+  void ResumeAll() ABSL_LOCKS_EXCLUDED(mu_);
 
   SandboxCache* const cache_;
   kube::KubeClient* const client_;
   const Scope scope_;
+  const size_t queue_capacity_;
+  // Objects and deletes queued and not yet applied.
+  std::atomic<size_t> queued_inputs_{0};
+  // A reflector found the queue full since the last ResumeAll.
+  std::atomic<bool> paused_any_{false};
 
   mutable absl::Mutex mu_;  // before the cache's lock
   std::set<std::string> served_ ABSL_GUARDED_BY(mu_);

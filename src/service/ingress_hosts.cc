@@ -14,8 +14,8 @@ class IngressHosts::Sink final : public kube::ReflectorSink {
  public:
   explicit Sink(IngressHosts* hosts) : hosts_(hosts) {}
 
-  void OnUpsert(const std::string& object_json) override {
-    absl::StatusOr<kube::Ingress> ingress = kube::Decode<kube::Ingress>(object_json);
+  void OnUpsert(const kube::JsonObject& object) override {
+    absl::StatusOr<kube::Ingress> ingress = kube::Decode<kube::Ingress>(object);
     if (!ingress.ok()) return;
     std::vector<std::string> hosts;
     for (const kube::IngressRule& rule : ingress->spec.rules) {

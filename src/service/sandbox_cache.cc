@@ -3,20 +3,20 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iterator>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "src/domain/builders.h"
 #include "src/domain/error_reasons.h"
 #include "src/domain/errors.h"
 #include "src/domain/naming.h"
 #include "src/domain/status.h"
+#include "src/domain/trim.h"
 #include "src/domain/validation.h"
+#include "src/service/cache_memory.h"
 #include "src/service/sandbox_service.h"
 
 namespace sandboxd::service {
@@ -28,30 +28,6 @@ using Type = WatchEvent::Type;
 
 constexpr char kPodSuffix[] = "-0";
 constexpr char kLegacyClaimPrefix[] = "home-";
-
-// ---- tokens ---------------------------------------------------------------------------
-
-constexpr char kTokenVersion[] = "v1";
-// The token of a message before INITIAL_STATE_COMPLETE (an initial-state ADDED, RESET):
-// the client's state is incomplete there, so resuming from it starts over with RESET.
-constexpr char kIncompleteToken[] = "v1.i";
-
-bool AllDigits(absl::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// "<epoch:16 hex>.<seq>" or "<epoch>.i": the tokens of sandboxd before positions were
-// portable.
-bool IsProcessToken(absl::string_view token) {
-  if (token.size() < 18 || token[16] != '.') return false;
-  for (size_t i = 0; i < 16; ++i) {
-    const char c = token[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  absl::string_view seq = token.substr(17);
-  uint64_t ignored;
-  return seq == "i" || (AllDigits(seq) && absl::SimpleAtoi(seq, &ignored));
-}
 
 size_t Index(SandboxCache::Source source) { return static_cast<size_t>(source); }
 
@@ -129,52 +105,6 @@ const kube::PersistentVolumeClaim* ClaimOf(const EntryT& e) {
   return it == e.claims.end() ? nullptr : &it->second;
 }
 
-bool SameSpec(const domain::SandboxSpec& a, const domain::SandboxSpec& b) {
-  return a.name == b.name && a.ns == b.ns && a.project == b.project && a.image == b.image &&
-         a.env == b.env && a.resources.requests.cpu == b.resources.requests.cpu &&
-         a.resources.requests.memory == b.resources.requests.memory &&
-         a.resources.limits.cpu == b.resources.limits.cpu &&
-         a.resources.limits.memory == b.resources.limits.memory &&
-         a.storage.size == b.storage.size && a.storage.storage_class == b.storage.storage_class &&
-         a.storage.mount_path == b.storage.mount_path && a.ports.app == b.ports.app &&
-         a.ports.terminal == b.ports.terminal && a.ingress_domain == b.ingress_domain &&
-         a.labels == b.labels;
-}
-
-bool SameSandbox(const domain::Sandbox& a, const domain::Sandbox& b) {
-  return SameSpec(a.spec, b.spec) && a.phase == b.phase && a.error_reason == b.error_reason &&
-         a.message == b.message && a.desired_replicas == b.desired_replicas &&
-         a.ready_replicas == b.ready_replicas && a.endpoints.pod_dns == b.endpoints.pod_dns &&
-         a.endpoints.app_url == b.endpoints.app_url &&
-         a.endpoints.terminal_url == b.endpoints.terminal_url &&
-         a.storage.claim_name == b.storage.claim_name && a.storage.phase == b.storage.phase &&
-         a.storage.capacity == b.storage.capacity && a.storage.uid == b.storage.uid &&
-         a.created == b.created && a.version == b.version && a.uid == b.uid;
-}
-
-kube::StringMap Only(const kube::StringMap& m, std::initializer_list<const char*> keys) {
-  kube::StringMap out;
-  for (const char* key : keys) {
-    auto it = m.find(key);
-    if (it != m.end()) out.emplace(it->first, it->second);
-  }
-  return out;
-}
-
-kube::ContainerStatus TrimContainerStatus(const kube::ContainerStatus& cs) {
-  kube::ContainerStatus out;
-  out.name = cs.name;
-  out.restart_count = cs.restart_count;
-  out.state.waiting = cs.state.waiting;
-  if (cs.last_state.terminated.has_value()) {
-    kube::ContainerStateTerminated t;
-    t.exit_code = cs.last_state.terminated->exit_code;
-    t.reason = cs.last_state.terminated->reason;
-    out.last_state.terminated = std::move(t);
-  }
-  return out;
-}
-
 // A phase that Tick() may change: a claim still Pending (bind timeout) or a pod reported
 // Unschedulable (grace), on a sandbox that wants a replica.
 bool TimeSensitive(const kube::StatefulSet& sts, const kube::Pod* pod,
@@ -192,440 +122,7 @@ bool TimeSensitive(const kube::StatefulSet& sts, const kube::Pod* pod,
   return false;
 }
 
-// ---- size estimate (libstdc++: 15-character small-string buffer, 32-byte tree nodes) --
-
-size_t Heap(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-
-size_t Heap(const kube::StringMap& m) {
-  size_t n = 0;
-  for (const auto& [k, v] : m) {
-    n += 32 + sizeof(std::pair<const std::string, std::string>) + Heap(k) + Heap(v);
-  }
-  return n;
-}
-
-size_t Heap(const std::vector<std::string>& v) {
-  size_t n = v.capacity() * sizeof(std::string);
-  for (const std::string& s : v) n += Heap(s);
-  return n;
-}
-
-template <typename T, typename F>
-size_t HeapVec(const std::vector<T>& v, F f) {
-  size_t n = v.capacity() * sizeof(T);
-  for (const T& e : v) n += f(e);
-  return n;
-}
-
-size_t Heap(const kube::ObjectMeta& m) {
-  return Heap(m.name) + Heap(m.generate_name) + Heap(m.ns) + Heap(m.uid) +
-         Heap(m.resource_version) + Heap(m.labels) + Heap(m.annotations) +
-         HeapVec(m.owner_references,
-                 [](const kube::OwnerReference& r) {
-                   return Heap(r.api_version) + Heap(r.kind) + Heap(r.name) + Heap(r.uid);
-                 }) +
-         Heap(m.finalizers);
-}
-
-size_t Heap(const kube::Container& c) {
-  return Heap(c.name) + Heap(c.image) + Heap(c.image_pull_policy) + Heap(c.command) +
-         Heap(c.args) + Heap(c.working_dir) +
-         HeapVec(c.env, [](const kube::EnvVar& e) { return Heap(e.name) + Heap(e.value); }) +
-         HeapVec(c.ports,
-                 [](const kube::ContainerPort& p) { return Heap(p.name) + Heap(p.protocol); }) +
-         Heap(c.resources.requests) + Heap(c.resources.limits) +
-         HeapVec(c.volume_mounts, [](const kube::VolumeMount& m) {
-           return Heap(m.name) + Heap(m.mount_path) + Heap(m.sub_path);
-         });
-}
-
-size_t Heap(const kube::PodSpec& s) {
-  auto container = [](const kube::Container& c) { return Heap(c); };
-  return HeapVec(s.init_containers, container) + HeapVec(s.containers, container) +
-         Heap(s.service_account_name) + Heap(s.node_name);
-}
-
-size_t Heap(const kube::PersistentVolumeClaim& c) {
-  return Heap(c.api_version) + Heap(c.kind) + Heap(c.metadata) + Heap(c.spec.access_modes) +
-         Heap(c.spec.resources.requests) + Heap(c.spec.resources.limits) +
-         Heap(c.spec.volume_name) + Heap(c.spec.volume_mode) + Heap(c.status.phase) +
-         Heap(c.status.access_modes) + Heap(c.status.capacity);
-}
-
-size_t Heap(const kube::ContainerStatus& cs) {
-  size_t n = Heap(cs.name) + Heap(cs.image) + Heap(cs.image_id) + Heap(cs.container_id);
-  for (const kube::ContainerState* s : {&cs.state, &cs.last_state}) {
-    if (s->waiting) n += Heap(s->waiting->reason) + Heap(s->waiting->message);
-    if (s->terminated) n += Heap(s->terminated->reason) + Heap(s->terminated->message);
-  }
-  return n;
-}
-
 }  // namespace
-
-bool Progress::Covers(const Progress& other) const {
-  for (size_t k = 0; k < rv.size(); ++k) {
-    if (rv[k] < other.rv[k]) return false;
-  }
-  return true;
-}
-
-Progress Max(const Progress& a, const Progress& b) {
-  Progress out;
-  for (size_t k = 0; k < out.rv.size(); ++k) out.rv[k] = std::max(a.rv[k], b.rv[k]);
-  return out;
-}
-
-std::string EncodeResumeToken(const Progress& p) {
-  return absl::StrCat(kTokenVersion, ".", p.rv[0], ".", p.rv[1], ".", p.rv[2]);
-}
-
-absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token) {
-  ResumePosition out;
-  if (token.empty()) return out;
-  if (token == kIncompleteToken || IsProcessToken(token)) {
-    out.kind = ResumePosition::Kind::kRestart;
-    return out;
-  }
-  std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
-  if (parts.size() != 4 || parts[0] != kTokenVersion) {
-    return domain::InvalidField("resume_token", "malformed");
-  }
-  for (size_t k = 0; k < 3; ++k) {
-    if (!AllDigits(parts[k + 1]) || !absl::SimpleAtoi(parts[k + 1], &out.at.rv[k])) {
-      return domain::InvalidField("resume_token", "malformed");
-    }
-  }
-  out.kind = ResumePosition::Kind::kAt;
-  return out;
-}
-
-const char* WatchEventTypeName(WatchEvent::Type type) {
-  switch (type) {
-    case Type::kAdded: return "ADDED";
-    case Type::kModified: return "MODIFIED";
-    case Type::kDeleted: return "DELETED";
-    case Type::kInitialStateComplete: return "INITIAL_STATE_COMPLETE";
-    case Type::kReset: return "RESET";
-  }
-  return "UNKNOWN";
-}
-
-// ---- trimming and sizes -----------------------------------------------------------------
-
-kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts) {
-  kube::StatefulSet out;
-  kube::ObjectMeta& m = out.metadata;
-  m.name = std::move(sts.metadata.name);
-  m.ns = std::move(sts.metadata.ns);
-  m.uid = std::move(sts.metadata.uid);
-  m.resource_version = std::move(sts.metadata.resource_version);
-  m.generation = sts.metadata.generation;
-  m.creation_timestamp = sts.metadata.creation_timestamp;
-  m.deletion_timestamp = sts.metadata.deletion_timestamp;
-  m.labels = std::move(sts.metadata.labels);
-  m.annotations = Only(sts.metadata.annotations,
-                       {domain::kAnnotationIngressDomain, domain::kAnnotationAppUrl,
-                        domain::kAnnotationTerminalUrl, domain::kAnnotationNoPodDns});
-  out.spec.replicas = sts.spec.replicas;
-
-  // The container SpecFromStatefulSet reads: the one named like the sandbox, else the first.
-  std::vector<kube::Container>& containers = sts.spec.template_.spec.containers;
-  auto main = std::find_if(containers.begin(), containers.end(),
-                           [&](const kube::Container& c) { return c.name == m.name; });
-  if (main == containers.end() && !containers.empty()) main = containers.begin();
-  if (main != containers.end()) {
-    kube::Container c;
-    c.name = std::move(main->name);
-    c.image = std::move(main->image);
-    // Entries with valueFrom stay as names (no value): UpdateEnv keeps their places.
-    c.env = std::move(main->env);
-    c.resources.requests = Only(main->resources.requests, {"cpu", "memory"});
-    c.resources.limits = Only(main->resources.limits, {"cpu", "memory"});
-    for (const kube::ContainerPort& p : main->ports) {
-      if (p.name == domain::kAppPortName || p.name == domain::kTerminalPortName) {
-        c.ports.push_back(kube::ContainerPort{p.name, p.container_port, ""});
-      }
-    }
-    const std::string claim_template = domain::ClaimTemplateName(sts);
-    for (const kube::VolumeMount& v : main->volume_mounts) {
-      if (v.name == claim_template) {
-        kube::VolumeMount mount;
-        mount.name = v.name;
-        mount.mount_path = v.mount_path;
-        c.volume_mounts.push_back(std::move(mount));
-      }
-    }
-    out.spec.template_.spec.containers.push_back(std::move(c));
-  }
-  // The first template only: it names the claim (ClaimTemplateName).
-  for (const kube::PersistentVolumeClaim& t : sts.spec.volume_claim_templates) {
-    if (!out.spec.volume_claim_templates.empty()) break;
-    kube::PersistentVolumeClaim claim;
-    claim.metadata.name = t.metadata.name;
-    claim.spec.resources.requests = Only(t.spec.resources.requests, {"storage"});
-    claim.spec.storage_class_name = t.spec.storage_class_name;
-    out.spec.volume_claim_templates.push_back(std::move(claim));
-  }
-  out.status.observed_generation = sts.status.observed_generation;
-  out.status.replicas = sts.status.replicas;
-  out.status.ready_replicas = sts.status.ready_replicas;
-  return out;
-}
-
-kube::Pod TrimPod(kube::Pod pod) {
-  kube::Pod out;
-  out.metadata.name = std::move(pod.metadata.name);
-  out.metadata.ns = std::move(pod.metadata.ns);
-  out.metadata.creation_timestamp = pod.metadata.creation_timestamp;
-  out.status.phase = std::move(pod.status.phase);
-  if (const kube::PodCondition* c = pod.FindCondition("PodScheduled")) {
-    out.status.conditions.push_back(*c);
-  }
-  for (const kube::ContainerStatus& cs : pod.status.init_container_statuses) {
-    out.status.init_container_statuses.push_back(TrimContainerStatus(cs));
-  }
-  for (const kube::ContainerStatus& cs : pod.status.container_statuses) {
-    out.status.container_statuses.push_back(TrimContainerStatus(cs));
-  }
-  return out;
-}
-
-kube::PersistentVolumeClaim TrimClaim(kube::PersistentVolumeClaim claim) {
-  kube::PersistentVolumeClaim out;
-  out.metadata.name = std::move(claim.metadata.name);
-  out.metadata.ns = std::move(claim.metadata.ns);
-  out.metadata.uid = std::move(claim.metadata.uid);
-  out.metadata.creation_timestamp = claim.metadata.creation_timestamp;
-  out.status.phase = std::move(claim.status.phase);
-  out.status.capacity = Only(claim.status.capacity, {"storage"});
-  return out;
-}
-
-size_t ApproxBytes(const kube::StatefulSet& sts) {
-  const kube::StatefulSetSpec& s = sts.spec;
-  return sizeof(sts) + Heap(sts.api_version) + Heap(sts.kind) + Heap(sts.metadata) +
-         Heap(s.service_name) + Heap(s.selector.match_labels) + Heap(s.template_.metadata) +
-         Heap(s.template_.spec) + Heap(s.pod_management_policy) +
-         HeapVec(s.volume_claim_templates,
-                 [](const kube::PersistentVolumeClaim& c) { return Heap(c); }) +
-         Heap(sts.status.current_revision) + Heap(sts.status.update_revision);
-}
-
-size_t ApproxBytes(const kube::Pod& pod) {
-  const kube::PodStatus& s = pod.status;
-  auto status = [](const kube::ContainerStatus& cs) { return Heap(cs); };
-  return sizeof(pod) + Heap(pod.api_version) + Heap(pod.kind) + Heap(pod.metadata) +
-         Heap(pod.spec) + Heap(s.phase) + Heap(s.reason) + Heap(s.message) + Heap(s.pod_ip) +
-         Heap(s.host_ip) +
-         HeapVec(s.conditions,
-                 [](const kube::PodCondition& c) {
-                   return Heap(c.type) + Heap(c.status) + Heap(c.reason) + Heap(c.message);
-                 }) +
-         HeapVec(s.init_container_statuses, status) + HeapVec(s.container_statuses, status);
-}
-
-size_t ApproxBytes(const kube::PersistentVolumeClaim& claim) {
-  return sizeof(claim) + Heap(claim);
-}
-
-size_t ApproxBytes(const domain::Sandbox& sb) {
-  const domain::SandboxSpec& s = sb.spec;
-  return sizeof(sb) + Heap(s.name) + Heap(s.ns) + Heap(s.project) + Heap(s.image) + Heap(s.env) +
-         Heap(s.resources.requests.cpu) + Heap(s.resources.requests.memory) +
-         Heap(s.resources.limits.cpu) + Heap(s.resources.limits.memory) + Heap(s.storage.size) +
-         Heap(s.storage.storage_class) + Heap(s.storage.mount_path) + Heap(s.ingress_domain) +
-         Heap(s.labels) + Heap(sb.message) + Heap(sb.endpoints.pod_dns) +
-         Heap(sb.endpoints.app_url) + Heap(sb.endpoints.terminal_url) +
-         Heap(sb.storage.claim_name) + Heap(sb.storage.phase) + Heap(sb.storage.capacity) +
-         Heap(sb.storage.uid) + Heap(sb.version) + Heap(sb.uid) + Heap(sb.resource_version);
-}
-
-// ---- WatchSubscription ------------------------------------------------------------------
-
-Progress internal::CacheLink::Published(const std::string& scope) {
-  absl::MutexLock lock(&progress_mu);
-  auto it = published.find(scope);
-  return it == published.end() ? Progress{} : it->second;
-}
-
-WatchSubscription::WatchSubscription(std::shared_ptr<internal::CacheLink> link, std::string scope,
-                                     WatchFilter filter, domain::LabelSelector selector,
-                                     size_t capacity, std::function<void()> on_ready)
-    : link_(std::move(link)),
-      scope_(std::move(scope)),
-      filter_(std::move(filter)),
-      selector_(std::move(selector)),
-      capacity_(capacity),
-      on_ready_(std::move(on_ready)) {}
-
-WatchSubscription::~WatchSubscription() = default;
-
-bool WatchSubscription::Matches(const SandboxState& state) const {
-  const domain::SandboxSpec& spec = state.sandbox.spec;
-  return spec.ns == filter_.ns && (filter_.name.empty() || spec.name == filter_.name) &&
-         (filter_.project.empty() || spec.project == filter_.project) &&
-         selector_.Matches(state.labels);
-}
-
-bool WatchSubscription::Offer(Type type, SharedSandboxPtr sandbox, const Progress& before) {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return false;
-  if (!needs_snapshot_) {
-    const std::string& name = sandbox->sandbox().spec.name;
-    auto it = index_.find(name);
-    if (it != index_.end() && it->second->type != Type::kDeleted) {
-      Item& item = *it->second;
-      link_->merged_updates.fetch_add(1, std::memory_order_relaxed);
-      if (type == Type::kDeleted && item.type == Type::kAdded) {
-        queue_.erase(it->second);  // the client never saw it
-        index_.erase(it);
-      } else {
-        if (type == Type::kDeleted) item.type = Type::kDeleted;
-        item.sandbox = std::move(sandbox);  // ADDED stays ADDED, MODIFIED stays MODIFIED
-      }
-    } else if (queue_.size() >= capacity_) {
-      // Collapse: the consumer gets RESET and a fresh initial state when it catches up.
-      link_->dropped_updates.fetch_add(queue_.size() + 1, std::memory_order_relaxed);
-      DropPendingLocked();
-      needs_snapshot_ = true;
-      reset_pending_ = true;
-    } else {
-      queue_.push_back(Item{type, std::move(sandbox), before});
-      index_[name] = std::prev(queue_.end());
-    }
-  }
-  const bool available = needs_snapshot_ || reset_pending_ || snapshot_next_ < snapshot_.size() ||
-                         !replay_.empty() || !queue_.empty();
-  if (armed_ && available) {
-    armed_ = false;
-    return true;
-  }
-  return false;
-}
-
-void WatchSubscription::DropSnapshotLocked() {
-  std::vector<StatePtr>().swap(snapshot_);  // clear() would keep the capacity per stream
-  snapshot_next_ = 0;
-}
-
-void WatchSubscription::DropPendingLocked() {
-  std::deque<Item>().swap(replay_);
-  queue_.clear();
-  index_.clear();
-  DropSnapshotLocked();
-}
-
-std::string WatchSubscription::TokenLocked() {
-  // Everything recorded before the first undelivered change has been delivered; with an
-  // empty queue, everything published.
-  const Progress at = !replay_.empty()  ? replay_.front().before
-                      : !queue_.empty() ? queue_.front().before
-                                        : link_->Published(scope_);
-  delivered_ = Max(delivered_, at);
-  return EncodeResumeToken(delivered_);
-}
-
-std::optional<WatchEvent> WatchSubscription::PopLocked() {
-  if (closed_) return std::nullopt;
-  if (!needs_snapshot_) {
-    if (reset_pending_) {
-      reset_pending_ = false;
-      last_token_ = kIncompleteToken;
-      return WatchEvent{Type::kReset, nullptr, last_token_};
-    }
-    if (snapshot_next_ < snapshot_.size()) {
-      StatePtr state = std::move(snapshot_[snapshot_next_++]);
-      last_token_ = kIncompleteToken;
-      return WatchEvent{Type::kAdded, std::make_shared<const SharedSandbox>(std::move(state)),
-                        last_token_};
-    }
-    if (!replay_.empty()) {
-      Item item = std::move(replay_.front());
-      replay_.pop_front();
-      last_token_ = TokenLocked();
-      return WatchEvent{item.type, std::move(item.sandbox), last_token_};
-    }
-    if (!queue_.empty()) {
-      Item item = std::move(queue_.front());
-      if (item.sandbox != nullptr) {
-        auto it = index_.find(item.sandbox->sandbox().spec.name);
-        if (it != index_.end() && it->second == queue_.begin()) index_.erase(it);
-      } else {
-        DropSnapshotLocked();  // the marker: the initial state is delivered
-      }
-      queue_.pop_front();
-      last_token_ = TokenLocked();
-      return WatchEvent{item.type, std::move(item.sandbox), last_token_};
-    }
-  }
-  armed_ = true;
-  return std::nullopt;
-}
-
-std::optional<WatchEvent> WatchSubscription::Next() {
-  // A collapsed queue takes its fresh initial state now (cache lock, then ours). Another
-  // collapse can come in between; after a few rounds give up until on_ready.
-  for (int round = 0; round < 3; ++round) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (closed_ || !needs_snapshot_) return PopLocked();
-    }
-    absl::ReaderMutexLock link_lock(&link_->mu);
-    if (link_->cache == nullptr) {
-      absl::MutexLock lock(&mu_);
-      closed_ = true;
-      return std::nullopt;
-    }
-    link_->cache->Resnapshot(*this);
-  }
-  absl::MutexLock lock(&mu_);
-  return PopLocked();
-}
-
-void WatchSubscription::Cancel() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return;
-    closed_ = true;
-    DropPendingLocked();
-  }
-  absl::ReaderMutexLock link_lock(&link_->mu);
-  if (link_->cache != nullptr) link_->cache->Unsubscribe(this);
-}
-
-bool WatchSubscription::closed() const {
-  absl::MutexLock lock(&mu_);
-  return closed_;
-}
-
-absl::Status WatchSubscription::end_status() const {
-  absl::MutexLock lock(&mu_);
-  return end_status_;
-}
-
-bool WatchSubscription::CloseLocked(absl::Status why) {
-  if (closed_) return false;
-  closed_ = true;
-  end_status_ = std::move(why);
-  DropPendingLocked();
-  const bool wake = armed_;
-  armed_ = false;
-  return wake;
-}
-
-std::string WatchSubscription::last_token() const {
-  absl::MutexLock lock(&mu_);
-  return last_token_;
-}
-
-size_t WatchSubscription::pending() const {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return 0;
-  if (needs_snapshot_) return 1;
-  return (reset_pending_ ? 1 : 0) + (snapshot_.size() - snapshot_next_) + replay_.size() +
-         queue_.size();
-}
 
 // ---- SandboxCache -----------------------------------------------------------------------
 
@@ -743,7 +240,7 @@ void SandboxCache::ApplyStatefulSet(kube::StatefulSet sts) {
   Key key{sts.metadata.ns, sts.metadata.name};
   const uint64_t rv = VersionOf(sts.metadata.resource_version);
   ChangeEntry(key, /*create=*/true, Source::kStatefulSets, rv,
-              [&sts](Entry& e) { e.sts = TrimStatefulSet(std::move(sts)); });
+              [&sts](Entry& e) { e.sts = domain::TrimStatefulSet(std::move(sts)); });
 }
 
 void SandboxCache::DeleteStatefulSet(const std::string& ns, const std::string& name, uint64_t rv) {
@@ -756,7 +253,7 @@ void SandboxCache::ApplyPod(kube::Pod pod) {
   if (!name.has_value()) return;
   const uint64_t rv = VersionOf(pod.metadata.resource_version);
   ChangeEntry(Key{pod.metadata.ns, *name}, /*create=*/true, Source::kPods, rv,
-              [&pod](Entry& e) { e.pod = TrimPod(std::move(pod)); });
+              [&pod](Entry& e) { e.pod = domain::TrimPod(std::move(pod)); });
 }
 
 void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name, uint64_t rv) {
@@ -773,7 +270,7 @@ void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
   ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true, Source::kClaims, rv,
               [&claim](Entry& e) {
                 std::string claim_name = claim.metadata.name;
-                e.claims[claim_name] = TrimClaim(std::move(claim));
+                e.claims[claim_name] = domain::TrimClaim(std::move(claim));
               });
 }
 
@@ -847,7 +344,7 @@ void SandboxCache::ForgetNamespace(const std::string& ns) {
       const absl::Status not_served = domain::MakeError(
           absl::StatusCode::kPermissionDenied, domain::reason::kNamespaceNotServed,
           absl::StrCat("sandboxd does not serve namespace ", ns), {{"namespace", ns}});
-      for (auto& sub : subs->second) {
+      for (auto& sub : subs->second.Every()) {
         absl::MutexLock sub_lock(&sub->mu_);
         if (sub->CloseLocked(not_served)) notify.push_back(sub);
       }
@@ -910,8 +407,16 @@ void SandboxCache::Update(const Key& key, absl::Time now, bool tick, Publication
                                              now, options_.defaults);
   if (e.state != nullptr) {
     const domain::Sandbox& old = e.state->sandbox;
-    const bool same = tick ? (sb.phase == old.phase && sb.error_reason == old.error_reason)
-                           : (SameSandbox(sb, old) && e.sts->metadata.labels == e.state->labels);
+    bool same;
+    if (tick) {
+      same = sb.phase == old.phase && sb.error_reason == old.error_reason;
+    } else {
+      // Everything but resource_version: a StatefulSet write that changes nothing visible
+      // records no change (Sandbox::resource_version says "at least").
+      std::string rv = std::exchange(sb.resource_version, old.resource_version);
+      same = sb == old && e.sts->metadata.labels == e.state->labels;
+      sb.resource_version = std::move(rv);
+    }
     if (same) return;
   }
   auto next = std::make_shared<const SandboxState>(SandboxState{std::move(sb), e.sts->metadata.labels});
@@ -937,8 +442,9 @@ void SandboxCache::Record(Type type, StatePtr prev, StatePtr state, const Progre
     history_.pop_front();
   }
   Publication publication{history_.back(), {}};
-  auto subs = subs_.find(publication.change.next->sandbox().spec.ns);
-  if (subs != subs_.end()) publication.subs = subs->second;
+  const domain::SandboxSpec& spec = publication.change.next->sandbox().spec;
+  auto subs = subs_.find(spec.ns);
+  if (subs != subs_.end()) subs->second.Matching(spec.name, &publication.subs);
   out->push_back(std::move(publication));
 }
 
@@ -947,6 +453,7 @@ bool SandboxCache::Unseen(const Change& change, const Progress& at) {
 }
 
 bool SandboxCache::OfferChange(WatchSubscription& sub, const Change& change) {
+  sub.offered_.fetch_add(1, std::memory_order_relaxed);
   std::optional<Type> type = Translate(sub, change, /*known=*/false);
   return type.has_value() && sub.Offer(*type, change.next, change.progress);
 }
@@ -995,17 +502,39 @@ void SandboxCache::Resnapshot(WatchSubscription& sub) {
   SnapshotInto(sub);
 }
 
+void SandboxCache::NamespaceSubs::Matching(const std::string& name, Notify* out) const {
+  out->insert(out->end(), all.begin(), all.end());
+  auto named = by_name.find(name);
+  if (named != by_name.end()) out->insert(out->end(), named->second.begin(), named->second.end());
+}
+
+SandboxCache::Notify SandboxCache::NamespaceSubs::Every() const {
+  Notify out = all;
+  for (const auto& [name, list] : by_name) out.insert(out.end(), list.begin(), list.end());
+  return out;
+}
+
+bool SandboxCache::NamespaceSubs::Remove(const WatchSubscription* sub) {
+  auto erase = [sub](Notify& list) {
+    list.erase(std::remove_if(
+                   list.begin(), list.end(),
+                   [sub](const std::shared_ptr<WatchSubscription>& s) { return s.get() == sub; }),
+               list.end());
+  };
+  const std::string& name = sub->filter().name;
+  if (name.empty()) {
+    erase(all);
+  } else if (auto named = by_name.find(name); named != by_name.end()) {
+    erase(named->second);
+    if (named->second.empty()) by_name.erase(named);
+  }
+  return all.empty() && by_name.empty();
+}
+
 void SandboxCache::Unsubscribe(WatchSubscription* sub) {
   absl::MutexLock lock(&mu_);
   auto it = subs_.find(sub->filter_.ns);
-  if (it == subs_.end()) return;
-  auto& list = it->second;
-  list.erase(std::remove_if(list.begin(), list.end(),
-                            [sub](const std::shared_ptr<WatchSubscription>& s) {
-                              return s.get() == sub;
-                            }),
-             list.end());
-  if (list.empty()) subs_.erase(it);
+  if (it != subs_.end() && it->second.Remove(sub)) subs_.erase(it);
 }
 
 absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
@@ -1060,7 +589,8 @@ absl::StatusOr<std::shared_ptr<WatchSubscription>> SandboxCache::Subscribe(
     sub->reset_pending_ = position->kind != ResumePosition::Kind::kNone;
     SnapshotInto(*sub);
   }
-  subs_[filter.ns].push_back(sub);
+  NamespaceSubs& in_ns = subs_[filter.ns];
+  (filter.name.empty() ? in_ns.all : in_ns.by_name[filter.name]).push_back(sub);
   return sub;
 }
 
@@ -1070,8 +600,8 @@ void SandboxCache::Shutdown() {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return;
     shut_down_ = true;
-    for (auto& [ns, list] : subs_) {
-      for (auto& sub : list) {
+    for (auto& [ns, in_ns] : subs_) {
+      for (auto& sub : in_ns.Every()) {
         absl::MutexLock sub_lock(&sub->mu_);
         const absl::Status shutting_down =
             domain::MakeError(absl::StatusCode::kUnavailable, domain::reason::kServerShuttingDown,
@@ -1171,7 +701,8 @@ SandboxCache::Stats SandboxCache::stats() const {
   Stats s;
   s.sandboxes = sandboxes_;
   s.entries = entries_.size();
-  for (const auto& [ns, list] : subs_) {
+  for (const auto& [ns, in_ns] : subs_) {
+    const Notify list = in_ns.Every();
     s.subscriptions += list.size();
     for (const auto& sub : list) s.queued_events += sub->pending();
   }
@@ -1182,12 +713,12 @@ SandboxCache::Stats SandboxCache::stats() const {
   absl::flat_hash_set<const SandboxState*> seen;
   auto state_bytes = [&seen](const SandboxState* p) -> size_t {
     if (p == nullptr || !seen.insert(p).second) return 0;
-    return 16 /* control block */ + ApproxBytes(p->sandbox) + Heap(p->labels) -
+    return kControlBlockBytes + ApproxBytes(p->sandbox) + HeapBytes(p->labels) -
            sizeof(domain::Sandbox) + sizeof(SandboxState);
   };
   for (const auto& [key, e] : entries_) {
-    s.approx_bytes += 32 + sizeof(std::pair<const Key, Entry>) + Heap(key.first) +
-                      Heap(key.second) + state_bytes(e.state.get());
+    s.approx_bytes += kMapNodeBytes + sizeof(std::pair<const Key, Entry>) + HeapBytes(key.first) +
+                      HeapBytes(key.second) + state_bytes(e.state.get());
     if (e.state != nullptr) {
       ++s.by_phase[e.state->sandbox.phase];
       if (e.state->sandbox.phase == domain::Phase::kError) {
@@ -1197,11 +728,11 @@ SandboxCache::Stats SandboxCache::stats() const {
     if (e.sts) s.approx_bytes += ApproxBytes(*e.sts) - sizeof(kube::StatefulSet);
     if (e.pod) s.approx_bytes += ApproxBytes(*e.pod) - sizeof(kube::Pod);
     for (const auto& [claim_name, claim] : e.claims) {
-      s.approx_bytes += 32 + Heap(claim_name) + ApproxBytes(claim);
+      s.approx_bytes += kMapNodeBytes + HeapBytes(claim_name) + ApproxBytes(claim);
     }
   }
   for (const Change& c : history_) {
-    s.approx_bytes += sizeof(Change) + sizeof(SharedSandbox) + 16 /* control block */ +
+    s.approx_bytes += sizeof(Change) + sizeof(SharedSandbox) + kControlBlockBytes +
                       c.next->encoded_bytes() + state_bytes(c.prev.get()) +
                       state_bytes(&c.next->state());
   }

@@ -3,9 +3,10 @@
 // List and any number of streaming watches without further API-server requests.
 //
 // Per sandbox the cache keeps the three objects trimmed to what DeriveSandbox and
-// SpecFromStatefulSet read, and the last derived domain::Sandbox (shared, immutable, by
-// the store, the history and the subscriber queues). Measured with ApproxBytes()
-// (tests/unit/service/sandbox_cache_test.cc, MemoryEstimate; 5 env vars, 2 caller
+// SpecFromStatefulSet read (domain/trim.h), and the last derived domain::Sandbox (shared,
+// immutable, by the store, the history and the subscriber queues). Measured with
+// ApproxBytes() (cache_memory.h; tests/unit/service/sandbox_cache_test.cc,
+// MemoryEstimate; 5 env vars, 2 caller
 // labels): ~10.5 KB per sandbox with StatefulSet, pod and claim: ~6.9 KB trimmed objects
 // (3.1 KB of it the fixed sizeof of the three kube types, mostly unused fields), ~2.2 KB
 // derived view + labels, the rest map nodes. 10,000 sandboxes: ~105 MB. The history adds
@@ -13,8 +14,9 @@
 // its wire encoding (SharedSandbox, ~1 KB). A compact struct of only the
 // derivation inputs would roughly halve this (not done yet).
 //
-// Changes. Every input that changes the derived view of a sandbox (Sandbox fields or
-// StatefulSet labels; an input that leaves both equal records nothing) records one change
+// Changes. Every input that changes the derived view of a sandbox (Sandbox fields but
+// resource_version, compared with domain::Sandbox's operator==, or StatefulSet labels; an
+// input that leaves both equal records nothing) records one change
 // with the next sequence number: ADDED (the StatefulSet appeared), MODIFIED, or DELETED
 // (the StatefulSet is gone; carries the last known Sandbox). Changes are kept in a ring of
 // `history_capacity` entries for resuming watches. Tick() re-derives the time-dependent
@@ -96,6 +98,10 @@
 // gets RESET, a fresh initial state (taken then) and INITIAL_STATE_COMPLETE. The cache
 // never blocks on a subscriber and one subscriber never delays another.
 //
+// Fan-out cost: subscriptions are indexed by namespace and, when the filter names a
+// sandbox, by that name; a change is offered (WatchSubscription::offered) only to the
+// streams of its namespace without a name and to those of its own sandbox.
+//
 // Thread safety: SandboxCache and WatchSubscription are thread-safe. Inputs may come from
 // several threads (one per Kind). A change is recorded under the cache mutex and offered
 // to the subscriptions after it is released (under a publication mutex that keeps the
@@ -130,205 +136,11 @@
 #include "src/domain/label_selector.h"
 #include "src/domain/sandbox.h"
 #include "src/kube/objects.h"
+#include "src/service/resume_token.h"
 #include "src/service/version_gate.h"
+#include "src/service/watch_subscription.h"
 
 namespace sandboxd::service {
-
-class SandboxCache;
-
-// A position in the inputs of one scope (see the header comment): per kind, indexed by
-// SandboxCache::Source, a resourceVersion. Zero: nothing of that kind yet.
-struct Progress {
-  std::array<uint64_t, 3> rv{};
-
-  // >= in every kind.
-  bool Covers(const Progress& other) const;
-  bool operator==(const Progress& other) const { return rv == other.rv; }
-};
-// The larger of each kind.
-Progress Max(const Progress& a, const Progress& b);
-
-// Resume tokens. EncodeResumeToken: "v1.<sts>.<pod>.<pvc>". ParseResumeToken: kNone for
-// "", kRestart for an incomplete position ("v1.i") or a token of the per-process format
-// "<epoch:16 hex>.<seq or i>", kAt with the position otherwise; INVALID_ARGUMENT
-// (INVALID_FIELD resume_token) if malformed.
-struct ResumePosition {
-  enum class Kind { kNone, kRestart, kAt };
-  Kind kind = Kind::kNone;
-  Progress at;
-};
-std::string EncodeResumeToken(const Progress& p);
-absl::StatusOr<ResumePosition> ParseResumeToken(const std::string& token);
-
-namespace internal {
-// One recorded state of a sandbox: the derived view and the StatefulSet labels (which
-// label selectors match). Immutable once published; shared by the store, the history and
-// subscriber queues (shared_ptr: these hold it for independent, unbounded times).
-struct SandboxState {
-  domain::Sandbox sandbox;
-  kube::StringMap labels;
-};
-using StatePtr = std::shared_ptr<const SandboxState>;
-}  // namespace internal
-
-// A sandbox state as watch streams receive it: immutable and shared, never copied, by the
-// history and by every stream queue it is offered to (one per recorded change; one per
-// event of an initial state). Encoded() keeps the one wire encoding the transport makes
-// of it, so a change fanned out to N streams is encoded once, not N times. The encoding
-// lives as long as the change is referenced (the history is bounded), not as long as the
-// sandbox is cached.
-class SharedSandbox {
- public:
-  explicit SharedSandbox(internal::StatePtr state) : state_(std::move(state)) {}
-  ~SharedSandbox() { delete encoded_.load(std::memory_order_acquire); }
-  SharedSandbox(const SharedSandbox&) = delete;
-  SharedSandbox& operator=(const SharedSandbox&) = delete;
-
-  const domain::Sandbox& sandbox() const { return state_->sandbox; }
-  const internal::SandboxState& state() const { return *state_; }
-  const internal::StatePtr& state_ptr() const { return state_; }
-  // Heap bytes of the kept encoding (0 before the first Encoded()).
-  size_t encoded_bytes() const {
-    const std::string* kept = encoded_.load(std::memory_order_acquire);
-    return kept == nullptr ? 0 : sizeof(std::string) + kept->capacity() + 1;
-  }
-
-  // encode(sandbox()), computed by the first caller and kept for the others. Thread-safe
-  // and lock-free: concurrent first callers may each run `encode`; one result is kept and
-  // returned to all of them. Every caller must pass an equivalent `encode`.
-  template <typename Encode>
-  const std::string& Encoded(const Encode& encode) const {
-    const std::string* kept = encoded_.load(std::memory_order_acquire);
-    if (kept != nullptr) return *kept;
-    auto* mine = new std::string(encode(sandbox()));
-    if (encoded_.compare_exchange_strong(kept, mine, std::memory_order_acq_rel)) return *mine;
-    delete mine;  // another caller's result was kept first
-    return *kept;
-  }
-
- private:
-  const internal::StatePtr state_;
-  mutable std::atomic<const std::string*> encoded_{nullptr};
-};
-using SharedSandboxPtr = std::shared_ptr<const SharedSandbox>;
-
-struct WatchEvent {
-  enum class Type { kAdded, kModified, kDeleted, kInitialStateComplete, kReset };
-  Type type = Type::kAdded;
-  SharedSandboxPtr sandbox;  // null for kInitialStateComplete and kReset
-  std::string resume_token;  // see the header comment
-};
-
-const char* WatchEventTypeName(WatchEvent::Type type);  // "ADDED", ..., "RESET"
-
-struct WatchFilter {
-  std::string ns;              // required
-  std::string name;            // non-empty: only this sandbox
-  std::string project;         // non-empty: only this project
-  std::string label_selector;  // Kubernetes syntax, on the StatefulSet labels
-};
-
-namespace internal {
-// Outlives the cache for subscriptions still held by writers. Thread-safe.
-struct CacheLink {
-  absl::Mutex mu;
-  SandboxCache* cache ABSL_GUARDED_BY(mu) = nullptr;  // null once the cache is destroyed
-  // Per scope: the progress as of the last publication (every change recorded before it
-  // was offered to every subscription). A leaf lock.
-  absl::Mutex progress_mu;
-  std::map<std::string, Progress> published ABSL_GUARDED_BY(progress_mu);
-  Progress Published(const std::string& scope);
-  std::atomic<uint64_t> merged_updates{0};   // Stats::merged_updates
-  std::atomic<uint64_t> dropped_updates{0};  // Stats::dropped_updates
-};
-}  // namespace internal
-
-// One watch stream's queue. Obtained from SandboxCache::Subscribe; the cache holds it
-// while it is open (shared_ptr: the writer and the cache both hold it, and either may let
-// go first). Thread-safe; Next() has a single consumer (must not run concurrently with
-// itself).
-class WatchSubscription {
- public:
-  ~WatchSubscription();
-  WatchSubscription(const WatchSubscription&) = delete;
-  WatchSubscription& operator=(const WatchSubscription&) = delete;
-
-  // The next event, or nullopt if none is pending now or the subscription is closed.
-  // Non-blocking (it may take the cache lock briefly to take a fresh initial state after
-  // a collapse). After it returned nullopt on an open subscription, on_ready is invoked
-  // once when an event becomes available.
-  std::optional<WatchEvent> Next();
-
-  // Closes the subscription: pending events are dropped, Next() returns nullopt and the
-  // cache forgets it. Idempotent; may be called from any thread, including on_ready.
-  void Cancel();
-
-  // True after Cancel(), SandboxCache::Shutdown() or ForgetNamespace() of its namespace;
-  // Next() then returns nullopt.
-  bool closed() const;
-  // Why the cache closed it: UNAVAILABLE SERVER_SHUTTING_DOWN (metadata resumeToken)
-  // after Shutdown(), PERMISSION_DENIED NAMESPACE_NOT_SERVED after ForgetNamespace();
-  // OK while open or after Cancel().
-  absl::Status end_status() const;
-  // The resume token of the last event Next() returned ("" before the first one unless
-  // the subscription resumed from a token: then that token). A client resuming with it,
-  // on any replica, misses nothing.
-  std::string last_token() const;
-  // Events Next() would return now (0 while a collapsed queue awaits its fresh snapshot
-  // counts as 1).
-  size_t pending() const;
-
- private:
-  friend class SandboxCache;
-  struct Item {
-    WatchEvent::Type type;
-    SharedSandboxPtr sandbox;  // null for the INITIAL_STATE_COMPLETE marker
-    Progress before;           // the progress before the first change merged into it
-  };
-  // `scope` is the progress scope of the filter's namespace; `selector` is the parsed
-  // filter.label_selector.
-  WatchSubscription(std::shared_ptr<internal::CacheLink> link, std::string scope,
-                    WatchFilter filter, domain::LabelSelector selector, size_t capacity,
-                    std::function<void()> on_ready);
-
-  bool Matches(const internal::SandboxState& state) const;
-  // Queues a change (already translated for this filter). Returns true if on_ready must
-  // be invoked (after the caller released its locks).
-  bool Offer(WatchEvent::Type type, SharedSandboxPtr sandbox, const Progress& before);
-  // The token after the events delivered so far; raises delivered_.
-  std::string TokenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Empties the initial state and frees its storage.
-  void DropSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops every pending event: the queue and the initial state.
-  void DropPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Closes it for `why` (end_status()); returns true if on_ready must be invoked.
-  bool CloseLocked(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::optional<WatchEvent> PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  const std::shared_ptr<internal::CacheLink> link_;
-  const std::string scope_;
-  const WatchFilter filter_;
-  const domain::LabelSelector selector_;
-  const size_t capacity_;
-  const std::function<void()> on_ready_;
-
-  mutable absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status end_status_ ABSL_GUARDED_BY(mu_);
-  bool armed_ ABSL_GUARDED_BY(mu_) = false;        // Next() returned nullopt last
-  bool needs_snapshot_ ABSL_GUARDED_BY(mu_) = false;  // collapsed: snapshot at next Next()
-  bool reset_pending_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<internal::StatePtr> snapshot_ ABSL_GUARDED_BY(mu_);  // initial state
-  size_t snapshot_next_ ABSL_GUARDED_BY(mu_) = 0;
-  // A resumed stream's replayed changes, each delivered (never merged), before queue_.
-  std::deque<Item> replay_ ABSL_GUARDED_BY(mu_);
-  std::list<Item> queue_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::list<Item>::iterator> index_ ABSL_GUARDED_BY(mu_);
-  std::string last_token_ ABSL_GUARDED_BY(mu_);
-  // The highest position the client holds: the resumed-from token, raised by every token
-  // delivered since. A token is never lower.
-  Progress delivered_ ABSL_GUARDED_BY(mu_);
-};
 
 class SandboxCache {
  public:
@@ -485,6 +297,17 @@ class SandboxCache {
   };
   using Key = std::pair<std::string, std::string>;  // namespace, sandbox name
   using Notify = std::vector<std::shared_ptr<WatchSubscription>>;
+  // The open subscriptions of one namespace.
+  struct NamespaceSubs {
+    Notify all;                                        // filters without a name
+    absl::flat_hash_map<std::string, Notify> by_name;  // by WatchFilter::name
+    // Those a change of sandbox `name` concerns, appended to `out`.
+    void Matching(const std::string& name, Notify* out) const;
+    // Every one of them (in no particular order).
+    Notify Every() const;
+    // Forgets `sub`; returns true when none is left.
+    bool Remove(const WatchSubscription* sub);
+  };
   // A recorded change with the subscriptions of its namespace at that moment, to be
   // offered to them once the cache mutex is released.
   struct Publication {
@@ -561,23 +384,11 @@ class SandboxCache {
   absl::flat_hash_set<std::string> own_scopes_ ABSL_GUARDED_BY(mu_);
   // By scope name; never erased (WhenAt uses a gate after releasing mu_).
   std::map<std::string, std::unique_ptr<Scope>> scopes_ ABSL_GUARDED_BY(mu_);
-  // Open subscriptions by namespace.
-  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<WatchSubscription>>> subs_
-      ABSL_GUARDED_BY(mu_);
+  // Open subscriptions by namespace, and within it by the sandbox name of the filter: a
+  // change is offered to the namespace's streams without a name and to those of its
+  // sandbox, never scanning the others.
+  absl::flat_hash_map<std::string, NamespaceSubs> subs_ ABSL_GUARDED_BY(mu_);
 };
-
-// Trimming (exposed for tests): the objects reduced to what DeriveSandbox and
-// SpecFromStatefulSet read. DeriveSandbox gives the same result on trimmed objects.
-kube::StatefulSet TrimStatefulSet(kube::StatefulSet sts);
-kube::Pod TrimPod(kube::Pod pod);
-kube::PersistentVolumeClaim TrimClaim(kube::PersistentVolumeClaim claim);
-
-// Rough heap + inline size of values (strings beyond the small-string buffer, map and
-// vector nodes), for the memory estimate in Stats.
-size_t ApproxBytes(const kube::StatefulSet& sts);
-size_t ApproxBytes(const kube::Pod& pod);
-size_t ApproxBytes(const kube::PersistentVolumeClaim& claim);
-size_t ApproxBytes(const domain::Sandbox& sandbox);
 
 }  // namespace sandboxd::service
 

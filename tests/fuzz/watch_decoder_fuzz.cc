@@ -31,13 +31,18 @@ Outcome Decode(const std::vector<std::string>& chunks, size_t max_line) {
   Outcome out;
   WatchDecoder decoder(max_line);
   auto emit = [&](WatchEvent e) {
-    out.events.push_back(std::to_string(static_cast<int>(e.type)) + " " + e.object_json);
+    out.events.push_back(std::to_string(static_cast<int>(e.type)) + " " + e.object.Json());
     sandboxd::kube::StatefulSet sts;
     sandboxd::kube::Pod pod;
     sandboxd::kube::PersistentVolumeClaim claim;
-    (void)sandboxd::kube::FromJson(e.object_json, &sts);
-    (void)sandboxd::kube::FromJson(e.object_json, &pod);
-    (void)sandboxd::kube::FromJson(e.object_json, &claim);
+    sandboxd::kube::ObjectMeta meta;
+    (void)sandboxd::kube::FromObject(e.object, &sts);
+    (void)sandboxd::kube::FromObject(e.object, &pod);
+    (void)sandboxd::kube::FromObject(e.object, &claim);
+    (void)sandboxd::kube::FromObject(e.object, &meta);
+    (void)e.object.ns();
+    (void)e.object.name();
+    (void)e.object.resource_version();
     return true;
   };
   absl::Status s;

@@ -286,7 +286,7 @@ class StampingKubeClient final : public kube::ForwardingKubeClient {
     return inner()->Watch(
         kind, ns, opts, call,
         [this, on_event = std::move(on_event)](kube::WatchEvent event) {
-          Stamp(NowNanos(), event.object_json);
+          Stamp(NowNanos(), event.object.Json());
           on_event(std::move(event));
         },
         std::move(on_done));

@@ -176,9 +176,9 @@ TEST(CurlKubeWatchTest, StreamsEventsSplitAndBatchedThenServerCloseIsOk) {
   absl::MutexLock lock(&r.mu);
   ASSERT_EQ(r.events.size(), 4u);
   EXPECT_EQ(r.events[0].type, WatchEvent::Type::kAdded);
-  EXPECT_EQ(r.events[0].object_json, Obj("a", "11"));
+  EXPECT_EQ(r.events[0].object.Json(), Obj("a", "11"));
   EXPECT_EQ(r.events[1].type, WatchEvent::Type::kModified);
-  EXPECT_EQ(r.events[1].object_json, Obj("a", "12"));
+  EXPECT_EQ(r.events[1].object.Json(), Obj("a", "12"));
   EXPECT_EQ(r.events[2].type, WatchEvent::Type::kBookmark);
   EXPECT_EQ(r.events[3].type, WatchEvent::Type::kDeleted);
   EXPECT_EQ(r.done_calls, 1);
@@ -319,7 +319,7 @@ TEST(CurlKubeWatchTest, RunAfterRunsTimersInOrderOnTheIoThread) {
 // Records sink calls; thread-safe.
 class Sink final : public ReflectorSink {
  public:
-  void OnUpsert(const std::string& json) override { Add(absl::StrCat("upsert ", json)); }
+  void OnUpsert(const JsonObject& object) override { Add(absl::StrCat("upsert ", object.Json())); }
   void OnDelete(const std::string& ns, const std::string& name,
                 const std::string& resource_version) override {
     Add(absl::StrCat("delete ", ns, "/", name, "@", resource_version));

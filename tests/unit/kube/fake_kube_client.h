@@ -13,13 +13,22 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "src/kube/kube_client.h"
 #include "src/kube/kube_request.h"
 
 namespace sandboxd::kube {
+
+// A watch event of `type` whose object is `json`, parsed as the watch decoder would (a
+// `json` that is not an object gives a null object, which reflectors reject).
+inline WatchEvent Event(WatchEvent::Type type, absl::string_view json) {
+  absl::StatusOr<JsonObject> object = JsonObject::Parse(json);
+  return WatchEvent{type, object.ok() ? *std::move(object) : JsonObject()};
+}
 
 // Records List/Watch/RunAfter; the test pops and completes them. Thread-safe (one mutex,
 // never held while a callback runs).

@@ -2,6 +2,7 @@
 // complete it (on the test thread), with an injected clock and jitter.
 #include "src/kube/reflector.h"
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -18,8 +19,8 @@ namespace {
 // Records sink calls as strings. Thread-safe.
 class RecordingSink final : public ReflectorSink {
  public:
-  void OnUpsert(const std::string& json) override {
-    Record(absl::StrCat("upsert ", json));
+  void OnUpsert(const JsonObject& object) override {
+    Record(absl::StrCat("upsert ", object.Json()));
     if (on_call) on_call();
   }
   void OnDelete(const std::string& ns, const std::string& name,
@@ -37,7 +38,13 @@ class RecordingSink final : public ReflectorSink {
     out.swap(calls_);
     return out;
   }
+  bool HasRoom() override {
+    ++room_asked;
+    return room.load();
+  }
   std::function<void()> on_call;  // set before Start
+  std::atomic<bool> room{true};   // what HasRoom answers
+  std::atomic<int> room_asked{0};
 
  private:
   void Record(std::string s) {
@@ -111,14 +118,14 @@ TEST_F(ReflectorTest, RelistAbandonsTheWatchAndListsOneNamespaceAgain) {
   l1.done(Page({Item("a", "90")}, "100"));
   auto w1 = client_.PopWatch();
   EXPECT_EQ(w1.ns, "u1");
-  w1.on_event({WatchEvent::Type::kAdded, WatchObj("b", "101")});
+  w1.on_event(Event(WatchEvent::Type::kAdded, WatchObj("b", "101")));
   EXPECT_EQ(sink_.Take(), (std::vector<std::string>{Upserted("a", "90"), "synced",
                                                     "upsert " + WatchObj("b", "101")}));
 
   EXPECT_EQ(r.Relist(), 2);  // the number of the list it began
   EXPECT_TRUE(w1.stopped->load());
   EXPECT_EQ(client_.Pending(), "L1 W0 T0");
-  w1.on_event({WatchEvent::Type::kAdded, WatchObj("c", "102")});  // abandoned: ignored
+  w1.on_event(Event(WatchEvent::Type::kAdded, WatchObj("c", "102")));  // abandoned: ignored
   auto l2 = client_.PopList();
   EXPECT_EQ(l2.ns, "u1");
   EXPECT_EQ(l2.opts.continue_token, "");
@@ -131,6 +138,60 @@ TEST_F(ReflectorTest, RelistAbandonsTheWatchAndListsOneNamespaceAgain) {
 
   r.Stop();
   EXPECT_EQ(r.Relist(), 0);
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+}
+
+// Flow control: a full sink pauses the reflector before its next read (the next list
+// page, the watch after a list, the rest of a watch); Resume() continues exactly there,
+// and no event is lost.
+TEST_F(ReflectorTest, AFullSinkPausesReadingUntilResume) {
+  Reflector r(&client_, &sink_, Options());
+  r.Resume();  // not paused: nothing happens
+  r.Start();
+  sink_.room = false;
+  client_.PopList().done(Page({Item("a", "90")}, "100", "c1"));
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");  // the next page waits
+  EXPECT_TRUE(r.Stats().paused);
+  EXPECT_EQ(r.Stats().pauses, 1);
+  r.Resume();
+  auto l2 = client_.PopList();
+  EXPECT_EQ(l2.opts.continue_token, "c1");
+  EXPECT_FALSE(r.Stats().paused);
+  l2.done(Page({Item("b", "95")}, "100"));
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");  // the watch waits
+  EXPECT_EQ(sink_.Take(),
+            (std::vector<std::string>{Upserted("a", "90"), Upserted("b", "95"), "synced"}));
+  sink_.room = true;
+  r.Resume();
+  r.Resume();  // idempotent
+  auto w1 = client_.PopWatch();
+  EXPECT_EQ(w1.opts.resource_version, "100");
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+
+  w1.on_event(Event(WatchEvent::Type::kAdded, WatchObj("c", "101")));
+  sink_.room = false;
+  w1.on_event(Event(WatchEvent::Type::kModified, WatchObj("c", "102")));  // then full
+  EXPECT_TRUE(w1.stopped->load());                                        // stops reading
+  w1.on_event(Event(WatchEvent::Type::kModified, WatchObj("c", "103")));  // ignored
+  w1.on_done(absl::CancelledError("stopped"));                            // ignored
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{"upsert " + WatchObj("c", "101"),
+                                                    "upsert " + WatchObj("c", "102")}));
+  EXPECT_EQ(r.Stats().pauses, 3);
+  EXPECT_EQ(r.Stats().backoffs, 0);
+  sink_.room = true;
+  r.Resume();
+  auto w2 = client_.PopWatch();
+  EXPECT_EQ(w2.opts.resource_version, "102");  // 103 comes again on this watch
+  w2.on_event(Event(WatchEvent::Type::kModified, WatchObj("c", "103")));
+  EXPECT_EQ(sink_.Take(), (std::vector<std::string>{"upsert " + WatchObj("c", "103")}));
+  EXPECT_EQ(r.Stats().lists, 1);
+
+  // Stop while paused: Resume does nothing afterwards.
+  sink_.room = false;
+  w2.on_event(Event(WatchEvent::Type::kBookmark, BookmarkObj("110")));
+  r.Stop();
+  r.Resume();
   EXPECT_EQ(client_.Pending(), "L0 W0 T0");
 }
 
@@ -163,10 +224,10 @@ TEST_F(ReflectorTest, ListSyncedEventsThen410RelistWithSyntheticDeletes) {
   EXPECT_EQ(w1.opts.label_selector, "app.kubernetes.io/managed-by=sandboxd");
   EXPECT_TRUE(w1.opts.allow_bookmarks);
   EXPECT_EQ(w1.opts.timeout_seconds, 450);  // 300 + 300 * 0.5
-  w1.on_event({WatchEvent::Type::kAdded, WatchObj("d", "101")});
-  w1.on_event({WatchEvent::Type::kModified, WatchObj("a", "102")});
-  w1.on_event({WatchEvent::Type::kDeleted, WatchObj("b", "103")});
-  w1.on_event({WatchEvent::Type::kBookmark, BookmarkObj("110")});
+  w1.on_event(Event(WatchEvent::Type::kAdded, WatchObj("d", "101")));
+  w1.on_event(Event(WatchEvent::Type::kModified, WatchObj("a", "102")));
+  w1.on_event(Event(WatchEvent::Type::kDeleted, WatchObj("b", "103")));
+  w1.on_event(Event(WatchEvent::Type::kBookmark, BookmarkObj("110")));
   EXPECT_EQ(sink_.Take(),
             (std::vector<std::string>{"upsert " + WatchObj("d", "101"),
                                       "upsert " + WatchObj("a", "102"), "delete u1/b@103"}));
@@ -264,7 +325,7 @@ TEST_F(ReflectorTest, BacksOffWithJitterCapAndReset) {
   t2.fn();
   // ...but one with an event is not, however short.
   auto w3 = client_.PopWatch();
-  w3.on_event({WatchEvent::Type::kBookmark, BookmarkObj("60")});
+  w3.on_event(Event(WatchEvent::Type::kBookmark, BookmarkObj("60")));
   Advance(absl::Milliseconds(100));
   w3.on_done(absl::OkStatus());
   EXPECT_EQ(client_.PopWatch().opts.resource_version, "60");
@@ -310,7 +371,7 @@ TEST_F(ReflectorTest, NoSinkCallAfterStop) {
   auto t = client_.PopTimer();
   r.Stop();
   // Late callbacks of every kind are ignored.
-  w.on_event({WatchEvent::Type::kAdded, WatchObj("z", "11")});
+  w.on_event(Event(WatchEvent::Type::kAdded, WatchObj("z", "11")));
   t.fn();
   EXPECT_TRUE(sink_.Take().empty());
   EXPECT_EQ(client_.Pending(), "L0 W0 T0");
@@ -326,7 +387,7 @@ TEST_F(ReflectorTest, StopStopsTheWatchAndIgnoresItsEvents) {
   auto w = client_.PopWatch();
   r.reset();  // destructor stops
   EXPECT_TRUE(w.stopped->load());
-  w.on_event({WatchEvent::Type::kAdded, WatchObj("z", "11")});  // core outlives the reflector
+  w.on_event(Event(WatchEvent::Type::kAdded, WatchObj("z", "11")));  // core outlives the reflector
   w.on_done(absl::CancelledError("stopped"));
   EXPECT_TRUE(sink_.Take().empty());
   EXPECT_EQ(client_.Pending(), "L0 W0 T0");
@@ -337,7 +398,7 @@ TEST_F(ReflectorTest, UndecodableEventStopsTheWatchAndRewatchesFromTheLastRv) {
   r.Start();
   client_.PopList().done(Page({}, "10"));
   auto w = client_.PopWatch();
-  w.on_event({WatchEvent::Type::kAdded, R"({"metadata":{}})"});
+  w.on_event(Event(WatchEvent::Type::kAdded, R"({"metadata":{}})"));
   EXPECT_TRUE(w.stopped->load());
   auto t = client_.PopTimer();
   t.fn();

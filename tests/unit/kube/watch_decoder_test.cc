@@ -37,7 +37,7 @@ TEST(WatchDecoderTest, EventSplitAcrossManyChunks) {
   for (char ch : stream) ASSERT_TRUE(decoder.Feed(std::string(1, ch), c.Emit()).ok());
   ASSERT_EQ(c.events.size(), 2u);
   EXPECT_EQ(c.events[0].type, Type::kAdded);
-  EXPECT_EQ(c.events[0].object_json,
+  EXPECT_EQ(c.events[0].object.Json(),
             R"({"kind":"Pod","metadata":{"name":"a","resourceVersion":"11"}})");
   EXPECT_EQ(c.events[1].type, Type::kModified);
   EXPECT_EQ(decoder.buffered(), 0u);

@@ -3,10 +3,12 @@
 // is listed, forgotten when one stops being served.
 #include "src/service/cache_feed.h"
 
+#include <atomic>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "src/domain/builders.h"
@@ -86,6 +88,49 @@ class CacheFeedTest : public ::testing::Test {
   SandboxCache cache_;
 };
 
+// Bounded input: with room for two inputs, a reflector whose inputs the input thread has
+// not applied yet pauses (its watch ends, nothing is read), and once the queue has
+// drained it watches again from the last version it delivered: nothing is lost.
+TEST_F(CacheFeedTest, AFullInputQueuePausesTheWatchUntilItDrains) {
+  CacheFeed feed(&client_, &cache_, CacheFeed::Scope::kCluster, /*queue_capacity=*/2);
+  feed.NamespaceServed("a");
+  feed.Start();
+  ASSERT_TRUE(Until([&] { return client_.Pending() == "L3 W0 T0"; }));
+  CompleteLists({}, "20");
+  ASSERT_TRUE(Until([&] { return cache_.synced("a") && client_.Pending() == "L0 W3 T0"; }));
+  FakeKubeClient::PendingWatch sts_watch = client_.PopWatch();
+  FakeKubeClient::PendingWatch pod_watch = client_.PopWatch();
+  FakeKubeClient::PendingWatch claim_watch = client_.PopWatch();
+
+  // The input thread blocks in a stream's on_ready (run by the thread that applied the
+  // change), with the first input still counted as queued.
+  absl::Notification entered;
+  absl::Notification release;
+  std::atomic<bool> first{true};
+  auto sub = cache_.Subscribe({"a", "", "", ""}, "", [&] {
+    if (!first.exchange(false)) return;
+    entered.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  while ((*sub)->Next().has_value()) {
+  }
+  sts_watch.on_event(kube::Event(kube::WatchEvent::Type::kAdded, StsJson("a", "s1", "21")));
+  entered.WaitForNotification();
+  EXPECT_FALSE(sts_watch.stopped->load());
+  sts_watch.on_event(kube::Event(kube::WatchEvent::Type::kAdded, StsJson("a", "s2", "22")));
+  EXPECT_TRUE(sts_watch.stopped->load()) << "full: the reflector stops reading";
+  EXPECT_EQ(client_.Pending(), "L0 W0 T0");
+  EXPECT_EQ(feed.stats().pauses, 1);
+
+  release.Notify();
+  ASSERT_TRUE(Until([&] { return client_.Pending() == "L0 W1 T0"; }));
+  EXPECT_EQ(client_.PopWatch().opts.resource_version, "22");
+  ASSERT_TRUE(Until([&] { return CachedIn("a") == 2; }));
+  EXPECT_EQ(feed.stats().pauses, 1);
+  (*sub)->Cancel();
+}
+
 TEST_F(CacheFeedTest, ClusterScopeHoldsServedNamespacesAndRelistsForANewOne) {
   CacheFeed feed(&client_, &cache_, CacheFeed::Scope::kCluster);
   feed.NamespaceServed("a");
@@ -125,8 +170,8 @@ TEST_F(CacheFeedTest, ClusterScopeHoldsServedNamespacesAndRelistsForANewOne) {
   ASSERT_TRUE(Until([&] { return CachedIn("a") == 0; }));
   FakeKubeClient::PendingWatch sts_watch = client_.PopWatch();
   EXPECT_EQ(sts_watch.kind, Kind::kStatefulSet);
-  sts_watch.on_event({kube::WatchEvent::Type::kModified, StsJson("a", "s1", "40")});
-  sts_watch.on_event({kube::WatchEvent::Type::kModified, StsJson("b", "x2", "41")});
+  sts_watch.on_event(kube::Event(kube::WatchEvent::Type::kModified, StsJson("a", "s1", "40")));
+  sts_watch.on_event(kube::Event(kube::WatchEvent::Type::kModified, StsJson("b", "x2", "41")));
   ASSERT_TRUE(Until([&] { return cache_.Get("b", "x2").ok(); }));
   EXPECT_EQ(CachedIn("a"), 0u);
   EXPECT_TRUE(cache_.synced("a")) << "not pending: simply not served";
@@ -152,7 +197,7 @@ TEST_F(CacheFeedTest, PerNamespaceScopeWatchesEachServedNamespaceOnItsOwn) {
   std::atomic<int> reached{0};
   cache_.WhenStatefulSetsAt("a", 25, [&reached](bool ok) { reached = ok ? 1 : -1; });
   EXPECT_EQ(reached, 0);
-  a_watches[0].on_event({kube::WatchEvent::Type::kModified, StsJson("a", "s1", "25")});
+  a_watches[0].on_event(kube::Event(kube::WatchEvent::Type::kModified, StsJson("a", "s1", "25")));
   ASSERT_TRUE(Until([&] { return reached != 0; }));
   EXPECT_EQ(reached, 1);
 

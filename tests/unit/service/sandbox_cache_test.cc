@@ -16,7 +16,9 @@
 #include "src/domain/builders.h"
 #include "src/domain/errors.h"
 #include "src/domain/status.h"
+#include "src/domain/trim.h"
 #include "src/domain/validation.h"
+#include "src/service/cache_memory.h"
 
 namespace sandboxd::service {
 namespace {
@@ -262,36 +264,16 @@ TEST_F(SandboxCacheTest, DerivationOnTrimmedObjectsEqualsDerivationOnWholeObject
   pod.status.container_statuses[0].last_state.terminated =
       kube::ContainerStateTerminated{137, std::nullopt, "OOMKilled", "", std::nullopt, std::nullopt};
   kube::PersistentVolumeClaim claim = Claim("alice");
-  const kube::StatefulSet trimmed_sts = TrimStatefulSet(sts);
-  const kube::Pod trimmed_pod = TrimPod(pod);
-  const kube::PersistentVolumeClaim trimmed_claim = TrimClaim(claim);
+  const kube::StatefulSet trimmed_sts = domain::TrimStatefulSet(sts);
+  const kube::Pod trimmed_pod = domain::TrimPod(pod);
+  const kube::PersistentVolumeClaim trimmed_claim = domain::TrimClaim(claim);
   for (bool with_pod : {false, true}) {
     domain::Sandbox whole =
         domain::DeriveSandbox(sts, with_pod ? &pod : nullptr, &claim, kStart, Defaults());
     domain::Sandbox trimmed = domain::DeriveSandbox(
         trimmed_sts, with_pod ? &trimmed_pod : nullptr, &trimmed_claim, kStart, Defaults());
-    EXPECT_EQ(trimmed.phase, whole.phase);
-    EXPECT_EQ(trimmed.error_reason, whole.error_reason);
+    EXPECT_TRUE(trimmed == whole);  // every field (domain operator==)
     EXPECT_EQ(trimmed.message, whole.message);
-    EXPECT_EQ(trimmed.spec.env, whole.spec.env);
-    EXPECT_EQ(trimmed.spec.labels, whole.spec.labels);
-    EXPECT_EQ(trimmed.spec.project, whole.spec.project);
-    EXPECT_EQ(trimmed.spec.image, whole.spec.image);
-    EXPECT_EQ(trimmed.spec.resources.requests.cpu, whole.spec.resources.requests.cpu);
-    EXPECT_EQ(trimmed.spec.resources.limits.memory, whole.spec.resources.limits.memory);
-    EXPECT_EQ(trimmed.spec.storage.size, whole.spec.storage.size);
-    EXPECT_EQ(trimmed.spec.storage.storage_class, whole.spec.storage.storage_class);
-    EXPECT_EQ(trimmed.spec.storage.mount_path, whole.spec.storage.mount_path);
-    EXPECT_EQ(trimmed.spec.ports.app, whole.spec.ports.app);
-    EXPECT_EQ(trimmed.spec.ports.terminal, whole.spec.ports.terminal);
-    EXPECT_EQ(trimmed.spec.ingress_domain, whole.spec.ingress_domain);
-    EXPECT_EQ(trimmed.endpoints.pod_dns, whole.endpoints.pod_dns);
-    EXPECT_EQ(trimmed.storage.capacity, whole.storage.capacity);
-    EXPECT_EQ(trimmed.storage.uid, whole.storage.uid);
-    EXPECT_EQ(trimmed.version, whole.version);
-    EXPECT_EQ(trimmed.uid, whole.uid);
-    EXPECT_EQ(trimmed.created, whole.created);
-    EXPECT_EQ(trimmed.ready_replicas, whole.ready_replicas);
   }
   EXPECT_EQ(domain::DeriveSandbox(sts, &pod, &claim, kStart, Defaults()).error_reason,
             domain::ErrorReason::kCrashLoop);
@@ -312,8 +294,9 @@ TEST_F(SandboxCacheTest, MemoryEstimate) {
   }
   const kube::StatefulSet sts = Ready(Sts("alice", "p1", {{"team", "a"}, {"tier", "web"}}), "7");
   const size_t whole = ApproxBytes(sts) + ApproxBytes(Pod("alice")) + ApproxBytes(Claim("alice"));
-  const size_t trimmed = ApproxBytes(TrimStatefulSet(sts)) + ApproxBytes(TrimPod(Pod("alice"))) +
-                         ApproxBytes(TrimClaim(Claim("alice")));
+  const size_t trimmed = ApproxBytes(domain::TrimStatefulSet(sts)) +
+                         ApproxBytes(domain::TrimPod(Pod("alice"))) +
+                         ApproxBytes(domain::TrimClaim(Claim("alice")));
   const size_t per_sandbox = cache_->stats().approx_bytes / 2;
   const size_t view = ApproxBytes(*cache_->Get(kNs, "alice"));
   std::cout << "per sandbox: " << per_sandbox << " bytes (trimmed objects " << trimmed
@@ -802,6 +785,47 @@ TEST_F(SandboxCacheTest, FiltersTurnLeavingTheSelectorIntoDeleted) {
   cache_->ApplyStatefulSet(Sts("alice", "p1", {{"team", "a"}}));  // 5: back
   EXPECT_THAT(Drain(*sub), testing::ElementsAre("DELETED alice STARTING " + T0(),
                                                 "ADDED alice STARTING " + T0()));
+}
+
+// A change is offered only to the streams of its namespace, and of those with a name in
+// their filter only to its sandbox's: the others are never touched (offered() stays 0).
+TEST_F(SandboxCacheTest, AChangeIsOfferedOnlyToTheStreamsItConcerns) {
+  kube::StatefulSet other = Sts("alice");
+  other.metadata.ns = "team-b";
+  std::shared_ptr<WatchSubscription> all_a = Sub({kNs, "", "", ""});
+  std::shared_ptr<WatchSubscription> alice_a = Sub({kNs, "alice", "", ""});
+  std::shared_ptr<WatchSubscription> bob_a = Sub({kNs, "bob", "", ""});
+  std::shared_ptr<WatchSubscription> p2_a = Sub({kNs, "", "p2", ""});
+  std::shared_ptr<WatchSubscription> all_b = Sub({"team-b", "", "", ""});
+  std::shared_ptr<WatchSubscription> alice_b = Sub({"team-b", "alice", "", ""});
+  for (const auto& sub : {all_a, alice_a, bob_a, p2_a, all_b, alice_b}) Drain(*sub);
+
+  cache_->ApplyStatefulSet(Sts("alice"));
+  cache_->ApplyStatefulSet(Ready(Sts("alice"), "7"));
+  EXPECT_EQ(all_a->offered(), 2u);
+  EXPECT_EQ(alice_a->offered(), 2u);
+  EXPECT_EQ(p2_a->offered(), 2u);  // filtered by project after the namespace index
+  EXPECT_EQ(bob_a->offered(), 0u);
+  EXPECT_EQ(all_b->offered(), 0u);
+  EXPECT_EQ(alice_b->offered(), 0u);
+  EXPECT_EQ(Drain(*all_a).size(), 1u);  // ADDED, merged with the MODIFIED
+  EXPECT_EQ(Drain(*alice_a).size(), 1u);
+  EXPECT_TRUE(Drain(*p2_a).empty());
+
+  cache_->ApplyStatefulSet(other);
+  EXPECT_EQ(all_b->offered(), 1u);
+  EXPECT_EQ(alice_b->offered(), 1u);
+  EXPECT_EQ(all_a->offered(), 2u);
+  EXPECT_EQ(alice_a->offered(), 2u);
+  EXPECT_EQ(bob_a->offered(), 0u);
+
+  // A cancelled stream leaves the index; the others stay in it.
+  alice_a->Cancel();
+  bob_a->Cancel();
+  cache_->DeleteStatefulSet(kNs, "alice");
+  EXPECT_EQ(alice_a->offered(), 2u);
+  EXPECT_EQ(all_a->offered(), 3u);
+  EXPECT_EQ(cache_->stats().subscriptions, 4u);
 }
 
 TEST_F(SandboxCacheTest, CancelAndShutdown) {
