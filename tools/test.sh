@@ -33,6 +33,7 @@ timed "thread-safety analysis" "$repo/tools/ci/thread_safety.sh"
 step "building the local control plane binaries (cached)"
 "$repo/tools/kube-local/build.sh" >/dev/null
 ensure_grpcurl
+ensure_toxiproxy
 timed "build" build_sandboxd
 step "running tests"
 timed "tests" ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeout 900 "$@"
