@@ -905,7 +905,9 @@ TEST_F(FaultTest, TcpFaultsBetweenSandboxdAndTheApiServer) {
 TEST_F(FaultTest, Soak) {
   const char* seconds_env = std::getenv("SANDBOXD_SOAK_SECONDS");
   int seconds = 45;
-  if (seconds_env != nullptr) ASSERT_TRUE(absl::SimpleAtoi(seconds_env, &seconds));
+  if (seconds_env != nullptr) {
+    ASSERT_TRUE(absl::SimpleAtoi(seconds_env, &seconds));
+  }
   constexpr int kCallers = 4;
   StartSandboxd();
   std::vector<std::shared_ptr<grpc::Channel>> channels;
@@ -966,6 +968,24 @@ TEST_F(FaultTest, Soak) {
             << rss_after << " KiB after\n";
   // Memory: bounded growth across the soak (caches hold a few dozen sandboxes).
   EXPECT_LT(rss_after, rss_before + 64 * 1024);
+}
+
+// Found by the soak: a sandbox deleted before the StatefulSet controller had given its
+// claim the owner reference of the retention policy left the claim behind. Here the
+// reference is removed by hand (as that controller had not yet set it) just before the
+// delete; the claim must still go.
+TEST_F(FaultTest, DeleteRemovesAClaimTheStatefulSetDoesNotOwn) {
+  StartSandboxd();
+  ASSERT_TRUE(Create("lone", {{"FT_A", "0"}}));
+  const std::string claim = "persistentvolumeclaim/vn-homevn-agent-lone-0";
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return !plane_->JsonPath(ns_, claim, "{.metadata.ownerReferences}").empty(); }, kWait));
+  testing::CommandResult patched = plane_->Kubectl(absl::StrCat(
+      "-n ", ns_, " patch ", claim,
+      " --type=json -p '[{\"op\":\"remove\",\"path\":\"/metadata/ownerReferences\"}]'"));
+  ASSERT_EQ(patched.exit_code, 0) << patched.output;
+  ASSERT_TRUE(Delete("lone"));
+  CheckInvariants({});
 }
 
 }  // namespace
