@@ -49,3 +49,17 @@ configure_sanitizer_build() {
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 }
+
+# Installs toxiproxy's server (pinned, from the Go module proxy) into the cache; exports
+# SANDBOXD_TOXIPROXY with its path. tests/integration/fault_test.cc puts it between sandboxd
+# and the API server to inject latency, bandwidth limits, resets and black holes.
+TOXIPROXY_VERSION=v2.5.0
+ensure_toxiproxy() {
+  SANDBOXD_TOXIPROXY=$SANDBOXD_CACHE/tools/toxiproxy-$TOXIPROXY_VERSION/server
+  if [ ! -x "$SANDBOXD_TOXIPROXY" ]; then
+    step "installing toxiproxy $TOXIPROXY_VERSION"
+    GOBIN=$(dirname "$SANDBOXD_TOXIPROXY") GOFLAGS=-mod=mod \
+      go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  fi
+  export SANDBOXD_TOXIPROXY
+}

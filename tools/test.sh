@@ -45,6 +45,7 @@ timed "clang-tidy" "$repo/tools/ci/tidy.sh"
 step "building the local control plane binaries (cached)"
 "$repo/tools/kube-local/build.sh" >/dev/null
 ensure_grpcurl
+ensure_toxiproxy
 build_start=$SECONDS
 build_sandboxd  # every stage below needs it: a failed build ends the run here
 printf '==> [%s] build took %ds\n' "$(date +%H:%M:%S)" $((SECONDS - build_start)) >&2

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -614,6 +615,14 @@ class CurlKubeClient::IoLoop {
     std::string curl_error = call->error[0] != '\0' ? call->error : curl_easy_strerror(result);
     ReleaseEasy(*call);
     Observe(*call, result == CURLE_OK ? static_cast<int>(http) : 0, now);
+    // The API server's reachability, as every call (watches too) sees it: the first
+    // response after a transport failure ends an outage.
+    if (result == CURLE_OK) {
+      if (unreachable_) recovered_at_ = now;
+      unreachable_ = false;
+    } else if (result != CURLE_ABORTED_BY_CALLBACK && result != CURLE_OPERATION_TIMEDOUT) {
+      unreachable_ = true;
+    }
     if (call->is_watch) {
       OnWatchAttemptDone(std::move(call), result, http, curl_error, now);
       return;
@@ -665,9 +674,20 @@ class CurlKubeClient::IoLoop {
     absl::Status status = StatusFromHttpResponse(static_cast<int>(http), call->response);
     if (RetryWithFreshCredentials(call, http, now)) return;
     // An API server that has just come back refuses with 403 until its authorizer has
-    // synced: a call that met a transport failure (the outage) retries a 403 as well.
-    if (http == 403 && call->resent_after_transport_failure) {
-      MaybeRetry(std::move(call), std::move(status), std::nullopt, now);
+    // synced: a call that met a transport failure (the outage), and any call within
+    // options_.forbidden_grace_after_outage of the end of one, retries a 403 as well, and
+    // if it runs out of tries or time it fails UNAVAILABLE (transient), not
+    // PERMISSION_DENIED.
+    if (http == 403 && (call->resent_after_transport_failure ||
+                        now < recovered_at_ + options_.forbidden_grace_after_outage)) {
+      absl::Status unavailable = absl::UnavailableError(absl::StrCat(
+          "refused right after the API server was unreachable (its authorizer may not have "
+          "synced yet): ",
+          status.message()));
+      status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+        unavailable.SetPayload(url, payload);
+      });
+      MaybeRetry(std::move(call), std::move(unavailable), std::nullopt, now);
       return;
     }
     if (http == 429 || (http >= 500 && http <= 599)) {
@@ -868,6 +888,8 @@ class CurlKubeClient::IoLoop {
   std::vector<CURL*> idle_;
   std::vector<std::unique_ptr<Call>> awaiting_credentials_;  // sent when credentials arrive
   bool refreshing_ = false;  // refresher_ runs CredentialSource::Get()
+  bool unreachable_ = false;                        // the last attempt to end failed in transport
+  absl::Time recovered_at_ = absl::InfinitePast();  // the end of the last outage
   std::thread refresher_;    // started and joined on the I/O thread, or in ~IoLoop
 
   std::thread thread_;  // last: started once everything above is initialised

@@ -56,6 +56,10 @@ struct CurlKubeClientOptions {
   Backoff::Options backoff;
   // Uniform [0,1) source for backoff jitter; null: a seeded PRNG. Called on the I/O thread.
   std::function<double()> jitter;
+  // A 403 that arrives within this time of the end of an outage (the first response after
+  // a transport failure) is retried like a 503: a restarted API server refuses requests
+  // until its authorizer has synced. Calls that met the outage themselves always retry it.
+  absl::Duration forbidden_grace_after_outage = absl::Seconds(30);
   absl::Duration connect_timeout = absl::Seconds(30);
   absl::Duration tcp_keepalive = absl::Seconds(30);
   std::string user_agent = "sandboxd/0.1";

@@ -50,6 +50,30 @@ bool IsKept(const kube::ObjectMeta& meta) {
   return it != meta.annotations.end() && it->second == "true";
 }
 
+// Deletes claim `ns`/`claim` of a StatefulSet just deleted if no owner reference hands
+// it to the garbage collector (the StatefulSet controller adds it asynchronously, so a
+// sandbox deleted right after its claim was made would leave it behind) and sandboxd
+// made it and did not keep it. OK if there is nothing to delete.
+void DeleteUnownedClaim(kube::KubeClient* kube, const std::string& ns, const std::string& claim,
+                        const kube::CallOptions& opts, std::function<void(absl::Status)> done) {
+  const ObjectRef ref{Kind::kPersistentVolumeClaim, ns, claim};
+  kube->Get(ref, "", opts, [kube, ref, opts, done](absl::StatusOr<std::string> body) {
+    if (absl::IsNotFound(body.status())) return done(absl::OkStatus());
+    if (!body.ok()) return done(domain::WithContext(body.status(), "read claim"));
+    absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
+    if (!meta.ok()) return done(meta.status());
+    if (!meta->owner_references.empty() || !IsManaged(*meta) || IsKept(*meta)) {
+      return done(absl::OkStatus());
+    }
+    kube::DeleteOptions del;
+    del.precondition_uid = meta->uid;
+    kube->Delete(ref, del, opts, [done](absl::StatusOr<std::string> r) {
+      if (r.ok() || absl::IsNotFound(r.status())) return done(absl::OkStatus());
+      done(domain::WithContext(r.status(), "delete claim"));
+    });
+  });
+}
+
 // The first error of calls made in parallel. Thread-safe.
 class FirstError {
  public:
@@ -713,23 +737,31 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
     kube::DeleteOptions del;
     del.propagation = kube::Propagation::kForeground;  // pod, Service, Ingresses first
     del.precondition_uid = current->sts.metadata.uid;  // never a recreated namesake
-    // The children carry owner references and the claim follows the retention policy:
-    // nothing is left to look for after this DELETE.
-    auto delete_sts = [this, request, ref, del, opts, done, cached = current->cached]() {
-      kube_->Delete(ref, del, opts, [this, request, opts, done,
-                                     cached](absl::StatusOr<std::string> r) {
-        // Gone already: whatever it left behind goes too. Read from the API server, it
-        // existed when the call began (success); from the cache, it may have been gone
-        // before (NOT_FOUND unless there are leftovers).
-        if (absl::IsNotFound(r.status())) {
-          return DeleteLeftovers(request, /*found_statefulset=*/!cached, opts, done);
-        }
-        if (!r.ok()) return done(domain::WithContext(r.status(), "delete StatefulSet"));
-        // The answer is the StatefulSet marked for deletion (or a Status if it is gone).
-        absl::StatusOr<kube::ObjectMeta> deleted = kube::Decode<kube::ObjectMeta>(*r);
-        AwaitCache(request.ns, deleted.ok() ? deleted->resource_version : "", opts,
-                   [done](bool) { done(absl::OkStatus()); });
-      });
+    // The children carry owner references and the claim follows the retention policy,
+    // once the StatefulSet controller has given it its owner reference: a claim without
+    // one is deleted here.
+    const std::string claim = domain::ClaimNameOf(current->sts);
+    auto delete_sts = [this, request, ref, del, opts, done, claim, cached = current->cached]() {
+      kube_->Delete(
+          ref, del, opts,
+          [this, request, opts, done, claim, cached](absl::StatusOr<std::string> r) {
+            // Gone already: whatever it left behind goes too. Read from the API server, it
+            // existed when the call began (success); from the cache, it may have been gone
+            // before (NOT_FOUND unless there are leftovers).
+            if (absl::IsNotFound(r.status())) {
+              return DeleteLeftovers(request, /*found_statefulset=*/!cached, opts, done);
+            }
+            if (!r.ok()) return done(domain::WithContext(r.status(), "delete StatefulSet"));
+            // The answer is the StatefulSet marked for deletion (or a Status if it is gone).
+            absl::StatusOr<kube::ObjectMeta> deleted = kube::Decode<kube::ObjectMeta>(*r);
+            const std::string version = deleted.ok() ? deleted->resource_version : "";
+            auto await = [this, request, opts, done, version](absl::Status claim_deleted) {
+              if (!claim_deleted.ok()) return done(claim_deleted);
+              AwaitCache(request.ns, version, opts, [done](bool) { done(absl::OkStatus()); });
+            };
+            if (request.keep_storage) return await(absl::OkStatus());
+            DeleteUnownedClaim(kube_, request.ns, claim, opts, await);
+          });
     };
     if (!request.keep_storage) return delete_sts();
     // Keep the claim: stop the StatefulSet controller from handing it to the garbage
@@ -737,7 +769,6 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
     // and mark it kept, so that only a new sandbox of the same name adopts it and no
     // later delete of an absent sandbox removes it.
     auto policy = domain::RetentionPolicy(/*keep_storage_on_delete=*/true);
-    const std::string claim = domain::ClaimNameOf(current->sts);
     kube_->Patch(ref, "", kube::PatchType::kMerge,
                  kube::RetentionPolicyPatch(policy.when_deleted, policy.when_scaled), opts,
                  [this, request, claim, opts, done, delete_sts](absl::StatusOr<std::string> r) {

@@ -445,7 +445,9 @@ TEST_F(SandboxLifecycleTest, EachCallSendsTheFewestRequests) {
   EXPECT_EQ(requests_->Take(), Counts{});
 
   ASSERT_TRUE(Delete("economy").ok());
-  EXPECT_EQ(requests_->Take(), (Counts{{"DELETE statefulsets", 1}}));
+  // The claim is read: one without an owner reference would not follow the StatefulSet.
+  EXPECT_EQ(requests_->Take(),
+            (Counts{{"DELETE statefulsets", 1}, {"GET persistentvolumeclaims", 1}}));
   EXPECT_TRUE(Eventually([&] {
     return !Exists("statefulset/economy") && !Exists("service/economy-service") &&
            !Exists("ingress/economy-app-ingress") && !Exists("ingress/economy-ttyd-ingress") &&

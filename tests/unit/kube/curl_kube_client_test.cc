@@ -368,14 +368,17 @@ TEST(CurlKubeClientTest, IdempotentWritesAreSentAgainAfterATransportError) {
 
 TEST(CurlKubeClientTest, A403RightAfterAnOutageIsRetried) {
   // 0 dropped (the outage), 1 403 (the restarted server's authorizer is not ready), 2 ok;
-  // then a 403 on a call that met no outage is final.
+  // then, without a grace period after the outage, a 403 on a call that met no outage is
+  // final.
   LoopbackServer server([](const Recorded&, int i) {
     if (i == 0) return Reply{200, "", "", absl::ZeroDuration(), /*drop=*/true};
     if (i == 2) return Reply{200, "ok", "Connection: close\r\n"};
     return Reply{403, R"({"kind":"Status","code":403,"reason":"Forbidden"})",
                  "Connection: close\r\n"};
   });
-  auto client = MakeClient(server);
+  CurlKubeClientOptions options = FastOptions();
+  options.forbidden_grace_after_outage = absl::ZeroDuration();
+  auto client = MakeClient(server, options);
   Result get;
   client->Get(kSts, "", {}, get.Callback());
   ASSERT_TRUE(get.Wait().ok()) << get.value.status();
@@ -383,6 +386,35 @@ TEST(CurlKubeClientTest, A403RightAfterAnOutageIsRetried) {
   client->Get(kSts, "", {}, refused.Callback());
   EXPECT_EQ(refused.Wait().status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(server.requests().size(), 4u);
+}
+
+// Found by tests/integration/fault_test.cc: after a SIGKILLed API server came back, its
+// 403s (authorizer not synced) reached callers as PERMISSION_DENIED / INTERNAL. Within the
+// grace period after an outage a 403 is retried by calls that never met the outage, and
+// one that is still refused when its tries run out fails UNAVAILABLE.
+TEST(CurlKubeClientTest, A403WithinTheGraceAfterAnOutageIsRetriedThenUnavailable) {
+  // 0 dropped (the outage), 1 ok: the first call recovers; 2 403, 3 ok: the second call
+  // (no outage of its own) retries; 4, 5, 6 403: the third runs out of its 3 tries.
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i == 0) return Reply{200, "", "", absl::ZeroDuration(), /*drop=*/true};
+    if (i == 1 || i == 3) return Reply{200, "ok", "Connection: close\r\n"};
+    return Reply{403, R"({"kind":"Status","code":403,"reason":"Forbidden"})",
+                 "Connection: close\r\n"};
+  });
+  CurlKubeClientOptions options = FastOptions();
+  options.max_tries = 3;
+  auto client = MakeClient(server, options);
+  Result first;
+  client->Get(kSts, "", {}, first.Callback());
+  ASSERT_TRUE(first.Wait().ok()) << first.value.status();
+  Result second;
+  client->Create(Kind::kPod, "u1", "{}", {}, second.Callback());
+  ASSERT_TRUE(second.Wait().ok()) << second.value.status();
+  Result third;
+  client->Create(Kind::kPod, "u1", "{}", {}, third.Callback());
+  EXPECT_EQ(third.Wait().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(OriginOf(third.value.status()), KubeOrigin::kApi);
+  EXPECT_EQ(server.requests().size(), 7u);
 }
 
 TEST(CurlKubeClientTest, DeadlineExceeded) {
