@@ -25,6 +25,7 @@
 #include "src/kube/patches.h"
 #include "src/service/barrier.h"
 #include "src/service/kube_reads.h"
+#include "src/service/request_plan.h"
 
 namespace sandboxd::service {
 namespace {
@@ -458,7 +459,7 @@ void SandboxService::ChooseClaimTemplate(const domain::SandboxSpec& spec,
 void SandboxService::CheckClaimIsOurs(const std::string& ns, const std::string& name,
                                       const std::string& claim, const kube::CallOptions& opts,
                                       std::function<void(absl::Status)> then) {
-  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, claim}, "", opts,
+  plan::Send(kube_, plan::ClaimCheck(ns, claim), opts,
              [ns, name, claim, then](absl::StatusOr<std::string> body) {
                if (absl::IsNotFound(body.status())) return then(absl::OkStatus());
                if (!body.ok()) return then(domain::WithContext(body.status(), "read claim"));
@@ -476,46 +477,49 @@ void SandboxService::CheckClaimIsOurs(const std::string& ns, const std::string& 
 void SandboxService::CreateStatefulSet(const domain::SandboxSpec& spec,
                                        const std::string& claim_template,
                                        const kube::CallOptions& opts, Done<Sandbox> done) {
-  kube::StatefulSet desired = domain::BuildStatefulSet(spec, defaults_, claim_template);
   const std::string ns = spec.ns;
   const std::string name = spec.name;
-  kube_->Create(Kind::kStatefulSet, ns, kube::ToJson(desired), opts,
-                [this, spec, ns, name, opts, done](absl::StatusOr<std::string> created) {
-    if (created.ok()) return EnsureChildren(*created, spec, /*fresh=*/true, opts, done);
-    if (!absl::IsAlreadyExists(created.status())) {
-      return done(domain::WithContext(created.status(), "create StatefulSet"));
-    }
-    // The name is taken: the same spec is a retry (repair children, no write to the
-    // StatefulSet); anything else is a conflict with another sandbox.
-    LoadStatefulSet(ns, name, opts, [this, spec, ns, name, opts, done](
-                                        absl::StatusOr<std::string> body) {
-      if (absl::IsNotFound(body.status())) {
-        return done(domain::MakeError(absl::StatusCode::kAborted, domain::reason::kConcurrentModification,
-                                      "sandbox was deleted while being created; retry",
-                                      {{"namespace", ns}, {"name", name}}));
-      }
-      if (!body.ok()) return done(body.status());
-      absl::StatusOr<kube::StatefulSet> existing = kube::Decode<kube::StatefulSet>(*body);
-      if (!existing.ok()) return done(existing.status());
-      const auto& annotations = existing->metadata.annotations;
-      auto hash = annotations.find(domain::kAnnotationSpecHash);
-      const bool same = IsManaged(existing->metadata) && hash != annotations.end() &&
-                        hash->second == domain::SpecHash(spec);
-      if (!same) {
-        return done(domain::MakeError(
-            absl::StatusCode::kAlreadyExists, domain::reason::kSandboxAlreadyExists,
-            absl::StrCat("sandbox ", ns, "/", name, " already exists with a different spec"),
-            {{"namespace", ns}, {"name", name}}));
-      }
-      if (existing->metadata.deletion_timestamp.has_value()) {
-        return done(domain::MakeError(absl::StatusCode::kFailedPrecondition, domain::reason::kSandboxDeleting,
-                                      absl::StrCat("sandbox ", ns, "/", name,
-                                                   " is being deleted; create it again once it is gone"),
-                                      {{"namespace", ns}, {"name", name}}));
-      }
-      EnsureChildren(*body, spec, /*fresh=*/false, opts, done);
-    });
-  });
+  plan::Send(
+      kube_, plan::CreateStatefulSet(spec, defaults_, claim_template), opts,
+      [this, spec, ns, name, opts, done](absl::StatusOr<std::string> created) {
+        if (created.ok()) return EnsureChildren(*created, spec, /*fresh=*/true, opts, done);
+        if (!absl::IsAlreadyExists(created.status())) {
+          return done(domain::WithContext(created.status(), "create StatefulSet"));
+        }
+        // The name is taken: the same spec is a retry (repair children, no write to the
+        // StatefulSet); anything else is a conflict with another sandbox.
+        LoadStatefulSet(
+            ns, name, opts, [this, spec, ns, name, opts, done](absl::StatusOr<std::string> body) {
+              if (absl::IsNotFound(body.status())) {
+                return done(domain::MakeError(absl::StatusCode::kAborted,
+                                              domain::reason::kConcurrentModification,
+                                              "sandbox was deleted while being created; retry",
+                                              {{"namespace", ns}, {"name", name}}));
+              }
+              if (!body.ok()) return done(body.status());
+              absl::StatusOr<kube::StatefulSet> existing = kube::Decode<kube::StatefulSet>(*body);
+              if (!existing.ok()) return done(existing.status());
+              const auto& annotations = existing->metadata.annotations;
+              auto hash = annotations.find(domain::kAnnotationSpecHash);
+              const bool same = IsManaged(existing->metadata) && hash != annotations.end() &&
+                                hash->second == domain::SpecHash(spec);
+              if (!same) {
+                return done(domain::MakeError(absl::StatusCode::kAlreadyExists,
+                                              domain::reason::kSandboxAlreadyExists,
+                                              absl::StrCat("sandbox ", ns, "/", name,
+                                                           " already exists with a different spec"),
+                                              {{"namespace", ns}, {"name", name}}));
+              }
+              if (existing->metadata.deletion_timestamp.has_value()) {
+                return done(domain::MakeError(
+                    absl::StatusCode::kFailedPrecondition, domain::reason::kSandboxDeleting,
+                    absl::StrCat("sandbox ", ns, "/", name,
+                                 " is being deleted; create it again once it is gone"),
+                    {{"namespace", ns}, {"name", name}}));
+              }
+              EnsureChildren(*body, spec, /*fresh=*/false, opts, done);
+            });
+      });
 }
 
 // Creates the Service and Ingresses owned by the StatefulSet in `sts_json`. When the
@@ -526,29 +530,8 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
                                     Done<Sandbox> done) {
   absl::StatusOr<kube::StatefulSet> sts = kube::Decode<kube::StatefulSet>(sts_json);
   if (!sts.ok()) return done(sts.status());
-  const kube::OwnerReference owner =
-      domain::StatefulSetOwnerReference(spec.name, sts->metadata.uid);
-
-  struct Child {
-    Kind kind;
-    std::string name;
-    std::string body;
-    std::vector<std::string> hosts;  // an Ingress's, recorded in hosts_ once created
-  };
-  std::vector<Child> children;
-  kube::Service service = domain::BuildService(spec, defaults_, *sts);
-  domain::SetOwnerReference(owner, &service.metadata);
-  children.push_back({Kind::kService, service.metadata.name, kube::ToJson(service), {}});
-  if (std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(spec, defaults_)) {
-    domain::SetOwnerReference(owner, &policy->metadata);
-    children.push_back({Kind::kNetworkPolicy, policy->metadata.name, kube::ToJson(*policy), {}});
-  }
-  for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
-    domain::SetOwnerReference(owner, &ingress.metadata);
-    std::vector<std::string> hosts;
-    for (const kube::IngressRule& rule : ingress.spec.rules) hosts.push_back(rule.host);
-    children.push_back({Kind::kIngress, ingress.metadata.name, kube::ToJson(ingress), hosts});
-  }
+  // An Ingress's hosts are recorded in hosts_ once it is created.
+  std::vector<plan::Child> children = plan::CreateChildren(spec, defaults_, *sts);
 
   auto first_error = std::make_shared<FirstError>();
   auto record = [first_error](absl::Status s) { first_error->Record(std::move(s)); };
@@ -560,27 +543,28 @@ void SandboxService::EnsureChildren(const std::string& sts_json, const domain::S
         if (absl::Status error = first_error->Get(); !error.ok()) return done(error);
         ReplyAfterWrite(ns, name, rv, opts, done);
       });
-  for (Child& child : children) {
-    auto create = [this, ns, opts, record, barrier, kind = child.kind, body = child.body,
-                   what = child.name, hosts = child.hosts]() {
-      kube_->Create(kind, ns, body, opts,
-                    [this, ns, record, barrier, what, hosts](absl::StatusOr<std::string> r) {
-                      if (r.ok() && !hosts.empty() && hosts_ != nullptr) {
-                        hosts_->Created(ns, what, hosts);
-                      }
-                      // Already there (a concurrent create of the same sandbox): fine.
-                      if (!r.ok() && !absl::IsAlreadyExists(r.status())) {
-                        record(domain::WithContext(r.status(), absl::StrCat("create ", what)));
-                      }
-                      barrier->Arrive();
-                    });
+  for (plan::Child& child : children) {
+    const ObjectRef ref = child.request.ref;
+    auto create = [this, ns, opts, record, barrier, request = std::move(child.request),
+                   what = ref.name, hosts = std::move(child.hosts)]() {
+      plan::Send(kube_, request, opts,
+                 [this, ns, record, barrier, what, hosts](absl::StatusOr<std::string> r) {
+                   if (r.ok() && !hosts.empty() && hosts_ != nullptr) {
+                     hosts_->Created(ns, what, hosts);
+                   }
+                   // Already there (a concurrent create of the same sandbox): fine.
+                   if (!r.ok() && !absl::IsAlreadyExists(r.status())) {
+                     record(domain::WithContext(r.status(), absl::StrCat("create ", what)));
+                   }
+                   barrier->Arrive();
+                 });
     };
     if (fresh) {
       create();
       continue;
     }
-    kube_->Get(ObjectRef{child.kind, ns, child.name}, "", opts,
-               [record, barrier, create, what = child.name](absl::StatusOr<std::string> r) {
+    kube_->Get(ref, "", opts,
+               [record, barrier, create, what = ref.name](absl::StatusOr<std::string> r) {
                  if (absl::IsNotFound(r.status())) return create();
                  if (!r.ok()) record(domain::WithContext(r.status(), absl::StrCat("read ", what)));
                  barrier->Arrive();
@@ -615,15 +599,14 @@ void SandboxService::Scale(const std::string& ns, const std::string& name, int32
     // resourceVersion precondition (status writes by the controller would fail it). The
     // StatefulSet itself, not its scale subresource: a Scale carries no labels, so only a
     // patch of the object lets the admission policy check that it is a sandbox.
-    kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kMerge,
-                 kube::ScalePatch(replicas), opts,
-                 [this, ns, name, opts, done](absl::StatusOr<std::string> r) {
-                   if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
-                   if (!r.ok()) return done(domain::WithContext(r.status(), "scale StatefulSet"));
-                   absl::StatusOr<kube::ObjectMeta> scale = kube::Decode<kube::ObjectMeta>(*r);
-                   if (!scale.ok()) return done(scale.status());
-                   ReplyAfterWrite(ns, name, scale->resource_version, opts, done);
-                 });
+    plan::Send(kube_, plan::Scale(ns, name, replicas), opts,
+               [this, ns, name, opts, done](absl::StatusOr<std::string> r) {
+                 if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
+                 if (!r.ok()) return done(domain::WithContext(r.status(), "scale StatefulSet"));
+                 absl::StatusOr<kube::ObjectMeta> scale = kube::Decode<kube::ObjectMeta>(*r);
+                 if (!scale.ok()) return done(scale.status());
+                 ReplyAfterWrite(ns, name, scale->resource_version, opts, done);
+               });
   });
 }
 
@@ -669,55 +652,37 @@ void SandboxService::UpdateEnvFrom(Current current, const std::string& ns,
         {{"namespace", ns}, {"name", name}, {"expectedVersion", update.expected_version},
          {"currentVersion", version}}));
   }
-  domain::SandboxSpec spec = domain::SpecFromStatefulSet(sts);
+  const domain::SandboxSpec spec = domain::SpecFromStatefulSet(sts);
   domain::EnvUpdateResult result = domain::ApplyEnvUpdate(spec.env, update);
   if (!result.changed) return ReplyUnchanged(std::move(current), opts, done);  // no write
   if (absl::Status s = domain::ValidateUpdatedEnv(result.env, defaults_.limits); !s.ok()) {
     return done(s);
   }
-
-  std::vector<std::string> removed;
-  for (const std::string& key : update.remove) {
-    if (spec.env.count(key) > 0) removed.push_back(key);
-  }
-  std::map<std::string, std::string> set;
-  for (const auto& [key, value] : update.set) {
-    auto it = spec.env.find(key);
-    if (it == spec.env.end() || it->second != value) set[key] = value;
-  }
-  spec.env = std::move(result.env);
-  const kube::Container* container = domain::FindMainContainer(sts);
-  const std::vector<std::string> order = domain::EnvOrderAfterUpdate(
-      container != nullptr ? container->env : std::vector<kube::EnvVar>{}, update);
-  // The resourceVersion of the state the merge was computed on: if anything changed
-  // since (a cached state may be behind), the API server answers 409.
-  const std::string patch =
-      kube::EnvPatch(name, sts.metadata.resource_version,
-                     {{domain::kAnnotationSpecHash, domain::SpecHash(spec)}}, set, removed, order);
-  kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "", kube::PatchType::kStrategicMerge,
-               patch, opts,
-               [this, ns, name, update, attempt, opts, done](absl::StatusOr<std::string> r) {
-                 if (r.ok()) {
-                   absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
-                   if (!patched.ok()) return done(patched.status());
-                   return ReplyAfterWrite(ns, name, patched->resource_version, opts, done);
-                 }
-                 if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
-                 if (!absl::IsAborted(r.status())) {
-                   return done(domain::WithContext(r.status(), "patch StatefulSet env"));
-                 }
-                 // 409 Conflict: the StatefulSet changed since it was read (perhaps only
-                 // its status); the next attempt reads it from the API server and
-                 // re-checks expected_version.
-                 if (attempt >= kMaxConflictRetries) {
-                   return done(domain::MakeError(
-                       absl::StatusCode::kAborted, domain::reason::kConcurrentModification,
-                       absl::StrCat("sandbox ", ns, "/", name,
-                                    " kept changing during the update; retry"),
-                       {{"namespace", ns}, {"name", name}}));
-                 }
-                 UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
-               });
+  // Carries the resourceVersion of the state the merge was computed on: if anything
+  // changed since (a cached state may be behind), the API server answers 409.
+  plan::Send(
+      kube_, plan::UpdateEnv(sts, update), opts,
+      [this, ns, name, update, attempt, opts, done](absl::StatusOr<std::string> r) {
+        if (r.ok()) {
+          absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
+          if (!patched.ok()) return done(patched.status());
+          return ReplyAfterWrite(ns, name, patched->resource_version, opts, done);
+        }
+        if (absl::IsNotFound(r.status())) return done(SandboxNotFound(ns, name));
+        if (!absl::IsAborted(r.status())) {
+          return done(domain::WithContext(r.status(), "patch StatefulSet env"));
+        }
+        // 409 Conflict: the StatefulSet changed since it was read (perhaps only
+        // its status); the next attempt reads it from the API server and
+        // re-checks expected_version.
+        if (attempt >= kMaxConflictRetries) {
+          return done(domain::MakeError(
+              absl::StatusCode::kAborted, domain::reason::kConcurrentModification,
+              absl::StrCat("sandbox ", ns, "/", name, " kept changing during the update; retry"),
+              {{"namespace", ns}, {"name", name}}));
+        }
+        UpdateEnvAttempt(ns, name, update, attempt + 1, opts, done);
+      });
 }
 
 // ---- delete -------------------------------------------------------------------------
@@ -733,18 +698,15 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
       return DeleteLeftovers(request, /*found_statefulset=*/false, opts, done);
     }
     if (!current.ok()) return done(current.status());
-    const ObjectRef ref{Kind::kStatefulSet, request.ns, request.name};
-    kube::DeleteOptions del;
-    del.propagation = kube::Propagation::kForeground;  // pod, Service, Ingresses first
-    del.precondition_uid = current->sts.metadata.uid;  // never a recreated namesake
     // The children carry owner references and the claim follows the retention policy,
     // once the StatefulSet controller has given it its owner reference: a claim without
     // one is deleted here.
     const std::string claim = domain::ClaimNameOf(current->sts);
-    auto delete_sts = [this, request, ref, del, opts, done, claim, cached = current->cached]() {
-      kube_->Delete(
-          ref, del, opts,
-          [this, request, opts, done, claim, cached](absl::StatusOr<std::string> r) {
+    auto delete_sts =
+        [this, request, opts, done, claim, cached = current->cached,
+         del = plan::DeleteStatefulSet(request.ns, request.name, current->sts.metadata.uid)]() {
+          plan::Send(kube_, del, opts, [this, request, opts, done, claim,
+                                        cached](absl::StatusOr<std::string> r) {
             // Gone already: whatever it left behind goes too. Read from the API server, it
             // existed when the call began (success); from the cache, it may have been gone
             // before (NOT_FOUND unless there are leftovers).
@@ -762,35 +724,32 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
             if (request.keep_storage) return await(absl::OkStatus());
             DeleteUnownedClaim(kube_, request.ns, claim, opts, await);
           });
-    };
+        };
     if (!request.keep_storage) return delete_sts();
     // Keep the claim: stop the StatefulSet controller from handing it to the garbage
     // collector (retention policy), then release it from the StatefulSet's ownership
     // and mark it kept, so that only a new sandbox of the same name adopts it and no
     // later delete of an absent sandbox removes it.
-    auto policy = domain::RetentionPolicy(/*keep_storage_on_delete=*/true);
-    kube_->Patch(ref, "", kube::PatchType::kMerge,
-                 kube::RetentionPolicyPatch(policy.when_deleted, policy.when_scaled), opts,
-                 [this, request, claim, opts, done, delete_sts](absl::StatusOr<std::string> r) {
-                   if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
-                   absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
-                   if (!patched.ok()) return done(patched.status());
-                   // Until the StatefulSet controller has seen Retain it may give the
-                   // claim its owner reference back, and the delete would take it along.
-                   WaitUntilObserved(request.ns, request.name, patched->generation, opts,
-                                     [this, request, claim, opts, done, delete_sts](absl::Status seen) {
-                     if (!seen.ok()) return done(domain::WithContext(seen, "keep claim"));
-                     kube_->Patch(ObjectRef{Kind::kPersistentVolumeClaim, request.ns, claim},
-                                  "", kube::PatchType::kMerge,
-                                  kube::KeepClaimPatch(domain::kAnnotationKeptClaim), opts,
+    plan::Send(kube_, plan::KeepStorage(request.ns, request.name), opts,
+               [this, request, claim, opts, done, delete_sts](absl::StatusOr<std::string> r) {
+                 if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
+                 absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
+                 if (!patched.ok()) return done(patched.status());
+                 // Until the StatefulSet controller has seen Retain it may give the
+                 // claim its owner reference back, and the delete would take it along.
+                 WaitUntilObserved(
+                     request.ns, request.name, patched->generation, opts,
+                     [this, request, claim, opts, done, delete_sts](absl::Status seen) {
+                       if (!seen.ok()) return done(domain::WithContext(seen, "keep claim"));
+                       plan::Send(kube_, plan::KeepClaim(request.ns, claim), opts,
                                   [done, delete_sts](absl::StatusOr<std::string> r2) {
                                     if (!r2.ok() && !absl::IsNotFound(r2.status())) {
                                       return done(domain::WithContext(r2.status(), "keep claim"));
                                     }
                                     delete_sts();
                                   });
-                   });
-                 });
+                     });
+               });
   });
 }
 

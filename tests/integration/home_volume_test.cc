@@ -21,8 +21,8 @@
 #include "src/domain/naming.h"
 #include "src/domain/validation.h"
 #include "src/kube/objects_json.h"
-#include "tests/integration/plane.h"
-#include "tests/integration/token_channel.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 namespace sandboxd {
 namespace {

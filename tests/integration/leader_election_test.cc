@@ -21,7 +21,7 @@
 #include "src/kube/curl_kube_client.h"
 #include "src/kube/forwarding_kube_client.h"
 #include "src/kube/kube_config.h"
-#include "tests/integration/plane.h"
+#include "tools/testing/plane.h"
 
 namespace sandboxd::kube {
 namespace {

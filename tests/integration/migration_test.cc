@@ -39,8 +39,8 @@
 #include "server/sandboxd_server.h"
 #include "tests/integration/deployment_era.h"
 #include "tests/integration/fault_injector.h"
-#include "tests/integration/plane.h"
-#include "tests/integration/token_channel.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 namespace sandboxd {
 namespace {

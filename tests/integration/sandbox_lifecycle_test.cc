@@ -14,16 +14,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
-#include "tests/integration/plane.h"
 #include "tests/integration/request_counter.h"
-#include "tests/integration/token_channel.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 namespace sandboxd {
 namespace {

@@ -25,8 +25,8 @@
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
 #include "tests/integration/error_info.h"
-#include "tests/integration/plane.h"
-#include "tests/integration/token_channel.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 namespace sandboxd {
 namespace {

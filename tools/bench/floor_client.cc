@@ -1,26 +1,22 @@
 #include "tools/bench/floor_client.h"
 
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "src/service/sandbox_service.h"
 #include "src/domain/builders.h"
 #include "src/domain/naming.h"
-#include "src/kube/objects.h"
-#include "src/kube/objects_json.h"
-#include "src/kube/patches.h"
+#include "src/service/request_plan.h"
+#include "src/service/sandbox_service.h"
 
 namespace sandboxd::bench {
 namespace {
 
-// The claim template of sandboxes created with the default settings (mount path
-// /home/agent, Sealos naming).
-constexpr char kClaimTemplate[] = "vn-homevn-agent";
-
+namespace plan = service::plan;
 using kube::Kind;
 using kube::ObjectRef;
 using Body = absl::StatusOr<std::string>;
@@ -31,10 +27,10 @@ class Join {
  public:
   Join(int count, StatusCallback done) : remaining_(count), done_(std::move(done)) {}
 
-  void Arrive(absl::Status status) {
+  void Arrive(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::Status first;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!status.ok() && error_.ok()) error_ = std::move(status);
       if (--remaining_ > 0) return;
       first = error_;
@@ -43,10 +39,10 @@ class Join {
   }
 
  private:
-  std::mutex mu_;
-  int remaining_;       // guarded by mu_
-  absl::Status error_;  // guarded by mu_
-  StatusCallback done_;
+  absl::Mutex mu_;
+  int remaining_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  const StatusCallback done_;
 };
 
 // Each request of a floor call is bounded like the RPCs of the sandboxd side (their
@@ -59,10 +55,6 @@ kube::CallOptions Opts() {
 
 absl::Status IgnoreNotFound(const Body& body) {
   return body.ok() || absl::IsNotFound(body.status()) ? absl::OkStatus() : body.status();
-}
-
-std::string ManagedLabelText() {
-  return absl::StrCat("\"", domain::kLabelManagedBy, "\":\"", domain::kManagedByValue, "\"");
 }
 
 }  // namespace
@@ -89,10 +81,13 @@ void FloorClient::Get(const std::string& ns, const std::string& name, StatusCall
 
 void FloorClient::Children(const std::string& ns, const std::string& name,
                            StatusCallback done) const {
+  domain::SandboxSpec probe;
+  probe.storage.mount_path = defaults_.mount_path;
+  const std::string claim = domain::ClaimName(domain::ClaimTemplateNameFor(probe, defaults_), name);
   auto join = std::make_shared<Join>(2, std::move(done));
   kube_->Get(ObjectRef{Kind::kPod, ns, domain::PodName(name)}, "", Opts(),
              [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
-  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, domain::ClaimName(kClaimTemplate, name)}, "", Opts(),
+  kube_->Get(ObjectRef{Kind::kPersistentVolumeClaim, ns, claim}, "", Opts(),
              [join](Body b) { join->Arrive(IgnoreNotFound(b)); });
 }
 
@@ -114,128 +109,69 @@ void FloorClient::List(const std::string& ns, int page_size, const std::string& 
               });
 }
 
-void FloorClient::Scale(const std::string& ns, const std::string& name, int replicas, bool patch,
+void FloorClient::Create(const domain::SandboxSpec& spec, ValueCallback done) const {
+  const std::string claim_template = domain::ClaimTemplateNameFor(spec, defaults_);
+  plan::Send(
+      kube_, plan::ClaimCheck(spec.ns, domain::ClaimName(claim_template, spec.name)), Opts(),
+      [this, spec, claim_template, done = std::move(done)](Body claim) {
+        if (!absl::IsNotFound(claim.status())) {
+          return done(claim.ok() ? absl::AlreadyExistsError("claim exists") : claim.status());
+        }
+        plan::Send(
+            kube_, plan::CreateStatefulSet(spec, defaults_, claim_template), Opts(),
+            [this, spec, claim_template, done](Body created) {
+              if (!created.ok()) return done(created.status());
+              kube::StatefulSet owner = domain::BuildStatefulSet(spec, defaults_, claim_template);
+              owner.metadata.uid = FirstStringField(*created, "uid");
+              std::vector<plan::Child> children = plan::CreateChildren(spec, defaults_, owner);
+              auto join = std::make_shared<Join>(static_cast<int>(children.size()),
+                                                 [done, uid = owner.metadata.uid](absl::Status s) {
+                                                   if (!s.ok()) return done(s);
+                                                   done(uid);
+                                                 });
+              for (plan::Child& child : children) {
+                plan::Send(kube_, std::move(child.request), Opts(), [join](Body r) {
+                  join->Arrive(r.ok() || absl::IsAlreadyExists(r.status()) ? absl::OkStatus()
+                                                                           : r.status());
+                });
+              }
+            });
+      });
+}
+
+void FloorClient::Scale(const std::string& ns, const std::string& name, int replicas,
                         StatusCallback done) const {
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
-             [this, ns, name, replicas, patch, done = std::move(done)](Body sts) {
-               if (!sts.ok()) return done(sts.status());
-               if (!patch) return Children(ns, name, done);
-               kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "",
-                            kube::PatchType::kMerge, kube::ScalePatch(replicas), Opts(),
-                            [this, ns, name, done](Body r) {
-                              if (!r.ok()) return done(r.status());
-                              Get(ns, name, done);
-                            });
-             });
+  plan::Send(kube_, plan::Scale(ns, name, replicas), Opts(),
+             [done = std::move(done)](Body r) { done(r.status()); });
 }
 
-void FloorClient::UpdateEnvNoChange(const std::string& ns, const std::string& name,
-                                    StatusCallback done) const {
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
-             [this, ns, name, done = std::move(done)](Body sts) {
-               if (!sts.ok()) return done(sts.status());
-               Children(ns, name, done);
-             });
-}
-
-void FloorClient::UpdateEnv(const std::string& ns, const std::string& name,
-                            std::map<std::string, std::string> set, std::string spec_hash,
+void FloorClient::UpdateEnv(kube::StatefulSet current, domain::EnvUpdate update,
                             StatusCallback done) const {
-  UpdateEnvAttempt(ns, name, std::move(set), std::move(spec_hash), 1, std::move(done));
+  UpdateEnvAttempt(std::move(current), std::move(update), 1, std::move(done));
 }
 
-void FloorClient::UpdateEnvAttempt(const std::string& ns, const std::string& name,
-                                   std::map<std::string, std::string> set, std::string spec_hash,
-                                   int attempt, StatusCallback done) const {
-  kube_->Get(
-      ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
-      [this, ns, name, set, spec_hash, attempt, done = std::move(done)](Body sts) {
-        if (!sts.ok()) return done(sts.status());
-        const std::string patch =
-            kube::EnvPatch(name, FirstStringField(*sts, "resourceVersion"),
-                           {{domain::kAnnotationSpecHash, spec_hash}}, set, {});
-        kube_->Patch(ObjectRef{Kind::kStatefulSet, ns, name}, "",
-                     kube::PatchType::kStrategicMerge, patch, Opts(),
-                     [this, ns, name, set, spec_hash, attempt, done](Body r) {
-                       if (r.ok()) return Children(ns, name, done);
-                       if (!absl::IsAborted(r.status()) ||
-                           attempt >= service::SandboxService::kMaxConflictRetries) {
-                         return done(r.status());
-                       }
-                       UpdateEnvAttempt(ns, name, set, spec_hash, attempt + 1, done);
-                     });
+void FloorClient::UpdateEnvAttempt(kube::StatefulSet current, domain::EnvUpdate update, int attempt,
+                                   StatusCallback done) const {
+  plan::Send(
+      kube_, plan::UpdateEnv(current, update), Opts(),
+      [this, current, update, attempt, done = std::move(done)](Body r) {
+        if (r.ok() || !absl::IsAborted(r.status()) ||
+            attempt >= service::SandboxService::kMaxConflictRetries) {
+          return done(r.status());
+        }
+        const ObjectRef ref{Kind::kStatefulSet, current.metadata.ns, current.metadata.name};
+        kube_->Get(ref, "", Opts(), [this, current, update, attempt, done](Body sts) mutable {
+          if (!sts.ok()) return done(sts.status());
+          current.metadata.resource_version = FirstStringField(*sts, "resourceVersion");
+          UpdateEnvAttempt(std::move(current), std::move(update), attempt + 1, std::move(done));
+        });
       });
 }
 
-void FloorClient::Create(const domain::SandboxSpec& spec, std::string statefulset_json,
+void FloorClient::Delete(const std::string& ns, const std::string& name, const std::string& uid,
                          StatusCallback done) const {
-  kube_->Create(
-      Kind::kStatefulSet, spec.ns, std::move(statefulset_json), Opts(),
-      [this, spec, done = std::move(done)](Body created) {
-        if (!created.ok()) return done(created.status());
-        const kube::OwnerReference owner =
-            domain::StatefulSetOwnerReference(spec.name, FirstStringField(*created, "uid"));
-        std::vector<std::pair<Kind, std::string>> children;
-        kube::Service service = domain::BuildService(spec, defaults_);
-        domain::SetOwnerReference(owner, &service.metadata);
-        children.emplace_back(Kind::kService, kube::ToJson(service));
-        for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults_)) {
-          domain::SetOwnerReference(owner, &ingress.metadata);
-          children.emplace_back(Kind::kIngress, kube::ToJson(ingress));
-        }
-        const std::string ns = spec.ns;
-        const std::string name = spec.name;
-        auto join = std::make_shared<Join>(static_cast<int>(children.size()),
-                                           [this, ns, name, done](absl::Status s) {
-                                             if (!s.ok()) return done(s);
-                                             Get(ns, name, done);
-                                           });
-        for (auto& [kind, body] : children) {
-          kube_->Create(kind, ns, std::move(body), Opts(), [join](Body r) {
-            join->Arrive(r.ok() || absl::IsAlreadyExists(r.status()) ? absl::OkStatus()
-                                                                     : r.status());
-          });
-        }
-      });
-}
-
-void FloorClient::Delete(const std::string& ns, const std::string& name,
-                         StatusCallback done) const {
-  auto leftovers = [this, ns, name](StatusCallback finished) {
-    const std::vector<ObjectRef> refs = {
-        {Kind::kService, ns, domain::ServiceName(name)},
-        {Kind::kIngress, ns, domain::AppIngressName(name)},
-        {Kind::kIngress, ns, domain::TtydIngressName(name)},
-        {Kind::kPod, ns, domain::PodName(name)},
-        {Kind::kPersistentVolumeClaim, ns, domain::ClaimName(kClaimTemplate, name)},
-    };
-    auto join = std::make_shared<Join>(static_cast<int>(refs.size()), std::move(finished));
-    for (const ObjectRef& ref : refs) {
-      kube_->Get(ref, "", Opts(), [this, ref, join](Body body) {
-        if (!body.ok()) return join->Arrive(IgnoreNotFound(body));
-        if (body->find(ManagedLabelText()) == std::string::npos) {
-          return join->Arrive(absl::OkStatus());
-        }
-        kube::DeleteOptions del;
-        del.precondition_uid = FirstStringField(*body, "uid");
-        kube_->Delete(ref, del, Opts(), [join](Body r) { join->Arrive(IgnoreNotFound(r)); });
-      });
-    }
-  };
-  kube_->Get(ObjectRef{Kind::kStatefulSet, ns, name}, "", Opts(),
-             [this, ns, name, leftovers, done = std::move(done)](Body sts) {
-               if (!sts.ok()) return done(sts.status());
-               kube::DeleteOptions del;
-               del.propagation = kube::Propagation::kForeground;
-               del.precondition_uid = FirstStringField(*sts, "uid");
-               kube_->Delete(ObjectRef{Kind::kStatefulSet, ns, name}, del, Opts(),
-                             [leftovers, done](Body r) {
-                               if (!r.ok() && !absl::IsNotFound(r.status())) {
-                                 return done(r.status());
-                               }
-                               leftovers(done);
-                             });
-             });
+  plan::Send(kube_, plan::DeleteStatefulSet(ns, name, uid), Opts(),
+             [done = std::move(done)](Body r) { done(r.status()); });
 }
 
 }  // namespace sandboxd::bench

@@ -7,8 +7,13 @@
 // of the shared machine hits both alike. Prints one table row per (operation,
 // concurrency) and optionally a CSV. Deletes its namespace at the end.
 //
+// With --bulk=N it runs a burst instead: N CreateSandbox and then N DeleteSandbox through
+// sandboxd, against the floor posting and deleting the same objects (--floor_kube_qps,
+// --floor_kube_burst), and prints each side's wall time and their ratio.
+//
 //   eval "$(tools/kube-local/kube-local env)"
 //   sandboxd_bench --csv=/tmp/bench.csv
+//   sandboxd_bench --bulk=1000 --floor_kube_qps=1e6 --floor_kube_burst=1000000
 //
 // Not a test: it asserts nothing, it reports ratios.
 #include <curl/curl.h>
@@ -47,10 +52,10 @@
 #include "src/kube/curl_kube_client.h"
 #include "src/kube/kube_config.h"
 #include "src/kube/objects_json.h"
-#include "tests/integration/plane.h"
-#include "tests/integration/token_channel.h"
 #include "tools/bench/floor_client.h"
 #include "tools/bench/latency_stats.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 ABSL_FLAG(int, calls, 1000, "calls per side for each read-only operation and concurrency");
 ABSL_FLAG(int, write_calls, 192,
@@ -62,8 +67,15 @@ ABSL_FLAG(int, page_size, 50, "ListSandboxes page size");
 ABSL_FLAG(int, rounds, 4, "rounds per (operation, concurrency); sides alternate ABBA");
 ABSL_FLAG(std::string, ops, "", "comma-separated operation filter (workload names); empty: all");
 ABSL_FLAG(std::string, csv, "", "write the results as CSV to this file");
-ABSL_FLAG(double, kube_qps, 1e6, "client-side Kubernetes qps, sandboxd and floor alike");
-ABSL_FLAG(int, kube_burst, 1000000, "client-side Kubernetes burst, sandboxd and floor alike");
+ABSL_FLAG(double, kube_qps, 50, "sandboxd's client-side Kubernetes qps (its default: 50)");
+ABSL_FLAG(int, kube_burst, 100, "sandboxd's client-side Kubernetes burst (its default: 100)");
+ABSL_FLAG(double, floor_kube_qps, 0, "the floor's client-side Kubernetes qps; 0: --kube_qps");
+ABSL_FLAG(int, floor_kube_burst, 0, "the floor's client-side Kubernetes burst; 0: --kube_burst");
+ABSL_FLAG(int, bulk, 0,
+          "if > 0: instead of the unary table, N creates and then N deletes per side "
+          "(sandboxd, floor), with --bulk_concurrency callers");
+ABSL_FLAG(int, bulk_concurrency, 16, "callers at once in --bulk mode, each side");
+ABSL_FLAG(int, deadline_s, 10, "deadline of each call (RPC; each floor request), seconds");
 ABSL_FLAG(std::string, sandboxd_log_level, "warn",
           "spdlog level while benchmarking (info adds sandboxd's per-RPC log line)");
 
@@ -142,16 +154,43 @@ struct Workload {
 class Bench {
  public:
   Bench(std::string ns, std::unique_ptr<pb::SandboxLifecycle::Stub> stub, FloorClient* floor,
-        domain::SandboxDefaults defaults)
-      : ns_(std::move(ns)), stub_(std::move(stub)), floor_(floor), defaults_(std::move(defaults)) {}
+        kube::KubeClient* kube, domain::SandboxDefaults defaults)
+      : ns_(std::move(ns)),
+        stub_(std::move(stub)),
+        floor_(floor),
+        kube_(kube),
+        defaults_(std::move(defaults)) {}
 
   const std::string& ns() const { return ns_; }
   pb::SandboxLifecycle::Stub* stub() const { return stub_.get(); }
 
   static std::unique_ptr<grpc::ClientContext> Context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(absl::GetFlag(FLAGS_deadline_s)));
     return ctx;
+  }
+
+  // Runs a FloorClient call that yields a value and blocks until its callback.
+  static absl::StatusOr<std::string> WaitValue(const std::function<void(ValueCallback)>& start) {
+    absl::Notification done;
+    absl::StatusOr<std::string> result;
+    start([&](absl::StatusOr<std::string> v) {
+      result = std::move(v);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
+  // What the service's watch cache holds of sandbox `name`: its StatefulSet as stored
+  // (read and decoded here, outside any timing, for the floor's env update).
+  absl::StatusOr<kube::StatefulSet> Current(const std::string& name) const {
+    absl::StatusOr<std::string> body = WaitValue([&](ValueCallback cb) {
+      kube_->Get(kube::ObjectRef{kube::Kind::kStatefulSet, ns_, name}, "", {}, cb);
+    });
+    if (!body.ok()) return body.status();
+    return kube::Decode<kube::StatefulSet>(*body);
   }
 
   // Runs a FloorClient call and blocks until its callback.
@@ -188,8 +227,30 @@ class Bench {
     return domain::ApplyDefaults(std::move(spec), defaults_);
   }
 
-  std::vector<Workload> Workloads(const std::map<int, domain::SandboxSpec>& specs,
-                                  const std::string& children_selector, int page_size) const {
+  // --bulk: CreateSandbox of `name` through sandboxd, or the floor's requests for it (the
+  // uid for the floor's delete goes to `uid`).
+  absl::Status BulkCreate(Side side, const std::string& name, std::string* uid) const {
+    if (side == Side::kFloor) {
+      absl::StatusOr<std::string> created =
+          WaitValue([&](ValueCallback cb) { floor_->Create(DomainSpec(name), cb); });
+      if (created.ok()) *uid = *created;
+      return created.status();
+    }
+    pb::CreateSandboxResponse resp;
+    return FromGrpc(stub_->CreateSandbox(Context().get(), CreateRequest(name), &resp));
+  }
+  absl::Status BulkDelete(Side side, const std::string& name, const std::string& uid) const {
+    if (side == Side::kFloor) {
+      return Wait([&](StatusCallback cb) { floor_->Delete(ns_, name, uid, cb); });
+    }
+    pb::DeleteSandboxRequest req;
+    req.set_namespace_(ns_);
+    req.set_name(name);
+    pb::DeleteSandboxResponse resp;
+    return FromGrpc(stub_->DeleteSandbox(Context().get(), req, &resp));
+  }
+
+  std::vector<Workload> Workloads(const std::string& children_selector, int page_size) const {
     const int reads = absl::GetFlag(FLAGS_calls);
     const int writes = absl::GetFlag(FLAGS_write_calls);
     std::vector<Workload> w;
@@ -264,10 +325,8 @@ class Bench {
                  [this](Side side, int worker, int64_t, Recorder* r) {
                    const std::string name = SandboxName(worker);
                    r->Time(0, [&]() {
-                     if (side == Side::kFloor) {
-                       return Wait(
-                           [&](StatusCallback cb) { floor_->UpdateEnvNoChange(ns_, name, cb); });
-                     }
+                     // Nothing to send: the service decides from its cache.
+                     if (side == Side::kFloor) return absl::OkStatus();
                      pb::UpdateSandboxEnvRequest req;
                      req.set_namespace_(ns_);
                      req.set_name(name);
@@ -276,20 +335,23 @@ class Bench {
                      return FromGrpc(stub_->UpdateSandboxEnv(Context().get(), req, &resp));
                    });
                  }});
-    w.push_back({"env-change", {"UpdateSandboxEnv (change)"}, writes,
-                 [this, specs](Side side, int worker, int64_t seq, Recorder* r) {
+    w.push_back({"env-change",
+                 {"UpdateSandboxEnv (change)"},
+                 writes,
+                 [this](Side side, int worker, int64_t seq, Recorder* r) {
                    const std::string name = SandboxName(worker);
                    const std::string value =
                        absl::StrCat(side == Side::kFloor ? "f" : "s", seq);
                    if (side == Side::kFloor) {
-                     // The spec hash of the updated spec: computed before the clock starts.
-                     domain::SandboxSpec spec = specs.at(worker);
-                     spec.env[kEnvKey] = value;
-                     const std::string hash = domain::SpecHash(spec);
+                     // The StatefulSet the service has in its cache: read before the clock
+                     // starts.
+                     absl::StatusOr<kube::StatefulSet> current = Current(name);
+                     domain::EnvUpdate update;
+                     update.set[kEnvKey] = value;
                      r->Time(0, [&]() {
-                       return Wait([&](StatusCallback cb) {
-                         floor_->UpdateEnv(ns_, name, {{kEnvKey, value}}, hash, cb);
-                       });
+                       if (!current.ok()) return current.status();
+                       return Wait(
+                           [&](StatusCallback cb) { floor_->UpdateEnv(*current, update, cb); });
                      });
                      return;
                    }
@@ -312,14 +374,16 @@ class Bench {
                    const std::string name =
                        absl::StrCat(side == Side::kFloor ? "bf-" : "bs-", seq);
                    if (side == Side::kFloor) {
-                     // The StatefulSet body is built before the clock starts.
                      const domain::SandboxSpec spec = DomainSpec(name);
-                     const std::string sts = kube::ToJson(domain::BuildStatefulSet(spec, defaults_));
+                     std::string uid;  // the service has it from its cache
                      r->Time(0, [&]() {
-                       return Wait([&](StatusCallback cb) { floor_->Create(spec, sts, cb); });
+                       absl::StatusOr<std::string> created =
+                           WaitValue([&](ValueCallback cb) { floor_->Create(spec, cb); });
+                       if (created.ok()) uid = *created;
+                       return created.status();
                      });
                      r->Time(1, [&]() {
-                       return Wait([&](StatusCallback cb) { floor_->Delete(ns_, name, cb); });
+                       return Wait([&](StatusCallback cb) { floor_->Delete(ns_, name, uid, cb); });
                      });
                      return;
                    }
@@ -343,7 +407,9 @@ class Bench {
   absl::Status Scale(Side side, int worker, bool start, bool patch) const {
     const std::string name = SandboxName(worker);
     if (side == Side::kFloor) {
-      return Wait([&](StatusCallback cb) { floor_->Scale(ns_, name, start ? 1 : 0, patch, cb); });
+      // Without a change the service sends nothing (it knows from its cache).
+      if (!patch) return absl::OkStatus();
+      return Wait([&](StatusCallback cb) { floor_->Scale(ns_, name, start ? 1 : 0, cb); });
     }
     if (start) {
       pb::StartSandboxRequest req;
@@ -361,7 +427,8 @@ class Bench {
 
   const std::string ns_;
   const std::unique_ptr<pb::SandboxLifecycle::Stub> stub_;
-  FloorClient* const floor_;  // not owned; outlives the Bench
+  FloorClient* const floor_;      // not owned; outlives the Bench
+  kube::KubeClient* const kube_;  // the floor's; not owned; outlives the Bench
   const domain::SandboxDefaults defaults_;
 };
 
@@ -453,6 +520,81 @@ void WriteCsv(const std::vector<Row>& rows, const std::string& path) {
   }
 }
 
+// --bulk: one phase (creates or deletes of `count` sandboxes of one side) on `concurrency`
+// threads; returns its wall time in seconds and prints it with the errors.
+double BulkPhase(const Bench& bench, Side side, bool create, int count, int concurrency,
+                 std::vector<std::string>* uids) {
+  std::vector<int> errors(concurrency, 0);
+  std::vector<absl::Status> first(concurrency);
+  absl::Notification go;
+  std::vector<std::thread> threads;
+  for (int k = 0; k < concurrency; ++k) {
+    threads.emplace_back([&, k]() {
+      go.WaitForNotification();
+      for (int i = k; i < count; i += concurrency) {
+        const std::string name = absl::StrFormat("%s-%04d", side == Side::kFloor ? "bf" : "bs", i);
+        absl::Status s = create ? bench.BulkCreate(side, name, &(*uids)[i])
+                                : bench.BulkDelete(side, name, (*uids)[i]);
+        if (!s.ok() && errors[k]++ == 0) first[k] = s;
+      }
+    });
+  }
+  const double cpu_start = ProcessCpuSeconds();
+  const Clock::time_point start = Clock::now();
+  go.Notify();
+  for (std::thread& t : threads) t.join();
+  const double wall = MillisSince(start) / 1000.0;
+  const double cpu = ProcessCpuSeconds() - cpu_start;
+  int total_errors = 0;
+  absl::Status first_error;
+  for (int k = 0; k < concurrency; ++k) {
+    total_errors += errors[k];
+    if (first_error.ok() && !first[k].ok()) first_error = first[k];
+  }
+  std::cout << absl::StrFormat("| %-8s | %-6s | %5d | %4d | %8.2f | %7.1f | %8.2f |\n",
+                               side == Side::kFloor ? "floor" : "sandboxd",
+                               create ? "create" : "delete", count, total_errors, wall,
+                               count / wall, cpu);
+  std::cout.flush();
+  if (!first_error.ok()) std::cerr << "  first error: " << first_error << "\n";
+  return wall;
+}
+
+// --bulk: `count` creates then `count` deletes per side, phases in the order sandboxd
+// create, floor create, floor delete, sandboxd delete (ABBA), and the ratios.
+int RunBulk(const Bench& bench, int count, int concurrency) {
+  std::vector<std::string> sd_uids(count), fl_uids(count);
+  std::cout << "| side     | phase  | calls | err  | wall s   | calls/s | cpu s    |\n"
+               "|----------|--------|------:|-----:|---------:|--------:|---------:|\n";
+  const double sd_create = BulkPhase(bench, Side::kSandboxd, true, count, concurrency, &sd_uids);
+  const double fl_create = BulkPhase(bench, Side::kFloor, true, count, concurrency, &fl_uids);
+  const double fl_delete = BulkPhase(bench, Side::kFloor, false, count, concurrency, &fl_uids);
+  const double sd_delete = BulkPhase(bench, Side::kSandboxd, false, count, concurrency, &sd_uids);
+  std::cout << absl::StrFormat(
+      "\ncreate: sandboxd %.2f s, floor %.2f s, ratio %.2fx\n"
+      "delete: sandboxd %.2f s, floor %.2f s, ratio %.2fx\n"
+      "total:  sandboxd %.2f s, floor %.2f s, ratio %.2fx\n",
+      sd_create, fl_create, sd_create / fl_create, sd_delete, fl_delete, sd_delete / fl_delete,
+      sd_create + sd_delete, fl_create + fl_delete,
+      (sd_create + sd_delete) / (fl_create + fl_delete));
+  return 0;
+}
+
+// Polls ListSandboxes until sandboxd serves (its watch cache has synced; UNAVAILABLE
+// before) or `timeout` passes.
+bool WaitServing(const Bench& bench, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    pb::ListSandboxesRequest req;
+    req.set_namespace_(bench.ns());
+    pb::ListSandboxesResponse resp;
+    grpc::Status s = bench.stub()->ListSandboxes(Bench::Context().get(), req, &resp);
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return true;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  return false;
+}
+
 // Polls GetSandbox until every sandbox is RUNNING or `timeout` passes.
 bool WaitRunning(const Bench& bench, int count, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -504,8 +646,13 @@ int Main() {
     load.kubeconfig_env = plane.sandboxd_kubeconfig();
     absl::StatusOr<kube::KubeConfig> kube_config = kube::LoadKubeConfig(load);
     kube::CurlKubeClientOptions kube_options;
-    kube_options.qps = config.kube.qps;
-    kube_options.burst = config.kube.burst;
+    kube_options.qps = absl::GetFlag(FLAGS_floor_kube_qps) > 0 ? absl::GetFlag(FLAGS_floor_kube_qps)
+                                                               : config.kube.qps;
+    kube_options.burst = absl::GetFlag(FLAGS_floor_kube_burst) > 0
+                             ? absl::GetFlag(FLAGS_floor_kube_burst)
+                             : config.kube.burst;
+    std::cerr << absl::StrFormat("kube qps/burst: sandboxd %g/%d, floor %g/%d\n", config.kube.qps,
+                                 config.kube.burst, kube_options.qps, kube_options.burst);
     absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube =
         kube_config.ok() ? kube::CurlKubeClient::Create(*kube_config, kube_options)
                          : absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>>(
@@ -519,7 +666,18 @@ int Main() {
     plane.CreateCaller(ns, "bench", "sandboxd-user", ns);
     auto channel = testing::TokenChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
                                          plane.Token(ns, "bench"));
-    Bench bench(ns, pb::SandboxLifecycle::NewStub(channel), &floor, config.sandbox_defaults);
+    Bench bench(ns, pb::SandboxLifecycle::NewStub(channel), &floor, kube->get(),
+                config.sandbox_defaults);
+    if (!WaitServing(bench, absl::Minutes(2))) std::cerr << "sandboxd is not serving\n";
+    if (const int bulk = absl::GetFlag(FLAGS_bulk); bulk > 0) {
+      spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_sandboxd_log_level)));
+      rc = RunBulk(bench, bulk, absl::GetFlag(FLAGS_bulk_concurrency));
+      spdlog::set_level(spdlog::level::info);
+      (*server)->Shutdown(absl::Seconds(5));
+      plane.DeleteNamespace(ns);
+      std::cerr << "deleted namespace " << ns << "\n";
+      return rc;
+    }
 
     // Sandboxes up front, one per worker.
     const int sandboxes = absl::GetFlag(FLAGS_sandboxes);
@@ -585,7 +743,7 @@ int Main() {
     const int max_rounds = std::max(1, absl::GetFlag(FLAGS_rounds));
     int64_t seq = 0;  // unit numbers: unique names and env values across the whole run
     if (rc == 0) {
-      std::vector<Workload> workloads = bench.Workloads(specs, children_selector, page_size);
+      std::vector<Workload> workloads = bench.Workloads(children_selector, page_size);
       // Warm-up (discarded): connections, thread pools, caches on both sides.
       for (Side side : {Side::kSandboxd, Side::kFloor}) {
         std::vector<LatencySample> discard(1);

@@ -66,8 +66,8 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
-#include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/client_callback.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
 #include "server/server_config.h"
@@ -76,10 +76,10 @@
 #include "src/domain/validation.h"
 #include "src/kube/forwarding_kube_client.h"
 #include "src/service/sandbox_cache.h"
-#include "tests/integration/plane.h"
-#include "tests/integration/token_channel.h"
 #include "tools/bench/floor_client.h"
 #include "tools/bench/latency_stats.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 ABSL_FLAG(std::string, streams, "1000,10000", "comma-separated numbers of idle streams");
 ABSL_FLAG(int, channels, 8, "client channels (TCP connections) the streams are spread over");

@@ -1,4 +1,4 @@
-#include "tests/integration/plane.h"
+#include "tools/testing/plane.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -87,17 +87,18 @@ long Plane::MetricSum(const std::string& name,
     for (const std::string& m : label_matches) matches = matches && absl::StrContains(line, m);
     if (!matches) continue;
     double value = 0;
-    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) total += static_cast<long>(value);
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value))
+      total += static_cast<long>(value);
   }
   return total;
 }
 
 long Plane::RequestCount(const std::string& verb, const std::string& resource,
                          const std::string& code, const std::string& subresource) const {
-  return MetricSum("apiserver_request_total",
-                   {absl::StrCat("verb=\"", verb, "\""), absl::StrCat("resource=\"", resource, "\""),
-                    absl::StrCat("code=\"", code, "\""),
-                    absl::StrCat("subresource=\"", subresource, "\"")});
+  return MetricSum(
+      "apiserver_request_total",
+      {absl::StrCat("verb=\"", verb, "\""), absl::StrCat("resource=\"", resource, "\""),
+       absl::StrCat("code=\"", code, "\""), absl::StrCat("subresource=\"", subresource, "\"")});
 }
 
 std::string Plane::CreateNamespace(const std::string& prefix, bool served) const {
@@ -123,28 +124,28 @@ void Plane::CreateCaller(const std::string& ns, const std::string& name, const s
 
 std::string Plane::Token(const std::string& ns, const std::string& name,
                          const std::string& audience) const {
-  CommandResult r = Kubectl(absl::StrCat("-n ", ns, " create token ", name, " --audience=",
-                                         audience, " --duration=2h"));
+  CommandResult r = Kubectl(
+      absl::StrCat("-n ", ns, " create token ", name, " --audience=", audience, " --duration=2h"));
   return r.exit_code == 0 ? std::string(absl::StripAsciiWhitespace(r.output)) : "";
 }
 
-std::string Plane::SignedToken(const std::string& ns, const std::string& name,
-                               absl::Time expiry, const std::string& audience) const {
+std::string Plane::SignedToken(const std::string& ns, const std::string& name, absl::Time expiry,
+                               const std::string& audience) const {
   const std::string uid = JsonPath(ns, absl::StrCat("serviceaccount/", name), "{.metadata.uid}");
   if (uid.empty()) return "";
   const int64_t issued = absl::ToUnixSeconds(expiry - absl::Hours(1));
   const std::string claims = absl::StrCat(
       R"({"iss":"https://kubernetes.default.svc.cluster.local","aud":[")", audience,
-      R"("],"sub":"system:serviceaccount:)", ns, ":", name, R"(","iat":)", issued,
-      R"(,"nbf":)", issued, R"(,"exp":)", absl::ToUnixSeconds(expiry), R"(,"kubernetes.io":{"namespace":")",
-      ns, R"(","serviceaccount":{"name":")", name, R"(","uid":")", uid, R"("}}})");
+      R"("],"sub":"system:serviceaccount:)", ns, ":", name, R"(","iat":)", issued, R"(,"nbf":)",
+      issued, R"(,"exp":)", absl::ToUnixSeconds(expiry), R"(,"kubernetes.io":{"namespace":")", ns,
+      R"(","serviceaccount":{"name":")", name, R"(","uid":")", uid, R"("}}})");
   // base64url without padding, of stdin.
   const std::string b64url = "openssl base64 -A | tr '+/' '-_' | tr -d '='";
-  CommandResult r = RunCommand(absl::StrCat(
-      "set -e; h=$(printf '%s' '{\"alg\":\"RS256\",\"typ\":\"JWT\"}' | ", b64url, "); ",
-      "c=$(printf '%s' '", claims, "' | ", b64url, "); ",
-      "s=$(printf '%s.%s' \"$h\" \"$c\" | openssl dgst -sha256 -sign '", state_dir_,
-      "/pki/sa.key' | ", b64url, "); printf '%s.%s.%s' \"$h\" \"$c\" \"$s\""));
+  CommandResult r = RunCommand(
+      absl::StrCat("set -e; h=$(printf '%s' '{\"alg\":\"RS256\",\"typ\":\"JWT\"}' | ", b64url,
+                   "); ", "c=$(printf '%s' '", claims, "' | ", b64url, "); ",
+                   "s=$(printf '%s.%s' \"$h\" \"$c\" | openssl dgst -sha256 -sign '", state_dir_,
+                   "/pki/sa.key' | ", b64url, "); printf '%s.%s.%s' \"$h\" \"$c\" \"$s\""));
   return r.exit_code == 0 ? r.output : "";
 }
 

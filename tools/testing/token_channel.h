@@ -3,8 +3,8 @@
 // credentials on insecure channels, so a client interceptor adds the metadata).
 //
 // Thread-safe.
-#ifndef SANDBOXD_TESTS_INTEGRATION_TOKEN_CHANNEL_H_
-#define SANDBOXD_TESTS_INTEGRATION_TOKEN_CHANNEL_H_
+#ifndef SANDBOXD_TOOLS_TESTING_TOKEN_CHANNEL_H_
+#define SANDBOXD_TOOLS_TESTING_TOKEN_CHANNEL_H_
 
 #include <memory>
 #include <string>
@@ -56,4 +56,4 @@ inline std::shared_ptr<grpc::Channel> TokenChannel(const std::string& target,
 
 }  // namespace sandboxd::testing
 
-#endif  // SANDBOXD_TESTS_INTEGRATION_TOKEN_CHANNEL_H_
+#endif  // SANDBOXD_TOOLS_TESTING_TOKEN_CHANNEL_H_

@@ -3,8 +3,8 @@
 // that is independent of the code under test.
 //
 // Thread-compatible; functions that run kubectl are thread-safe.
-#ifndef SANDBOXD_TESTS_INTEGRATION_PLANE_H_
-#define SANDBOXD_TESTS_INTEGRATION_PLANE_H_
+#ifndef SANDBOXD_TOOLS_TESTING_PLANE_H_
+#define SANDBOXD_TOOLS_TESTING_PLANE_H_
 
 #include <functional>
 #include <map>
@@ -51,8 +51,8 @@ class Plane {
   // The API server's count of requests with `verb` on `resource`/`subresource` ("" for
   // the object itself) answered with `code` (apiserver_request_total). Pick verbs that
   // only the client under test issues (e.g. PATCH on "scale"): controllers write too.
-  long RequestCount(const std::string& verb, const std::string& resource,
-                    const std::string& code, const std::string& subresource = "") const;
+  long RequestCount(const std::string& verb, const std::string& resource, const std::string& code,
+                    const std::string& subresource = "") const;
 
   // Creates a namespace with a unique name starting with `prefix`, labelled
   // sandboxd.dev/enabled=true (served by sandboxd) unless `served` is false.
@@ -82,4 +82,4 @@ class Plane {
 
 }  // namespace sandboxd::testing
 
-#endif  // SANDBOXD_TESTS_INTEGRATION_PLANE_H_
+#endif  // SANDBOXD_TOOLS_TESTING_PLANE_H_
