@@ -20,9 +20,12 @@
 // `lhs = *rexpr` (an absl::StatusOr), or returns its status if it is not OK.
 #define SANDBOXD_ASSIGN_OR_RETURN(lhs, rexpr) \
   SANDBOXD_ASSIGN_OR_RETURN_IMPL(SANDBOXD_CONCAT(_statusor_, __LINE__), lhs, rexpr)
+// `tmp` is a name and `lhs` may be a declaration: neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define SANDBOXD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \
   auto tmp = (rexpr);                                   \
   if (!tmp.ok()) return tmp.status();                   \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // SANDBOXD_BASE_STATUS_MACROS_H_

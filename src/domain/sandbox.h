@@ -66,7 +66,7 @@ struct SandboxLimits {
   std::string max_cpu = "16";                        // resources.{requests,limits}.cpu
   std::string max_memory = "64Gi";                   // resources.{requests,limits}.memory
   int64_t max_env_vars = 256;                        // entries of env
-  int64_t max_env_bytes = 256 * 1024;                // sum of env names and values
+  int64_t max_env_bytes = int64_t{256} * 1024;       // sum of env names and values
   int64_t max_labels = 32;                           // caller labels
   int64_t max_selector_length = 1024;                // List/WatchSandboxes label_selector
   int64_t max_selector_terms = 20;                   // its requirements

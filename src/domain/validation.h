@@ -41,7 +41,7 @@ namespace sandboxd::domain {
 // Fixed bounds on caller input. They keep error messages readable and single values
 // well below the API server's object size limit (~1.5 MiB).
 inline constexpr size_t kMaxEnvNameLength = 128;
-inline constexpr size_t kMaxEnvValueLength = 32 * 1024;
+inline constexpr size_t kMaxEnvValueLength = size_t{32} * 1024;
 inline constexpr size_t kMaxImageLength = 512;
 inline constexpr size_t kMaxMountPathLength = 1024;
 inline constexpr size_t kMaxDnsSubdomain = 253;

@@ -47,8 +47,8 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
-#include "tests/integration/plane.h"
-#include "tests/integration/token_channel.h"
+#include "tools/testing/plane.h"
+#include "tools/testing/token_channel.h"
 
 namespace sandboxd {
 namespace {

@@ -49,7 +49,7 @@ class Stream final : public grpc::ClientReadReactor<pb::WatchSandboxesResponse> 
     StartCall();
     if (read) Resume();
   }
-  ~Stream() {
+  ~Stream() override {
     context_.TryCancel();
     WaitDone();
   }

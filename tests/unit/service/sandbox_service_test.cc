@@ -416,8 +416,37 @@ TEST_F(SandboxServiceTest, DeleteIsOneForegroundDeleteWithTheUidAsPrecondition) 
   kube::StatefulSet marked = Stored("3");
   marked.metadata.deletion_timestamp = kNow;
   del.done(kube::ToJson(marked));
+  // The claim goes by the retention policy once it has its owner reference; one the
+  // StatefulSet controller has not given it yet would stay behind.
+  kube::PersistentVolumeClaim owned;
+  owned.metadata.name = kClaim;
+  owned.metadata.ns = kNs;
+  owned.metadata.uid = "uid-claim";
+  owned.metadata.labels[domain::kLabelManagedBy] = domain::kManagedByValue;
+  owned.metadata.owner_references = {domain::StatefulSetOwnerReference(kName, "uid-alice")};
+  Reply(std::string("GET persistentvolumeclaims/") + kClaim, kube::ToJson(owned));
   EXPECT_FALSE(got.value.has_value());  // until the cache shows it being deleted
   CacheSees(marked);
+  ASSERT_TRUE(got.value.has_value());
+  EXPECT_TRUE(got.value->ok()) << *got.value;
+  EXPECT_EQ(kube_.PendingCalls(), 0u);
+}
+
+TEST_F(SandboxServiceTest, DeleteRemovesAClaimNoStatefulSetOwnsYet) {
+  MakeService(/*with_cache=*/true);
+  CacheSees(Stored("2"));
+  Answer<absl::Status> got;
+  domain::DeleteRequest request;
+  request.ns = kNs;
+  request.name = kName;
+  service_->Delete(request, Opts(), got.Callback());
+
+  Reply("DELETE statefulsets/alice", kube::ToJson(Stored("3")));
+  Reply(std::string("GET persistentvolumeclaims/") + kClaim, Meta(kClaim, /*managed=*/true));
+  Call del = Next(std::string("DELETE persistentvolumeclaims/") + kClaim);
+  EXPECT_EQ(del.del.precondition_uid, std::string("uid-") + kClaim);
+  del.done("{}");
+  CacheSees(Stored("3"));
   ASSERT_TRUE(got.value.has_value());
   EXPECT_TRUE(got.value->ok()) << *got.value;
   EXPECT_EQ(kube_.PendingCalls(), 0u);
