@@ -7,8 +7,10 @@
 //   CreateSandbox       ClaimCheck, then CreateStatefulSet, then CreateChildren in parallel
 //   Start/StopSandbox   Scale (nothing when the watch cache says the count is already there)
 //   UpdateSandboxEnv    UpdateEnv (nothing when the update changes nothing)
-//   DeleteSandbox       DeleteStatefulSet; with keep_storage first KeepStorage and, once
-//                       the StatefulSet controller has observed it, KeepClaim
+//   DeleteSandbox       DeleteStatefulSet, then ClaimCheck (a claim no StatefulSet owns yet
+//                       is deleted: the retention policy would leave it); with
+//                       keep_storage first KeepStorage and, once the StatefulSet
+//                       controller has observed it, KeepClaim, and no ClaimCheck
 // Paths off the success path (a create that finds its name taken, leftovers of a
 // StatefulSet that is already gone, a 409 that re-reads) stay in SandboxService.
 //
@@ -40,8 +42,9 @@ struct Request {
 void Send(kube::KubeClient* kube, Request request, const kube::CallOptions& opts,
           kube::ResponseCallback done);
 
-// CreateSandbox: GET of the claim the new sandbox will mount (a claim sandboxd did not
-// make is refused; 404 is the normal answer).
+// GET of a sandbox's claim. CreateSandbox: the claim the new sandbox will mount (one
+// sandboxd did not make is refused; 404 is the normal answer). DeleteSandbox: after the
+// StatefulSet's DELETE (one without an owner reference is deleted).
 Request ClaimCheck(const std::string& ns, const std::string& claim);
 
 // CreateSandbox: POST of the StatefulSet of `spec` (defaults applied) with the claim

@@ -58,21 +58,22 @@ bool IsKept(const kube::ObjectMeta& meta) {
 void DeleteUnownedClaim(kube::KubeClient* kube, const std::string& ns, const std::string& claim,
                         const kube::CallOptions& opts, std::function<void(absl::Status)> done) {
   const ObjectRef ref{Kind::kPersistentVolumeClaim, ns, claim};
-  kube->Get(ref, "", opts, [kube, ref, opts, done](absl::StatusOr<std::string> body) {
-    if (absl::IsNotFound(body.status())) return done(absl::OkStatus());
-    if (!body.ok()) return done(domain::WithContext(body.status(), "read claim"));
-    absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
-    if (!meta.ok()) return done(meta.status());
-    if (!meta->owner_references.empty() || !IsManaged(*meta) || IsKept(*meta)) {
-      return done(absl::OkStatus());
-    }
-    kube::DeleteOptions del;
-    del.precondition_uid = meta->uid;
-    kube->Delete(ref, del, opts, [done](absl::StatusOr<std::string> r) {
-      if (r.ok() || absl::IsNotFound(r.status())) return done(absl::OkStatus());
-      done(domain::WithContext(r.status(), "delete claim"));
-    });
-  });
+  plan::Send(kube, plan::ClaimCheck(ns, claim), opts,
+             [kube, ref, opts, done](absl::StatusOr<std::string> body) {
+               if (absl::IsNotFound(body.status())) return done(absl::OkStatus());
+               if (!body.ok()) return done(domain::WithContext(body.status(), "read claim"));
+               absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
+               if (!meta.ok()) return done(meta.status());
+               if (!meta->owner_references.empty() || !IsManaged(*meta) || IsKept(*meta)) {
+                 return done(absl::OkStatus());
+               }
+               kube::DeleteOptions del;
+               del.precondition_uid = meta->uid;
+               kube->Delete(ref, del, opts, [done](absl::StatusOr<std::string> r) {
+                 if (r.ok() || absl::IsNotFound(r.status())) return done(absl::OkStatus());
+                 done(domain::WithContext(r.status(), "delete claim"));
+               });
+             });
 }
 
 // The first error of calls made in parallel. Thread-safe.

@@ -15,9 +15,12 @@
 //    process that starts after a mutating call returned reflects that write or
 //    something newer. If the cache does not catch up in time, the answer comes from
 //    fresh API reads instead (the write is then not yet visible to cached reads).
-// Requests per call on the success path, with a synced cache: Create 3 + one per Ingress
-// (the claim is read first: a foreign one must never be adopted), Start/Stop 1 (0 when already there), UpdateEnv 1 (0 without a change; a 409
-// re-reads from the API server), Delete 1 (3 with keep_storage), Get/List 0.
+// Requests per call on the success path, with a synced cache (src/service/request_plan.h
+// lists them): Create 3 + one NetworkPolicy when configured + one per Ingress (the claim
+// is read first: a foreign one must never be adopted), Start/Stop 1 (0 when already
+// there), UpdateEnv 1 (0 without a change; a 409 re-reads from the API server), Delete 2
+// (the claim is read after the DELETE: one no StatefulSet owns yet is deleted too; 3 with
+// keep_storage), Get/List 0.
 //
 // Asynchronous: every method returns at once and calls `done` exactly once, later, on
 // the KubeClient's I/O thread or the cache's input thread (or inline if the input is

@@ -170,8 +170,17 @@ void FloorClient::UpdateEnvAttempt(kube::StatefulSet current, domain::EnvUpdate 
 
 void FloorClient::Delete(const std::string& ns, const std::string& name, const std::string& uid,
                          StatusCallback done) const {
+  domain::SandboxSpec probe;
+  probe.storage.mount_path = defaults_.mount_path;
+  const std::string claim = domain::ClaimName(domain::ClaimTemplateNameFor(probe, defaults_), name);
   plan::Send(kube_, plan::DeleteStatefulSet(ns, name, uid), Opts(),
-             [done = std::move(done)](Body r) { done(r.status()); });
+             [this, ns, claim, done = std::move(done)](Body r) {
+               if (!r.ok()) return done(r.status());
+               // The claim has its owner reference by now: read, not deleted.
+               plan::Send(kube_, plan::ClaimCheck(ns, claim), Opts(), [done](Body c) {
+                 done(absl::IsNotFound(c.status()) ? absl::OkStatus() : c.status());
+               });
+             });
 }
 
 }  // namespace sandboxd::bench

@@ -66,7 +66,7 @@ class FloorClient {
   void UpdateEnv(kube::StatefulSet current, domain::EnvUpdate update, StatusCallback done) const;
 
   // DeleteSandbox (keep_storage false) of the StatefulSet with `uid`:
-  // plan::DeleteStatefulSet.
+  // plan::DeleteStatefulSet, then plan::ClaimCheck of its claim (configured template).
   void Delete(const std::string& ns, const std::string& name, const std::string& uid,
               StatusCallback done) const;
 
