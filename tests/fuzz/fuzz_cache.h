@@ -1,9 +1,10 @@
-// A SandboxCache for the token fuzzers: synced, a fixed epoch, eight sandboxes in two
+// A SandboxCache for the token fuzzers: synced, eight sandboxes in two
 // namespaces with projects and labels, and a history of changes, so that resume tokens
 // and page tokens from the seed corpora point at real positions. Built through the
-// cache's public inputs only. Changes 1..17 (two per sandbox, then sb-5 deleted); the
-// history keeps 2..17 and a queue 4 sandboxes, so in ns-a ".10" resumes, ".3" overflows
-// the queue (RESET) and ".0" is older than the history (RESET, also for one sandbox).
+// cache's public inputs only: changes 1..17 (two per sandbox, then sb-5 deleted), a
+// history of 16 and a queue of 4 sandboxes. The committed seeds predate the portable
+// token format (v1.<sts>.<pod>.<pvc>): they reach its parser's refusals, and the fuzzer
+// finds the accepted forms from there.
 //
 // Not thread-safe: one per fuzzing process, used from the fuzzer's thread.
 #ifndef SANDBOXD_TESTS_FUZZ_FUZZ_CACHE_H_
@@ -19,8 +20,6 @@
 
 namespace sandboxd::fuzz {
 
-// The epoch of the seeds' resume tokens ("0123456789abcdef.<seq>").
-inline constexpr uint64_t kEpoch = 0x0123456789abcdef;
 inline constexpr char kNs[] = "ns-a";
 
 // The process's cache (made on first use, never destroyed).
@@ -28,7 +27,6 @@ inline service::SandboxCache& FuzzCache() {
   static service::SandboxCache* cache = [] {
     const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
     service::SandboxCache::Options options;
-    options.epoch = kEpoch;
     options.history_capacity = 16;
     options.queue_capacity = 4;
     options.clock = [now] { return now; };
