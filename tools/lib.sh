@@ -20,16 +20,22 @@ build_sandboxd() {
   cmake --build "$SANDBOXD_BUILD_DIR" -j "$(nproc)" ${*:+--target "$@"}
 }
 
-# Installs grpcurl (pinned, from the Go module proxy) into the cache; exports
-# SANDBOXD_GRPCURL with its path.
+# Installs the Go command `package` at `version` (pinned, from the Go module proxy) as
+# $SANDBOXD_CACHE/tools/<name>-<version>/ unless it is there, and prints its path.
+go_tool() {
+  local package=$1 version=$2 name=$3
+  local bin=$SANDBOXD_CACHE/tools/$name-$version/$(basename "$package")
+  if [ ! -x "$bin" ]; then
+    step "installing $name $version" >&2
+    GOBIN=$(dirname "$bin") GOFLAGS=-mod=mod go install "$package@$version" >&2
+  fi
+  printf '%s\n' "$bin"
+}
+
+# Installs grpcurl (pinned) into the cache; exports SANDBOXD_GRPCURL with its path.
 GRPCURL_VERSION=v1.9.3
 ensure_grpcurl() {
-  SANDBOXD_GRPCURL=$SANDBOXD_CACHE/tools/grpcurl-$GRPCURL_VERSION/grpcurl
-  if [ ! -x "$SANDBOXD_GRPCURL" ]; then
-    step "installing grpcurl $GRPCURL_VERSION"
-    GOBIN=$(dirname "$SANDBOXD_GRPCURL") GOFLAGS=-mod=mod \
-      go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
-  fi
+  SANDBOXD_GRPCURL=$(go_tool github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" grpcurl)
   export SANDBOXD_GRPCURL
 }
 
@@ -50,16 +56,11 @@ configure_sanitizer_build() {
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 }
 
-# Installs toxiproxy's server (pinned, from the Go module proxy) into the cache; exports
-# SANDBOXD_TOXIPROXY with its path. tests/integration/fault_test.cc puts it between sandboxd
-# and the API server to inject latency, bandwidth limits, resets and black holes.
+# Installs toxiproxy's server (pinned) into the cache; exports SANDBOXD_TOXIPROXY with its
+# path. tests/integration/fault_test.cc puts it between sandboxd and the API server to
+# inject latency, bandwidth limits, resets and black holes.
 TOXIPROXY_VERSION=v2.5.0
 ensure_toxiproxy() {
-  SANDBOXD_TOXIPROXY=$SANDBOXD_CACHE/tools/toxiproxy-$TOXIPROXY_VERSION/server
-  if [ ! -x "$SANDBOXD_TOXIPROXY" ]; then
-    step "installing toxiproxy $TOXIPROXY_VERSION"
-    GOBIN=$(dirname "$SANDBOXD_TOXIPROXY") GOFLAGS=-mod=mod \
-      go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
-  fi
+  SANDBOXD_TOXIPROXY=$(go_tool github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION" toxiproxy)
   export SANDBOXD_TOXIPROXY
 }
