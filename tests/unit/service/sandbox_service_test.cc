@@ -82,6 +82,15 @@ std::string Meta(const std::string& name, bool managed, bool kept = false) {
 
 absl::Status NotFound() { return absl::NotFoundError("not found"); }
 
+domain::DeleteRequest DeleteOf(bool keep_storage = false, bool allow_missing = false) {
+  domain::DeleteRequest request;
+  request.ns = kNs;
+  request.name = kName;
+  request.keep_storage = keep_storage;
+  request.allow_missing = allow_missing;
+  return request;
+}
+
 std::string ReasonOf(const absl::Status& s) { return domain::GetErrorDetail(s).reason; }
 
 // The answer of an asynchronous call, once it has come.
@@ -405,10 +414,7 @@ TEST_F(SandboxServiceTest, DeleteIsOneForegroundDeleteWithTheUidAsPrecondition) 
   MakeService(/*with_cache=*/true);
   CacheSees(Stored("2"));
   Answer<absl::Status> got;
-  domain::DeleteRequest request;
-  request.ns = kNs;
-  request.name = kName;
-  service_->Delete(request, Opts(), got.Callback());
+  service_->Delete(DeleteOf(), Opts(), got.Callback());
 
   Call del = Next("DELETE statefulsets/alice");
   EXPECT_EQ(del.del.propagation, kube::Propagation::kForeground);
@@ -436,10 +442,7 @@ TEST_F(SandboxServiceTest, DeleteRemovesAClaimNoStatefulSetOwnsYet) {
   MakeService(/*with_cache=*/true);
   CacheSees(Stored("2"));
   Answer<absl::Status> got;
-  domain::DeleteRequest request;
-  request.ns = kNs;
-  request.name = kName;
-  service_->Delete(request, Opts(), got.Callback());
+  service_->Delete(DeleteOf(), Opts(), got.Callback());
 
   Reply("DELETE statefulsets/alice", kube::ToJson(Stored("3")));
   Reply(std::string("GET persistentvolumeclaims/") + kClaim, Meta(kClaim, /*managed=*/true));
@@ -456,11 +459,7 @@ TEST_F(SandboxServiceTest, DeleteKeepingStorageReleasesTheClaimBeforeTheDelete) 
   MakeService(/*with_cache=*/true);
   CacheSees(Stored("2"));
   Answer<absl::Status> got;
-  domain::DeleteRequest request;
-  request.ns = kNs;
-  request.name = kName;
-  request.keep_storage = true;
-  service_->Delete(request, Opts(), got.Callback());
+  service_->Delete(DeleteOf(/*keep_storage=*/true), Opts(), got.Callback());
 
   Call retain = Next("PATCH statefulsets/alice");
   const auto policy = domain::RetentionPolicy(/*keep_storage_on_delete=*/true);
@@ -492,10 +491,7 @@ TEST_F(SandboxServiceTest, DeleteKeepingStorageReleasesTheClaimBeforeTheDelete) 
 TEST_F(SandboxServiceTest, DeleteOfAnAbsentSandboxRemovesOnlyLeftoversSandboxdMade) {
   MakeService(/*with_cache=*/true);
   Answer<absl::Status> got;
-  domain::DeleteRequest request;
-  request.ns = kNs;
-  request.name = kName;
-  service_->Delete(request, Opts(), got.Callback());
+  service_->Delete(DeleteOf(), Opts(), got.Callback());
 
   // Not cached: the API server has the last word.
   Reply("GET statefulsets/alice", NotFound());
@@ -523,11 +519,7 @@ TEST_F(SandboxServiceTest, DeleteOfNothingIsNotFoundUnlessAllowedMissing) {
   MakeService(/*with_cache=*/false);
   for (bool allow_missing : {false, true}) {
     Answer<absl::Status> got;
-    domain::DeleteRequest request;
-    request.ns = kNs;
-    request.name = kName;
-    request.allow_missing = allow_missing;
-    service_->Delete(request, Opts(), got.Callback());
+    service_->Delete(DeleteOf(/*keep_storage=*/false, allow_missing), Opts(), got.Callback());
     Reply("GET statefulsets/alice", NotFound());
     while (kube_.PendingCalls() > 0) {
       Call c = kube_.PopCall();
