@@ -10,6 +10,23 @@ export SANDBOXD_CACHE SANDBOXD_BUILD_DIR SANDBOXD_TSA_BUILD_DIR
 
 step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# Prints the commit the change-scoped gates (format, clang-tidy) compare with:
+# $SANDBOXD_FORMAT_BASE if set, else the merge base of HEAD with origin/main or main;
+# nothing if there is no main branch (e.g. a single-branch clone).
+change_base() {
+  if [ -n "${SANDBOXD_FORMAT_BASE:-}" ]; then
+    printf '%s\n' "$SANDBOXD_FORMAT_BASE"
+    return
+  fi
+  local ref
+  for ref in origin/main main; do
+    if git -C "$repo" rev-parse -q --verify "$ref^{commit}" >/dev/null; then
+      git -C "$repo" merge-base HEAD "$ref"
+      return
+    fi
+  done
+}
+
 # Configures and builds sandboxd into $SANDBOXD_BUILD_DIR: the given targets, or all.
 build_sandboxd() {
   step "building sandboxd in $SANDBOXD_BUILD_DIR${*:+ (targets: $*)}"

@@ -10,19 +10,13 @@
 # or main. On main itself (and on a clone with no other history) there is nothing to check.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/lib.sh
+source "$repo/tools/lib.sh"
 cd "$repo"
 clang_format=${SANDBOXD_CLANG_FORMAT:-clang-format-14}
 git_clang_format=${SANDBOXD_GIT_CLANG_FORMAT:-git-clang-format-14}
 
-base=${SANDBOXD_FORMAT_BASE:-}
-if [ -z "$base" ]; then
-  for ref in origin/main main; do
-    if git rev-parse -q --verify "$ref^{commit}" >/dev/null; then
-      base=$(git merge-base HEAD "$ref")
-      break
-    fi
-  done
-fi
+base=$(change_base)
 if [ -z "$base" ]; then
   echo "[format] no main branch to compare with: nothing to check" >&2
   exit 0

@@ -20,11 +20,7 @@ cd "$repo"
 
 wanted=("$@")
 if [ ${#wanted[@]} -eq 0 ]; then
-  base=${SANDBOXD_FORMAT_BASE:-}
-  for ref in origin/main main; do
-    [ -n "$base" ] && break
-    git rev-parse -q --verify "$ref^{commit}" >/dev/null && base=$(git merge-base HEAD "$ref")
-  done
+  base=$(change_base)
   if [ -z "$base" ]; then
     echo "[tidy] no main branch to compare with: nothing to check" >&2
     exit 0
