@@ -24,7 +24,10 @@ namespace {
 constexpr char kServiceName[] = "sandbox.v1.SandboxLifecycle";
 
 absl::StatusOr<kube::KubeConfig> LoadKube(const KubeSettings& settings) {
-  if (settings.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+  // sandboxd never changes its environment, so reading it is safe on any thread.
+  const char* in_cluster_host =
+      std::getenv("KUBERNETES_SERVICE_HOST");  // NOLINT(concurrency-mt-unsafe)
+  if (settings.kubeconfig.empty() && in_cluster_host != nullptr) {
     kube::InClusterOptions in_cluster;
     in_cluster.service_account_dir = settings.service_account_dir;
     return kube::LoadInClusterConfig(in_cluster);

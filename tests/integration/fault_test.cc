@@ -74,7 +74,7 @@ int FreePort() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  (void)bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));  // else getsockname: 0
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
@@ -89,6 +89,7 @@ pid_t Spawn(std::vector<std::string> args, const std::string& log_path) {
     dup2(fd, 1);
     dup2(fd, 2);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
@@ -448,6 +449,7 @@ class FaultTest : public ::testing::Test {
     std::vector<State> results(workers);
     std::vector<std::set<std::string>> deleted(workers);
     std::vector<std::thread> threads;
+    threads.reserve(workers);
     for (int w = 0; w < workers; ++w) {
       threads.emplace_back([&, w] {
         State& mine = results[w];
@@ -461,13 +463,14 @@ class FaultTest : public ::testing::Test {
           mine[name]["FT_A"] = "1";
           UpdateEnv(name, {{"FT_A", "1"}});
         }
-        if (2 * w < static_cast<int>(prepared.size())) {
-          mine[prepared[2 * w]] = {{"FT_A", "0"}, {"FT_B", absl::StrCat(w)}};
-          UpdateEnv(prepared[2 * w], {{"FT_B", absl::StrCat(w)}});
+        const size_t updated = 2 * static_cast<size_t>(w);  // then the one deleted
+        if (updated < prepared.size()) {
+          mine[prepared[updated]] = {{"FT_A", "0"}, {"FT_B", absl::StrCat(w)}};
+          UpdateEnv(prepared[updated], {{"FT_B", absl::StrCat(w)}});
         }
-        if (2 * w + 1 < static_cast<int>(prepared.size())) {
-          deleted[w].insert(prepared[2 * w + 1]);
-          Delete(prepared[2 * w + 1]);
+        if (updated + 1 < prepared.size()) {
+          deleted[w].insert(prepared[updated + 1]);
+          Delete(prepared[updated + 1]);
         }
         for (int i = 0; i < 3; ++i) {
           std::string name = absl::StrCat("w", w, "-", i);
@@ -920,7 +923,8 @@ TEST_F(FaultTest, TcpFaultsBetweenSandboxdAndTheApiServer) {
 // the invariant check waits for it (polling, up to 120 s), and the soak prints how many
 // claims the janitor deleted.
 TEST_F(FaultTest, Soak) {
-  const char* seconds_env = std::getenv("SANDBOXD_SOAK_SECONDS");
+  const char* seconds_env =
+      std::getenv("SANDBOXD_SOAK_SECONDS");  // NOLINT(concurrency-mt-unsafe): one thread yet
   int seconds = 45;
   if (seconds_env != nullptr) {
     ASSERT_TRUE(absl::SimpleAtoi(seconds_env, &seconds));
@@ -942,6 +946,7 @@ TEST_F(FaultTest, Soak) {
   const absl::Time end = absl::Now() + absl::Seconds(seconds);
   std::vector<State> results(kCallers);
   std::vector<std::thread> threads;
+  threads.reserve(kCallers);
   std::atomic<long> rounds{0};
   for (int c = 0; c < kCallers; ++c) {
     threads.emplace_back([&, c] {
@@ -987,7 +992,7 @@ TEST_F(FaultTest, Soak) {
             << rss_after
             << " KiB after; orphaned claims deleted by the janitor: " << janitor_deleted << "\n";
   // Memory: bounded growth across the soak (caches hold a few dozen sandboxes).
-  EXPECT_LT(rss_after, rss_before + 64 * 1024);
+  EXPECT_LT(rss_after, rss_before + 64L * 1024);
 }
 
 // Found by the soak: a sandbox deleted before the StatefulSet controller had given its

@@ -348,9 +348,10 @@ TEST(SharedSandboxTest, ConcurrentFirstEncodersAgreeOnOneResult) {
   std::atomic<int> encodes{0};
   std::vector<const std::string*> seen(8, nullptr);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < seen.size(); ++i) {
-    threads.emplace_back([&, i]() {
-      seen[i] = &shared.Encoded([&](const domain::Sandbox& s) {
+  threads.reserve(seen.size());
+  for (const std::string*& slot : seen) {
+    threads.emplace_back([&, out = &slot]() {
+      *out = &shared.Encoded([&](const domain::Sandbox& s) {
         return std::to_string(encodes.fetch_add(1)) + s.spec.name;
       });
     });
