@@ -17,6 +17,7 @@
 #include "src/domain/trim.h"
 #include "src/domain/validation.h"
 #include "src/service/cache_memory.h"
+#include "src/service/kube_reads.h"
 #include "src/service/sandbox_service.h"
 
 namespace sandboxd::service {
@@ -263,9 +264,21 @@ void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name,
 }
 
 void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
+  const Key claim_key{claim.metadata.ns, claim.metadata.name};
+  if (!IsManaged(claim.metadata)) {
+    // Not sandboxd's (or no longer): only its name is kept.
+    DeleteClaim(claim_key.first, claim_key.second, VersionOf(claim.metadata.resource_version));
+    absl::MutexLock lock(&mu_);
+    foreign_claims_.insert(claim_key);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    foreign_claims_.erase(claim_key);
+  }
   std::optional<std::string> name = SandboxOfClaim(claim.metadata);
   if (!name.has_value()) return;
-  claim_owners_[Key{claim.metadata.ns, claim.metadata.name}] = *name;
+  claim_owners_[claim_key] = *name;
   const uint64_t rv = VersionOf(claim.metadata.resource_version);
   ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true, Source::kClaims, rv,
               [&claim](Entry& e) {
@@ -275,6 +288,10 @@ void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
 }
 
 void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name, uint64_t rv) {
+  {
+    absl::MutexLock lock(&mu_);
+    foreign_claims_.erase(Key{ns, claim_name});
+  }
   auto owner = claim_owners_.find(Key{ns, claim_name});
   if (owner == claim_owners_.end()) return;  // never seen, or not a sandbox's claim
   const std::string name = owner->second;
@@ -334,6 +351,10 @@ void SandboxCache::ForgetNamespace(const std::string& ns) {
     while (it != entries_.end() && it->first.first == ns) {
       if (it->second.sts.has_value()) --sandboxes_;
       it = entries_.erase(it);
+    }
+    for (auto claim = foreign_claims_.lower_bound(Key{ns, ""});
+         claim != foreign_claims_.end() && claim->first == ns;) {
+      claim = foreign_claims_.erase(claim);
     }
     for (auto owner = claim_owners_.lower_bound(Key{ns, ""});
          owner != claim_owners_.end() && owner->first.first == ns;) {
@@ -653,6 +674,13 @@ bool SandboxCache::HasClaim(const std::string& ns, const std::string& name,
   if (!CheckSynced(ns).ok()) return false;
   auto it = entries_.find(Key{ns, name});
   return it != entries_.end() && it->second.claims.count(claim) > 0;
+}
+
+absl::StatusOr<bool> SandboxCache::IsForeignClaim(const std::string& ns,
+                                                  const std::string& claim) const {
+  absl::MutexLock lock(&mu_);
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced(ns));
+  return foreign_claims_.count(Key{ns, claim}) > 0;
 }
 
 const SandboxCache::Entry* SandboxCache::FindSandboxLocked(const std::string& ns,
