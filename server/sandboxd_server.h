@@ -37,6 +37,7 @@
 #include "src/kube/curl_kube_client.h"
 #include "src/service/cache_feed.h"
 #include "src/service/claim_janitor.h"
+#include "src/service/ingress_hosts.h"
 #include "src/service/migration_service.h"
 #include "src/service/sandbox_cache.h"
 #include "src/service/sandbox_service.h"
@@ -83,6 +84,8 @@ class SandboxdServer {
   service::SandboxCache::Stats cache_stats() const { return cache_->stats(); }
   // The watch cache (benchmarks feed it synthetic sandboxes).
   service::SandboxCache* cache() const { return cache_.get(); }
+  // The hosts every Ingress claims, as the Ingress watch has seen them (tests).
+  const service::IngressHosts* ingress_hosts() const { return ingress_hosts_.get(); }
 
   // Marks health NOT_SERVING, ends every watch stream with UNAVAILABLE and a resume
   // token, stops accepting calls, lets unary calls in flight finish for up to `grace`,

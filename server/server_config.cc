@@ -120,9 +120,9 @@ ABSL_FLAG(std::optional<std::string>, ingress_auth_signin, std::nullopt,
 ABSL_FLAG(bool, ingress_auth_app, false,
           "Authenticate the app Ingresses too (given, it turns ingress.auth_app on)");
 ABSL_FLAG(std::optional<std::string>, ingress_controller_namespace, std::nullopt,
-          "Namespace of the ingress controller: a NetworkPolicy per sandbox admits only "
-          "pods of this namespace to the sandbox's ports (default ingress-nginx; empty: "
-          "no NetworkPolicy)");
+          "Namespace of the ingress controller: one NetworkPolicy per namespace "
+          "(sandboxd-sandboxes) admits only pods of this namespace to the sandboxes' ports "
+          "(default ingress-nginx; empty: no NetworkPolicy)");
 ABSL_FLAG(std::optional<std::string>, tls_secret, std::nullopt,
           "TLS secret of sandbox Ingresses (default: none, no TLS)");
 ABSL_FLAG(std::optional<int64_t>, run_as_user, std::nullopt,

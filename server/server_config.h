@@ -71,9 +71,9 @@
 //       auth_url: https://auth.example.com/oauth2/auth    # --ingress_auth_url: terminal
 //       auth_signin: https://auth.example.com/oauth2/start  # --ingress_auth_signin
 //       auth_app: false                # --ingress_auth_app: the app Ingress too
-//       controller_namespace: ingress-nginx  # --ingress_controller_namespace: a
-//                                      # NetworkPolicy per sandbox admits only this
-//                                      # namespace to its ports; "" = no NetworkPolicy
+//       controller_namespace: ingress-nginx  # --ingress_controller_namespace: one
+//                                      # NetworkPolicy per namespace admits only this
+//                                      # namespace to sandbox ports; "" = none
 //     security_context:
 //       run_as_user: 1000              # --run_as_user
 //       fs_group: 1000                 # --fs_group

@@ -277,17 +277,20 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
   return svc;
 }
 
-std::optional<kube::NetworkPolicy> BuildNetworkPolicy(const SandboxSpec& spec,
+std::optional<kube::NetworkPolicy> BuildNetworkPolicy(const std::string& ns,
                                                       const SandboxDefaults& defaults) {
   if (defaults.ingress_controller_namespace.empty()) return std::nullopt;
   kube::NetworkPolicy policy;
-  policy.metadata = Meta(NetworkPolicyName(spec.name), spec);
-  policy.spec.pod_selector = PodSelector(spec.name);
+  policy.metadata.name = kNetworkPolicyName;
+  policy.metadata.ns = ns;
+  policy.metadata.labels = {{kLabelManagedBy, kManagedByValue}};
+  policy.spec.pod_selector = {{kLabelManagedBy, kManagedByValue}};
   policy.spec.policy_types = {"Ingress"};
   kube::NetworkPolicyIngressRule rule;
   rule.from_namespace_labels = {
       {{"kubernetes.io/metadata.name", defaults.ingress_controller_namespace}}};
-  rule.ports = {{kTcp, spec.ports.app}, {kTcp, spec.ports.terminal}};
+  rule.ports = {{kTcp, kube::IntOrString::String(kAppPortName)},
+                {kTcp, kube::IntOrString::String(kTerminalPortName)}};
   policy.spec.ingress = {std::move(rule)};
   return policy;
 }

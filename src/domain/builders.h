@@ -18,13 +18,13 @@
 //    both DNS and Ingress, and no second ClusterIP Service is needed. (An ingress
 //    controller configured to proxy to the Service's cluster IP, e.g. ingress-nginx
 //    `service-upstream: "true"`, would not work with it.)
-//  - NetworkPolicy <name>-netpol (when an ingress controller namespace is configured):
-//    only the ingress controller reaches the pod, only on its two ports.
 //  - Ingresses <name>-app-ingress / <name>-ttyd-ingress, only when the spec has an
 //    ingress domain.
-// Service, NetworkPolicy and Ingresses are created after the StatefulSet and carry a controller
+// Service and Ingresses are created after the StatefulSet and carry a controller
 // ownerReference to it (SetOwnerReference), so deleting the StatefulSet garbage-collects
 // them and a half-finished create leaves no orphans.
+// One object is per namespace, not per sandbox: the NetworkPolicy sandboxd-sandboxes
+// (BuildNetworkPolicy), shared by every sandbox of the namespace and never deleted.
 //
 // Preconditions for every Build*: `spec` is the result of ApplyDefaults() and passed
 // ValidateSpec(). Objects come out without uid/resourceVersion/status.
@@ -72,11 +72,12 @@ kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defau
 // its pod template carries it. Use it to create the Service once the StatefulSet exists.
 kube::Service BuildService(const SandboxSpec& spec, const SandboxDefaults& defaults,
                            const kube::StatefulSet& owner);
-// NetworkPolicy <name>-netpol: ingress to the sandbox's pods (PodSelector) only from
-// pods of the namespace defaults.ingress_controller_namespace (by its
-// kubernetes.io/metadata.name label), only to the app and terminal ports. Egress is not
-// restricted. nullopt when that setting is empty.
-std::optional<kube::NetworkPolicy> BuildNetworkPolicy(const SandboxSpec& spec,
+// NetworkPolicy sandboxd-sandboxes of namespace `ns` (kNetworkPolicyName): ingress to
+// every sandbox pod of the namespace (label managed-by=sandboxd) only from pods of the
+// namespace defaults.ingress_controller_namespace (by its kubernetes.io/metadata.name
+// label), only to the container ports named "app" and "ttyd". Egress is not restricted.
+// One per namespace, without an owner. nullopt when that setting is empty.
+std::optional<kube::NetworkPolicy> BuildNetworkPolicy(const std::string& ns,
                                                       const SandboxDefaults& defaults);
 kube::Ingress BuildAppIngress(const SandboxSpec& spec, const SandboxDefaults& defaults);
 kube::Ingress BuildTtydIngress(const SandboxSpec& spec, const SandboxDefaults& defaults);

@@ -30,7 +30,6 @@ bool IsReservedLabelKey(std::string_view key) {
 
 std::string StatefulSetName(std::string_view name) { return std::string(name); }
 std::string ServiceName(std::string_view name) { return Cat(name, "-service"); }
-std::string NetworkPolicyName(std::string_view name) { return Cat(name, "-netpol"); }
 std::string AppIngressName(std::string_view name) { return Cat(name, "-app-ingress"); }
 std::string TtydIngressName(std::string_view name) { return Cat(name, "-ttyd-ingress"); }
 std::string ClaimName(std::string_view claim_template, std::string_view name) {
@@ -69,7 +68,6 @@ std::vector<DerivedName> DerivedLabelNames(std::string_view name) {
   return {
       {"StatefulSet", StatefulSetName(name)},
       {"Service", ServiceName(name)},
-      {"NetworkPolicy", NetworkPolicyName(name)},
       {"app Ingress", AppIngressName(name)},
       {"terminal Ingress", TtydIngressName(name)},
       {"PVC", ClaimName(kLegacyClaimTemplateName, name)},

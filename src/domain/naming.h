@@ -3,12 +3,13 @@
 // read by the platform's own tools: do not change a value without a migration.
 //
 // Objects of sandbox <name> in namespace <ns>:
-//   StatefulSet <name>, Service <name>-service, NetworkPolicy <name>-netpol, Ingresses
+//   StatefulSet <name>, Service <name>-service, Ingresses
 //   <name>-app-ingress and <name>-ttyd-ingress, claim template <tmpl> => PVC
 //   <tmpl>-<name>-0 (<tmpl> is SealosVolumeName(mount path), "vn-homevn-agent", unless
 //   configured; "home" on StatefulSets created before that), pod <name>-0,
 //   pod DNS <name>-0.<name>-service.<ns>.svc.cluster.local,
-//   hosts <name>-app.<domain> and <name>-ttyd.<domain>.
+//   hosts <name>-app.<domain> and <name>-ttyd.<domain>; and, shared by the sandboxes of
+//   the namespace, NetworkPolicy sandboxd-sandboxes.
 //
 // Pure functions and constants. Thread-safe.
 #ifndef SANDBOXD_DOMAIN_NAMING_H_
@@ -82,6 +83,8 @@ inline constexpr char kClaimAnnotationSizeGi[] = "value";
 inline constexpr char kLegacyClaimTemplateName[] = "home";
 inline constexpr char kAppPortName[] = "app";
 inline constexpr char kTerminalPortName[] = "ttyd";
+// The NetworkPolicy of a namespace's sandboxes (one per namespace, builders.h).
+inline constexpr char kNetworkPolicyName[] = "sandboxd-sandboxes";
 
 // ---- Name budget --------------------------------------------------------------------
 // Longest suffix appended to a sandbox name in any derived DNS-1123 label:
@@ -97,7 +100,6 @@ std::string StatefulSetName(std::string_view name);   // <name>
 std::string ServiceName(std::string_view name);       // <name>-service
 std::string AppIngressName(std::string_view name);    // <name>-app-ingress
 std::string TtydIngressName(std::string_view name);   // <name>-ttyd-ingress
-std::string NetworkPolicyName(std::string_view name);  // <name>-netpol
 // <claim_template>-<name>-0: the PVC the StatefulSet controller makes for pod <name>-0.
 std::string ClaimName(std::string_view claim_template, std::string_view name);
 // The Sealos launchpad volume name of a mount path: each "/" written as "vn-"

@@ -96,8 +96,8 @@ struct SandboxDefaults {
   std::string ingress_auth_url;
   std::string ingress_auth_signin;
   bool ingress_auth_app = false;
-  // The ingress controller's namespace: a NetworkPolicy per sandbox admits only its pods
-  // to the sandbox's ports. Empty: no NetworkPolicy.
+  // The ingress controller's namespace: the NetworkPolicy of each namespace
+  // (BuildNetworkPolicy) admits only its pods to the sandboxes' ports. Empty: none.
   std::string ingress_controller_namespace = "ingress-nginx";
   int64_t run_as_user = 1000;
   int64_t fs_group = 1000;

@@ -371,7 +371,7 @@ struct Ingress {
 
 struct NetworkPolicyPort {
   std::string protocol;  // TCP
-  int32_t port = 0;
+  IntOrString port;      // a number, or the name of a container port
 
   bool operator==(const NetworkPolicyPort& o) const;
 };

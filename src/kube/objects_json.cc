@@ -1001,7 +1001,8 @@ void WriteNetworkPolicy(Enc& e, const NetworkPolicy& n) {
       });
       e2.ArrayField("ports", r.ports, [](Enc& e3, const NetworkPolicyPort& p) {
         e3.StrField("protocol", p.protocol);
-        e3.IntField("port", p.port);
+        e3.Key("port");
+        e3.IntOrStringValue(p.port);
       });
     });
   });

@@ -105,7 +105,10 @@ std::unique_ptr<CacheFeed::Group> CacheFeed::MakeGroup(const std::string& ns) {
     kube::ReflectorOptions options;
     options.kind = kFeedKinds[i];
     options.ns = ns;
-    options.label_selector = absl::StrCat(domain::kLabelManagedBy, "=", domain::kManagedByValue);
+    // Every claim: the cache must know the foreign ones too (SandboxCache::IsForeignClaim).
+    if (kFeedKinds[i] != kube::Kind::kPersistentVolumeClaim) {
+      options.label_selector = absl::StrCat(domain::kLabelManagedBy, "=", domain::kManagedByValue);
+    }
     group->reflectors.push_back(
         std::make_unique<kube::Reflector>(client_, group->sinks.back().get(), options));
     group->sinks.back()->set_reflector(group->reflectors.back().get());

@@ -1,7 +1,8 @@
 // CacheFeed: keeps a SandboxCache up to date from the Kubernetes API with one reflector
-// (list + watch) per resource type a sandbox's state depends on — StatefulSets, Pods and
-// PersistentVolumeClaims labelled app.kubernetes.io/managed-by=sandboxd — and holds only
-// objects of the namespaces sandboxd serves (NamespaceGate tells it which).
+// (list + watch) per resource type a sandbox's state depends on — StatefulSets and Pods
+// labelled app.kubernetes.io/managed-by=sandboxd, and every PersistentVolumeClaim (a
+// create must see the foreign ones) — and holds only objects of the namespaces sandboxd
+// serves (NamespaceGate tells it which).
 //
 // Two scopes:
 //   kCluster       three reflectors over all namespaces: the API server sees three watches

@@ -449,8 +449,7 @@ class MigrationRun final : public SandboxJob {
                                  kube::ToJson(domain::AdoptPatch(meta, owner, false))));
     }
     if (RecordedStep() < MigrationStep::kAdopted) {
-      if (std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(spec, defaults())) {
-        domain::SetOwnerReference(owner, &policy->metadata);
+      if (std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(ns_, defaults())) {
         Write w = MakeWrite(PlannedChange::Action::kCreate, Kind::kNetworkPolicy, ns_,
                             policy->metadata.name, kube::ToJson(*policy));
         w.exists_is_done = true;
@@ -605,7 +604,8 @@ class MigrationRun final : public SandboxJob {
                 });
   }
 
-  // ADOPTED: Service, Ingresses and NetworkPolicy owned by the StatefulSet.
+  // ADOPTED: Service and Ingresses owned by the StatefulSet; the namespace's NetworkPolicy
+  // exists.
   void Adopt() {
     auto self = this->self();
     RunWrites(AdoptWrites(Owner()), [self]() {

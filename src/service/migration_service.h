@@ -11,7 +11,7 @@
 //                           volume, the Deployment's replicas); the record is owned by it
 //   ADOPTED                 PATCH Service and Ingresses (owned by the StatefulSet, the
 //                           Service selects only the sandbox's pod; a missing Service is
-//                           created), POST NetworkPolicy
+//                           created), POST the namespace's NetworkPolicy (409: there)
 //   SANDBOX_READY           wait until the sandbox is RUNNING (STOPPED for 0 replicas)
 //   DEPLOYMENT_DELETED      DELETE Deployment (UID precondition); lease released
 // So the Deployment's pod is gone before the StatefulSet's may start, and the Deployment

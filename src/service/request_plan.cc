@@ -46,6 +46,17 @@ Request CreateStatefulSet(const domain::SandboxSpec& spec, const domain::Sandbox
   return r;
 }
 
+std::optional<Request> CreateNetworkPolicy(const std::string& ns,
+                                           const domain::SandboxDefaults& defaults) {
+  std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(ns, defaults);
+  if (!policy.has_value()) return std::nullopt;
+  Request r;
+  r.verb = Request::Verb::kCreate;
+  r.ref = ObjectRef{Kind::kNetworkPolicy, ns, policy->metadata.name};
+  r.body = kube::ToJson(*policy);
+  return r;
+}
+
 std::vector<Child> CreateChildren(const domain::SandboxSpec& spec,
                                   const domain::SandboxDefaults& defaults,
                                   const kube::StatefulSet& owner) {
@@ -61,11 +72,6 @@ std::vector<Child> CreateChildren(const domain::SandboxSpec& spec,
   kube::Service service = domain::BuildService(spec, defaults, owner);
   domain::SetOwnerReference(ref, &service.metadata);
   children.push_back({post(Kind::kService, service.metadata.name, kube::ToJson(service)), {}});
-  if (std::optional<kube::NetworkPolicy> policy = domain::BuildNetworkPolicy(spec, defaults)) {
-    domain::SetOwnerReference(ref, &policy->metadata);
-    children.push_back(
-        {post(Kind::kNetworkPolicy, policy->metadata.name, kube::ToJson(*policy)), {}});
-  }
   for (kube::Ingress& ingress : domain::BuildIngresses(spec, defaults)) {
     domain::SetOwnerReference(ref, &ingress.metadata);
     std::vector<std::string> hosts;

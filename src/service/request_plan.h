@@ -4,7 +4,9 @@
 // floor client (tools/bench) sends the same values directly, so the two cannot drift.
 //
 // Per RPC (docs/benchmarks.md, "Requests per call"):
-//   CreateSandbox       ClaimCheck, then CreateStatefulSet, then CreateChildren in parallel
+//   CreateSandbox       CreateStatefulSet, then CreateChildren in parallel (ClaimCheck
+//                       first while the watch cache of the namespace has not synced;
+//                       CreateNetworkPolicy first on the namespace's first create)
 //   Start/StopSandbox   Scale (nothing when the watch cache says the count is already there)
 //   UpdateSandboxEnv    UpdateEnv (nothing when the update changes nothing)
 //   DeleteSandbox       DeleteStatefulSet, then ClaimCheck (a claim no StatefulSet owns yet
@@ -19,6 +21,7 @@
 #define SANDBOXD_SERVICE_REQUEST_PLAN_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,9 +45,10 @@ struct Request {
 void Send(kube::KubeClient* kube, Request request, const kube::CallOptions& opts,
           kube::ResponseCallback done);
 
-// GET of a sandbox's claim. CreateSandbox: the claim the new sandbox will mount (one
-// sandboxd did not make is refused; 404 is the normal answer). DeleteSandbox: after the
-// StatefulSet's DELETE (one without an owner reference is deleted).
+// GET of a sandbox's claim. CreateSandbox without a synced cache: the claim the new
+// sandbox will mount (one sandboxd did not make is refused; 404 is the normal answer).
+// DeleteSandbox: after the StatefulSet's DELETE (one without an owner reference is
+// deleted).
 Request ClaimCheck(const std::string& ns, const std::string& claim);
 
 // CreateSandbox: POST of the StatefulSet of `spec` (defaults applied) with the claim
@@ -52,16 +56,21 @@ Request ClaimCheck(const std::string& ns, const std::string& claim);
 Request CreateStatefulSet(const domain::SandboxSpec& spec, const domain::SandboxDefaults& defaults,
                           const std::string& claim_template);
 
+// CreateSandbox, once per namespace: POST of the namespace's NetworkPolicy
+// (domain::BuildNetworkPolicy); nullopt when defaults.ingress_controller_namespace is
+// empty. 409 means it exists: done.
+std::optional<Request> CreateNetworkPolicy(const std::string& ns,
+                                           const domain::SandboxDefaults& defaults);
+
 // A child of a new sandbox: its POST and, for an Ingress, its hosts.
 struct Child {
   Request request;
   std::vector<std::string> hosts;
 };
 
-// CreateSandbox: POSTs of the Service, the NetworkPolicy (when
-// defaults.ingress_controller_namespace is set) and the Ingresses (when
-// spec.ingress_domain is set), each with a controller reference to `owner`: the
-// StatefulSet as created (its metadata.uid and pod template are read).
+// CreateSandbox: POSTs of the Service and the Ingresses (when spec.ingress_domain is
+// set), each with a controller reference to `owner`: the StatefulSet as created (its
+// metadata.uid and pod template are read).
 std::vector<Child> CreateChildren(const domain::SandboxSpec& spec,
                                   const domain::SandboxDefaults& defaults,
                                   const kube::StatefulSet& owner);

@@ -17,6 +17,7 @@
 #include "src/domain/trim.h"
 #include "src/domain/validation.h"
 #include "src/service/cache_memory.h"
+#include "src/service/kube_reads.h"
 #include "src/service/sandbox_service.h"
 
 namespace sandboxd::service {
@@ -273,13 +274,19 @@ void SandboxCache::DeletePod(const std::string& ns, const std::string& pod_name,
 }
 
 void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
+  const Key claim_key{claim.metadata.ns, claim.metadata.name};
+  if (!IsManaged(claim.metadata)) {
+    // Not sandboxd's (or no longer): only its name is kept.
+    DeleteClaim(claim_key.first, claim_key.second, VersionOf(claim.metadata.resource_version));
+    absl::MutexLock lock(&mu_);
+    foreign_claims_.insert(claim_key);
+    return;
+  }
   std::optional<std::string> name = SandboxOfClaim(claim.metadata);
-  if (!name.has_value()) return;
-  claim_owners_[Key{claim.metadata.ns, claim.metadata.name}] = *name;
   {
     absl::MutexLock lock(&mu_);
-    const Key claim_key{claim.metadata.ns, claim.metadata.name};
-    if (Unowned(claim.metadata)) {
+    foreign_claims_.erase(claim_key);
+    if (name.has_value() && Unowned(claim.metadata)) {
       unowned_claims_[claim_key] = StrayClaim{claim.metadata.ns,
                                               *name,
                                               claim.metadata.name,
@@ -290,6 +297,8 @@ void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
       unowned_claims_.erase(claim_key);
     }
   }
+  if (!name.has_value()) return;
+  claim_owners_[claim_key] = *name;
   const uint64_t rv = VersionOf(claim.metadata.resource_version);
   ChangeEntry(Key{claim.metadata.ns, *name}, /*create=*/true, Source::kClaims, rv,
               [&claim](Entry& e) {
@@ -299,14 +308,15 @@ void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
 }
 
 void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_name, uint64_t rv) {
+  {
+    absl::MutexLock lock(&mu_);
+    foreign_claims_.erase(Key{ns, claim_name});
+    unowned_claims_.erase(Key{ns, claim_name});
+  }
   auto owner = claim_owners_.find(Key{ns, claim_name});
   if (owner == claim_owners_.end()) return;  // never seen, or not a sandbox's claim
   const std::string name = owner->second;
   claim_owners_.erase(owner);
-  {
-    absl::MutexLock lock(&mu_);
-    unowned_claims_.erase(Key{ns, claim_name});
-  }
   ChangeEntry(Key{ns, name}, /*create=*/false, Source::kClaims, rv,
               [&claim_name](Entry& e) { e.claims.erase(claim_name); });
 }
@@ -362,6 +372,10 @@ void SandboxCache::ForgetNamespace(const std::string& ns) {
     while (it != entries_.end() && it->first.first == ns) {
       if (it->second.sts.has_value()) --sandboxes_;
       it = entries_.erase(it);
+    }
+    for (auto claim = foreign_claims_.lower_bound(Key{ns, ""});
+         claim != foreign_claims_.end() && claim->first == ns;) {
+      claim = foreign_claims_.erase(claim);
     }
     for (auto owner = claim_owners_.lower_bound(Key{ns, ""});
          owner != claim_owners_.end() && owner->first.first == ns;) {
@@ -698,6 +712,13 @@ std::vector<SandboxCache::StrayClaim> SandboxCache::StrayClaims() const {
     out.push_back(claim);
   }
   return out;
+}
+
+absl::StatusOr<bool> SandboxCache::IsForeignClaim(const std::string& ns,
+                                                  const std::string& claim) const {
+  absl::MutexLock lock(&mu_);
+  SANDBOXD_RETURN_IF_ERROR(CheckSynced(ns));
+  return foreign_claims_.count(Key{ns, claim}) > 0;
 }
 
 const SandboxCache::Entry* SandboxCache::FindSandboxLocked(const std::string& ns,

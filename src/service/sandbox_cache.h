@@ -1,6 +1,8 @@
 // SandboxCache: the in-memory view of every sandbox, fed by one list+watch per Kind
-// (StatefulSets, pods, claims; all namespaces, managed-by=sandboxd), that serves Get,
-// List and any number of streaming watches without further API-server requests.
+// (StatefulSets and pods labelled managed-by=sandboxd, every claim; the namespaces
+// served), that serves Get, List and any number of streaming watches without further
+// API-server requests. Of a claim sandboxd did not make (no managed-by=sandboxd label)
+// only its name is kept (IsForeignClaim): a create must not adopt it.
 //
 // Per sandbox the cache keeps the three objects trimmed to what DeriveSandbox and
 // SpecFromStatefulSet read (domain/trim.h), and the last derived domain::Sandbox (shared,
@@ -121,6 +123,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -257,6 +260,9 @@ class SandboxCache {
   // and name. Claims without the managed-by label are never returned, whatever the claim
   // reflector watches. Costs the number of such claims, not of the cache's sandboxes.
   std::vector<StrayClaim> StrayClaims() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether claim `claim` of namespace `ns` exists and sandboxd did not make it (it lacks
+  // the managed-by=sandboxd label), as of the cache. Errors as Get while not synced.
+  absl::StatusOr<bool> IsForeignClaim(const std::string& ns, const std::string& claim) const;
   // Sandboxes of query.ns sorted by name, filtered by project and label selector (on the
   // StatefulSet labels), one page at a time. page_size 0: 50; capped at 500. page_token:
   // opaque (the last name returned); INVALID_ARGUMENT if malformed, or for a bad selector.
@@ -392,6 +398,8 @@ class SandboxCache {
   // The claims StrayClaims may return (managed, not kept, no owner reference), by
   // (namespace, claim name), as StrayClaims returns them.
   std::map<Key, StrayClaim> unowned_claims_ ABSL_GUARDED_BY(mu_);
+  // (namespace, claim name) of every claim without the managed-by=sandboxd label.
+  std::set<Key> foreign_claims_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Namespaces served but not listed yet (SetNamespacePending).
   absl::flat_hash_set<std::string> pending_namespaces_ ABSL_GUARDED_BY(mu_);

@@ -46,6 +46,14 @@ absl::Status Deleting(const std::string& ns, const std::string& name) {
                            {{"namespace", ns}, {"name", name}});
 }
 
+absl::Status ForeignClaim(const std::string& ns, const std::string& name,
+                          const std::string& claim) {
+  return domain::MakeError(absl::StatusCode::kFailedPrecondition, domain::reason::kForeignClaim,
+                           absl::StrCat("claim ", ns, "/", claim, " exists and was not created by ",
+                                        "sandboxd; sandbox ", name, " would mount it"),
+                           {{"namespace", ns}, {"name", name}, {"claim", claim}});
+}
+
 bool IsKept(const kube::ObjectMeta& meta) {
   auto it = meta.annotations.find(domain::kAnnotationKeptClaim);
   return it != meta.annotations.end() && it->second == "true";
@@ -429,7 +437,11 @@ void SandboxService::Create(domain::SandboxSpec spec, const kube::CallOptions& c
     CheckClaimIsOurs(spec.ns, spec.name, claim, opts,
                      [this, spec, opts, done, chosen = *chosen](absl::Status ours) {
                        if (!ours.ok()) return done(ours);
-                       CreateStatefulSet(spec, chosen, opts, done);
+                       EnsureNetworkPolicy(spec.ns, opts,
+                                           [this, spec, opts, done, chosen](absl::Status policy) {
+                                             if (!policy.ok()) return done(policy);
+                                             CreateStatefulSet(spec, chosen, opts, done);
+                                           });
                      });
   });
 }
@@ -460,19 +472,38 @@ void SandboxService::ChooseClaimTemplate(const domain::SandboxSpec& spec,
 void SandboxService::CheckClaimIsOurs(const std::string& ns, const std::string& name,
                                       const std::string& claim, const kube::CallOptions& opts,
                                       std::function<void(absl::Status)> then) {
+  if (CacheReady(ns)) {
+    absl::StatusOr<bool> foreign = cache_->IsForeignClaim(ns, claim);
+    if (foreign.ok()) return then(*foreign ? ForeignClaim(ns, name, claim) : absl::OkStatus());
+  }
   plan::Send(kube_, plan::ClaimCheck(ns, claim), opts,
              [ns, name, claim, then](absl::StatusOr<std::string> body) {
                if (absl::IsNotFound(body.status())) return then(absl::OkStatus());
                if (!body.ok()) return then(domain::WithContext(body.status(), "read claim"));
                absl::StatusOr<kube::ObjectMeta> meta = kube::Decode<kube::ObjectMeta>(*body);
                if (!meta.ok()) return then(meta.status());
-               if (IsManaged(*meta)) return then(absl::OkStatus());
-               then(domain::MakeError(
-                   absl::StatusCode::kFailedPrecondition, domain::reason::kForeignClaim,
-                   absl::StrCat("claim ", ns, "/", claim, " exists and was not created by ",
-                                "sandboxd; sandbox ", name, " would mount it"),
-                   {{"namespace", ns}, {"name", name}, {"claim", claim}}));
+               then(IsManaged(*meta) ? absl::OkStatus() : ForeignClaim(ns, name, claim));
              });
+}
+
+void SandboxService::EnsureNetworkPolicy(const std::string& ns, const kube::CallOptions& opts,
+                                         std::function<void(absl::Status)> then) {
+  {
+    absl::MutexLock lock(&policies_mu_);
+    if (policies_.contains(ns)) return then(absl::OkStatus());
+  }
+  std::optional<plan::Request> request = plan::CreateNetworkPolicy(ns, defaults_);
+  if (!request.has_value()) return then(absl::OkStatus());
+  plan::Send(kube_, *std::move(request), opts, [this, ns, then](absl::StatusOr<std::string> r) {
+    if (!r.ok() && !absl::IsAlreadyExists(r.status())) {
+      return then(domain::WithContext(r.status(), "create NetworkPolicy"));
+    }
+    {
+      absl::MutexLock lock(&policies_mu_);
+      policies_.insert(ns);
+    }
+    then(absl::OkStatus());
+  });
 }
 
 void SandboxService::CreateStatefulSet(const domain::SandboxSpec& spec,
@@ -730,9 +761,14 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
     // Keep the claim: stop the StatefulSet controller from handing it to the garbage
     // collector (retention policy), then release it from the StatefulSet's ownership
     // and mark it kept, so that only a new sandbox of the same name adopts it and no
-    // later delete of an absent sandbox removes it.
+    // later delete of an absent sandbox removes it. A StatefulSet that goes meanwhile (a
+    // delete already under way) is handled as the DELETE's 404 is.
+    auto gone = [this, request, opts, done, cached = current->cached]() {
+      DeleteLeftovers(request, /*found_statefulset=*/!cached, opts, done);
+    };
     plan::Send(kube_, plan::KeepStorage(request.ns, request.name), opts,
-               [this, request, claim, opts, done, delete_sts](absl::StatusOr<std::string> r) {
+               [this, request, claim, opts, done, delete_sts, gone](absl::StatusOr<std::string> r) {
+                 if (absl::IsNotFound(r.status())) return gone();
                  if (!r.ok()) return done(domain::WithContext(r.status(), "keep claim"));
                  absl::StatusOr<kube::ObjectMeta> patched = kube::Decode<kube::ObjectMeta>(*r);
                  if (!patched.ok()) return done(patched.status());
@@ -740,7 +776,8 @@ void SandboxService::Delete(domain::DeleteRequest request, const kube::CallOptio
                  // claim its owner reference back, and the delete would take it along.
                  WaitUntilObserved(
                      request.ns, request.name, patched->generation, opts,
-                     [this, request, claim, opts, done, delete_sts](absl::Status seen) {
+                     [this, request, claim, opts, done, delete_sts, gone](absl::Status seen) {
+                       if (absl::IsNotFound(seen)) return gone();
                        if (!seen.ok()) return done(domain::WithContext(seen, "keep claim"));
                        plan::Send(kube_, plan::KeepClaim(request.ns, claim), opts,
                                   [done, delete_sts](absl::StatusOr<std::string> r2) {

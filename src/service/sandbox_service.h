@@ -16,11 +16,12 @@
 //    something newer. If the cache does not catch up in time, the answer comes from
 //    fresh API reads instead (the write is then not yet visible to cached reads).
 // Requests per call on the success path, with a synced cache (src/service/request_plan.h
-// lists them): Create 3 + one NetworkPolicy when configured + one per Ingress (the claim
-// is read first: a foreign one must never be adopted), Start/Stop 1 (0 when already
-// there), UpdateEnv 1 (0 without a change; a 409 re-reads from the API server), Delete 2
-// (the claim is read after the DELETE: one no StatefulSet owns yet is deleted too; 3 with
-// keep_storage), Get/List 0.
+// lists them): Create 2 + one per Ingress (whether a foreign claim has the new sandbox's
+// claim name comes from the cache; the namespace's first create on this process also
+// creates its NetworkPolicy), Start/Stop 1 (0 when already there), UpdateEnv 1 (0
+// without a change; a 409 re-reads from the API server), Delete 2 (the claim is read
+// after the DELETE: one no StatefulSet owns yet is deleted too; 3 with keep_storage),
+// Get/List 0.
 //
 // Asynchronous: every method returns at once and calls `done` exactly once, later, on
 // the KubeClient's I/O thread or the cache's input thread (or inline if the input is
@@ -43,8 +44,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "src/domain/sandbox.h"
 #include "src/kube/kube_client.h"
@@ -194,9 +198,15 @@ class SandboxService {
   // Reads that claim only if the watch cache has it (or is not ready).
   void ChooseClaimTemplate(const domain::SandboxSpec& spec, const kube::CallOptions& opts,
                            std::function<void(absl::StatusOr<std::string>)> then);
-  // OK if no claim named `claim` exists or sandboxd made it.
+  // OK if no claim named `claim` exists or sandboxd made it. Asks the watch cache once it
+  // has synced `ns`, else the API server.
   void CheckClaimIsOurs(const std::string& ns, const std::string& name, const std::string& claim,
                         const kube::CallOptions& opts, std::function<void(absl::Status)> then);
+  // Creates the NetworkPolicy of namespace `ns` (plan::CreateNetworkPolicy) unless this
+  // process has created or found it before; OK if it exists. So a namespace's first
+  // create on each process sends it; one deleted by hand comes back after a restart.
+  void EnsureNetworkPolicy(const std::string& ns, const kube::CallOptions& opts,
+                           std::function<void(absl::Status)> then);
   void CreateStatefulSet(const domain::SandboxSpec& spec, const std::string& claim_template,
                          const kube::CallOptions& opts, Done<domain::Sandbox> done);
   void EnsureChildren(const std::string& sts_json, const domain::SandboxSpec& spec,
@@ -226,6 +236,9 @@ class SandboxService {
   const domain::SandboxDefaults defaults_;
   const std::function<absl::Time()> clock_;
   const NamespaceIngressDomains namespace_domains_;  // may be null
+  // Namespaces whose NetworkPolicy this process created or found (EnsureNetworkPolicy).
+  absl::Mutex policies_mu_;
+  absl::flat_hash_set<std::string> policies_ ABSL_GUARDED_BY(policies_mu_);
 };
 
 }  // namespace sandboxd::service

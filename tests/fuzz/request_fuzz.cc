@@ -46,7 +46,7 @@ void Create(const pb::CreateSandboxRequest& request) {
   const sandboxd::kube::StatefulSet sts = domain::BuildStatefulSet(spec, Defaults());
   (void)sandboxd::kube::ToJson(sts);
   (void)sandboxd::kube::ToJson(domain::BuildService(spec, Defaults()));
-  if (auto policy = domain::BuildNetworkPolicy(spec, Defaults())) {
+  if (auto policy = domain::BuildNetworkPolicy(spec.ns, Defaults())) {
     (void)sandboxd::kube::ToJson(*policy);
   }
   for (const auto& ingress : domain::BuildIngresses(spec, Defaults())) {

@@ -427,7 +427,7 @@ class MigrationTest : public ::testing::Test {
       out.push_back(absl::StrCat("PATCH Ingress ", n, "-app-ingress"));
       out.push_back(absl::StrCat("PATCH Ingress ", n, "-ttyd-ingress"));
     }
-    out.push_back(absl::StrCat("CREATE NetworkPolicy ", n, "-netpol"));
+    out.push_back("CREATE NetworkPolicy sandboxd-sandboxes");  // the namespace's
     out.push_back(absl::StrCat("DELETE Deployment ", n));
     return out;
   }
@@ -455,8 +455,8 @@ class MigrationTest : public ::testing::Test {
   }
 
   // Checks what every complete migration leaves: one pod <name>-0, no Deployment or
-  // ReplicaSet, one StatefulSet, the Service, Ingresses, NetworkPolicy and record owned
-  // by it, one record.
+  // ReplicaSet, one StatefulSet, the Service, Ingresses and record owned by it, one
+  // record, the namespace's NetworkPolicy.
   void ExpectCompleteMigration(const testing::DeploymentEraSandbox& era,
                                const std::string& ns = "") {
     const std::string& n = era.name;
@@ -475,8 +475,7 @@ class MigrationTest : public ::testing::Test {
         << "ReplicaSets of " << n << " left behind";
     const std::string uid = json("statefulset/" + n, "{.metadata.uid}");
     ASSERT_FALSE(uid.empty()) << n;
-    std::vector<std::string> owned = {"service/" + n + "-service", "networkpolicy/" + n + "-netpol",
-                                      "configmap/" + n + "-migration"};
+    std::vector<std::string> owned = {"service/" + n + "-service", "configmap/" + n + "-migration"};
     if (era.ingresses) {
       owned.push_back("ingress/" + n + "-app-ingress");
       owned.push_back("ingress/" + n + "-ttyd-ingress");
@@ -492,7 +491,7 @@ class MigrationTest : public ::testing::Test {
     EXPECT_THAT(Names("services -l app.kubernetes.io/managed-by=sandboxd", in),
                 ::testing::Contains("service/" + n + "-service"));
     EXPECT_THAT(Names("networkpolicies", in),
-                ::testing::Contains("networkpolicy.networking.k8s.io/" + n + "-netpol"));
+                ::testing::Contains("networkpolicy.networking.k8s.io/sandboxd-sandboxes"));
     if (era.ingresses) {
       EXPECT_EQ(json("ingress/" + n + "-app-ingress", "{.spec.rules[*].host}"), era.app_host());
       EXPECT_EQ(json("ingress/" + n + "-ttyd-ingress", "{.spec.rules[*].host}"), era.ttyd_host());
@@ -564,7 +563,7 @@ TEST_F(MigrationTest, DryRunPlansEveryWriteAndWritesNothing) {
                                           absl::StrCat("PATCH Service ", n, "-service"),
                                           absl::StrCat("PATCH Ingress ", n, "-app-ingress"),
                                           absl::StrCat("PATCH Ingress ", n, "-ttyd-ingress"),
-                                          absl::StrCat("CREATE NetworkPolicy ", n, "-netpol"),
+                                          "CREATE NetworkPolicy sandboxd-sandboxes",
                                           absl::StrCat("DELETE Deployment ", n)));
   EXPECT_THAT(Describe(plan), ElementsAreArray(MigrationChanges(era)));
 
@@ -841,8 +840,8 @@ TEST_F(MigrationTest, MigratesOneSandboxAndItLivesOnAsASandbox) {
   ASSERT_TRUE(Delete(n).ok());
   EXPECT_TRUE(Eventually([&] {
     return !Exists(sts) && !Exists(svc) && !Exists(app_ing) && !Exists(ttyd_ing) &&
-           !Exists("networkpolicy/" + n + "-netpol") && !Exists(record) &&
-           !Exists("pvc/vn-homevn-agent-" + n + "-0") && Names("pods -l app=" + n).empty();
+           !Exists(record) && !Exists("pvc/vn-homevn-agent-" + n + "-0") &&
+           Names("pods -l app=" + n).empty();
   })) << "left: "
       << absl::StrJoin(Names("all,configmaps,networkpolicies,pvc -l app=" + n), " ");
 }
@@ -1430,10 +1429,8 @@ TEST_F(MigrationTest, RollbackWithMountHomeKeepsTheHomeVolumeAcrossTheRoundTrip)
             "vn-homevn-agent-" + n + "-0");
 
   // The sandbox's own objects are gone; the Service and Ingresses are as they were.
-  EXPECT_TRUE(Eventually([&] {
-    return !Exists("statefulset/" + n) && !Exists("networkpolicy/" + n + "-netpol") &&
-           !Exists("configmap/" + n + "-migration");
-  }));
+  EXPECT_TRUE(Eventually(
+      [&] { return !Exists("statefulset/" + n) && !Exists("configmap/" + n + "-migration"); }));
   EXPECT_EQ(Json(svc, "{.metadata.uid}"), svc_uid);
   EXPECT_EQ(Json(svc, "{.spec.selector}"), absl::StrCat(R"({"app":")", n, R"("})"));
   EXPECT_EQ(Json(svc, "{.metadata.ownerReferences}"), "");
@@ -1522,8 +1519,7 @@ TEST_F(MigrationTest, RollbackInterruptedAtAnyWriteFinishesWhenCalledAgain) {
 
     // The Deployment-era sandbox as it was (running: one replica), the claim kept.
     EXPECT_TRUE(Eventually([&] {
-      return !Exists("statefulset/" + name) && !Exists("networkpolicy/" + name + "-netpol") &&
-             !Exists("configmap/" + name + "-migration");
+      return !Exists("statefulset/" + name) && !Exists("configmap/" + name + "-migration");
     })) << absl::StrJoin(Names("all,configmaps,networkpolicies -l app=" + name), " ");
     EXPECT_EQ(Json("deployment/" + name, "{.spec.replicas}"), "1");
     if (Json("deployment/" + name, "{.spec.replicas}") == "1") {

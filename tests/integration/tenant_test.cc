@@ -325,6 +325,34 @@ TEST_F(TenantTest, TheServiceSelectsOnlyTheSandboxPod) {
   EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "grafana").ok());
 }
 
+// A claim named like a new sandbox's but not made by sandboxd is never mounted: the
+// create is refused (the watch cache knows the claim; nothing is read or written), and
+// the claim is left as it was.
+TEST_F(TenantTest, AClaimSandboxdDidNotMakeIsNeverAdopted) {
+  const std::string claim = "vn-homevn-agent-squatted-0";
+  const std::string path = absl::StrCat(::testing::TempDir(), "foreign-claim.json");
+  std::ofstream(path) << absl::StrCat(
+      R"({"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":")", claim,
+      R"(","namespace":")", *a_, R"(","labels":{"app":"squatted"}},"spec":{"accessModes":)",
+      R"(["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}})");
+  testing::CommandResult created = plane_->Kubectl("create -f " + path);
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  const std::string uid = plane_->JsonPath(*a_, "pvc/" + claim, "{.metadata.uid}");
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return server_->cache()->IsForeignClaim(*a_, claim).value_or(false); }, kWait));
+
+  auto tenant = As("tenant");
+  requests_->Take();
+  grpc::Status refused = Create(*tenant, *a_, "squatted");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(refused), "FOREIGN_CLAIM");
+  EXPECT_EQ(requests_->Take(), testing::RequestCounter::Counts{});
+  EXPECT_FALSE(plane_->Exists(*a_, "statefulset/squatted"));
+  EXPECT_EQ(plane_->JsonPath(*a_, "pvc/" + claim, "{.metadata.uid}"), uid);
+  EXPECT_EQ(plane_->JsonPath(*a_, "pvc/" + claim, "{.metadata.ownerReferences}"), "");
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *a_, " delete pvc ", claim)).exit_code, 0);
+}
+
 // One host belongs to one Ingress: a sandbox whose host another Ingress (of any
 // namespace, sandboxd's or not) already claims is refused before anything is written.
 TEST_F(TenantTest, AHostAnotherIngressClaimsIsRefused) {
@@ -356,14 +384,24 @@ TEST_F(TenantTest, AHostAnotherIngressClaimsIsRefused) {
   EXPECT_EQ(plane_->JsonPath(*a_, "ingress/twin-app-ingress", "{.spec.rules[0].host}"),
             absl::StrCat("twin-app.", domain));
 
-  // An Ingress sandboxd did not make holds its host just the same.
+  // An Ingress sandboxd did not make holds its host just the same, once sandboxd's
+  // Ingress watch has seen it.
   ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", *b_, " create ingress foreign --rule=",
                                          "solo-ttyd.", domain, "/*=svc:80"))
                 .exit_code,
             0);
-  EXPECT_TRUE(testing::Eventually(
-      [&] { return ReasonOf(create(with_domain(*a_, "solo"))) == "INGRESS_HOST_TAKEN"; },
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        return !server_->ingress_hosts()
+                    ->CheckFree(*a_, "solo-ttyd-ingress", absl::StrCat("solo-ttyd.", domain))
+                    .ok();
+      },
       kWait));
+  requests_->Take();
+  grpc::Status taken = create(with_domain(*a_, "solo"));
+  EXPECT_EQ(taken.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(ReasonOf(taken), "INGRESS_HOST_TAKEN");
+  EXPECT_EQ(requests_->Take(), Counts{});
   EXPECT_FALSE(plane_->Exists(*a_, "statefulset/solo"));
   EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "twin").ok());
 }

@@ -111,32 +111,24 @@ void FloorClient::List(const std::string& ns, int page_size, const std::string& 
 
 void FloorClient::Create(const domain::SandboxSpec& spec, ValueCallback done) const {
   const std::string claim_template = domain::ClaimTemplateNameFor(spec, defaults_);
-  plan::Send(
-      kube_, plan::ClaimCheck(spec.ns, domain::ClaimName(claim_template, spec.name)), Opts(),
-      [this, spec, claim_template, done = std::move(done)](Body claim) {
-        if (!absl::IsNotFound(claim.status())) {
-          return done(claim.ok() ? absl::AlreadyExistsError("claim exists") : claim.status());
-        }
-        plan::Send(
-            kube_, plan::CreateStatefulSet(spec, defaults_, claim_template), Opts(),
-            [this, spec, claim_template, done](Body created) {
-              if (!created.ok()) return done(created.status());
-              kube::StatefulSet owner = domain::BuildStatefulSet(spec, defaults_, claim_template);
-              owner.metadata.uid = FirstStringField(*created, "uid");
-              std::vector<plan::Child> children = plan::CreateChildren(spec, defaults_, owner);
-              auto join = std::make_shared<Join>(static_cast<int>(children.size()),
-                                                 [done, uid = owner.metadata.uid](absl::Status s) {
-                                                   if (!s.ok()) return done(s);
-                                                   done(uid);
-                                                 });
-              for (plan::Child& child : children) {
-                plan::Send(kube_, std::move(child.request), Opts(), [join](Body r) {
-                  join->Arrive(r.ok() || absl::IsAlreadyExists(r.status()) ? absl::OkStatus()
-                                                                           : r.status());
-                });
-              }
-            });
-      });
+  plan::Send(kube_, plan::CreateStatefulSet(spec, defaults_, claim_template), Opts(),
+             [this, spec, claim_template, done = std::move(done)](Body created) {
+               if (!created.ok()) return done(created.status());
+               kube::StatefulSet owner = domain::BuildStatefulSet(spec, defaults_, claim_template);
+               owner.metadata.uid = FirstStringField(*created, "uid");
+               std::vector<plan::Child> children = plan::CreateChildren(spec, defaults_, owner);
+               auto join = std::make_shared<Join>(static_cast<int>(children.size()),
+                                                  [done, uid = owner.metadata.uid](absl::Status s) {
+                                                    if (!s.ok()) return done(s);
+                                                    done(uid);
+                                                  });
+               for (plan::Child& child : children) {
+                 plan::Send(kube_, std::move(child.request), Opts(), [join](Body r) {
+                   join->Arrive(r.ok() || absl::IsAlreadyExists(r.status()) ? absl::OkStatus()
+                                                                            : r.status());
+                 });
+               }
+             });
 }
 
 void FloorClient::Scale(const std::string& ns, const std::string& name, int replicas,

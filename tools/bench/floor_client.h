@@ -50,10 +50,10 @@ class FloorClient {
   void List(const std::string& ns, int page_size, const std::string& children_selector,
             StatusCallback done) const;
 
-  // CreateSandbox of a fresh name, `spec` with defaults applied: plan::ClaimCheck (404
-  // expected), plan::CreateStatefulSet, then plan::CreateChildren in parallel (their owner
-  // is the StatefulSet the plan built, with the uid cut from the POST's answer). `done`
-  // gets the StatefulSet's uid (for Delete).
+  // CreateSandbox of a fresh name in a namespace that has its NetworkPolicy, `spec` with
+  // defaults applied: plan::CreateStatefulSet, then plan::CreateChildren in parallel (their
+  // owner is the StatefulSet the plan built, with the uid cut from the POST's answer).
+  // `done` gets the StatefulSet's uid (for Delete).
   void Create(const domain::SandboxSpec& spec, ValueCallback done) const;
 
   // Start/StopSandbox that changes the count: plan::Scale.

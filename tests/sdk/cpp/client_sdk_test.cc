@@ -362,13 +362,13 @@ TEST_F(ClientSdkTest, MigrateMigrateAllAndRollback) {
   ASSERT_TRUE(planned.ok()) << planned.status();
   EXPECT_EQ(planned->outcome(), pb::MIGRATION_OUTCOME_WOULD_MIGRATE);
   EXPECT_EQ(planned->step(), pb::MIGRATION_STEP_PLANNED);
-  EXPECT_THAT(Changes(*planned),
-              ElementsAre("ACTION_CREATE ConfigMap cpp-era-migration", "ACTION_PATCH Deployment cpp-era",
-                          "ACTION_CREATE StatefulSet cpp-era", "ACTION_PATCH Service cpp-era-service",
-                          "ACTION_PATCH Ingress cpp-era-app-ingress",
-                          "ACTION_PATCH Ingress cpp-era-ttyd-ingress",
-                          "ACTION_CREATE NetworkPolicy cpp-era-netpol",
-                          "ACTION_DELETE Deployment cpp-era"));
+  EXPECT_THAT(
+      Changes(*planned),
+      ElementsAre(
+          "ACTION_CREATE ConfigMap cpp-era-migration", "ACTION_PATCH Deployment cpp-era",
+          "ACTION_CREATE StatefulSet cpp-era", "ACTION_PATCH Service cpp-era-service",
+          "ACTION_PATCH Ingress cpp-era-app-ingress", "ACTION_PATCH Ingress cpp-era-ttyd-ingress",
+          "ACTION_CREATE NetworkPolicy sandboxd-sandboxes", "ACTION_DELETE Deployment cpp-era"));
   EXPECT_FALSE(planned->has_sandbox());
 
   // Out of range: the whole stream is refused before any message.

@@ -83,14 +83,14 @@ mig-one CREATE StatefulSet mig-one
 mig-one PATCH Service mig-one-service
 mig-one PATCH Ingress mig-one-app-ingress
 mig-one PATCH Ingress mig-one-ttyd-ingress
-mig-one CREATE NetworkPolicy mig-one-netpol
+mig-one CREATE NetworkPolicy sandboxd-sandboxes
 mig-one DELETE Deployment mig-one
 NAME OUTCOME STEP REASON
 mig-one WOULD_MIGRATE PLANNED
 $(summary 0 0 1 0 0)"'
-check "dry run wrote nothing" eval 'absent statefulset mig-one && absent configmap mig-one-migration && absent networkpolicy mig-one-netpol && [ "$(field deployment mig-one "{.spec.replicas}")" = 1 ] && [ -z "$(field service mig-one-service "{.metadata.labels.app\.kubernetes\.io/managed-by}")" ] && [ -z "$(field ingress mig-one-app-ingress "{.metadata.ownerReferences}")" ]'
+check "dry run wrote nothing" eval 'absent statefulset mig-one && absent configmap mig-one-migration && [ "$(field deployment mig-one "{.spec.replicas}")" = 1 ] && [ -z "$(field service mig-one-service "{.metadata.labels.app\.kubernetes\.io/managed-by}")" ] && [ -z "$(field ingress mig-one-app-ingress "{.metadata.ownerReferences}")" ]'
 run -o json migrate --dry-run mig-one
-check "dry run -o json: the Migration with the changes and their bodies" eval 'rc_is 0 && json "(.migrations | length) == 1 and .migrations[0].name == \"mig-one\" and .migrations[0].namespace == env.SANDBOXD_NAMESPACE and .migrations[0].outcome == \"MIGRATION_OUTCOME_WOULD_MIGRATE\" and .migrations[0].step == \"MIGRATION_STEP_PLANNED\" and .summary == {\"total\": 1, \"wouldMigrate\": 1}" && json "[.migrations[0].changes[] | .action + \" \" + .kind + \" \" + .name] == [\"ACTION_CREATE ConfigMap mig-one-migration\", \"ACTION_PATCH Deployment mig-one\", \"ACTION_CREATE StatefulSet mig-one\", \"ACTION_PATCH Service mig-one-service\", \"ACTION_PATCH Ingress mig-one-app-ingress\", \"ACTION_PATCH Ingress mig-one-ttyd-ingress\", \"ACTION_CREATE NetworkPolicy mig-one-netpol\", \"ACTION_DELETE Deployment mig-one\"]"'
+check "dry run -o json: the Migration with the changes and their bodies" eval 'rc_is 0 && json "(.migrations | length) == 1 and .migrations[0].name == \"mig-one\" and .migrations[0].namespace == env.SANDBOXD_NAMESPACE and .migrations[0].outcome == \"MIGRATION_OUTCOME_WOULD_MIGRATE\" and .migrations[0].step == \"MIGRATION_STEP_PLANNED\" and .summary == {\"total\": 1, \"wouldMigrate\": 1}" && json "[.migrations[0].changes[] | .action + \" \" + .kind + \" \" + .name] == [\"ACTION_CREATE ConfigMap mig-one-migration\", \"ACTION_PATCH Deployment mig-one\", \"ACTION_CREATE StatefulSet mig-one\", \"ACTION_PATCH Service mig-one-service\", \"ACTION_PATCH Ingress mig-one-app-ingress\", \"ACTION_PATCH Ingress mig-one-ttyd-ingress\", \"ACTION_CREATE NetworkPolicy sandboxd-sandboxes\", \"ACTION_DELETE Deployment mig-one\"]"'
 check "dry run -o json: the bodies" eval 'json ".migrations[0].changes as \$c | (\$c[0].body | fromjson | .metadata.labels[\"sandboxd.dev/migration\"] == \"mig-one\" and (.data | keys) == [\"app-ingress.json\", \"deployment.json\", \"service.json\", \"ttyd-ingress.json\"]) and (\$c[1].body | fromjson) == {\"spec\": {\"replicas\": 0}} and (\$c[2].body | fromjson | .spec.replicas == 1 and .spec.serviceName == \"mig-one-service\" and .spec.volumeClaimTemplates[0].metadata.name == \"vn-homevn-agent\" and ([.spec.template.spec.containers[0].env[].name] == [\"DATABASE_URL\", \"NODE_ENV\", \"TTYD_PORT\", \"TTYD_INTERFACE\", \"PROJECT_NAME\"])) and ((\$c[7].body // \"\") == \"\")"'
 check "dry run -o json: the progress line on stderr" stderr_is "sandbox/mig-one: WOULD_MIGRATE"
 

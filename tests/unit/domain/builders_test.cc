@@ -47,17 +47,35 @@ TEST(BuildersGoldenTest, Service) {
 }
 
 TEST(BuildersGoldenTest, NetworkPolicy) {
-  std::optional<kube::NetworkPolicy> policy = BuildNetworkPolicy(Spec(), Defaults());
+  std::optional<kube::NetworkPolicy> policy = BuildNetworkPolicy("ns-alice", Defaults());
   ASSERT_TRUE(policy.has_value());
-  SetOwnerReference(StatefulSetOwnerReference("alice", "0b5e7a52-1111-4c4e-9a51-2f0c1c3d4e5f"),
-                    &policy->metadata);
   ExpectMatchesGolden(kube::ToJson(*policy), "networkpolicy.json");
+}
+
+// The policy admits the ports by the names the pod template gives them.
+TEST(BuildersTest, TheNetworkPolicyNamesThePortsOfThePodTemplate) {
+  kube::StatefulSet sts = BuildStatefulSet(Spec(), Defaults());
+  std::vector<std::string> names;
+  for (const kube::ContainerPort& p : sts.spec.template_.spec.containers.at(0).ports) {
+    names.push_back(p.name);
+  }
+  const kube::NetworkPolicy policy = *BuildNetworkPolicy("ns-alice", Defaults());
+  std::vector<std::string> admitted;
+  for (const kube::NetworkPolicyPort& p : policy.spec.ingress.at(0).ports) {
+    EXPECT_TRUE(p.port.is_string);
+    admitted.push_back(p.port.string_value);
+  }
+  EXPECT_EQ(admitted, names);
+  // Every sandbox pod is selected.
+  for (const auto& [key, value] : policy.spec.pod_selector) {
+    EXPECT_EQ(sts.spec.template_.metadata.labels.at(key), value) << key;
+  }
 }
 
 TEST(BuildersTest, NoNetworkPolicyWithoutAnIngressControllerNamespace) {
   SandboxDefaults d = Defaults();
   d.ingress_controller_namespace.clear();
-  EXPECT_FALSE(BuildNetworkPolicy(Spec(), d).has_value());
+  EXPECT_FALSE(BuildNetworkPolicy("ns-alice", d).has_value());
 }
 
 TEST(BuildersGoldenTest, AppIngress) {

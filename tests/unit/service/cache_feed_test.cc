@@ -71,7 +71,10 @@ class CacheFeedTest : public ::testing::Test {
     for (Kind kind : {Kind::kStatefulSet, Kind::kPod, Kind::kPersistentVolumeClaim}) {
       FakeKubeClient::PendingList list = client_.PopList();
       EXPECT_EQ(list.kind, kind);
-      EXPECT_EQ(list.opts.label_selector, "app.kubernetes.io/managed-by=sandboxd");
+      // Every claim (the foreign ones too); only sandboxd's StatefulSets and pods.
+      EXPECT_EQ(list.opts.label_selector, kind == Kind::kPersistentVolumeClaim
+                                              ? ""
+                                              : "app.kubernetes.io/managed-by=sandboxd");
       namespaces.push_back(list.ns);
       list.done(ListOf(kind == Kind::kStatefulSet ? sts_items : std::vector<std::string>{}, rv));
     }

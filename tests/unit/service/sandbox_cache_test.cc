@@ -94,7 +94,7 @@ kube::PersistentVolumeClaim Claim(const std::string& name, const std::string& ph
                                   absl::Time created = kStart - absl::Minutes(10)) {
   kube::PersistentVolumeClaim c;
   c.metadata.name = "vn-homevn-agent-" + name + "-0";
-  c.metadata.labels = {{"app", name}};  // from the claim template
+  c.metadata.labels = {{"app", name}, {"app.kubernetes.io/managed-by", "sandboxd"}};  // template
   c.metadata.ns = kNs;
   c.metadata.uid = "pvc-" + name;
   c.metadata.creation_timestamp = created;
@@ -201,10 +201,47 @@ TEST_F(SandboxCacheTest, JoinsPodAndClaimThatArriveBeforeTheirStatefulSet) {
   kube::PersistentVolumeClaim other_claim = Claim("x");
   other_claim.metadata.name = "data-y-0";  // not "<template>-<app label>-0"
   cache_->ApplyClaim(other_claim);
-  other_claim.metadata.labels.clear();
-  other_claim.metadata.name = "data-x-0";  // unlabelled and not "home-<name>-0"
+  other_claim.metadata.labels.erase("app");
+  other_claim.metadata.name = "data-x-0";  // no app label and not "home-<name>-0"
   cache_->ApplyClaim(other_claim);
   EXPECT_EQ(cache_->stats().entries, 1u);
+}
+
+// Of a claim sandboxd did not make only the name is kept: it joins no sandbox, and a
+// create asks the cache whether one has the name it wants.
+TEST_F(SandboxCacheTest, KeepsOnlyTheNameOfAForeignClaim) {
+  const std::string name = "vn-homevn-agent-alice-0";
+  kube::PersistentVolumeClaim foreign = Claim("alice");
+  foreign.metadata.labels.erase("app.kubernetes.io/managed-by");
+  cache_->ApplyStatefulSet(Sts("alice"));
+  EXPECT_EQ(*cache_->IsForeignClaim(kNs, name), false);
+  cache_->ApplyClaim(foreign);
+  EXPECT_EQ(*cache_->IsForeignClaim(kNs, name), true);
+  EXPECT_EQ(*cache_->IsForeignClaim("other-ns", name), false);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->storage.uid, "");
+  EXPECT_FALSE(cache_->HasClaim(kNs, "alice", name));
+  const uint64_t seq = Seq();
+
+  // Labelled managed-by=sandboxd: sandboxd's, joined.
+  cache_->ApplyClaim(Claim("alice"));
+  EXPECT_EQ(*cache_->IsForeignClaim(kNs, name), false);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->storage.uid, "pvc-alice");
+  EXPECT_EQ(Seq(), seq + 1);
+  // The label removed: foreign again, and the sandbox no longer has it.
+  cache_->ApplyClaim(foreign);
+  EXPECT_EQ(*cache_->IsForeignClaim(kNs, name), true);
+  EXPECT_EQ(cache_->Get(kNs, "alice")->storage.uid, "");
+  EXPECT_EQ(Seq(), seq + 2);
+  cache_->DeleteClaim(kNs, name);
+  EXPECT_EQ(*cache_->IsForeignClaim(kNs, name), false);
+  EXPECT_EQ(Seq(), seq + 2);
+
+  // Forgotten with its namespace; not known before the cache has synced.
+  cache_->ApplyClaim(foreign);
+  cache_->ForgetNamespace(kNs);
+  EXPECT_EQ(*cache_->IsForeignClaim(kNs, name), false);
+  MakeCache(Opts());
+  EXPECT_EQ(cache_->IsForeignClaim(kNs, name).status().code(), absl::StatusCode::kUnavailable);
 }
 
 // A StatefulSet created before the Sealos naming: template "home", and its claim (from
@@ -218,7 +255,7 @@ TEST_F(SandboxCacheTest, JoinsTheClaimOfTheStatefulSetsOwnTemplate) {
   legacy.spec.template_.spec.containers[0].volume_mounts[0].name = "home";
   kube::PersistentVolumeClaim home = Claim("old", "Bound");
   home.metadata.name = "home-old-0";
-  home.metadata.labels.clear();
+  home.metadata.labels.erase("app");
   home.metadata.uid = "pvc-home-old";
   kube::PersistentVolumeClaim other = Claim("old", "Pending");
   other.metadata.uid = "pvc-vn-old";  // vn-homevn-agent-old-0
