@@ -1053,8 +1053,7 @@ TEST_F(SandboxCacheTest, ForgetNamespaceDropsItsObjectsClosesItsStreamsAndResets
 // of sandboxes without a StatefulSet, in synced namespaces.
 TEST_F(SandboxCacheTest, StrayClaimsAreUnownedManagedClaimsOfSandboxesWithoutStatefulSet) {
   auto managed = [](const std::string& name) {
-    kube::PersistentVolumeClaim c = Claim(name);
-    c.metadata.labels[domain::kLabelManagedBy] = domain::kManagedByValue;
+    kube::PersistentVolumeClaim c = Claim(name);  // labelled managed-by=sandboxd
     c.metadata.resource_version = "7";
     return c;
   };
@@ -1072,7 +1071,9 @@ TEST_F(SandboxCacheTest, StrayClaimsAreUnownedManagedClaimsOfSandboxesWithoutSta
   kube::PersistentVolumeClaim owned = managed("owned");
   owned.metadata.owner_references = {{"apps/v1", "StatefulSet", "owned", "uid-owned", {}, {}}};
   cache_->ApplyClaim(owned);
-  cache_->ApplyClaim(Claim("foreign"));  // no managed-by label
+  kube::PersistentVolumeClaim foreign = Claim("foreign");
+  foreign.metadata.labels.erase(domain::kLabelManagedBy);
+  cache_->ApplyClaim(foreign);
   cache_->ApplyStatefulSet(Sts("live"));
   cache_->ApplyClaim(managed("live"));
 
