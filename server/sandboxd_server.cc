@@ -24,7 +24,10 @@ namespace {
 constexpr char kServiceName[] = "sandbox.v1.SandboxLifecycle";
 
 absl::StatusOr<kube::KubeConfig> LoadKube(const KubeSettings& settings) {
-  if (settings.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+  // sandboxd never changes its environment, so reading it is safe on any thread.
+  const char* in_cluster_host =
+      std::getenv("KUBERNETES_SERVICE_HOST");  // NOLINT(concurrency-mt-unsafe)
+  if (settings.kubeconfig.empty() && in_cluster_host != nullptr) {
     kube::InClusterOptions in_cluster;
     in_cluster.service_account_dir = settings.service_account_dir;
     return kube::LoadInClusterConfig(in_cluster);
@@ -120,6 +123,11 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
                                                       ? service::CacheFeed::Scope::kPerNamespace
                                                       : service::CacheFeed::Scope::kCluster);
   s->ingress_hosts_ = std::make_unique<service::IngressHosts>(kube);
+  if (config.orphan_claim_grace > absl::ZeroDuration()) {
+    service::ClaimJanitor::Options janitor;
+    janitor.grace = config.orphan_claim_grace;
+    s->janitor_ = std::make_unique<service::ClaimJanitor>(kube, s->cache_.get(), janitor);
+  }
   auth::Authenticator::Options authn;
   authn.audiences = config.auth.audiences;
   s->authenticator_ = std::make_unique<auth::Authenticator>(kube, authn);
@@ -200,6 +208,7 @@ absl::StatusOr<std::unique_ptr<SandboxdServer>> SandboxdServer::Start(
   s->SetServing(false);
   s->namespaces_->Start();  // starts the feed once the served namespaces are known
   s->ingress_hosts_->Start();
+  if (s->janitor_ != nullptr) s->janitor_->Start();
   s->housekeeping_ = std::thread([raw = s.get()] { raw->Housekeeping(); });
   spdlog::info("sandboxd listening on {} (port {}); NOT_SERVING until the watch cache syncs",
                config.listen_address, s->port_);
@@ -240,6 +249,7 @@ ServerMetrics::State SandboxdServer::MetricsState() const {
   state.watch_events_applied = feed.events;
   state.cache_input_queue = feed.queued;
   state.fanout_queue = fanout_->queued();
+  state.orphan_claims_deleted = janitor_ != nullptr ? janitor_->deleted() : 0;
   return state;
 }
 
@@ -276,6 +286,7 @@ void SandboxdServer::Shutdown(absl::Duration grace) {
   stopping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
   stop_metrics.join();
+  if (janitor_ != nullptr) janitor_->Stop();  // it reads the cache and uses the client
   namespaces_->Stop();  // first: it drives the feed
   feed_->Stop();
   ingress_hosts_->Stop();

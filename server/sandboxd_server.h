@@ -4,12 +4,14 @@
 // a free port.
 //
 // Health is NOT_SERVING until the watch cache, the set of served namespaces and the
-// Ingress hosts have synced, SERVING until Shutdown(). The listener uses TLS (certificate files re-read when
-// they change; client certificates verified against tls.client_ca_file when set) unless
-// tls.plaintext, which logs a warning. health_listen_address, when set, is a second,
+// Ingress hosts have synced, SERVING until Shutdown(). The listener uses TLS (certificate files
+// re-read when they change; client certificates verified against tls.client_ca_file when set)
+// unless tls.plaintext, which logs a warning. health_listen_address, when set, is a second,
 // plaintext listener with only the health service (Kubernetes gRPC probes speak no TLS).
 // metrics_listen_address, when set, serves Prometheus metrics at /metrics over plaintext
 // HTTP (server_metrics.h); the server's state there is read at each scrape.
+// orphan_claim_grace, when positive, runs a ClaimJanitor on the watch cache (every
+// replica: it needs no leader).
 //
 // Thread-safe: Shutdown() may be called from any thread, once.
 #ifndef SANDBOXD_SERVER_SANDBOXD_SERVER_H_
@@ -34,6 +36,7 @@
 #include "src/auth/namespace_gate.h"
 #include "src/kube/curl_kube_client.h"
 #include "src/service/cache_feed.h"
+#include "src/service/claim_janitor.h"
 #include "src/service/ingress_hosts.h"
 #include "src/service/migration_service.h"
 #include "src/service/sandbox_cache.h"
@@ -107,6 +110,7 @@ class SandboxdServer {
   std::unique_ptr<service::SandboxCache> cache_;
   std::unique_ptr<service::CacheFeed> feed_;
   std::unique_ptr<service::IngressHosts> ingress_hosts_;
+  std::unique_ptr<service::ClaimJanitor> janitor_;  // null when orphan_claim_grace is 0
   std::unique_ptr<service::SandboxService> service_;
   std::unique_ptr<service::MigrationService> migrations_;
   std::unique_ptr<auth::Authenticator> authenticator_;

@@ -60,6 +60,9 @@ ABSL_FLAG(std::optional<std::string>, log_format, std::nullopt,
           "text|json: json writes one JSON object per line (default text)");
 ABSL_FLAG(std::optional<absl::Duration>, shutdown_grace, std::nullopt,
           "How long shutdown waits for calls and streams before cancelling them (default 15s)");
+ABSL_FLAG(std::optional<absl::Duration>, orphan_claim_grace, std::nullopt,
+          "How long a claim of a deleted sandbox may be orphaned (sandboxd's, not kept, no "
+          "owner, no StatefulSet) before sandboxd deletes it (default 60s; 0: never)");
 ABSL_FLAG(std::optional<std::string>, kubeconfig, std::nullopt,
           "Kubeconfig path (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)");
 ABSL_FLAG(std::optional<std::string>, kube_context, std::nullopt,
@@ -396,6 +399,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
       {"log_level", r.String(&config->log_level)},
       {"log_format", r.String(&config->log_format)},
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
+      {"orphan_claim_grace", r.Duration(&config->orphan_claim_grace)},
       {"max_message_bytes", r.Integer(&config->max_message_bytes)},
       {"kube", r.Nested({
                    {"kubeconfig", r.String(&config->kube.kubeconfig)},
@@ -488,6 +492,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.log_level, &config->log_level);
   Override(o.log_format, &config->log_format);
   Override(o.shutdown_grace, &config->shutdown_grace);
+  Override(o.orphan_claim_grace, &config->orphan_claim_grace);
   Override(o.kubeconfig, &config->kube.kubeconfig);
   Override(o.kube_context, &config->kube.context);
   Override(o.kube_service_account_dir, &config->kube.service_account_dir);
@@ -567,6 +572,9 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   }
   if (c.shutdown_grace < absl::ZeroDuration()) {
     return SettingError("shutdown_grace", "must not be negative");
+  }
+  if (c.orphan_claim_grace < absl::ZeroDuration()) {
+    return SettingError("orphan_claim_grace", "must not be negative");
   }
   if (!(c.kube.qps > 0)) return SettingError("kube.qps", "must be positive");
   if (c.kube.burst < 1) return SettingError("kube.burst", "must be at least 1");
@@ -700,6 +708,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.log_level = absl::GetFlag(FLAGS_log_level);
   o.log_format = absl::GetFlag(FLAGS_log_format);
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  o.orphan_claim_grace = absl::GetFlag(FLAGS_orphan_claim_grace);
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
   o.kube_context = absl::GetFlag(FLAGS_kube_context);
   o.kube_service_account_dir = absl::GetFlag(FLAGS_kube_service_account_dir);

@@ -18,6 +18,10 @@
 //   log_format: text                   # --log_format: text|json (one JSON object per
 //                                      #   line; server/log_format.h)
 //   shutdown_grace: 15s                # --shutdown_grace
+//   orphan_claim_grace: 60s            # --orphan_claim_grace: how long a claim of a deleted
+//                                      #   sandbox may be orphaned (sandboxd's, not kept,
+//                                      #   no owner) before sandboxd deletes it
+//                                      #   (src/service/claim_janitor.h); 0: never
 //   max_message_bytes: 4194304         # --max_message_bytes: largest gRPC request accepted
 //   kube:
 //     kubeconfig: /path/to/kubeconfig  # --kubeconfig (empty: in-cluster / $KUBECONFIG)
@@ -179,6 +183,8 @@ struct ServerConfig {
   KeepaliveSettings keepalive;
   // How long Shutdown waits for calls and streams to finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(15);
+  // A claim orphaned this long is deleted (service::ClaimJanitor); zero: no janitor.
+  absl::Duration orphan_claim_grace = absl::Seconds(60);
   std::string log_level = "info";  // spdlog level name
   std::string log_format = "text";  // "text" or "json" (server/log_format.h)
 };
@@ -201,6 +207,7 @@ struct ServerConfigOverrides {
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
   std::optional<absl::Duration> shutdown_grace;
+  std::optional<absl::Duration> orphan_claim_grace;
   std::optional<std::string> kubeconfig;
   std::optional<std::string> kube_context;
   std::optional<std::string> kube_service_account_dir;
@@ -257,12 +264,13 @@ void ApplyOverrides(const ServerConfigOverrides& overrides, ServerConfig* config
 
 // Checks the value ranges of a complete config. INVALID_ARGUMENT naming the setting
 // (its config file path) when a value is out of range: empty listen_address, unknown
-// log_level or log_format, negative shutdown_grace / keepalive.min_ping_interval, non-positive
+// log_level or log_format, negative shutdown_grace / orphan_claim_grace /
+// keepalive.min_ping_interval, non-positive
 // keepalive.time / keepalive.timeout / claim_bind_timeout / qps / max_message_bytes,
 // burst < 1, both tls.plaintext and tls.cert_file, tls.cert_file without
 // tls.key_file (or the reverse), tls.client_ca_file with plaintext, an empty
-// served_namespace_selector, fair_use.burst < 1, ports outside 1..65535 or equal, an empty storage size or
-// ingress class, a relative mount path, negative run_as_user / fs_group, an empty default
+// served_namespace_selector, fair_use.burst < 1, ports outside 1..65535 or equal, an empty storage
+// size or ingress class, a relative mount path, negative run_as_user / fs_group, an empty default
 // cpu or memory request (pods would be BestEffort), a default request or limit that is
 // not a quantity or a request above its limit; a non-empty limits.max_* that is not a
 // positive quantity, a negative limits count, an empty allowed storage class; a default

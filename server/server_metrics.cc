@@ -149,6 +149,10 @@ class StateCollectable final : public prometheus::Collectable {
            "Queued updates dropped when a slow stream's queue collapsed (the stream then "
            "gets RESET and a fresh initial state).",
            MetricType::Counter, static_cast<double>(s.stream_dropped_updates));
+    single("sandboxd_orphan_claims_deleted_total",
+           "Claims of deleted sandboxes that were left without an owner, deleted by the "
+           "claim janitor.",
+           MetricType::Counter, static_cast<double>(s.orphan_claims_deleted));
     return out;
   }
 

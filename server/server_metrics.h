@@ -14,7 +14,8 @@
 //   sandboxd's own (sandboxd_*): counters of watch streams kept here (RESETs sent,
 //     active streams), and the server's state read at scrape time from the State source
 //     (sandboxes by phase and error reason, cache synced, reflector counters, queue
-//     depths, merged and dropped stream updates) plus sandboxd_build_info.
+//     depths, merged and dropped stream updates, orphaned claims deleted) plus
+//     sandboxd_build_info.
 // docs/OPERATIONS.md lists every metric and what to alert on.
 //
 // Prometheus stays inside the .cc: callers see only these small methods.
@@ -56,6 +57,7 @@ class ServerMetrics {
     size_t stream_queued_events = 0;         // pending in all watch streams
     uint64_t stream_merged_updates = 0;      // queued states replaced by a newer one
     uint64_t stream_dropped_updates = 0;     // queued states dropped by a collapse
+    uint64_t orphan_claims_deleted = 0;      // by the claim janitor
   };
 
   ServerMetrics(std::string version, std::string kube_version);

@@ -98,6 +98,16 @@ std::optional<std::string> SandboxOfClaim(const kube::ObjectMeta& claim) {
   return name.substr(prefix, name.size() - prefix - 2);
 }
 
+// A claim sandboxd made (managed-by), did not keep, that nothing owns: one StrayClaims
+// returns once its sandbox has no StatefulSet.
+bool Unowned(const kube::ObjectMeta& claim) {
+  auto managed = claim.labels.find(domain::kLabelManagedBy);
+  auto kept = claim.annotations.find(domain::kAnnotationKeptClaim);
+  return managed != claim.labels.end() && managed->second == domain::kManagedByValue &&
+         (kept == claim.annotations.end() || kept->second != "true") &&
+         claim.owner_references.empty();
+}
+
 // The claim of the entry's StatefulSet, if present.
 template <typename EntryT>
 const kube::PersistentVolumeClaim* ClaimOf(const EntryT& e) {
@@ -272,11 +282,21 @@ void SandboxCache::ApplyClaim(kube::PersistentVolumeClaim claim) {
     foreign_claims_.insert(claim_key);
     return;
   }
+  std::optional<std::string> name = SandboxOfClaim(claim.metadata);
   {
     absl::MutexLock lock(&mu_);
     foreign_claims_.erase(claim_key);
+    if (name.has_value() && Unowned(claim.metadata)) {
+      unowned_claims_[claim_key] = StrayClaim{claim.metadata.ns,
+                                              *name,
+                                              claim.metadata.name,
+                                              claim.metadata.uid,
+                                              claim.metadata.resource_version,
+                                              claim.metadata.creation_timestamp};
+    } else {
+      unowned_claims_.erase(claim_key);
+    }
   }
-  std::optional<std::string> name = SandboxOfClaim(claim.metadata);
   if (!name.has_value()) return;
   claim_owners_[claim_key] = *name;
   const uint64_t rv = VersionOf(claim.metadata.resource_version);
@@ -291,6 +311,7 @@ void SandboxCache::DeleteClaim(const std::string& ns, const std::string& claim_n
   {
     absl::MutexLock lock(&mu_);
     foreign_claims_.erase(Key{ns, claim_name});
+    unowned_claims_.erase(Key{ns, claim_name});
   }
   auto owner = claim_owners_.find(Key{ns, claim_name});
   if (owner == claim_owners_.end()) return;  // never seen, or not a sandbox's claim
@@ -359,6 +380,10 @@ void SandboxCache::ForgetNamespace(const std::string& ns) {
     for (auto owner = claim_owners_.lower_bound(Key{ns, ""});
          owner != claim_owners_.end() && owner->first.first == ns;) {
       owner = claim_owners_.erase(owner);
+    }
+    for (auto unowned = unowned_claims_.lower_bound(Key{ns, ""});
+         unowned != unowned_claims_.end() && unowned->first.first == ns;) {
+      unowned = unowned_claims_.erase(unowned);
     }
     auto subs = subs_.find(ns);
     if (subs != subs_.end()) {
@@ -674,6 +699,19 @@ bool SandboxCache::HasClaim(const std::string& ns, const std::string& name,
   if (!CheckSynced(ns).ok()) return false;
   auto it = entries_.find(Key{ns, name});
   return it != entries_.end() && it->second.claims.count(claim) > 0;
+}
+
+std::vector<SandboxCache::StrayClaim> SandboxCache::StrayClaims() const {
+  std::vector<StrayClaim> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, claim] : unowned_claims_) {
+    if (!CheckSynced(claim.ns).ok()) continue;
+    auto it = entries_.find(Key{claim.ns, claim.sandbox});
+    // No entry yet: ApplyClaim has not reached ChangeEntry.
+    if (it == entries_.end() || it->second.sts.has_value()) continue;
+    out.push_back(claim);
+  }
+  return out;
 }
 
 absl::StatusOr<bool> SandboxCache::IsForeignClaim(const std::string& ns,

@@ -245,6 +245,21 @@ class SandboxCache {
   // StatefulSet). Only claims labelled managed-by=sandboxd are cached. False while not
   // synced.
   bool HasClaim(const std::string& ns, const std::string& name, const std::string& claim) const;
+  // A claim of a sandbox that has no StatefulSet in the cache (StrayClaims).
+  struct StrayClaim {
+    std::string ns;
+    std::string sandbox;  // the sandbox it belongs to (see "Ownership" above)
+    std::string name;
+    std::string uid;
+    std::string resource_version;       // as cached
+    std::optional<absl::Time> created;  // metadata.creationTimestamp
+  };
+  // The claims labelled managed-by=sandboxd, not kept (annotation sandboxd.dev/kept is not
+  // "true") and without owner references, of sandboxes without a StatefulSet in the
+  // cache, in the namespaces the cache is synced for (synced(ns)); sorted by namespace
+  // and name. Claims without the managed-by label are never returned, whatever the claim
+  // reflector watches. Costs the number of such claims, not of the cache's sandboxes.
+  std::vector<StrayClaim> StrayClaims() const ABSL_LOCKS_EXCLUDED(mu_);
   // Whether claim `claim` of namespace `ns` exists and sandboxd did not make it (it lacks
   // the managed-by=sandboxd label), as of the cache. Errors as Get while not synced.
   absl::StatusOr<bool> IsForeignClaim(const std::string& ns, const std::string& claim) const;
@@ -380,6 +395,9 @@ class SandboxCache {
   // (namespace, claim name) -> sandbox name, for DeleteClaim (which gets no labels).
   // Only the input thread uses it.
   std::map<Key, std::string> claim_owners_;
+  // The claims StrayClaims may return (managed, not kept, no owner reference), by
+  // (namespace, claim name), as StrayClaims returns them.
+  std::map<Key, StrayClaim> unowned_claims_ ABSL_GUARDED_BY(mu_);
   // (namespace, claim name) of every claim without the managed-by=sandboxd label.
   std::set<Key> foreign_claims_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

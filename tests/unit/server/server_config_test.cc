@@ -32,6 +32,7 @@ metrics_listen_address: ""
 log_level: debug
 log_format: json
 shutdown_grace: 45s
+orphan_claim_grace: 0s
 max_message_bytes: 1048576
 kube:
   kubeconfig: /etc/kube/config
@@ -84,6 +85,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(config->log_level, "info");
   EXPECT_EQ(config->log_format, "text");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(15));
+  EXPECT_EQ(config->orphan_claim_grace, absl::Seconds(60));
   EXPECT_EQ(config->kube.kubeconfig, "");
   EXPECT_EQ(config->kube.qps, 50);
   EXPECT_EQ(config->kube.burst, 100);
@@ -131,6 +133,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(config->log_level, "debug");
   EXPECT_EQ(config->log_format, "json");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(45));
+  EXPECT_EQ(config->orphan_claim_grace, absl::ZeroDuration());  // no janitor
   EXPECT_EQ(config->kube.kubeconfig, "/etc/kube/config");
   EXPECT_EQ(config->kube.context, "dev");
   EXPECT_EQ(config->kube.service_account_dir, "/run/sa");
@@ -267,14 +270,12 @@ INSTANTIATE_TEST_SUITE_P(
                     "name \"vn-homevn-my_dir\" must be a DNS-1123 label of at most 50 characters"},
         BadYamlCase{"kube: {allow_http: maybe}\n",
                     "c.yaml: kube.allow_http: expected true or false, got \"maybe\""},
-        BadYamlCase{"kube: {burst: 1.5}\n",
-                    "c.yaml: kube.burst: expected an integer, got \"1.5\""},
+        BadYamlCase{"kube: {burst: 1.5}\n", "c.yaml: kube.burst: expected an integer, got \"1.5\""},
         BadYamlCase{"kube: {burst: 99999999999}\n",
                     "c.yaml: kube.burst: expected an integer, got \"99999999999\""},
         BadYamlCase{"kube: 5\n", "c.yaml: kube: expected a mapping"},
         BadYamlCase{"- a\n- b\n", "c.yaml: <document>: expected a mapping"},
-        BadYamlCase{"listen_address: [a, b]\n",
-                    "c.yaml: listen_address: expected a string"},
+        BadYamlCase{"listen_address: [a, b]\n", "c.yaml: listen_address: expected a string"},
         BadYamlCase{"shutdown_grace: 10\n",
                     "c.yaml: shutdown_grace: expected a duration such as \"30s\" or \"2m\", "
                     "got \"10\""},
@@ -288,13 +289,14 @@ INSTANTIATE_TEST_SUITE_P(
                     "critical, off; got \"loud\""},
         BadYamlCase{"log_format: logfmt\n",
                     "setting log_format: must be text or json; got \"logfmt\""},
-        BadYamlCase{"log_format: JSON\n",
-                    "setting log_format: must be text or json; got \"JSON\""},
+        BadYamlCase{"log_format: JSON\n", "setting log_format: must be text or json; got \"JSON\""},
         BadYamlCase{"log_format: [json]\n", "c.yaml: log_format: expected a string"},
         BadYamlCase{"kube: {qps: 0}\n", "setting kube.qps: must be positive"},
         BadYamlCase{"kube: {burst: 0}\n", "setting kube.burst: must be at least 1"},
         BadYamlCase{"keepalive: {time: 0s}\n", "setting keepalive.time: must be positive"},
         BadYamlCase{"shutdown_grace: -1s\n", "setting shutdown_grace: must not be negative"},
+        BadYamlCase{"orphan_claim_grace: -1s\n",
+                    "setting orphan_claim_grace: must not be negative"},
         BadYamlCase{"sandbox_defaults: {ports: {app: 70000}}\n",
                     "setting sandbox_defaults.ports.app: must be between 1 and 65535, got "
                     "70000"},

@@ -96,6 +96,7 @@ TEST(ServerMetricsTest, StreamsAndStateAtScrapeTime) {
     state.cache_synced = true;
     state.reflector_relists_after_410 = 2;
     state.stream_dropped_updates = 257;
+    state.orphan_claims_deleted = 4;
     return state;
   });
   const std::string text = metrics.TextExposition();
@@ -110,6 +111,8 @@ TEST(ServerMetricsTest, StreamsAndStateAtScrapeTime) {
   EXPECT_THAT(text, HasSubstr("# TYPE sandboxd_reflector_relists_after_410_total counter"));
   EXPECT_THAT(text, HasSubstr("sandboxd_reflector_relists_after_410_total 2"));
   EXPECT_THAT(text, HasSubstr("sandboxd_watch_stream_dropped_updates_total 257"));
+  EXPECT_THAT(text, HasSubstr("# TYPE sandboxd_orphan_claims_deleted_total counter"));
+  EXPECT_THAT(text, HasSubstr("sandboxd_orphan_claims_deleted_total 4"));
 }
 
 size_t Append(char* data, size_t size, size_t n, void* out) {

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "src/domain/builders.h"
 #include "src/domain/errors.h"
+#include "src/domain/naming.h"
 #include "src/domain/status.h"
 #include "src/domain/trim.h"
 #include "src/domain/validation.h"
@@ -384,9 +385,10 @@ TEST(SharedSandboxTest, ConcurrentFirstEncodersAgreeOnOneResult) {
   std::atomic<int> encodes{0};
   std::vector<const std::string*> seen(8, nullptr);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < seen.size(); ++i) {
-    threads.emplace_back([&, i]() {
-      seen[i] = &shared.Encoded([&](const domain::Sandbox& s) {
+  threads.reserve(seen.size());
+  for (const std::string*& slot : seen) {
+    threads.emplace_back([&, out = &slot]() {
+      *out = &shared.Encoded([&](const domain::Sandbox& s) {
         return std::to_string(encodes.fetch_add(1)) + s.spec.name;
       });
     });
@@ -1045,6 +1047,69 @@ TEST_F(SandboxCacheTest, ForgetNamespaceDropsItsObjectsClosesItsStreamsAndResets
   EXPECT_THAT(Drain(*Sub({"ns-b", "", "", ""}, Token(11, 10, 10))),
               testing::ElementsAre("INITIAL_STATE_COMPLETE " + T(20, 13, 14)))
       << "other namespaces resume as before";
+}
+
+// The claim janitor's candidates: sandboxd's claims, not kept, without owner references,
+// of sandboxes without a StatefulSet, in synced namespaces.
+TEST_F(SandboxCacheTest, StrayClaimsAreUnownedManagedClaimsOfSandboxesWithoutStatefulSet) {
+  auto managed = [](const std::string& name) {
+    kube::PersistentVolumeClaim c = Claim(name);  // labelled managed-by=sandboxd
+    c.metadata.resource_version = "7";
+    return c;
+  };
+  auto names = [this] {
+    std::vector<std::string> out;
+    for (const SandboxCache::StrayClaim& c : cache_->StrayClaims()) {
+      out.push_back(c.ns + "/" + c.sandbox + "/" + c.name);
+    }
+    return out;
+  };
+  cache_->ApplyClaim(managed("orphan"));
+  kube::PersistentVolumeClaim kept = managed("kept");
+  kept.metadata.annotations[domain::kAnnotationKeptClaim] = "true";
+  cache_->ApplyClaim(kept);
+  kube::PersistentVolumeClaim owned = managed("owned");
+  owned.metadata.owner_references = {{"apps/v1", "StatefulSet", "owned", "uid-owned", {}, {}}};
+  cache_->ApplyClaim(owned);
+  kube::PersistentVolumeClaim foreign = Claim("foreign");
+  foreign.metadata.labels.erase(domain::kLabelManagedBy);
+  cache_->ApplyClaim(foreign);
+  cache_->ApplyStatefulSet(Sts("live"));
+  cache_->ApplyClaim(managed("live"));
+
+  std::vector<SandboxCache::StrayClaim> stray = cache_->StrayClaims();
+  ASSERT_EQ(stray.size(), 1u);
+  EXPECT_EQ(stray[0].ns, kNs);
+  EXPECT_EQ(stray[0].sandbox, "orphan");
+  EXPECT_EQ(stray[0].name, "vn-homevn-agent-orphan-0");
+  EXPECT_EQ(stray[0].uid, "pvc-orphan");
+  EXPECT_EQ(stray[0].resource_version, "7");
+  EXPECT_EQ(stray[0].created, kStart - absl::Minutes(10));
+
+  // The StatefulSet goes: its claim is a candidate. An owner reference, or the kept
+  // annotation, taken away or given, moves a claim in or out.
+  cache_->DeleteStatefulSet(kNs, "live");
+  owned.metadata.owner_references.clear();
+  cache_->ApplyClaim(owned);
+  kube::PersistentVolumeClaim orphan = managed("orphan");
+  orphan.metadata.annotations[domain::kAnnotationKeptClaim] = "true";
+  cache_->ApplyClaim(orphan);
+  EXPECT_THAT(names(), testing::ElementsAre("ns-a/live/vn-homevn-agent-live-0",
+                                            "ns-a/owned/vn-homevn-agent-owned-0"));
+
+  // A StatefulSet arriving, the claim deleted: no longer.
+  cache_->ApplyStatefulSet(Sts("live"));
+  cache_->DeleteClaim(kNs, "vn-homevn-agent-owned-0");
+  EXPECT_THAT(names(), testing::ElementsAre());
+
+  // Only synced namespaces; a forgotten one's claims are gone.
+  cache_->DeleteStatefulSet(kNs, "live");
+  cache_->SetNamespacePending(kNs, true);
+  EXPECT_THAT(names(), testing::ElementsAre());
+  cache_->SetNamespacePending(kNs, false);
+  EXPECT_THAT(names(), testing::ElementsAre("ns-a/live/vn-homevn-agent-live-0"));
+  cache_->ForgetNamespace(kNs);
+  EXPECT_THAT(names(), testing::ElementsAre());
 }
 
 TEST_F(SandboxCacheTest, ReadYourWritesFollowsTheScopeOfTheNamespace) {
