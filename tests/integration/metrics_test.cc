@@ -138,6 +138,10 @@ class MetricsTest : public ::testing::Test {
     config.tls.plaintext = true;
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = kImage;
+    // This test's namespace only: the cache's gauges then count nothing of other tests,
+    // whose namespaces may still be going away while this one runs.
+    config.auth.served_namespace_selector =
+        absl::StrCat("sandboxd.dev/enabled=true,kubernetes.io/metadata.name=", ns_);
     server::SandboxdServer::Hooks hooks;
     hooks.decorate_kube = [this](kube::KubeClient* inner) -> std::unique_ptr<kube::KubeClient> {
       auto counter = std::make_unique<ReviewCounter>(inner);
