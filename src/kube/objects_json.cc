@@ -58,6 +58,18 @@ absl::Status ReadString(const Value& obj, const char* key, std::optional<std::st
   return absl::OkStatus();
 }
 
+// apiVersion and kind of an object or list. Absent or empty keeps the type's own (list
+// items carry neither), so that an object decodes to what it encodes to.
+template <typename T>
+absl::Status ReadTypeMeta(const Value& obj, T* out) {
+  for (auto [key, field] : {std::pair{"apiVersion", &out->api_version}, {"kind", &out->kind}}) {
+    std::string value;
+    SANDBOXD_RETURN_IF_ERROR(ReadString(obj, key, &value));
+    if (!value.empty()) *field = std::move(value);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadInt(const Value& obj, const char* key, int64_t* out) {
   const Value* v = Member(obj, key);
   if (v == nullptr) return absl::OkStatus();
@@ -347,8 +359,7 @@ absl::Status DecodePvcStatus(const Value& v, PersistentVolumeClaimStatus* out) {
 }
 
 absl::Status DecodePvc(const Value& v, PersistentVolumeClaim* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePvcSpec));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodePvcStatus));
@@ -402,8 +413,7 @@ absl::Status DecodeStatefulSetStatus(const Value& v, StatefulSetStatus* out) {
 }
 
 absl::Status DecodeStatefulSet(const Value& v, StatefulSet* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeStatefulSetSpec));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodeStatefulSetStatus));
@@ -432,16 +442,14 @@ absl::Status DecodeDeploymentSpec(const Value& v, DeploymentSpec* out) {
 }
 
 absl::Status DecodeDeployment(const Value& v, Deployment* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeDeploymentSpec));
   return absl::OkStatus();
 }
 
 absl::Status DecodeConfigMap(const Value& v, ConfigMap* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadStringMap(v, "data", &out->data));
   return absl::OkStatus();
@@ -467,8 +475,7 @@ absl::Status DecodeServiceSpec(const Value& v, ServiceSpec* out) {
 }
 
 absl::Status DecodeService(const Value& v, Service* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeServiceSpec));
   return absl::OkStatus();
@@ -516,8 +523,7 @@ absl::Status DecodeIngressSpec(const Value& v, IngressSpec* out) {
 }
 
 absl::Status DecodeIngress(const Value& v, Ingress* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodeIngressSpec));
   return absl::OkStatus();
@@ -583,8 +589,7 @@ absl::Status DecodePodStatus(const Value& v, PodStatus* out) {
 }
 
 absl::Status DecodePod(const Value& v, Pod* out) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeObjectMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "spec", &out->spec, DecodePodSpec));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "status", &out->status, DecodePodStatus));
@@ -593,8 +598,7 @@ absl::Status DecodePod(const Value& v, Pod* out) {
 
 template <typename T, typename F>
 absl::Status DecodeList(const Value& v, ObjectList<T>* out, F decode_item) {
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "apiVersion", &out->api_version));
-  SANDBOXD_RETURN_IF_ERROR(ReadString(v, "kind", &out->kind));
+  SANDBOXD_RETURN_IF_ERROR(ReadTypeMeta(v, out));
   SANDBOXD_RETURN_IF_ERROR(ReadObject(v, "metadata", &out->metadata, DecodeListMeta));
   SANDBOXD_RETURN_IF_ERROR(ReadArray(v, "items", &out->items, decode_item));
   return absl::OkStatus();

@@ -129,6 +129,16 @@ TEST(StatefulSetJsonTest, AbsentStaysDistinctFromZero) {
   EXPECT_EQ(ToJson(StatefulSet{}).find("\"replicas\""), std::string::npos);
 }
 
+// A fuzzer finding: "" decoded as "" but encoded as absent, which decodes as the default.
+TEST(StatefulSetJsonTest, AnEmptyApiVersionOrKindIsTheTypesOwn) {
+  StatefulSet s = *Decode<StatefulSet>(R"({"apiVersion":"","kind":"","metadata":{"name":"x"}})");
+  EXPECT_EQ(s.api_version, "apps/v1");
+  EXPECT_EQ(s.kind, "StatefulSet");
+  EXPECT_TRUE(*Decode<StatefulSet>(ToJson(s)) == s);
+  EXPECT_EQ(std::string(Decode<StatefulSet>(R"({"kind":7})").status().message()),
+            "decode StatefulSet: kind: expected a string");
+}
+
 TEST(PodJsonTest, DecodesStatus) {
   constexpr char kPod[] = R"json({
     "kind": "Pod", "apiVersion": "v1",
