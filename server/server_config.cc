@@ -71,9 +71,10 @@ ABSL_FLAG(std::optional<std::string>, kube_service_account_dir, std::nullopt,
           "In-cluster config: directory of the ServiceAccount token, ca.crt and namespace "
           "(default /var/run/secrets/kubernetes.io/serviceaccount)");
 ABSL_FLAG(std::optional<double>, kube_qps, std::nullopt,
-          "Sustained Kubernetes API requests per second (default 50)");
+          "Client-side throttle: sustained Kubernetes API requests per second (default 0: "
+          "none; the API server's Priority and Fairness limits sandboxd)");
 ABSL_FLAG(std::optional<int32_t>, kube_burst, std::nullopt,
-          "Kubernetes API request burst above kube_qps (default 100)");
+          "Kubernetes API request burst above kube_qps, when kube_qps > 0 (default 100)");
 ABSL_FLAG(bool, kube_allow_http, false,
           "Accept a plain http:// Kubernetes API server (no TLS; local tests only); given, it "
           "turns kube.allow_http on");
@@ -576,7 +577,9 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.orphan_claim_grace < absl::ZeroDuration()) {
     return SettingError("orphan_claim_grace", "must not be negative");
   }
-  if (!(c.kube.qps > 0)) return SettingError("kube.qps", "must be positive");
+  if (!(c.kube.qps >= 0)) {
+    return SettingError("kube.qps", "must not be negative (0: no client-side throttle)");
+  }
   if (c.kube.burst < 1) return SettingError("kube.burst", "must be at least 1");
   if (c.keepalive.time <= absl::ZeroDuration()) {
     return SettingError("keepalive.time", "must be positive");

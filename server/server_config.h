@@ -29,8 +29,8 @@
 //     service_account_dir: /var/run/secrets/kubernetes.io/serviceaccount
 //                                      # --kube_service_account_dir: the in-cluster
 //                                      #   config's token, ca.crt and namespace
-//     qps: 50                          # --kube_qps
-//     burst: 100                       # --kube_burst
+//     qps: 0                           # --kube_qps (0: no client-side throttle)
+//     burst: 100                       # --kube_burst (with qps > 0)
 //     allow_http: false                # --kube_allow_http: accept an http:// API server
 //                                      #   (no TLS; local tests only)
 //     namespaced: false                # --kube_namespaced: watch each served namespace on
@@ -123,8 +123,11 @@ struct KubeSettings {
   // In-cluster config (no kubeconfig, KUBERNETES_SERVICE_HOST set): the directory of the
   // projected ServiceAccount token (token, ca.crt, namespace), re-read as it rotates.
   std::string service_account_dir = kube::kServiceAccountDir;
-  double qps = 50;         // sustained requests per second to the API server, > 0
-  int32_t burst = 100;     // requests above qps allowed in a burst, >= 1
+  // Client-side throttle: sustained requests per second to the API server, >= 0. 0 (the
+  // default): none; the API server's Priority and Fairness limits sandboxd (429s are
+  // retried), as SIG API Machinery advises for clients of Kubernetes >= 1.22.
+  double qps = 0;
+  int32_t burst = 100;  // requests above qps allowed in a burst (qps > 0), >= 1
   // Accept a plain http:// API server (kube::KubeConfigLoadOptions::allow_insecure_http,
   // kube::CurlKubeClientOptions::allow_insecure_http); off: such a cluster is refused.
   bool allow_http = false;

@@ -40,6 +40,18 @@ Authorizer::Authorizer(kube::KubeClient* kube, Options options)
 
 void Authorizer::Authorize(const kube::UserInfo& user, const AccessRequest& request,
                            const kube::CallOptions& opts, std::function<void(absl::Status)> done) {
+  if (request.name.empty()) return Decide(user, request, opts, std::move(done));
+  AccessRequest whole_namespace = request;
+  whole_namespace.name.clear();
+  Decide(user, whole_namespace, opts,
+         [this, user, request, opts, done = std::move(done)](absl::Status status) mutable {
+           if (!absl::IsPermissionDenied(status)) return done(std::move(status));
+           Decide(user, request, opts, std::move(done));
+         });
+}
+
+void Authorizer::Decide(const kube::UserInfo& user, const AccessRequest& request,
+                        const kube::CallOptions& opts, std::function<void(absl::Status)> done) {
   auto denied = [this, request]() {
     return domain::MakeError(
         absl::StatusCode::kPermissionDenied, domain::reason::kAccessDenied,

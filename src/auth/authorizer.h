@@ -4,6 +4,12 @@
 // RoleBindings. Decisions are cached for `ttl` per (identity, verb, namespace, name);
 // never shared across identities.
 //
+// A question about one sandbox is first asked about the whole namespace: what a caller may
+// do to every sandbox there (an RBAC rule without resourceNames), it may do to this one.
+// Only when that is not allowed is the sandbox's name asked about. A caller with a
+// namespace-wide role so costs one review per (verb, namespace) and ttl, not one per
+// sandbox; one limited to resourceNames costs one more per sandbox.
+//
 // Errors (reasons in domain/error_reasons.h):
 //   PERMISSION_DENIED  ACCESS_DENIED: the message names the verb and resource, never
 //                      whether the sandbox or namespace exists;
@@ -48,6 +54,10 @@ class Authorizer {
                  const kube::CallOptions& opts, std::function<void(absl::Status)> done);
 
  private:
+  // `request` exactly as asked: from the cache, else by a SubjectAccessReview.
+  void Decide(const kube::UserInfo& user, const AccessRequest& request,
+              const kube::CallOptions& opts, std::function<void(absl::Status)> done);
+
   kube::KubeClient* const kube_;
   const Options options_;
   ExpiringCache<std::string, bool> decisions_;  // key: identity + request; value: allowed

@@ -101,7 +101,7 @@ else
   jq -e 'select(.level == "critical" and (.message | startswith("cannot start: ")))' \
     >/dev/null 2>&1 <<<"$out" && pass "--log_format=json: the start-up failure is a JSON line" ||
     fail "--log_format=json: no critical \"cannot start\" line" "$out"
-  out=$("$sandboxd" --log_format=json --kube_qps=0 2>&1)
+  out=$("$sandboxd" --log_format=json --kube_qps=-1 2>&1)
   expect_json_lines "--log_format=json: an invalid configuration is reported in JSON" "$out"
   grep -q 'invalid configuration: .*setting kube.qps' <<<"$out" &&
     pass "--log_format=json: the invalid setting is named" ||

@@ -222,6 +222,43 @@ TEST_F(TenantTest, AViewerReadsAndChangesNothing) {
   EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "shown").ok());
 }
 
+// RBAC rules may name the sandboxes they grant (resourceNames): sandboxd asks about the
+// whole namespace first and then about the sandbox, so such a grant reaches exactly the
+// sandboxes it names.
+TEST_F(TenantTest, AGrantNamingOneSandboxReachesThatSandboxOnly) {
+  const std::string role_file = absl::StrCat(::testing::TempDir(), "/one-sandbox-role.json");
+  {
+    std::ofstream out(role_file);
+    out << R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",)"
+        << R"("metadata":{"name":"sandboxd-test-one-sandbox"},"rules":[{"apiGroups":["sandboxd.dev"],)"
+        << R"("resources":["sandboxes"],"resourceNames":["one"],"verbs":["get","update"]}]})";
+  }
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("apply -f ", role_file)).exit_code, 0);
+  plane_->CreateCaller(*a_, "named", "sandboxd-test-one-sandbox", *a_);
+  auto admin = As("admin");
+  ASSERT_TRUE(Create(*admin, *a_, "one").ok());
+  ASSERT_TRUE(Create(*admin, *a_, "two").ok());
+
+  auto named = As("named");
+  EXPECT_TRUE(ByName(*named, &pb::SandboxLifecycle::Stub::GetSandbox, *a_, "one").ok());
+  EXPECT_TRUE(UpdateEnv(*named, *a_, "one").ok());
+  EXPECT_TRUE(ByName(*named, &pb::SandboxLifecycle::Stub::StopSandbox, *a_, "one").ok());
+  requests_->Take();
+  for (const auto& [rpc, status] :
+       {std::pair<std::string, grpc::Status>{
+            "GetSandbox two", ByName(*named, &pb::SandboxLifecycle::Stub::GetSandbox, *a_, "two")},
+        {"UpdateSandboxEnv two", UpdateEnv(*named, *a_, "two")},
+        {"DeleteSandbox one",
+         ByName(*named, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "one")},
+        {"ListSandboxes", List(*named, *a_)}}) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << rpc;
+  }
+  EXPECT_EQ(requests_->Take(), Counts{});
+
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "one").ok());
+  EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "two").ok());
+}
+
 TEST_F(TenantTest, CallersWithoutValidCredentialsAreUnauthenticated) {
   const std::string other_audience = plane_->Token(*a_, "tenant", "https://kubernetes.default.svc");
   plane_->CreateCaller(*a_, "gone", "sandboxd-user", *a_);

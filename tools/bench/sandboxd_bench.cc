@@ -13,7 +13,7 @@
 //
 //   eval "$(tools/kube-local/kube-local env)"
 //   sandboxd_bench --csv=/tmp/bench.csv
-//   sandboxd_bench --bulk=1000 --floor_kube_qps=1e6 --floor_kube_burst=1000000
+//   sandboxd_bench --bulk=1000          # both sides at sandboxd's defaults: no throttle
 //
 // Not a test: it asserts nothing, it reports ratios.
 #include <curl/curl.h>
@@ -27,6 +27,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,10 +68,13 @@ ABSL_FLAG(int, page_size, 50, "ListSandboxes page size");
 ABSL_FLAG(int, rounds, 4, "rounds per (operation, concurrency); sides alternate ABBA");
 ABSL_FLAG(std::string, ops, "", "comma-separated operation filter (workload names); empty: all");
 ABSL_FLAG(std::string, csv, "", "write the results as CSV to this file");
-ABSL_FLAG(double, kube_qps, 50, "sandboxd's client-side Kubernetes qps (its default: 50)");
+ABSL_FLAG(double, kube_qps, 0,
+          "sandboxd's client-side Kubernetes qps (its default: 0, no client-side throttle)");
 ABSL_FLAG(int, kube_burst, 100, "sandboxd's client-side Kubernetes burst (its default: 100)");
-ABSL_FLAG(double, floor_kube_qps, 0, "the floor's client-side Kubernetes qps; 0: --kube_qps");
-ABSL_FLAG(int, floor_kube_burst, 0, "the floor's client-side Kubernetes burst; 0: --kube_burst");
+ABSL_FLAG(std::optional<double>, floor_kube_qps, std::nullopt,
+          "the floor's client-side Kubernetes qps (0: none); default: --kube_qps");
+ABSL_FLAG(std::optional<int>, floor_kube_burst, std::nullopt,
+          "the floor's client-side Kubernetes burst; default: --kube_burst");
 ABSL_FLAG(int, bulk, 0,
           "if > 0: instead of the unary table, N creates and then N deletes per side "
           "(sandboxd, floor), with --bulk_concurrency callers");
@@ -205,13 +209,17 @@ class Bench {
     return result;
   }
 
+  // Per namespace: the Ingresses of an earlier run, still being garbage-collected, keep
+  // their hosts, and sandboxd refuses a host another namespace's Ingress has.
+  std::string IngressDomain() const { return absl::StrCat(ns_, ".", kIngressDomain); }
+
   pb::CreateSandboxRequest CreateRequest(const std::string& name) const {
     pb::CreateSandboxRequest req;
     pb::SandboxSpec* spec = req.mutable_spec();
     spec->set_name(name);
     spec->set_namespace_(ns_);
     spec->set_project(kProject);
-    spec->set_ingress_domain(kIngressDomain);
+    spec->set_ingress_domain(IngressDomain());
     (*spec->mutable_env())[kEnvKey] = "0";
     return req;
   }
@@ -222,7 +230,7 @@ class Bench {
     spec.name = name;
     spec.ns = ns_;
     spec.project = kProject;
-    spec.ingress_domain = kIngressDomain;
+    spec.ingress_domain = IngressDomain();
     spec.env[kEnvKey] = "0";
     return domain::ApplyDefaults(std::move(spec), defaults_);
   }
@@ -646,11 +654,8 @@ int Main() {
     load.kubeconfig_env = plane.sandboxd_kubeconfig();
     absl::StatusOr<kube::KubeConfig> kube_config = kube::LoadKubeConfig(load);
     kube::CurlKubeClientOptions kube_options;
-    kube_options.qps = absl::GetFlag(FLAGS_floor_kube_qps) > 0 ? absl::GetFlag(FLAGS_floor_kube_qps)
-                                                               : config.kube.qps;
-    kube_options.burst = absl::GetFlag(FLAGS_floor_kube_burst) > 0
-                             ? absl::GetFlag(FLAGS_floor_kube_burst)
-                             : config.kube.burst;
+    kube_options.qps = absl::GetFlag(FLAGS_floor_kube_qps).value_or(config.kube.qps);
+    kube_options.burst = absl::GetFlag(FLAGS_floor_kube_burst).value_or(config.kube.burst);
     std::cerr << absl::StrFormat("kube qps/burst: sandboxd %g/%d, floor %g/%d\n", config.kube.qps,
                                  config.kube.burst, kube_options.qps, kube_options.burst);
     absl::StatusOr<std::unique_ptr<kube::CurlKubeClient>> kube =

@@ -11,14 +11,18 @@
 //      a pass-through KubeClient, StampingKubeClient, before the reflector sees it) to the
 //      message carrying it being read by the client (CLOCK_MONOTONIC in both processes),
 //      and (--stamp_writes) to sandboxd starting the gRPC write of that message (a server
-//      interceptor, WriteStampInterceptor).
+//      interceptor, WriteStampInterceptor). Side by side, the same streams and changes on
+//      the gRPC floor (FloorWatchService: a WatchSandboxes service on its own port that
+//      only writes one pre-encoded message to every stream), which gives what the gRPC
+//      callback API alone costs per message; the report gives server CPU per delivered
+//      message for both.
 //   3. Cache reads. --cached_sandboxes synthetic sandboxes (StatefulSet + pod + claim
 //      built with the domain builders) fed straight into the server's SandboxCache under a
 //      namespace of their own (done first, on a fresh heap, and kept for 1 and 2); cache
-//      memory (RSS delta and stats().approx_bytes delta); last, GetSandbox throughput and latency at --concurrency calls in flight through
-//      gRPC (callback client, in-process), side by side (ABBA rounds) with GetSandbox
-//      consistent_read=true (straight to the API server) and cached GetSandbox of the
-//      real sandboxes.
+//      memory (RSS delta and stats().approx_bytes delta); last, GetSandbox throughput and latency
+//      at --concurrency calls in flight through gRPC (callback client, in-process), side by side
+//      (ABBA rounds) with GetSandbox consistent_read=true (straight to the API server) and cached
+//      GetSandbox of the real sandboxes.
 //   4. A table on stdout, CSV with --csv; deletes its namespace.
 //
 // sandboxd runs in-process as SandboxdServer, with a StampingKubeClient interposed on its
@@ -46,6 +50,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -73,6 +78,7 @@
 #include "server/server_config.h"
 #include "spdlog/spdlog.h"
 #include "src/domain/builders.h"
+#include "src/domain/naming.h"
 #include "src/domain/validation.h"
 #include "src/kube/forwarding_kube_client.h"
 #include "src/service/sandbox_cache.h"
@@ -112,7 +118,6 @@ using Clock = std::chrono::steady_clock;
 constexpr char kImage[] = "registry.local/agent:1";
 constexpr char kEnvKey[] = "BENCH_SEQ";
 constexpr char kTarget[] = "watch-target";
-constexpr char kSyntheticNs[] = "bench-synthetic-cache";
 
 int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -453,6 +458,122 @@ class BenchServer {
   std::unique_ptr<server::SandboxdServer> server_;
 };
 
+grpc::ByteBuffer Encode(const pb::WatchSandboxesResponse& message) {
+  grpc::ByteBuffer encoded;
+  bool own_buffer = false;
+  (void)grpc::SerializationTraits<pb::WatchSandboxesResponse>::Serialize(message, &encoded,
+                                                                         &own_buffer);
+  return encoded;
+}
+
+// The floor of the fan-out: a WatchSandboxes service that only writes. A stream gets
+// INITIAL_STATE_COMPLETE when it opens; Broadcast() starts the write of one encoded
+// message on every open stream (a stream still writing keeps the newest message for when
+// its write completes, as sandboxd collapses). No cache, subscriptions, per-stream
+// encoding or task pool: what the gRPC callback API itself costs per message (StartWrite,
+// OnWriteDone) on the same kind of connections. Thread-safe.
+class FloorWatchService final : public pb::SandboxLifecycle::WithRawCallbackMethod_WatchSandboxes<
+                                    pb::SandboxLifecycle::CallbackService> {
+ public:
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSandboxes(grpc::CallbackServerContext*,
+                                                             const grpc::ByteBuffer*) override {
+    return new Stream(this);
+  }
+
+  void Broadcast(const grpc::ByteBuffer& message) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    for (Stream* stream : streams_) stream->Send(message);
+  }
+  size_t streams() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return streams_.size();
+  }
+
+ private:
+  class Stream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+   public:
+    explicit Stream(FloorWatchService* service) : service_(service) {
+      pb::WatchSandboxesResponse initial;
+      initial.set_type(pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE);
+      Send(Encode(initial));  // first, so that no broadcast replaces it
+      absl::MutexLock lock(&service_->mu_);
+      service_->streams_.insert(this);
+    }
+    void Send(const grpc::ByteBuffer& message) ABSL_LOCKS_EXCLUDED(mu_) {
+      absl::MutexLock lock(&mu_);
+      pending_ = message;  // shares the slices
+      has_pending_ = true;
+      ProceedLocked();
+    }
+    void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) cancelled_ = true;  // the client is gone
+      ProceedLocked();
+    }
+    void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_) {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      ProceedLocked();
+    }
+    void OnDone() override {
+      {
+        absl::MutexLock lock(&service_->mu_);
+        service_->streams_.erase(this);
+      }
+      delete this;
+    }
+
+   private:
+    // Starts the pending write, or finishes a cancelled stream, once no write is in flight.
+    void ProceedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (writing_ || finished_) return;
+      if (cancelled_) {
+        finished_ = true;
+        Finish(grpc::Status::CANCELLED);
+      } else if (has_pending_) {
+        has_pending_ = false;
+        writing_ = true;
+        current_ = std::move(pending_);
+        StartWrite(&current_);
+      }
+    }
+
+    FloorWatchService* const service_;
+    absl::Mutex mu_;
+    bool writing_ ABSL_GUARDED_BY(mu_) = false;
+    bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+    bool finished_ ABSL_GUARDED_BY(mu_) = false;
+    bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
+    grpc::ByteBuffer current_ ABSL_GUARDED_BY(mu_);
+    grpc::ByteBuffer pending_ ABSL_GUARDED_BY(mu_);
+  };
+
+  mutable absl::Mutex mu_;
+  std::set<Stream*> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// The floor's server: FloorWatchService on 127.0.0.1, its own port, default settings,
+// plaintext (the bench's sandboxd is plaintext too).
+class FloorServer {
+ public:
+  FloorServer() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~FloorServer() { server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5)); }
+
+  int port() const { return port_; }
+  FloorWatchService& service() { return service_; }
+
+ private:
+  FloorWatchService service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
 std::unique_ptr<grpc::ClientContext> Context() {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -483,13 +604,15 @@ bool WaitPhase(pb::SandboxLifecycle::Stub* stub, const std::string& ns, const st
 }
 
 // ---- Synthetic sandboxes: the objects a running sandbox has, built as sandboxd builds
-// them (StatefulSet) and as the controllers report them (pod, claim).
+// them (StatefulSet) and as the controllers report them (pod, claim), in namespace `ns`
+// (served and empty on the API server, so that only the cache holds them).
 constexpr absl::Time kSyntheticEpoch = absl::FromUnixSeconds(1790000000);
 
-kube::StatefulSet SyntheticStatefulSet(const std::string& name, const domain::SandboxDefaults& d) {
+kube::StatefulSet SyntheticStatefulSet(const std::string& ns, const std::string& name,
+                                       const domain::SandboxDefaults& d) {
   domain::SandboxSpec spec;
   spec.name = name;
-  spec.ns = kSyntheticNs;
+  spec.ns = ns;
   spec.project = "bench";
   spec.env = {{"A", "1"}, {"B", "2"}, {"C", "3"}, {"D", "4"}, {"E", "5"}};
   spec.labels = {{"team", "bench"}, {"tier", "synthetic"}};
@@ -504,12 +627,14 @@ kube::StatefulSet SyntheticStatefulSet(const std::string& name, const domain::Sa
   return sts;
 }
 
-kube::Pod SyntheticPod(const std::string& name) {
+// The pod and claim of `sts`, labelled as the StatefulSet controller labels them.
+kube::Pod SyntheticPod(const kube::StatefulSet& sts) {
+  const std::string& name = sts.metadata.name;
   kube::Pod pod;
-  pod.metadata.name = absl::StrCat(name, "-0");
-  pod.metadata.ns = kSyntheticNs;
+  pod.metadata.name = domain::PodName(name);
+  pod.metadata.ns = sts.metadata.ns;
   pod.metadata.uid = absl::StrCat("pod-", name);
-  pod.metadata.labels = {{"app", name}};
+  pod.metadata.labels = sts.spec.template_.metadata.labels;
   pod.metadata.creation_timestamp = kSyntheticEpoch;
   pod.status.phase = "Running";
   pod.status.pod_ip = "10.0.0.7";
@@ -531,12 +656,12 @@ kube::Pod SyntheticPod(const std::string& name) {
   return pod;
 }
 
-kube::PersistentVolumeClaim SyntheticClaim(const std::string& name) {
+kube::PersistentVolumeClaim SyntheticClaim(const kube::StatefulSet& sts) {
+  const std::string& name = sts.metadata.name;
   kube::PersistentVolumeClaim claim;
-  // As the StatefulSet controller makes it from BuildStatefulSet's claim template.
-  claim.metadata.name = absl::StrCat("vn-homevn-agent-", name, "-0");
-  claim.metadata.ns = kSyntheticNs;
-  claim.metadata.labels = {{"app", name}};
+  claim.metadata.name = domain::ClaimNameOf(sts);
+  claim.metadata.ns = sts.metadata.ns;
+  claim.metadata.labels = sts.spec.volume_claim_templates.front().metadata.labels;
   claim.metadata.uid = absl::StrCat("pvc-", name);
   claim.metadata.creation_timestamp = kSyntheticEpoch;
   claim.spec.access_modes = {"ReadWriteOnce"};
@@ -618,6 +743,7 @@ void RunGets(pb::SandboxLifecycle::Stub* stub, int concurrency, double seconds,
 // Results.
 
 struct StreamResult {
+  std::string side;
   int streams = 0;
   int ready = 0;
   int64_t server_rss_before_kib = 0, server_rss_after_kib = 0;
@@ -631,26 +757,45 @@ struct StreamResult {
   double server_cpu_s = 0;             // CPU of the server process during the changes
 };
 
+// Server process CPU during the changes per (change, stream) message delivered.
+double CpuMicrosPerMessage(const StreamResult& r) {
+  return r.pairs > 0 ? r.server_cpu_s * 1e6 / static_cast<double>(r.pairs) : 0;
+}
+
 struct GetRow {
   std::string side;
   LatencySample sample;
 };
 
-// Runs the child process for `n` streams, the changes, and collects the latencies.
-StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, const std::string& ns,
-                        const std::string& token, int n, const std::string& run) {
+// One side of the fan-out comparison: the server the child's streams go to, how change k
+// (env value `value`) is made, and when the change reached that server (latencies start
+// there).
+struct FanoutSide {
+  std::string name;
+  int port = 0;
+  std::function<void(const std::string& value)> change;
+  std::function<int64_t(const std::string& value)> stamp_of;
+  std::function<size_t()> open_streams;
+  WriteStamps* writes = nullptr;  // sandboxd's, stamped with --stamp_writes
+};
+
+// Runs the child process for `n` streams on `side`, the changes, and collects the
+// latencies.
+StreamResult RunStreams(const FanoutSide& side, const std::string& ns, const std::string& token,
+                        int n, const std::string& run) {
   StreamResult result;
+  result.side = side.name;
   result.streams = n;
   const int changes = absl::GetFlag(FLAGS_changes);
   char exe[4096] = {};
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (len <= 0) return result;
   const std::string out_path = absl::StrCat("/tmp/sandboxd_watch_bench.", getpid(), ".", run);
-  const std::string command = absl::StrCat(
-      exe, " --client_target=127.0.0.1:", server->port(), " --client_ns=", ns,
-      " --client_run=", run, " --client_out=", out_path, " --client_streams=", n,
-      " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
-  server->writes().Begin(run, changes);
+  const std::string command =
+      absl::StrCat(exe, " --client_target=127.0.0.1:", side.port, " --client_ns=", ns,
+                   " --client_run=", run, " --client_out=", out_path, " --client_streams=", n,
+                   " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
+  if (side.writes != nullptr) side.writes->Begin(run, changes);
   result.server_rss_before_kib = RssKiB();
   setenv("SANDBOXD_BENCH_TOKEN", token.c_str(), /*overwrite=*/1);
   FILE* child = popen(command.c_str(), "r");
@@ -667,8 +812,8 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
   }
   absl::SleepFor(absl::Seconds(1));
   result.server_rss_after_kib = RssKiB();
-  std::cerr << absl::StrFormat("  %d streams: %d ready, %d subscriptions; server RSS %d -> %d KiB\n",
-                               n, result.ready, server->cache()->stats().subscriptions,
+  std::cerr << absl::StrFormat("  %s, %d streams: %d ready, %d open; server RSS %d -> %d KiB\n",
+                               side.name, n, result.ready, side.open_streams(),
                                result.server_rss_before_kib, result.server_rss_after_kib);
 
   // The changes, on a fixed cadence.
@@ -677,13 +822,7 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
   for (int k = 1; k <= changes; ++k) {
     absl::SleepFor(first + absl::Milliseconds(absl::GetFlag(FLAGS_change_interval_ms)) * (k - 1) -
                    absl::Now());
-    pb::UpdateSandboxEnvRequest req;
-    req.set_namespace_(ns);
-    req.set_name(kTarget);
-    (*req.mutable_env())[kEnvKey] = absl::StrCat(run, "-", k);
-    pb::UpdateSandboxEnvResponse resp;
-    grpc::Status s = stub->UpdateSandboxEnv(Context().get(), req, &resp);
-    if (!s.ok()) std::cerr << "  change " << k << ": " << s.error_message() << "\n";
+    side.change(absl::StrCat(run, "-", k));
   }
   while (std::fgets(line, sizeof(line), child) != nullptr) {
     if (std::string(line).rfind("DONE", 0) == 0) break;
@@ -693,7 +832,7 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
 
   std::vector<int64_t> stamps(static_cast<size_t>(changes) + 1, 0);
   for (int k = 1; k <= changes; ++k) {
-    stamps[k] = server->stamps().StampOf(absl::StrCat(run, "-", k));
+    stamps[k] = side.stamp_of(absl::StrCat(run, "-", k));
     if (stamps[k] != 0) ++result.changes_stamped;
   }
   result.last_stream_ms.assign(static_cast<size_t>(changes) + 1, 0);
@@ -717,7 +856,9 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
     }
   }
   std::remove(out_path.c_str());
-  for (const auto& stream : server->writes().streams()) {
+  for (const auto& stream : side.writes != nullptr
+                                ? side.writes->streams()
+                                : std::vector<std::shared_ptr<WriteStamps::Times>>{}) {
     for (int k = 1; k <= changes; ++k) {
       const int64_t written = (*stream)[static_cast<size_t>(k)];
       if (written != 0 && stamps[k] != 0) {
@@ -725,9 +866,9 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
       }
     }
   }
-  // The child is gone: wait for the server to drop every subscription.
+  // The child is gone: wait for the server to end every stream.
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (server->cache()->stats().subscriptions > 0 && absl::Now() < deadline) {
+  while (side.open_streams() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   return result;
@@ -736,7 +877,10 @@ StreamResult RunStreams(BenchServer* server, pb::SandboxLifecycle::Stub* stub, c
 int ServerMain() {
   testing::Plane plane;
   const std::string ns = plane.CreateNamespace("wbench");
-  std::cerr << "namespace " << ns << "\n";
+  // The synthetic sandboxes' namespace: served and readable by the caller, so that
+  // GetSandbox reaches the cache, but no stream watches it.
+  const std::string synthetic_ns = plane.CreateNamespace("wsyn");
+  std::cerr << "namespaces " << ns << ", " << synthetic_ns << "\n";
   domain::SandboxDefaults defaults;
   defaults.image = kImage;
   int rc = 0;
@@ -750,12 +894,14 @@ int ServerMain() {
     if (!server.ok()) {
       std::cerr << "start sandboxd: " << server.status() << "\n";
       plane.DeleteNamespace(ns);
+      plane.DeleteNamespace(synthetic_ns);
       return 1;
     }
     BenchServer* s = server->get();
     const absl::Time sync_deadline = absl::Now() + absl::Seconds(60);
     while (!s->cache()->synced() && absl::Now() < sync_deadline) absl::SleepFor(absl::Milliseconds(50));
     plane.CreateCaller(ns, "bench", "sandboxd-user", ns);
+    plane.CreateCaller(ns, "bench", "sandboxd-user", synthetic_ns);
     const std::string token = plane.Token(ns, "bench");
     auto channel = testing::TokenChannel(absl::StrCat("127.0.0.1:", s->port()), token);
     auto stub = pb::SandboxLifecycle::NewStub(channel);
@@ -802,9 +948,10 @@ int ServerMain() {
     cache_rss_before = RssKiB();
     for (size_t i = 0; i < cached; ++i) {
       const std::string name = synthetic_name(static_cast<int64_t>(i));
-      s->cache()->ApplyClaim(SyntheticClaim(name));
-      s->cache()->ApplyPod(SyntheticPod(name));
-      s->cache()->ApplyStatefulSet(SyntheticStatefulSet(name, defaults));
+      const kube::StatefulSet sts = SyntheticStatefulSet(synthetic_ns, name, defaults);
+      s->cache()->ApplyClaim(SyntheticClaim(sts));
+      s->cache()->ApplyPod(SyntheticPod(sts));
+      s->cache()->ApplyStatefulSet(sts);
     }
     cache_rss_after = RssKiB();
     approx_after = s->cache()->stats().approx_bytes;
@@ -812,24 +959,67 @@ int ServerMain() {
                                  s->cache()->stats().sandboxes, cache_rss_before, cache_rss_after,
                                  approx_before, approx_after);
     {
-      absl::StatusOr<pb::Sandbox> probe = GetSandbox(stub.get(), kSyntheticNs, synthetic_name(0));
+      absl::StatusOr<pb::Sandbox> probe = GetSandbox(stub.get(), synthetic_ns, synthetic_name(0));
       std::cerr << "synthetic probe: "
                 << (probe.ok() ? pb::SandboxPhase_Name(probe->phase()) : probe.status().ToString())
                 << "\n";
     }
 
-    // 1 + 2: streams and fan-out.
+    // 1 + 2: streams and fan-out, sandboxd and the gRPC floor side by side (the order
+    // alternates between stream counts).
     if (rc == 0) {
+      FanoutSide sandboxd_side{
+          "sandboxd",
+          s->port(),
+          [&](const std::string& value) {
+            pb::UpdateSandboxEnvRequest req;
+            req.set_namespace_(ns);
+            req.set_name(kTarget);
+            (*req.mutable_env())[kEnvKey] = value;
+            pb::UpdateSandboxEnvResponse resp;
+            grpc::Status st = stub->UpdateSandboxEnv(Context().get(), req, &resp);
+            if (!st.ok()) std::cerr << "  change " << value << ": " << st.error_message() << "\n";
+          },
+          [s](const std::string& value) { return s->stamps().StampOf(value); },
+          [s]() { return s->cache()->stats().subscriptions; },
+          &s->writes()};
+      // The floor sends the target as sandboxd does, with the env value changed.
+      FloorServer floor;
+      pb::WatchSandboxesResponse floor_message;
+      floor_message.set_type(pb::WATCH_EVENT_TYPE_MODIFIED);
+      floor_message.set_resume_token(std::string(48, 't'));
+      if (absl::StatusOr<pb::Sandbox> target = GetSandbox(stub.get(), ns, kTarget); target.ok()) {
+        *floor_message.mutable_sandbox() = *std::move(target);
+      }
+      std::map<std::string, int64_t> floor_stamps;  // used by this thread only
+      FanoutSide floor_side{
+          "gRPC floor", floor.port(),
+          [&](const std::string& value) {
+            (*floor_message.mutable_sandbox()->mutable_spec()->mutable_env())[kEnvKey] = value;
+            const grpc::ByteBuffer encoded = Encode(floor_message);
+            floor_stamps.emplace(value, NowNanos());
+            floor.service().Broadcast(encoded);
+          },
+          [&](const std::string& value) {
+            auto it = floor_stamps.find(value);
+            return it == floor_stamps.end() ? int64_t{0} : it->second;
+          },
+          [&]() { return floor.service().streams(); }};
       char run = 'a';
+      bool sandboxd_first = true;
       for (absl::string_view field : absl::StrSplit(absl::GetFlag(FLAGS_streams), ',', absl::SkipEmpty())) {
         int n = 0;
         if (!absl::SimpleAtoi(field, &n) || n <= 0) continue;
-        std::cerr << "streams: " << n << "\n";
-        // The run id is unique to this process (the namespace) as well as to the stream
-        // count: a terminating namespace of an earlier invocation can still send watch
-        // events whose env carries that invocation's values.
-        const std::string run_id = absl::StrCat(ns, ".", std::string(1, run++));
-        stream_results.push_back(RunStreams(s, stub.get(), ns, token, n, run_id));
+        for (const FanoutSide* side : sandboxd_first ? std::vector{&sandboxd_side, &floor_side}
+                                                     : std::vector{&floor_side, &sandboxd_side}) {
+          std::cerr << side->name << ", streams: " << n << "\n";
+          // The run id is unique to this process (the namespace) as well as to the stream
+          // count and side: a terminating namespace of an earlier invocation can still
+          // send watch events whose env carries that invocation's values.
+          const std::string run_id = absl::StrCat(ns, ".", std::string(1, run++));
+          stream_results.push_back(RunStreams(*side, ns, token, n, run_id));
+        }
+        sandboxd_first = !sandboxd_first;
       }
     }
 
@@ -841,7 +1031,7 @@ int ServerMain() {
         {absl::StrCat("cache, ", cached, " synthetic"),
          [&](int w, int64_t seq) {
            pb::GetSandboxRequest r;
-           r.set_namespace_(kSyntheticNs);
+           r.set_namespace_(synthetic_ns);
            r.set_name(synthetic_name((w * 7919 + seq * 104729) % cached_count));
            return r;
          }},
@@ -879,32 +1069,33 @@ int ServerMain() {
     // sandboxd shuts down here (BenchServer's destructor).
   }
   plane.DeleteNamespace(ns);
-  std::cerr << "deleted namespace " << ns << "\n";
+  plane.DeleteNamespace(synthetic_ns);
+  std::cerr << "deleted namespaces " << ns << ", " << synthetic_ns << "\n";
 
   // ---- Report.
   std::cout << "\n### Idle streams and fan-out\n\n"
-               "| streams | ready | server RSS Δ MiB | server B/stream | client RSS Δ MiB | "
+               "| side | streams | ready | server RSS Δ MiB | server B/stream | client RSS Δ MiB | "
                "client B/stream | changes | pairs | missing | p50 ms | p90 ms | p99 ms | max ms | "
-               "first-stream p50 ms | last-stream p50 ms | server CPU s | write-started pairs | "
-               "write-started p50 ms | write-started p99 ms |\n"
-               "|--------:|------:|-----------------:|----------------:|-----------------:|"
+               "first-stream p50 ms | last-stream p50 ms | server CPU s | server CPU µs/message | "
+               "write-started pairs | write-started p50 ms | write-started p99 ms |\n"
+               "|------|--------:|------:|-----------------:|----------------:|-----------------:|"
                "----------------:|--------:|------:|--------:|-------:|-------:|-------:|-------:|"
-               "--------------------:|-------------------:|-------------:|--------------------:|"
-               "---------------------:|---------------------:|\n";
+               "--------------------:|-------------------:|-------------:|----------------------:|"
+               "--------------------:|---------------------:|---------------------:|\n";
   for (const StreamResult& r : stream_results) {
     const double server_delta = static_cast<double>(r.server_rss_after_kib - r.server_rss_before_kib) * 1024;
     const double client_delta = static_cast<double>(r.client_rss_after_kib - r.client_rss_before_kib) * 1024;
     std::vector<double> last(r.last_stream_ms.begin() + 1, r.last_stream_ms.end());
     std::vector<double> first(r.first_stream_ms.begin() + 1, r.first_stream_ms.end());
     std::cout << absl::StrFormat(
-        "| %7d | %5d | %16.1f | %15.0f | %16.1f | %15.0f | %7d | %5d | %7d | %6.2f | %6.2f | %6.2f "
-        "| %6.2f | %20.2f | %19.2f | %12.2f | %19d | %20.2f | %20.2f |\n",
-        r.streams, r.ready, server_delta / 1048576, server_delta / r.streams, client_delta / 1048576,
-        client_delta / r.streams, r.changes_stamped, r.pairs, r.missing,
+        "| %s | %7d | %5d | %16.1f | %15.0f | %16.1f | %15.0f | %7d | %5d | %7d | %6.2f | %6.2f "
+        "| %6.2f | %6.2f | %20.2f | %19.2f | %12.2f | %21.2f | %19d | %20.2f | %20.2f |\n",
+        r.side, r.streams, r.ready, server_delta / 1048576, server_delta / r.streams,
+        client_delta / 1048576, client_delta / r.streams, r.changes_stamped, r.pairs, r.missing,
         Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
         Percentile(r.latencies_ms, 99), Percentile(r.latencies_ms, 100), Percentile(first, 50),
-        Percentile(last, 50), r.server_cpu_s, r.written_ms.size(), Percentile(r.written_ms, 50),
-        Percentile(r.written_ms, 99));
+        Percentile(last, 50), r.server_cpu_s, CpuMicrosPerMessage(r), r.written_ms.size(),
+        Percentile(r.written_ms, 50), Percentile(r.written_ms, 99));
   }
   std::cout << absl::StrFormat(
       "\n### Cache memory (%d synthetic sandboxes)\n\n"
@@ -929,18 +1120,20 @@ int ServerMain() {
     std::ofstream out(csv);
     out << "section,name,value\n";
     for (const StreamResult& r : stream_results) {
-      const std::string p = absl::StrCat("streams_", r.streams);
+      const std::string p =
+          absl::StrCat(r.side == "sandboxd" ? "" : "floor_", "streams_", r.streams);
       out << absl::StrFormat(
           "%s,ready,%d\n%s,server_rss_before_kib,%d\n%s,server_rss_after_kib,%d\n"
           "%s,client_rss_before_kib,%d\n%s,client_rss_after_kib,%d\n%s,changes_stamped,%d\n"
           "%s,pairs,%d\n%s,missing,%d\n%s,p50_ms,%.3f\n%s,p90_ms,%.3f\n%s,p99_ms,%.3f\n"
           "%s,max_ms,%.3f\n%s,write_started_pairs,%d\n%s,write_started_p50_ms,%.3f\n"
-          "%s,write_started_p99_ms,%.3f\n",
+          "%s,write_started_p99_ms,%.3f\n%s,server_cpu_s,%.3f\n%s,server_cpu_us_per_message,%.3f\n",
           p, r.ready, p, r.server_rss_before_kib, p, r.server_rss_after_kib, p,
-          r.client_rss_before_kib, p, r.client_rss_after_kib, p, r.changes_stamped, p, r.pairs,
-          p, r.missing, p, Percentile(r.latencies_ms, 50), p, Percentile(r.latencies_ms, 90), p,
+          r.client_rss_before_kib, p, r.client_rss_after_kib, p, r.changes_stamped, p, r.pairs, p,
+          r.missing, p, Percentile(r.latencies_ms, 50), p, Percentile(r.latencies_ms, 90), p,
           Percentile(r.latencies_ms, 99), p, Percentile(r.latencies_ms, 100), p,
-          r.written_ms.size(), p, Percentile(r.written_ms, 50), p, Percentile(r.written_ms, 99));
+          r.written_ms.size(), p, Percentile(r.written_ms, 50), p, Percentile(r.written_ms, 99), p,
+          r.server_cpu_s, p, CpuMicrosPerMessage(r));
     }
     out << absl::StrFormat("cache,sandboxes,%d\ncache,rss_before_kib,%d\ncache,rss_after_kib,%d\n"
                            "cache,approx_bytes_before,%d\ncache,approx_bytes_after,%d\n",

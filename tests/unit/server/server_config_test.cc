@@ -87,7 +87,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(15));
   EXPECT_EQ(config->orphan_claim_grace, absl::Seconds(60));
   EXPECT_EQ(config->kube.kubeconfig, "");
-  EXPECT_EQ(config->kube.qps, 50);
+  EXPECT_EQ(config->kube.qps, 0);
   EXPECT_EQ(config->kube.burst, 100);
   EXPECT_FALSE(config->kube.allow_http);
   EXPECT_EQ(config->keepalive.time, absl::Seconds(60));
@@ -233,7 +233,7 @@ TEST(ServerConfigTest, EmptyDocumentAndNullSectionsChangeNothing) {
   absl::StatusOr<ServerConfig> config =
       ResolveServerConfig(std::string("# nothing\nkube:\n"), "c.yaml", ServerConfigOverrides());
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->kube.qps, 50);
+  EXPECT_EQ(config->kube.qps, 0);
 }
 
 struct BadYamlCase {
@@ -291,7 +291,8 @@ INSTANTIATE_TEST_SUITE_P(
                     "setting log_format: must be text or json; got \"logfmt\""},
         BadYamlCase{"log_format: JSON\n", "setting log_format: must be text or json; got \"JSON\""},
         BadYamlCase{"log_format: [json]\n", "c.yaml: log_format: expected a string"},
-        BadYamlCase{"kube: {qps: 0}\n", "setting kube.qps: must be positive"},
+        BadYamlCase{"kube: {qps: -1}\n",
+                    "setting kube.qps: must not be negative (0: no client-side throttle)"},
         BadYamlCase{"kube: {burst: 0}\n", "setting kube.burst: must be at least 1"},
         BadYamlCase{"keepalive: {time: 0s}\n", "setting keepalive.time: must be positive"},
         BadYamlCase{"shutdown_grace: -1s\n", "setting shutdown_grace: must not be negative"},
