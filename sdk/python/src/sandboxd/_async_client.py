@@ -343,6 +343,10 @@ class AsyncClient:
     ) -> AsyncGenerator[WatchEvent, None]:
         backoff = Backoff()
         while True:
+            # Checked before each stream opens: a deadline already passed (a tiny timeout)
+            # times out here, never racing the server's first answer.
+            if deadline.expired():
+                raise timed_out("the watch")
             stream = open_stream(token, deadline.remaining())
             try:
                 async for response in stream:
@@ -356,8 +360,6 @@ class AsyncClient:
                     raise error from None
             finally:
                 stream.cancel()
-            if deadline.expired():
-                raise timed_out("the watch")
             remaining = deadline.remaining()
             delay = backoff.delay()
             await asyncio.sleep(delay if remaining is None else min(delay, remaining))

@@ -341,6 +341,10 @@ class Client:
     ) -> Generator[WatchEvent, None, None]:
         backoff = Backoff()
         while True:
+            # Checked before each stream opens: a deadline already passed (a tiny timeout)
+            # times out here, never racing the server's first answer.
+            if deadline.expired():
+                raise timed_out("the watch")
             stream = open_stream(token, deadline.remaining())
             try:
                 for response in stream:
@@ -354,8 +358,6 @@ class Client:
                     raise error from None
             finally:
                 stream.cancel()
-            if deadline.expired():
-                raise timed_out("the watch")
             remaining = deadline.remaining()
             delay = backoff.delay()
             time.sleep(delay if remaining is None else min(delay, remaining))
