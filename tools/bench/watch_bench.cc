@@ -856,9 +856,9 @@ StreamResult RunStreams(const FanoutSide& side, const std::string& ns, const std
     }
   }
   std::remove(out_path.c_str());
-  for (const auto& stream : side.writes != nullptr
-                                ? side.writes->streams()
-                                : std::vector<std::shared_ptr<WriteStamps::Times>>{}) {
+  const auto written = side.writes != nullptr ? side.writes->streams()
+                                              : std::vector<std::shared_ptr<WriteStamps::Times>>{};
+  for (const auto& stream : written) {
     for (int k = 1; k <= changes; ++k) {
       const int64_t written = (*stream)[static_cast<size_t>(k)];
       if (written != 0 && stamps[k] != 0) {
