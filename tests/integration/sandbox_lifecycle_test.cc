@@ -599,13 +599,23 @@ TEST_F(SandboxLifecycleTest, FailingImagesAreErrorsWithTheirReason) {
   pb::CreateSandboxRequest crash = CreateRequest("nu");
   crash.mutable_spec()->set_image("registry.local/sandboxd-fail-crash:1");
   ASSERT_TRUE(Create(crash).ok());
+  pb::CreateSandboxRequest config = CreateRequest("xi");
+  config.mutable_spec()->set_image("registry.local/sandboxd-fail-config:1");
+  ASSERT_TRUE(Create(config).ok());
 
+  // The messages carry the container's waiting reason and message as the kubelet's
+  // stand-in (kwok's stages in tools/kube-local) wrote them; the container is named
+  // after the sandbox.
   pb::Sandbox sandbox;
   ASSERT_TRUE(WaitForPhase("mu", pb::SANDBOX_PHASE_ERROR, &sandbox));
   EXPECT_EQ(sandbox.error_reason(), pb::SANDBOX_ERROR_REASON_IMAGE_PULL_FAILURE);
   EXPECT_THAT(sandbox.message(), ::testing::HasSubstr("sandboxd-fail-pull"));
   ASSERT_TRUE(WaitForPhase("nu", pb::SANDBOX_PHASE_ERROR, &sandbox));
   EXPECT_EQ(sandbox.error_reason(), pb::SANDBOX_ERROR_REASON_CRASH_LOOP);
+  ASSERT_TRUE(WaitForPhase("xi", pb::SANDBOX_PHASE_ERROR, &sandbox));
+  EXPECT_EQ(sandbox.error_reason(), pb::SANDBOX_ERROR_REASON_CONTAINER_CONFIG);
+  EXPECT_EQ(sandbox.message(),
+            R"(container xi: CreateContainerConfigError: secret "agent-credentials" not found)");
 }
 
 struct InvalidCase {

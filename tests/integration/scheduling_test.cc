@@ -1,8 +1,13 @@
-// ERROR / UNSCHEDULABLE on the real scheduler: a sandbox whose CPU request exceeds every
-// node's allocatable (the plane's fake nodes advertise 1000 CPUs; the server's max_cpu
-// is raised for this test) stays Pending with the scheduler's own message, recovers when
-// stopped, and runs once a node has the capacity. sandboxd runs in-process under its
-// least-privilege identity; Kubernetes is checked with kubectl as the admin.
+// A sandbox that cannot be placed, on the real scheduler and volume controller:
+// - ERROR / UNSCHEDULABLE: a CPU request above every node's allocatable (the plane's fake
+//   nodes advertise 1000 CPUs; the server's max_cpu is raised for this test) stays Pending
+//   with the scheduler's own message, recovers when stopped, and runs once a node has the
+//   capacity;
+// - ERROR / CLAIM_NOT_BOUND: a claim of the plane's StorageClass "unprovisioned" (no
+//   provisioner serves it) stays Pending past claim_bind_timeout, and the message says since
+//   when.
+// sandboxd runs in-process under its least-privilege identity; Kubernetes is checked with
+// kubectl as the admin.
 //
 // Integration tests run one at a time (RESOURCE_LOCK kube_plane), so raising a node's
 // allocatable for a while affects no other test; it is restored once the sandbox is gone.
@@ -32,6 +37,10 @@ constexpr absl::Duration kWait = absl::Seconds(90);
 constexpr char kNodeCpu[] = "1k";     // 1000 (tools/kube-local/stages/kwok.yaml), as stored
 constexpr char kBigCpu[] = "1500";    // above every node's allocatable
 constexpr char kRoomyCpu[] = "2500";  // a node that fits kBigCpu with room to spare
+// Long enough for the host-path provisioner to bind every other test's claim in time.
+constexpr absl::Duration kClaimBindTimeout = absl::Seconds(10);
+// sandboxd re-derives time-driven phases on this tick (SandboxCache housekeeping).
+constexpr absl::Duration kHousekeepingTick = absl::Seconds(5);
 
 class SchedulingTest : public ::testing::Test {
  protected:
@@ -49,6 +58,7 @@ class SchedulingTest : public ::testing::Test {
     // Short, so the test does not wait 30 s; the housekeeping tick (every 5 s) still has to
     // turn STARTING into ERROR once the grace has passed.
     config.sandbox_defaults.unschedulable_grace = absl::Seconds(2);
+    config.sandbox_defaults.claim_bind_timeout = kClaimBindTimeout;
     auto server = server::SandboxdServer::Start(config, {});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
@@ -211,6 +221,49 @@ TEST_F(SchedulingTest, ARequestAboveEveryNodeIsUnschedulableUntilANodeHasRoom) {
   ASSERT_TRUE(testing::Eventually([&] { return !plane_->Exists(*ns_, "pod/big-0"); }, kWait));
   EXPECT_EQ(SetNodeCpu(nodes[0], kNodeCpu), 0);
   EXPECT_EQ(NodeCpu(nodes[0]), kNodeCpu);
+}
+
+TEST_F(SchedulingTest, AClaimNoProvisionerServesIsClaimNotBoundSinceItsCreation) {
+  pb::CreateSandboxRequest req;
+  req.mutable_spec()->set_name("unbound");
+  req.mutable_spec()->set_namespace_(*ns_);
+  req.mutable_spec()->set_project("proj-a");
+  req.mutable_spec()->mutable_storage()->set_storage_class("unprovisioned");
+  pb::CreateSandboxResponse created;
+  ASSERT_TRUE(stub_->CreateSandbox(Context().get(), req, &created).ok());
+
+  auto not_bound = [](const pb::Sandbox& s) {
+    return s.phase() == pb::SANDBOX_PHASE_ERROR &&
+           s.error_reason() == pb::SANDBOX_ERROR_REASON_CLAIM_NOT_BOUND;
+  };
+  pb::Sandbox sandbox;
+  ASSERT_TRUE(WaitFor("unbound", "ERROR/CLAIM_NOT_BOUND", not_bound, &sandbox));
+  const std::string claim = "vn-homevn-agent-unbound-0";  // <template>-<sandbox>-0
+  ASSERT_EQ(sandbox.storage().claim_name(), claim);
+  // The oracle: the volume controller left the claim Pending, and its creation time.
+  EXPECT_EQ(Json("pvc/" + claim, "{.status.phase}"), "Pending");
+  const std::string since = Json("pvc/" + claim, "{.metadata.creationTimestamp}");
+  ASSERT_FALSE(since.empty());
+  const std::string expected = "claim " + claim + " Pending since " + since + " (limit " +
+                               absl::FormatDuration(kClaimBindTimeout) + ")";
+  EXPECT_EQ(sandbox.message(), expected);
+  EXPECT_EQ(sandbox.storage().phase(), "Pending");
+  EXPECT_EQ(sandbox.spec().storage().storage_class(), "unprovisioned");
+
+  // Later re-derivations (the housekeeping tick) keep the message: it names a time, not
+  // an age that would freeze at its first value.
+  absl::SleepFor(kHousekeepingTick + absl::Seconds(1));
+  ASSERT_TRUE(Get("unbound", &sandbox).ok());
+  EXPECT_TRUE(not_bound(sandbox)) << sandbox.DebugString();
+  EXPECT_EQ(sandbox.message(), expected);
+
+  // Deleting it takes the claim along (retention policy whenDeleted: Delete).
+  pb::DeleteSandboxRequest del;
+  del.set_namespace_(*ns_);
+  del.set_name("unbound");
+  pb::DeleteSandboxResponse deleted;
+  ASSERT_TRUE(stub_->DeleteSandbox(Context().get(), del, &deleted).ok());
+  EXPECT_TRUE(testing::Eventually([&] { return !plane_->Exists(*ns_, "pvc/" + claim); }, kWait));
 }
 
 }  // namespace

@@ -116,6 +116,10 @@ statefulset crash registry.local/sandboxd-fail-crash:1 | k apply -f - >/dev/null
 check "crashing image reaches CrashLoopBackOff" eventually $wait_s \
   equals pod/crash-0 '{.status.containerStatuses[0].state.waiting.reason}' CrashLoopBackOff
 check "crashing pod is not ready" equals statefulset/crash '{.status.readyReplicas}' ""
+statefulset configfail registry.local/sandboxd-fail-config:1 | k apply -f - >/dev/null
+check "misconfigured container reaches CreateContainerConfigError" eventually $wait_s \
+  equals pod/configfail-0 '{.status.containerStatuses[0].state.waiting.reason}' \
+  CreateContainerConfigError
 
 echo "selftest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
