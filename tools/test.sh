@@ -4,8 +4,9 @@
 # clang-tidy), builds (or reuses) the pinned control-plane binaries, builds sandboxd, runs
 # the unit and integration tests (the integration tier starts its own local control
 # plane, tools/kube-local), builds and checks the container image (tools/ci/image.sh),
-# then the unit tier again under ASan + UBSan, the libFuzzer targets (every committed
-# input, then 20 s of fuzzing each) and the unit tests of src/ under ThreadSanitizer.
+# then the unit and integration tiers again under ASan + UBSan, the libFuzzer targets
+# (every committed input, then 20 s of fuzzing each) and the unit tests of src/ under
+# ThreadSanitizer.
 # docs/reliability.md describes the gates; each stage prints how long it took. A failing
 # gate does not stop the ones after it: the run ends with the list of failed stages and
 # the first one's exit code.
@@ -52,7 +53,7 @@ printf '==> [%s] build took %ds\n' "$(date +%H:%M:%S)" $((SECONDS - build_start)
 step "running tests"
 timed "tests" ctest --test-dir "$SANDBOXD_BUILD_DIR" --output-on-failure --timeout 900 "$@"
 timed "container image" "$repo/tools/ci/image.sh"
-timed "unit tier under ASan + UBSan" "$repo/tools/ci/sanitize.sh"
+timed "unit and integration tiers under ASan + UBSan" "$repo/tools/ci/sanitize.sh"
 timed "fuzzing" "$repo/tools/ci/fuzz.sh"
 timed "src/ unit tests under TSan" "$repo/tools/ci/tsan.sh"
 

@@ -23,7 +23,9 @@ sandboxd_add_sdk_test(NAME cpp_sandboxctl_tls
           $<TARGET_FILE:sandboxd>)
 
 # Installs the client package into a temporary prefix, builds client/examples against it
-# with find_package(sandboxd), and runs the example against sandboxd.
+# with find_package(sandboxd) and the compiler of this build (a sanitizer build's library
+# needs the sanitizer runtimes at link time), and runs the example against sandboxd.
 sandboxd_add_sdk_test(NAME cpp_client_example
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/cpp/example_test.sh ${CMAKE_BINARY_DIR}
-          ${PROJECT_SOURCE_DIR}/client/examples)
+          ${PROJECT_SOURCE_DIR}/client/examples ${CMAKE_CXX_COMPILER}
+          "${SANDBOXD_SANITIZER_LINK_FLAGS}")
