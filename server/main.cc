@@ -117,7 +117,9 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  spdlog::info("received {}; shutting down (grace {})", strsignal(signal_number),
+  // One of the two signals BlockShutdownSignals holds (strsignal is not thread-safe).
+  const char* signal_name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+  spdlog::info("received {}; shutting down (grace {})", signal_name,
                absl::FormatDuration(config->shutdown_grace));
   (*server)->Shutdown(config->shutdown_grace);
   server->reset();

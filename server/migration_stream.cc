@@ -68,7 +68,7 @@ struct MigrationStream::State {
     if (reactor == nullptr || writing || finished) return;
     if (!queue.empty() && !client_gone) {
       writing = true;
-      writing_now = std::move(queue.front());
+      writing_now.Swap(&queue.front());
       queue.pop_front();
       reactor->StartWrite(&writing_now);
       return;

@@ -24,9 +24,7 @@ namespace {
 constexpr char kServiceName[] = "sandbox.v1.SandboxLifecycle";
 
 absl::StatusOr<kube::KubeConfig> LoadKube(const KubeSettings& settings) {
-  // sandboxd never changes its environment, so reading it is safe on any thread.
-  const char* in_cluster_host =
-      std::getenv("KUBERNETES_SERVICE_HOST");  // NOLINT(concurrency-mt-unsafe)
+  const char* in_cluster_host = std::getenv("KUBERNETES_SERVICE_HOST");
   if (settings.kubeconfig.empty() && in_cluster_host != nullptr) {
     kube::InClusterOptions in_cluster;
     in_cluster.service_account_dir = settings.service_account_dir;

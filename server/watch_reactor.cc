@@ -2,7 +2,7 @@
 
 #include <grpc/slice.h>
 
-#include <cstring>
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -59,7 +59,7 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event) {
   grpc_slice slice = grpc_slice_malloc(head_size + (body != nullptr ? body->size() : 0));
   uint8_t* out = GRPC_SLICE_START_PTR(slice);
   head.SerializeWithCachedSizesToArray(out);
-  if (body != nullptr) std::memcpy(out + head_size, body->data(), body->size());
+  if (body != nullptr) std::copy(body->begin(), body->end(), out + head_size);
   grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
   return grpc::ByteBuffer(&owned, 1);
 }

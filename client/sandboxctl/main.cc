@@ -89,7 +89,9 @@ std::map<std::string, std::string> ParsePairs(const std::vector<std::string>& pa
   std::map<std::string, std::string> out;
   for (const std::string& pair : pairs) {
     const size_t eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError{what + " must be KEY=VALUE, got \"" + pair + "\""};
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError{absl::StrCat(what, " must be KEY=VALUE, got \"", pair, "\"")};
+    }
     out[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
   return out;
@@ -341,8 +343,8 @@ int Run(int argc, char** argv) {
     absl::Status deleted = session.client().Delete(request);
     if (!deleted.ok()) return Fail(deleted);
     switch (session.format()) {
-      case Format::kJson: std::cout << "{}\n"; break;
-      case Format::kYaml: std::cout << "{}\n"; break;
+      case Format::kJson:
+      case Format::kYaml: std::cout << "{}\n"; break;  // an empty object in either
       case Format::kName: std::cout << name << "\n"; break;
       default: std::cout << "sandbox/" << name << " deleted\n";
     }

@@ -27,7 +27,7 @@ std::string Age(const google::protobuf::Timestamp& created, absl::Time now) {
       std::max<int64_t>(0, absl::ToUnixSeconds(now) - static_cast<int64_t>(created.seconds()));
   if (seconds < 120) return absl::StrCat(seconds, "s");
   if (seconds < 7200) return absl::StrCat(seconds / 60, "m");
-  if (seconds < 2 * 86400) return absl::StrCat(seconds / 3600, "h");
+  if (seconds < int64_t{2} * 86400) return absl::StrCat(seconds / 3600, "h");
   return absl::StrCat(seconds / 86400, "d");
 }
 

@@ -18,6 +18,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "src/base/errno_text.h"
 
 extern char** environ;
 
@@ -75,7 +76,7 @@ absl::StatusOr<std::string> RunPlugin(const std::vector<std::string>& argv_s,
     close(out[0]);
     close(err[0]);
     return absl::UnauthenticatedError(
-        absl::StrCat("exec plugin ", argv_s[0], ": cannot start: ", std::strerror(rc)));
+        absl::StrCat("exec plugin ", argv_s[0], ": cannot start: ", ErrnoText(rc)));
   }
   std::string stdout_text, stderr_text;
   absl::Time deadline = absl::Now() + kPluginTimeout;

@@ -226,15 +226,18 @@ class CurlKubeClient::IoLoop {
   }
 
   void Submit(std::unique_ptr<Call> call) {
+    std::unique_ptr<Call> refused;  // the loop is gone: only from callbacks run during shutdown
     {
       absl::MutexLock lock(&mu_);
-      if (!closed_) {
+      if (closed_) {
+        refused = std::move(call);
+      } else {
         call->id = ++next_id_;
         incoming_.push_back(std::move(call));
       }
     }
-    if (call) {  // the loop is gone: only possible from callbacks run during shutdown
-      call->done(StatusFromTransport(TransportFailure::kCancelled, "kube client is shut down"));
+    if (refused != nullptr) {
+      refused->done(StatusFromTransport(TransportFailure::kCancelled, "kube client is shut down"));
       return;
     }
     curl_multi_wakeup(multi_);

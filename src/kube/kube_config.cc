@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "src/base/errno_text.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sandboxd::kube {
@@ -289,7 +290,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
-    std::string msg = absl::StrCat("cannot read ", path, ": ", std::strerror(err));
+    std::string msg = absl::StrCat("cannot read ", path, ": ", ErrnoText(err));
     if (err == ENOENT) return absl::NotFoundError(msg);
     return absl::FailedPreconditionError(msg);
   }

@@ -933,8 +933,7 @@ TEST_F(FaultTest, TcpFaultsBetweenSandboxdAndTheApiServer) {
 // the invariant check waits for it (polling, up to 120 s), and the soak prints how many
 // claims the janitor deleted.
 TEST_F(FaultTest, Soak) {
-  const char* seconds_env =
-      std::getenv("SANDBOXD_SOAK_SECONDS");  // NOLINT(concurrency-mt-unsafe): one thread yet
+  const char* seconds_env = std::getenv("SANDBOXD_SOAK_SECONDS");
   int seconds = 45;
   if (seconds_env != nullptr) {
     ASSERT_TRUE(absl::SimpleAtoi(seconds_env, &seconds));

@@ -120,7 +120,7 @@ std::vector<std::string> KeysOf(const std::string& json) {
   std::vector<std::string> out;
   rapidjson::Document doc;
   if (doc.Parse(json.c_str()).HasParseError() || !doc.IsObject()) return out;
-  for (const auto& member : doc.GetObject()) out.push_back(member.name.GetString());
+  for (const auto& member : doc.GetObject()) out.emplace_back(member.name.GetString());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -427,7 +427,7 @@ class MigrationTest : public ::testing::Test {
       out.push_back(absl::StrCat("PATCH Ingress ", n, "-app-ingress"));
       out.push_back(absl::StrCat("PATCH Ingress ", n, "-ttyd-ingress"));
     }
-    out.push_back("CREATE NetworkPolicy sandboxd-sandboxes");  // the namespace's
+    out.emplace_back("CREATE NetworkPolicy sandboxd-sandboxes");  // the namespace's
     out.push_back(absl::StrCat("DELETE Deployment ", n));
     return out;
   }
@@ -591,7 +591,7 @@ TEST_F(MigrationTest, DryRunPlansEveryWriteAndWritesNothing) {
   const rapidjson::Value* data = rapidjson::Pointer("/data").Get(record);
   ASSERT_TRUE(data != nullptr && data->IsObject());
   std::vector<std::string> keys;
-  for (const auto& m : data->GetObject()) keys.push_back(m.name.GetString());
+  for (const auto& m : data->GetObject()) keys.emplace_back(m.name.GetString());
   EXPECT_THAT(keys, UnorderedElementsAre("deployment.json", "service.json", "app-ingress.json",
                                          "ttyd-ingress.json"));
 
@@ -985,6 +985,7 @@ TEST_F(MigrationTest, MigrateSandboxesMigratesABatchAndSkipsWhatIsNotDeploymentE
   plane_->CreateCaller(*ns_, "tester", "sandboxd-user", ns);
   const std::pair<std::string, std::string> batch_label = {"fleet", "batch-a"};
   std::vector<testing::DeploymentEraSandbox> eras;
+  eras.reserve(20);
   for (int i = 0; i < 20; ++i) {
     eras.push_back(NewEra(
         "batch", [&](testing::DeploymentEraSandbox* e) { e->extra_labels = {batch_label}; }, ns));
@@ -1138,6 +1139,7 @@ TEST_F(MigrationTest, MigrateSandboxesMigratesABatchAndSkipsWhatIsNotDeploymentE
   }
   EXPECT_EQ(listed_names, era_names);
   std::vector<std::string> expected_pods;
+  expected_pods.reserve(era_names.size());
   for (const std::string& name : era_names) expected_pods.push_back("pod/" + name + "-0");
   EXPECT_THAT(Names("pods -l sandboxd.dev/sandbox", ns), ElementsAreArray(expected_pods));
   EXPECT_THAT(Names("deployments", ns), ElementsAre("deployment.apps/" + stranger.name));
@@ -1213,7 +1215,8 @@ TEST_F(MigrationTest, MigrationOfADeadServerIsFinishedByANewOneAfterItsLease) {
   grpc::Status doomed_status;
   const absl::Time called = absl::Now();
   std::thread call([&] {
-    doomed_status = Migrate(n, /*dry_run=*/false, nullptr, doomed_stub.get(), /*deadline=*/30);
+    doomed_status =
+        Migrate(n, /*dry_run=*/false, nullptr, doomed_stub.get(), /*deadline_seconds=*/30);
   });
   ASSERT_TRUE(doomed.faults->WaitUntilHeld(absl::Seconds(120)));
   EXPECT_TRUE(Exists("configmap/" + n + "-migration"));

@@ -299,6 +299,7 @@ TEST_F(SandboxLifecycleTest, ConcurrentCreatesOfOneNameCreateExactlyOnce) {
   constexpr int kCallers = 8;
   std::vector<grpc::Status> results(kCallers);
   std::vector<std::thread> threads;
+  threads.reserve(kCallers);
   for (int i = 0; i < kCallers; ++i) {
     threads.emplace_back([&, i] {
       auto stub = pb::SandboxLifecycle::NewStub(*channel_);
@@ -390,6 +391,7 @@ TEST_F(SandboxLifecycleTest, ConcurrentEnvUpdatesAreAllApplied) {
   constexpr int kCallers = 6;
   std::vector<grpc::Status> results(kCallers);
   std::vector<std::thread> threads;
+  threads.reserve(kCallers);
   for (int i = 0; i < kCallers; ++i) {
     threads.emplace_back([&, i] {
       auto stub = pb::SandboxLifecycle::NewStub(*channel_);
@@ -549,6 +551,7 @@ TEST_F(SandboxLifecycleTest, KeepStorageKeepsEveryClaimOfConcurrentDeletes) {
   }
   std::vector<grpc::Status> results(kSandboxes);
   std::vector<std::thread> threads;
+  threads.reserve(kSandboxes);
   for (int i = 0; i < kSandboxes; ++i) {
     threads.emplace_back([&, i] {
       auto stub = pb::SandboxLifecycle::NewStub(*channel_);

@@ -445,11 +445,13 @@ class Bench {
 void RunRound(const Workload& w, Side side, int concurrency, int64_t first, int count,
               std::vector<LatencySample>* out) {
   std::vector<std::unique_ptr<Recorder>> recorders;
+  recorders.reserve(concurrency);
   for (int k = 0; k < concurrency; ++k) {
     recorders.push_back(std::make_unique<Recorder>(w.operations.size()));
   }
   absl::Notification go;
   std::vector<std::thread> threads;
+  threads.reserve(concurrency);
   for (int k = 0; k < concurrency; ++k) {
     threads.emplace_back([&, k]() {
       go.WaitForNotification();
@@ -536,6 +538,7 @@ double BulkPhase(const Bench& bench, Side side, bool create, int count, int conc
   std::vector<absl::Status> first(concurrency);
   absl::Notification go;
   std::vector<std::thread> threads;
+  threads.reserve(concurrency);
   for (int k = 0; k < concurrency; ++k) {
     threads.emplace_back([&, k]() {
       go.WaitForNotification();

@@ -36,6 +36,7 @@
 // RSS is read after malloc_trim(0), so freed heap pages do not count. Not a test: it
 // asserts nothing.
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
@@ -106,6 +108,7 @@ ABSL_FLAG(std::string, client_target, "", "internal: run as the stream client of
 ABSL_FLAG(std::string, client_ns, "", "internal: namespace to watch");
 ABSL_FLAG(std::string, client_run, "", "internal: env value prefix of this run's changes");
 ABSL_FLAG(std::string, client_out, "", "internal: file for the arrival times");
+ABSL_FLAG(std::string, client_token_file, "", "internal: file holding the caller's token");
 ABSL_FLAG(int, client_streams, 0, "internal: streams to open");
 ABSL_FLAG(int, client_timeout_s, 300, "internal: give up waiting after this long");
 
@@ -229,10 +232,11 @@ class IdleStream final : public grpc::ClientReadReactor<pb::WatchSandboxesRespon
 // stream to --client_out.
 int ClientMain() {
   const int n = absl::GetFlag(FLAGS_client_streams);
-  // The parent passes its caller's token in the environment, not on the command line.
-  const char* token = std::getenv("SANDBOXD_BENCH_TOKEN");
-  const auto channels = Channels(absl::GetFlag(FLAGS_client_target), token ? token : "",
-                                 absl::GetFlag(FLAGS_channels));
+  // The parent passes its caller's token in a file (mode 0600), not on the command line.
+  std::string token;
+  std::getline(std::ifstream(absl::GetFlag(FLAGS_client_token_file)), token);
+  const auto channels =
+      Channels(absl::GetFlag(FLAGS_client_target), token, absl::GetFlag(FLAGS_channels));
   std::vector<std::unique_ptr<pb::SandboxLifecycle::Stub>> stubs;
   for (const auto& channel : channels) {
     channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -534,7 +538,7 @@ class FloorWatchService final : public pb::SandboxLifecycle::WithRawCallbackMeth
       } else if (has_pending_) {
         has_pending_ = false;
         writing_ = true;
-        current_ = std::move(pending_);
+        current_.Swap(&pending_);
         StartWrite(&current_);
       }
     }
@@ -791,13 +795,20 @@ StreamResult RunStreams(const FanoutSide& side, const std::string& ns, const std
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (len <= 0) return result;
   const std::string out_path = absl::StrCat("/tmp/sandboxd_watch_bench.", getpid(), ".", run);
-  const std::string command =
-      absl::StrCat(exe, " --client_target=127.0.0.1:", side.port, " --client_ns=", ns,
-                   " --client_run=", run, " --client_out=", out_path, " --client_streams=", n,
-                   " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
+  const std::string token_path = out_path + ".token";
+  const int token_fd = open(token_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (token_fd < 0) return result;
+  absl::Cleanup remove_token = [&token_path] { std::remove(token_path.c_str()); };
+  const bool token_written =
+      write(token_fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  close(token_fd);
+  if (!token_written) return result;
+  const std::string command = absl::StrCat(
+      exe, " --client_target=127.0.0.1:", side.port, " --client_ns=", ns, " --client_run=", run,
+      " --client_out=", out_path, " --client_token_file=", token_path, " --client_streams=", n,
+      " --changes=", changes, " --channels=", absl::GetFlag(FLAGS_channels));
   if (side.writes != nullptr) side.writes->Begin(run, changes);
   result.server_rss_before_kib = RssKiB();
-  setenv("SANDBOXD_BENCH_TOKEN", token.c_str(), /*overwrite=*/1);
   FILE* child = popen(command.c_str(), "r");
   if (child == nullptr) return result;
   char line[256];
@@ -911,8 +922,9 @@ int ServerMain() {
     auto real_name = [](int i) { return absl::StrFormat("real-%02d", i); };
     auto synthetic_name = [](int64_t i) { return absl::StrFormat("syn-%05d", i); };
     std::vector<std::string> names;
+    names.reserve(real + 1);
     for (int i = 0; i < real; ++i) names.push_back(real_name(i));
-    names.push_back(kTarget);
+    names.emplace_back(kTarget);
     for (const std::string& name : names) {
       pb::CreateSandboxRequest req;
       req.mutable_spec()->set_name(name);
@@ -1032,7 +1044,7 @@ int ServerMain() {
          [&](int w, int64_t seq) {
            pb::GetSandboxRequest r;
            r.set_namespace_(synthetic_ns);
-           r.set_name(synthetic_name((w * 7919 + seq * 104729) % cached_count));
+           r.set_name(synthetic_name((int64_t{w} * 7919 + seq * 104729) % cached_count));
            return r;
          }},
         {absl::StrCat("cache, ", real, " real"),
@@ -1103,9 +1115,11 @@ int ServerMain() {
       "|----------:|--------------:|-------------------:|-----------------:|\n"
       "| %9.1f | %13.0f | %18.1f | %16.0f |\n",
       cached, static_cast<double>(cache_rss_after - cache_rss_before) / 1024,
-      cached ? static_cast<double>(cache_rss_after - cache_rss_before) * 1024 / cached : 0,
+      cached ? static_cast<double>(cache_rss_after - cache_rss_before) * 1024 /
+                   static_cast<double>(cached)
+             : 0,
       static_cast<double>(approx_after - approx_before) / 1048576,
-      cached ? static_cast<double>(approx_after - approx_before) / cached : 0);
+      cached ? static_cast<double>(approx_after - approx_before) / static_cast<double>(cached) : 0);
   std::cout << "\n### GetSandbox at concurrency " << absl::GetFlag(FLAGS_concurrency)
             << "\n\n| side | ok | err | p50 ms | p99 ms | calls/s | cpu ms/call |\n"
                "|------|---:|----:|-------:|-------:|--------:|------------:|\n";

@@ -272,7 +272,9 @@ TEST_F(ClientSdkTest, WatchAndCallsSurviveARestart) {
 
   std::vector<std::pair<absl::Status, int>> retries;
   ClientOptions options = Options();
-  options.on_retry = [&](const absl::Status& error, int next) { retries.push_back({error, next}); };
+  options.on_retry = [&](const absl::Status& error, int next) {
+    retries.emplace_back(error, next);
+  };
   options.default_timeout = absl::Seconds(60);
   std::unique_ptr<Client> retrying = Connect(options);
   ClientOptions once = Options();

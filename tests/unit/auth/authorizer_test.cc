@@ -33,7 +33,7 @@ class AuthorizerTest : public ::testing::Test {
     kube::FakeKubeClient::PendingCall call = kube_.PopCall();
     EXPECT_EQ(call.Describe(), "POST subjectaccessreviews");
     const size_t at = call.body.find("\"resourceAttributes\":");
-    const std::string attributes = at == std::string::npos ? "" : call.body.substr(at + 21);
+    std::string attributes = at == std::string::npos ? "" : call.body.substr(at + 21);
     call.done(std::move(body));
     return attributes;
   }

@@ -32,9 +32,13 @@ struct Recorded {
 };
 
 struct Reply {
-  Reply(int s = 200, std::string b = "{}", std::string h = "",
-        absl::Duration d = absl::ZeroDuration(), bool dr = false)
-      : status(s), body(std::move(b)), extra_headers(std::move(h)), delay(d), drop(dr) {}
+  Reply(int status = 200, std::string body = "{}", std::string extra_headers = "",
+        absl::Duration delay = absl::ZeroDuration(), bool drop = false)
+      : status(status),
+        body(std::move(body)),
+        extra_headers(std::move(extra_headers)),
+        delay(delay),
+        drop(drop) {}
   int status;
   std::string body;
   std::string extra_headers;  // "Name: value\r\n" lines

@@ -179,6 +179,10 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha
   std::string bad = dir.Write("bad", "clusters: [unclosed");
   EXPECT_EQ(Load(bad).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Load(dir.path() + "/none").status().code(), absl::StatusCode::kNotFound);
+  // The reader's own error names the file and the errno's text.
+  const absl::Status missing = ReadFileToString(dir.path() + "/none").status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.message(), "cannot read " + dir.path() + "/none: No such file or directory");
 
   dir.Write("nope.crt", "CA");
   cfg = Load(f);
@@ -226,6 +230,9 @@ contexts: [{name: x, context: {cluster: c}}]
   EXPECT_TRUE(cfg->token.empty());
 }
 
+// The in-cluster environment is given through the process environment, as the kubelet
+// gives it; these tests run on one thread, so setenv / unsetenv race with nothing.
+// NOLINTBEGIN(concurrency-mt-unsafe)
 class InClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -274,6 +281,7 @@ TEST_F(InClusterTest, Errors) {
   unsetenv("KUBERNETES_SERVICE_PORT");
   EXPECT_EQ(LoadInClusterConfig(opts_).status().code(), absl::StatusCode::kFailedPrecondition);
 }
+// NOLINTEND(concurrency-mt-unsafe)
 
 }  // namespace
 }  // namespace sandboxd::kube

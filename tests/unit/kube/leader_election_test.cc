@@ -185,7 +185,7 @@ class LeaseServer final : public KubeClient {
   void DeleteLease() {
     absl::MutexLock lock(&mu_);
     lease_.clear();
-    log_.push_back("external DELETE");
+    log_.emplace_back("external DELETE");
   }
   void SetUnavailable(bool unavailable) {
     absl::MutexLock lock(&mu_);
@@ -245,7 +245,8 @@ class LeaseServer final : public KubeClient {
     std::string who = call.request_id.substr(call.request_id.find('/') + 1);
     log_.push_back(absl::StrCat(who, " ", what));
     last_cancel_ = call.cancel;
-    completions_.push_back([done = std::move(done), result = std::move(result)] { done(result); });
+    completions_.emplace_back(
+        [done = std::move(done), result = std::move(result)] { done(result); });
   }
 
   absl::Mutex mu_;

@@ -71,7 +71,7 @@ TEST(JsonStringTest, EveryByteAndHostileStringRoundTrips) {
   std::vector<std::string> inputs = {
       "", "\"}\n{\"level\":\"info\",\"message\":\"forged", std::string("nul\0byte", 8),
       "\xe2\x80\xa8\xe2\x80\xa9", "\xf0\x9f\x98\x80 ok", "\\u0000", "</script>"};
-  for (int b = 0; b < 256; ++b) inputs.push_back(std::string(1, static_cast<char>(b)));
+  for (int b = 0; b < 256; ++b) inputs.emplace_back(1, static_cast<char>(b));
   for (const std::string& input : inputs) {
     const std::string json = "{\"v\":" + JsonString(input) + "}";
     EXPECT_EQ(json.find('\n'), std::string::npos);

@@ -235,7 +235,7 @@ TEST(ListQueryFromRequestTest, RejectsHostileAndOversizedFilters) {
        "at offset 0)"},
       {"project with escape", "p\x1b[0m", "", "project", nullptr},
       {"project not a label value", "a,b", "", "project", nullptr},
-      {"selector with NUL", "", std::string("tier=g\0pu", 10), "label_selector",
+      {"selector with NUL", "", std::string("tier=g\0pu", 9), "label_selector",
        "label_selector: must not contain control characters (byte 0x00 at offset 6)"},
       {"selector too long", "", "tier in (" + std::string(40, 'a') + ")", "label_selector",
        "label_selector: must be at most 40 bytes, got 50"},

@@ -149,6 +149,7 @@ TEST_F(CacheFeedTest, ClusterScopeHoldsServedNamespacesAndRelistsForANewOne) {
   EXPECT_EQ(CachedIn("b"), 0u) << "not served: dropped";
   ASSERT_EQ(client_.Pending(), "L0 W3 T0");
   std::vector<FakeKubeClient::PendingWatch> watches;
+  watches.reserve(3);
   for (int i = 0; i < 3; ++i) watches.push_back(client_.PopWatch());
 
   // b becomes served: pending until every reflector has listed again.
@@ -193,6 +194,7 @@ TEST_F(CacheFeedTest, PerNamespaceScopeWatchesEachServedNamespaceOnItsOwn) {
   ASSERT_TRUE(Until([&] { return cache_.synced("a"); }));
   EXPECT_EQ(CachedIn("a"), 1u);
   std::vector<FakeKubeClient::PendingWatch> a_watches;
+  a_watches.reserve(3);
   for (int i = 0; i < 3; ++i) a_watches.push_back(client_.PopWatch());
   EXPECT_EQ(a_watches[0].ns, "a");
 

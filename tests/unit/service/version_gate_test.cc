@@ -60,12 +60,13 @@ TEST(VersionGateTest, CloseAnswersWaitersAndLaterCallsWithFalse) {
 TEST(VersionGateTest, CancelDropsAPendingWaiterOnly) {
   VersionGate gate;
   std::vector<std::string> calls;
-  const VersionGate::Ticket first = gate.WhenReached(5, [&](bool r) { calls.push_back("first"); });
+  const VersionGate::Ticket first =
+      gate.WhenReached(5, [&](bool r) { calls.emplace_back("first"); });
   const VersionGate::Ticket second =
-      gate.WhenReached(5, [&](bool r) { calls.push_back("second"); });
+      gate.WhenReached(5, [&](bool r) { calls.emplace_back("second"); });
   EXPECT_NE(first, 0u);
   EXPECT_NE(first, second);
-  EXPECT_EQ(gate.WhenReached(0, [&](bool r) { calls.push_back("inline"); }), 0u);
+  EXPECT_EQ(gate.WhenReached(0, [&](bool r) { calls.emplace_back("inline"); }), 0u);
   gate.Cancel(first);
   gate.Cancel(first);  // idempotent
   gate.Cancel(12345);  // unknown: nothing
