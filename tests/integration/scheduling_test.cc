@@ -39,7 +39,7 @@ constexpr char kBigCpu[] = "1500";    // above every node's allocatable
 constexpr char kRoomyCpu[] = "2500";  // a node that fits kBigCpu with room to spare
 // Long enough for the host-path provisioner to bind every other test's claim in time.
 constexpr absl::Duration kClaimBindTimeout = absl::Seconds(10);
-// sandboxd re-derives time-driven phases on this tick (SandboxCache housekeeping).
+// SandboxdServer's housekeeping re-derives time-driven phases this often (SandboxCache::Tick).
 constexpr absl::Duration kHousekeepingTick = absl::Seconds(5);
 
 class SchedulingTest : public ::testing::Test {
@@ -55,7 +55,7 @@ class SchedulingTest : public ::testing::Test {
     config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
     config.sandbox_defaults.image = "registry.local/agent:1";
     config.sandbox_defaults.limits.max_cpu = "4000";
-    // Short, so the test does not wait 30 s; the housekeeping tick (every 5 s) still has to
+    // Short, so the test does not wait 30 s; the housekeeping tick (kHousekeepingTick) still has to
     // turn STARTING into ERROR once the grace has passed.
     config.sandbox_defaults.unschedulable_grace = absl::Seconds(2);
     config.sandbox_defaults.claim_bind_timeout = kClaimBindTimeout;
