@@ -1,5 +1,5 @@
-// The google.rpc.ErrorInfo reason a gRPC status carries in its details ("" if none), as
-// sandboxd's status mapping (server/status_mapping.h) puts it there.
+// The google.rpc.ErrorInfo a gRPC status carries in its details, as sandboxd's status
+// mapping (server/status_mapping.h) puts it there.
 #ifndef SANDBOXD_TESTS_INTEGRATION_ERROR_INFO_H_
 #define SANDBOXD_TESTS_INTEGRATION_ERROR_INFO_H_
 
@@ -11,15 +11,19 @@
 
 namespace sandboxd::testing {
 
-inline std::string ReasonOf(const grpc::Status& status) {
+// The status's ErrorInfo; an empty one if it carries none.
+inline google::rpc::ErrorInfo ErrorInfoOf(const grpc::Status& status) {
   google::rpc::Status rpc;
   google::rpc::ErrorInfo info;
-  if (!rpc.ParseFromString(status.error_details())) return "";
+  if (!rpc.ParseFromString(status.error_details())) return info;
   for (const auto& any : rpc.details()) {
-    if (any.UnpackTo(&info)) return info.reason();
+    if (any.UnpackTo(&info)) return info;
   }
-  return "";
+  return info;
 }
+
+// Its reason ("" if none).
+inline std::string ReasonOf(const grpc::Status& status) { return ErrorInfoOf(status).reason(); }
 
 }  // namespace sandboxd::testing
 

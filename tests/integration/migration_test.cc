@@ -38,6 +38,7 @@
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
 #include "tests/integration/deployment_era.h"
+#include "tests/integration/error_info.h"
 #include "tests/integration/fault_injector.h"
 #include "tools/testing/plane.h"
 #include "tools/testing/token_channel.h"
@@ -48,6 +49,7 @@ namespace {
 namespace pb = sandbox::v1;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
+using testing::ErrorInfoOf;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
@@ -59,16 +61,6 @@ constexpr char kManagedBy[] = "app.kubernetes.io/managed-by";
 
 bool Eventually(const std::function<bool()>& condition) {
   return testing::Eventually(condition, kWait);
-}
-
-google::rpc::ErrorInfo ErrorInfoOf(const grpc::Status& status) {
-  google::rpc::Status rpc;
-  google::rpc::ErrorInfo info;
-  if (!rpc.ParseFromString(status.error_details())) return info;
-  for (const auto& any : rpc.details()) {
-    if (any.UnpackTo(&info)) return info;
-  }
-  return info;
 }
 
 // The field of the first violation of the status's google.rpc.BadRequest ("" if none).

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "sandbox/v1/sandbox.grpc.pb.h"
 #include "server/sandboxd_server.h"
+#include "tests/integration/error_info.h"
 #include "tests/integration/request_counter.h"
 #include "tools/testing/plane.h"
 #include "tools/testing/token_channel.h"
@@ -30,6 +31,7 @@ namespace {
 
 namespace pb = sandbox::v1;
 using ::testing::ElementsAre;
+using testing::ErrorInfoOf;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
@@ -38,16 +40,6 @@ constexpr char kImage[] = "registry.local/agent:1";
 
 bool Eventually(const std::function<bool()>& condition) {
   return testing::Eventually(condition, kWait);
-}
-
-google::rpc::ErrorInfo ErrorInfoOf(const grpc::Status& status) {
-  google::rpc::Status rpc;
-  google::rpc::ErrorInfo info;
-  if (!rpc.ParseFromString(status.error_details())) return info;
-  for (const auto& any : rpc.details()) {
-    if (any.UnpackTo(&info)) return info;
-  }
-  return info;
 }
 
 class SandboxLifecycleTest : public ::testing::Test {

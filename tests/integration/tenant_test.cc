@@ -6,10 +6,13 @@
 #include <curl/curl.h>
 
 #include <fstream>
+#include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -41,6 +44,13 @@ std::string ReadFile(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// The field an INVALID_FIELD error names ("" if none).
+std::string FieldOf(const grpc::Status& status) {
+  google::rpc::ErrorInfo info = testing::ErrorInfoOf(status);
+  auto it = info.metadata().find("field");
+  return it == info.metadata().end() ? std::string() : it->second;
 }
 
 class TenantTest : public ::testing::Test {
@@ -486,6 +496,179 @@ TEST_F(TenantTest, ANamespaceNarrowsTheIngressDomainsItsSandboxesUse) {
   EXPECT_TRUE(ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, *b_, "wide").ok());
 }
 
+// What a caller may ask for is bounded (the server's default limits here): hostile values
+// and every maximum are INVALID_ARGUMENT naming the field before any request, and
+// repeated env updates cannot grow the env past the maxima: the update that would is
+// refused and nothing is written.
+TEST_F(TenantTest, HostileValuesAndMaximaAreRefusedNamingTheFieldAndWriteNothing) {
+  auto tenant = As("tenant");
+  struct Case {
+    std::string what;
+    std::function<void(pb::SandboxSpec*)> mutate;
+    std::string field;
+  };
+  const std::string big_value(32 * 1024, 'x');  // the largest env value allowed
+  const std::vector<Case> cases = {
+      {"a NUL byte in an env value",
+       [](pb::SandboxSpec* s) { (*s->mutable_env())["K"] = std::string("a\0b", 3); },
+       "spec.env[K]"},
+      {"an escape sequence in an env value",
+       [](pb::SandboxSpec* s) { (*s->mutable_env())["K"] = "\x1b[2J"; }, "spec.env[K]"},
+      {"a forged log line in a label value",
+       [](pb::SandboxSpec* s) { (*s->mutable_labels())["team"] = "a\nlevel=error"; },
+       "spec.labels[team]"},
+      {"a 100Ti home volume", [](pb::SandboxSpec* s) { s->mutable_storage()->set_size("100Ti"); },
+       "spec.storage.size"},
+      {"a 5000-core CPU limit",
+       [](pb::SandboxSpec* s) { s->mutable_resources()->mutable_limits()->set_cpu("5000"); },
+       "spec.resources.limits.cpu"},
+      {"a 1Ti memory request",
+       [](pb::SandboxSpec* s) { s->mutable_resources()->mutable_requests()->set_memory("1Ti"); },
+       "spec.resources.requests.memory"},
+      {"257 env variables",
+       [](pb::SandboxSpec* s) {
+         for (int i = 0; i < 257; ++i) (*s->mutable_env())[absl::StrCat("V", i)] = "v";
+       },
+       "spec.env"},
+      {"more than 256 KiB of env",
+       [&big_value](pb::SandboxSpec* s) {
+         for (int i = 0; i < 8; ++i) (*s->mutable_env())[absl::StrCat("V", i)] = big_value;
+       },
+       "spec.env"},
+      {"33 labels",
+       [](pb::SandboxSpec* s) {
+         for (int i = 0; i < 33; ++i) (*s->mutable_labels())[absl::StrCat("l", i)] = "v";
+       },
+       "spec.labels"},
+  };
+  requests_->Take();
+  for (const Case& c : cases) {
+    pb::CreateSandboxRequest req;
+    req.mutable_spec()->set_namespace_(*a_);
+    req.mutable_spec()->set_name("hostile");
+    c.mutate(req.mutable_spec());
+    pb::CreateSandboxResponse resp;
+    grpc::Status s = tenant->CreateSandbox(Context().get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.what;
+    EXPECT_EQ(ReasonOf(s), "INVALID_FIELD") << c.what;
+    EXPECT_EQ(FieldOf(s), c.field) << c.what << ": " << s.error_message();
+  }
+  EXPECT_EQ(requests_->Take(), Counts{});
+  EXPECT_FALSE(plane_->Exists(*a_, "statefulset/hostile"));
+
+  ASSERT_TRUE(Create(*tenant, *a_, "growing").ok());
+  auto update = [&](const std::map<std::string, std::string>& set) {
+    pb::UpdateSandboxEnvRequest req;
+    req.set_namespace_(*a_);
+    req.set_name("growing");
+    req.mutable_env()->insert(set.begin(), set.end());
+    pb::UpdateSandboxEnvResponse resp;
+    return tenant->UpdateSandboxEnv(Context().get(), req, &resp);
+  };
+  auto keys = [](const std::string& prefix, int n, const std::string& value) {
+    std::map<std::string, std::string> set;
+    for (int i = 0; i < n; ++i) set[absl::StrCat(prefix, i)] = value;
+    return set;
+  };
+  // 200 variables E0..E199 of 890 bytes in all, then 7 of 32 KiB: 207 variables, 230,280
+  // bytes of names and values.
+  ASSERT_TRUE(update(keys("E", 200, "v")).ok());
+  ASSERT_TRUE(update(keys("B", 7, big_value)).ok());
+  const std::string generation =
+      plane_->JsonPath(*a_, "statefulset/growing", "{.metadata.generation}");
+  requests_->Take();
+  // Each update is within the limits on its own; the env it would leave is not.
+  grpc::Status too_many = update(keys("N", 50, "v"));
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(FieldOf(too_many), "env");
+  EXPECT_EQ(too_many.error_message(),
+            "env: the updated environment would have 257 entries; at most 256 are allowed");
+  grpc::Status too_big = update({{"B7", big_value}});
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(FieldOf(too_big), "env");
+  EXPECT_EQ(too_big.error_message(),
+            "env: the updated environment's names and values would total 263050 bytes; at "
+            "most 262144 are allowed");
+  EXPECT_EQ(requests_->Take(), Counts{});
+  EXPECT_EQ(plane_->JsonPath(*a_, "statefulset/growing", "{.metadata.generation}"), generation);
+  EXPECT_TRUE(ByName(*tenant, &pb::SandboxLifecycle::Stub::DeleteSandbox, *a_, "growing").ok());
+}
+
+// Kubernetes' own refusals that are the caller's to act on reach the caller with the
+// message Kubernetes gave: a ResourceQuota (RESOURCE_EXHAUSTED, QUOTA_EXCEEDED) and an
+// admission policy (FAILED_PRECONDITION, ADMISSION_DENIED). Nothing of the sandbox stays.
+TEST_F(TenantTest, QuotaAndAdmissionRefusalsReachTheCallerWithKubernetesMessage) {
+  auto admin = As("admin");  // every sandbox verb everywhere
+  const std::string ns = plane_->CreateNamespace("quota");
+  ASSERT_TRUE(testing::Eventually([&] { return List(*admin, ns).ok(); }, kWait));
+  ASSERT_EQ(plane_
+                ->Kubectl(absl::StrCat("-n ", ns, " create quota no-statefulsets ",
+                                       "--hard=count/statefulsets.apps=0"))
+                .exit_code,
+            0);
+  // The quota admits nothing until the controller has computed its usage.
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        return plane_->JsonPath(ns, "resourcequota/no-statefulsets", "{.status.used}") ==
+               R"({"count/statefulsets.apps":"0"})";
+      },
+      kWait));
+  grpc::Status quota = Create(*admin, ns, "over-quota");
+  EXPECT_EQ(quota.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << quota.error_message();
+  EXPECT_EQ(ReasonOf(quota), "QUOTA_EXCEEDED");
+  EXPECT_THAT(quota.error_message(),
+              ::testing::HasSubstr("exceeded quota: no-statefulsets, requested: "
+                                   "count/statefulsets.apps=1, used: count/statefulsets.apps=0, "
+                                   "limited: count/statefulsets.apps=0"));
+  EXPECT_FALSE(plane_->Exists(ns, "statefulset/over-quota"));
+  EXPECT_FALSE(plane_->Exists(ns, "service/over-quota-service"));
+  ASSERT_EQ(plane_->Kubectl(absl::StrCat("-n ", ns, " delete quota no-statefulsets")).exit_code, 0);
+
+  // A cluster's own policy: no sandbox image from registry.local/frozen in this namespace.
+  const std::string policy = absl::StrCat("sandboxd-test-frozen-", ns);
+  const std::string path = absl::StrCat(::testing::TempDir(), "/frozen-policy.json");
+  std::ofstream(path) << absl::StrCat(
+      R"({"apiVersion":"v1","kind":"List","items":[)",
+      R"({"apiVersion":"admissionregistration.k8s.io/v1","kind":"ValidatingAdmissionPolicy",)",
+      R"("metadata":{"name":")", policy, R"("},"spec":{"failurePolicy":"Fail",)",
+      R"("matchConstraints":{"resourceRules":[{"apiGroups":["apps"],"apiVersions":["v1"],)",
+      R"("operations":["CREATE"],"resources":["statefulsets"]}]},)",
+      R"("validations":[{"expression":"!object.spec.template.spec.containers.exists(c, )",
+      R"cel(c.image.startsWith('registry.local/frozen'))","message":"frozen images are not )cel",
+      R"(allowed here"}]}},)",
+      R"({"apiVersion":"admissionregistration.k8s.io/v1","kind":"ValidatingAdmissionPolicyBinding",)",
+      R"("metadata":{"name":")", policy, R"("},"spec":{"policyName":")", policy,
+      R"(","validationActions":["Deny"],"matchResources":{"namespaceSelector":)",
+      R"({"matchLabels":{"kubernetes.io/metadata.name":")", ns, R"("}}}}}]})");
+  ASSERT_EQ(plane_->Kubectl("apply -f " + path).exit_code, 0);
+  pb::CreateSandboxRequest frozen;
+  frozen.mutable_spec()->set_namespace_(ns);
+  frozen.mutable_spec()->set_name("frozen");
+  frozen.mutable_spec()->set_image("registry.local/frozen:1");
+  grpc::Status denied;
+  // Policies take effect once the API server has loaded them (about a second).
+  EXPECT_TRUE(testing::Eventually(
+      [&] {
+        pb::CreateSandboxResponse resp;
+        denied = admin->CreateSandbox(Context().get(), frozen, &resp);
+        if (denied.ok()) {
+          ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, ns, "frozen");
+        }
+        return denied.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+      },
+      kWait))
+      << denied.error_code() << " " << denied.error_message();
+  EXPECT_EQ(ReasonOf(denied), "ADMISSION_DENIED");
+  EXPECT_THAT(denied.error_message(),
+              ::testing::HasSubstr(
+                  absl::StrCat("ValidatingAdmissionPolicy '", policy, "' with binding '", policy,
+                               "' denied request: ", "frozen images are not allowed here")));
+  EXPECT_FALSE(plane_->Exists(ns, "statefulset/frozen"));
+  plane_->Kubectl(
+      absl::StrCat("delete validatingadmissionpolicybinding,validatingadmissionpolicy ", policy));
+  plane_->DeleteNamespace(ns);
+}
+
 // Fair use: each caller has its own budget of calls and of open watch streams; running
 // out is RESOURCE_EXHAUSTED with a RetryInfo, and never touches another caller.
 TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {
@@ -537,7 +720,8 @@ TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {
 }
 
 // Mutual TLS: a verified client certificate is an identity (CN user, O groups); a
-// plaintext client cannot talk to a TLS listener.
+// plaintext client cannot talk to a TLS listener. Through the C++ client and grpcurl
+// (-cacert -cert -key).
 TEST_F(TenantTest, ClientCertificatesAuthenticateOverMutualTls) {
   const std::string d = std::string(absl::StripTrailingAsciiWhitespace(
       testing::RunCommand("mktemp -d").output));
@@ -598,6 +782,26 @@ TEST_F(TenantTest, ClientCertificatesAuthenticateOverMutualTls) {
   auto plaintext = pb::SandboxLifecycle::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   EXPECT_EQ(List(*plaintext, *a_).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // The same with grpcurl, as an operator calls it (the API from server reflection).
+  auto grpcurl = [&](const std::string& flags, const std::string& method,
+                     const std::string& name = "") {
+    const std::string body = absl::StrCat(R"({"namespace":")", *a_, "\"",
+                                          name.empty() ? "" : R"(,"name":")" + name + "\"", "}");
+    return testing::RunCommand(absl::StrCat("cd ", d, " && \"${SANDBOXD_GRPCURL:-grpcurl}\" ",
+                                            flags, " -d '", body, "' ", target,
+                                            " sandbox.v1.SandboxLifecycle/", method));
+  };
+  const std::string with_cert_flags = "-cacert ca.crt -cert client.crt -key client.key";
+  testing::CommandResult listed = grpcurl(with_cert_flags, "ListSandboxes");
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_THAT(grpcurl(with_cert_flags, "StopSandbox", "by-cert").output,
+              ::testing::HasSubstr("Code: PermissionDenied"))
+      << "a viewer's group";
+  EXPECT_THAT(grpcurl("-cacert ca.crt", "ListSandboxes").output,
+              ::testing::HasSubstr("Code: Unauthenticated"));
+  testing::CommandResult plain = grpcurl("-plaintext", "ListSandboxes");
+  EXPECT_NE(plain.exit_code, 0) << plain.output;
   (*tls_server)->Shutdown(absl::Seconds(5));
   testing::RunCommand(absl::StrCat("rm -rf ", d));
 }
