@@ -57,10 +57,10 @@ struct LogField {
 std::string FormatLogLine(LogFormat format, absl::Time time, absl::string_view level,
                           absl::string_view message, const std::vector<LogField>& fields);
 
-// The fields of the one line logged per unary call, in this order: method, sandbox
-// ("<namespace>/<name>", "" if not known yet), caller ("" before admission), request_id,
-// code (absl code name of `status`), latency_ms (number, one decimal) and, unless
-// `status` is OK, error (its message).
+// The fields of the one line logged per call (unary or stream), in this order: method,
+// sandbox ("<namespace>/<name>", "" if not known yet), caller ("" until authenticated),
+// request_id, code (absl code name of `status`), latency_ms (number, one decimal) and,
+// unless `status` is OK, error (its message).
 std::vector<LogField> CallLogFields(absl::string_view method, absl::string_view sandbox,
                                     absl::string_view caller, absl::string_view request_id,
                                     const absl::Status& status, absl::Duration latency);

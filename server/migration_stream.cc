@@ -118,12 +118,12 @@ MigrationStream* MigrationStream::Start(
   }
   access->Admit(
       CredentialsOf(*ctx), auth::AccessRequest{"update", batch->ns, ""}, state->opts,
-      [state, migrations, batch = *batch](absl::StatusOr<kube::UserInfo> user) {
-        if (!user.ok()) return state->Close(user.status());
-        {
+      [state, migrations, batch = *batch](auth::Admission admission) {
+        if (admission.caller.has_value()) {
           absl::MutexLock lock(&state->mu);
-          state->caller = user->username;
+          state->caller = admission.caller->username;
         }
+        if (!admission.status.ok()) return state->Close(admission.status);
         migrations->MigrateAll(
             batch, state->opts,
             [state](const domain::MigrationReport& report) {

@@ -47,9 +47,9 @@ class UnaryCall : public grpc::ServerUnaryReactor {
   void Admit(auth::AccessControl* access, const char* verb, const std::string& ns,
              const std::string& name, std::function<void()> then) {
     access->Admit(credentials_, auth::AccessRequest{verb, ns, name}, options(),
-                  [this, then = std::move(then)](absl::StatusOr<kube::UserInfo> user) {
-                    if (!user.ok()) return FinishWith(user.status());
-                    caller_ = user->username;
+                  [this, then = std::move(then)](auth::Admission admission) {
+                    if (admission.caller.has_value()) caller_ = admission.caller->username;
+                    if (!admission.status.ok()) return FinishWith(admission.status);
                     then();
                   });
   }
@@ -89,7 +89,7 @@ class UnaryCall : public grpc::ServerUnaryReactor {
   const auth::Credentials credentials_;
   std::string request_id_;
   std::string sandbox_;
-  std::string caller_;  // set once admitted
+  std::string caller_;  // set once authenticated
   absl::Time deadline_;
 };
 
@@ -200,19 +200,22 @@ WatchReactor::Admission SandboxLifecycleService::AdmitWatch(
   kube::CallOptions wait = opts;
   wait.deadline = DeadlineOf(*ctx, kDefaultDeadline, kDefaultDeadline);  // bounds the wait
   return [this, credentials = CredentialsOf(*ctx), opts, wait, ns, name, resume_token,
-          min_resource_version](std::function<void(absl::StatusOr<WatchReactor::Lease>)> admitted) {
+          min_resource_version](WatchReactor::Admitted admitted) {
     access_->Admit(credentials, auth::AccessRequest{"watch", ns, name}, opts,
                    [this, wait, ns, resume_token, min_resource_version,
-                    admitted = std::move(admitted)](absl::StatusOr<kube::UserInfo> user) {
-                     if (!user.ok()) return admitted(user.status());
+                    admitted = std::move(admitted)](auth::Admission admission) {
+                     if (!admission.caller.has_value()) return admitted("", admission.status);
+                     std::string caller = admission.caller->username;
+                     if (!admission.status.ok()) return admitted(caller, admission.status);
                      absl::StatusOr<auth::CallerLimits::WatchLease> slot =
-                         access_->OpenWatch(*user);
-                     if (!slot.ok()) return admitted(slot.status());
+                         access_->OpenWatch(*admission.caller);
+                     if (!slot.ok()) return admitted(caller, slot.status());
                      auto lease = std::make_shared<WatchReactor::Lease>(*std::move(slot));
                      service_->AwaitWatchStart(ns, resume_token, min_resource_version, wait,
-                                               [admitted, lease](absl::Status caught_up) {
-                                                 if (!caught_up.ok()) return admitted(caught_up);
-                                                 admitted(std::move(*lease));
+                                               [admitted, caller, lease](absl::Status caught_up) {
+                                                 if (!caught_up.ok())
+                                                   return admitted(caller, caught_up);
+                                                 admitted(caller, std::move(*lease));
                                                });
                    });
   };
@@ -391,14 +394,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxRequest> request =
       ParseRawRequest<pb::WatchSandboxRequest>(*raw_request);
-  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandbox", metrics_);
+  WatchReactor::CallNames names{"WatchSandbox", "", RequestIdOf(*ctx)};
+  if (!request.ok()) return WatchReactor::Reject(request.status(), std::move(names), metrics_);
   absl::StatusOr<SandboxRef> ref = RefFromRequest(*request);
-  if (!ref.ok()) return WatchReactor::Reject(ref.status(), "WatchSandbox", metrics_);
+  if (!ref.ok()) return WatchReactor::Reject(ref.status(), std::move(names), metrics_);
+  names.sandbox = absl::StrCat(ref->ns, "/", ref->name);
   service::WatchFilter filter;
   filter.ns = ref->ns;
   filter.name = ref->name;
   return WatchReactor::Start(
-      cache_, fanout_, std::move(filter), request->resume_token(), "WatchSandbox",
+      cache_, fanout_, std::move(filter), request->resume_token(), std::move(names),
       AdmitWatch(ctx, ref->ns, ref->name, request->resume_token(), request->min_resource_version()),
       metrics_);
 }
@@ -407,16 +412,18 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SandboxLifecycleService::WatchSandbo
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<pb::WatchSandboxesRequest> request =
       ParseRawRequest<pb::WatchSandboxesRequest>(*raw_request);
-  if (!request.ok()) return WatchReactor::Reject(request.status(), "WatchSandboxes", metrics_);
+  WatchReactor::CallNames names{"WatchSandboxes", "", RequestIdOf(*ctx)};
+  if (!request.ok()) return WatchReactor::Reject(request.status(), std::move(names), metrics_);
   absl::Status valid = ValidateWatchSandboxesRequest(*request, limits_);
-  if (!valid.ok()) return WatchReactor::Reject(valid, "WatchSandboxes", metrics_);
+  if (!valid.ok()) return WatchReactor::Reject(valid, std::move(names), metrics_);
+  names.sandbox = absl::StrCat(request->namespace_(), "/*");
   service::WatchFilter filter;
   filter.ns = request->namespace_();
   filter.project = request->project();
   filter.label_selector = request->label_selector();
   const std::string ns = filter.ns;
   return WatchReactor::Start(
-      cache_, fanout_, std::move(filter), request->resume_token(), "WatchSandboxes",
+      cache_, fanout_, std::move(filter), request->resume_token(), std::move(names),
       AdmitWatch(ctx, ns, "", request->resume_token(), request->min_resource_version()), metrics_);
 }
 

@@ -64,26 +64,28 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event) {
   return grpc::ByteBuffer(&owned, 1);
 }
 
-WatchReactor::WatchReactor(std::string method, ServerMetrics* metrics)
-    : shared_(std::make_shared<Shared>(this, std::move(method), metrics)) {
-  metrics->RpcStarted(ServerMetrics::RpcType::kServerStream, shared_->method);
+WatchReactor::WatchReactor(CallNames names, ServerMetrics* metrics)
+    : shared_(std::make_shared<Shared>(this, std::move(names), metrics)) {
+  metrics->RpcStarted(ServerMetrics::RpcType::kServerStream, shared_->names.method);
 }
 
 WatchReactor* WatchReactor::Start(service::SandboxCache* cache, service::TaskPool* fanout,
                                   service::WatchFilter filter, const std::string& resume_token,
-                                  std::string method, const Admission& admission,
+                                  CallNames names, const Admission& admission,
                                   ServerMetrics* metrics) {
-  auto* reactor = new WatchReactor(std::move(method), metrics);
+  auto* reactor = new WatchReactor(std::move(names), metrics);
   // Until the stream is finished, gRPC keeps the reactor: the admission may answer later.
-  admission([reactor, cache, fanout, filter = std::move(filter),
-             resume_token](absl::StatusOr<Lease> admitted) {
-    if (!admitted.ok()) {
-      reactor->FinishAtOnce(admitted.status());
-      return;
-    }
+  admission([reactor, cache, fanout, filter = std::move(filter), resume_token](
+                std::string caller, absl::StatusOr<Lease> admitted) {
+    const absl::Status status = admitted.status();
     {
       absl::MutexLock lock(&reactor->shared_->mu);
-      reactor->shared_->lease = *std::move(admitted);
+      reactor->shared_->caller = std::move(caller);
+      if (status.ok()) reactor->shared_->lease = *std::move(admitted);
+    }
+    if (!status.ok()) {
+      reactor->FinishAtOnce(status);
+      return;
     }
     reactor->Subscribe(cache, fanout, filter, resume_token);
   });
@@ -111,19 +113,14 @@ void WatchReactor::Subscribe(service::SandboxCache* cache, service::TaskPool* fa
   shared_->Pump();
 }
 
-WatchReactor* WatchReactor::Reject(const absl::Status& status, std::string method,
+WatchReactor* WatchReactor::Reject(const absl::Status& status, CallNames names,
                                    ServerMetrics* metrics) {
-  return (new WatchReactor(std::move(method), metrics))->FinishAtOnce(status);
+  return (new WatchReactor(std::move(names), metrics))->FinishAtOnce(status);
 }
 
 WatchReactor* WatchReactor::FinishAtOnce(const absl::Status& status) {
-  const grpc::Status mapped = ToGrpcStatus(status, shared_->method);
-  {
-    absl::MutexLock lock(&shared_->mu);  // OnCancel may run meanwhile
-    shared_->finished = true;
-    shared_->code = mapped.error_code();
-  }
-  Finish(mapped);
+  absl::MutexLock lock(&shared_->mu);  // OnCancel may run meanwhile
+  shared_->FinishLocked(status);
   return this;
 }
 
@@ -134,7 +131,9 @@ void WatchReactor::OnWriteDone(bool ok) {
     shared_->message.Clear();
     if (!ok) shared_->broken = true;  // the client is gone; OnCancel follows
   }
-  if (ok) shared_->metrics->MessageSent(ServerMetrics::RpcType::kServerStream, shared_->method);
+  if (ok) {
+    shared_->metrics->MessageSent(ServerMetrics::RpcType::kServerStream, shared_->names.method);
+  }
   shared_->Pump();
 }
 
@@ -150,20 +149,27 @@ void WatchReactor::OnDone() {
   std::shared_ptr<service::WatchSubscription> subscription;
   Lease lease;
   grpc::StatusCode code;
+  std::string caller;
+  absl::Status final_status;
   {
     absl::MutexLock lock(&shared_->mu);
     shared_->reactor = nullptr;
     subscription = std::move(shared_->subscription);
     lease = std::move(shared_->lease);
     code = shared_->code;
+    caller = shared_->caller;
+    final_status = shared_->final_status;
   }
   if (subscription != nullptr) {
     subscription->Cancel();
     shared_->metrics->StreamEnded();
   }
-  shared_->metrics->RpcHandled(ServerMetrics::RpcType::kServerStream, shared_->method, code,
-                               absl::Now() - shared_->start);
-  LogWithFields(LogLevel::kInfo, "stream ended", {{"method", shared_->method}});
+  const CallNames& names = shared_->names;
+  const absl::Duration latency = absl::Now() - shared_->start;
+  shared_->metrics->RpcHandled(ServerMetrics::RpcType::kServerStream, names.method, code, latency);
+  LogWithFields(
+      LogLevel::kInfo, "rpc finished",
+      CallLogFields(names.method, names.sandbox, caller, names.request_id, final_status, latency));
   delete this;
 }
 
@@ -171,12 +177,12 @@ void WatchReactor::Shared::Pump() {
   absl::MutexLock lock(&mu);
   if (reactor == nullptr || writing || finished || subscription == nullptr) return;
   if (cancelled || broken) {
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+    FinishLocked(absl::CancelledError("stream cancelled"));
     return;
   }
   std::optional<service::WatchEvent> event = subscription->Next();
   if (!event.has_value()) {
-    if (subscription->closed()) FinishLocked(ToGrpcStatus(subscription->end_status(), method));
+    if (subscription->closed()) FinishLocked(subscription->end_status());
     return;
   }
   if (event->type == service::WatchEvent::Type::kReset) metrics->ResetSent(writes == 0);
@@ -186,10 +192,12 @@ void WatchReactor::Shared::Pump() {
   reactor->StartWrite(&message);
 }
 
-void WatchReactor::Shared::FinishLocked(const grpc::Status& status) {
+void WatchReactor::Shared::FinishLocked(const absl::Status& status) {
+  const grpc::Status mapped = ToGrpcStatus(status, names.method);
   finished = true;
-  code = status.error_code();
-  reactor->Finish(status);
+  final_status = status;
+  code = mapped.error_code();
+  reactor->Finish(mapped);
 }
 
 }  // namespace sandboxd::server

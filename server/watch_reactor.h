@@ -50,22 +50,30 @@ grpc::ByteBuffer EncodeWatchResponse(const service::WatchEvent& event);
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Decides whether the stream may start: calls its argument once, on any thread, with
-  // a lease the stream holds until it ends (e.g. the caller's stream slot), or the refusal.
+  // the caller's identity ("" if it was not authenticated) and a lease the stream holds
+  // until it ends (e.g. the caller's stream slot), or the refusal.
   using Lease = std::shared_ptr<void>;
-  using Admission = std::function<void(std::function<void(absl::StatusOr<Lease>)>)>;
+  using Admitted = std::function<void(std::string caller, absl::StatusOr<Lease>)>;
+  using Admission = std::function<void(Admitted)>;
+
+  // What the stream's "rpc finished" log line names besides caller, code and latency.
+  struct CallNames {
+    std::string method;      // "WatchSandbox" or "WatchSandboxes"
+    std::string sandbox;     // "<namespace>/<name>", "<namespace>/*", "" if not known
+    std::string request_id;  // RequestIdOf the call
+  };
 
   // Starts a stream over `cache` with `filter` from `resume_token` once `admission` said
   // OK. Returns the reactor to hand to gRPC; it finishes with the mapped error if the
   // admission or the subscription is refused (e.g. INVALID_ARGUMENT for a malformed
   // token). The subscription's wake-ups are served on `fanout` (which must outlive the
-  // cache's inputs). `metrics` must outlive the stream.
+  // cache's inputs). `metrics` must outlive the stream. When it ends, the stream logs one
+  // "rpc finished" line as a unary call does (log_format.h, CallLogFields).
   static WatchReactor* Start(service::SandboxCache* cache, service::TaskPool* fanout,
                              service::WatchFilter filter, const std::string& resume_token,
-                             std::string method, const Admission& admission,
-                             ServerMetrics* metrics);
+                             CallNames names, const Admission& admission, ServerMetrics* metrics);
   // A stream refused before it starts: finishes at once with `status`.
-  static WatchReactor* Reject(const absl::Status& status, std::string method,
-                              ServerMetrics* metrics);
+  static WatchReactor* Reject(const absl::Status& status, CallNames names, ServerMetrics* metrics);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -74,13 +82,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  private:
   // State shared with the subscription's on_ready callback, which may outlive the reactor.
   struct Shared {
-    Shared(WatchReactor* reactor, std::string method, ServerMetrics* metrics)
-        : reactor(reactor), method(std::move(method)), metrics(metrics), start(absl::Now()) {}
+    Shared(WatchReactor* reactor, CallNames names, ServerMetrics* metrics)
+        : reactor(reactor), names(std::move(names)), metrics(metrics), start(absl::Now()) {}
 
     // Starts the next write, or finishes the stream, if nothing is in flight.
     void Pump() ABSL_LOCKS_EXCLUDED(mu);
     // Finishes the stream with `status`.
-    void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+    void FinishLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
     absl::Mutex mu;
     WatchReactor* reactor ABSL_GUARDED_BY(mu);  // null after OnDone
@@ -93,13 +101,15 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     bool cancelled ABSL_GUARDED_BY(mu) = false;
     bool broken ABSL_GUARDED_BY(mu) = false;
     int64_t writes ABSL_GUARDED_BY(mu) = 0;  // messages whose write started
-    grpc::StatusCode code ABSL_GUARDED_BY(mu) = grpc::StatusCode::OK;  // the final status
-    const std::string method;
+    std::string caller ABSL_GUARDED_BY(mu);  // from the admission
+    absl::Status final_status ABSL_GUARDED_BY(mu);
+    grpc::StatusCode code ABSL_GUARDED_BY(mu) = grpc::StatusCode::OK;  // final_status mapped
+    const CallNames names;
     ServerMetrics* const metrics;
     const absl::Time start;
   };
 
-  WatchReactor(std::string method, ServerMetrics* metrics);
+  WatchReactor(CallNames names, ServerMetrics* metrics);
   // Subscribes and starts writing; finishes with the error if the cache refuses.
   void Subscribe(service::SandboxCache* cache, service::TaskPool* fanout,
                  const service::WatchFilter& filter, const std::string& resume_token);

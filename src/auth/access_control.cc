@@ -5,22 +5,20 @@
 namespace sandboxd::auth {
 
 void AccessControl::Admit(const Credentials& credentials, const AccessRequest& request,
-                          const kube::CallOptions& opts,
-                          std::function<void(absl::StatusOr<kube::UserInfo>)> done) {
+                          const kube::CallOptions& opts, std::function<void(Admission)> done) {
   authenticator_->Authenticate(
       credentials, opts,
       [this, request, opts, done = std::move(done)](absl::StatusOr<kube::UserInfo> user) {
-        if (!user.ok()) return done(user.status());
-        if (absl::Status fair = limits_->AdmitCall(user->username); !fair.ok()) return done(fair);
+        if (!user.ok()) return done(Admission{user.status(), std::nullopt});
+        if (absl::Status fair = limits_->AdmitCall(user->username); !fair.ok()) {
+          return done(Admission{std::move(fair), *user});
+        }
         // The callback keeps its own copy: `*user` is read by Authorize as it starts.
-        authorizer_->Authorize(
-            *user, request, opts, [this, request, identity = *user, done](absl::Status allowed) {
-              if (!allowed.ok()) return done(allowed);
-              if (absl::Status served = namespaces_->Check(request.ns); !served.ok()) {
-                return done(served);
-              }
-              done(identity);
-            });
+        authorizer_->Authorize(*user, request, opts,
+                               [this, request, identity = *user, done](absl::Status allowed) {
+                                 if (allowed.ok()) allowed = namespaces_->Check(request.ns);
+                                 done(Admission{std::move(allowed), identity});
+                               });
       });
 }
 

@@ -18,6 +18,7 @@
 #define SANDBOXD_AUTH_ACCESS_CONTROL_H_
 
 #include <functional>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "src/auth/authenticator.h"
@@ -27,6 +28,13 @@
 
 namespace sandboxd::auth {
 
+// What Admit() decided. `caller` is set as soon as the credentials are verified, so a
+// call refused after that (fair use, RBAC, namespace) is still logged with who made it.
+struct Admission {
+  absl::Status status;                   // OK: the call may proceed
+  std::optional<kube::UserInfo> caller;  // the authenticated identity
+};
+
 class AccessControl {
  public:
   AccessControl(Authenticator* authenticator, CallerLimits* limits, Authorizer* authorizer,
@@ -34,9 +42,9 @@ class AccessControl {
       : authenticator_(authenticator), limits_(limits), authorizer_(authorizer),
         namespaces_(namespaces) {}
 
-  // The caller's identity if it may make `request`.
+  // Whether the caller may make `request`, and who it is.
   void Admit(const Credentials& credentials, const AccessRequest& request,
-             const kube::CallOptions& opts, std::function<void(absl::StatusOr<kube::UserInfo>)> done);
+             const kube::CallOptions& opts, std::function<void(Admission)> done);
 
   // A slot for one more watch stream of an admitted `caller` (CallerLimits::OpenWatch).
   absl::StatusOr<CallerLimits::WatchLease> OpenWatch(const kube::UserInfo& caller) {

@@ -8,6 +8,10 @@
 # projected token (a new one, bound to a second Secret), revokes the old one, and expects
 # sandboxd to go on working: writes succeed and the watch cache follows them.
 #
+# sandboxd logs in JSON (--log_format=json, for log pipelines): every line is one JSON
+# object, and each call (unary or stream, admitted or refused after authentication) has
+# one "rpc finished" line with its method, sandbox, caller, request_id, code and latency_ms.
+#
 #   tests/integration/in_cluster.sh SANDBOXD_BINARY
 # Needs: a running plane (KUBE_LOCAL_STATE_DIR), grpcurl in $SANDBOXD_GRPCURL or on PATH.
 set -uo pipefail
@@ -76,6 +80,7 @@ project "$first"
 server=${KUBE_LOCAL_APISERVER#https://}
 KUBERNETES_SERVICE_HOST=${server%:*} KUBERNETES_SERVICE_PORT=${server##*:} \
   "$sandboxd" --kube_service_account_dir="$sa" --listen_address=127.0.0.1:0 --plaintext \
+  --log_format=json \
   --metrics_listen_address=127.0.0.1:0 \
   --port_file="$work/port" --default_image=registry.local/agent:1 --shutdown_grace=2s \
   >"$work/sandboxd.log" 2>&1 &
@@ -119,6 +124,37 @@ check "after the rotation a sandbox is created" create after
 check "and the watch cache sees it RUNNING" eventually_running after
 check "the earlier sandbox is still served" test "$(phase before)" = SANDBOX_PHASE_RUNNING
 check "sandboxd re-read the token after a 401" grep -q '401, refreshing credentials and retrying' "$work/sandboxd.log"
+
+# The per-call log lines.
+refused=$(call ListSandboxes '{"namespace":"kube-system"}')
+check "kube-system is refused" grep -q 'Code: PermissionDenied' <<<"$refused"
+"$grpcurl" -plaintext -max-time 2 -H "authorization: Bearer $tenant_token" \
+  -d "{\"namespace\":\"$ns\"}" "$addr" sandbox.v1.SandboxLifecycle/WatchSandboxes >/dev/null 2>&1
+"$grpcurl" -plaintext -d "{\"namespace\":\"$ns\"}" "$addr" \
+  sandbox.v1.SandboxLifecycle/ListSandboxes >/dev/null 2>&1
+logged() {  # logged METHOD SANDBOX CALLER CODE: one "rpc finished" line with these fields
+  for _ in $(seq 50); do
+    jq -R -n -e --arg m "$1" --arg s "$2" --arg c "$3" --arg code "$4" \
+      '[inputs | fromjson? | select(.message == "rpc finished" and .method == $m
+        and .sandbox == $s and .caller == $c and .code == $code
+        and (.request_id | length > 0) and (.latency_ms | type == "number"))] | length == 1' \
+      "$work/sandboxd.log" >/dev/null && return 0
+    sleep 0.1  # a stream's line follows its end
+  done
+  return 1
+}
+tenant=system:serviceaccount:$ns:tenant
+check "log: a created sandbox's line" logged CreateSandbox "$ns/before" "$tenant" OK
+check "log: a call refused by RBAC names its caller" \
+  logged ListSandboxes "kube-system/*" "$tenant" PERMISSION_DENIED
+check "log: a watch stream's line" logged WatchSandboxes "$ns/*" "$tenant" CANCELLED
+check "log: an unauthenticated call has no caller" \
+  logged ListSandboxes "$ns/*" "" UNAUTHENTICATED
+every_line_json() {
+  jq -R -s -e '[split("\n")[] | select(length > 0) | (fromjson? // "not JSON") | type == "object"]
+    | length > 0 and all' "$work/sandboxd.log" >/dev/null
+}
+check "log: every line is a JSON object" every_line_json
 
 kill -TERM "$pid"
 rc=0
