@@ -135,6 +135,9 @@ ABSL_FLAG(std::optional<absl::Duration>, claim_bind_timeout, std::nullopt,
           "ERROR (default 2m)");
 ABSL_FLAG(std::optional<int32_t>, max_message_bytes, std::nullopt,
           "Largest gRPC request message accepted, in bytes (default 4194304, 4 MiB)");
+ABSL_FLAG(std::optional<bool>, reflection, std::nullopt,
+          "Serve gRPC server reflection on the listener, without credentials (default "
+          "true); false: clients need the .proto files");
 ABSL_FLAG(std::optional<std::string>, max_storage_size, std::nullopt,
           "Largest home volume a sandbox may ask for (default 100Gi)");
 ABSL_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes, std::nullopt,
@@ -402,6 +405,7 @@ absl::Status ApplyConfigYaml(std::string_view yaml, std::string_view source_std,
       {"shutdown_grace", r.Duration(&config->shutdown_grace)},
       {"orphan_claim_grace", r.Duration(&config->orphan_claim_grace)},
       {"max_message_bytes", r.Integer(&config->max_message_bytes)},
+      {"reflection", r.Bool(&config->reflection)},
       {"kube", r.Nested({
                    {"kubeconfig", r.String(&config->kube.kubeconfig)},
                    {"context", r.String(&config->kube.context)},
@@ -526,6 +530,7 @@ void ApplyOverrides(const ServerConfigOverrides& o, ServerConfig* config) {
   Override(o.fs_group, &d.fs_group);
   Override(o.claim_bind_timeout, &d.claim_bind_timeout);
   Override(o.max_message_bytes, &config->max_message_bytes);
+  Override(o.reflection, &config->reflection);
   domain::SandboxLimits& l = d.limits;
   Override(o.max_storage_size, &l.max_storage_size);
   Override(o.allowed_storage_classes, &l.allowed_storage_classes);
@@ -743,6 +748,7 @@ ServerConfigOverrides OverridesFromFlags() {
   o.fs_group = absl::GetFlag(FLAGS_fs_group);
   o.claim_bind_timeout = absl::GetFlag(FLAGS_claim_bind_timeout);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.reflection = absl::GetFlag(FLAGS_reflection);
   o.max_storage_size = absl::GetFlag(FLAGS_max_storage_size);
   o.allowed_storage_classes = absl::GetFlag(FLAGS_allowed_storage_classes);
   o.allowed_ingress_domains = absl::GetFlag(FLAGS_allowed_ingress_domains);

@@ -23,6 +23,9 @@
 //                                      #   no owner) before sandboxd deletes it
 //                                      #   (src/service/claim_janitor.h); 0: never
 //   max_message_bytes: 4194304         # --max_message_bytes: largest gRPC request accepted
+//   reflection: true                   # --reflection: serve gRPC server reflection on the
+//                                      #   listener (no credentials needed: it describes
+//                                      #   the API, no data); false: clients need the protos
 //   kube:
 //     kubeconfig: /path/to/kubeconfig  # --kubeconfig (empty: in-cluster / $KUBECONFIG)
 //     context: my-context              # --kube_context (empty: the current context)
@@ -182,6 +185,9 @@ struct ServerConfig {
   domain::SandboxDefaults sandbox_defaults;
   // The largest request message the gRPC server accepts (larger: RESOURCE_EXHAUSTED).
   int32_t max_message_bytes = 4 * 1024 * 1024;
+  // gRPC server reflection on the listener, callable without credentials (grpcurl reads
+  // the API from it).
+  bool reflection = true;
   KubeSettings kube;
   KeepaliveSettings keepalive;
   // How long Shutdown waits for calls and streams to finish before cancelling them.
@@ -242,6 +248,7 @@ struct ServerConfigOverrides {
   std::optional<int64_t> fs_group;
   std::optional<absl::Duration> claim_bind_timeout;
   std::optional<int32_t> max_message_bytes;
+  std::optional<bool> reflection;
   std::optional<std::string> max_storage_size;
   std::optional<std::vector<std::string>> allowed_storage_classes;
   std::optional<std::vector<std::string>> allowed_ingress_domains;

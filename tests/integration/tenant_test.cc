@@ -507,7 +507,7 @@ TEST_F(TenantTest, HostileValuesAndMaximaAreRefusedNamingTheFieldAndWriteNothing
     std::function<void(pb::SandboxSpec*)> mutate;
     std::string field;
   };
-  const std::string big_value(32 * 1024, 'x');  // the largest env value allowed
+  const std::string big_value(size_t{32} * 1024, 'x');  // the largest env value allowed
   const std::vector<Case> cases = {
       {"a NUL byte in an env value",
        [](pb::SandboxSpec* s) { (*s->mutable_env())["K"] = std::string("a\0b", 3); },
@@ -641,23 +641,28 @@ TEST_F(TenantTest, QuotaAndAdmissionRefusalsReachTheCallerWithKubernetesMessage)
       R"(","validationActions":["Deny"],"matchResources":{"namespaceSelector":)",
       R"({"matchLabels":{"kubernetes.io/metadata.name":")", ns, R"("}}}}}]})");
   ASSERT_EQ(plane_->Kubectl("apply -f " + path).exit_code, 0);
+  // Policies take effect once the API server has loaded them (about a second): a
+  // server-side dry run of such a StatefulSet tells, without writing anything.
+  const std::string probe = absl::StrCat(::testing::TempDir(), "/frozen-probe.json");
+  std::ofstream(probe) << absl::StrCat(
+      R"({"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"probe","namespace":")",
+      ns, R"("},"spec":{"serviceName":"probe","selector":{"matchLabels":{"a":"b"}},)",
+      R"("template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c",)",
+      R"("image":"registry.local/frozen:1"}]}}}})");
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        testing::CommandResult dry = plane_->Kubectl("create --dry-run=server -f " + probe);
+        return dry.exit_code != 0 &&
+               dry.output.find("frozen images are not allowed here") != std::string::npos;
+      },
+      kWait));
   pb::CreateSandboxRequest frozen;
   frozen.mutable_spec()->set_namespace_(ns);
   frozen.mutable_spec()->set_name("frozen");
   frozen.mutable_spec()->set_image("registry.local/frozen:1");
-  grpc::Status denied;
-  // Policies take effect once the API server has loaded them (about a second).
-  EXPECT_TRUE(testing::Eventually(
-      [&] {
-        pb::CreateSandboxResponse resp;
-        denied = admin->CreateSandbox(Context().get(), frozen, &resp);
-        if (denied.ok()) {
-          ByName(*admin, &pb::SandboxLifecycle::Stub::DeleteSandbox, ns, "frozen");
-        }
-        return denied.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
-      },
-      kWait))
-      << denied.error_code() << " " << denied.error_message();
+  pb::CreateSandboxResponse resp;
+  grpc::Status denied = admin->CreateSandbox(Context().get(), frozen, &resp);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << denied.error_message();
   EXPECT_EQ(ReasonOf(denied), "ADMISSION_DENIED");
   EXPECT_THAT(denied.error_message(),
               ::testing::HasSubstr(
@@ -717,6 +722,32 @@ TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {
   // Its slot comes back when the stream ends (and the call budget refills at 0.5/s).
   EXPECT_TRUE(testing::Eventually([&] { return Watch(*viewer, *a_).ok(); }, kWait));
   (*small)->Shutdown(absl::Seconds(5));
+}
+
+// Server reflection describes the API to anyone (grpcurl reads it without credentials;
+// it holds no data), and a server configured without it does not serve it.
+TEST_F(TenantTest, ReflectionNeedsNoCredentialsAndCanBeTurnedOff) {
+  auto list_services = [](const std::string& target) {
+    return testing::RunCommand(
+        absl::StrCat("\"${SANDBOXD_GRPCURL:-grpcurl}\" -plaintext ", target, " list"));
+  };
+  testing::CommandResult on = list_services(Target());
+  EXPECT_EQ(on.exit_code, 0) << on.output;
+  EXPECT_THAT(on.output, ::testing::HasSubstr("sandbox.v1.SandboxLifecycle"));
+
+  server::ServerConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.metrics_listen_address = "127.0.0.1:0";  // not 9090: processes run side by side
+  config.tls.plaintext = true;
+  config.kube.kubeconfig = plane_->sandboxd_kubeconfig();
+  config.reflection = false;
+  auto without = server::SandboxdServer::Start(config);
+  ASSERT_TRUE(without.ok()) << without.status();
+  ASSERT_TRUE((*without)->WaitUntilServing(absl::Seconds(60)));
+  testing::CommandResult off = list_services(absl::StrCat("127.0.0.1:", (*without)->port()));
+  EXPECT_NE(off.exit_code, 0) << off.output;
+  EXPECT_THAT(off.output, ::testing::HasSubstr("server does not support the reflection API"));
+  (*without)->Shutdown(absl::Seconds(5));
 }
 
 // Mutual TLS: a verified client certificate is an identity (CN user, O groups); a

@@ -17,6 +17,7 @@ ABSL_DECLARE_FLAG(std::optional<absl::Duration>, keepalive_time);
 ABSL_DECLARE_FLAG(bool, kube_allow_http);
 ABSL_DECLARE_FLAG(std::optional<int32_t>, default_app_port);
 ABSL_DECLARE_FLAG(std::optional<int32_t>, max_message_bytes);
+ABSL_DECLARE_FLAG(std::optional<bool>, reflection);
 ABSL_DECLARE_FLAG(std::optional<std::string>, max_cpu);
 ABSL_DECLARE_FLAG(std::optional<std::vector<std::string>>, allowed_storage_classes);
 ABSL_DECLARE_FLAG(std::optional<int64_t>, max_env_vars);
@@ -34,6 +35,7 @@ log_format: json
 shutdown_grace: 45s
 orphan_claim_grace: 0s
 max_message_bytes: 1048576
+reflection: false
 kube:
   kubeconfig: /etc/kube/config
   context: dev
@@ -90,6 +92,7 @@ TEST(ServerConfigTest, BuiltInDefaults) {
   EXPECT_EQ(config->kube.qps, 0);
   EXPECT_EQ(config->kube.burst, 100);
   EXPECT_FALSE(config->kube.allow_http);
+  EXPECT_TRUE(config->reflection);
   EXPECT_EQ(config->keepalive.time, absl::Seconds(60));
   EXPECT_EQ(config->keepalive.timeout, absl::Seconds(20));
   EXPECT_EQ(config->keepalive.min_ping_interval, absl::Seconds(30));
@@ -140,6 +143,7 @@ TEST(ServerConfigTest, ParsesEveryKey) {
   EXPECT_EQ(config->kube.qps, 12.5);
   EXPECT_EQ(config->kube.burst, 30);
   EXPECT_TRUE(config->kube.allow_http);
+  EXPECT_FALSE(config->reflection);
   EXPECT_EQ(config->keepalive.time, absl::Seconds(40));
   EXPECT_EQ(config->keepalive.timeout, absl::Seconds(10));
   EXPECT_EQ(config->keepalive.min_ping_interval, absl::Seconds(20));
@@ -386,14 +390,16 @@ TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
   const std::string path = ::testing::TempDir() + "/server_config_test.yaml";
   {
     std::ofstream out(path);
-    out << "listen_address: \"127.0.0.1:7000\"\nkube: {qps: 5}\n";
+    out << "listen_address: \"127.0.0.1:7000\"\nkube: {qps: 5}\nreflection: false\n";
   }
   absl::SetFlag(&FLAGS_config, path);
   absl::SetFlag(&FLAGS_kube_qps, 80.0);
   absl::SetFlag(&FLAGS_keepalive_time, absl::Seconds(45));
   absl::SetFlag(&FLAGS_kube_allow_http, true);
   absl::SetFlag(&FLAGS_metrics_listen_address, std::string("127.0.0.1:0"));
+  absl::SetFlag(&FLAGS_reflection, true);
   absl::StatusOr<ServerConfig> config = LoadServerConfig();
+  absl::SetFlag(&FLAGS_reflection, std::nullopt);
   absl::SetFlag(&FLAGS_metrics_listen_address, std::nullopt);
   absl::SetFlag(&FLAGS_config, std::nullopt);
   absl::SetFlag(&FLAGS_kube_qps, std::nullopt);
@@ -406,6 +412,7 @@ TEST(ServerConfigTest, LoadsFileAndExplicitFlags) {
   EXPECT_EQ(config->keepalive.time, absl::Seconds(45));  // flag over default
   EXPECT_TRUE(config->kube.allow_http);                  // flag over default
   EXPECT_EQ(config->metrics_listen_address, "127.0.0.1:0");  // flag over default
+  EXPECT_TRUE(config->reflection);                           // flag over file
   EXPECT_EQ(config->sandbox_defaults.app_port, 3000);    // default
 }
 
