@@ -9,6 +9,7 @@ import {
   Code,
   DeadlineExceededError,
   SandboxDeletedError,
+  SandboxNotFoundError,
   SandboxPhaseError,
   SandboxdError,
   toSandboxdError,
@@ -215,15 +216,33 @@ export class SandboxdClient {
 
   /**
    * Resolves with the sandbox once it is in `phase`. Fails fast with SandboxPhaseError when
-   * it reaches SANDBOX_PHASE_ERROR and with SandboxDeletedError when it is deleted or
-   * starts deletion (unless those are the phase waited for). A sandbox that does not exist
-   * yet is waited for. DeadlineExceededError after options.timeoutMs.
+   * it reaches SANDBOX_PHASE_ERROR, with SandboxNotFoundError when it does not exist when
+   * the wait begins, and with SandboxDeletedError when it is deleted or starts deletion
+   * (unless those are the phase waited for), as the other sandboxd clients do.
+   * DeadlineExceededError after options.timeoutMs.
    */
   async waitFor(namespace: string, name: string, phase: SandboxPhase, options: WaitOptions = {}): Promise<Sandbox> {
+    let seen = false; // the sandbox has been seen since the watch's last RESET
     const found = await this.waitUntil(namespace, name, options, (event) => {
       const sandbox = event.sandbox;
-      if (event.type === WatchEventType.DELETED) throw new SandboxDeletedError(namespace, name);
+      switch (event.type) {
+        case WatchEventType.RESET:
+          seen = false;
+          return undefined;
+        case WatchEventType.INITIAL_STATE_COMPLETE:
+          if (seen) return undefined;
+          throw new SandboxNotFoundError({
+            code: Code.NotFound,
+            reason: "SANDBOX_NOT_FOUND",
+            message: `sandbox ${namespace}/${name} does not exist`,
+          });
+        case WatchEventType.DELETED:
+          throw new SandboxDeletedError(namespace, name);
+        default:
+          break;
+      }
       if (sandbox === undefined) return undefined;
+      seen = true;
       if (sandbox.phase === phase) return sandbox;
       if (sandbox.phase === SandboxPhase.ERROR) throw new SandboxPhaseError(sandbox);
       if (sandbox.phase === SandboxPhase.DELETING) throw new SandboxDeletedError(namespace, name);

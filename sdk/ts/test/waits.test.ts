@@ -1,5 +1,5 @@
-// waitFor fails fast, with the reason, when the sandbox fails or is deleted; and gives
-// up with DeadlineExceededError after its time limit.
+// waitFor fails fast, with the reason, when the sandbox fails, is deleted or does not
+// exist; and gives up with DeadlineExceededError after its time limit.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -10,6 +10,7 @@ import {
   DeadlineExceededError,
   SandboxDeletedError,
   SandboxErrorReason,
+  SandboxNotFoundError,
   SandboxPhase,
   SandboxPhaseError,
 } from "../src/index.js";
@@ -19,10 +20,12 @@ const client = testClient();
 const ns = namespace();
 const failing = uniqueName("ts-fail");
 const deleted = uniqueName("ts-del");
+const stuck = uniqueName("ts-stuck");
 
 after(async () => {
   await client.delete(ns, failing, { allowMissing: true });
   await client.delete(ns, deleted, { allowMissing: true });
+  await client.delete(ns, stuck, { allowMissing: true });
   client.close();
 });
 
@@ -70,14 +73,31 @@ test("waitFor fails fast with SandboxDeletedError when the sandbox is deleted", 
   await client.waitForDeleted(ns, deleted, { timeoutMs: WAIT_MS });
 });
 
-test("waitFor gives up with DeadlineExceededError", async () => {
+test("waitFor fails fast with SandboxNotFoundError for a sandbox that does not exist", async () => {
   const absent = uniqueName("ts-absent");
+  const error = await client.waitFor(ns, absent, SandboxPhase.RUNNING, { timeoutMs: WAIT_MS }).then(
+    () => assert.fail("waitFor succeeded"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof SandboxNotFoundError, `got ${String(error)}`);
+  assert.ok(!(error instanceof SandboxDeletedError), "not a deletion");
+  assert.equal(error.code, Code.NotFound);
+  assert.equal(error.reason, "SANDBOX_NOT_FOUND");
+  assert.equal(error.message, `sandbox ${ns}/${absent} does not exist`);
+});
+
+test("waitFor gives up with DeadlineExceededError", async () => {
+  // A running sandbox that is never stopped.
+  await client.create({ name: stuck });
+  await client.waitFor(ns, stuck, SandboxPhase.RUNNING, { timeoutMs: WAIT_MS });
   const started = Date.now();
-  const error = await client.waitFor(ns, absent, SandboxPhase.RUNNING, { timeoutMs: 500 }).then(
+  const error = await client.waitFor(ns, stuck, SandboxPhase.STOPPED, { timeoutMs: 500 }).then(
     () => assert.fail("waitFor succeeded"),
     (e: unknown) => e,
   );
   assert.ok(error instanceof DeadlineExceededError, `got ${String(error)}`);
   assert.equal(error.code, Code.DeadlineExceeded);
   assert.ok(Date.now() - started < 5000);
+  await client.delete(ns, stuck);
+  await client.waitForDeleted(ns, stuck, { timeoutMs: WAIT_MS });
 });
