@@ -46,6 +46,12 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+// grpcurl ($SANDBOXD_GRPCURL, else from PATH) with `args`, run in directory `dir`.
+testing::CommandResult Grpcurl(const std::string& dir, const std::string& args) {
+  return testing::RunCommand(
+      absl::StrCat("cd ", dir, " && \"${SANDBOXD_GRPCURL:-grpcurl}\" ", args));
+}
+
 // The field an INVALID_FIELD error names ("" if none).
 std::string FieldOf(const grpc::Status& status) {
   google::rpc::ErrorInfo info = testing::ErrorInfoOf(status);
@@ -728,8 +734,7 @@ TEST_F(TenantTest, CallersGetTheirFairShareOfCallsAndStreams) {
 // it holds no data), and a server configured without it does not serve it.
 TEST_F(TenantTest, ReflectionNeedsNoCredentialsAndCanBeTurnedOff) {
   auto list_services = [](const std::string& target) {
-    return testing::RunCommand(
-        absl::StrCat("\"${SANDBOXD_GRPCURL:-grpcurl}\" -plaintext ", target, " list"));
+    return Grpcurl(".", absl::StrCat("-plaintext ", target, " list"));
   };
   testing::CommandResult on = list_services(Target());
   EXPECT_EQ(on.exit_code, 0) << on.output;
@@ -819,9 +824,8 @@ TEST_F(TenantTest, ClientCertificatesAuthenticateOverMutualTls) {
                      const std::string& name = "") {
     const std::string body = absl::StrCat(R"({"namespace":")", *a_, "\"",
                                           name.empty() ? "" : R"(,"name":")" + name + "\"", "}");
-    return testing::RunCommand(absl::StrCat("cd ", d, " && \"${SANDBOXD_GRPCURL:-grpcurl}\" ",
-                                            flags, " -d '", body, "' ", target,
-                                            " sandbox.v1.SandboxLifecycle/", method));
+    return Grpcurl(d, absl::StrCat(flags, " -d '", body, "' ", target,
+                                   " sandbox.v1.SandboxLifecycle/", method));
   };
   const std::string with_cert_flags = "-cacert ca.crt -cert client.crt -key client.key";
   testing::CommandResult listed = grpcurl(with_cert_flags, "ListSandboxes");
