@@ -619,11 +619,16 @@ class CurlKubeClient::IoLoop {
     ReleaseEasy(*call);
     Observe(*call, result == CURLE_OK ? static_cast<int>(http) : 0, now);
     // The API server's reachability, as every call (watches too) sees it: the first
-    // response after a transport failure ends an outage.
+    // response after a transport failure ends an outage. A call that was cancelled or
+    // timed out, and a watch that this client ended itself (its write callback stopped
+    // the transfer: an ERROR event, a malformed line, its consumer stopping it), say
+    // nothing about the server.
+    const bool ended_here = call->is_watch && call->stream_end.has_value();
     if (result == CURLE_OK) {
       if (unreachable_) recovered_at_ = now;
       unreachable_ = false;
-    } else if (result != CURLE_ABORTED_BY_CALLBACK && result != CURLE_OPERATION_TIMEDOUT) {
+    } else if (result != CURLE_ABORTED_BY_CALLBACK && result != CURLE_OPERATION_TIMEDOUT &&
+               !ended_here) {
       unreachable_ = true;
     }
     if (call->is_watch) {
@@ -680,9 +685,11 @@ class CurlKubeClient::IoLoop {
     // synced: a call that met a transport failure (the outage), and any call within
     // options_.forbidden_grace_after_outage of the end of one, retries a 403 as well, and
     // if it runs out of tries or time it fails UNAVAILABLE (transient), not
-    // PERMISSION_DENIED.
-    if (http == 403 && (call->resent_after_transport_failure ||
-                        now < recovered_at_ + options_.forbidden_grace_after_outage)) {
+    // PERMISSION_DENIED. A quota or admission refusal is final: the request passed
+    // authorization to get there.
+    if (http == 403 && OriginOf(status) == KubeOrigin::kApi &&
+        (call->resent_after_transport_failure ||
+         now < recovered_at_ + options_.forbidden_grace_after_outage)) {
       absl::Status unavailable = absl::UnavailableError(absl::StrCat(
           "refused right after the API server was unreachable (its authorizer may not have "
           "synced yet): ",

@@ -59,6 +59,7 @@ struct CurlKubeClientOptions {
   // A 403 that arrives within this time of the end of an outage (the first response after
   // a transport failure) is retried like a 503: a restarted API server refuses requests
   // until its authorizer has synced. Calls that met the outage themselves always retry it.
+  // A quota or admission refusal (kube_errors.h, KubeOrigin) is never retried.
   absl::Duration forbidden_grace_after_outage = absl::Seconds(30);
   absl::Duration connect_timeout = absl::Seconds(30);
   absl::Duration tcp_keepalive = absl::Seconds(30);

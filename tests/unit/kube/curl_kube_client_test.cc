@@ -421,6 +421,41 @@ TEST(CurlKubeClientTest, A403WithinTheGraceAfterAnOutageIsRetriedThenUnavailable
   EXPECT_EQ(server.requests().size(), 7u);
 }
 
+// A quota or admission refusal comes after authorization, so it is final even right
+// after an outage. Found by tenant_test: a ResourceQuota's 403 within the grace period was
+// retried until the call's deadline and failed UNAVAILABLE instead of QUOTA_EXCEEDED.
+TEST(CurlKubeClientTest, QuotaAndAdmissionRefusalsAfterAnOutageAreFinal) {
+  // 0 dropped (the outage), 1 the quota's 403 for the resent create, 2 an admission
+  // policy's 403 for the next create (within the grace period).
+  LoopbackServer server([](const Recorded&, int i) {
+    if (i == 0) return Reply{200, "", "", absl::ZeroDuration(), /*drop=*/true};
+    if (i == 1) {
+      return Reply{403,
+                   R"({"kind":"Status","code":403,"reason":"Forbidden","message":)"
+                   R"("statefulsets.apps \"x\" is forbidden: exceeded quota: q, requested: )"
+                   R"(count/statefulsets.apps=1"})",
+                   "Connection: close\r\n"};
+    }
+    return Reply{403,
+                 R"({"kind":"Status","code":403,"reason":"Forbidden","message":)"
+                 R"("statefulsets.apps \"x\" is forbidden: ValidatingAdmissionPolicy 'p' )"
+                 R"(with binding 'b' denied request: no"})",
+                 "Connection: close\r\n"};
+  });
+  auto client = MakeClient(server);
+  CallOptions idempotent;
+  idempotent.idempotent_writes = true;
+  Result quota;
+  client->Create(Kind::kStatefulSet, "u1", "{}", idempotent, quota.Callback());
+  EXPECT_EQ(quota.Wait().status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(OriginOf(quota.value.status()), KubeOrigin::kQuota);
+  Result admission;
+  client->Create(Kind::kStatefulSet, "u1", "{}", idempotent, admission.Callback());
+  EXPECT_EQ(admission.Wait().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(OriginOf(admission.value.status()), KubeOrigin::kAdmission);
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
 TEST(CurlKubeClientTest, DeadlineExceeded) {
   LoopbackServer server([](const Recorded&, int) { return Reply{200, "late", "", absl::Seconds(10)}; });
   auto client = MakeClient(server);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -206,6 +207,46 @@ TEST(CurlKubeWatchTest, ErrorEventInside200IsOutOfRange) {
   absl::MutexLock lock(&r.mu);
   EXPECT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.done_calls, 1);
+}
+
+// A watch that this client ends itself (here: an ERROR event) is not an outage of the
+// API server: a 403 that follows a later success is the server's answer and is not
+// retried as if its authorizer had not synced.
+TEST(CurlKubeWatchTest, AWatchTheClientEndsIsNoOutage) {
+  StreamServer server([&](const std::string& path, Conn& c) {
+    if (absl::StrContains(path, "watch=1")) {
+      c.Headers(200);
+      c.Chunk(R"j({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1",)j"
+              R"j("status":"Failure","message":"too old","reason":"Expired","code":410}})j"
+              "\n");
+      c.AwaitPeerClose();
+      return;
+    }
+    if (absl::StrContains(path, "/ok")) {
+      c.Headers(200);
+      c.Chunk("{}");
+    } else {
+      c.Headers(403);
+      c.Chunk(R"({"kind":"Status","status":"Failure","reason":"Forbidden","message":"no","code":403})");
+    }
+    c.End();
+  });
+  auto client = MakeClient(server);
+  WatchResult r;
+  auto handle = client->Watch(Kind::kPod, "u1", {}, {}, r.OnEvent(), r.OnDone());
+  EXPECT_EQ(r.Wait().code(), absl::StatusCode::kOutOfRange);
+  absl::Notification got, refused;
+  client->Get(ObjectRef{Kind::kPod, "u1", "ok"}, "", {},
+              [&](absl::StatusOr<std::string>) { got.Notify(); });
+  got.WaitForNotification();
+  absl::Status status;
+  client->Get(ObjectRef{Kind::kPod, "u1", "no"}, "", {}, [&](absl::StatusOr<std::string> s) {
+    status = s.status();
+    refused.Notify();
+  });
+  refused.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_EQ(server.paths().size(), 3u);
 }
 
 TEST(CurlKubeWatchTest, StopEndsWithCancelledOnce) {
