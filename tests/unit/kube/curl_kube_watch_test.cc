@@ -227,7 +227,8 @@ TEST(CurlKubeWatchTest, AWatchTheClientEndsIsNoOutage) {
       c.Chunk("{}");
     } else {
       c.Headers(403);
-      c.Chunk(R"({"kind":"Status","status":"Failure","reason":"Forbidden","message":"no","code":403})");
+      c.Chunk(
+          R"({"kind":"Status","status":"Failure","reason":"Forbidden","message":"no","code":403})");
     }
     c.End();
   });
