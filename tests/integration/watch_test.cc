@@ -280,11 +280,15 @@ TEST_F(WatchTest, AWatcherSeesEveryTransitionInOrder) {
   ASSERT_TRUE(stream.NextWhere(PhaseOf("w-order", pb::SANDBOX_PHASE_STOPPED), &seen));
   Start("w-order");
   ASSERT_TRUE(stream.NextWhere(PhaseOf("w-order", pb::SANDBOX_PHASE_RUNNING), &seen));
+  const uint64_t merged_before = server_->cache()->stats().merged_updates;
   Delete("w-order");
   ASSERT_TRUE(stream.NextWhere(DeletedEvent("w-order"), &seen));
+  const uint64_t merged = server_->cache()->stats().merged_updates - merged_before;
 
-  // Everything after ADDED was MODIFIED, each a new state, until the final DELETED
-  // (which carries the last known state again).
+  // Everything after ADDED was MODIFIED, each a new state, until the final DELETED. The
+  // DELETED carries the last state delivered again, unless a newer state was still queued
+  // for the stream when the sandbox went (its claim gone first, say): then the two merge
+  // into a DELETED with the newer state (sandbox_cache.h, "Slow consumers").
   for (size_t i = 0; i + 1 < seen.size(); ++i) {
     EXPECT_EQ(seen[i].type(), pb::WATCH_EVENT_TYPE_MODIFIED) << i;
     EXPECT_FALSE(seen[i].resume_token().empty());
@@ -293,8 +297,14 @@ TEST_F(WatchTest, AWatcherSeesEveryTransitionInOrder) {
           << "duplicate state at " << i;
     }
   }
-  EXPECT_EQ(seen.back().sandbox().SerializeAsString(),
-            seen[seen.size() - 2].sandbox().SerializeAsString());
+  const pb::Sandbox& last = seen[seen.size() - 2].sandbox();
+  const pb::Sandbox& final_state = seen.back().sandbox();
+  if (merged == 0) {
+    EXPECT_EQ(final_state.SerializeAsString(), last.SerializeAsString());
+  } else {
+    EXPECT_EQ(final_state.phase(), pb::SANDBOX_PHASE_DELETING);
+    EXPECT_EQ(final_state.spec().SerializeAsString(), last.spec().SerializeAsString());
+  }
 }
 
 TEST_F(WatchTest, AFailingImageIsReportedAsErrorWithItsReason) {
