@@ -152,6 +152,22 @@ bool IsMarker(const pb::WatchSandboxesResponse& r) {
   return r.type() == pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE;
 }
 
+// The position of a resume token, per kind (the test knows the format,
+// "v1.<statefulsets>.<pods>.<claims>"; clients treat tokens as opaque).
+std::vector<uint64_t> PositionOf(const std::string& token) {
+  std::vector<uint64_t> out;
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  for (size_t i = 1; i < parts.size(); ++i) out.push_back(std::stoull(parts[i]));
+  return out;
+}
+bool Covers(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  if (a.size() != 3 || b.size() != 3) return false;
+  for (size_t k = 0; k < 3; ++k) {
+    if (a[k] < b[k]) return false;
+  }
+  return true;
+}
+
 class WatchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -416,6 +432,10 @@ TEST_F(WatchTest, InvalidWatchRequestsAreRejectedNamingTheProblem) {
 
 TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {
   Create("w-shutdown", "p-shutdown");
+  {  // Settled first: a pod still starting would change the sandbox after the token.
+    Stream settled(stub_, WatchRequest("p-shutdown"));
+    ASSERT_TRUE(settled.NextWhere(PhaseOf("w-shutdown", pb::SANDBOX_PHASE_RUNNING)));
+  }
   std::unique_ptr<server::SandboxdServer> other = StartServer();
   auto other_stub = pb::SandboxLifecycle::NewStub(testing::TokenChannel(
       absl::StrCat("127.0.0.1:", other->port()), *token_));
@@ -432,7 +452,18 @@ TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {
   EXPECT_EQ(info.reason(), "SERVER_SHUTTING_DOWN");
   EXPECT_EQ(info.metadata().at("resumeToken"), marker->resume_token());
 
-  // The token resumes on another replica: nothing changed since, so just the marker.
+  // The token resumes on another replica once that one has reached the token's position in
+  // every kind (else UNAVAILABLE "retry"): a sandbox created now gives it events of each
+  // kind past the token. Nothing of w-shutdown changed since, so just the marker.
+  const std::vector<uint64_t> token_position = PositionOf(marker->resume_token());
+  Create("w-shutdown-nudge", "p-shutdown-nudge");
+  ASSERT_TRUE(testing::Eventually(
+      [&token_position] {
+        Stream s(stub_, WatchRequest("p-shutdown-none"));
+        auto m = s.NextWhere(IsMarker);
+        return m.has_value() && Covers(PositionOf(m->resume_token()), token_position);
+      },
+      kWait));
   Stream resumed(stub_, WatchRequest("p-shutdown", info.metadata().at("resumeToken")));
   auto first = resumed.Next();
   ASSERT_TRUE(first.has_value());
@@ -614,22 +645,6 @@ std::vector<std::string> Phases(const std::vector<pb::WatchSandboxesResponse>& s
     if (out.empty() || out.back() != e) out.push_back(std::move(e));
   }
   return out;
-}
-
-// The position of a resume token, per kind (the test knows the format,
-// "v1.<statefulsets>.<pods>.<claims>"; clients treat tokens as opaque).
-std::vector<uint64_t> PositionOf(const std::string& token) {
-  std::vector<uint64_t> out;
-  std::vector<std::string> parts = absl::StrSplit(token, '.');
-  for (size_t i = 1; i < parts.size(); ++i) out.push_back(std::stoull(parts[i]));
-  return out;
-}
-bool Covers(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  if (a.size() != 3 || b.size() != 3) return false;
-  for (size_t k = 0; k < 3; ++k) {
-    if (a[k] < b[k]) return false;
-  }
-  return true;
 }
 
 // A client's stream on replica A is cut mid-lifecycle and resumed on replica B with the
