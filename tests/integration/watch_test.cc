@@ -214,6 +214,18 @@ class WatchTest : public ::testing::Test {
     return req;
   }
 
+  // Whether the watch cache behind stub_ reaches `position` in every kind within kWait (a
+  // replica resumes a token only from there).
+  static bool Reaches(const std::vector<uint64_t>& position) {
+    return testing::Eventually(
+        [&position] {
+          Stream s(stub_, WatchRequest("p-none"));
+          auto marker = s.NextWhere(IsMarker);
+          return marker.has_value() && Covers(PositionOf(marker->resume_token()), position);
+        },
+        kWait);
+  }
+
   static std::unique_ptr<grpc::ClientContext> Context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -457,13 +469,7 @@ TEST_F(WatchTest, ServerShutdownEndsStreamsWithUnavailableAndAResumeToken) {
   // kind past the token. Nothing of w-shutdown changed since, so just the marker.
   const std::vector<uint64_t> token_position = PositionOf(marker->resume_token());
   Create("w-shutdown-nudge", "p-shutdown-nudge");
-  ASSERT_TRUE(testing::Eventually(
-      [&token_position] {
-        Stream s(stub_, WatchRequest("p-shutdown-none"));
-        auto m = s.NextWhere(IsMarker);
-        return m.has_value() && Covers(PositionOf(m->resume_token()), token_position);
-      },
-      kWait));
+  ASSERT_TRUE(Reaches(token_position));
   Stream resumed(stub_, WatchRequest("p-shutdown", info.metadata().at("resumeToken")));
   auto first = resumed.Next();
   ASSERT_TRUE(first.has_value());
@@ -674,13 +680,7 @@ TEST_F(WatchTest, AStreamMovedToAnotherReplicaGetsEveryChangeOnceWithoutReset) {
     ASSERT_TRUE(marker.has_value());
     b_start = PositionOf(marker->resume_token());
   }
-  ASSERT_TRUE(testing::Eventually(
-      [&b_start] {
-        Stream s(stub_, WatchRequest("p-move-none"));
-        auto marker = s.NextWhere(IsMarker);
-        return marker.has_value() && Covers(PositionOf(marker->resume_token()), b_start);
-      },
-      kWait));
+  ASSERT_TRUE(Reaches(b_start));
   Stop("w-move");
   ASSERT_TRUE(on_a->NextWhere(PhaseOf("w-move", pb::SANDBOX_PHASE_STOPPED), &client));
   on_a->Cancel();
