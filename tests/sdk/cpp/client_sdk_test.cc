@@ -246,9 +246,11 @@ TEST_F(ClientSdkTest, WatchReportsCreationAndResumesWithoutSkipping) {
 
 // sandboxd restarts (SIGTERM, start again) while a namespace watch is open and the
 // sandbox is stopped: the Stop call is retried over UNAVAILABLE until the new process
-// serves; the watch reconnects, and since resume tokens belong to one process, the new
-// process answers RESET, the whole state as ADDED, INITIAL_STATE_COMPLETE; the state
-// then shows the stop.
+// serves; the watch reconnects with its last token. Tokens are cluster positions, so the
+// new process answers in one of the two documented ways: RESET, the whole state as ADDED,
+// INITIAL_STATE_COMPLETE (the token is below its first list), or the changes since the
+// token as MODIFIED, INITIAL_STATE_COMPLETE (no write reached the cluster in between).
+// Either way the state then shows the stop.
 TEST_F(ClientSdkTest, WatchAndCallsSurviveARestart) {
   pb::SandboxSpec spec = Spec("cpp-restart");
   spec.set_project("cpp-restart");  // the watch below sees this sandbox only
@@ -303,23 +305,26 @@ TEST_F(ClientSdkTest, WatchAndCallsSurviveARestart) {
   EXPECT_EQ(retries.front().first.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(retries.front().second, 2);
 
-  // The old process sent nothing more; the new one starts with RESET.
-  WatchEvent reset = Next(*watch);
-  ASSERT_EQ(reset.type, pb::WATCH_EVENT_TYPE_RESET);
-  EXPECT_FALSE(reset.sandbox.has_value());
-  EXPECT_FALSE(reset.resume_token.empty());
-  state.clear();
-  while (true) {
-    WatchEvent event = Next(*watch);
-    ASSERT_NE(event.type, pb::WATCH_EVENT_TYPE_UNSPECIFIED);
-    if (event.type == pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE) break;
-    ASSERT_EQ(event.type, pb::WATCH_EVENT_TYPE_ADDED);
+  // The old process sent nothing more; the new one resets or resumes the stream.
+  WatchEvent first = Next(*watch);
+  const bool reset = first.type == pb::WATCH_EVENT_TYPE_RESET;
+  if (reset) {
+    EXPECT_FALSE(first.sandbox.has_value());
+    EXPECT_FALSE(first.resume_token.empty());
+    state.clear();
+    first = Next(*watch);
+  }
+  const pb::WatchEventType replayed =
+      reset ? pb::WATCH_EVENT_TYPE_ADDED : pb::WATCH_EVENT_TYPE_MODIFIED;
+  for (WatchEvent event = std::move(first);
+       event.type != pb::WATCH_EVENT_TYPE_INITIAL_STATE_COMPLETE; event = Next(*watch)) {
+    ASSERT_EQ(event.type, replayed);
     state[event.sandbox->spec().name()] = *event.sandbox;
   }
   EXPECT_GE(watch->reconnects(), 1);
   ASSERT_EQ(state.count("cpp-restart"), 1u);
-  // The stop is in the fresh initial state, or (if the watch reconnected before the
-  // retried Stop landed) arrives as MODIFIED.
+  // The stop is in the replayed state, or (if the watch reconnected before the retried
+  // Stop landed) arrives as MODIFIED.
   while (state["cpp-restart"].desired_replicas() != 0) {
     WatchEvent event = Next(*watch);
     ASSERT_EQ(event.type, pb::WATCH_EVENT_TYPE_MODIFIED);
